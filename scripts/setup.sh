@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs what Shoal needs on a Debian or Ubuntu machine with Node.js 20+, then builds it:
+#   - nats-server (Debian's package), when it is not already installed;
+#   - with --bench: Debian's Fashion-MNIST dataset too (dataset-fashion-mnist), for the benchmarks;
+#   - the npm packages (npm ci), when node_modules is missing or older than package-lock.json;
+#   - the TypeScript build.
+# Safe to run again: it skips what is already there. Without apt-get (or root or sudo) it stops
+# and prints the exact command to run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --bench) want_bench=1 ;;
+    *) echo "usage: bash scripts/setup.sh [--bench]" >&2; exit 2 ;;
+  esac
+done
+
+major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$major" -lt 20 ]; then
+  echo "Shoal needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none))." >&2
+  exit 1
+fi
+
+packages=()
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ] && [ -z "${NATS_SERVER_BIN:-}" ]; then
+  packages+=(nats-server)
+fi
+if [ "$want_bench" = 1 ] && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  packages+=(dataset-fashion-mnist)
+fi
+
+if [ ${#packages[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+      echo "Shoal needs: ${packages[*]}. Run as root: apt-get install -y ${packages[*]}" >&2; exit 1
+    fi
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "Shoal needs: ${packages[*]}, and this machine has no apt-get." >&2
+    echo "Install nats-server from https://github.com/nats-io/nats-server/releases and put it on the PATH (or set NATS_SERVER_BIN)." >&2
+    exit 1
+  fi
+  echo "setup: installing ${packages[*]} with apt-get" >&2
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null; then
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+  fi
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages (npm ci)" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+npm run --silent build
+echo "setup: ready ($(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version), node $(node --version))" >&2

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+/** The `shoal` command. */
+import { describeError } from '../runtime/errors.js';
+import { UsageError, type Command } from './command.js';
+import { natsCommand } from './nats-command.js';
+import { shoalVersion } from './version.js';
+
+const versionCommand: Command = {
+  name: 'version',
+  summary: 'print the version',
+  usage: 'shoal version',
+  run() {
+    process.stdout.write(`shoal ${shoalVersion()} (node ${process.version})\n`);
+    return Promise.resolve(0);
+  },
+};
+
+const COMMANDS: Command[] = [natsCommand, versionCommand];
+
+function help(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'shoal: a distributed vector database on NATS',
+    '',
+    'Usage: shoal <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `shoal <command> --help` for a command\'s options.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
+    process.stdout.write(`${help()}\n`);
+    return verb === undefined ? 2 : 0;
+  }
+  if (verb === '--version' || verb === '-v') return versionCommand.run([]);
+  const cmd = COMMANDS.find((c) => c.name === verb);
+  if (!cmd) {
+    process.stderr.write(`shoal: unknown command '${verb}'\n\n${help()}\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${cmd.usage}\n`);
+    return 0;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (err) {
+    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`shoal ${cmd.name}: ${describeError(err)}\n`);
+    if (usage) process.stderr.write(`\n${cmd.usage}\n`);
+    return usage ? 2 : 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`shoal: ${describeError(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,216 @@
+/**
+ * A local nats-server for tests, benchmarks and `shoal dev`: found on the PATH (or
+ * `NATS_SERVER_BIN`), started on a free port with JetStream and a temporary store, awaited
+ * until it accepts connections, and stopped cleanly.
+ *
+ * The server also dies with its parent, even when the parent is SIGKILLed: it runs under a
+ * tiny shell watchdog that holds a pipe from the parent and kills the server when that pipe
+ * reaches end-of-file, which the kernel guarantees when the parent exits in any way.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+export const INSTALL_HINT =
+  'nats-server was not found. Install it with `sudo apt-get install -y nats-server` (Debian/Ubuntu), ' +
+  'or run `bash scripts/setup.sh` in the Shoal checkout, or set NATS_SERVER_BIN to its path.';
+
+export const DEFAULT_START_TIMEOUT_MS = 15_000;
+
+export class NatsServerNotFoundError extends Error {
+  constructor() {
+    super(INSTALL_HINT);
+    this.name = 'NatsServerNotFoundError';
+  }
+}
+
+/** The nats-server executable: `NATS_SERVER_BIN`, else the PATH, else Debian's locations. */
+export function findNatsServer(): string {
+  const fromEnv = process.env['NATS_SERVER_BIN'];
+  if (fromEnv) {
+    if (isExecutable(fromEnv)) return fromEnv;
+    throw new Error(`NATS_SERVER_BIN=${fromEnv} is not an executable file. ${INSTALL_HINT}`);
+  }
+  const dirs = (process.env['PATH'] ?? '').split(delimiter).filter(Boolean);
+  for (const dir of [...dirs, '/usr/sbin', '/usr/bin', '/usr/local/bin']) {
+    const candidate = join(dir, 'nats-server');
+    if (isExecutable(candidate)) return candidate;
+  }
+  throw new NatsServerNotFoundError();
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface NatsServerOptions {
+  /** Port to listen on; default a free one chosen by the server. */
+  port?: number;
+  host?: string;
+  /** JetStream store directory; default a fresh temporary one, removed on stop. */
+  storeDir?: string;
+  jetstream?: boolean;
+  serverName?: string;
+  /** For clusters: `{name, port, routes}`. */
+  cluster?: { name: string; port: number; routes: string[] };
+  /** Extra command-line arguments. */
+  args?: string[];
+  startTimeoutMs?: number;
+  /** Print the server's log lines to this process's stderr. */
+  verbose?: boolean;
+}
+
+export interface NatsServer {
+  /** `nats://host:port` */
+  readonly url: string;
+  readonly port: number;
+  readonly storeDir: string;
+  /** The nats-server process id. */
+  readonly pid: number;
+  /** Stops the server (SIGTERM, then SIGKILL after a grace period) and removes a temporary store. */
+  stop(): Promise<void>;
+}
+
+// The watchdog: starts the server in the background, then waits for end-of-file on its stdin
+// (the pipe from the parent) and kills the server. A background list in sh gets /dev/null as
+// stdin, so the pipe is kept on fd 3 for the reader; the server gets /dev/null and never
+// holds the pipe open.
+const WATCHDOG = `
+exec 3<&0
+"$@" </dev/null 3<&- &
+srv=$!
+( while IFS= read -r _line <&3; do :; done; kill -TERM "$srv" 2>/dev/null
+  i=0; while kill -0 "$srv" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+  kill -KILL "$srv" 2>/dev/null
+  [ -n "$SHOAL_NATS_TMP_STORE" ] && rm -rf "$SHOAL_NATS_TMP_STORE" ) &
+exec 3<&-
+wait "$srv"
+`;
+
+/** Starts a nats-server and resolves once it accepts TCP connections. */
+export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
+  const bin = findNatsServer();
+  const host = opts.host ?? '127.0.0.1';
+  const ownStore = opts.storeDir === undefined;
+  const storeDir = opts.storeDir ?? mkdtempSync(join(tmpdir(), 'shoal-nats-'));
+  const pidFile = join(storeDir, 'nats-server.pid');
+  const args = ['-a', host, '-p', String(opts.port ?? -1), '-P', pidFile];
+  if (opts.jetstream !== false) args.push('-js', '-sd', storeDir);
+  if (opts.serverName) args.push('--server_name', opts.serverName);
+  if (opts.cluster) {
+    args.push('--cluster_name', opts.cluster.name, '--cluster', `nats://${host}:${opts.cluster.port}`);
+    if (opts.cluster.routes.length > 0) args.push('--routes', opts.cluster.routes.join(','));
+  }
+  args.push(...(opts.args ?? []));
+
+  const child = spawn('/bin/sh', ['-c', WATCHDOG, 'shoal-nats-watchdog', bin, ...args], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+    env: { ...process.env, SHOAL_NATS_TMP_STORE: ownStore ? storeDir : '' },
+  });
+  const timeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  let port: number;
+  try {
+    port = await waitForListening(child, timeoutMs, opts.verbose ?? false);
+    await waitForTcp(host, port, timeoutMs);
+  } catch (err) {
+    child.stdin?.end();
+    child.kill('SIGKILL');
+    if (ownStore) rmSync(storeDir, { recursive: true, force: true });
+    throw err;
+  }
+  const pid = readPid(pidFile);
+  let stopped: Promise<void> | undefined;
+  return {
+    url: `nats://${host}:${port}`,
+    port,
+    storeDir,
+    pid,
+    stop() {
+      stopped ??= stopServer(child, pid).finally(() => {
+        if (ownStore) rmSync(storeDir, { recursive: true, force: true });
+      });
+      return stopped;
+    },
+  };
+}
+
+function readPid(pidFile: string): number {
+  try {
+    return Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return -1;
+  }
+}
+
+const LISTEN_RE = /Listening for client connections on [^\s]*:(\d+)/;
+
+function waitForListening(child: ChildProcess, timeoutMs: number, verbose: boolean): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let log = '';
+    let port: number | undefined;
+    const timer = setTimeout(() => finish(new Error(`nats-server did not start within ${timeoutMs} ms. Its log:\n${log}`)), timeoutMs);
+    const finish = (err?: Error): void => {
+      clearTimeout(timer);
+      child.stderr?.removeListener('data', onData);
+      child.removeListener('exit', onExit);
+      if (!verbose) child.stderr?.resume();
+      if (err) reject(err);
+      else resolve(port as number);
+    };
+    const onData = (chunk: Buffer): void => {
+      const text = chunk.toString();
+      if (verbose) process.stderr.write(text);
+      log += text;
+      const m = LISTEN_RE.exec(log);
+      if (m && port === undefined) port = Number(m[1]);
+      if (port !== undefined && log.includes('Server is ready')) finish();
+    };
+    const onExit = (code: number | null): void => finish(new Error(`nats-server exited with code ${code} before it was ready. Its log:\n${log}`));
+    child.stderr?.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+function waitForTcp(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      const sock = createConnection({ host, port }, () => {
+        sock.end();
+        resolve();
+      });
+      sock.once('error', () => {
+        sock.destroy();
+        if (Date.now() > deadline) reject(new Error(`nats-server on ${host}:${port} did not accept connections within ${timeoutMs} ms`));
+        else setTimeout(attempt, 25);
+      });
+    };
+    attempt();
+  });
+}
+
+async function stopServer(child: ChildProcess, pid: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // End-of-file on the watchdog's pipe makes it SIGTERM the server; the watchdog exits with it.
+  child.stdin?.end();
+  const grace = setTimeout(() => {
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    child.kill('SIGKILL');
+  }, 5_000);
+  await exited;
+  clearTimeout(grace);
+}

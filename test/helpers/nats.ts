@@ -1,0 +1,21 @@
+/**
+ * The one way tests get a NATS server: a real nats-server on a free port with JetStream and a
+ * temporary store. Without nats-server installed the test fails and says how to install it.
+ */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { NatsServerNotFoundError, startNatsServer, type NatsServer, type NatsServerOptions } from '../../src/runtime/nats-server.js';
+
+export async function startTestNats(opts: NatsServerOptions = {}): Promise<NatsServer> {
+  try {
+    return await startNatsServer(opts);
+  } catch (err) {
+    if (err instanceof NatsServerNotFoundError) {
+      throw new Error(`this test needs a real nats-server. ${err.message}`);
+    }
+    throw err;
+  }
+}
+
+export async function connectTo(server: NatsServer): Promise<NatsConnection> {
+  return connect({ servers: server.url });
+}

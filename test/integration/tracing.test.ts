@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { context, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { SpanRecord } from '../../src/cli/telemetry.js';
+import { ActorSystem } from '../../src/runtime/actor-system.js';
+import type { NatsServer } from '../../src/runtime/nats-server.js';
+import { startTestNats } from '../helpers/nats.js';
+
+const exporter = new InMemorySpanExporter();
+let server: NatsServer;
+let sys: ActorSystem;
+let dir: string;
+
+before(async () => {
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+  server = await startTestNats();
+  sys = await ActorSystem.connect(server.url, { name: 'home' });
+  dir = mkdtempSync(join(tmpdir(), 'shoal-trace-'));
+});
+
+after(async () => {
+  await sys.shutdown();
+  await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('tracing', () => {
+  it('tracing - one trace spans processes: a child span in another process has its parent in this one, and back', async () => {
+    const sink = sys.spawn('sink', {
+      init: () => null,
+      receive: (s, _m: { type: 'hop' }, ctx) => {
+        ctx.reply('sunk');
+        return s;
+      },
+    });
+    await sys.flush();
+    const traceFile = join(dir, 'peer-spans.jsonl');
+    const peer = spawn(process.execPath, [new URL('../fixtures/traced-peer.js', import.meta.url).pathname, server.url, traceFile], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      peer.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      peer.once('exit', (code) => reject(new Error(`peer exited early with ${code}`)));
+    });
+
+    const tracer = trace.getTracer('test');
+    let clientTraceId = '';
+    let clientSpanId = '';
+    const answer = await tracer.startActiveSpan('client-op', async (span) => {
+      clientTraceId = span.spanContext().traceId;
+      clientSpanId = span.spanContext().spanId;
+      try {
+        return await sys.ask(sys.ref('peer', 'relay'), { type: 'relay', target: sink });
+      } finally {
+        span.end();
+      }
+    });
+    assert.equal(answer, 'sunk');
+    const exited = new Promise((r) => peer.once('exit', r));
+    peer.kill('SIGTERM');
+    await exited;
+
+    const peerSpans = readFileSync(traceFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as SpanRecord);
+    const relay = peerSpans.find((s) => s.name === 'relay relay');
+    assert.ok(relay, `peer wrote spans: ${peerSpans.map((s) => s.name).join(', ')}`);
+    assert.notEqual(relay.pid, process.pid, 'the child span was made in another process');
+    assert.equal(relay.traceId, clientTraceId, 'same trace');
+    assert.equal(relay.parentSpanId, clientSpanId, "the peer's span is a child of this process's span");
+    assert.equal(relay.attributes['shoal.actor'], 'relay');
+
+    const hop = exporter.getFinishedSpans().find((s) => s.name === 'sink hop');
+    assert.ok(hop, 'the hop back was traced here');
+    assert.equal(hop.spanContext().traceId, clientTraceId);
+    assert.equal(hop.parentSpanContext?.spanId, relay.spanId, "this process's span is a child of the peer's");
+  });
+});
