@@ -27,7 +27,7 @@ export const RULES: Record<string, Rule> = {
   storage: { folders: ['storage', 'raft'], packages: ['node:', 'lmdb', 'cbor-x'] },
   index: { folders: ['index'], packages: ['node:', 'hnswlib-node'] },
   shard: { folders: ['shard', 'index', 'storage'], packages: ['node:', 'lmdb', 'cbor-x'] },
-  cluster: { folders: ['cluster', 'runtime'], packages: ['node:', '@nats-io/'] },
+  cluster: { folders: ['cluster', 'api', 'runtime'], packages: ['node:', '@nats-io/'] },
   api: { folders: ['api', 'runtime'], packages: ['node:'] },
   actors: { folders: ['actors', 'runtime', 'raft', 'storage', 'index', 'shard', 'cluster', 'api'], packages: ['node:', '@nats-io/', '@opentelemetry/api'] },
   client: { folders: ['client', 'runtime', 'api'], packages: ['node:', '@nats-io/'] },

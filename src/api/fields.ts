@@ -1,0 +1,151 @@
+/**
+ * Readers for untrusted request fields. Each names the field's path and the limit it broke in
+ * its error (`points[3].vector has 3 dimensions; …`), so a client can fix its request.
+ */
+import { InvalidArgumentError, PayloadTooLargeError } from '../runtime/errors.js';
+import { LIMITS } from './limits.js';
+
+const utf8 = new TextEncoder();
+
+export function utf8Length(s: string): number {
+  // fast path: ASCII
+  let ascii = true;
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) > 0x7f) {
+      ascii = false;
+      break;
+    }
+  }
+  return ascii ? s.length : utf8.encode(s).length;
+}
+
+export function describeType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) && !(v instanceof Date);
+}
+
+/** The request body as an object, refusing fields the request does not have. */
+export function body(v: unknown, what: string, allowed: readonly string[]): Record<string, unknown> {
+  if (!isPlainObject(v)) throw new InvalidArgumentError(`${what} body must be an object, got ${describeType(v)}`);
+  for (const key of Object.keys(v)) {
+    if (!allowed.includes(key)) {
+      throw new InvalidArgumentError(`unknown field '${key}' in ${what} request; expected ${allowed.join(', ')}`);
+    }
+  }
+  return v;
+}
+
+export function object(v: unknown, path: string, allowed: readonly string[]): Record<string, unknown> {
+  if (!isPlainObject(v)) throw new InvalidArgumentError(`${path} must be an object, got ${describeType(v)}`);
+  for (const key of Object.keys(v)) {
+    if (!allowed.includes(key)) throw new InvalidArgumentError(`unknown field ${path}.${key}; expected ${allowed.join(', ')}`);
+  }
+  return v;
+}
+
+export function integer(v: unknown, path: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new InvalidArgumentError(`${path} must be an integer, got ${describeType(v) === 'a number' ? v : describeType(v)}`);
+  if (v < min || v > max) throw new InvalidArgumentError(`${path} must be ${min} to ${max}, got ${v}`);
+  return v;
+}
+
+export function optionalInteger(v: unknown, path: string, min: number, max: number, dflt: number): number {
+  return v === undefined ? dflt : integer(v, path, min, max);
+}
+
+export function boolean(v: unknown, path: string, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new InvalidArgumentError(`${path} must be true or false, got ${describeType(v)}`);
+  return v;
+}
+
+export function oneOf<T extends string>(v: unknown, path: string, options: readonly T[], dflt: T): T {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'string' || !options.includes(v as T)) {
+    throw new InvalidArgumentError(`${path} must be one of ${options.map((o) => `'${o}'`).join(', ')}, got ${typeof v === 'string' ? `'${v}'` : describeType(v)}`);
+  }
+  return v as T;
+}
+
+/** A non-empty string of at most `maxBytes` UTF-8 bytes. */
+export function string(v: unknown, path: string, maxBytes: number): string {
+  if (typeof v !== 'string') throw new InvalidArgumentError(`${path} must be a string, got ${describeType(v)}`);
+  if (v.length === 0) throw new InvalidArgumentError(`${path} must not be empty`);
+  const n = utf8Length(v);
+  if (n > maxBytes) throw new InvalidArgumentError(`${path} is ${n} bytes; the limit is ${maxBytes}`);
+  return v;
+}
+
+export function timeoutMs(v: unknown): number {
+  return optionalInteger(v, 'timeoutMs', LIMITS.timeoutMsMin, LIMITS.timeoutMsMax, 5_000);
+}
+
+/** An array of at most `max` items; over it is PAYLOAD_TOO_LARGE (PROTOCOL.md). */
+export function list(v: unknown, path: string, max: number): unknown[] {
+  if (!Array.isArray(v)) throw new InvalidArgumentError(`${path} must be an array, got ${describeType(v)}`);
+  if (v.length > max) throw new PayloadTooLargeError(`${path} has ${v.length} items; the limit is ${max}`);
+  return v;
+}
+
+/**
+ * A vector of exactly `dim` finite numbers, as float32: an array of numbers, or (in CBOR) a
+ * typed array. A number finite in float64 but out of float32's range is refused too.
+ */
+export function vector(v: unknown, path: string, dim: number): Float32Array {
+  let out: Float32Array;
+  if (v instanceof Float32Array) {
+    out = new Float32Array(v);
+  } else if (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array)) {
+    out = Float32Array.from(v as unknown as ArrayLike<number>);
+  } else if (Array.isArray(v)) {
+    out = new Float32Array(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if (typeof x !== 'number') throw new InvalidArgumentError(`${path}[${i}] must be a number, got ${describeType(x)}`);
+      out[i] = x;
+    }
+  } else {
+    throw new InvalidArgumentError(`${path} must be an array of numbers, got ${describeType(v)}`);
+  }
+  if (out.length !== dim) throw new InvalidArgumentError(`${path} has ${out.length} dimensions; the collection has ${dim}`);
+  for (let i = 0; i < out.length; i++) {
+    if (!Number.isFinite(out[i])) {
+      const given = Array.isArray(v) ? v[i] : (v as unknown as ArrayLike<number>)[i];
+      throw new InvalidArgumentError(`${path}[${i}] must be a finite number within float32 range, got ${String(given)}`);
+    }
+  }
+  return out;
+}
+
+/** Metadata: a JSON object (strings, finite numbers, booleans, null, arrays, objects) of at most 64 KiB as JSON. */
+export function metadata(v: unknown, path: string): Record<string, unknown> {
+  if (!isPlainObject(v)) throw new InvalidArgumentError(`${path} must be a JSON object, got ${describeType(v)}`);
+  jsonValue(v, path, 0);
+  const size = utf8Length(JSON.stringify(v));
+  if (size > LIMITS.metadataMaxBytes) throw new InvalidArgumentError(`${path} is ${size} bytes as JSON; the limit is ${LIMITS.metadataMaxBytes}`);
+  return v;
+}
+
+function jsonValue(v: unknown, path: string, depth: number): void {
+  if (depth > LIMITS.metadataMaxDepth) throw new InvalidArgumentError(`${path} nests deeper than ${LIMITS.metadataMaxDepth} levels`);
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new InvalidArgumentError(`${path} must be a finite number, got ${v}`);
+    return;
+  }
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => jsonValue(x, `${path}[${i}]`, depth + 1));
+    return;
+  }
+  if (isPlainObject(v)) {
+    for (const [k, x] of Object.entries(v)) jsonValue(x, `${path}.${k}`, depth + 1);
+    return;
+  }
+  throw new InvalidArgumentError(`${path} must be a JSON value, got ${describeType(v)}`);
+}

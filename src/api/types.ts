@@ -1,0 +1,117 @@
+/**
+ * The public API's requests and replies (PROTOCOL.md), as validated values. Validation
+ * (validate-*.ts) turns untrusted bodies into these or throws an error naming the field.
+ */
+export type Metric = 'cosine' | 'l2' | 'ip';
+export type Consistency = 'strong' | 'leased' | 'eventual';
+export type WriteConcern = 'majority' | 'all' | 'leader';
+
+export const METRICS: readonly Metric[] = ['cosine', 'l2', 'ip'];
+export const CONSISTENCIES: readonly Consistency[] = ['strong', 'leased', 'eventual'];
+export const WRITE_CONCERNS: readonly WriteConcern[] = ['majority', 'all', 'leader'];
+
+export type ShardingStrategy = 'consistent-hash' | 'hash' | 'range' | 'custom';
+export const SHARDING_STRATEGIES: readonly ShardingStrategy[] = ['consistent-hash', 'hash', 'range', 'custom'];
+
+export type ShardingConfig =
+  | { strategy: 'consistent-hash'; vnodes: number }
+  | { strategy: 'hash' }
+  | { strategy: 'range'; boundaries: string[] }
+  | { strategy: 'custom'; vnodes: number };
+
+export interface HnswParams {
+  m: number;
+  efConstruction: number;
+  ef: number;
+}
+
+/** A collection's settings, as given at create (defaults filled in). */
+export interface CollectionSpec {
+  name: string;
+  dim: number;
+  metric: Metric;
+  shards: number;
+  replicas: number;
+  sharding: ShardingConfig;
+  hnsw: HnswParams;
+}
+
+export type Metadata = Record<string, unknown>;
+
+export interface PointInput {
+  id: string;
+  vector: Float32Array;
+  metadata?: Metadata;
+  shardKey?: string;
+}
+
+export interface UpsertRequest {
+  points: PointInput[];
+  writeConcern: WriteConcern;
+  requestId?: string;
+  timeoutMs: number;
+}
+
+export interface DeleteRequest {
+  ids: string[];
+  writeConcern: WriteConcern;
+  requestId?: string;
+  timeoutMs: number;
+}
+
+export interface GetRequest {
+  /** Distinct ids, in request order (a repeated id is kept at its first position). */
+  ids: string[];
+  consistency: Consistency;
+  withVector: boolean;
+  withMetadata: boolean;
+  timeoutMs: number;
+}
+
+export interface SearchRequest {
+  vector: Float32Array;
+  k: number;
+  ef?: number;
+  /** The filter as given; the index layer parses and validates it. */
+  filter?: unknown;
+  consistency: Consistency;
+  withVector: boolean;
+  withMetadata: boolean;
+  shardKeys?: string[];
+  timeoutMs: number;
+}
+
+export interface SearchBatchRequest {
+  queries: SearchRequest[];
+  timeoutMs: number;
+}
+
+export interface CountRequest {
+  consistency: Consistency;
+  timeoutMs: number;
+}
+
+export interface Hit {
+  id: string;
+  distance: number;
+  vector?: Float32Array | number[];
+  metadata?: Metadata;
+}
+
+export interface Point {
+  id: string;
+  vector?: Float32Array | number[];
+  metadata?: Metadata;
+}
+
+export interface Coverage {
+  shards: number;
+  answered: number;
+  failed: { shard: number; reason: 'TIMEOUT' | 'UNAVAILABLE' | 'INTERNAL' }[];
+}
+
+export interface SearchReply {
+  hits: Hit[];
+  coverage: Coverage;
+  partial: boolean;
+}

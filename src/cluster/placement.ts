@@ -1,0 +1,43 @@
+/**
+ * Where replicas live: each shard's replicas on distinct nodes, spread evenly. Pure: the same
+ * inputs give the same placement on every node.
+ */
+
+export interface ShardPlacement {
+  shard: number;
+  /** Node ids, the first being the preferred leader. */
+  replicas: string[];
+}
+
+/**
+ * Places `replicas` copies of each of `shards` shards on `nodes` (all up). Each shard's
+ * replicas are on distinct nodes; nodes get as even a count of replicas (and of preferred
+ * leaders) as possible, counting what `existing` already gives each node.
+ */
+export function placeReplicas(
+  shards: number,
+  replicas: number,
+  nodes: string[],
+  existing: ReadonlyMap<string, { replicas: number; leaders: number }> = new Map(),
+): ShardPlacement[] {
+  if (replicas > nodes.length) {
+    throw new RangeError(`cannot place ${replicas} replicas on ${nodes.length} nodes`);
+  }
+  const load = new Map(nodes.map((n) => [n, { ...(existing.get(n) ?? { replicas: 0, leaders: 0 }) }]));
+  const out: ShardPlacement[] = [];
+  for (let shard = 0; shard < shards; shard++) {
+    const chosen = [...nodes]
+      .sort((a, b) => {
+        const la = load.get(a)!;
+        const lb = load.get(b)!;
+        return la.replicas - lb.replicas || (a < b ? -1 : a > b ? 1 : 0);
+      })
+      .slice(0, replicas);
+    // among the chosen, the one leading least leads this shard
+    chosen.sort((a, b) => load.get(a)!.leaders - load.get(b)!.leaders || (a < b ? -1 : a > b ? 1 : 0));
+    for (const n of chosen) load.get(n)!.replicas++;
+    load.get(chosen[0] as string)!.leaders++;
+    out.push({ shard, replicas: chosen });
+  }
+  return out;
+}
