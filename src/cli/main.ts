@@ -2,7 +2,10 @@
 /** The `shoal` command. */
 import { describeError } from '../runtime/errors.js';
 import { UsageError, type Command } from './command.js';
+import { collectionsCommand } from './collections-command.js';
 import { natsCommand } from './nats-command.js';
+import { getCommand, searchCommand, statusCommand } from './read-commands.js';
+import { upsertCommand } from './upsert-command.js';
 import { shoalVersion } from './version.js';
 
 const versionCommand: Command = {
@@ -15,7 +18,7 @@ const versionCommand: Command = {
   },
 };
 
-const COMMANDS: Command[] = [natsCommand, versionCommand];
+const COMMANDS: Command[] = [collectionsCommand, upsertCommand, getCommand, searchCommand, statusCommand, natsCommand, versionCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

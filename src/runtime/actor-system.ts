@@ -40,6 +40,7 @@ import {
   describeError,
   errorFromCode,
   isErrorCode,
+  toPublicError,
   toShoalError,
 } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
@@ -150,6 +151,12 @@ export class ActorSystem implements SystemInternals {
     this.tellNow(ref, msg);
   }
 
+  /** Publishes `msg` as CBOR on any subject (a broadcast, such as a heartbeat). */
+  publish(subject: string, msg: unknown): void {
+    const hdrs = injectTrace();
+    this.nc.publish(subject, encodeCbor(msg), hdrs ? { headers: hdrs } : undefined);
+  }
+
   tellNow<T>(ref: ActorRef<T>, msg: T): void {
     const hdrs = injectTrace();
     this.nc.publish(ref.subject, encodeCbor(msg), hdrs ? { headers: hdrs } : undefined);
@@ -160,13 +167,18 @@ export class ActorSystem implements SystemInternals {
    * {@link NoRespondersError} when nothing listens, or the remote handler's error as its own class.
    */
   async ask<R, T = unknown>(ref: ActorRef<T>, msg: T, opts: AskOptions = {}): Promise<R> {
+    return this.request<R>(ref.subject, msg, opts);
+  }
+
+  /** An ask addressed by subject (a leader subject, a queue group) rather than by actor. */
+  async request<R>(subject: string, msg: unknown, opts: AskOptions = {}): Promise<R> {
     const timeout = opts.timeoutMs ?? DEFAULT_ASK_TIMEOUT_MS;
     const hdrs = injectTrace();
     let res: Msg;
     try {
-      res = await this.nc.request(ref.subject, encodeCbor(msg), hdrs ? { timeout, headers: hdrs } : { timeout });
+      res = await this.nc.request(subject, encodeCbor(msg), hdrs ? { timeout, headers: hdrs } : { timeout });
     } catch (err) {
-      throw mapRequestError(err, ref.subject, timeout);
+      throw mapRequestError(err, subject, timeout);
     }
     return decodeInternalReply(res.data) as R;
   }
@@ -357,9 +369,12 @@ export function respondEdge(msg: Msg, encoding: Encoding, value: unknown): void 
   }
 }
 
-/** Answers a public-edge request with an error: `{error: {code, message}}` plus the service-error headers. */
+/**
+ * Answers a public-edge request with an error: `{error: {code, message}}` plus the service-error
+ * headers. Only public codes leave (internal ones are mapped by {@link toPublicError}).
+ */
 export function respondEdgeError(msg: Msg, encoding: Encoding, err: unknown): void {
-  const e = toShoalError(err);
+  const e = toPublicError(err);
   const h = natsHeaders();
   h.set('Nats-Service-Error-Code', String(ERROR_STATUS[e.code]));
   h.set('Nats-Service-Error', e.message.replace(/[\r\n]+/g, ' '));

@@ -205,6 +205,36 @@ export function fromWireError(wire: WireError): ShoalError {
   return errorFromCode(wire.error.code, String(wire.error.message));
 }
 
+/** The codes a public client may see (PROTOCOL.md, Errors). */
+export type PublicErrorCode = 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'ALREADY_EXISTS' | 'PAYLOAD_TOO_LARGE' | 'UNAVAILABLE' | 'TIMEOUT' | 'INTERNAL';
+
+const PUBLIC_CODE: Readonly<Record<ErrorCode, PublicErrorCode>> = {
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  NOT_FOUND: 'NOT_FOUND',
+  ALREADY_EXISTS: 'ALREADY_EXISTS',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  UNAVAILABLE: 'UNAVAILABLE',
+  TIMEOUT: 'TIMEOUT',
+  INTERNAL: 'INTERNAL',
+  NO_RESPONDERS: 'UNAVAILABLE',
+  MAILBOX_FULL: 'UNAVAILABLE',
+  DECODE_ERROR: 'INVALID_ARGUMENT',
+  ACTOR_FAILED: 'INTERNAL',
+  ACTOR_STOPPED: 'UNAVAILABLE',
+  NOT_LEADER: 'UNAVAILABLE',
+};
+
+/**
+ * Anything thrown, as an error a public client may see: internal codes become the public code
+ * they surface as (a full mailbox or a missing leader is UNAVAILABLE, undecodable bytes are
+ * INVALID_ARGUMENT, a bug is INTERNAL), keeping the message.
+ */
+export function toPublicError(err: unknown): ShoalError {
+  const e = toShoalError(err);
+  const code = PUBLIC_CODE[e.code];
+  return code === e.code ? e : errorFromCode(code, e.message, { cause: e });
+}
+
 /** A message safe to print for anything thrown. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;

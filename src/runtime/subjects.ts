@@ -63,6 +63,17 @@ export class Subjects {
     return `${this.prefix}.v1.admin.${assertToken(area, 'admin area')}.${assertToken(op, 'operation')}`;
   }
 
+  /** One operation on any collection: `<prefix>.v1.*.<op>` (for subscribing). */
+  apiPattern(op: string): string {
+    return `${this.prefix}.v1.*.${assertToken(op, 'operation')}`;
+  }
+
+  /** The collection named by a data subject `<prefix>.v1.<collection>.<op>`. */
+  collectionOf(subject: string): string | undefined {
+    const parts = subject.split('.');
+    return parts.length === 4 && parts[0] === this.prefix && parts[1] === 'v1' ? parts[2] : undefined;
+  }
+
   /** Every public subject: `<prefix>.v1.>`. */
   apiAll(): string {
     return `${this.prefix}.v1.>`;
@@ -93,5 +104,10 @@ export class Subjects {
     let s = `${this.internalRoot}.${assertToken(kind, 'subject kind')}`;
     for (const t of tokens) s += `.${assertToken(t)}`;
     return s;
+  }
+
+  /** Every internal subject under `_<prefix>.<kind>.<token>…`: `…​.>`, for subscribing. */
+  internalAll(kind: string, ...tokens: string[]): string {
+    return `${this.internal(kind, ...tokens)}.>`;
   }
 }

@@ -1,0 +1,134 @@
+/**
+ * The router: a stateless actor serving the public API (PROTOCOL.md). Every node runs one; they
+ * share a NATS queue group, so NATS spreads clients over them. Requests are handled
+ * concurrently (each answered when its shards have answered), counted per endpoint for the NATS
+ * micro service protocol (`$SRV.STATS`), and bounded in number.
+ */
+import { performance } from 'node:perf_hooks';
+import { isValidCollectionName } from '../api/validate.js';
+import type { CollectionCache } from '../cluster/collection-cache.js';
+import type { Behavior } from '../runtime/actor.js';
+import { NotFoundError, UnavailableError, toPublicError } from '../runtime/errors.js';
+import type { EndpointStats, MicroService } from '../runtime/micro-service.js';
+import type { Subjects } from '../runtime/subjects.js';
+import type { AdminRouter } from './router-admin.js';
+import type { DataRouter } from './router-data.js';
+
+export const ROUTER_QUEUE_GROUP = 'shoal-routers';
+/** Requests one router works on at once; past it, new ones are refused as UNAVAILABLE. */
+export const MAX_IN_FLIGHT = 4_096;
+
+export const DATA_OPS = ['upsert', 'delete', 'get', 'search', 'search-batch', 'count'] as const;
+export const ADMIN_OPS = [
+  ['collections', 'create'],
+  ['collections', 'list'],
+  ['collections', 'describe'],
+  ['collections', 'drop'],
+  ['cluster', 'status'],
+  ['cluster', 'health'],
+] as const;
+
+type DataOp = (typeof DATA_OPS)[number];
+
+export type RouterMsg =
+  | { type: 'data'; op: DataOp; collection: string | undefined; body: unknown }
+  | { type: 'admin'; op: string; body: unknown };
+
+export interface RouterDeps {
+  subjects: Subjects;
+  data: DataRouter;
+  admin: AdminRouter;
+  collections: CollectionCache;
+  service: MicroService;
+}
+
+export function routerBehavior(deps: RouterDeps): Behavior<{ inFlight: number; stats: Map<string, EndpointStats> }, RouterMsg> {
+  return {
+    init(ctx) {
+      const stats = new Map<string, EndpointStats>();
+      for (const op of DATA_OPS) {
+        const subject = deps.subjects.apiPattern(op);
+        stats.set(op, deps.service.endpoint(op, subject, ROUTER_QUEUE_GROUP));
+        ctx.subscribe(subject, {
+          queue: ROUTER_QUEUE_GROUP,
+          codec: 'edge',
+          map: (d) => ({ type: 'data', op, collection: deps.subjects.collectionOf(d.subject), body: d.body }),
+        });
+      }
+      for (const [area, op] of ADMIN_OPS) {
+        const name = `${area}.${op}`;
+        const subject = deps.subjects.admin(area, op);
+        stats.set(name, deps.service.endpoint(name, subject, ROUTER_QUEUE_GROUP));
+        ctx.subscribe(subject, { queue: ROUTER_QUEUE_GROUP, codec: 'edge', map: (d) => ({ type: 'admin', op: name, body: d.body }) });
+      }
+      return { inFlight: 0, stats };
+    },
+    receive(state, msg, ctx) {
+      const reply = ctx.deferReply();
+      const endpoint = state.stats.get(msg.op);
+      if (state.inFlight >= MAX_IN_FLIGHT) {
+        const err = new UnavailableError(`router ${ctx.self.system} is at its limit of ${MAX_IN_FLIGHT} requests in flight`);
+        endpoint?.record(0, err.message);
+        reply.reject(err);
+        return state;
+      }
+      state.inFlight++;
+      const t0 = performance.now();
+      void route(deps, msg).then(
+        (value) => {
+          state.inFlight--;
+          endpoint?.record(performance.now() - t0);
+          reply.resolve(value);
+        },
+        (err: unknown) => {
+          state.inFlight--;
+          const e = toPublicError(err);
+          endpoint?.record(performance.now() - t0, e.message);
+          if (e.code === 'INTERNAL') ctx.log.error('request failed', { op: msg.op, error: e.message });
+          reply.reject(e);
+        },
+      );
+      return state;
+    },
+    describe: (msg) => `${msg.type} ${msg.op}`,
+  };
+}
+
+async function route(deps: RouterDeps, msg: RouterMsg): Promise<unknown> {
+  if (msg.type === 'admin') {
+    switch (msg.op) {
+      case 'collections.create':
+        return deps.admin.create(msg.body);
+      case 'collections.list':
+        return deps.admin.list(msg.body);
+      case 'collections.describe':
+        return deps.admin.describe(msg.body);
+      case 'collections.drop':
+        return deps.admin.drop(msg.body);
+      case 'cluster.status':
+        return deps.admin.status(msg.body);
+      case 'cluster.health':
+        return deps.admin.health(msg.body);
+      default:
+        throw new NotFoundError(`unknown admin operation ${msg.op}`);
+    }
+  }
+  const name = msg.collection;
+  if (name === undefined || !isValidCollectionName(name)) throw new NotFoundError(`collection '${name ?? ''}' does not exist`);
+  const c = await deps.collections.get(name);
+  if (!c) throw new NotFoundError(`collection '${name}' does not exist`);
+  switch (msg.op) {
+    case 'upsert':
+      return deps.data.upsert(c, msg.body);
+    case 'delete':
+      return deps.data.delete(c, msg.body);
+    case 'get':
+      return deps.data.get(c, msg.body);
+    case 'search':
+      return deps.data.search(c, msg.body);
+    case 'search-batch':
+      return deps.data.searchBatch(c, msg.body);
+    case 'count':
+      return deps.data.count(c, msg.body);
+  }
+}

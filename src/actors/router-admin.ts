@@ -1,0 +1,213 @@
+/**
+ * The admin operations of a router. Collections change only by compare-and-set in the metadata
+ * bucket; the nodes watching it start or stop their replicas. Describe, list and health ask the
+ * shards themselves (their leaders know their followers' progress).
+ */
+import { randomBytes } from 'node:crypto';
+import type { CollectionSpec } from '../api/types.js';
+import { sameSettings, validateCreate, validateEmpty, validateNamed } from '../api/validate.js';
+import type { CachedCollection, CollectionCache } from '../cluster/collection-cache.js';
+import { DOWN_AFTER_MS, type MembershipView } from '../cluster/membership.js';
+import type { CollectionRecord, MetadataStore } from '../cluster/metadata.js';
+import { placeReplicas } from '../cluster/placement.js';
+import { AlreadyExistsError, NotFoundError, ShoalError, UnavailableError } from '../runtime/errors.js';
+import type { Subjects } from '../runtime/subjects.js';
+import type { Requester } from './shard-client.js';
+import { leaderSubject, replicaActorName, type ShardStatus } from './shard-protocol.js';
+
+export interface AdminRouterDeps {
+  requester: Requester;
+  subjects: Subjects;
+  meta: MetadataStore;
+  collections: CollectionCache;
+  membership: MembershipView;
+  now(): number;
+}
+
+/** How long describe/list/health wait for one shard's status before reporting it as unknown. */
+export const STATUS_TIMEOUT_MS = 1_000;
+/** A follower heard from within this long, and alive, is healthy. */
+export const HEALTHY_CONTACT_MS = DOWN_AFTER_MS;
+
+export interface ShardDescription {
+  shard: number;
+  leader: string | null;
+  term: number;
+  commitIndex: number;
+  count: number;
+  replicas: { node: string; role: 'leader' | 'follower' | 'learner' | 'down'; matchIndex: number; lagMs: number | null }[];
+}
+
+export class AdminRouter {
+  constructor(private readonly deps: AdminRouterDeps) {}
+
+  async create(raw: unknown): Promise<{ collection: unknown }> {
+    const start = this.deps.now();
+    const spec = validateCreate(raw);
+    const { timeoutMs, ...settings } = spec;
+    const deadline = start + timeoutMs;
+    const existing = await this.deps.meta.getCollection(settings.name);
+    if (existing) return { collection: await this.describeRecord(this.checkSame(existing.value, settings), deadline) };
+    const now = this.deps.now();
+    const up = this.deps.membership.up(now);
+    if (settings.replicas > up.length) {
+      throw new UnavailableError(`replicas ${settings.replicas} needs ${settings.replicas} nodes up; ${up.length} ${up.length === 1 ? 'is' : 'are'} up${up.length ? ` (${up.join(', ')})` : ''}`);
+    }
+    const load = new Map(this.deps.membership.nodes(now).map((n) => [n.id, { replicas: n.replicas, leaders: n.leaders }]));
+    const record: CollectionRecord = {
+      ...settings,
+      uid: randomBytes(6).toString('hex'),
+      createdAt: new Date().toISOString(),
+      placement: placeReplicas(settings.shards, settings.replicas, up, load),
+    };
+    try {
+      await this.deps.meta.createCollection(record);
+    } catch (err) {
+      if (!(err instanceof AlreadyExistsError)) throw err;
+      // someone created it concurrently: fine if with the same settings
+      const now2 = await this.deps.meta.getCollection(settings.name);
+      if (!now2) throw err;
+      return { collection: await this.describeRecord(this.checkSame(now2.value, settings), deadline) };
+    }
+    await this.waitForLeaders(record, deadline);
+    return { collection: await this.describeRecord(record, deadline) };
+  }
+
+  async drop(raw: unknown): Promise<{ dropped: boolean }> {
+    const { name } = validateNamed(raw, 'collections.drop');
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const existing = await this.deps.meta.getCollection(name);
+      if (!existing) throw new NotFoundError(`collection '${name}' does not exist`);
+      if (await this.deps.meta.deleteCollection(name, existing.revision)) {
+        this.deps.collections.forget(name);
+        return { dropped: true };
+      }
+    }
+    throw new UnavailableError(`collection '${name}' kept changing while being dropped; try again`);
+  }
+
+  async describe(raw: unknown): Promise<{ collection: unknown }> {
+    const { name, timeoutMs } = validateNamed(raw, 'collections.describe');
+    const c = await this.deps.collections.get(name);
+    if (!c) throw new NotFoundError(`collection '${name}' does not exist`);
+    return { collection: await this.describeRecord(c.record, this.deps.now() + timeoutMs) };
+  }
+
+  async list(raw: unknown): Promise<{ collections: unknown[] }> {
+    const { timeoutMs } = validateEmpty(raw, 'collections.list');
+    const deadline = this.deps.now() + timeoutMs;
+    const all = (await this.deps.meta.listCollections()).map((v) => v.value);
+    const described = await Promise.all(all.map((r) => this.shardStatuses(r, deadline)));
+    return {
+      collections: all.map((r, i) => ({
+        name: r.name,
+        dim: r.dim,
+        metric: r.metric,
+        shards: r.shards,
+        replicas: r.replicas,
+        count: (described[i] ?? []).reduce((n, s) => n + (s?.count ?? 0), 0),
+      })),
+    };
+  }
+
+  async status(raw: unknown): Promise<unknown> {
+    validateEmpty(raw, 'cluster.status');
+    for (const n of await this.deps.meta.listNodes()) this.deps.membership.know(n.id);
+    return { nodes: this.deps.membership.nodes(this.deps.now()), epoch: await this.deps.meta.epoch() };
+  }
+
+  async health(raw: unknown): Promise<unknown> {
+    const { timeoutMs } = validateEmpty(raw, 'cluster.health');
+    const deadline = this.deps.now() + timeoutMs;
+    const records = (await this.deps.meta.listCollections()).map((v) => v.value);
+    const shards = (
+      await Promise.all(
+        records.map(async (r) => {
+          const statuses = await this.shardStatuses(r, deadline);
+          return r.placement.map((p, i) => {
+            const st = statuses[i];
+            const followers = p.replicas.length - 1;
+            const healthy = st && st.role === 'leader' ? this.describeShard(r, p.shard, st).replicas.filter((x) => x.role === 'follower' && x.lagMs !== null && x.lagMs <= HEALTHY_CONTACT_MS).length : 0;
+            return { collection: r.name, shard: p.shard, leader: st?.role === 'leader' ? st.node : null, healthyFollowers: healthy, totalFollowers: followers };
+          });
+        }),
+      )
+    ).flat();
+    return { healthy: shards.every((s) => s.leader !== null && s.healthyFollowers === s.totalFollowers), shards };
+  }
+
+  /** The describe reply of a collection: its settings, and per shard its leader and replicas. */
+  async describeRecord(r: CollectionRecord, deadline: number): Promise<unknown> {
+    const statuses = await this.shardStatuses(r, deadline);
+    const shards = r.placement.map((p, i) => this.describeShard(r, p.shard, statuses[i]));
+    const { uid: _uid, createdAt: _created, placement: _placement, ...settings } = r;
+    return { ...settings, count: shards.reduce((n, s) => n + s.count, 0), shards };
+  }
+
+  private describeShard(r: CollectionRecord, shard: number, st: ShardStatus | undefined): ShardDescription {
+    const placement = r.placement[shard]?.replicas ?? [];
+    const now = this.deps.now();
+    const lead = st?.role === 'leader' ? st : undefined;
+    return {
+      shard,
+      leader: lead?.node ?? null,
+      term: st?.term ?? 0,
+      commitIndex: st?.commitIndex ?? 0,
+      count: st?.count ?? 0,
+      replicas: placement.map((node) => {
+        if (lead && node === lead.node) return { node, role: 'leader' as const, matchIndex: lead.appliedIndex, lagMs: 0 };
+        const pr = lead?.progress.find((x) => x.node === node);
+        const alive = this.deps.membership.isAlive(node, now);
+        if (!pr || !alive) return { node, role: 'down' as const, matchIndex: pr?.matchIndex ?? 0, lagMs: pr?.lastContactMs ?? null };
+        return { node, role: pr.role === 'learner' ? ('learner' as const) : ('follower' as const), matchIndex: pr.matchIndex, lagMs: pr.lastContactMs };
+      }),
+    };
+  }
+
+  /** Each shard's status from its leader, or, without one, from any replica that answers. */
+  private async shardStatuses(r: CollectionRecord, deadline: number): Promise<(ShardStatus | undefined)[]> {
+    const timeoutMs = Math.max(1, Math.min(STATUS_TIMEOUT_MS, deadline - this.deps.now()));
+    return Promise.all(
+      r.placement.map(async (p) => {
+        try {
+          return await this.deps.requester.request<ShardStatus>(leaderSubject(this.deps.subjects, r.uid, p.shard), { type: 'status' }, { timeoutMs });
+        } catch {
+          const answers = await Promise.allSettled(
+            p.replicas.map((node) => this.deps.requester.request<ShardStatus>(this.deps.subjects.actor(node, replicaActorName(r.uid, p.shard)), { type: 'status' }, { timeoutMs })),
+          );
+          const ok = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+          return ok.sort((a, b) => b.term - a.term || b.appliedIndex - a.appliedIndex)[0];
+        }
+      }),
+    );
+  }
+
+  private async waitForLeaders(r: CollectionRecord, deadline: number): Promise<void> {
+    const pending = new Set(r.placement.map((p) => p.shard));
+    while (pending.size > 0 && this.deps.now() < deadline) {
+      await Promise.all(
+        [...pending].map(async (shard) => {
+          try {
+            await this.deps.requester.request(leaderSubject(this.deps.subjects, r.uid, shard), { type: 'status' }, { timeoutMs: Math.max(1, Math.min(500, deadline - this.deps.now())) });
+            pending.delete(shard);
+          } catch (err) {
+            if (!(err instanceof ShoalError)) throw err;
+          }
+        }),
+      );
+      if (pending.size > 0) await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+
+  private checkSame(existing: CollectionRecord, wanted: CollectionSpec): CollectionRecord {
+    if (sameSettings(existing, wanted)) return existing;
+    const diffs = (['dim', 'metric', 'shards', 'replicas'] as const)
+      .filter((k) => existing[k] !== wanted[k])
+      .map((k) => `${k} ${String(existing[k])} (asked ${String(wanted[k])})`);
+    const more = JSON.stringify(existing.sharding) !== JSON.stringify(wanted.sharding) ? ['sharding'] : [];
+    const hnsw = JSON.stringify(existing.hnsw) !== JSON.stringify(wanted.hnsw) ? ['hnsw'] : [];
+    throw new AlreadyExistsError(`collection '${existing.name}' exists with different settings: ${[...diffs, ...more, ...hnsw].join(', ')}`);
+  }
+}
+
+export type { CachedCollection };

@@ -1,0 +1,219 @@
+/**
+ * The data operations of a router: validate against the collection, split by shard, call each
+ * shard (retrying inside the deadline), and merge. Searches fan out to every shard (or to the
+ * shards of the given `shardKeys`) and come back partial, with coverage, when some shards miss
+ * the deadline.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Consistency, Coverage, Hit, Point, SearchReply, SearchRequest } from '../api/types.js';
+import { validateCount, validateDelete, validateGet, validateSearch, validateSearchBatch, validateUpsert } from '../api/validate.js';
+import type { CachedCollection } from '../cluster/collection-cache.js';
+import { ShoalError, TimeoutError, UnavailableError, toShoalError } from '../runtime/errors.js';
+import type { Subjects } from '../runtime/subjects.js';
+import { mergeHits } from './merge.js';
+import { callShard, type Requester } from './shard-client.js';
+import {
+  anyReplicaSubject,
+  leaderSubject,
+  type CountResult,
+  type GetResult,
+  type SearchResult,
+  type ShardPoint,
+  type ShardQuery,
+  type ShardRequest,
+  type WriteResult,
+} from './shard-protocol.js';
+
+export interface DataRouterDeps {
+  requester: Requester;
+  subjects: Subjects;
+  now(): number;
+}
+
+/** The router answers a little before the client's deadline, so that a partial reply arrives in time. */
+export function replyDeadline(start: number, timeoutMs: number): number {
+  return start + timeoutMs - Math.min(20, timeoutMs * 0.05);
+}
+
+export class DataRouter {
+  constructor(private readonly deps: DataRouterDeps) {}
+
+  async upsert(c: CachedCollection, raw: unknown): Promise<{ upserted: number }> {
+    const start = this.deps.now();
+    const req = validateUpsert(raw, c.record);
+    // Within one upsert a repeated id: the last one wins.
+    const last = new Map<string, (typeof req.points)[number]>();
+    for (const p of req.points) {
+      last.delete(p.id);
+      last.set(p.id, p);
+    }
+    const byShard = new Map<number, ShardPoint[]>();
+    for (const p of last.values()) {
+      const shard = c.sharder.shardOf(p.shardKey ?? p.id);
+      const list = byShard.get(shard) ?? [];
+      const sp: ShardPoint = { id: p.id, vector: p.vector };
+      if (p.metadata) sp.metadata = p.metadata;
+      list.push(sp);
+      byShard.set(shard, list);
+    }
+    const requestId = req.requestId ?? `auto-${randomUUID()}`;
+    const deadline = replyDeadline(start, req.timeoutMs);
+    const results = await Promise.all(
+      [...byShard].map(([shard, points]) =>
+        this.write(c, shard, { type: 'write', write: { op: 'upsert', points }, requestId, concern: req.writeConcern, timeoutMs: req.timeoutMs }, deadline),
+      ),
+    );
+    return { upserted: results.reduce((n, r) => n + ('upserted' in r ? r.upserted : 0), 0) };
+  }
+
+  async delete(c: CachedCollection, raw: unknown): Promise<{ deleted: number }> {
+    const start = this.deps.now();
+    const req = validateDelete(raw);
+    const ids = [...new Set(req.ids)];
+    if (ids.length === 0) return { deleted: 0 };
+    // With custom sharding an id alone does not name its shard: every shard is asked.
+    const byShard = this.groupIds(c, ids);
+    const requestId = req.requestId ?? `auto-${randomUUID()}`;
+    const deadline = replyDeadline(start, req.timeoutMs);
+    const results = await Promise.all(
+      [...byShard].map(([shard, shardIds]) =>
+        this.write(c, shard, { type: 'write', write: { op: 'delete', ids: shardIds }, requestId, concern: req.writeConcern, timeoutMs: req.timeoutMs }, deadline),
+      ),
+    );
+    return { deleted: results.reduce((n, r) => n + ('deleted' in r ? r.deleted : 0), 0) };
+  }
+
+  async get(c: CachedCollection, raw: unknown): Promise<{ points: Point[] }> {
+    const start = this.deps.now();
+    const req = validateGet(raw);
+    if (req.ids.length === 0) return { points: [] };
+    const deadline = replyDeadline(start, req.timeoutMs);
+    const parts = await Promise.all(
+      [...this.groupIds(c, req.ids)].map(([shard, ids]) =>
+        this.read<GetResult>(c, shard, req.consistency, { type: 'get', ids, withVector: req.withVector, withMetadata: req.withMetadata, consistency: req.consistency, timeoutMs: req.timeoutMs }, deadline),
+      ),
+    );
+    const found = new Map<string, Point>();
+    for (const part of parts) for (const p of part.points) found.set(p.id, p);
+    return { points: req.ids.flatMap((id) => found.get(id) ?? []) };
+  }
+
+  async count(c: CachedCollection, raw: unknown): Promise<{ count: number }> {
+    const start = this.deps.now();
+    const req = validateCount(raw);
+    const deadline = replyDeadline(start, req.timeoutMs);
+    const parts = await Promise.all(
+      Array.from({ length: c.record.shards }, (_, shard) =>
+        this.read<CountResult>(c, shard, req.consistency, { type: 'count', consistency: req.consistency, timeoutMs: req.timeoutMs }, deadline),
+      ),
+    );
+    return { count: parts.reduce((n, p) => n + p.count, 0) };
+  }
+
+  async search(c: CachedCollection, raw: unknown): Promise<SearchReply> {
+    const start = this.deps.now();
+    const req = validateSearch(raw, c.record);
+    const [reply] = await this.fanOutSearch(c, [req], req.timeoutMs, start);
+    return reply as SearchReply;
+  }
+
+  async searchBatch(c: CachedCollection, raw: unknown): Promise<{ results: SearchReply[] }> {
+    const start = this.deps.now();
+    const req = validateSearchBatch(raw, c.record);
+    if (req.queries.length === 0) return { results: [] };
+    return { results: await this.fanOutSearch(c, req.queries, req.timeoutMs, start) };
+  }
+
+  /**
+   * One request per shard carrying every query; queries with `shardKeys` only go to their shards.
+   * All queries of a batch share one consistency per shard request, so mixed consistencies are
+   * sent as separate requests.
+   */
+  private async fanOutSearch(c: CachedCollection, queries: SearchRequest[], timeoutMs: number, start: number): Promise<SearchReply[]> {
+    const deadline = replyDeadline(start, timeoutMs);
+    const targets = queries.map((q) => this.shardsFor(c, q));
+    // group (shard, consistency) -> indexes of queries
+    const plan = new Map<string, { shard: number; consistency: Consistency; queries: number[] }>();
+    queries.forEach((q, qi) => {
+      for (const shard of targets[qi] as number[]) {
+        const key = `${shard}/${q.consistency}`;
+        const entry = plan.get(key) ?? { shard, consistency: q.consistency, queries: [] };
+        entry.queries.push(qi);
+        plan.set(key, entry);
+      }
+    });
+    const hits: Hit[][][] = queries.map(() => []);
+    const failed: Map<number, Coverage['failed'][number]>[] = queries.map(() => new Map());
+    let fatal: ShoalError | undefined;
+    await Promise.all(
+      [...plan.values()].map(async ({ shard, consistency, queries: qis }) => {
+        const shardQueries: ShardQuery[] = qis.map((qi) => toShardQuery(queries[qi] as SearchRequest));
+        try {
+          const r = await this.read<SearchResult>(c, shard, consistency, { type: 'search', queries: shardQueries, consistency, timeoutMs }, deadline);
+          qis.forEach((qi, j) => (hits[qi] as Hit[][]).push(r.results[j] ?? []));
+        } catch (err) {
+          const e = toShoalError(err);
+          if (e.code === 'INVALID_ARGUMENT' || e.code === 'INTERNAL') {
+            fatal ??= e;
+            return;
+          }
+          const reason = e.code === 'TIMEOUT' ? 'TIMEOUT' : 'UNAVAILABLE';
+          for (const qi of qis) (failed[qi] as Map<number, Coverage['failed'][number]>).set(shard, { shard, reason });
+        }
+      }),
+    );
+    if (fatal) throw fatal;
+    return queries.map((q, qi) => {
+      const shards = (targets[qi] as number[]).length;
+      const fails = [...(failed[qi] as Map<number, Coverage['failed'][number]>).values()].sort((a, b) => a.shard - b.shard);
+      if (fails.length === shards && shards > 0) {
+        const allTimeouts = fails.every((f) => f.reason === 'TIMEOUT');
+        const msg = `search of '${c.record.name}': none of its ${shards} shards answered before the deadline`;
+        throw allTimeouts ? new TimeoutError(msg) : new UnavailableError(msg);
+      }
+      return {
+        hits: mergeHits(hits[qi] as Hit[][], q.k),
+        coverage: { shards, answered: shards - fails.length, failed: fails },
+        partial: fails.length > 0,
+      };
+    });
+  }
+
+  private shardsFor(c: CachedCollection, q: SearchRequest): number[] {
+    if (!q.shardKeys) return Array.from({ length: c.record.shards }, (_, i) => i);
+    return [...new Set(q.shardKeys.map((k) => c.sharder.shardOf(k)))].sort((a, b) => a - b);
+  }
+
+  private groupIds(c: CachedCollection, ids: string[]): Map<number, string[]> {
+    const out = new Map<number, string[]>();
+    if (c.record.sharding.strategy === 'custom') {
+      for (let s = 0; s < c.record.shards; s++) out.set(s, ids);
+      return out;
+    }
+    for (const id of ids) {
+      const s = c.sharder.shardOf(id);
+      const list = out.get(s) ?? [];
+      list.push(id);
+      out.set(s, list);
+    }
+    return out;
+  }
+
+  private write(c: CachedCollection, shard: number, req: ShardRequest, deadline: number): Promise<WriteResult> {
+    const subject = leaderSubject(this.deps.subjects, c.record.uid, shard);
+    return callShard<WriteResult>(this.deps.requester, subject, req, deadline, `shard ${shard} of '${c.record.name}'`, this.deps.now);
+  }
+
+  private read<R>(c: CachedCollection, shard: number, consistency: Consistency, req: ShardRequest, deadline: number): Promise<R> {
+    const subject =
+      consistency === 'eventual' ? anyReplicaSubject(this.deps.subjects, c.record.uid, shard) : leaderSubject(this.deps.subjects, c.record.uid, shard);
+    return callShard<R>(this.deps.requester, subject, req, deadline, `shard ${shard} of '${c.record.name}'`, this.deps.now);
+  }
+}
+
+function toShardQuery(q: SearchRequest): ShardQuery {
+  const out: ShardQuery = { vector: q.vector, k: q.k, withVector: q.withVector, withMetadata: q.withMetadata };
+  if (q.ef !== undefined) out.ef = q.ef;
+  if (q.filter !== undefined) out.filter = q.filter;
+  return out;
+}

@@ -1,0 +1,61 @@
+/**
+ * A router's calls to shards: each retried inside the request's deadline while the shard has no
+ * leader (no responders), a stale leader answers NOT_LEADER, or a replica is overloaded. Retrying
+ * a write is safe because every write carries a requestId that the shard's state machine
+ * deduplicates (DESIGN.md, A write).
+ */
+import {
+  ShoalError,
+  TimeoutError,
+  UnavailableError,
+  describeError,
+} from '../runtime/errors.js';
+import type { ShardRequest } from './shard-protocol.js';
+
+export interface Requester {
+  request<R>(subject: string, msg: unknown, opts: { timeoutMs: number }): Promise<R>;
+}
+
+export const RETRY_BACKOFF_MIN_MS = 5;
+export const RETRY_BACKOFF_MAX_MS = 200;
+
+const TRANSIENT = new Set(['NO_RESPONDERS', 'NOT_LEADER', 'MAILBOX_FULL', 'ACTOR_STOPPED', 'UNAVAILABLE']);
+
+/**
+ * Sends `req` to `subject` until it succeeds, fails for good, or `deadline` (ms on `now()`'s
+ * clock) passes. Past the deadline: UNAVAILABLE when no attempt can have reached a leader
+ * (nothing was applied), TIMEOUT when one may have (the outcome of a write is unknown).
+ */
+export async function callShard<R>(
+  requester: Requester,
+  subject: string,
+  req: ShardRequest,
+  deadline: number,
+  what: string,
+  now: () => number = Date.now,
+): Promise<R> {
+  let backoff = RETRY_BACKOFF_MIN_MS;
+  let uncertain = false;
+  let last: unknown;
+  for (;;) {
+    const remaining = deadline - now();
+    if (remaining <= 0) break;
+    const withTimeout = 'timeoutMs' in req ? { ...req, timeoutMs: remaining } : req;
+    try {
+      return await requester.request<R>(subject, withTimeout, { timeoutMs: remaining });
+    } catch (err) {
+      last = err;
+      if (!(err instanceof ShoalError)) throw err;
+      if (err.code === 'TIMEOUT') {
+        uncertain = true;
+        continue;
+      }
+      if (!TRANSIENT.has(err.code)) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(backoff, Math.max(0, deadline - now()))));
+      backoff = Math.min(backoff * 2, RETRY_BACKOFF_MAX_MS);
+    }
+  }
+  const why = last === undefined ? 'no attempt fitted in the deadline' : describeError(last);
+  if (uncertain) return Promise.reject(new TimeoutError(`${what}: no answer before the deadline (last: ${why})`));
+  return Promise.reject(new UnavailableError(`${what}: not available before the deadline (last: ${why})`));
+}

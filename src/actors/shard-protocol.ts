@@ -1,0 +1,79 @@
+/**
+ * What routers and replicas say to each other (internal, CBOR), and where: a shard's leader
+ * answers on its leader subject (only while it leads), every replica answers on the shard's
+ * queue-group subject (for `eventual` reads), and each replica actor on its own actor subject.
+ */
+import type { Consistency, Hit, Metadata, Point, WriteConcern } from '../api/types.js';
+import type { Subjects } from '../runtime/subjects.js';
+
+/** The Raft group and state machine of one shard of one collection incarnation. */
+export function groupIdOf(uid: string, shard: number): string {
+  return `${uid}-${shard}`;
+}
+
+export function replicaActorName(uid: string, shard: number): string {
+  return `replica.${uid}.${shard}`;
+}
+
+export function leaderSubject(s: Subjects, uid: string, shard: number): string {
+  return s.internal('shard', uid, String(shard), 'leader');
+}
+
+export function anyReplicaSubject(s: Subjects, uid: string, shard: number): string {
+  return s.internal('shard', uid, String(shard), 'any');
+}
+
+export const REPLICA_QUEUE_GROUP = 'replicas';
+
+export interface ShardPoint {
+  id: string;
+  vector: Float32Array;
+  metadata?: Metadata;
+}
+
+/** A write for one shard: the part of a client's request that falls in this shard. */
+export type ShardWrite =
+  | { op: 'upsert'; points: ShardPoint[] }
+  | { op: 'delete'; ids: string[] };
+
+export interface ShardQuery {
+  vector: Float32Array;
+  k: number;
+  ef?: number;
+  filter?: unknown;
+  withVector: boolean;
+  withMetadata: boolean;
+}
+
+export type ShardRequest =
+  | { type: 'write'; write: ShardWrite; requestId: string; concern: WriteConcern; timeoutMs: number }
+  | { type: 'search'; queries: ShardQuery[]; consistency: Consistency; timeoutMs: number }
+  | { type: 'get'; ids: string[]; withVector: boolean; withMetadata: boolean; consistency: Consistency; timeoutMs: number }
+  | { type: 'count'; consistency: Consistency; timeoutMs: number }
+  | { type: 'status' };
+
+export type WriteResult = { upserted: number } | { deleted: number };
+
+export interface SearchResult {
+  results: Hit[][];
+}
+
+export interface GetResult {
+  points: Point[];
+}
+
+export interface CountResult {
+  count: number;
+}
+
+/** A replica's view of its shard (the leader's includes its followers' progress). */
+export interface ShardStatus {
+  node: string;
+  role: 'leader' | 'follower' | 'candidate' | 'learner';
+  term: number;
+  leader: string | null;
+  commitIndex: number;
+  appliedIndex: number;
+  count: number;
+  progress: { node: string; matchIndex: number; lastContactMs: number | null; role: 'voter' | 'learner' }[];
+}

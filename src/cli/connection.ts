@@ -1,0 +1,56 @@
+/** Options every client verb takes, and the client they build. */
+import { ShoalClient } from '../client/client.js';
+import { UsageError } from './command.js';
+
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+
+export const CONNECTION_OPTIONS = {
+  nats: { type: 'string' },
+  prefix: { type: 'string' },
+  cbor: { type: 'boolean' },
+  timeout: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+export const CONNECTION_USAGE = `  --nats <url>      NATS server (default $SHOAL_NATS_URL or ${DEFAULT_NATS_URL})
+  --prefix <p>      the cluster's subject prefix (default $SHOAL_PREFIX or shoal)
+  --cbor            speak CBOR instead of JSON
+  --timeout <ms>    request deadline (default 5000)
+  --json            print the raw reply as JSON`;
+
+export interface ConnectionValues {
+  nats?: string | undefined;
+  prefix?: string | undefined;
+  cbor?: boolean | undefined;
+  timeout?: string | undefined;
+  json?: boolean | undefined;
+}
+
+export function timeoutOf(v: ConnectionValues): number | undefined {
+  if (v.timeout === undefined) return undefined;
+  const n = Number(v.timeout);
+  if (!Number.isInteger(n) || n < 1 || n > 60_000) throw new UsageError(`--timeout must be 1 to 60000 ms, got ${v.timeout}`);
+  return n;
+}
+
+export async function clientFrom(v: ConnectionValues): Promise<ShoalClient> {
+  const timeoutMs = timeoutOf(v);
+  return ShoalClient.connect({
+    servers: v.nats ?? process.env['SHOAL_NATS_URL'] ?? DEFAULT_NATS_URL,
+    prefix: v.prefix ?? process.env['SHOAL_PREFIX'] ?? 'shoal',
+    encoding: v.cbor ? 'cbor' : 'json',
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+  });
+}
+
+/** Prints `value` as JSON (for --json) with typed arrays as arrays. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, (_k, x: unknown) => (ArrayBuffer.isView(x) ? Array.from(x as unknown as ArrayLike<number>) : x), 2)}\n`);
+}
+
+/** A plain text table. */
+export function table(rows: (string | number | null)[][], header: string[]): string {
+  const cells = [header, ...rows.map((r) => r.map((c) => (c === null ? '-' : String(c))))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells.map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}

@@ -1,0 +1,118 @@
+/** `shoal get`, `shoal search`, `shoal status`: reads, printed for people or as JSON. */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { Consistency } from '../api/types.js';
+import { describeError } from '../runtime/errors.js';
+import { UsageError, type Command } from './command.js';
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientFrom, printJson, table } from './connection.js';
+
+function consistencyOf(v: string | undefined): Consistency | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'strong' && v !== 'leased' && v !== 'eventual') throw new UsageError(`--consistency must be strong, leased or eventual, got ${v}`);
+  return v;
+}
+
+function parseJsonFlag(text: string, flag: string): unknown {
+  const source = text.startsWith('@') ? readFileSync(text.slice(1), 'utf8') : text;
+  try {
+    return JSON.parse(source);
+  } catch (err) {
+    throw new UsageError(`${flag} is not valid JSON: ${describeError(err)}`);
+  }
+}
+
+export const getCommand: Command = {
+  name: 'get',
+  summary: 'read points by id',
+  usage: `shoal get <collection> <id>... [--consistency strong|leased|eventual] [--no-vector]\n\n${CONNECTION_USAGE}`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { ...CONNECTION_OPTIONS, consistency: { type: 'string' }, 'no-vector': { type: 'boolean' } },
+    });
+    const [name, ...ids] = positionals;
+    if (!name || ids.length === 0) throw new UsageError('get needs a collection name and at least one id');
+    const consistency = consistencyOf(values.consistency);
+    const client = await clientFrom(values);
+    try {
+      const points = await client.collection(name).get(ids, { withVector: !values['no-vector'], ...(consistency ? { consistency } : {}) });
+      if (values.json) printJson(points);
+      else for (const p of points) process.stdout.write(`${JSON.stringify(p, (_k, x: unknown) => (ArrayBuffer.isView(x) ? Array.from(x as unknown as ArrayLike<number>) : x))}\n`);
+      const missing = ids.filter((id) => !points.some((p) => p.id === id));
+      if (missing.length > 0) process.stderr.write(`not found: ${missing.join(', ')}\n`);
+      return 0;
+    } finally {
+      await client.close();
+    }
+  },
+};
+
+export const searchCommand: Command = {
+  name: 'search',
+  summary: 'k nearest neighbours of a vector',
+  usage: `shoal search <collection> --vector '[0.1, 0.2, ...]' [--k 10] [--filter '{"region": "eu"}'] [--ef <n>]
+                   [--consistency strong|leased|eventual] [--with-vector]
+
+--vector and --filter take JSON, or @file to read it from a file.
+
+${CONNECTION_USAGE}`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { ...CONNECTION_OPTIONS, vector: { type: 'string' }, k: { type: 'string' }, filter: { type: 'string' }, ef: { type: 'string' }, consistency: { type: 'string' }, 'with-vector': { type: 'boolean' } },
+    });
+    const [name, ...extra] = positionals;
+    if (!name || extra.length > 0) throw new UsageError('search needs exactly one collection name');
+    if (!values.vector) throw new UsageError('search needs --vector');
+    const vector = parseJsonFlag(values.vector, '--vector');
+    if (!Array.isArray(vector)) throw new UsageError('--vector must be a JSON array of numbers');
+    const opts: Record<string, unknown> = {};
+    if (values.k !== undefined) opts['k'] = Number(values.k);
+    if (values.ef !== undefined) opts['ef'] = Number(values.ef);
+    if (values.filter !== undefined) opts['filter'] = parseJsonFlag(values.filter, '--filter');
+    const consistency = consistencyOf(values.consistency);
+    if (consistency) opts['consistency'] = consistency;
+    if (values['with-vector']) opts['withVector'] = true;
+    const client = await clientFrom(values);
+    try {
+      const r = await client.collection(name).search(vector as number[], opts);
+      if (values.json) {
+        printJson(r);
+        return 0;
+      }
+      process.stdout.write(`${table(r.hits.map((h, i) => [i + 1, h.id, h.distance.toPrecision(6), h.metadata ? JSON.stringify(h.metadata) : null]), ['#', 'ID', 'DISTANCE', 'METADATA'])}\n`);
+      const cov = r.coverage;
+      process.stderr.write(`${r.hits.length} hits from ${cov.answered}/${cov.shards} shards${r.partial ? ` (PARTIAL: ${cov.failed.map((f) => `shard ${f.shard} ${f.reason}`).join(', ')})` : ''}\n`);
+      return 0;
+    } finally {
+      await client.close();
+    }
+  },
+};
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'nodes, their liveness and what they host; shard health',
+  usage: `shoal status\n\n${CONNECTION_USAGE}`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CONNECTION_OPTIONS } });
+    if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(' ')}`);
+    const client = await clientFrom(values);
+    try {
+      const [status, health] = await Promise.all([client.clusterStatus(), client.clusterHealth()]);
+      if (values.json) {
+        printJson({ ...status, health });
+        return 0;
+      }
+      process.stdout.write(`${table(status.nodes.map((n) => [n.id, n.state, n.lastHeartbeatMs, n.replicas, n.leaders]), ['NODE', 'STATE', 'LAST HEARTBEAT MS', 'REPLICAS', 'LEADERS'])}\n`);
+      const unhealthy = health.shards.filter((s) => !s.leader || s.healthyFollowers < s.totalFollowers);
+      process.stdout.write(`epoch ${status.epoch}; ${health.healthy ? 'healthy' : 'NOT healthy'}: ${health.shards.length} shards, ${unhealthy.length} degraded\n`);
+      for (const s of unhealthy) process.stdout.write(`  ${s.collection}/${s.shard}: leader ${s.leader ?? 'none'}, ${s.healthyFollowers}/${s.totalFollowers} followers healthy\n`);
+      return health.healthy ? 0 : 3;
+    } finally {
+      await client.close();
+    }
+  },
+};

@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import type { CollectionClient, UpsertPoint } from '../client/client.js';
+import { ShoalError, TimeoutError, UnavailableError, describeError } from '../runtime/errors.js';
+import { UsageError, type Command } from './command.js';
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientFrom } from './connection.js';
+import { Progress } from './progress.js';
+
+export const DEFAULT_BATCH = 500;
+/** Keep each request well under NATS's default 1 MiB max payload. */
+export const MAX_BATCH_BYTES = 512 * 1024;
+const RETRIES = 5;
+
+const USAGE = `shoal upsert <collection> --file <points.jsonl | -> [--batch ${DEFAULT_BATCH}] [--write-concern majority|all|leader]
+
+Reads one point per line: {"id": "...", "vector": [...], "metadata": {...}}. Sends batches of up
+to --batch points (and at most ${MAX_BATCH_BYTES / 1024} KiB), each with its own requestId, so a batch retried
+after a timeout or a leader change is applied once. Shows progress on stderr and a summary.
+
+${CONNECTION_USAGE}`;
+
+export const upsertCommand: Command = {
+  name: 'upsert',
+  summary: 'load points from a JSON-lines file, in batches, with progress',
+  usage: USAGE,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { ...CONNECTION_OPTIONS, file: { type: 'string', short: 'f' }, batch: { type: 'string' }, 'write-concern': { type: 'string' } },
+    });
+    const [name, ...extra] = positionals;
+    if (!name || extra.length > 0) throw new UsageError('upsert needs exactly one collection name');
+    if (!values.file) throw new UsageError('upsert needs --file <points.jsonl> (or --file - for standard input)');
+    const batchSize = values.batch === undefined ? DEFAULT_BATCH : Number(values.batch);
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) throw new UsageError(`--batch must be 1 to 10000, got ${values.batch}`);
+    const wc = values['write-concern'];
+    if (wc !== undefined && !['majority', 'all', 'leader'].includes(wc)) throw new UsageError(`--write-concern must be majority, all or leader, got ${wc}`);
+
+    const total = values.file === '-' ? undefined : countLines(values.file);
+    const client = await clientFrom(values);
+    const coll = client.collection(name);
+    const progress = new Progress('points', total);
+    const started = Date.now();
+    let sent = 0;
+    let batches = 0;
+    let retried = 0;
+    let batch: UpsertPoint[] = [];
+    let batchBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const r = await sendBatch(coll, batch, wc as never);
+      retried += r.retries;
+      sent += r.upserted;
+      batches++;
+      progress.advance(batch.length);
+      batch = [];
+      batchBytes = 0;
+    };
+    try {
+      const input = values.file === '-' ? process.stdin : createReadStream(values.file);
+      let lineNo = 0;
+      for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+        lineNo++;
+        if (line.trim() === '') continue;
+        let p: UpsertPoint;
+        try {
+          p = JSON.parse(line) as UpsertPoint;
+        } catch (err) {
+          throw new UsageError(`${values.file}:${lineNo} is not valid JSON (${describeError(err)}); ${sent} points were upserted before it`);
+        }
+        if (batch.length >= batchSize || batchBytes + line.length > MAX_BATCH_BYTES) await flush();
+        batch.push(p);
+        batchBytes += line.length;
+      }
+      await flush();
+    } catch (err) {
+      progress.finish();
+      if (err instanceof ShoalError) {
+        throw new Error(`${describeError(err)} (${err.code}); ${sent} points in ${batches} batches were upserted before it`, { cause: err });
+      }
+      throw err;
+    } finally {
+      await client.close();
+    }
+    progress.finish();
+    const secs = (Date.now() - started) / 1000;
+    process.stdout.write(
+      `upserted ${sent.toLocaleString('en-US')} points into '${name}' in ${batches} batches, ${secs.toFixed(1)}s (${Math.round(sent / Math.max(secs, 0.001)).toLocaleString('en-US')} points/s)${retried ? `, ${retried} retries` : ''}\n`,
+    );
+    return 0;
+  },
+};
+
+async function sendBatch(coll: CollectionClient, points: UpsertPoint[], writeConcern: 'majority' | 'all' | 'leader' | undefined): Promise<{ upserted: number; retries: number }> {
+  // One requestId for every attempt of this batch: the cluster applies it at most once.
+  const requestId = randomUUID();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const upserted = await coll.upsert(points, { requestId, ...(writeConcern ? { writeConcern } : {}) });
+      return { upserted, retries: attempt };
+    } catch (err) {
+      if (attempt < RETRIES && (err instanceof TimeoutError || err instanceof UnavailableError)) {
+        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+/** Non-empty lines of a file, read in chunks (the file may be larger than memory allows). */
+function countLines(path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new UsageError(`cannot read ${path}: ${describeError(err)}`);
+  }
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let n = 0;
+  let lineHasChars = false;
+  try {
+    for (let read = readSync(fd, buf); read > 0; read = readSync(fd, buf)) {
+      for (let i = 0; i < read; i++) {
+        if (buf[i] === 10) {
+          if (lineHasChars) n++;
+          lineHasChars = false;
+        } else if (buf[i] !== 13) {
+          lineHasChars = true;
+        }
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return lineHasChars ? n + 1 : n;
+}

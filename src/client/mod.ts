@@ -1,0 +1,13 @@
+/** The TypeScript client's public surface. */
+export * from './client.js';
+export {
+  ShoalError,
+  InvalidArgumentError,
+  NotFoundError,
+  AlreadyExistsError,
+  PayloadTooLargeError,
+  UnavailableError,
+  TimeoutError,
+  InternalError,
+} from '../runtime/errors.js';
+export type { ErrorCode } from '../runtime/errors.js';
