@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Hit } from '../../src/api/types.js';
+import { mergeHits } from '../../src/actors/merge.js';
+import { callShard, type Requester } from '../../src/actors/shard-client.js';
+import { InvalidArgumentError, NoRespondersError, NotLeaderError, TimeoutError, UnavailableError } from '../../src/runtime/errors.js';
+
+const h = (id: string, distance: number): Hit => ({ id, distance });
+
+describe('router logic', () => {
+  it('merge - sorts by distance then id by UTF-8 bytes, drops repeated ids, keeps k', () => {
+    const merged = mergeHits([[h('b', 0.2), h('z', 0.5)], [h('a', 0.2), h('b', 0.3), h('é', 0.1)], [h('🐟', 0.2), h('\uffff', 0.2)]], 5);
+    assert.deepEqual(merged.map((x) => [x.id, x.distance]), [['é', 0.1], ['a', 0.2], ['b', 0.2], ['\uffff', 0.2], ['🐟', 0.2]]);
+    assert.deepEqual(mergeHits([], 3), []);
+  });
+
+  // A scripted requester: each call takes the next outcome.
+  function scripted(outcomes: (() => unknown)[]): Requester & { calls: number } {
+    const r = {
+      calls: 0,
+      request<R>(): Promise<R> {
+        const next = outcomes[r.calls++] ?? outcomes[outcomes.length - 1];
+        try {
+          return Promise.resolve(next?.() as R);
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      },
+    };
+    return r;
+  }
+
+  it('shard calls - no leader and stale leaders are retried until one answers', async () => {
+    const r = scripted([
+      () => { throw new NoRespondersError('election'); },
+      () => { throw new NotLeaderError('n2 leads'); },
+      () => ({ upserted: 3 }),
+    ]);
+    const out = await callShard<{ upserted: number }>(r, 's', { type: 'status' }, Date.now() + 2_000, 'shard 0');
+    assert.deepEqual(out, { upserted: 3 });
+    assert.equal(r.calls, 3);
+  });
+
+  it('shard calls - a bad request fails at once, without retry', async () => {
+    const r = scripted([() => { throw new InvalidArgumentError('filter.$foo: unknown operator'); }]);
+    await assert.rejects(callShard(r, 's', { type: 'status' }, Date.now() + 2_000, 'shard 0'), InvalidArgumentError);
+    assert.equal(r.calls, 1);
+  });
+
+  it('shard calls - past the deadline: UNAVAILABLE when nothing was reached, TIMEOUT when an attempt may have been', async () => {
+    const never = scripted([() => { throw new NoRespondersError('nobody'); }]);
+    await assert.rejects(callShard(never, 's', { type: 'status' }, Date.now() + 100, 'shard 1 of docs'), (e: unknown) => e instanceof UnavailableError && /shard 1 of docs: not available before the deadline/.test(e.message));
+    const slow = scripted([() => { throw new TimeoutError('no reply'); }, () => { throw new NoRespondersError('nobody'); }]);
+    await assert.rejects(callShard(slow, 's', { type: 'status' }, Date.now() + 100, 'shard 1'), TimeoutError);
+  });
+});
