@@ -1,0 +1,118 @@
+/**
+ * `shoal dev`: a whole local cluster in one command — a nats-server with JetStream and N node
+ * processes, their data under one directory, a live one-line status, and a clean stop on Ctrl-C.
+ * Run again with the same directory, it finds its collections and points.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ShoalClient } from '../client/client.js';
+import { startNatsServer, type NatsServer } from '../runtime/nats-server.js';
+import { describeError } from '../runtime/errors.js';
+import { UsageError, untilSignal, type Command } from './command.js';
+import { portFree, DEFAULT_DEV_NATS_PORT } from './nats-command.js';
+
+export const DEFAULT_DEV_NODES = 3;
+export const DEFAULT_DEV_DATA = './.shoal';
+
+const CLI_MAIN = new URL('./main.js', import.meta.url).pathname;
+
+export const devCommand: Command = {
+  name: 'dev',
+  summary: 'run a local cluster: nats-server and N nodes, with a live status line',
+  usage: `shoal dev [--nodes ${DEFAULT_DEV_NODES}] [--data ${DEFAULT_DEV_DATA}] [--port ${DEFAULT_DEV_NATS_PORT}] [--prefix shoal]
+
+Starts nats-server with JetStream (its store in <data>/nats) and N node processes n1..nN (their
+data in <data>/n1 ...), prints the NATS URL, and shows nodes up, collections and leaders until
+Ctrl-C, which stops everything. Run again with the same --data, it finds its data.`,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: { nodes: { type: 'string' }, data: { type: 'string' }, port: { type: 'string' }, prefix: { type: 'string' } },
+    });
+    const n = values.nodes === undefined ? DEFAULT_DEV_NODES : Number(values.nodes);
+    if (!Number.isInteger(n) || n < 1 || n > 16) throw new UsageError(`--nodes must be 1 to 16, got ${values.nodes}`);
+    const dataDir = resolve(values.data ?? DEFAULT_DEV_DATA);
+    const prefix = values.prefix ?? 'shoal';
+    let port = values.port === undefined ? DEFAULT_DEV_NATS_PORT : Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0 to 65535, got ${values.port}`);
+    if (values.port === undefined && !(await portFree(port))) {
+      process.stderr.write(`port ${port} is in use (a system nats-server?); using a free port instead\n`);
+      port = 0;
+    }
+    mkdirSync(join(dataDir, 'nats'), { recursive: true });
+    const nats = await startNatsServer({ port: port === 0 ? -1 : port, storeDir: join(dataDir, 'nats'), serverName: 'shoal-dev' });
+    process.stdout.write(`${nats.url}\n`);
+    process.stderr.write(`shoal dev: nats-server at ${nats.url}, ${n} nodes, data in ${dataDir}; Ctrl-C stops everything\n`);
+
+    const children = new Map<string, ChildProcess>();
+    let stopping = false;
+    const startNode = (id: string): void => {
+      const child = spawn(
+        process.execPath,
+        [CLI_MAIN, 'node', '--id', id, '--nats', nats.url, '--data', join(dataDir, id), '--prefix', prefix],
+        // stdin is a pipe the node watches: if this process dies, even by SIGKILL, the pipe
+        // closes and the node stops instead of lingering.
+        { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env['SHOAL_LOG_LEVEL'] ?? 'warn', SHOAL_EXIT_ON_STDIN_EOF: '1' } },
+      );
+      child.stderr?.on('data', (d: Buffer) => process.stderr.write(`\r\x1b[2K[${id}] ${d.toString()}`));
+      child.once('exit', (code, sig) => {
+        children.delete(id);
+        if (!stopping) process.stderr.write(`\r\x1b[2Kshoal dev: node ${id} exited (${sig ?? code}); restarting it\n`);
+        if (!stopping) setTimeout(() => !stopping && startNode(id), 1_000);
+      });
+      children.set(id, child);
+    };
+    for (let i = 1; i <= n; i++) startNode(`n${i}`);
+
+    const client = await ShoalClient.connect({ servers: nats.url, prefix, timeoutMs: 2_000 });
+    const status = setInterval(() => void showStatus(client, n), 1_000);
+    status.unref();
+    await untilSignal();
+    stopping = true;
+    clearInterval(status);
+    process.stderr.write('\r\x1b[2Kshoal dev: stopping nodes\n');
+    await client.close().catch(() => undefined);
+    await stopAll([...children.values()]);
+    await nats.stop();
+    process.stderr.write('shoal dev: stopped\n');
+    return 0;
+  },
+};
+
+let lastLine = '';
+
+async function showStatus(client: ShoalClient, expected: number): Promise<void> {
+  let line: string;
+  try {
+    const [status, health, collections] = await Promise.all([client.clusterStatus(), client.clusterHealth(), client.listCollections()]);
+    const up = status.nodes.filter((x) => x.state === 'up').length;
+    const leaders = health.shards.filter((s) => s.leader).length;
+    line = `nodes up ${up}/${expected} · collections ${collections.length} · shards with a leader ${leaders}/${health.shards.length} · ${health.healthy ? 'healthy' : 'degraded'} · epoch ${status.epoch}`;
+  } catch (err) {
+    line = `waiting for the cluster: ${describeError(err)}`;
+  }
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${line}`);
+  else if (line !== lastLine) process.stderr.write(`${line}\n`);
+  lastLine = line;
+}
+
+async function stopAll(children: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolveExit) => {
+          if (c.exitCode !== null) return resolveExit();
+          const kill = setTimeout(() => c.kill('SIGKILL'), 10_000);
+          c.once('exit', () => {
+            clearTimeout(kill);
+            resolveExit();
+          });
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+export type { NatsServer };
