@@ -69,6 +69,7 @@ export class ActorCell<S, M> {
   private refused = 0;
   private lastError: string | null = null;
   private mainSub: NatsSubscription | undefined;
+  private readonly stopWaiters: (() => void)[] = [];
   private readonly ctx: ActorContext<M>;
 
   constructor(
@@ -124,6 +125,14 @@ export class ActorCell<S, M> {
       return Promise.resolve();
     }
     return this.stop();
+  }
+
+  /** Stops and resolves once stopped, waiting for the message in hand to finish first. */
+  stopAndWait(): Promise<void> {
+    if (this.status === 'stopped') return Promise.resolve();
+    if (!this.draining) return this.stop();
+    this.stopRequested = true;
+    return new Promise((resolve) => this.stopWaiters.push(resolve));
   }
 
   isStopped(): boolean {
@@ -268,6 +277,7 @@ export class ActorCell<S, M> {
     for (const env of this.mailbox.drain()) if (env.reply && !env.reply.done) env.reply.reject(why);
     this.parent?.inc.children.delete(this as ActorCell<unknown, unknown>);
     this.sys.forget(this as ActorCell<unknown, unknown>);
+    for (const w of this.stopWaiters.splice(0)) w();
   }
 
   private async endIncarnation(): Promise<void> {
@@ -384,6 +394,14 @@ export class ActorCell<S, M> {
         const child = cell.sys.spawnCell(name, behavior, opts ?? {}, cell as ActorCell<unknown, unknown>);
         cell.inc.children.add(child as ActorCell<unknown, unknown>);
         return child.ref;
+      },
+      async stopChild(ref: ActorRef<unknown>): Promise<void> {
+        for (const child of cell.inc.children) {
+          if (child.name === ref.name) {
+            await child.stopAndWait();
+            return;
+          }
+        }
       },
       stopSelf(): void {
         cell.stopRequested = true;

@@ -35,6 +35,7 @@ import {
   InternalError,
   InvalidArgumentError,
   NoRespondersError,
+  NotFoundError,
   TimeoutError,
   UnavailableError,
   describeError,
@@ -149,6 +150,16 @@ export class ActorSystem implements SystemInternals {
   /** Publishes `msg` to `ref`; nothing comes back. */
   tell<T>(ref: ActorRef<T>, msg: T): void {
     this.tellNow(ref, msg);
+  }
+
+  /**
+   * Puts `msg` straight into the mailbox of a local actor, without NATS (for events that arise
+   * in this process). Throws MailboxFullError when full and NotFoundError for an unknown actor.
+   */
+  post<T>(ref: ActorRef<T>, msg: T): void {
+    const cell = this.cells.get(ref.name);
+    if (!cell || ref.system !== this.name) throw new NotFoundError(`no local actor ${ref.name} in system ${this.name}`);
+    if (!cell.offer({ msg, reply: undefined, natsMsg: undefined })) throw cell.fullError();
   }
 
   /** Publishes `msg` as CBOR on any subject (a broadcast, such as a heartbeat). */

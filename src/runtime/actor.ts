@@ -108,6 +108,8 @@ export interface ActorContext<M> {
   subscribe(subject: string, opts: SubscribeOptions<M>): Subscription;
   /** Starts a child actor supervised by this one. */
   spawn<S2, M2>(name: string, behavior: Behavior<S2, M2>, opts?: SpawnOptions): ActorRef<M2>;
+  /** Stops a child of this actor (after the message it is handling); resolves once it stopped. */
+  stopChild(ref: ActorRef<unknown>): Promise<void>;
   /** Stops this actor after the current message. */
   stopSelf(): void;
 }

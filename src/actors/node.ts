@@ -1,0 +1,82 @@
+/**
+ * One Shoal node (`shoal node`): one NATS connection and actor system, one LMDB environment,
+ * and the actors of a node — membership heartbeats, the replica manager (and through it the
+ * replicas placed here), and a router serving the public API in the routers' queue group.
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { CollectionCache } from '../cluster/collection-cache.js';
+import { MembershipView } from '../cluster/membership.js';
+import { MetadataStore } from '../cluster/metadata.js';
+import type { ActorSystem } from '../runtime/actor-system.js';
+import { MicroService } from '../runtime/micro-service.js';
+import type { MetricsRegistry } from '../runtime/metrics.js';
+import { membershipBehavior } from './membership-actor.js';
+import { replicaManagerBehavior, hostingOf, type ReplicaFactory, type ReplicaManagerMsg, type ReplicaManagerState } from './replica-manager.js';
+import { AdminRouter } from './router-admin.js';
+import { routerBehavior } from './router-actor.js';
+import { DataRouter } from './router-data.js';
+
+export interface NodeParts {
+  system: ActorSystem;
+  factory: ReplicaFactory;
+  version: string;
+  metrics?: MetricsRegistry;
+  /** Replicas of the metadata bucket's stream (3 on a clustered NATS). */
+  kvReplicas?: number;
+}
+
+export interface RunningNode {
+  readonly id: string;
+  readonly membership: MembershipView;
+  hosting(): { replicas: number; leaders: number };
+  stop(): Promise<void>;
+}
+
+export async function runNode(parts: NodeParts): Promise<RunningNode> {
+  const { system } = parts;
+  const nc: NatsConnection = system.nc;
+  const meta = await MetadataStore.open(nc, system.subjects.prefix, parts.kvReplicas ? { replicas: parts.kvReplicas } : {});
+  await meta.registerNode(system.name);
+  const membership = new MembershipView();
+  for (const n of await meta.listNodes()) membership.know(n.id);
+  const collections = new CollectionCache(meta);
+  await collections.start();
+
+  let managerState: ReplicaManagerState | undefined;
+  const manager = system.spawn<ReplicaManagerState, ReplicaManagerMsg>(
+    'replicas',
+    replicaManagerBehavior({ node: system.name, subjects: system.subjects, factory: parts.factory }, (s) => (managerState = s)),
+    { mailboxCapacity: 65_536 },
+  );
+  const stopWatch = await meta.watch((ev) => {
+    if (ev.kind === 'node') membership.know(ev.id);
+    system.post(manager, { type: 'meta', ev });
+  });
+
+  system.spawn('membership', membershipBehavior({ system, view: membership, hosting: () => hostingOf(managerState), state: () => 'up' }));
+
+  const service = new MicroService(nc, {
+    name: 'shoal',
+    version: parts.version,
+    description: 'Shoal vector database: the public API of PROTOCOL.md',
+    metadata: { node: system.name },
+  });
+  const now = (): number => Date.now();
+  const requester = system;
+  const data = new DataRouter({ requester, subjects: system.subjects, now });
+  const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, now });
+  system.spawn('router', routerBehavior({ subjects: system.subjects, data, admin, collections, service }), { mailboxCapacity: 65_536 });
+  await system.flush();
+
+  return {
+    id: system.name,
+    membership,
+    hosting: () => hostingOf(managerState),
+    async stop() {
+      stopWatch();
+      collections.stop();
+      service.stop();
+      await system.shutdown();
+    },
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * A replica: one node's member of one shard's Raft group, with that shard's state machine.
+ * Leader and follower are roles of this one actor. While it leads (from the first commit of its
+ * term), it answers the shard's leader subject: writes are proposed to Raft and answered once
+ * applied (or durable on the leader, for write concern `leader`); `strong` reads pass a
+ * ReadIndex round first and `leased` reads check the lease. Every replica answers the shard's
+ * queue-group subject for `eventual` reads, and its own actor subject for status.
+ *
+ * Requests are answered asynchronously (deferReply), so a slow search never holds up the
+ * mailbox; role changes arrive as messages, so subscribing and unsubscribing the leader subject
+ * is ordered with everything else the actor does.
+ */
+import type { Hit, Metric, HnswParams } from '../api/types.js';
+import type { Behavior, Subscription } from '../runtime/actor.js';
+import { encodeCbor } from '../runtime/codec.js';
+import { InternalError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../runtime/errors.js';
+import type { Subjects } from '../runtime/subjects.js';
+import {
+  REPLICA_QUEUE_GROUP,
+  anyReplicaSubject,
+  leaderSubject,
+  type ShardRequest,
+  type ShardStatus,
+  type WriteResult,
+} from './shard-protocol.js';
+
+/** A command in the shard's Raft log (CBOR-encoded as the entry's data). */
+export type LoggedCommand =
+  | { type: 'upsert'; points: { id: string; vector: Float32Array; metadata?: Record<string, unknown> }[]; requestId: string; at: number }
+  | { type: 'delete'; ids: string[]; requestId: string; at: number };
+
+/** What a replica needs of its shard's state machine (src/shard's ShardStateMachine). */
+export interface ShardStore {
+  readonly appliedIndex: number;
+  count(): number;
+  search(q: { vector: Float32Array; k: number; ef?: number; filter?: unknown; withVector: boolean; withMetadata: boolean }): Promise<Hit[]>;
+  get(ids: readonly string[], opts: { withVector: boolean; withMetadata: boolean }): Promise<{ id: string; vector?: Float32Array; metadata?: Record<string, unknown> }[]>;
+}
+
+export type RoleEvent = { role: 'leader' | 'follower' | 'candidate' | 'learner'; term: number; leader: string | null; ready: boolean };
+
+/** What a replica needs of its shard's Raft group. */
+export interface ReplicatedGroup {
+  propose(data: Uint8Array, opts: { concern: 'majority' | 'all' | 'leader'; timeoutMs: number }): Promise<{ index: number; result: unknown }>;
+  readBarrier(opts: { mode: 'strong' | 'leased'; timeoutMs: number }): Promise<void>;
+  onRoleChange(listener: (ev: RoleEvent) => void): () => void;
+  status(): Omit<ShardStatus, 'node' | 'count'>;
+}
+
+/** Opens (or reopens) the store and the group of one replica; called at each (re)start of the actor. */
+export interface ReplicaResources {
+  store: ShardStore;
+  group: ReplicatedGroup;
+  /** Parses and validates a filter (the index's language); throws InvalidArgumentError naming the path. */
+  parseFilter(filter: unknown): unknown;
+  close(): Promise<void>;
+}
+
+export interface ReplicaConfig {
+  node: string;
+  uid: string;
+  shard: number;
+  collection: string;
+  dim: number;
+  metric: Metric;
+  hnsw: HnswParams;
+  subjects: Subjects;
+  open(): Promise<ReplicaResources>;
+}
+
+/** Margin kept from a request's deadline for the answer's trip back. */
+const ANSWER_MARGIN_MS = 5;
+
+type ReplicaMsg = { type: 'request'; req: ShardRequest } | { type: 'role'; ev: RoleEvent };
+
+interface ReplicaState {
+  res: ReplicaResources;
+  role: RoleEvent;
+  leaderSub: Subscription | undefined;
+  stopRoleWatch: () => void;
+}
+
+export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, ReplicaMsg> {
+  const leaderSubj = leaderSubject(cfg.subjects, cfg.uid, cfg.shard);
+  const asRequest = (body: unknown): ReplicaMsg => ({ type: 'request', req: body as ShardRequest });
+  return {
+    async init(ctx) {
+      const res = await cfg.open();
+      const post = ctx.poster();
+      const stopRoleWatch = res.group.onRoleChange((ev) => post({ type: 'role', ev }));
+      ctx.subscribe(anyReplicaSubject(cfg.subjects, cfg.uid, cfg.shard), { queue: REPLICA_QUEUE_GROUP, map: (d) => asRequest(d.body) });
+      return { res, role: { role: 'follower', term: 0, leader: null, ready: false }, leaderSub: undefined, stopRoleWatch };
+    },
+    receive(state, msg, ctx) {
+      if (msg.type === 'role') {
+        state.role = msg.ev;
+        const leading = msg.ev.role === 'leader' && msg.ev.ready;
+        if (leading && !state.leaderSub) {
+          state.leaderSub = ctx.subscribe(leaderSubj, { map: (d) => asRequest(d.body) });
+          ctx.log.info('leading', { shard: `${cfg.collection}/${cfg.shard}`, term: msg.ev.term });
+        } else if (!leading && state.leaderSub) {
+          state.leaderSub.unsubscribe();
+          state.leaderSub = undefined;
+        }
+        return state;
+      }
+      const reply = ctx.deferReply();
+      handle(cfg, state, msg.req).then(
+        (v) => reply.resolve(v),
+        (e: unknown) => reply.reject(e),
+      );
+      return state;
+    },
+    async cleanup(state) {
+      if (!state) return;
+      state.stopRoleWatch();
+      await state.res.close();
+    },
+    describe: (msg) => (msg.type === 'role' ? 'role' : msg.req.type),
+  };
+}
+
+async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest): Promise<unknown> {
+  const { store, group } = state.res;
+  switch (req.type) {
+    case 'status':
+      return { ...group.status(), node: cfg.node, count: store.count() } satisfies ShardStatus;
+    case 'write': {
+      const at = Date.now();
+      const command: LoggedCommand =
+        req.write.op === 'upsert'
+          ? { type: 'upsert', points: req.write.points, requestId: req.requestId, at }
+          : { type: 'delete', ids: req.write.ids, requestId: req.requestId, at };
+      const { result } = await group.propose(encodeCbor(command), { concern: req.concern, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS) });
+      return writeResult(cfg, req, result);
+    }
+    case 'search': {
+      const queries = req.queries.map((q) => ({ ...q, filter: q.filter === undefined ? undefined : state.res.parseFilter(q.filter) }));
+      await barrier(state, req.consistency, req.timeoutMs);
+      return { results: await Promise.all(queries.map((q) => store.search(q))) };
+    }
+    case 'get':
+      await barrier(state, req.consistency, req.timeoutMs);
+      return { points: await store.get(req.ids, { withVector: req.withVector, withMetadata: req.withMetadata }) };
+    case 'count':
+      await barrier(state, req.consistency, req.timeoutMs);
+      return { count: store.count() };
+  }
+}
+
+/** `strong` and `leased` reads are served by the leader only, after its barrier; `eventual` by any replica as it is. */
+async function barrier(state: ReplicaState, consistency: 'strong' | 'leased' | 'eventual', timeoutMs: number): Promise<void> {
+  if (consistency === 'eventual') return;
+  if (state.role.role !== 'leader') throw new NotLeaderError(`not the leader${state.role.leader ? `; ${state.role.leader} leads` : ''}`);
+  await state.res.group.readBarrier({ mode: consistency, timeoutMs: Math.max(1, timeoutMs - ANSWER_MARGIN_MS) });
+}
+
+function writeResult(cfg: ReplicaConfig, req: Extract<ShardRequest, { type: 'write' }>, result: unknown): WriteResult {
+  // Write concern `leader` answers before apply, so the counts are of what was asked
+  // (for a delete, which of the ids existed is not known yet).
+  if (req.concern === 'leader' || result === undefined) {
+    return req.write.op === 'upsert' ? { upserted: req.write.points.length } : { deleted: req.write.ids.length };
+  }
+  const r = result as Record<string, unknown>;
+  if (typeof r['upserted'] === 'number') return { upserted: r['upserted'] };
+  if (typeof r['deleted'] === 'number') return { deleted: r['deleted'] };
+  if (r['rejected']) throw new InvalidArgumentError(String((r['rejected'] as { message?: unknown }).message ?? 'rejected by the shard'));
+  if (r['skipped']) throw new UnavailableError(`shard ${cfg.collection}/${cfg.shard}: the entry was applied before this replica's answer was ready; retry`);
+  throw new InternalError(`shard ${cfg.collection}/${cfg.shard}: unexpected apply result ${JSON.stringify(r)}`);
+}
