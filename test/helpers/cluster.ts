@@ -1,0 +1,140 @@
+/**
+ * A real Shoal cluster for integration tests: one nats-server (JetStream, temp store) and N
+ * `shoal node` processes, each with its own data directory. Nodes can be killed (SIGKILL),
+ * paused (SIGSTOP) and resumed (SIGCONT), and restarted with their data.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ShoalClient, type ClientOptions } from '../../src/client/client.js';
+import type { NatsServer } from '../../src/runtime/nats-server.js';
+import { startTestNats } from './nats.js';
+
+const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+
+export interface TestNode {
+  id: string;
+  dataDir: string;
+  proc: ChildProcess | undefined;
+  log: string[];
+}
+
+export interface ClusterOptions {
+  nodes?: number;
+  prefix?: string;
+  /** Extra environment for node processes. */
+  env?: Record<string, string>;
+}
+
+export class TestCluster {
+  readonly nodes = new Map<string, TestNode>();
+  private clients: ShoalClient[] = [];
+
+  private constructor(
+    readonly nats: NatsServer,
+    readonly root: string,
+    readonly prefix: string,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
+    const nats = await startTestNats();
+    const root = mkdtempSync(join(tmpdir(), 'shoal-cluster-'));
+    const c = new TestCluster(nats, root, opts.prefix ?? 'shoal', opts.env ?? {});
+    const n = opts.nodes ?? 3;
+    for (let i = 1; i <= n; i++) c.nodes.set(`n${i}`, { id: `n${i}`, dataDir: join(root, `n${i}`), proc: undefined, log: [] });
+    await Promise.all([...c.nodes.keys()].map((id) => c.startNode(id)));
+    await c.waitFor(async () => {
+      const s = await (await c.client()).clusterStatus(2_000);
+      return s.nodes.filter((x) => x.state === 'up').length === n;
+    }, `all ${n} nodes up`);
+    return c;
+  }
+
+  /** Starts (or restarts, with its data) node `id`; resolves when its process reports ready. */
+  async startNode(id: string): Promise<void> {
+    const node = this.nodes.get(id);
+    if (!node) throw new Error(`no node ${id}`);
+    if (node.proc && node.proc.exitCode === null && node.proc.signalCode === null) throw new Error(`node ${id} is running`);
+    const proc = spawn(process.execPath, [CLI, 'node', '--id', id, '--nats', this.nats.url, '--data', node.dataDir, '--prefix', this.prefix], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, SHOAL_LOG_LEVEL: process.env['SHOAL_LOG_LEVEL'] ?? 'warn', SHOAL_EXIT_ON_STDIN_EOF: '1', ...this.env },
+    });
+    node.proc = proc;
+    proc.stderr.on('data', (d: Buffer) => {
+      node.log.push(d.toString());
+      if (node.log.length > 200) node.log.shift();
+      if (process.env['SHOAL_TEST_VERBOSE']) process.stderr.write(`[${id}] ${d.toString()}`);
+    });
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      const onData = (d: Buffer): void => {
+        out += d.toString();
+        if (out.includes('ready')) {
+          proc.stdout.off('data', onData);
+          resolve();
+        }
+      };
+      proc.stdout.on('data', onData);
+      proc.once('exit', (code, sig) => reject(new Error(`node ${id} exited while starting (${sig ?? code}): ${node.log.join('')}`)));
+    });
+  }
+
+  /** SIGKILL: the process dies at once, with whatever it had not flushed. */
+  async kill(id: string): Promise<void> {
+    const proc = this.nodes.get(id)?.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
+  pause(id: string): void {
+    this.nodes.get(id)?.proc?.kill('SIGSTOP');
+  }
+
+  resume(id: string): void {
+    this.nodes.get(id)?.proc?.kill('SIGCONT');
+  }
+
+  async client(opts: Partial<ClientOptions> = {}): Promise<ShoalClient> {
+    const c = await ShoalClient.connect({ servers: this.nats.url, prefix: this.prefix, ...opts });
+    this.clients.push(c);
+    return c;
+  }
+
+  /** Polls `cond` until it holds (or throws the last reason after `timeoutMs`). */
+  async waitFor(cond: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < end) {
+      try {
+        if (await cond()) return;
+      } catch (err) {
+        last = err;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.close().catch(() => undefined)));
+    for (const n of this.nodes.values()) if (n.proc && n.proc.signalCode === 'SIGSTOP') this.resume(n.id);
+    await Promise.all(
+      [...this.nodes.values()].map(async (n) => {
+        const p = n.proc;
+        if (!p || p.exitCode !== null || p.signalCode !== null) return;
+        const exited = new Promise((r) => p.once('exit', r));
+        p.kill('SIGCONT');
+        p.kill('SIGTERM');
+        const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(t);
+      }),
+    );
+    await this.nats.stop();
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
