@@ -3,12 +3,25 @@
  * (all of which block) here, one message at a time, in arrival order, so the caller's event loop
  * stays free for NATS and Raft timers.
  */
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { InternalError, ShoalError } from '../runtime/errors.js';
 import { FlatIndex } from './flat-index.js';
 import { HnswIndex } from './hnsw-index.js';
 import type { WireStep, WorkerReply, WorkerRequest } from './index-protocol.js';
 import type { IndexPoint, VectorIndex } from './types.js';
+
+/**
+ * Index work yields the CPU to the caller's thread (NATS, Raft timers) when both want it: on Linux
+ * a nice value set with pid 0 applies to the calling thread only, so this lowers this worker
+ * thread alone. Elsewhere it may lower the whole process, or be refused; either is harmless.
+ */
+export const WORKER_NICE = 10;
+try {
+  setPriority(WORKER_NICE);
+} catch {
+  // not permitted here: run at normal priority
+}
 
 const indexes = new Map<number, VectorIndex>();
 

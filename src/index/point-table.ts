@@ -51,7 +51,7 @@ export interface PointTableState {
   dim: number;
   next: number;
   ids: (string | null)[];
-  free: number[];
+  free: Uint32Array;
   vectors: Float32Array;
   metadata: (Metadata | null)[];
 }
@@ -235,22 +235,26 @@ export class PointTable {
     this.norms = norms;
   }
 
-  /** Everything needed to rebuild this table exactly (postings are derived). */
+  /**
+   * Everything needed to rebuild this table exactly (postings are derived). Fresh packed arrays
+   * and typed arrays: V8 serialises an array by its internal elements kind, which depends on its
+   * history, and equal tables must serialise to equal bytes.
+   */
   toState(): PointTableState {
     return {
       dim: this.dim,
       next: this.next,
-      ids: this.ids.slice(0, this.next),
-      free: this.free.slice(),
+      ids: Array.from({ length: this.next }, (_, i) => this.ids[i] ?? null),
+      free: Uint32Array.from(this.free),
       vectors: this.data.slice(0, this.next * this.dim),
-      metadata: this.meta.slice(0, this.next),
+      metadata: Array.from({ length: this.next }, (_, i) => this.meta[i] ?? null),
     };
   }
 
   static fromState(s: PointTableState): PointTable {
     const t = new PointTable(s.dim, Math.max(s.next, 16));
     t.next = s.next;
-    t.free = s.free.slice();
+    t.free = Array.from(s.free);
     t.data.set(s.vectors);
     for (let label = 0; label < s.next; label++) {
       const id = s.ids[label] ?? null;

@@ -68,17 +68,15 @@ function upsert(ctx: ApplyContext, points: unknown, meta: ShardMeta): { result: 
 
 function remove(ctx: ApplyContext, ids: unknown, meta: ShardMeta): { result: ApplyResult; journal: JournalEntry } {
   if (!Array.isArray(ids)) reject('ids must be an array');
+  // Every id is checked before anything is removed: a refused command writes nothing.
+  const distinct = new Set<string>(ids.map((raw: unknown, i) => checkId(raw, `ids[${i}]`)));
   const journal: JournalEntry = { upserts: [], deletes: [] };
-  const seen = new Set<string>();
-  ids.forEach((raw: unknown, i) => {
-    const id = checkId(raw, `ids[${i}]`);
-    if (seen.has(id)) return;
-    seen.add(id);
+  for (const id of distinct) {
     if (ctx.points.remove(ctx.group, id)) {
       meta.count--;
       journal.deletes.push(id);
     }
-  });
+  }
   return { result: { deleted: journal.deletes.length }, journal };
 }
 
