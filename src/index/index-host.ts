@@ -9,11 +9,27 @@
 import { Worker } from 'node:worker_threads';
 import { errorFromCode, InternalError, InvalidArgumentError, isErrorCode, type ShoalError } from '../runtime/errors.js';
 import type { HnswIndexOptions } from './hnsw-index.js';
-import type { IndexKind, IndexStep, ReplyValue, WireStep, WorkerReply, WorkerRequest } from './index-protocol.js';
+import type { IndexKind, IndexStep, ReplyValue, WireErrorBody, WireStep, WorkerReply, WorkerRequest } from './index-protocol.js';
 import type { Hit, IndexPoint, SearchPlan, SearchQuery } from './types.js';
 
 /** Points per message to the worker: bounds the copy the caller's thread does in one go. */
 export const POINTS_PER_MESSAGE = 256;
+/**
+ * Searches per message to the worker. Small enough that with many searches in flight the worker
+ * always has the next message queued while the caller handles the previous reply.
+ */
+export const SEARCHES_PER_MESSAGE = 8;
+
+/**
+ * The index worker thread's nice value by default: index work yields the CPU to the caller's
+ * thread. On Linux it applies to that thread alone.
+ */
+export const DEFAULT_WORKER_NICE = 10;
+
+export interface IndexHostOptions {
+  /** Nice value of the worker thread (0 = the caller's priority); default {@link DEFAULT_WORKER_NICE}. */
+  nice?: number;
+}
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -27,8 +43,8 @@ export class IndexHost {
   private nextHandle = 1;
   private dead: ShoalError | undefined;
 
-  private constructor() {
-    this.worker = new Worker(new URL('./index-worker.js', import.meta.url));
+  private constructor(opts: IndexHostOptions) {
+    this.worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { nice: opts.nice ?? DEFAULT_WORKER_NICE } });
     this.worker.unref();
     this.worker.on('message', (reply: WorkerReply) => this.onReply(reply));
     this.worker.on('error', (err) => this.fail(new InternalError(`index worker failed: ${err.message}`, { cause: err })));
@@ -36,8 +52,8 @@ export class IndexHost {
   }
 
   /** Starts a worker thread. It keeps the process alive only while a request is outstanding. */
-  static start(): IndexHost {
-    return new IndexHost();
+  static start(opts: IndexHostOptions = {}): IndexHost {
+    return new IndexHost(opts);
   }
 
   /** A new empty index in this host's worker. */
@@ -71,16 +87,19 @@ export class IndexHost {
     });
   }
 
+  /** @internal */
+  revive(error: WireErrorBody): ShoalError {
+    const { code, message, name } = error;
+    return code !== undefined && isErrorCode(code) ? errorFromCode(code, message) : new InternalError(`index worker: ${name}: ${message}`);
+  }
+
   private onReply(reply: WorkerReply): void {
     const p = this.pending.get(reply.id);
     if (!p) return;
     this.pending.delete(reply.id);
     if (this.pending.size === 0) this.worker.unref();
     if (reply.ok) p.resolve(reply.value);
-    else {
-      const { code, message, name } = reply.error;
-      p.reject(code !== undefined && isErrorCode(code) ? errorFromCode(code, message) : new InternalError(`index worker: ${name}: ${message}`));
-    }
+    else p.reject(this.revive(reply.error));
   }
 
   private fail(err: ShoalError): void {
@@ -128,8 +147,15 @@ function messages(steps: readonly IndexStep[]): IndexStep[][] {
 }
 
 /** An index living in an {@link IndexHost}'s worker. Methods mirror {@link VectorIndex}, async. */
+interface PendingSearch {
+  query: SearchQuery;
+  resolve: (hits: Hit[]) => void;
+  reject: (err: unknown) => void;
+}
+
 export class WorkerIndex {
   private sending: Promise<unknown> = Promise.resolve();
+  private searches: PendingSearch[] | undefined;
 
   /** @internal */
   constructor(
@@ -191,14 +217,39 @@ export class WorkerIndex {
     await this.apply([{ type: 'checkpoint', dir }]);
   }
 
-  async search(query: SearchQuery): Promise<Hit[]> {
-    const [hits] = await this.searchMany([query]);
-    return hits ?? [];
+  /**
+   * One search. Searches made in the same turn of the event loop travel to the worker in one
+   * message (the per-message cost is then paid once), and each fails or succeeds on its own.
+   */
+  search(query: SearchQuery): Promise<Hit[]> {
+    return new Promise<Hit[]>((resolve, reject) => {
+      if (!this.searches) {
+        this.searches = [];
+        queueMicrotask(() => this.sendSearches());
+      }
+      this.searches.push({ query, resolve, reject });
+      if (this.searches.length >= SEARCHES_PER_MESSAGE) this.sendSearches();
+    });
   }
 
-  /** Several searches in one message to the worker. */
+  /** Several searches in one message to the worker; fails if any of them fails. */
   searchMany(queries: SearchQuery[]): Promise<Hit[][]> {
-    return this.after(() => this.host.request<'search'>({ op: 'search', handle: this.handle, queries }));
+    return Promise.all(queries.map((q) => this.search(q)));
+  }
+
+  private sendSearches(): void {
+    const batch = this.searches;
+    this.searches = undefined;
+    if (!batch || batch.length === 0) return;
+    this.after(() => this.host.request<'search'>({ op: 'search', handle: this.handle, queries: batch.map((b) => b.query) })).then(
+      (results) =>
+        results.forEach((r, i) => {
+          const b = batch[i] as PendingSearch;
+          if (Array.isArray(r)) b.resolve(r);
+          else b.reject(this.host.revive(r.error));
+        }),
+      (err: unknown) => batch.forEach((b) => b.reject(err)),
+    );
   }
 
   get(ids: string[]): Promise<(IndexPoint | null)[]> {

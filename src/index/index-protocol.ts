@@ -27,16 +27,23 @@ export type WorkerRequest =
   | { op: 'count'; handle: number }
   | { op: 'plan'; handle: number; query: SearchQuery };
 
+export interface WireErrorBody {
+  name: string;
+  code?: string;
+  message: string;
+}
+
 export type WorkerReply =
   | { id: number; ok: true; value: unknown }
-  | { id: number; ok: false; error: { name: string; code?: string; message: string } };
+  | { id: number; ok: false; error: WireErrorBody };
 
 export type ReplyValue = {
   create: null;
   load: null;
   drop: null;
   apply: (number | null)[];
-  search: Hit[][];
+  /** Per query: its hits, or the error it failed with (one bad query does not fail its batch). */
+  search: (Hit[] | { error: WireErrorBody })[];
   get: (IndexPoint | null)[];
   count: number;
   plan: SearchPlan;

@@ -4,23 +4,23 @@
  * stays free for NATS and Raft timers.
  */
 import { setPriority } from 'node:os';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { InternalError, ShoalError } from '../runtime/errors.js';
 import { FlatIndex } from './flat-index.js';
 import { HnswIndex } from './hnsw-index.js';
-import type { WireStep, WorkerReply, WorkerRequest } from './index-protocol.js';
+import type { WireErrorBody, WireStep, WorkerReply, WorkerRequest } from './index-protocol.js';
 import type { IndexPoint, VectorIndex } from './types.js';
 
-/**
- * Index work yields the CPU to the caller's thread (NATS, Raft timers) when both want it: on Linux
- * a nice value set with pid 0 applies to the calling thread only, so this lowers this worker
- * thread alone. Elsewhere it may lower the whole process, or be refused; either is harmless.
- */
-export const WORKER_NICE = 10;
-try {
-  setPriority(WORKER_NICE);
-} catch {
-  // not permitted here: run at normal priority
+// Index work yields the CPU to the caller's thread (NATS, Raft timers) when both want it: on Linux
+// a nice value set with pid 0 applies to the calling thread only, so this lowers this worker
+// thread alone (see IndexHostOptions.nice).
+const nice = (workerData as { nice?: number } | undefined)?.nice ?? 0;
+if (nice !== 0) {
+  try {
+    setPriority(nice);
+  } catch {
+    // not permitted here: run at normal priority
+  }
 }
 
 const indexes = new Map<number, VectorIndex>();
@@ -56,6 +56,11 @@ function applyStep(index: VectorIndex, step: WireStep): number | null {
   }
 }
 
+function toWire(err: unknown): WireErrorBody {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { name: e.name, message: e.message, ...(err instanceof ShoalError ? { code: err.code } : {}) };
+}
+
 function handle(req: WorkerRequest): unknown {
   switch (req.op) {
     case 'create':
@@ -74,7 +79,13 @@ function handle(req: WorkerRequest): unknown {
     }
     case 'search': {
       const index = indexOf(req.handle);
-      return req.queries.map((q) => index.search(q));
+      return req.queries.map((q) => {
+        try {
+          return index.search(q);
+        } catch (err) {
+          return { error: toWire(err) };
+        }
+      });
     }
     case 'get': {
       const index = indexOf(req.handle);
@@ -98,8 +109,7 @@ port.on('message', (msg: { id: number; req: WorkerRequest }) => {
   try {
     reply = { id: msg.id, ok: true, value: handle(msg.req) };
   } catch (err) {
-    const e = err instanceof Error ? err : new Error(String(err));
-    reply = { id: msg.id, ok: false, error: { name: e.name, message: e.message, ...(err instanceof ShoalError ? { code: err.code } : {}) } };
+    reply = { id: msg.id, ok: false, error: toWire(err) };
   }
   port.postMessage(reply);
 });
