@@ -9,7 +9,7 @@
 import { Worker } from 'node:worker_threads';
 import { errorFromCode, InternalError, InvalidArgumentError, isErrorCode, type ShoalError } from '../runtime/errors.js';
 import type { HnswIndexOptions } from './hnsw-index.js';
-import type { IndexKind, IndexStep, ReplyValue, WireErrorBody, WireStep, WorkerReply, WorkerRequest } from './index-protocol.js';
+import type { IndexKind, IndexStep, ReplyValue, WireErrorBody, WireStep, WorkerMemory, WorkerReply, WorkerRequest } from './index-protocol.js';
 import type { Hit, IndexPoint, SearchPlan, SearchQuery } from './types.js';
 
 /** Points per message to the worker: bounds the copy the caller's thread does in one go. */
@@ -68,6 +68,11 @@ export class IndexHost {
     const handle = this.nextHandle++;
     await this.request<'load'>({ op: 'load', handle, dir, options });
     return new WorkerIndex(this, handle, options.dim);
+  }
+
+  /** The worker's memory, after a garbage collection there when the process runs with --expose-gc. */
+  memory(): Promise<WorkerMemory> {
+    return this.request<'memory'>({ op: 'memory' });
   }
 
   /** Stops the worker; outstanding requests fail. */

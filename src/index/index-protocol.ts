@@ -25,7 +25,8 @@ export type WorkerRequest =
   | { op: 'search'; handle: number; queries: SearchQuery[] }
   | { op: 'get'; handle: number; ids: string[] }
   | { op: 'count'; handle: number }
-  | { op: 'plan'; handle: number; query: SearchQuery };
+  | { op: 'plan'; handle: number; query: SearchQuery }
+  | { op: 'memory' };
 
 export interface WireErrorBody {
   name: string;
@@ -47,4 +48,15 @@ export type ReplyValue = {
   get: (IndexPoint | null)[];
   count: number;
   plan: SearchPlan;
+  memory: WorkerMemory;
 };
+
+/** The worker's memory (after a collection, when the process runs with --expose-gc). */
+export interface WorkerMemory {
+  /** The whole process's resident set. */
+  rss: number;
+  /** The worker's JavaScript heap. */
+  heapUsed: number;
+  /** Memory outside the heap held by the worker's objects (typed arrays included). */
+  external: number;
+}

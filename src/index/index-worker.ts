@@ -95,6 +95,11 @@ function handle(req: WorkerRequest): unknown {
       return indexOf(req.handle).count();
     case 'plan':
       return indexOf(req.handle).plan(req.query);
+    case 'memory': {
+      (globalThis as { gc?: () => void }).gc?.();
+      const m = process.memoryUsage();
+      return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+    }
     default: {
       const never: never = req;
       throw new InternalError(`unknown index request ${JSON.stringify(never)}`);

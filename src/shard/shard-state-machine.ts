@@ -49,6 +49,8 @@ export interface ShardStateMachineOptions {
   host?: IndexHost | undefined;
   /** See `DEFAULT_EXACT_BUDGET` of the index. */
   exactBudget?: number | undefined;
+  /** See `DEFAULT_FILTERED_GRAPH_COST` of the index. */
+  filteredGraphCost?: number | undefined;
 }
 
 export interface ShardSearch {
@@ -267,7 +269,7 @@ export class ShardStateMachine {
     const { group, dir } = this.opts;
     const c = this.meta.checkpointIndex;
     this.removeCheckpointsExcept(c);
-    const options: HnswIndexOptions = { dim: this.opts.dim, metric: this.opts.metric, hnsw: this.opts.hnsw, seed: this.opts.seed, exactBudget: this.opts.exactBudget };
+    const options: HnswIndexOptions = { dim: this.opts.dim, metric: this.opts.metric, hnsw: this.opts.hnsw, seed: this.opts.seed, exactBudget: this.opts.exactBudget, filteredGraphCost: this.opts.filteredGraphCost };
     this.index = c > 0 ? await this.host.load(join(dir, checkpointDirName(c)), options) : await this.host.create('hnsw', options);
     // Replay, checkpointing at the same log indexes as a live apply would have.
     let steps: IndexStep[] = [];

@@ -31,6 +31,7 @@ export function testNode(opts: { dim: number; metric?: Metric; checkpointEvery?:
         hnsw: TEST_HNSW,
         checkpointEvery: opts.checkpointEvery ?? 25,
         exactBudget: 0,
+        filteredGraphCost: 0,
         ...extra,
       }),
     close: async () => {

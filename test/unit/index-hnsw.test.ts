@@ -17,7 +17,7 @@ function seededPoints(seed: number, n: number, dim: number, prefix = 'p'): Index
 }
 
 function both(metric: Metric, dim: number): [FlatIndex, HnswIndex] {
-  return [new FlatIndex({ dim, metric }), HnswIndex.create({ dim, metric, hnsw: PARAMS, exactBudget: 0, initialCapacity: 8 })];
+  return [new FlatIndex({ dim, metric }), HnswIndex.create({ dim, metric, hnsw: PARAMS, exactBudget: 0, filteredGraphCost: 0, initialCapacity: 8 })];
 }
 
 const ids = (hits: Hit[]): string[] => hits.map((h) => h.id);
@@ -75,7 +75,7 @@ describe('vector index', () => {
   it('vector index - a selective filter takes the exact path and returns the k nearest matches', () => {
     const points = seededPoints(3, 5000, 16);
     const flat = new FlatIndex({ dim: 16, metric: 'l2' });
-    const hnsw = HnswIndex.create({ dim: 16, metric: 'l2', hnsw: PARAMS, exactBudget: 16 * 600 });
+    const hnsw = HnswIndex.create({ dim: 16, metric: 'l2', hnsw: PARAMS, exactBudget: 16 * 600, filteredGraphCost: 0 });
     flat.upsert(points);
     hnsw.upsert(points);
     const selective = parseFilter({ c: 3, b: 2 }); // ~1.4%: ~71 points
