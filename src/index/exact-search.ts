@@ -1,0 +1,58 @@
+/** Exact k-nearest search over a {@link PointTable}: the flat index, and the selective-filter path of the HNSW index. */
+import { distanceAt, norm } from './distance.js';
+import type { PointTable } from './point-table.js';
+import type { Hit, Metric, SearchQuery } from './types.js';
+import { compareUtf8 } from './utf8.js';
+
+export interface Scored {
+  label: number;
+  distance: number;
+}
+
+/** Sorts by ascending distance, ties by id in UTF-8 byte order (PROTOCOL.md). */
+export function sortScored(table: PointTable, scored: Scored[]): Scored[] {
+  return scored.sort((a, b) => a.distance - b.distance || compareUtf8(table.idOf(a.label), table.idOf(b.label)));
+}
+
+/** The k nearest of `labels` (all live labels when null) to `q`, exactly. */
+export function exactTopK(table: PointTable, metric: Metric, q: Float32Array, k: number, labels: readonly number[] | null): Scored[] {
+  const qNorm = norm(q);
+  const data = table.vectors;
+  const dim = table.dim;
+  const scored: Scored[] = [];
+  const score = (label: number): void => {
+    scored.push({ label, distance: distanceAt(metric, q, qNorm, data, label * dim, table.normOf(label)) });
+  };
+  if (labels) for (const label of labels) score(label);
+  else for (let label = 0; label < table.labelSpan; label++) if (table.isLive(label)) score(label);
+  return sortScored(table, scored).slice(0, k);
+}
+
+/** Builds the public hits for scored labels, with vector and metadata as asked. */
+export function toHits(table: PointTable, scored: readonly Scored[], query: SearchQuery): Hit[] {
+  const withMetadata = query.withMetadata ?? true;
+  return scored.map(({ label, distance }) => {
+    const hit: Hit = { id: table.idOf(label), distance };
+    if (query.withVector) hit.vector = table.vectorOf(label).slice();
+    if (withMetadata) {
+      const m = table.metadataOf(label);
+      if (m !== undefined) hit.metadata = m;
+    }
+    return hit;
+  });
+}
+
+/**
+ * A plain number array for hnswlib-node (which takes nothing else). A counted loop: ten times
+ * faster than `Array.from` on a typed array, which goes through the iterator protocol.
+ */
+export function toNumberArray(v: ArrayLike<number>): number[] {
+  const n = v.length;
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = v[i] as number;
+  return out;
+}
+
+export function asFloat32(v: Float32Array | number[]): Float32Array {
+  return v instanceof Float32Array ? v : Float32Array.from(v);
+}

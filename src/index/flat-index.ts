@@ -1,0 +1,53 @@
+/**
+ * The exact index: every search scores every (matching) point. For small collections, and the
+ * oracle that tests hold {@link HnswIndex} to.
+ */
+import { asFloat32, exactTopK, toHits } from './exact-search.js';
+import { PointTable } from './point-table.js';
+import type { Hit, IndexPoint, Metric, SearchPlan, SearchQuery, VectorIndex } from './types.js';
+import { checkIndexOptions, checkPoints, checkQuery } from './validate.js';
+
+export class FlatIndex implements VectorIndex {
+  readonly dim: number;
+  readonly metric: Metric;
+  private readonly table: PointTable;
+
+  constructor(opts: { dim: number; metric: Metric }) {
+    checkIndexOptions(opts.dim, opts.metric);
+    this.dim = opts.dim;
+    this.metric = opts.metric;
+    this.table = new PointTable(opts.dim, 64);
+  }
+
+  upsert(points: readonly IndexPoint[]): void {
+    checkPoints(points, this.dim, this.metric);
+    for (const p of points) this.table.upsert(p);
+  }
+
+  delete(ids: readonly string[]): number {
+    let n = 0;
+    for (const id of ids) if (this.table.remove(id) !== undefined) n++;
+    return n;
+  }
+
+  get(id: string): IndexPoint | undefined {
+    const label = this.table.labelOf(id);
+    if (label === undefined) return undefined;
+    return { id, vector: this.table.vectorOf(label).slice(), metadata: this.table.metadataOf(label) };
+  }
+
+  count(): number {
+    return this.table.size;
+  }
+
+  plan(_query: SearchQuery): SearchPlan {
+    return 'exact';
+  }
+
+  search(query: SearchQuery): Hit[] {
+    checkQuery(query, this.dim, this.metric);
+    const labels = query.filter && query.filter.op !== 'all' ? this.table.select(query.filter) : null;
+    const scored = exactTopK(this.table, this.metric, asFloat32(query.vector), query.k, labels);
+    return toHits(this.table, scored, query);
+  }
+}

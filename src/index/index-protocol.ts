@@ -1,0 +1,62 @@
+/** Messages between {@link IndexHost} (the caller's thread) and the index worker thread. */
+import type { HnswIndexOptions } from './hnsw-index.js';
+import type { Hit, IndexPoint, SearchPlan, SearchQuery } from './types.js';
+
+/** One change to an index, applied in order by {@link WorkerIndex.apply}. */
+export type IndexStep =
+  | { type: 'upsert'; points: IndexPoint[] }
+  | { type: 'delete'; ids: string[] }
+  /** Write the index to the directory `dir` (atomically, durably) and read it back: see {@link HnswIndex.checkpoint}. */
+  | { type: 'checkpoint'; dir: string };
+
+/** Upserts travel packed: ids, one Float32Array of all vectors (transferred), metadata. */
+export type WireStep =
+  | { type: 'upsert'; ids: string[]; vectors: Float32Array; metadata: (IndexPoint['metadata'] | null)[] }
+  | { type: 'delete'; ids: string[] }
+  | { type: 'checkpoint'; dir: string };
+
+export type IndexKind = 'hnsw' | 'flat';
+
+export type WorkerRequest =
+  | { op: 'create'; handle: number; kind: IndexKind; options: HnswIndexOptions }
+  | { op: 'load'; handle: number; dir: string; options: HnswIndexOptions }
+  | { op: 'drop'; handle: number }
+  | { op: 'apply'; handle: number; steps: WireStep[] }
+  | { op: 'search'; handle: number; queries: SearchQuery[] }
+  | { op: 'get'; handle: number; ids: string[] }
+  | { op: 'count'; handle: number }
+  | { op: 'plan'; handle: number; query: SearchQuery }
+  | { op: 'memory' };
+
+export interface WireErrorBody {
+  name: string;
+  code?: string;
+  message: string;
+}
+
+export type WorkerReply =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: WireErrorBody };
+
+export type ReplyValue = {
+  create: null;
+  load: null;
+  drop: null;
+  apply: (number | null)[];
+  /** Per query: its hits, or the error it failed with (one bad query does not fail its batch). */
+  search: (Hit[] | { error: WireErrorBody })[];
+  get: (IndexPoint | null)[];
+  count: number;
+  plan: SearchPlan;
+  memory: WorkerMemory;
+};
+
+/** The worker's memory (after a collection, when the process runs with --expose-gc). */
+export interface WorkerMemory {
+  /** The whole process's resident set. */
+  rss: number;
+  /** The worker's JavaScript heap. */
+  heapUsed: number;
+  /** Memory outside the heap held by the worker's objects (typed arrays included). */
+  external: number;
+}

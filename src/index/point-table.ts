@@ -1,0 +1,271 @@
+/**
+ * The points of one index by uint32 label: id ↔ label, vectors (as given, float32), their norms,
+ * metadata, and postings (field value → labels) so that a selective filter finds its points
+ * without scanning. Labels of deleted points are reused, newest freed first, so memory follows
+ * the live count. Everything here is deterministic: the same upserts and deletes in the same
+ * order give the same labels on every replica.
+ */
+import type { Filter, Scalar } from './filter-parse.js';
+import { matches } from './filter-match.js';
+import { norm } from './distance.js';
+import type { IndexPoint, Metadata } from './types.js';
+
+/** Paths deeper than this, and strings longer than this, are not put in postings (filters still match them by scan). */
+const POSTING_MAX_DEPTH = 4;
+const POSTING_MAX_STRING = 256;
+
+function postingKey(v: Scalar): string | undefined {
+  switch (typeof v) {
+    case 'string':
+      return v.length <= POSTING_MAX_STRING ? `s${v}` : undefined;
+    case 'number':
+      return `n${v === 0 ? 0 : v}`;
+    case 'boolean':
+      return v ? 'b1' : 'b0';
+    default:
+      return undefined;
+  }
+}
+
+/** Calls `fn(field, key)` for every indexed (dotted field, scalar) pair of `metadata`, array elements included. */
+function eachPosting(metadata: Metadata | undefined, fn: (field: string, key: string) => void, prefix = '', depth = 1): void {
+  if (!metadata) return;
+  for (const [k, v] of Object.entries(metadata)) {
+    const field = prefix ? `${prefix}.${k}` : k;
+    if (Array.isArray(v)) {
+      for (const e of v) {
+        const key = postingKey(e as Scalar);
+        if (key !== undefined) fn(field, key);
+      }
+    } else if (typeof v === 'object' && v !== null) {
+      if (depth < POSTING_MAX_DEPTH) eachPosting(v as Metadata, fn, field, depth + 1);
+    } else {
+      const key = postingKey(v as Scalar);
+      if (key !== undefined) fn(field, key);
+    }
+  }
+}
+
+/** The serialisable state of a table (see {@link PointTable.toState}). */
+export interface PointTableState {
+  dim: number;
+  next: number;
+  ids: (string | null)[];
+  free: Uint32Array;
+  vectors: Float32Array;
+  metadata: (Metadata | null)[];
+}
+
+export class PointTable {
+  readonly dim: number;
+  private ids: (string | null)[] = [];
+  private readonly byId = new Map<string, number>();
+  private free: number[] = [];
+  private next = 0;
+  private data: Float32Array;
+  private norms: Float64Array;
+  private meta: (Metadata | null)[] = [];
+  private readonly postings = new Map<string, Map<string, Set<number>>>();
+  private live = 0;
+
+  constructor(dim: number, initialCapacity = 1024) {
+    this.dim = dim;
+    this.data = new Float32Array(initialCapacity * dim);
+    this.norms = new Float64Array(initialCapacity);
+  }
+
+  /** One past the highest label ever used: the capacity a graph over these labels needs. */
+  get labelSpan(): number {
+    return this.next;
+  }
+
+  get size(): number {
+    return this.live;
+  }
+
+  /** The raw vector store; the vector of `label` starts at `label * dim`. */
+  get vectors(): Float32Array {
+    return this.data;
+  }
+
+  normOf(label: number): number {
+    return this.norms[label] as number;
+  }
+
+  labelOf(id: string): number | undefined {
+    return this.byId.get(id);
+  }
+
+  idOf(label: number): string {
+    const id = this.ids[label];
+    if (id === null || id === undefined) throw new Error(`label ${label} is not live`);
+    return id;
+  }
+
+  isLive(label: number): boolean {
+    return this.ids[label] !== null && this.ids[label] !== undefined;
+  }
+
+  metadataOf(label: number): Metadata | undefined {
+    return this.meta[label] ?? undefined;
+  }
+
+  vectorOf(label: number): Float32Array {
+    return this.data.subarray(label * this.dim, (label + 1) * this.dim);
+  }
+
+  /** Stores `p`; returns its label (its old one when the id exists, else a freed or a new one). */
+  upsert(p: IndexPoint): number {
+    let label = this.byId.get(p.id);
+    if (label !== undefined) {
+      this.unpost(label);
+    } else {
+      label = this.free.pop() ?? this.next++;
+      this.byId.set(p.id, label);
+      this.ids[label] = p.id;
+      this.live++;
+      this.ensureCapacity(label + 1);
+    }
+    this.data.set(p.vector, label * this.dim);
+    this.norms[label] = norm(p.vector);
+    this.meta[label] = p.metadata ?? null;
+    this.post(label);
+    return label;
+  }
+
+  /** Removes `id`; returns the label it had, or undefined when it did not exist. */
+  remove(id: string): number | undefined {
+    const label = this.byId.get(id);
+    if (label === undefined) return undefined;
+    this.unpost(label);
+    this.byId.delete(id);
+    this.ids[label] = null;
+    this.meta[label] = null;
+    this.free.push(label);
+    this.live--;
+    return label;
+  }
+
+  /**
+   * The live labels that match `filter`, ascending. Uses postings for equality and `$in` where it
+   * can (intersecting under `$and`), then checks each candidate against the whole filter; scans
+   * every label only when no posting narrows the search.
+   */
+  select(filter: Filter): number[] {
+    const candidates = this.candidates(filter);
+    const out: number[] = [];
+    if (candidates) {
+      for (const label of candidates) if (matches(filter, this.meta[label] ?? undefined)) out.push(label);
+      return out.sort((a, b) => a - b);
+    }
+    for (let label = 0; label < this.next; label++) {
+      if (this.ids[label] !== null && matches(filter, this.meta[label] ?? undefined)) out.push(label);
+    }
+    return out;
+  }
+
+  /** A superset of the matching labels from postings, or null when postings cannot narrow it. */
+  private candidates(filter: Filter): Set<number> | null {
+    switch (filter.op) {
+      case 'eq': {
+        const key = postingKey(filter.value);
+        if (key === undefined) return null;
+        return this.postings.get(filter.field)?.get(key) ?? new Set();
+      }
+      case 'in': {
+        const keys = filter.values.map(postingKey);
+        if (keys.some((k) => k === undefined)) return null;
+        const out = new Set<number>();
+        const byValue = this.postings.get(filter.field);
+        for (const k of keys) for (const l of byValue?.get(k as string) ?? []) out.add(l);
+        return out;
+      }
+      case 'and': {
+        const sets = filter.children.map((c) => this.candidates(c)).filter((s): s is Set<number> => s !== null);
+        if (sets.length === 0) return null;
+        sets.sort((a, b) => a.size - b.size);
+        const [smallest, ...rest] = sets as [Set<number>, ...Set<number>[]];
+        const out = new Set<number>();
+        for (const l of smallest) if (rest.every((s) => s.has(l))) out.add(l);
+        return out;
+      }
+      case 'or': {
+        const out = new Set<number>();
+        for (const c of filter.children) {
+          const s = this.candidates(c);
+          if (s === null) return null;
+          for (const l of s) out.add(l);
+        }
+        return out;
+      }
+      default:
+        return null;
+    }
+  }
+
+  private post(label: number): void {
+    eachPosting(this.meta[label] ?? undefined, (field, key) => {
+      let byValue = this.postings.get(field);
+      if (!byValue) this.postings.set(field, (byValue = new Map()));
+      let set = byValue.get(key);
+      if (!set) byValue.set(key, (set = new Set()));
+      set.add(label);
+    });
+  }
+
+  private unpost(label: number): void {
+    eachPosting(this.meta[label] ?? undefined, (field, key) => {
+      const byValue = this.postings.get(field);
+      const set = byValue?.get(key);
+      if (!set) return;
+      set.delete(label);
+      if (set.size === 0) byValue?.delete(key);
+      if (byValue?.size === 0) this.postings.delete(field);
+    });
+  }
+
+  private ensureCapacity(labels: number): void {
+    if (labels * this.dim <= this.data.length) return;
+    const cap = Math.max(labels, Math.ceil((this.data.length / this.dim) * 1.5), 16);
+    const data = new Float32Array(cap * this.dim);
+    data.set(this.data);
+    this.data = data;
+    const norms = new Float64Array(cap);
+    norms.set(this.norms);
+    this.norms = norms;
+  }
+
+  /**
+   * Everything needed to rebuild this table exactly (postings are derived). Fresh packed arrays
+   * and typed arrays: V8 serialises an array by its internal elements kind, which depends on its
+   * history, and equal tables must serialise to equal bytes.
+   */
+  toState(): PointTableState {
+    return {
+      dim: this.dim,
+      next: this.next,
+      ids: Array.from({ length: this.next }, (_, i) => this.ids[i] ?? null),
+      free: Uint32Array.from(this.free),
+      vectors: this.data.slice(0, this.next * this.dim),
+      metadata: Array.from({ length: this.next }, (_, i) => this.meta[i] ?? null),
+    };
+  }
+
+  static fromState(s: PointTableState): PointTable {
+    const t = new PointTable(s.dim, Math.max(s.next, 16));
+    t.next = s.next;
+    t.free = Array.from(s.free);
+    t.data.set(s.vectors);
+    for (let label = 0; label < s.next; label++) {
+      const id = s.ids[label] ?? null;
+      t.ids[label] = id;
+      t.meta[label] = s.metadata[label] ?? null;
+      if (id === null) continue;
+      t.byId.set(id, label);
+      t.live++;
+      t.norms[label] = norm(t.vectorOf(label));
+      t.post(label);
+    }
+    return t;
+  }
+}

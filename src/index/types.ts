@@ -1,0 +1,69 @@
+/**
+ * The vector index's vocabulary: metrics, points, queries, hits, and the {@link VectorIndex}
+ * interface that {@link HnswIndex} and {@link FlatIndex} implement.
+ */
+import type { Filter } from './filter-parse.js';
+
+/** PROTOCOL.md's metrics: `cosine` → 1 − cosine similarity, `l2` → squared Euclidean, `ip` → 1 − dot. */
+export type Metric = 'cosine' | 'l2' | 'ip';
+export const METRICS: readonly Metric[] = ['cosine', 'l2', 'ip'];
+
+/** Point metadata: a JSON object. */
+export type Metadata = Record<string, unknown>;
+
+export interface IndexPoint {
+  id: string;
+  vector: Float32Array;
+  metadata?: Metadata | undefined;
+}
+
+export interface SearchQuery {
+  vector: Float32Array | number[];
+  /** How many hits; more than the index holds returns what exists. */
+  k: number;
+  /** Per-query HNSW ef (candidate list size); at least k is used. */
+  ef?: number | undefined;
+  /** A filter parsed by {@link parseFilter}: only matching points are returned. */
+  filter?: Filter | undefined;
+  withVector?: boolean | undefined;
+  withMetadata?: boolean | undefined;
+}
+
+/** One search result. Hits are sorted by ascending distance, ties by id in UTF-8 byte order. */
+export interface Hit {
+  id: string;
+  distance: number;
+  vector?: Float32Array;
+  metadata?: Metadata;
+}
+
+/** How a search is answered: the graph, the graph with a filter bitmap, or an exact scan. */
+export type SearchPlan = 'hnsw' | 'hnsw-filtered' | 'exact';
+
+export interface HnswParams {
+  /** Graph degree (hnswlib's M). */
+  m: number;
+  /** Candidate list size while inserting. */
+  efConstruction: number;
+  /** Default candidate list size while searching. */
+  ef: number;
+}
+
+/**
+ * A vector index over string ids. Synchronous: it blocks the thread it runs on, so Shoal runs it
+ * inside a worker thread ({@link IndexHost}); unit tests and the worker call it directly.
+ */
+export interface VectorIndex {
+  readonly dim: number;
+  readonly metric: Metric;
+  /** Inserts or replaces points, in order (a repeated id: the last one wins). */
+  upsert(points: readonly IndexPoint[]): void;
+  /** Deletes points; returns how many of the ids existed. */
+  delete(ids: readonly string[]): number;
+  get(id: string): IndexPoint | undefined;
+  /** Live points (deleted ones are not counted). */
+  count(): number;
+  search(query: SearchQuery): Hit[];
+  /** Which path {@link search} takes for this query. */
+  plan(query: SearchQuery): SearchPlan;
+}

@@ -1,0 +1,357 @@
+/**
+ * The shard state machine: applies ordered log entries (upsert and delete batches) to the points
+ * in LMDB and to the in-memory HNSW index, deterministically, so that every replica fed the same
+ * entries answers every query identically, hit for hit.
+ *
+ * Storage and ordering rules:
+ * - A batch's points, dedup entries, index journal and applied index commit in ONE LMDB
+ *   transaction: a crash leaves exactly a prefix of the applied entries.
+ * - The HNSW index is derived. It is checkpointed (written to `dir` and read back) after every
+ *   entry whose log index is a multiple of `checkpointEvery`, on every replica alike; the journal
+ *   in LMDB holds the index changes of the entries after the newest checkpoint. Reopening loads
+ *   the checkpoint and replays the journal: no Raft log is needed.
+ * - A checkpoint becomes the newest only once its files and directory are flushed; the journal
+ *   before it is dropped in the transaction that records it; older checkpoint files are deleted
+ *   only after that transaction is flushed.
+ */
+import { mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { InternalError, InvalidArgumentError } from '../runtime/errors.js';
+import { IndexHost, type Filter, type Hit, type HnswIndexOptions, type HnswParams, type IndexStep, type Metric, type WorkerIndex } from '../index/mod.js';
+import { DedupStore } from '../storage/dedup-store.js';
+import type { NodeEnv } from '../storage/node-env.js';
+import { PointsStore } from '../storage/points-store.js';
+import { ShardMetaStore, type JournalEntry } from '../storage/shard-meta-store.js';
+import { applyCommand, type ApplyContext } from './apply-command.js';
+import type { ApplyResult, LogEntry, Point } from './commands.js';
+import { freshMeta, type ShardMeta } from './shard-meta.js';
+import { installSnapshot } from './snapshot-install.js';
+import { SnapshotStream } from './snapshot-stream.js';
+
+/** Checkpoint the index after every entry whose log index is a multiple of this. */
+export const DEFAULT_CHECKPOINT_EVERY = 1024;
+/** Journal entries sent to the index worker per message while replaying. */
+const REPLAY_BATCH = 64;
+
+export interface ShardStateMachineOptions {
+  env: NodeEnv;
+  /** The Raft group (shard) this state machine belongs to; keys its LMDB records. */
+  group: string;
+  /** Directory of this group's index checkpoints (created if missing). */
+  dir: string;
+  dim: number;
+  metric: Metric;
+  hnsw: HnswParams;
+  /** hnswlib's level-generator seed; every replica of a group must use the same. */
+  seed?: number | undefined;
+  checkpointEvery?: number | undefined;
+  /** The worker thread to run the index in; by default the state machine starts its own. */
+  host?: IndexHost | undefined;
+  /** See `DEFAULT_EXACT_BUDGET` of the index. */
+  exactBudget?: number | undefined;
+  /** See `DEFAULT_FILTERED_GRAPH_COST` of the index. */
+  filteredGraphCost?: number | undefined;
+}
+
+export interface ShardSearch {
+  vector: Float32Array | number[];
+  k: number;
+  ef?: number | undefined;
+  filter?: Filter | undefined;
+  withVector?: boolean | undefined;
+  withMetadata?: boolean | undefined;
+}
+
+export function checkpointDirName(index: number): string {
+  return `ckpt-${String(index).padStart(16, '0')}`;
+}
+
+function journalSteps(j: JournalEntry): IndexStep[] {
+  const steps: IndexStep[] = [];
+  if (j.upserts.length > 0) steps.push({ type: 'upsert', points: j.upserts.map(([id, vector, metadata]) => ({ id, vector, metadata: metadata ?? undefined })) });
+  if (j.deletes.length > 0) steps.push({ type: 'delete', ids: j.deletes });
+  return steps;
+}
+
+export class ShardStateMachine {
+  private index!: WorkerIndex;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Set while restore/close/drop replace or free the index: searches wait for it. */
+  private exclusive: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private failure: Error | undefined;
+  private readonly ctx: ApplyContext;
+  private readonly every: number;
+
+  private constructor(
+    private readonly opts: ShardStateMachineOptions,
+    private meta: ShardMeta,
+    private readonly host: IndexHost,
+    private readonly ownsHost: boolean,
+  ) {
+    this.every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
+    this.ctx = { group: opts.group, dim: opts.dim, metric: opts.metric, points: new PointsStore(opts.env), dedup: new DedupStore(opts.env), meta: new ShardMetaStore<ShardMeta>(opts.env) };
+  }
+
+  static async open(opts: ShardStateMachineOptions): Promise<ShardStateMachine> {
+    if (typeof opts.group !== 'string' || opts.group.length === 0 || opts.group.includes('\u0000')) throw new InvalidArgumentError('group must be a non-empty string without NUL');
+    const every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
+    if (!Number.isSafeInteger(every) || every < 1) throw new InvalidArgumentError(`checkpointEvery must be a positive integer, got ${every}`);
+    const metaStore = new ShardMetaStore<ShardMeta>(opts.env);
+    let meta = metaStore.getMeta(opts.group);
+    if (meta && (meta.dim !== opts.dim || meta.metric !== opts.metric)) {
+      throw new InvalidArgumentError(`group ${opts.group} holds dim ${meta.dim} ${meta.metric} points; opened as dim ${opts.dim} ${opts.metric}`);
+    }
+    mkdirSync(opts.dir, { recursive: true });
+    const host = opts.host ?? IndexHost.start();
+    const sm = new ShardStateMachine(opts, meta ?? freshMeta(opts.dim, opts.metric), host, !opts.host);
+    try {
+      if (meta?.restoring) await sm.wipe(); // a restore that did not finish: start empty
+      else await sm.rebuildIndex();
+    } catch (err) {
+      if (sm.ownsHost) await host.close();
+      throw err;
+    }
+    return sm;
+  }
+
+  /** Last log index applied (0 = none). */
+  get appliedIndex(): number {
+    return this.meta.appliedIndex;
+  }
+
+  /** Live points. */
+  count(): number {
+    return this.meta.count;
+  }
+
+  /**
+   * Applies entries in order; entries at or below {@link appliedIndex} are skipped (replay is
+   * idempotent). Indexes must increase. Resolves once the batch is committed in LMDB (not yet
+   * flushed: the Raft log is what is durable) and visible to searches.
+   */
+  apply(entries: readonly LogEntry[]): Promise<ApplyResult[]> {
+    return this.serial(() => this.applyNow(entries));
+  }
+
+  async search(q: ShardSearch): Promise<Hit[]> {
+    await this.exclusive;
+    this.checkUsable();
+    return this.index.search(q);
+  }
+
+  /** Points in request order, missing ids left out, a repeated id once at its first position. */
+  async get(ids: readonly string[], opts: { withVector: boolean; withMetadata: boolean }): Promise<Point[]> {
+    this.checkUsable();
+    if (!Array.isArray(ids)) throw new InvalidArgumentError('ids must be an array of strings');
+    const seen = new Set<string>();
+    const out: Point[] = [];
+    ids.forEach((id, i) => {
+      if (typeof id !== 'string') throw new InvalidArgumentError(`ids[${i}] must be a string`);
+      if (seen.has(id)) return;
+      seen.add(id);
+      const p = this.ctx.points.get(this.opts.group, id, opts);
+      if (p) out.push({ id, ...p });
+    });
+    return out;
+  }
+
+  /**
+   * A consistent point-in-time snapshot: the LMDB records of this group as of one read
+   * transaction, plus the checkpoint files they refer to. Consume `chunks` to the end or break out
+   * of the loop: that releases the read transaction and the files.
+   */
+  snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array> }> {
+    return this.serial(async () => {
+      this.checkUsable();
+      const meta = { ...this.meta };
+      const txn = this.opts.env.useReadTransaction();
+      const files: { name: string; fd: number }[] = [];
+      try {
+        if (meta.checkpointIndex > 0) {
+          const d = join(this.opts.dir, checkpointDirName(meta.checkpointIndex));
+          for (const name of readdirSync(d).sort()) files.push({ name, fd: openSync(join(d, name), 'r') });
+        }
+      } catch (err) {
+        txn.done();
+        throw new InternalError(`snapshot could not open checkpoint ${meta.checkpointIndex}: ${(err as Error).message}`, { cause: err });
+      }
+      const chunks = new SnapshotStream({ group: this.opts.group, meta, txn, files, points: this.ctx.points, dedup: this.ctx.dedup, shardMeta: this.ctx.meta });
+      return { appliedIndex: meta.appliedIndex, chunks };
+    });
+  }
+
+  /** Replaces all of this group's state with a snapshot's. On failure the group is left empty. */
+  restore(appliedIndex: number, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    return this.serial(() =>
+      this.exclusively(async () => {
+        this.checkOpen();
+        await this.index.close().catch(() => undefined);
+        try {
+          this.meta = await installSnapshot({ ...this.opts, ctx: this.ctx, appliedIndex, chunks, checkpointDirName });
+          await this.rebuildIndex();
+          this.failure = undefined;
+        } catch (err) {
+          await this.wipe();
+          throw err;
+        }
+      }),
+    );
+  }
+
+  close(): Promise<void> {
+    return this.serial(() =>
+      this.exclusively(async () => {
+        if (this.closed) return;
+        this.closed = true;
+        await this.index.close().catch(() => undefined);
+        if (this.ownsHost) await this.host.close();
+      }),
+    );
+  }
+
+  /** Deletes all of this group's data (its collection was dropped) and closes. */
+  drop(): Promise<void> {
+    return this.serial(() =>
+      this.exclusively(async () => {
+        this.checkOpen();
+        this.closed = true;
+        await this.index.close().catch(() => undefined);
+        await this.opts.env.transaction(() => this.clearRecords());
+        rmSync(this.opts.dir, { recursive: true, force: true });
+        if (this.ownsHost) await this.host.close();
+      }),
+    );
+  }
+
+  private async applyNow(entries: readonly LogEntry[]): Promise<ApplyResult[]> {
+    this.checkUsable();
+    const fresh: LogEntry[] = [];
+    let prev = 0;
+    for (const e of entries) {
+      if (!Number.isSafeInteger(e.index) || e.index < 1 || e.index <= prev) throw new InvalidArgumentError(`entries must have increasing positive integer indexes; got ${e.index} after ${prev}`);
+      prev = e.index;
+      if (e.index > this.meta.appliedIndex) fresh.push(e);
+    }
+    if (fresh.length === 0) return entries.map(() => ({ skipped: true }));
+    const done = await this.opts.env.transaction(() => {
+      const meta = { ...this.meta };
+      const steps: IndexStep[] = [];
+      const results = new Map<number, ApplyResult>();
+      let checkpoint = 0;
+      for (const e of fresh) {
+        const { result, journal } = applyCommand(this.ctx, e, meta);
+        results.set(e.index, result);
+        if (journal) steps.push(...journalSteps(journal));
+        meta.appliedIndex = e.index;
+        if (e.index % this.every === 0) {
+          steps.push({ type: 'checkpoint', dir: join(this.opts.dir, checkpointDirName(e.index)) });
+          checkpoint = e.index;
+        }
+      }
+      this.ctx.meta.putMeta(this.opts.group, meta);
+      return { meta, steps, results, checkpoint };
+    });
+    this.meta = done.meta;
+    try {
+      await this.index.apply(done.steps);
+    } catch (err) {
+      // LMDB has the batch, the index does not: only a reopen (checkpoint + journal) repairs that.
+      this.failure = err as Error;
+      throw new InternalError(`index apply failed; reopen the shard state machine to rebuild its index: ${(err as Error).message}`, { cause: err });
+    }
+    if (done.checkpoint > 0) await this.recordCheckpoint(done.checkpoint);
+    return entries.map((e) => done.results.get(e.index) ?? { skipped: true });
+  }
+
+  /** Loads the newest checkpoint (or starts empty) and replays the journal after it. */
+  private async rebuildIndex(): Promise<void> {
+    const { group, dir } = this.opts;
+    const c = this.meta.checkpointIndex;
+    this.removeCheckpointsExcept(c);
+    const options: HnswIndexOptions = { dim: this.opts.dim, metric: this.opts.metric, hnsw: this.opts.hnsw, seed: this.opts.seed, exactBudget: this.opts.exactBudget, filteredGraphCost: this.opts.filteredGraphCost };
+    this.index = c > 0 ? await this.host.load(join(dir, checkpointDirName(c)), options) : await this.host.create('hnsw', options);
+    // Replay, checkpointing at the same log indexes as a live apply would have.
+    let steps: IndexStep[] = [];
+    let decided = c;
+    let last = 0;
+    const checkpointsThrough = (upTo: number): void => {
+      for (let m = (Math.floor(decided / this.every) + 1) * this.every; m <= upTo; m += this.every) {
+        steps.push({ type: 'checkpoint', dir: join(dir, checkpointDirName(m)) });
+        last = m;
+      }
+      decided = Math.max(decided, upTo);
+    };
+    let pending = 0;
+    for (const i of this.ctx.meta.journalIndexes(group, c)) {
+      if (i > this.meta.appliedIndex) break;
+      checkpointsThrough(i - 1);
+      const j = this.ctx.meta.getJournal(group, i);
+      if (j) steps.push(...journalSteps(j));
+      checkpointsThrough(i);
+      if (++pending >= REPLAY_BATCH) {
+        await this.index.apply(steps);
+        steps = [];
+        pending = 0;
+      }
+    }
+    checkpointsThrough(this.meta.appliedIndex);
+    await this.index.apply(steps);
+    if (last > c) await this.recordCheckpoint(last);
+  }
+
+  /** Makes checkpoint `index` (already flushed by the worker) the newest, then drops what it replaces. */
+  private async recordCheckpoint(index: number): Promise<void> {
+    const meta = { ...this.meta, checkpointIndex: index };
+    await this.opts.env.transaction(() => {
+      this.ctx.meta.putMeta(this.opts.group, meta);
+      this.ctx.meta.truncateJournal(this.opts.group, index);
+    });
+    this.meta = meta;
+    // Older checkpoint files stay until the record of the new one is on disk.
+    await this.opts.env.flushed;
+    this.removeCheckpointsExcept(index);
+  }
+
+  private removeCheckpointsExcept(keep: number): void {
+    const keepName = keep > 0 ? checkpointDirName(keep) : '';
+    for (const name of readdirSync(this.opts.dir)) {
+      if (name !== keepName && (name.startsWith('ckpt-') || name.startsWith('restore'))) rmSync(join(this.opts.dir, name), { recursive: true, force: true });
+    }
+  }
+
+  private clearRecords(): void {
+    this.ctx.points.clear(this.opts.group);
+    this.ctx.dedup.clear(this.opts.group);
+    this.ctx.meta.clear(this.opts.group);
+  }
+
+  /** Empties the group (LMDB records, checkpoints) and starts a fresh index. */
+  private async wipe(): Promise<void> {
+    await this.opts.env.transaction(() => this.clearRecords());
+    this.meta = freshMeta(this.opts.dim, this.opts.metric);
+    this.failure = undefined;
+    await this.rebuildIndex();
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private exclusively<T>(fn: () => Promise<T>): Promise<T> {
+    const run = fn();
+    this.exclusive = run.catch(() => undefined);
+    return run;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new InternalError(`shard state machine ${this.opts.group} is closed`);
+  }
+
+  private checkUsable(): void {
+    this.checkOpen();
+    if (this.failure) throw new InternalError(`shard state machine ${this.opts.group} failed and must be reopened: ${this.failure.message}`);
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * A snapshot's chunks, produced lazily from a pinned LMDB read transaction and open checkpoint
+ * files. Reading to the end, an error, or `return()` (a `for await` that breaks) releases them.
+ */
+import { closeSync, readSync } from 'node:fs';
+import type { Transaction } from 'lmdb';
+import type { DedupStore } from '../storage/dedup-store.js';
+import type { PointsStore } from '../storage/points-store.js';
+import type { ShardMetaStore } from '../storage/shard-meta-store.js';
+import type { ShardMeta } from './shard-meta.js';
+import { encodeFrame, SNAPSHOT_FORMAT, type SnapshotFrame } from './snapshot-codec.js';
+
+/** Roughly how many bytes of payload go in one frame (= one chunk). */
+export const SNAPSHOT_FRAME_BYTES = 1 << 20;
+
+export interface SnapshotSource {
+  group: string;
+  meta: ShardMeta;
+  txn: Transaction;
+  files: { name: string; fd: number }[];
+  points: PointsStore;
+  dedup: DedupStore;
+  shardMeta: ShardMetaStore<ShardMeta>;
+}
+
+function* frames(src: SnapshotSource): Generator<SnapshotFrame> {
+  const { meta, group, txn } = src;
+  yield { t: 'header', format: SNAPSHOT_FORMAT, dim: meta.dim, metric: meta.metric, appliedIndex: meta.appliedIndex, count: meta.count, maxAt: meta.maxAt, checkpointIndex: meta.checkpointIndex };
+  let fileBytes = 0;
+  for (const f of src.files) {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(SNAPSHOT_FRAME_BYTES);
+      const n = readSync(f.fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      fileBytes += n;
+      yield { t: 'file', name: f.name, data: buf.subarray(0, n) };
+    }
+  }
+  const counts = { points: 0, dedup: 0, journal: 0 };
+  let batch: [string, Uint8Array][] = [];
+  let bytes = 0;
+  for (const [id, value] of src.points.entries(group, txn)) {
+    batch.push([id, value]);
+    counts.points++;
+    bytes += value.length + id.length;
+    if (bytes >= SNAPSHOT_FRAME_BYTES) {
+      yield { t: 'points', entries: batch };
+      batch = [];
+      bytes = 0;
+    }
+  }
+  if (batch.length > 0) yield { t: 'points', entries: batch };
+  const dedup = Array.from(src.dedup.entries(group, txn));
+  counts.dedup = dedup.length;
+  for (let i = 0; i < dedup.length; i += 4096) yield { t: 'dedup', entries: dedup.slice(i, i + 4096) };
+  let journal: [number, Uint8Array][] = [];
+  bytes = 0;
+  for (const [index, value] of src.shardMeta.journalRaw(group, meta.checkpointIndex, txn)) {
+    if (index > meta.appliedIndex) break;
+    journal.push([index, value]);
+    counts.journal++;
+    bytes += value.length;
+    if (bytes >= SNAPSHOT_FRAME_BYTES) {
+      yield { t: 'journal', entries: journal };
+      journal = [];
+      bytes = 0;
+    }
+  }
+  if (journal.length > 0) yield { t: 'journal', entries: journal };
+  yield { t: 'end', ...counts, fileBytes };
+}
+
+export class SnapshotStream implements AsyncIterableIterator<Uint8Array> {
+  private readonly it: Generator<SnapshotFrame>;
+  private released = false;
+
+  constructor(private readonly src: SnapshotSource) {
+    this.it = frames(src);
+  }
+
+  async next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.released) return { done: true, value: undefined };
+    try {
+      const r = this.it.next();
+      if (r.done) {
+        this.release();
+        return { done: true, value: undefined };
+      }
+      return { done: false, value: encodeFrame(r.value) };
+    } catch (err) {
+      this.release();
+      throw err;
+    }
+  }
+
+  async return(): Promise<IteratorResult<Uint8Array>> {
+    this.release();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> {
+    return this;
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.src.txn.done();
+    for (const f of this.src.files) closeSync(f.fd);
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * A shard state machine's own records in the node env's `shard-meta` sub-database:
+ * `[group, 'meta']` (applied index, count, checkpoint, ...) and the index journal
+ * `[group, 'journal', logIndex]`: the index changes of each applied entry after the newest
+ * checkpoint, so that a restart rebuilds the in-memory index to the applied index without the
+ * Raft log.
+ *
+ * Writes are synchronous and run inside an `env.transaction()` callback.
+ */
+import type { Database, Transaction } from 'lmdb';
+import { DB_NAMES, type NodeEnv } from './node-env.js';
+import { decodeValue, encodeValue, groupEnd } from './store-codec.js';
+
+/** The index changes one log entry made: upserts (after last-wins) then deletes of ids that existed. */
+export interface JournalEntry {
+  upserts: [id: string, vector: Float32Array, metadata: Record<string, unknown> | null][];
+  deletes: string[];
+}
+
+type Key = (string | number)[];
+
+export class ShardMetaStore<M> {
+  private readonly db: Database<Buffer, Key>;
+
+  constructor(env: NodeEnv) {
+    this.db = env.openDB<Buffer, Key>({ name: DB_NAMES.shardMeta, encoding: 'binary' });
+  }
+
+  getMeta(group: string): M | undefined {
+    const bytes = this.db.get([group, 'meta']);
+    return bytes === undefined ? undefined : decodeValue<M>(bytes);
+  }
+
+  /** Inside a write transaction. */
+  putMeta(group: string, meta: M): void {
+    this.db.putSync([group, 'meta'], encodeValue(meta));
+  }
+
+  /** Inside a write transaction. */
+  putJournal(group: string, index: number, entry: JournalEntry): void {
+    this.db.putSync([group, 'journal', index], encodeValue(entry));
+  }
+
+  /** Inside a write transaction. Writes an already-encoded journal entry (a snapshot's). */
+  putJournalRaw(group: string, index: number, value: Uint8Array): void {
+    this.db.putSync([group, 'journal', index], Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  }
+
+  /** Journal entries with `after < index`, in index order, still encoded. */
+  *journalRaw(group: string, after: number, transaction?: Transaction): Iterable<[number, Buffer]> {
+    const range = { start: [group, 'journal', after], end: [group, 'journal', Number.MAX_SAFE_INTEGER], exclusiveStart: true };
+    for (const { key, value } of this.db.getRange({ ...range, ...(transaction ? { transaction } : {}) })) {
+      yield [key[2] as number, value];
+    }
+  }
+
+  /** Log indexes of the journal entries with `after < index`, ascending. */
+  journalIndexes(group: string, after: number): number[] {
+    const range = { start: [group, 'journal', after], end: [group, 'journal', Number.MAX_SAFE_INTEGER], exclusiveStart: true };
+    return Array.from(this.db.getKeys(range), (key) => key[2] as number);
+  }
+
+  getJournal(group: string, index: number): JournalEntry | undefined {
+    const bytes = this.db.get([group, 'journal', index]);
+    return bytes === undefined ? undefined : decodeValue<JournalEntry>(bytes);
+  }
+
+  /** Inside a write transaction: drops journal entries up to and including `upTo`. */
+  truncateJournal(group: string, upTo: number): void {
+    for (const key of Array.from(this.db.getKeys({ start: [group, 'journal', 0], end: [group, 'journal', upTo], inclusiveEnd: true }))) this.db.removeSync(key);
+  }
+
+  /** Inside a write transaction: removes every record of the group. */
+  clear(group: string): void {
+    for (const key of Array.from(this.db.getKeys({ start: [group], end: [groupEnd(group)] }))) this.db.removeSync(key);
+  }
+}
