@@ -24,6 +24,8 @@ export class Progress {
   pendingSnapshot = 0;
   /** Heard from in the current check-quorum window. */
   recentActive = false;
+  /** An append was acknowledged since the last heartbeat response (else a full pipeline is stuck). */
+  ackedSinceHeartbeat = false;
   /** The peer's applied index as last reported. */
   applied = 0;
   /** Highest heartbeat sequence this peer acknowledged in the current term. */
@@ -80,8 +82,16 @@ export class Progress {
    * agree. Returns false for a stale rejection.
    */
   maybeDecrTo(rejected: number, matchHint: number): boolean {
+    if (rejected <= this.match) {
+      if (matchHint >= this.match) return false; // stale
+      // The peer lost entries it had acknowledged: a replica that found a corrupt entry at
+      // restart and dropped it. Start over from its hint (a lower match only delays commits).
+      this.match = Math.max(0, matchHint);
+      this.next = this.match + 1;
+      this.probeSent = false;
+      return true;
+    }
     if (this.state === 'replicate') {
-      if (rejected <= this.match) return false;
       this.next = this.match + 1;
       return true;
     }

@@ -18,6 +18,8 @@ export class RaftLog {
   applied: number;
   /** Entries up to here were handed to the host for persistence. */
   persistHanded: number;
+  /** Entries up to here are durable (the host said so through `advance`). */
+  stable: number;
 
   constructor(snapIndex: number, snapTerm: number, entries: Entry[], committed: number, applied: number) {
     this.snapIndex = snapIndex;
@@ -27,6 +29,7 @@ export class RaftLog {
     this.applied = Math.max(applied, snapIndex);
     this.applyHanded = this.applied;
     this.persistHanded = this.lastIndex();
+    this.stable = this.lastIndex();
   }
 
   firstIndex(): number {
@@ -109,6 +112,7 @@ export class RaftLog {
   truncateFrom(i: number): void {
     this.entries.length = Math.max(0, i - this.snapIndex - 1);
     if (this.persistHanded >= i) this.persistHanded = i - 1;
+    if (this.stable >= i) this.stable = i - 1;
   }
 
   commitTo(i: number): boolean {
@@ -153,6 +157,7 @@ export class RaftLog {
     this.applied = index;
     this.applyHanded = index;
     this.persistHanded = index;
+    this.stable = index;
   }
 
   /**

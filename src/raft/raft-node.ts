@@ -72,7 +72,7 @@ export interface RaftStatus {
 export function bootstrapInit(conf: ConfState): RaftInit {
   const e = makeEntry(1 as LogIndex, 1 as Term, 'config', encodeConf(conf));
   return {
-    hardState: { term: 1 as Term, vote: null, commit: 1 as LogIndex },
+    hardState: { term: 1 as Term, vote: null, commit: 1 as LogIndex, repairing: false },
     snapshot: { index: 0 as LogIndex, term: 0 as Term, conf: EMPTY_CONF },
     entries: [e],
     applied: 0,
@@ -82,7 +82,7 @@ export function bootstrapInit(conf: ConfState): RaftInit {
 /** A replica that will join an existing group: nothing at all; the leader sends it the log. */
 export function emptyInit(): RaftInit {
   return {
-    hardState: { term: 0 as Term, vote: null, commit: 0 as LogIndex },
+    hardState: { term: 0 as Term, vote: null, commit: 0 as LogIndex, repairing: false },
     snapshot: { index: 0 as LogIndex, term: 0 as Term, conf: EMPTY_CONF },
     entries: [],
     applied: 0,
@@ -139,6 +139,7 @@ export class RaftNode {
     const hs = init.hardState;
     this.term = hs.term;
     this.vote = hs.vote;
+    this.damaged = hs.repairing;
     let entries = init.entries;
     const bad = entries.findIndex((e, k) => !entryIntact(e) || e.index !== init.snapshot.index + 1 + k);
     if (bad >= 0) {
@@ -152,7 +153,7 @@ export class RaftNode {
     this.snapConf = init.snapshot.conf;
     for (const e of entries) if (e.type === 'config') this.confLog.push({ index: e.index, conf: decodeConf(e.data) });
     this.conf = this.confAt(this.log.committed);
-    this.prevHard = { term: this.term as Term, vote: this.vote, commit: this.log.committed as LogIndex };
+    this.prevHard = { term: this.term as Term, vote: this.vote, commit: this.log.committed as LogIndex, repairing: hs.repairing };
     this.resetRandomizedTimeout();
     this.prevSoft = this.softState();
   }
@@ -241,6 +242,11 @@ export class RaftNode {
     if (!this.isReadyLeader() || (lastConf !== undefined && lastConf.index > this.log.committed)) {
       return { ok: false, reason: 'confPending', leader: this.lead, detail: 'a configuration change or the leader\'s first entry is not committed yet' };
     }
+    if (change.type === 'remove' && change.node === this.id) {
+      // Removing itself, a leader would stop leading the moment the change commits, perhaps
+      // before any new voter learned that it did, and they could not elect anyone (diss. §4.2.2).
+      return { ok: false, reason: 'invalid', leader: this.lead, detail: `${this.id} leads this group: transfer leadership before removing it` };
+    }
     const next = applyConfChange(this.conf, change);
     if (typeof next === 'string') return { ok: false, reason: 'invalid', leader: this.lead, detail: next };
     this.appendEntry('config', encodeConf(next));
@@ -298,9 +304,25 @@ export class RaftNode {
     pr.probeSent = ok; // on success, wait for the follower's answer before probing
   }
 
+  /**
+   * The host made `rd` durable (flushed). The leader counts its own log toward a quorum only up
+   * to what is durable, so a crash cannot lose an entry that counted as committed.
+   */
+  advance(rd: Ready): void {
+    const last = rd.entries[rd.entries.length - 1];
+    if (last && last.index > this.log.stable && this.log.termAt(last.index) === last.term) this.log.stable = last.index;
+    if (rd.snapshot && rd.snapshot.index > this.log.stable) this.log.stable = Math.min(rd.snapshot.index, this.log.lastIndex());
+    if (this.role === 'leader') this.maybeCommit();
+  }
+
   /** The state machine applied up to `i`. */
   appliedTo(i: number): void {
     if (i > this.log.applied) this.log.applied = Math.min(i, Math.max(this.log.committed, this.log.applied));
+  }
+
+  /** The highest index `compact` accepts: applied, committed and in the log. */
+  compactableIndex(): number {
+    return Math.min(this.log.applied, this.log.committed, this.log.lastIndex());
   }
 
   /**
@@ -308,7 +330,7 @@ export class RaftNode {
    * returns the new snapshot point, which the host persists together with the deletion.
    */
   compact(i: number): SnapshotMeta {
-    if (i > this.log.applied) throw new RangeError(`raft: cannot compact to ${i} beyond applied ${this.log.applied}`);
+    if (i > this.compactableIndex()) throw new RangeError(`raft: cannot compact to ${i} beyond ${this.compactableIndex()} (applied and committed)`);
     const meta = this.snapshotMetaAt(i);
     this.snapConf = meta.conf;
     this.confLog = this.confLog.filter((x) => x.index > i);
@@ -383,7 +405,7 @@ export class RaftNode {
     if (this.log.persistHanded < this.log.lastIndex()) return true;
     if (this.log.applyHanded < Math.min(this.log.committed, this.log.lastIndex())) return true;
     const hs = this.prevHard;
-    if (hs.term !== this.term || hs.vote !== this.vote || hs.commit !== this.log.committed) return true;
+    if (hs.term !== this.term || hs.vote !== this.vote || hs.commit !== this.log.committed || hs.repairing !== this.damaged) return true;
     const ss = this.prevSoft;
     return ss.role !== this.role || ss.leader !== this.lead || ss.term !== this.term || ss.ready !== this.isReadyLeader() || ss.isVoter !== this.isVoter();
   }
@@ -399,8 +421,8 @@ export class RaftNode {
     }
     this.needBcast = false;
     this.commitChanged = false;
-    const hs: HardState = { term: this.term as Term, vote: this.vote, commit: this.log.committed as LogIndex };
-    const hsChanged = hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote || hs.commit !== this.prevHard.commit;
+    const hs: HardState = { term: this.term as Term, vote: this.vote, commit: this.log.committed as LogIndex, repairing: this.damaged };
+    const hsChanged = hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote || hs.commit !== this.prevHard.commit || hs.repairing !== this.prevHard.repairing;
     this.prevHard = hs;
     const ss = this.softState();
     const p = this.prevSoft;
@@ -547,6 +569,7 @@ export class RaftNode {
     this.electionElapsed++;
     this.reads.tick();
     if (this.leadTransferee !== null && ++this.transferElapsed >= this.cfg.electionTicks) this.leadTransferee = null;
+    if (this.leadTransferee === null && !this.isVoter()) this.handOff();
     if (this.electionElapsed >= this.cfg.electionTicks) {
       this.electionElapsed = 0;
       if (this.cfg.checkQuorum) {
@@ -571,6 +594,20 @@ export class RaftNode {
     } else {
       this.idleTicks = 0;
     }
+  }
+
+  /** Transfers leadership to the best-matched voter (this leader is no longer one). */
+  private handOff(): void {
+    let best: NodeId | null = null;
+    let bestMatch = -1;
+    for (const n of this.conf.voters) {
+      const m = this.prs.get(n)?.match ?? -1;
+      if (n !== this.id && m > bestMatch) {
+        best = n;
+        bestMatch = m;
+      }
+    }
+    if (best !== null) this.transferLeadership(best);
   }
 
   private canQuiesce(): boolean {
@@ -768,11 +805,10 @@ export class RaftNode {
         this.prs.set(n, p);
       }
     }
-    if (!next.voters.includes(this.id)) {
-      this.becomeFollower(this.term, null); // removed: stop leading; the rest elect a leader
-      return;
-    }
     if (this.leadTransferee !== null && !next.voters.includes(this.leadTransferee)) this.leadTransferee = null;
+    // Removed by a change an earlier leader proposed: keep leading the new configuration (without
+    // counting itself) until a new voter, caught up and so knowing the change committed, takes over.
+    if (!next.voters.includes(this.id)) this.handOff();
     this.maybeCommit();
     this.needBcast = true;
   }
@@ -783,14 +819,13 @@ export class RaftNode {
     const e = makeEntry((this.log.lastIndex() + 1) as LogIndex, this.term as Term, type, data);
     this.log.append([e]);
     if (type === 'config') this.confLog.push({ index: e.index, conf: decodeConf(data) });
-    this.prs.get(this.id)?.maybeUpdate(e.index);
     this.needBcast = true;
     this.maybeCommit();
   }
 
   private maybeCommit(): boolean {
     const self = this.prs.get(this.id);
-    if (self) self.match = this.log.lastIndex();
+    if (self) self.match = this.log.stable;
     const idx = quorumValue(this.conf.voters, (n) => this.prs.get(n)?.match ?? 0);
     if (idx <= this.log.committed) return false;
     // §5.4.2: only entries of the leader's own term are committed by counting replicas.
@@ -815,6 +850,7 @@ export class RaftNode {
           }
           return;
         }
+        pr.ackedSinceHeartbeat = true;
         const wasPaused = pr.isPaused(this.flow());
         const wasSnapshot = pr.state === 'snapshot';
         if (pr.maybeUpdate(m.index) || wasSnapshot) {
@@ -841,9 +877,16 @@ export class RaftNode {
         pr.recentActive = true;
         pr.applied = Math.max(pr.applied, m.applied);
         pr.ackedSeq = Math.max(pr.ackedSeq, m.seq);
-        if (pr.state === 'probe') pr.probeSent = false;
-        // The follower's log ends before what we pipelined to it: those appends were lost.
-        else if (pr.state === 'replicate' && m.lastIndex < pr.next - 1 && m.lastIndex >= pr.match) pr.becomeProbe();
+        if (m.lastIndex < pr.match) {
+          // The follower lost entries it had acknowledged (a corrupt entry dropped at restart).
+          pr.match = m.lastIndex;
+          pr.becomeProbe();
+        } else if (pr.state === 'probe') pr.probeSent = false;
+        else if (pr.state === 'replicate' && (m.lastIndex < pr.next - 1 || (pr.inflightFull(this.flow()) && !pr.ackedSinceHeartbeat))) {
+          // Appends we pipelined were lost, or their acknowledgements were: probe again.
+          pr.becomeProbe();
+        }
+        pr.ackedSinceHeartbeat = false;
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, false);
         if (!pr.isLearner) {
           this.readStates.push(...this.reads.confirm(this.voterPeers(), this.prs, this.quorumOthers()));

@@ -36,6 +36,12 @@ export interface HardState {
   /** Whom this replica voted for in `term`, or null. */
   readonly vote: NodeId | null;
   readonly commit: LogIndex;
+  /**
+   * A corrupt entry was found and dropped; until a leader repairs the log, this replica neither
+   * votes nor campaigns. Durable, so that a restart in the middle of the repair (when the stored
+   * log looks intact but lacks entries this replica acknowledged) cannot forget it.
+   */
+  readonly repairing: boolean;
 }
 
 /** A group's membership. Voters elect and count toward commit; learners only receive the log. */
