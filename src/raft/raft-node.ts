@@ -788,7 +788,7 @@ export class RaftNode {
     if (!this.log.commitTo(i)) return;
     const next = this.confAt(this.log.committed);
     if (!sameConf(next, this.conf)) this.applyConf(next);
-    if (this.role === 'leader') this.commitChanged = true;
+    if (this.role === 'leader' && this.cfg.commitBroadcast) this.commitChanged = true;
   }
 
   private applyConf(next: ConfState): void {

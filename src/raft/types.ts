@@ -149,8 +149,13 @@ export interface Ready {
   /** Entries the core found corrupt at start and dropped: delete stored entries from this index on. */
   readonly truncateFrom: LogIndex | undefined;
   /**
-   * Send only after everything above, and everything of every earlier Ready, is flushed to
-   * disk. Messages may be dropped, delayed, reordered or duplicated: the core copes.
+   * Messages to send. Those for which {@link mustPersistBeforeSending} is true (votes, vote
+   * requests, append and heartbeat acknowledgements) leave only after everything above, and
+   * everything of every earlier Ready, is flushed to disk: they promise durability. A leader's
+   * appends, heartbeats, snapshots and transfer orders may leave at once, in parallel with its
+   * own write (Raft diss. §10.2.1): the leader counts itself toward a quorum only for entries
+   * the host has reported durable through `advance`. Messages may be dropped, delayed,
+   * reordered or duplicated: the core copes.
    */
   readonly messages: readonly Message[];
   /**
@@ -162,4 +167,26 @@ export interface Ready {
   readonly readFailures: readonly ReadFailure[];
   /** Role, leader or readiness changed since the last Ready. */
   readonly softState: SoftState | undefined;
+}
+
+/** Whether `m` promises something about this replica's disk and so must wait for the flush. */
+export function mustPersistBeforeSending(m: Message): boolean {
+  switch (m.type) {
+    case 'app':
+    case 'heartbeat':
+    case 'snap':
+    case 'timeoutNow':
+      return false;
+    case 'appResp':
+    case 'heartbeatResp':
+    case 'vote':
+    case 'voteResp':
+    case 'preVote':
+    case 'preVoteResp':
+      return true;
+    default: {
+      const never: never = m;
+      return Boolean(never);
+    }
+  }
 }

@@ -13,7 +13,7 @@
  */
 import { bootstrapInit, emptyInit, RaftNode, type RaftInit } from '../../src/raft/raft-node.js';
 import { seededRandom, type TestingBugs } from '../../src/raft/config.js';
-import type { ConfState, Entry, HardState, Message, NodeId, Ready, SnapshotMeta } from '../../src/raft/types.js';
+import { mustPersistBeforeSending, type ConfState, type Entry, type HardState, type Message, type NodeId, type Ready, type SnapshotMeta } from '../../src/raft/types.js';
 
 export interface SimOptions {
   seed: number;
@@ -210,6 +210,8 @@ export class SimCluster {
     while (core.hasReady()) {
       const rd = core.ready();
       for (const m of rd.messages) {
+        // A leader's appends may leave before its own write is durable (like the real host).
+        if (!mustPersistBeforeSending(m)) this.send(n, m);
         if (core.damaged && (m.type === 'voteResp' || m.type === 'preVoteResp') && !m.reject) this.fail(`damaged ${n.id} granted a ${m.type}`);
       }
       if (rd.softState) this.t(`${n.id} soft ${JSON.stringify(rd.softState)} last=${core.log.lastIndex()}`);
@@ -231,7 +233,7 @@ export class SimCluster {
         entries: [...rd.entries],
         ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
         ...(rd.truncateFrom !== undefined ? { truncateFrom: rd.truncateFrom } : {}),
-        messages: [...rd.messages],
+        messages: rd.messages.filter(mustPersistBeforeSending),
         committed: [...rd.committedEntries],
         ready: rd,
       });
