@@ -45,9 +45,11 @@ export class GroupReplica {
   private applyQueue: Entry[] = [];
   private applying = false;
   /** A snapshot being received: its chunks feed the state machine's restore. */
-  restoring: { queue: ChunkQueue; done: Promise<void>; timer: Timer | undefined; next: number } | null = null;
+  restoring: { queue: ChunkQueue; done: Promise<void>; timer: Timer | undefined; next: number; parts: Uint8Array[] } | null = null;
   /** Peers a snapshot is being streamed to. */
   readonly streaming = new Set<string>();
+  /** Readys whose committed entries wait for their turn's flush (later ones must wait behind them). */
+  deferredApplies = 0;
   /** Applied index known to be flushed (safe to compact the log up to). */
   durableApplied = 0;
   role: RoleChange;

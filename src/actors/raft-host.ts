@@ -425,10 +425,14 @@ export class RaftHost {
         for (const m of rd.messages) if (!mustPersistBeforeSending(m) && m.type !== 'snap') this.transport.enqueue(g.id, m);
         // Committed entries already durable here need not wait for this turn's flush.
         const last = rd.committedEntries[rd.committedEntries.length - 1];
-        if (last && last.index <= g.core.log.stable && rd.entries.length === 0 && !rd.snapshot) {
+        // (Only when no earlier Ready's committed entries still wait for a flush: order matters.)
+        if (last && last.index <= g.core.log.stable && rd.entries.length === 0 && !rd.snapshot && g.deferredApplies === 0) {
           g.enqueueApply(rd.committedEntries);
           readies.push({ g, rd: { ...rd, committedEntries: [] } });
-        } else readies.push({ g, rd });
+        } else {
+          if (last) g.deferredApplies++;
+          readies.push({ g, rd });
+        }
       }
       if (this.maybeCompact(g)) writes = true;
     }
@@ -464,7 +468,10 @@ export class RaftHost {
           p.resolve({ index: e.index, result: undefined });
         }
       }
-      g.enqueueApply(rd.committedEntries);
+      if (rd.committedEntries.length > 0) {
+        g.deferredApplies--;
+        g.enqueueApply(rd.committedEntries);
+      }
       g.serveReads();
       if (g.core.hasReady()) this.markDirty(g);
     });

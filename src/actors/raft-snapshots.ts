@@ -55,17 +55,19 @@ export class SnapshotStreams {
     const msg: SnapMessage = { ...m, snapshot: g.core.snapshotMetaAt(image.appliedIndex) };
     const limit = Math.max(1, Math.min(this.chunkBytes, Math.floor(this.transport.maxPayload / 2)));
     let seq = 0;
-    const sendOne = (data: Uint8Array, last: boolean): Promise<boolean> => {
-      const chunk: SnapshotChunk = { k: 'chunk', from: this.node, group: g.id, msg, seq: seq++, data, last };
+    const sendOne = (data: Uint8Array, cont: boolean, last: boolean): Promise<boolean> => {
+      const chunk: SnapshotChunk = { k: 'chunk', from: this.node, group: g.id, msg, seq: seq++, data, cont, last };
       return this.transport.sendChunk(m.to, chunk, this.stallMs);
     };
     for await (const piece of image.chunks) {
-      for (let off = 0; off < piece.length || (off === 0 && piece.length === 0); off += limit) {
-        if (!(await sendOne(piece.subarray(off, off + limit), false))) return false;
-        if (piece.length === 0) break;
-      }
+      let off = 0;
+      do {
+        const end = Math.min(piece.length, off + limit);
+        if (!(await sendOne(piece.subarray(off, end), end < piece.length, false))) return false;
+        off = end;
+      } while (off < piece.length);
     }
-    return sendOne(new Uint8Array(0), true);
+    return sendOne(new Uint8Array(0), false, true);
   }
 
   /** Follower side: one chunk. Resolves true to ask for the next one, false to stop the stream. */
@@ -77,7 +79,7 @@ export class SnapshotStreams {
       const queue = new ChunkQueue();
       const done = g.sm.restore(meta.index, queue);
       done.catch(() => undefined);
-      g.restoring = { queue, done, timer: undefined, next: 1 };
+      g.restoring = { queue, done, timer: undefined, next: 1, parts: [] };
       this.armStall(g);
     } else {
       const r = g.restoring;
@@ -88,7 +90,11 @@ export class SnapshotStreams {
     const r = g.restoring;
     if (!r) return false;
     if (!chunk.last) {
-      r.queue.push(chunk.data);
+      r.parts.push(chunk.data);
+      if (!chunk.cont) {
+        r.queue.push(r.parts.length === 1 ? (r.parts[0] as Uint8Array) : Buffer.concat(r.parts));
+        r.parts = [];
+      }
       return true;
     }
     r.queue.end();

@@ -26,6 +26,8 @@ export interface SnapshotChunk {
   msg: Extract<Message, { type: 'snap' }>;
   seq: number;
   data: Uint8Array;
+  /** The state machine's chunk goes on in the next piece (pieces stay under the max payload). */
+  cont: boolean;
   last: boolean;
 }
 

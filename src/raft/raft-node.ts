@@ -352,7 +352,8 @@ export class RaftNode {
   }
 
   step(m: Message): void {
-    this.wake();
+    // Answers to a quiescing heartbeat must not wake the leader that sent it; anything else does.
+    if (m.type !== 'heartbeatResp') this.wake();
     if (m.term > this.term) {
       if (m.type === 'vote' || m.type === 'preVote') {
         const transfer = m.type === 'vote' && m.transfer;
@@ -887,6 +888,7 @@ export class RaftNode {
           pr.becomeProbe();
         }
         pr.ackedSinceHeartbeat = false;
+        if (this.quiesced && (pr.match < this.log.lastIndex() || pr.state !== 'replicate')) this.wake();
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, false);
         if (!pr.isLearner) {
           this.readStates.push(...this.reads.confirm(this.voterPeers(), this.prs, this.quorumOthers()));
