@@ -914,8 +914,13 @@ export class RaftNode {
     return this.cfg;
   }
 
+  /** Sends every follower what it lacks, pipelining up to the in-flight bounds. */
   private bcastAppend(sendIfEmpty: boolean): void {
-    for (const to of this.prs.keys()) if (to !== this.id) this.sendAppend(to, sendIfEmpty);
+    for (const [to, pr] of this.prs) {
+      if (to === this.id) continue;
+      let empty = sendIfEmpty;
+      while (this.sendAppend(to, empty) && pr.state === 'replicate' && pr.next <= this.log.lastIndex()) empty = false;
+    }
   }
 
   private bcastHeartbeat(seq: number, quiesce: boolean): void {
