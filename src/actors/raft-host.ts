@@ -1,0 +1,498 @@
+/**
+ * The Raft host: one per node, hosting many groups' replicas on one NATS connection and one
+ * LMDB environment. It drives every group's pure core (src/raft) in turns of the event loop:
+ *
+ * 1. steps inbound messages, ticks and local requests into the cores;
+ * 2. collects each dirty group's Ready and queues all of their writes in that turn, so lmdb-js
+ *    commits them in one transaction;
+ * 3. after `store.flushed()` resolves — and only then — sends the Readys' messages (votes and
+ *    append acknowledgements promise durability), batched per peer node, and applies committed
+ *    entries. Turns overlap: a turn's sends wait for its own flush and for every earlier one.
+ *
+ * Idle groups quiesce (their leader stops heartbeating once every replica is caught up); the
+ * host keeps one liveness ping per peer node instead, and wakes a quiesced follower whose
+ * leader's node has been silent for an election timeout.
+ */
+import type { ActorSystem } from '../runtime/actor-system.js';
+import type { Timer } from '../runtime/clock.js';
+import { InvalidArgumentError, NotFoundError, NotLeaderError, UnavailableError, describeError } from '../runtime/errors.js';
+import { bootstrapInit, emptyInit, RaftNode } from '../raft/raft-node.js';
+import type { ConfChange } from '../raft/membership.js';
+import { mustPersistBeforeSending, type Message, type NodeId, type Ready } from '../raft/types.js';
+import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
+import type { NodeEnv } from '../storage/node-env.js';
+import type { RaftLogStore } from '../storage/raft-log-store.js';
+import { GroupReplica, timeoutError, type Waiter } from './raft-group.js';
+import { parseRaftHostOptions, type RaftHostOptions } from './raft-options.js';
+import { SnapshotStreams } from './raft-snapshots.js';
+import type { GroupStatus, RoleChange, StateMachine, WriteConcern } from './raft-state-machine.js';
+import { NatsRaftTransport, type SnapshotChunk } from './raft-transport.js';
+
+export interface RaftHostStartOptions {
+  system: ActorSystem;
+  /** The node's LMDB environment (the log goes in its raft sub-databases). */
+  env?: NodeEnv;
+  /** Or a store (tests). One of the two is required. */
+  store?: RaftLogStore;
+  nodeId: string;
+  options?: Partial<RaftHostOptions>;
+}
+
+export interface CreateGroupOptions {
+  /** Initial voters (every initial member must be given the same). Ignored when the group has stored state. */
+  voters: string[];
+  learners?: string[];
+  stateMachine: StateMachine;
+  /** Join an existing group (after `changeMembership({addLearner})` on its leader): start empty and take the log from the leader. */
+  join?: boolean;
+}
+
+const GROUP_ID = /^[A-Za-z0-9_.-]{1,200}$/;
+
+export class RaftHost {
+  readonly nodeId: string;
+  readonly opts: RaftHostOptions;
+  private readonly groups = new Map<string, GroupReplica>();
+  private readonly dirty = new Set<GroupReplica>();
+  private readonly transport: NatsRaftTransport;
+  private readonly snapshots: SnapshotStreams;
+  private readonly heard = new Map<string, number>();
+  private turnScheduled = false;
+  private chain: Promise<void> = Promise.resolve();
+  private ticker: Timer | undefined;
+  private readSeq = 0;
+  private stopped = false;
+  private seedSeq = 0;
+
+  private constructor(
+    private readonly system: ActorSystem,
+    private readonly store: RaftLogStore,
+    nodeId: string,
+    options: Partial<RaftHostOptions>,
+  ) {
+    this.nodeId = nodeId;
+    this.opts = parseRaftHostOptions(options, nodeId);
+    const electionMs = this.opts.electionTicks * this.opts.tickMs;
+    this.transport = new NatsRaftTransport(system.nc, system.subjects, nodeId, Math.max(2 * electionMs, 500), {
+      onBatch: (from, msgs) => this.onBatch(from, msgs),
+      onChunk: (chunk) => this.onChunk(chunk),
+      onUnreachable: (peer, groups) => {
+        for (const g of groups) this.groups.get(g)?.core.reportUnreachable(peer as NodeId);
+      },
+    });
+    this.snapshots = new SnapshotStreams(this.transport, nodeId, this.opts.snapshotChunkBytes, electionMs * 10, system.log);
+  }
+
+  static async start(o: RaftHostStartOptions): Promise<RaftHost> {
+    const store = o.store ?? (o.env ? new LmdbRaftLogStore(o.env) : undefined);
+    if (!store) throw new InvalidArgumentError('RaftHost.start needs env (the node LMDB environment) or store');
+    const host = new RaftHost(o.system, store, o.nodeId, o.options ?? {});
+    host.transport.start();
+    await o.system.flush();
+    host.scheduleTick();
+    return host;
+  }
+
+  // ------------------------------------------------------------------ groups
+
+  /** Creates (or reopens from stored state) this node's replica of `groupId`. Idempotent. */
+  async createGroup(groupId: string, o: CreateGroupOptions): Promise<void> {
+    if (typeof groupId !== 'string' || !GROUP_ID.test(groupId)) {
+      throw new InvalidArgumentError(`groupId ${JSON.stringify(groupId)} must be 1 to 200 of A-Z a-z 0-9 _ . -`);
+    }
+    if (this.groups.has(groupId)) return;
+    if (!Array.isArray(o.voters) || o.voters.length === 0) throw new InvalidArgumentError('voters must list at least one node');
+    let state = this.store.load(groupId);
+    if (!state) {
+      const conf = { voters: o.voters.map((v) => v as NodeId), learners: (o.learners ?? []).map((v) => v as NodeId) };
+      const member = conf.voters.includes(this.nodeId as NodeId) || conf.learners.includes(this.nodeId as NodeId);
+      const init = o.join || !member ? emptyInit() : bootstrapInit(conf);
+      this.store.init(groupId, init);
+      await this.store.flushed();
+      state = { hardState: init.hardState, snapshot: init.snapshot, entries: init.entries };
+    }
+    if (this.groups.has(groupId)) return;
+    const core = new RaftNode(
+      {
+        id: this.nodeId as NodeId,
+        seed: (this.opts.seed + ++this.seedSeq * 7919) >>> 0,
+        electionTicks: this.opts.electionTicks,
+        heartbeatTicks: this.opts.heartbeatTicks,
+        quiesceAfterTicks: this.opts.quiesceAfterTicks,
+        maxSizePerMsg: Math.floor(this.transport.maxPayload / 4),
+      },
+      { ...state, applied: o.stateMachine.appliedIndex },
+    );
+    const g = new GroupReplica(groupId, core, o.stateMachine, () => this.markDirty(g), (m, f) => this.system.log.warn(m, f));
+    this.groups.set(groupId, g);
+    this.markDirty(g);
+  }
+
+  /** Stops this node's replica of `groupId` and deletes its Raft state (not the state machine's). */
+  async removeGroup(groupId: string): Promise<void> {
+    const g = this.groups.get(groupId);
+    if (g) {
+      g.stopped = true;
+      g.failAll(new UnavailableError(`group ${groupId} was removed from node ${this.nodeId}`));
+      this.groups.delete(groupId);
+      this.dirty.delete(g);
+    }
+    this.store.removeGroup(groupId);
+    await this.store.flushed();
+  }
+
+  // ------------------------------------------------------------------ requests
+
+  /**
+   * On the leader: appends `data`, replicates it, and resolves per `concern`: `majority` once
+   * committed and applied here (with the state machine's result); `all` once every member
+   * applied it; `leader` once durable here (result undefined; it may still be lost if this
+   * leader fails before replicating it). Rejects with NotLeaderError (naming the leader when
+   * known), UnavailableError, or TimeoutError (outcome unknown); never hangs past `timeoutMs`.
+   */
+  propose(groupId: string, data: Uint8Array, o: { concern: WriteConcern; timeoutMs: number }): Promise<{ index: number; result: unknown }> {
+    const g = this.group(groupId);
+    if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('data must be a Uint8Array');
+    const max = this.maxEntryBytes();
+    if (data.length > max) throw new InvalidArgumentError(`data is ${data.length} bytes; the limit is ${max} bytes (the NATS server's max payload less framing)`);
+    checkTimeout(o.timeoutMs);
+    if (o.concern !== 'majority' && o.concern !== 'all' && o.concern !== 'leader') throw new InvalidArgumentError(`concern must be 'majority', 'all' or 'leader', got ${String(o.concern)}`);
+    if (g.failed) return Promise.reject(new UnavailableError(`group ${groupId}: ${g.failed}`));
+    const res = g.core.propose([data]);
+    if (!res.ok) return Promise.reject(this.notLeader(g, res.reason, res.leader));
+    this.markDirty(g);
+    return new Promise((resolve, reject) => {
+      const timer = this.system.clock.setTimer(() => {
+        if (g.proposals.get(res.index)?.timer === timer) g.proposals.delete(res.index);
+        reject(timeoutError(`write to group ${groupId} (index ${res.index})`, o.timeoutMs));
+      }, o.timeoutMs);
+      const older = g.proposals.get(res.index);
+      if (older) {
+        older.timer.cancel();
+        older.reject(new NotLeaderError(`group ${groupId}: the write at index ${res.index} was superseded by a new leader's entry; it was not applied`));
+      }
+      g.proposals.set(res.index, { term: res.term, concern: o.concern, resolve, reject, timer });
+    });
+  }
+
+  /**
+   * A linearizable read barrier (ReadIndex): resolves once this replica, as leader, has
+   * confirmed its leadership — with a quorum (`strong`) or by its lease (`leased`) — and applied
+   * up to the read index. Then reading the state machine here is linearizable.
+   */
+  readBarrier(groupId: string, o: { mode: 'strong' | 'leased'; timeoutMs: number }): Promise<void> {
+    const g = this.group(groupId);
+    checkTimeout(o.timeoutMs);
+    if (o.mode !== 'strong' && o.mode !== 'leased') throw new InvalidArgumentError(`mode must be 'strong' or 'leased', got ${String(o.mode)}`);
+    if (g.core.role !== 'leader') return Promise.reject(this.notLeader(g, 'notLeader', g.core.lead));
+    const id = ++this.readSeq;
+    const p = new Promise<void>((resolve, reject) => {
+      const timer = this.system.clock.setTimer(() => {
+        g.reads.delete(id);
+        reject(timeoutError(`read barrier on group ${groupId}`, o.timeoutMs));
+      }, o.timeoutMs);
+      g.reads.set(id, { resolve, reject, timer });
+    });
+    g.core.readIndex(id, o.mode === 'leased');
+    this.markDirty(g);
+    return p;
+  }
+
+  /** Calls `listener` on every change of role, term, leader or readiness; returns the unsubscribe function. */
+  onRoleChange(groupId: string, listener: (ev: RoleChange) => void): () => void {
+    const g = this.group(groupId);
+    g.listeners.add(listener);
+    return () => g.listeners.delete(listener);
+  }
+
+  /** On the leader: hands leadership to `to` (default: the most caught-up voter); resolves when this replica stops leading. */
+  transferLeadership(groupId: string, to?: string): Promise<void> {
+    const g = this.group(groupId);
+    if (g.core.role !== 'leader') return Promise.reject(this.notLeader(g, 'notLeader', g.core.lead));
+    const target = to ?? this.bestPeer(g);
+    if (!target) return Promise.reject(new UnavailableError(`group ${groupId} has no other voter to hand leadership to`));
+    if (target === this.nodeId) return Promise.resolve();
+    const res = g.core.transferLeadership(target as NodeId);
+    if (!res.ok) return Promise.reject(res.reason === 'invalid' ? new InvalidArgumentError(`transfer to ${target}: ${res.detail ?? res.reason}`) : this.notLeader(g, res.reason, res.leader));
+    this.markDirty(g);
+    const ms = this.opts.electionTicks * this.opts.tickMs * 4;
+    return this.waitFor(g.transferWaiters, ms, `leadership transfer of group ${groupId} to ${target}`);
+  }
+
+  /** On the leader: one membership change; resolves once it is committed and applied here. */
+  changeMembership(groupId: string, change: { addLearner?: string; promote?: string; remove?: string }): Promise<void> {
+    const g = this.group(groupId);
+    const keys = (['addLearner', 'promote', 'remove'] as const).filter((k) => change[k] !== undefined);
+    if (keys.length !== 1) throw new InvalidArgumentError('change must name exactly one of addLearner, promote, remove');
+    const type = keys[0] as 'addLearner' | 'promote' | 'remove';
+    const node = change[type] as string;
+    const cc: ConfChange = { type, node: node as NodeId };
+    const res = g.core.proposeConfChange(cc);
+    if (!res.ok) {
+      if (res.reason === 'invalid') return Promise.reject(new InvalidArgumentError(`membership change of group ${groupId}: ${res.detail ?? ''}`));
+      if (res.reason === 'confPending') return Promise.reject(new UnavailableError(`group ${groupId}: ${res.detail ?? 'a change is pending'}; retry`));
+      return Promise.reject(this.notLeader(g, res.reason, res.leader));
+    }
+    this.markDirty(g);
+    const ms = this.opts.electionTicks * this.opts.tickMs * 20;
+    return new Promise((resolve, reject) => {
+      const timer = this.system.clock.setTimer(() => {
+        g.confWaiters.delete(res.index);
+        reject(timeoutError(`membership change of group ${groupId}`, ms));
+      }, ms);
+      g.confWaiters.set(res.index, { resolve, reject, timer });
+    });
+  }
+
+  status(groupId: string): GroupStatus {
+    const g = this.group(groupId);
+    const st = g.core.status();
+    const now = this.system.clock.now();
+    return {
+      role: g.role.role,
+      term: st.term,
+      leader: st.leader,
+      commitIndex: st.commit,
+      appliedIndex: g.sm.appliedIndex,
+      firstIndex: st.firstIndex,
+      lastIndex: st.lastIndex,
+      quiesced: st.quiesced,
+      damaged: st.damaged,
+      voters: [...st.conf.voters],
+      learners: [...st.conf.learners],
+      progress: st.progress.map((p) => ({
+        node: p.node,
+        matchIndex: p.match,
+        appliedIndex: p.node === this.nodeId ? g.sm.appliedIndex : p.applied,
+        lastContactMs: p.node === this.nodeId ? 0 : now - (this.heard.get(p.node) ?? 0),
+        role: p.isLearner ? 'learner' : 'voter',
+      })),
+    };
+  }
+
+  groupIds(): string[] {
+    return [...this.groups.keys()];
+  }
+
+  /** Transport counters (requests sent, messages carried, unreachable reports). */
+  transportStats(): { requests: number; messages: number; unreachable: number } {
+    return { ...this.transport.stats };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.ticker?.cancel();
+    this.transport.stop();
+    for (const g of this.groups.values()) {
+      g.stopped = true;
+      g.failAll(new UnavailableError(`raft host of node ${this.nodeId} is stopping`));
+    }
+    await this.chain.catch(() => undefined);
+    await this.store.flushed();
+  }
+
+  // ------------------------------------------------------------------ the loop
+
+  private group(groupId: string): GroupReplica {
+    const g = this.groups.get(groupId);
+    if (!g) throw new NotFoundError(`group ${groupId} has no replica on node ${this.nodeId}`);
+    return g;
+  }
+
+  private maxEntryBytes(): number {
+    return this.transport.maxPayload - 16 * 1024;
+  }
+
+  private notLeader(g: GroupReplica, reason: string, leader: string | null): Error {
+    if (reason === 'transferring') return new UnavailableError(`group ${g.id}: leadership is being transferred; retry`);
+    return new NotLeaderError(`group ${g.id}: node ${this.nodeId} is not the leader${leader && leader !== this.nodeId ? `; the leader is ${leader}` : '; no leader is known'}`);
+  }
+
+  private bestPeer(g: GroupReplica): string | undefined {
+    let best: string | undefined;
+    let match = -1;
+    for (const p of g.core.status().progress) {
+      if (p.node !== this.nodeId && !p.isLearner && p.match > match) {
+        best = p.node;
+        match = p.match;
+      }
+    }
+    return best;
+  }
+
+  private waitFor(set: Set<Waiter>, ms: number, what: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const w: Waiter = {
+        resolve,
+        reject,
+        timer: this.system.clock.setTimer(() => {
+          set.delete(w);
+          reject(timeoutError(what, ms));
+        }, ms),
+      };
+      set.add(w);
+    });
+  }
+
+  private markDirty(g: GroupReplica): void {
+    if (g.stopped) return;
+    this.dirty.add(g);
+    if (!this.turnScheduled && !this.stopped) {
+      this.turnScheduled = true;
+      setImmediate(() => this.turn());
+    }
+  }
+
+  private scheduleTick(): void {
+    this.ticker = this.system.clock.setTimer(() => {
+      if (this.stopped) return;
+      this.tick();
+      this.scheduleTick();
+    }, this.opts.tickMs);
+  }
+
+  private tick(): void {
+    const now = this.system.clock.now();
+    const silentMs = this.opts.electionTicks * this.opts.tickMs;
+    const peers = new Set<string>();
+    for (const g of this.groups.values()) {
+      const core = g.core;
+      for (const n of core.conf.voters) peers.add(n);
+      for (const n of core.conf.learners) peers.add(n);
+      if (core.lead !== null && core.lead !== this.nodeId && now - (this.heard.get(core.lead) ?? now) >= silentMs) {
+        core.leaderNodeDown(core.lead);
+      }
+      if (core.quiesced) continue;
+      core.tick();
+      if (g.hasAllWaiters()) g.checkAll();
+      this.markDirty(g);
+    }
+    peers.delete(this.nodeId);
+    this.transport.ping(peers, now, this.opts.heartbeatTicks * this.opts.tickMs);
+  }
+
+  private onBatch(from: string, msgs: [string, Message][]): void {
+    this.heard.set(from, this.system.clock.now());
+    for (const [groupId, m] of msgs) {
+      const g = this.groups.get(groupId);
+      if (!g || typeof m !== 'object' || m === null) continue;
+      // While a snapshot is being restored, the log waits for it; heartbeats still count.
+      if (g.restoring && (m.type === 'app' || m.type === 'snap')) continue;
+      try {
+        g.core.step(m);
+      } catch (err) {
+        this.system.log.warn('raft message dropped', { group: groupId, from, type: String(m.type), error: describeError(err) });
+      }
+      this.markDirty(g);
+    }
+  }
+
+  private onChunk(chunk: SnapshotChunk): Promise<boolean> {
+    this.heard.set(chunk.from, this.system.clock.now());
+    const g = this.groups.get(chunk.group);
+    if (!g) return Promise.resolve(false);
+    return this.snapshots.receive(g, chunk, () => this.markDirty(g));
+  }
+
+  /** One turn: collect every dirty group's Ready, queue all writes, then act after the flush. */
+  private turn(): void {
+    this.turnScheduled = false;
+    if (this.stopped) return;
+    const readies: { g: GroupReplica; rd: Ready }[] = [];
+    let writes = false;
+    for (const g of this.dirty) {
+      while (g.core.hasReady()) {
+        const rd = g.core.ready();
+        if (rd.hardState || rd.entries.length > 0 || rd.snapshot || rd.truncateFrom !== undefined) {
+          this.store.save(g.id, rd);
+          writes = true;
+        }
+        if (rd.softState) g.onSoftState(rd.softState);
+        for (const rs of rd.readStates) {
+          const r = g.reads.get(rs.id);
+          if (r) r.index = rs.index;
+        }
+        for (const f of rd.readFailures) {
+          const r = g.reads.get(f.id);
+          if (!r) continue;
+          g.reads.delete(f.id);
+          r.timer.cancel();
+          r.reject(this.notLeader(g, 'notLeader', g.core.lead));
+        }
+        // A leader's appends and heartbeats promise nothing about its disk: send them now, in
+        // parallel with its own write.
+        for (const m of rd.messages) if (!mustPersistBeforeSending(m) && m.type !== 'snap') this.transport.enqueue(g.id, m);
+        // Committed entries already durable here need not wait for this turn's flush.
+        const last = rd.committedEntries[rd.committedEntries.length - 1];
+        // (Only when no earlier Ready's committed entries still wait for a flush: order matters.)
+        if (last && last.index <= g.core.log.stable && rd.entries.length === 0 && !rd.snapshot && g.deferredApplies === 0) {
+          g.enqueueApply(rd.committedEntries);
+          readies.push({ g, rd: { ...rd, committedEntries: [] } });
+        } else {
+          if (last) g.deferredApplies++;
+          readies.push({ g, rd });
+        }
+      }
+      if (this.maybeCompact(g)) writes = true;
+    }
+    this.dirty.clear();
+    this.transport.flush(this.system.clock.now());
+    if (readies.length === 0 && !writes) return;
+    const flushed = writes ? this.store.flushed() : undefined;
+    const applied = readies.map(({ g }) => g.sm.appliedIndex);
+    this.chain = this.chain
+      .then(() => flushed)
+      .then(
+        () => this.afterFlush(readies, applied),
+        (err: unknown) => this.system.log.error('raft log flush failed; nothing of this turn was sent', { error: describeError(err) }),
+      );
+  }
+
+  /** The turn's writes are durable: advance, send, apply. */
+  private afterFlush(readies: { g: GroupReplica; rd: Ready }[], appliedAtTurn: number[]): void {
+    if (this.stopped) return;
+    readies.forEach(({ g, rd }, k) => {
+      if (g.stopped) return;
+      g.durableApplied = Math.max(g.durableApplied, appliedAtTurn[k] as number);
+      g.core.advance(rd);
+      for (const m of rd.messages) {
+        if (m.type === 'snap') this.snapshots.send(g, m, () => this.markDirty(g));
+        else if (mustPersistBeforeSending(m)) this.transport.enqueue(g.id, m);
+      }
+      for (const e of rd.entries) {
+        const p = g.proposals.get(e.index);
+        if (p && p.concern === 'leader' && p.term === e.term) {
+          g.proposals.delete(e.index);
+          p.timer.cancel();
+          p.resolve({ index: e.index, result: undefined });
+        }
+      }
+      if (rd.committedEntries.length > 0) {
+        g.deferredApplies--;
+        g.enqueueApply(rd.committedEntries);
+      }
+      g.serveReads();
+      if (g.core.hasReady()) this.markDirty(g);
+    });
+    this.transport.flush(this.system.clock.now());
+  }
+
+  /** Drops log entries well behind what the state machine holds durably. */
+  private maybeCompact(g: GroupReplica): boolean {
+    const core = g.core;
+    const upTo = Math.min(g.durableApplied, core.compactableIndex()) - this.opts.compactKeep;
+    if (upTo - core.log.firstIndex() < this.opts.compactEvery) return false;
+    try {
+      this.store.compact(g.id, core.compact(upTo));
+      return true;
+    } catch (err) {
+      this.system.log.warn('raft compaction skipped', { group: g.id, error: describeError(err) });
+      return false;
+    }
+  }
+}
+
+function checkTimeout(ms: unknown): void {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, got ${String(ms)}`);
+}

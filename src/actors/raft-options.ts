@@ -1,0 +1,59 @@
+/**
+ * The Raft host's options, with named defaults, checked once by {@link parseRaftHostOptions}.
+ *
+ * Timing: a tick is {@link DEFAULT_TICK_MS}; a follower campaigns after 6 to 12 ticks (300 to
+ * 600 ms) without a leader, so a leader's SIGKILL is followed by a new leader's first commit in
+ * well under a second; a leader heartbeats every 2 ticks and steps down after 6 ticks without a
+ * quorum (check-quorum).
+ */
+import { InvalidArgumentError } from '../runtime/errors.js';
+
+export const DEFAULT_TICK_MS = 50;
+export const DEFAULT_ELECTION_TICKS = 6;
+export const DEFAULT_HEARTBEAT_TICKS = 2;
+/** Idle ticks after which a leader quiesces its group (no heartbeats until something happens). */
+export const DEFAULT_QUIESCE_AFTER_TICKS = 20;
+/** Entries kept in the log behind the applied index when compacting, for slow followers. */
+export const DEFAULT_COMPACT_KEEP = 1_000;
+/** Compact once this many applied entries lie before the kept tail. */
+export const DEFAULT_COMPACT_EVERY = 10_000;
+/** Bytes per snapshot chunk (capped at half the server's max payload). */
+export const DEFAULT_SNAPSHOT_CHUNK_BYTES = 256 * 1024;
+
+export interface RaftHostOptions {
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  quiesceAfterTicks: number;
+  compactKeep: number;
+  compactEvery: number;
+  snapshotChunkBytes: number;
+  /** Seed of the groups' election timers; default from the node id and the time. */
+  seed: number;
+}
+
+function int(path: string, v: unknown, min: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    throw new InvalidArgumentError(`raft host option ${path} must be an integer ≥ ${min}, got ${String(v)}`);
+  }
+  return v;
+}
+
+export function parseRaftHostOptions(input: Partial<RaftHostOptions>, nodeId: string): RaftHostOptions {
+  let h = 2166136261;
+  for (const ch of nodeId) h = Math.imul(h ^ ch.charCodeAt(0), 16777619);
+  const o: RaftHostOptions = {
+    tickMs: int('tickMs', input.tickMs ?? DEFAULT_TICK_MS, 1),
+    electionTicks: int('electionTicks', input.electionTicks ?? DEFAULT_ELECTION_TICKS, 2),
+    heartbeatTicks: int('heartbeatTicks', input.heartbeatTicks ?? DEFAULT_HEARTBEAT_TICKS, 1),
+    quiesceAfterTicks: int('quiesceAfterTicks', input.quiesceAfterTicks ?? DEFAULT_QUIESCE_AFTER_TICKS, 0),
+    compactKeep: int('compactKeep', input.compactKeep ?? DEFAULT_COMPACT_KEEP, 0),
+    compactEvery: int('compactEvery', input.compactEvery ?? DEFAULT_COMPACT_EVERY, 1),
+    snapshotChunkBytes: int('snapshotChunkBytes', input.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES, 1),
+    seed: input.seed ?? ((h ^ Date.now()) >>> 0),
+  };
+  if (o.heartbeatTicks >= o.electionTicks) {
+    throw new InvalidArgumentError(`raft host option heartbeatTicks (${o.heartbeatTicks}) must be below electionTicks (${o.electionTicks})`);
+  }
+  return o;
+}

@@ -1,0 +1,91 @@
+/** What a Raft group replicates into: implemented by the shard state machine (issue 3) and by test fixtures. */
+
+/** A committed entry as the state machine sees it. */
+export interface AppliedEntry {
+  index: number;
+  term: number;
+  /** `noop` (a new leader's first entry) and `config` (membership) are not the application's, but advance `appliedIndex`. */
+  type: 'normal' | 'noop' | 'config';
+  data: Uint8Array;
+}
+
+/**
+ * A replicated state machine that is durable by itself (it writes to the node's LMDB
+ * environment). Its `appliedIndex` after a restart is what it had flushed; the host replays the
+ * log after it, so `apply` must accept, once more, entries it applied but lost in a crash.
+ */
+export interface StateMachine {
+  readonly appliedIndex: number;
+  /** Every committed entry, in order, exactly once per index and per incarnation. One result per entry. */
+  apply(entries: AppliedEntry[]): Promise<unknown[]>;
+  /** A consistent point-in-time image, streamed (InstallSnapshot to a follower too far behind). */
+  snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array> }>;
+  /** Replaces everything by the image; afterwards `appliedIndex` is `appliedIndex`. */
+  restore(appliedIndex: number, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+}
+
+/** Concern of a write: when `propose` resolves. */
+export type WriteConcern = 'majority' | 'all' | 'leader';
+
+export type ReplicaRole = 'leader' | 'follower' | 'candidate' | 'learner';
+
+export interface RoleChange {
+  role: ReplicaRole;
+  term: number;
+  leader: string | null;
+  /** Leader only: its first entry of the term committed; it may serve reads and writes. */
+  ready: boolean;
+}
+
+export interface GroupStatus {
+  role: ReplicaRole;
+  term: number;
+  leader: string | null;
+  commitIndex: number;
+  appliedIndex: number;
+  firstIndex: number;
+  lastIndex: number;
+  quiesced: boolean;
+  damaged: boolean;
+  voters: string[];
+  learners: string[];
+  /** Leader only. */
+  progress: { node: string; matchIndex: number; appliedIndex: number; lastContactMs: number; role: 'voter' | 'learner' }[];
+}
+
+/** An async iterable fed by pushes, for a snapshot arriving in chunks. */
+export class ChunkQueue implements AsyncIterable<Uint8Array> {
+  private items: Uint8Array[] = [];
+  private ended = false;
+  private failure: Error | undefined;
+  private wake: (() => void) | undefined;
+
+  push(chunk: Uint8Array): void {
+    this.items.push(chunk);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  fail(err: Error): void {
+    this.failure = err;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      const next = this.items.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = undefined;
+    }
+  }
+}

@@ -1,0 +1,9 @@
+/** The pure Raft core's public surface. */
+export * from './types.js';
+export * from './config.js';
+export { bootstrapInit, emptyInit, RaftNode } from './raft-node.js';
+export type { PeerStatus, ProposeResult, RaftInit, RaftStatus } from './raft-node.js';
+export { applyConfChange, quorum } from './membership.js';
+export type { ConfChange } from './membership.js';
+export { decodeConf, encodeConf, entryCrc, entryIntact, makeEntry, sameConf, EMPTY_CONF } from './entry.js';
+export { crc32 } from './crc32.js';

@@ -1,0 +1,108 @@
+/**
+ * Linearizable reads on the leader (Raft §8, diss. §6.4). A ReadIndex read records the commit
+ * index when it arrives and is confirmed once a quorum acknowledges a heartbeat round sent after
+ * it: then no other leader can have committed anything the read would miss. A leased read skips
+ * the round while a quorum acknowledged a round sent less than (election timeout - 2) ticks
+ * ago: those followers refuse to vote for anyone else for an election timeout after hearing
+ * from this leader (leader stickiness), so no other leader can exist yet. That assumes clocks
+ * that tick at the same rate within a tick per election timeout.
+ */
+import type { Progress } from './progress.js';
+import type { LogIndex, NodeId, ReadFailure, ReadState } from './types.js';
+
+interface PendingRead {
+  id: number;
+  /** The commit index when the read entered a round; -1 until then. */
+  index: number;
+  seq: number;
+}
+
+export class ReadTracker {
+  private seq = 0;
+  private now = 0;
+  /** Tick at which each recent round was sent. */
+  private sentAt = new Map<number, number>();
+  /** Acks of rounds up to here do not count toward a lease (quiescence, new term). */
+  private leaseFloor = 0;
+  private reads: PendingRead[] = [];
+
+  constructor(private readonly electionTicks: number) {}
+
+  tick(): void {
+    this.now++;
+    for (const [s, at] of this.sentAt) if (at < this.now - this.electionTicks) this.sentAt.delete(s);
+  }
+
+  add(id: number): void {
+    this.reads.push({ id, index: -1, seq: 0 });
+  }
+
+  pending(): number {
+    return this.reads.length;
+  }
+
+  needsRound(): boolean {
+    return this.reads.some((r) => r.index < 0);
+  }
+
+  /** Starts a heartbeat round; reads waiting for one join it with `commit` as their index when `assign`. */
+  startRound(commit: number, assign = true): number {
+    this.seq++;
+    this.sentAt.set(this.seq, this.now);
+    if (assign) {
+      for (const r of this.reads) {
+        if (r.index < 0) {
+          r.index = commit;
+          r.seq = this.seq;
+        }
+      }
+    }
+    return this.seq;
+  }
+
+  /** The highest round that `needed` of `peers` acknowledged. */
+  private quorumSeq(peers: readonly NodeId[], prs: ReadonlyMap<NodeId, Progress>, needed: number): number {
+    if (needed <= 0) return this.seq;
+    const acks = peers.map((n) => prs.get(n)?.ackedSeq ?? 0).sort((a, b) => b - a);
+    return acks[needed - 1] ?? 0;
+  }
+
+  /** Reads whose round a quorum has acknowledged. */
+  confirm(peers: readonly NodeId[], prs: ReadonlyMap<NodeId, Progress>, needed: number): ReadState[] {
+    const q = this.quorumSeq(peers, prs, needed);
+    const done: ReadState[] = [];
+    this.reads = this.reads.filter((r) => {
+      if (r.index >= 0 && r.seq <= q) {
+        done.push({ id: r.id, index: r.index as LogIndex });
+        return false;
+      }
+      return true;
+    });
+    return done;
+  }
+
+  confirmAll(commit: number): ReadState[] {
+    const done = this.reads.map((r) => ({ id: r.id, index: (r.index >= 0 ? r.index : commit) as LogIndex }));
+    this.reads = [];
+    return done;
+  }
+
+  leaseValid(peers: readonly NodeId[], prs: ReadonlyMap<NodeId, Progress>, needed: number): boolean {
+    if (needed <= 0) return true;
+    const q = this.quorumSeq(peers, prs, needed);
+    if (q <= this.leaseFloor) return false;
+    const at = this.sentAt.get(q);
+    return at !== undefined && this.now < at + this.electionTicks - 2;
+  }
+
+  /** Forgets every acknowledgement so far as a basis for a lease. */
+  resetLease(): void {
+    this.leaseFloor = this.seq;
+  }
+
+  failAll(reason: ReadFailure['reason']): ReadFailure[] {
+    const out = this.reads.map((r) => ({ id: r.id, reason }));
+    this.reads = [];
+    return out;
+  }
+}

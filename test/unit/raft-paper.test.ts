@@ -1,0 +1,456 @@
+/**
+ * One test per claim of the Raft paper ("In Search of an Understandable Consensus Algorithm
+ * (Extended Version)", Ongaro and Ousterhout, 2014), each citing its section; "diss." cites
+ * Ongaro's dissertation (2014) for pre-vote, leader stickiness, check-quorum, leases,
+ * leadership transfer and single-server membership changes.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { makeEntry } from '../../src/raft/entry.js';
+import type { Entry, LogIndex, Message, Term } from '../../src/raft/types.js';
+import { bytes, id, RaftNet } from '../helpers/raft-net.js';
+
+const NO_STICKY = { checkQuorum: false };
+
+/** Ticks every node, delivering as it goes, until one leads; returns it. */
+function electSomeone(net: RaftNet): string {
+  for (let i = 0; i < 200; i++) {
+    net.tickAll();
+    net.deliverAll();
+    const l = [...net.nodes.entries()].find(([, n]) => n.core.role === 'leader');
+    if (l && l[1].core.isReadyLeader()) return l[0];
+  }
+  throw new Error('no leader elected');
+}
+
+function types(ms: readonly Message[]): string[] {
+  return ms.map((m) => `${m.from}->${m.to}:${m.type}`);
+}
+
+describe('raft paper §5.1 basics', () => {
+  it('raft §5.1 - servers start as followers', () => {
+    const net = new RaftNet(['a', 'b', 'c']);
+    for (const n of ['a', 'b', 'c']) assert.equal(net.core(n).role, 'follower');
+  });
+
+  it('raft §5.1 - a server that sees a larger term adopts it, and a leader that does reverts to follower', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    const a = net.core('a');
+    assert.equal(a.role, 'leader');
+    a.step({ type: 'app', from: id('b'), to: id('a'), term: (a.term + 5) as Term, prevIndex: 0 as LogIndex, prevTerm: 0 as Term, entries: [], commit: 0 as LogIndex });
+    assert.equal(a.role, 'follower');
+    assert.equal(a.term, 7);
+  });
+
+  it('raft §5.1 - a request with a stale term is rejected', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    const b = net.core('b');
+    const before = b.log.lastIndex();
+    b.step({ type: 'app', from: id('c'), to: id('b'), term: 1 as Term, prevIndex: before as LogIndex, prevTerm: b.log.lastTerm() as Term, entries: [makeEntry((before + 1) as LogIndex, 1 as Term, 'normal', bytes('stale'))], commit: 0 as LogIndex });
+    const rd = b.ready();
+    assert.equal(b.log.lastIndex(), before, 'the stale append added nothing');
+    const resp = rd.messages.find((m) => m.type === 'appResp');
+    assert.ok(resp && resp.type === 'appResp' && resp.reject && resp.term === b.term, 'the stale sender is told the current term');
+  });
+});
+
+describe('raft paper §5.2 leader election', () => {
+  it('raft §5.2 - a follower that hears nothing for an election timeout campaigns: new term, votes for itself, asks every voter', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { preVote: false, checkQuorum: false });
+    const a = net.core('a');
+    for (let i = 0; i < 2 * a.cfg.electionTicks && a.role === 'follower'; i++) a.tick();
+    assert.equal(a.role, 'candidate');
+    assert.equal(a.term, 2);
+    assert.equal(a.vote, 'a');
+    assert.deepEqual(types(a.ready().messages).sort(), ['a->b:vote', 'a->c:vote']);
+  });
+
+  it('raft §5.2 - election timeouts are randomized in [timeout, 2 × timeout)', () => {
+    const seen = new Set<number>();
+    for (let seed = 1; seed <= 40; seed++) {
+      const net = new RaftNet(['a', 'b', 'c'], { preVote: false, checkQuorum: false, seed });
+      const a = net.core('a');
+      let t = 0;
+      while (a.role === 'follower') {
+        a.tick();
+        t++;
+      }
+      assert.ok(t >= a.cfg.electionTicks && t < 2 * a.cfg.electionTicks, `timeout ${t}`);
+      seen.add(t);
+    }
+    assert.ok(seen.size >= 4, `only ${seen.size} distinct timeouts`);
+  });
+
+  it('raft §5.2 - a candidate with votes from a majority becomes leader and heartbeats', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    assert.equal(net.core('a').role, 'leader');
+    assert.equal(net.core('b').lead, 'a');
+    net.tick('a', net.core('a').cfg.heartbeatTicks);
+    assert.deepEqual(types(net.queue.filter((m) => m.type === 'heartbeat')).sort(), ['a->b:heartbeat', 'a->c:heartbeat']);
+  });
+
+  it('raft §5.2 - each server votes for at most one candidate per term, first come first served', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { preVote: false, checkQuorum: false });
+    const c = net.core('c');
+    const ask = (from: string): Message => ({ type: 'vote', from: id(from), to: id('c'), term: 2 as Term, lastIndex: 1 as LogIndex, lastTerm: 1 as Term, transfer: false });
+    c.step(ask('a'));
+    c.step(ask('b'));
+    const votes = c.ready().messages.filter((m) => m.type === 'voteResp');
+    assert.deepEqual(votes.map((m) => (m.type === 'voteResp' ? `${m.to}:${m.reject}` : '')), ['a:false', 'b:true']);
+  });
+
+  it('raft §5.2 - a candidate that hears from a leader of its term returns to follower', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { preVote: false, checkQuorum: false });
+    const a = net.core('a');
+    while (a.role !== 'candidate') a.tick();
+    a.step({ type: 'heartbeat', from: id('b'), to: id('a'), term: a.term as Term, commit: 0 as LogIndex, seq: 1, quiesce: false });
+    assert.equal(a.role, 'follower');
+    assert.equal(a.lead, 'b');
+  });
+
+  it('raft §5.2 - split votes end: randomized timeouts elect a leader', () => {
+    const net = new RaftNet(['a', 'b', 'c', 'd', 'e'], { checkQuorum: false });
+    for (let i = 0; i < 100 && ![...net.nodes.values()].some((n) => n.core.role === 'leader'); i++) {
+      net.tickAll();
+      net.deliverAll();
+    }
+    const leaders = [...net.nodes.values()].filter((n) => n.core.role === 'leader');
+    assert.equal(leaders.length, 1);
+  });
+});
+
+describe('raft paper §5.3 log replication', () => {
+  it('raft §5.3 - the leader appends a proposal and replicates it; once a majority has it, it commits and every replica applies it', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    net.propose('a', 'x');
+    net.tick('a', 2);
+    net.deliverAll();
+    for (const n of ['a', 'b', 'c']) assert.deepEqual(net.appliedData(n), ['x'], n);
+  });
+
+  it('raft §5.3 - an entry is not committed while only a minority has it', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    const before = net.core('a').log.committed;
+    net.isolate('b');
+    net.isolate('c');
+    net.propose('a', 'x');
+    assert.equal(net.core('a').log.committed, before);
+    assert.deepEqual(net.appliedData('a'), []);
+  });
+
+  it('raft §5.3 - a follower refuses entries whose previous index and term it does not have', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    const b = net.core('b');
+    b.step({ type: 'app', from: id('a'), to: id('b'), term: 2 as Term, prevIndex: 5 as LogIndex, prevTerm: 2 as Term, entries: [makeEntry(6 as LogIndex, 2 as Term, 'normal', bytes('x'))], commit: 0 as LogIndex });
+    const resp = b.ready().messages[0];
+    assert.ok(resp?.type === 'appResp' && resp.reject);
+    assert.equal(b.log.lastIndex(), 1);
+  });
+
+  it('raft §5.3 - a conflicting entry and all that follow it are deleted; the leader never rewrites its own log', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    net.isolate('a');
+    net.core('a').propose([bytes('lost-1'), bytes('lost-2')]);
+    net.deliverAll();
+    net.heal();
+    net.isolate('a');
+    net.elect('b');
+    net.propose('b', 'kept');
+    net.heal();
+    const aLogBefore = net.core('b').log.all().map((e) => e.term);
+    net.tick('b', 2);
+    net.deliverAll();
+    const a = net.core('a');
+    assert.deepEqual(a.log.all().map((e) => e.term), net.core('b').log.all().map((e) => e.term));
+    assert.ok(!a.log.all().some((e) => new TextDecoder().decode(e.data).startsWith('lost')), 'the uncommitted conflicting entries are gone');
+    assert.deepEqual(net.core('b').log.all().map((e) => e.term), aLogBefore, "the leader's own log did not change");
+  });
+
+  it('raft §5.3 - fast backtracking: a follower far behind in an old term is found in a few round trips, not one per entry', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    net.isolate('c');
+    for (let i = 0; i < 50; i++) net.core('a').propose([bytes(`e${i}`)]);
+    net.deliverAll();
+    net.heal();
+    const before = net.trace.length;
+    net.tick('a', 2);
+    net.deliverAll();
+    const rejects = net.trace.slice(before).filter((m) => m.type === 'appResp' && m.reject && m.from === 'c').length;
+    assert.equal(net.core('c').log.lastIndex(), net.core('a').log.lastIndex());
+    assert.ok(rejects <= 2, `${rejects} rejections`);
+  });
+
+  it('raft §5.3 - appends are pipelined within the bound on messages in flight per follower', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { ...NO_STICKY, maxSizePerMsg: 1, maxInflightMsgs: 3 });
+    net.elect('a');
+    net.tick('a', 2);
+    net.deliverAll();
+    const a = net.core('a');
+    for (let i = 0; i < 10; i++) a.propose([bytes(`p${i}`)]);
+    const sent = a.ready().messages.filter((m) => m.type === 'app' && m.to === 'b');
+    assert.equal(sent.length, 3, 'three appends of one entry each, then the pipeline is full');
+  });
+});
+
+describe('raft paper §5.4 safety', () => {
+  it('raft §5.4.1 - a voter denies its vote to a candidate whose log is less up-to-date (last term, then length)', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { preVote: false, checkQuorum: false });
+    net.elect('a');
+    net.propose('a', 'x');
+    const b = net.core('b');
+    const ask = (lastIndex: number, lastTerm: number, term: number): boolean => {
+      b.step({ type: 'vote', from: id('c'), to: id('b'), term: term as Term, lastIndex: lastIndex as LogIndex, lastTerm: lastTerm as Term, transfer: false });
+      const r = b.ready().messages.find((m) => m.type === 'voteResp');
+      return r?.type === 'voteResp' && !r.reject;
+    };
+    assert.equal(ask(b.log.lastIndex() - 1, b.log.lastTerm(), 10), false, 'same last term, shorter log');
+    assert.equal(ask(100, 1, 11), false, 'older last term, however long');
+    assert.equal(ask(b.log.lastIndex(), b.log.lastTerm(), 12), true, 'as up-to-date');
+  });
+
+  it('raft §5.4.2 (Figure 8) - entries of an earlier term are not committed by counting replicas; a core that does loses a committed entry', () => {
+    for (const buggy of [false, true]) {
+      const cfg = { preVote: false, checkQuorum: false, maxSizePerMsg: 1, bugs: { commitOldTermByCount: buggy } };
+      const net = new RaftNet(['s1', 's2', 's3'], cfg);
+      net.elect('s1');
+      net.tick('s1', 2);
+      net.deliverAll();
+      // (a) s1 leads term 2 and appends X at index 3, which reaches nobody; s1 crashes.
+      net.isolate('s1');
+      net.core('s1').propose([bytes('X')]);
+      net.deliverAll();
+      net.restart('s1', cfg);
+      // (b) s2 leads term 3 with s3's vote; its no-op Y at index 3 reaches nobody; s2 crashes.
+      net.dropIf = (m) => m.from === 's2' && m.type === 'app';
+      net.elect('s2');
+      assert.equal(net.core('s2').term, 3);
+      net.restart('s2', cfg);
+      // (c) s1 leads term 4 with s3's vote and replicates X to s3, but not its own no-op.
+      net.heal();
+      net.isolate('s2');
+      let noops = 0;
+      net.dropIf = (m) => m.type === 'app' && m.entries.some((e) => e.type === 'noop' && e.term === 4) && noops++ > 0;
+      net.elect('s1');
+      net.tick('s1', 2);
+      net.deliverAll();
+      assert.equal(net.core('s3').log.termAt(3), 2, 's3 holds X');
+      const xCommitted = net.core('s1').log.committed >= 3;
+      assert.equal(xCommitted, buggy, buggy ? 'the bug commits X by counting s1 and s3' : 'X (term 2) must not be committed by counting in term 4');
+      // (d) s1 crashes; s2 wins term 5 with s3's vote (its last entry, term 3, beats X's term 2) and replaces X by Y.
+      net.restart('s1', cfg);
+      net.heal();
+      net.isolate('s1');
+      net.dropIf = () => false;
+      net.elect('s2');
+      net.tick('s2', 2);
+      net.deliverAll();
+      assert.equal(net.core('s3').log.termAt(3), 3, 'Y replaced X on s3');
+      if (buggy) assert.ok(net.node('s1').hard.commit >= 3, 'with the bug, a committed entry was lost: the safety violation §5.4.2 prevents');
+    }
+  });
+
+  it('raft §5.4.3 - a new leader has every committed entry (leader completeness)', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    net.propose('a', 'c1');
+    net.propose('a', 'c2');
+    net.isolate('a');
+    net.elect('b');
+    const b = net.core('b');
+    const data = b.log.all().map((e) => new TextDecoder().decode(e.data));
+    assert.ok(data.includes('c1') && data.includes('c2'));
+  });
+});
+
+describe('raft paper §5.5, §7, §8', () => {
+  it('raft §5.5 - a repeated AppendEntries changes nothing (RPCs are idempotent)', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    net.propose('a', 'x');
+    const app = net.trace.filter((m) => m.type === 'app' && m.to === 'b' && m.entries.length > 0).pop();
+    assert.ok(app);
+    const before = net.core('b').log.all().slice();
+    net.core('b').step(app);
+    net.deliverAll();
+    assert.deepEqual(net.core('b').log.all(), before);
+  });
+
+  it('raft §7 - a follower that needs compacted entries gets the snapshot point and discards its log', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    net.isolate('c');
+    for (let i = 0; i < 10; i++) net.propose('a', `s${i}`);
+    const a = net.core('a');
+    a.compact(a.compactableIndex());
+    net.heal();
+    net.tick('a', 2);
+    net.deliverAll();
+    const snap = net.trace.find((m) => m.type === 'snap' && m.to === 'c');
+    assert.ok(snap, 'InstallSnapshot was sent');
+    assert.equal(net.core('c').log.snapIndex, a.log.snapIndex);
+    assert.equal(net.core('c').log.committed, a.log.committed);
+  });
+
+  it('raft §7 - a snapshot that covers a prefix of the log keeps the entries after it', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    for (let i = 0; i < 5; i++) net.propose('a', `k${i}`);
+    const b = net.core('b');
+    const last = b.log.lastIndex();
+    b.step({ type: 'snap', from: id('a'), to: id('b'), term: b.term as Term, snapshot: { index: 3 as LogIndex, term: b.log.termAt(3) as Term, conf: b.conf } });
+    assert.equal(b.log.lastIndex(), last, 'entries after the snapshot point remain');
+  });
+
+  it('raft §8 - a new leader appends a no-op entry of its term and only then serves reads', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    const a = net.core('a');
+    const noop = a.log.entry(a.log.lastIndex());
+    assert.equal(noop?.type, 'noop');
+    assert.equal(noop?.term, a.term);
+    assert.ok(a.isReadyLeader());
+  });
+
+  it('raft §8 - a read is confirmed by a heartbeat round with a majority (ReadIndex), and fails on a deposed leader', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    net.propose('a', 'w');
+    const a = net.core('a');
+    a.readIndex(7, false);
+    const rd = a.ready();
+    assert.equal(rd.readStates.length, 0, 'not before the round');
+    net.queue.push(...rd.messages);
+    net.deliverAll();
+    const seen: number[] = [];
+    a.readIndex(8, false);
+    net.isolate('a');
+    net.deliverAll();
+    assert.equal(a.ready().readStates.length, 0, 'no quorum, no read');
+    // deposed: a higher term arrives
+    a.step({ type: 'heartbeat', from: id('b'), to: id('a'), term: (a.term + 1) as Term, commit: 0 as LogIndex, seq: 1, quiesce: false });
+    for (const f of a.ready().readFailures) seen.push(f.id);
+    assert.deepEqual(seen, [8]);
+  });
+});
+
+describe('raft dissertation extensions', () => {
+  it('raft diss. §9.6 - pre-vote: a partitioned node that rejoins does not raise the term or depose the leader', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { checkQuorum: true });
+    const leader = electSomeone(net);
+    const other = ['a', 'b', 'c'].find((n) => n !== leader) as string;
+    const term = net.core(leader).term;
+    net.isolate(other);
+    net.tick(other, 100);
+    net.deliverAll();
+    assert.equal(net.core(other).term, term, 'the isolated node never raised its term');
+    net.heal();
+    net.tickAll(3);
+    net.deliverAll();
+    assert.equal(net.core(leader).role, 'leader');
+    assert.equal(net.core(leader).term, term);
+  });
+
+  it('raft diss. §4.2.3 - leader stickiness: a voter that heard from a leader within the timeout ignores vote requests', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { preVote: false, checkQuorum: true });
+    electSomeone(net);
+    const b = net.core('b');
+    net.tick('b', 0);
+    b.step({ type: 'heartbeat', from: id(b.lead ?? 'a'), to: id('b'), term: b.term as Term, commit: 0 as LogIndex, seq: 99, quiesce: false });
+    b.ready();
+    b.step({ type: 'vote', from: id('c'), to: id('b'), term: (b.term + 1) as Term, lastIndex: 100 as LogIndex, lastTerm: 100 as Term, transfer: false });
+    assert.equal(b.ready().messages.filter((m) => m.type === 'voteResp').length, 0);
+  });
+
+  it('raft diss. §6.2 - check-quorum: a leader that hears from no majority for an election timeout steps down', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { checkQuorum: true });
+    const leader = electSomeone(net);
+    net.isolate(leader);
+    net.tick(leader, 2 * net.core(leader).cfg.electionTicks + 1);
+    assert.equal(net.core(leader).role, 'follower');
+  });
+
+  it('raft diss. §6.4.1 - a leased read answers without a round while a quorum acknowledged recently, and not after quiet', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { checkQuorum: true });
+    const leader = electSomeone(net);
+    const l = net.core(leader);
+    net.tick(leader, 2);
+    net.deliverAll();
+    l.readIndex(1, true);
+    assert.equal(l.ready().readStates.length, 1, 'served from the lease');
+    net.isolate(leader);
+    net.tick(leader, l.cfg.electionTicks - 1);
+    l.readIndex(2, true);
+    assert.equal(l.ready().readStates.length, 0, 'the lease ran out: a quorum round is needed');
+  });
+
+  it('raft diss. §3.10 - leadership transfer: the target catches up and wins at once', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { checkQuorum: true });
+    const leader = electSomeone(net);
+    const target = ['a', 'b', 'c'].find((n) => n !== leader) as string;
+    net.propose(leader, 'before');
+    assert.ok(net.core(leader).transferLeadership(id(target)).ok);
+    net.deliverAll();
+    assert.equal(net.core(target).role, 'leader');
+    assert.equal(net.core(leader).role, 'follower');
+  });
+
+  it('raft diss. §4.1 - one server at a time: a learner receives the log without voting, is promoted, then counts', () => {
+    const net = new RaftNet(['a', 'b', 'c', 'd'], NO_STICKY, ['a', 'b', 'c']);
+    net.elect('a');
+    net.tick('a', 2);
+    net.deliverAll();
+    const a = net.core('a');
+    assert.ok(a.proposeConfChange({ type: 'addLearner', node: id('d') }).ok);
+    assert.equal(a.proposeConfChange({ type: 'promote', node: id('d') }).ok, false, 'one change at a time');
+    net.deliverAll();
+    net.propose('a', 'x');
+    net.tick('a', 2);
+    net.deliverAll();
+    assert.deepEqual(net.appliedData('d'), ['x']);
+    assert.equal(net.core('d').isVoter(), false);
+    assert.ok(a.proposeConfChange({ type: 'promote', node: id('d') }).ok);
+    net.deliverAll();
+    net.tick('a', 2);
+    net.deliverAll();
+    assert.deepEqual([...a.conf.voters].sort(), ['a', 'b', 'c', 'd']);
+    assert.equal(a.proposeConfChange({ type: 'remove', node: id('a') }).ok, false, 'a leader does not remove itself; it transfers first');
+  });
+
+  it('raft checksums - a replica that finds a corrupt entry at restart neither votes nor campaigns until a leader repairs its log', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { preVote: false, checkQuorum: false });
+    net.elect('a');
+    net.propose('a', 'p1');
+    net.propose('a', 'p2');
+    const c = net.node('c');
+    const bad = c.entries[c.entries.length - 1] as Entry;
+    c.entries[c.entries.length - 1] = { ...bad, data: bytes('tampered') };
+    const core = net.restart('c').core;
+    assert.equal(core.damaged, true);
+    assert.ok(core.log.lastIndex() < bad.index, 'the corrupt entry is not served');
+    net.flushReadies();
+    assert.equal(net.node('c').hard.repairing, true, 'the damage is persisted');
+    assert.ok(!net.node('c').entries.some((e) => e.index >= bad.index), 'and the corrupt entry deleted from storage');
+    core.step({ type: 'preVote', from: id('b'), to: id('c'), term: (core.term + 1) as Term, lastIndex: 100 as LogIndex, lastTerm: 40 as Term });
+    const r = core.ready().messages.find((m) => m.type === 'preVoteResp');
+    assert.ok(r?.type === 'preVoteResp' && r.reject, 'a damaged replica refuses votes, even to a far more up-to-date candidate');
+    for (let i = 0; i < 40; i++) core.tick();
+    assert.notEqual(core.role, 'candidate');
+    net.flushReadies();
+    net.queue = [];
+    net.tick('a', 2);
+    net.deliverAll();
+    net.propose('a', 'p3');
+    net.tick('a', 2);
+    net.deliverAll();
+    net.deliverAll();
+    assert.equal(net.core('c').damaged, false, 'repaired by the leader');
+    assert.equal(net.core('c').log.entry(bad.index)?.crc, net.core('a').log.entry(bad.index)?.crc);
+  });
+});
