@@ -11,6 +11,7 @@ import type { ActorSystem } from '../runtime/actor-system.js';
 import { MicroService } from '../runtime/micro-service.js';
 import type { MetricsRegistry } from '../runtime/metrics.js';
 import { membershipBehavior } from './membership-actor.js';
+import { routerMetrics } from './node-metrics.js';
 import { replicaManagerBehavior, hostingOf, type ReplicaFactory, type ReplicaManagerMsg, type ReplicaManagerState } from './replica-manager.js';
 import { AdminRouter } from './router-admin.js';
 import { routerBehavior } from './router-actor.js';
@@ -63,9 +64,10 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   });
   const now = (): number => Date.now();
   const requester = system;
-  const data = new DataRouter({ requester, subjects: system.subjects, now });
+  const rm = parts.metrics ? routerMetrics(parts.metrics) : undefined;
+  const data = new DataRouter({ requester, subjects: system.subjects, now, metrics: rm });
   const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, now });
-  system.spawn('router', routerBehavior({ subjects: system.subjects, data, admin, collections, service }), { mailboxCapacity: 65_536 });
+  system.spawn('router', routerBehavior({ subjects: system.subjects, data, admin, collections, service, metrics: rm }), { mailboxCapacity: 65_536 });
   await system.flush();
 
   return {

@@ -198,6 +198,11 @@ export class RaftHost {
     return p;
   }
 
+  /** This replica's current role, term, leader and readiness (what onRoleChange last reported). */
+  roleOf(groupId: string): RoleChange {
+    return { ...this.group(groupId).role };
+  }
+
   /** Calls `listener` on every change of role, term, leader or readiness; returns the unsubscribe function. */
   onRoleChange(groupId: string, listener: (ev: RoleChange) => void): () => void {
     const g = this.group(groupId);

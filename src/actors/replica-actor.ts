@@ -45,6 +45,7 @@ export interface ReplicatedGroup {
   readBarrier(opts: { mode: 'strong' | 'leased'; timeoutMs: number }): Promise<void>;
   onRoleChange(listener: (ev: RoleEvent) => void): () => void;
   status(): Omit<ShardStatus, 'node' | 'count'>;
+  transferLeadership(to: string): Promise<void>;
 }
 
 /** Opens (or reopens) the store and the group of one replica; called at each (re)start of the actor. */
@@ -65,13 +66,18 @@ export interface ReplicaConfig {
   metric: Metric;
   hnsw: HnswParams;
   subjects: Subjects;
+  /** The node placement prefers as this shard's leader (placement spreads leaders evenly). */
+  preferredLeader: string;
   open(): Promise<ReplicaResources>;
 }
+
+/** How long a new leader that is not the preferred one waits before handing leadership over. */
+export const LEADER_BALANCE_DELAY_MS = 1_000;
 
 /** Margin kept from a request's deadline for the answer's trip back. */
 const ANSWER_MARGIN_MS = 5;
 
-type ReplicaMsg = { type: 'request'; req: ShardRequest } | { type: 'role'; ev: RoleEvent };
+type ReplicaMsg = { type: 'request'; req: ShardRequest } | { type: 'role'; ev: RoleEvent } | { type: 'balance'; term: number };
 
 interface ReplicaState {
   res: ReplicaResources;
@@ -92,12 +98,17 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
       return { res, role: { role: 'follower', term: 0, leader: null, ready: false }, leaderSub: undefined, stopRoleWatch };
     },
     receive(state, msg, ctx) {
+      if (msg.type === 'balance') {
+        balanceLeadership(cfg, state, msg.term, ctx.log);
+        return state;
+      }
       if (msg.type === 'role') {
         state.role = msg.ev;
         const leading = msg.ev.role === 'leader' && msg.ev.ready;
         if (leading && !state.leaderSub) {
           state.leaderSub = ctx.subscribe(leaderSubj, { map: (d) => asRequest(d.body) });
           ctx.log.info('leading', { shard: `${cfg.collection}/${cfg.shard}`, term: msg.ev.term });
+          if (cfg.preferredLeader !== cfg.node) ctx.schedule('balance', LEADER_BALANCE_DELAY_MS, { type: 'balance', term: msg.ev.term });
         } else if (!leading && state.leaderSub) {
           state.leaderSub.unsubscribe();
           state.leaderSub = undefined;
@@ -116,8 +127,22 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
       state.stopRoleWatch();
       await state.res.close();
     },
-    describe: (msg) => (msg.type === 'role' ? 'role' : msg.req.type),
+    describe: (msg) => (msg.type === 'request' ? msg.req.type : msg.type),
   };
+}
+
+/**
+ * Hands leadership to the preferred leader if this replica still leads in `term` and the
+ * preferred one is caught up and recently heard from. Tried once per term: if the preferred
+ * node keeps failing, leadership simply stays here.
+ */
+function balanceLeadership(cfg: ReplicaConfig, state: ReplicaState, term: number, log: { info(m: string, f?: Record<string, unknown>): void }): void {
+  if (state.role.role !== 'leader' || state.role.term !== term) return;
+  const st = state.res.group.status();
+  const p = st.progress.find((x) => x.node === cfg.preferredLeader);
+  if (!p || p.role !== 'voter' || p.matchIndex < st.commitIndex || p.lastContactMs === null || p.lastContactMs > LEADER_BALANCE_DELAY_MS) return;
+  log.info('handing leadership to the preferred leader', { shard: `${cfg.collection}/${cfg.shard}`, to: cfg.preferredLeader, term });
+  state.res.group.transferLeadership(cfg.preferredLeader).catch(() => undefined);
 }
 
 async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest): Promise<unknown> {

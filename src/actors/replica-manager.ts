@@ -13,7 +13,7 @@ import { replicaBehavior, type ReplicaResources, type RoleEvent } from './replic
 /** Opens the resources of one replica; `destroy` deletes a replica's data for good. */
 export interface ReplicaFactory {
   open(record: CollectionRecord, shard: number, onRole: (ev: RoleEvent) => void): Promise<ReplicaResources>;
-  destroy(uid: string, shard: number): Promise<void>;
+  destroy(record: CollectionRecord, shard: number): Promise<void>;
 }
 
 export interface ReplicaManagerDeps {
@@ -74,7 +74,7 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
         state.hosted.delete(key);
         await ctx.stopChild(h.ref);
         try {
-          await deps.factory.destroy(h.record.uid, h.shard);
+          await deps.factory.destroy(h.record, h.shard);
           ctx.log.info('replica removed', { collection: h.record.name, shard: h.shard });
         } catch (err) {
           ctx.log.error('could not delete a removed replica\'s data', { collection: h.record.name, shard: h.shard, error: describeError(err) });
@@ -95,6 +95,7 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
             metric: r.metric,
             hnsw: r.hnsw,
             subjects: deps.subjects,
+            preferredLeader: p.replicas[0] ?? deps.node,
             open: () => deps.factory.open(r, p.shard, (roleEv) => post({ type: 'role', key, ev: roleEv })),
           }), { mailboxCapacity: 8_192 });
           state.hosted.set(key, { record: r, shard: p.shard, ref, leading: false });

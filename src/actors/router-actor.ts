@@ -11,6 +11,7 @@ import type { Behavior } from '../runtime/actor.js';
 import { NotFoundError, UnavailableError, toPublicError } from '../runtime/errors.js';
 import type { EndpointStats, MicroService } from '../runtime/micro-service.js';
 import type { Subjects } from '../runtime/subjects.js';
+import type { RouterMetrics } from './node-metrics.js';
 import type { AdminRouter } from './router-admin.js';
 import type { DataRouter } from './router-data.js';
 
@@ -35,6 +36,7 @@ export type RouterMsg =
   | { type: 'admin'; op: string; body: unknown };
 
 export interface RouterDeps {
+  metrics?: RouterMetrics | undefined;
   subjects: Subjects;
   data: DataRouter;
   admin: AdminRouter;
@@ -77,13 +79,17 @@ export function routerBehavior(deps: RouterDeps): Behavior<{ inFlight: number; s
       void route(deps, msg).then(
         (value) => {
           state.inFlight--;
-          endpoint?.record(performance.now() - t0);
+          const ms = performance.now() - t0;
+          endpoint?.record(ms);
+          deps.metrics?.request(msg.op, ms, 'OK');
           reply.resolve(value);
         },
         (err: unknown) => {
           state.inFlight--;
           const e = toPublicError(err);
-          endpoint?.record(performance.now() - t0, e.message);
+          const ms = performance.now() - t0;
+          endpoint?.record(ms, e.message);
+          deps.metrics?.request(msg.op, ms, e.code);
           if (e.code === 'INTERNAL') ctx.log.error('request failed', { op: msg.op, error: e.message });
           reply.reject(e);
         },

@@ -5,12 +5,14 @@
  * the deadline.
  */
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Consistency, Coverage, Hit, Point, SearchReply, SearchRequest } from '../api/types.js';
 import { validateCount, validateDelete, validateGet, validateSearch, validateSearchBatch, validateUpsert } from '../api/validate.js';
 import type { CachedCollection } from '../cluster/collection-cache.js';
 import { ShoalError, TimeoutError, UnavailableError, toShoalError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
 import { mergeHits } from './merge.js';
+import type { RouterMetrics } from './node-metrics.js';
 import { callShard, type Requester } from './shard-client.js';
 import {
   anyReplicaSubject,
@@ -25,6 +27,7 @@ import {
 } from './shard-protocol.js';
 
 export interface DataRouterDeps {
+  metrics?: RouterMetrics | undefined;
   requester: Requester;
   subjects: Subjects;
   now(): number;
@@ -142,6 +145,7 @@ export class DataRouter {
         plan.set(key, entry);
       }
     });
+    for (const t of targets) this.deps.metrics?.fanout(t.length);
     const hits: Hit[][][] = queries.map(() => []);
     const failed: Map<number, Coverage['failed'][number]>[] = queries.map(() => new Map());
     let fatal: ShoalError | undefined;
@@ -171,8 +175,11 @@ export class DataRouter {
         const msg = `search of '${c.record.name}': none of its ${shards} shards answered before the deadline`;
         throw allTimeouts ? new TimeoutError(msg) : new UnavailableError(msg);
       }
+      const m0 = performance.now();
+      const merged = mergeHits(hits[qi] as Hit[][], q.k);
+      this.deps.metrics?.merge(performance.now() - m0);
       return {
-        hits: mergeHits(hits[qi] as Hit[][], q.k),
+        hits: merged,
         coverage: { shards, answered: shards - fails.length, failed: fails },
         partial: fails.length > 0,
       };

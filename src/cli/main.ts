@@ -3,7 +3,9 @@
 import { describeError } from '../runtime/errors.js';
 import { UsageError, type Command } from './command.js';
 import { collectionsCommand } from './collections-command.js';
+import { devCommand } from './dev-command.js';
 import { natsCommand } from './nats-command.js';
+import { nodeCommand } from './node-command.js';
 import { getCommand, searchCommand, statusCommand } from './read-commands.js';
 import { upsertCommand } from './upsert-command.js';
 import { shoalVersion } from './version.js';
@@ -18,7 +20,7 @@ const versionCommand: Command = {
   },
 };
 
-const COMMANDS: Command[] = [collectionsCommand, upsertCommand, getCommand, searchCommand, statusCommand, natsCommand, versionCommand];
+const COMMANDS: Command[] = [devCommand, nodeCommand, collectionsCommand, upsertCommand, getCommand, searchCommand, statusCommand, natsCommand, versionCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

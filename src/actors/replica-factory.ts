@@ -1,0 +1,192 @@
+/**
+ * Builds a replica's resources: the shard state machine (points in LMDB, the HNSW index in an
+ * index worker) under its Raft group on this node's RaftHost. Resources outlive the replica
+ * actor's restarts (an actor that crashes on a bad message should not disturb Raft or reload an
+ * index); they are closed when the node stops and destroyed when the replica leaves the node.
+ */
+import { join } from 'node:path';
+import type { Hit } from '../api/types.js';
+import type { CollectionRecord } from '../cluster/metadata.js';
+import { murmur3 } from '../cluster/hash.js';
+import { IndexHost, parseFilter, type Filter } from '../index/mod.js';
+import { decodeCbor } from '../runtime/codec.js';
+import type { Logger } from '../runtime/logger.js';
+import { ShardStateMachine, type ShardCommand } from '../shard/mod.js';
+import type { NodeEnv } from '../storage/node-env.js';
+import type { RaftHost } from './raft-host.js';
+import type { AppliedEntry, StateMachine } from './raft-state-machine.js';
+import type { ReplicaFactory } from './replica-manager.js';
+import type { ReplicaResources, ReplicatedGroup, RoleEvent, ShardStore } from './replica-actor.js';
+import { groupIdOf } from './shard-protocol.js';
+
+export interface ReplicaFactoryDeps {
+  raft: RaftHost;
+  env: NodeEnv;
+  /** The node's data directory; index checkpoints go under `<dataDir>/shards/<group>`. */
+  dataDir: string;
+  /** Index worker threads shared by this node's shards (round robin). */
+  indexWorkers: number;
+  log: Logger;
+}
+
+interface Opened {
+  sm: ShardStateMachine;
+  leaderChanges: number;
+  listeners: Set<(ev: RoleEvent) => void>;
+  unsubscribeRaft: () => void;
+}
+
+export interface NodeReplicaFactory extends ReplicaFactory {
+  /** Points per open group, for metrics. */
+  pointCounts(): [string, number][];
+  /** Leadership changes seen per open group since this process started, for metrics. */
+  leaderChanges(): [string, number][];
+  /** Closes every replica's resources (node shutdown); Raft state and data stay on disk. */
+  closeAll(): Promise<void>;
+  /** Index workers, for metrics. */
+  readonly indexHosts: readonly IndexHost[];
+}
+
+/** Every replica of a group builds its HNSW graph with the same seed (DESIGN.md, Storage). */
+export function indexSeedOf(uid: string, shard: number): number {
+  return murmur3(`${uid}/${shard}`);
+}
+
+export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFactory {
+  const hosts = Array.from({ length: Math.max(1, deps.indexWorkers) }, () => IndexHost.start());
+  let nextHost = 0;
+  const opened = new Map<string, Opened>();
+  const opening = new Map<string, Promise<Opened>>();
+
+  const openStateMachine = (r: CollectionRecord, shard: number): Promise<ShardStateMachine> => {
+    const group = groupIdOf(r.uid, shard);
+    const host = hosts[nextHost++ % hosts.length] as IndexHost;
+    return ShardStateMachine.open({
+      env: deps.env,
+      group,
+      dir: join(deps.dataDir, 'shards', group),
+      dim: r.dim,
+      metric: r.metric,
+      hnsw: r.hnsw,
+      seed: indexSeedOf(r.uid, shard),
+      host,
+    });
+  };
+
+  const openGroup = async (r: CollectionRecord, shard: number): Promise<Opened> => {
+    const group = groupIdOf(r.uid, shard);
+    const sm = await openStateMachine(r, shard);
+    const listeners = new Set<(ev: RoleEvent) => void>();
+    await deps.raft.createGroup(group, { voters: r.placement[shard]?.replicas ?? [], stateMachine: raftAdapter(sm) });
+    let lastLeader: string | null = null;
+    const o: Opened = { sm, listeners, leaderChanges: 0, unsubscribeRaft: () => undefined };
+    o.unsubscribeRaft = deps.raft.onRoleChange(group, (ev) => {
+      if (ev.leader !== lastLeader && ev.leader !== null) o.leaderChanges++;
+      lastLeader = ev.leader ?? lastLeader;
+      for (const l of listeners) l(ev);
+    });
+    return o;
+  };
+
+  return {
+    indexHosts: hosts,
+    pointCounts: () => [...opened].map(([g, o]) => [g, o.sm.count()]),
+    leaderChanges: () => [...opened].map(([g, o]) => [g, o.leaderChanges]),
+
+    async open(r, shard, onRole) {
+      const group = groupIdOf(r.uid, shard);
+      let o = opened.get(group);
+      if (!o) {
+        let p = opening.get(group);
+        if (!p) {
+          p = openGroup(r, shard).finally(() => opening.delete(group));
+          opening.set(group, p);
+        }
+        o = await p;
+        opened.set(group, o);
+      }
+      const own = o;
+      const roleListeners: ((ev: RoleEvent) => void)[] = [onRole];
+      for (const l of roleListeners) own.listeners.add(l);
+      const store: ShardStore = {
+        get appliedIndex() {
+          return own.sm.appliedIndex;
+        },
+        count: () => own.sm.count(),
+        search: (q) => own.sm.search({ ...q, filter: q.filter as Filter | undefined }) as Promise<Hit[]>,
+        get: (ids, opts) => own.sm.get(ids, opts),
+      };
+      const group_: ReplicatedGroup = {
+        propose: (data, opts) => deps.raft.propose(group, data, opts),
+        transferLeadership: (to) => deps.raft.transferLeadership(group, to),
+        readBarrier: (opts) => deps.raft.readBarrier(group, opts),
+        onRoleChange: (listener) => {
+          own.listeners.add(listener);
+          roleListeners.push(listener);
+          // tell the newcomer where things stand now
+          listener(deps.raft.roleOf(group));
+          return () => own.listeners.delete(listener);
+        },
+        status: () => {
+          const st = deps.raft.status(group);
+          return {
+            role: st.role,
+            term: st.term,
+            leader: st.leader,
+            commitIndex: st.commitIndex,
+            appliedIndex: st.appliedIndex,
+            progress: st.progress.map((p) => ({ node: p.node, matchIndex: p.matchIndex, lastContactMs: p.lastContactMs, role: p.role })),
+          };
+        },
+      };
+      const resources: ReplicaResources = {
+        store,
+        group: group_,
+        parseFilter: (f) => parseFilter(f),
+        // The actor's incarnation ends; the replica itself lives on.
+        close: () => {
+          for (const l of roleListeners) own.listeners.delete(l);
+          return Promise.resolve();
+        },
+      };
+      return resources;
+    },
+
+    async destroy(r, shard) {
+      const group = groupIdOf(r.uid, shard);
+      const o = opened.get(group) ?? (await opening.get(group));
+      opened.delete(group);
+      await deps.raft.removeGroup(group);
+      o?.unsubscribeRaft();
+      const sm = o?.sm ?? (await openStateMachine(r, shard));
+      await sm.drop();
+    },
+
+    async closeAll() {
+      const all = [...opened.values()];
+      opened.clear();
+      for (const o of all) o.unsubscribeRaft();
+      await Promise.all(all.map((o) => o.sm.close()));
+      await Promise.all(hosts.map((h) => h.close()));
+    },
+  };
+}
+
+/** The Raft host's view of a shard state machine: entries' data are CBOR-encoded shard commands. */
+function raftAdapter(sm: ShardStateMachine): StateMachine {
+  return {
+    get appliedIndex() {
+      return sm.appliedIndex;
+    },
+    apply(entries: AppliedEntry[]) {
+      return sm.apply(
+        entries.map((e) => ({
+          index: e.index,
+          command: e.type === 'normal' ? (decodeCbor(e.data) as ShardCommand) : ({ type: 'noop' } as ShardCommand),
+        })),
+      );
+    },
+    snapshot: () => sm.snapshot(),
+    restore: (appliedIndex, chunks) => sm.restore(appliedIndex, chunks),
+  };
+}

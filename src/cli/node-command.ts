@@ -1,0 +1,152 @@
+/**
+ * `shoal node`: one node process. Everything it owns lives under `--data`: the LMDB environment
+ * (Raft logs, points, dedup table) and the index checkpoints. Restarted with the same data, it
+ * rejoins with it.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createReplicaFactory } from '../actors/replica-factory.js';
+import { runNode } from '../actors/node.js';
+import { RaftHost } from '../actors/raft-host.js';
+import { registerNodeMetrics } from '../actors/node-metrics.js';
+import { ActorSystem } from '../runtime/actor-system.js';
+import { describeError } from '../runtime/errors.js';
+import { MetricsRegistry, serveMetrics } from '../runtime/metrics.js';
+import { assertToken } from '../runtime/subjects.js';
+import { openNodeEnv } from '../storage/node-env.js';
+import { UsageError, type Command } from './command.js';
+import { DEFAULT_NATS_URL } from './connection.js';
+import { setupTelemetry } from './telemetry.js';
+import { shoalVersion } from './version.js';
+
+export const DEFAULT_INDEX_WORKERS = 1;
+
+const USAGE = `shoal node --id <id> --nats <url> --data <dir> [--prefix shoal] [--metrics-port <port>] [--index-workers ${DEFAULT_INDEX_WORKERS}]
+
+Runs one node: its replicas, a router for the public API, and membership heartbeats.
+Every flag may come from the environment instead: SHOAL_ID, SHOAL_NATS_URL (comma-separated
+URLs), SHOAL_DATA, SHOAL_PREFIX, SHOAL_METRICS_PORT, SHOAL_INDEX_WORKERS, and SHOAL_KV_REPLICAS
+(replicas of the metadata bucket on a clustered NATS, default 1).
+Prints "ready" on standard output once it serves; SIGTERM or Ctrl-C stops it cleanly.`;
+
+function intFrom(v: string | undefined, what: string, min: number, max: number): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${what} must be ${min} to ${max}, got ${v}`);
+  return n;
+}
+
+export const nodeCommand: Command = {
+  name: 'node',
+  summary: 'run one node of a cluster (replicas, a router, heartbeats)',
+  usage: USAGE,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        id: { type: 'string' }, nats: { type: 'string' }, data: { type: 'string' }, prefix: { type: 'string' },
+        'metrics-port': { type: 'string' }, 'index-workers': { type: 'string' },
+      },
+    });
+    const env = process.env;
+    const id = values.id ?? env['SHOAL_ID'];
+    if (!id) throw new UsageError('node needs --id (or SHOAL_ID)');
+    try {
+      assertToken(id, 'node id');
+    } catch (err) {
+      throw new UsageError(describeError(err));
+    }
+    const dataArg = values.data ?? env['SHOAL_DATA'];
+    if (!dataArg) throw new UsageError('node needs --data <dir> (or SHOAL_DATA)');
+    const natsUrl = values.nats ?? env['SHOAL_NATS_URL'] ?? DEFAULT_NATS_URL;
+    const prefix = values.prefix ?? env['SHOAL_PREFIX'] ?? 'shoal';
+    const metricsPort = intFrom(values['metrics-port'] ?? env['SHOAL_METRICS_PORT'], '--metrics-port', 0, 65535);
+    const indexWorkers = intFrom(values['index-workers'] ?? env['SHOAL_INDEX_WORKERS'], '--index-workers', 1, 64) ?? DEFAULT_INDEX_WORKERS;
+    const kvReplicas = intFrom(env['SHOAL_KV_REPLICAS'], 'SHOAL_KV_REPLICAS', 1, 5);
+    const data = resolve(dataArg);
+    mkdirSync(data, { recursive: true });
+    const releaseLock = lockDataDir(data, id);
+
+    const telemetry = setupTelemetry({ serviceName: `shoal-node-${id}` });
+    const system = await ActorSystem.connect(natsUrl.split(','), { name: id, prefix });
+    const lmdb = openNodeEnv({ path: join(data, 'lmdb') });
+    const raft = await RaftHost.start({ system, env: lmdb, nodeId: id });
+    const factory = createReplicaFactory({ raft, env: lmdb, dataDir: data, indexWorkers, log: system.log });
+    const metrics = new MetricsRegistry();
+    const node = await runNode({ system, factory, version: shoalVersion(), metrics, ...(kvReplicas ? { kvReplicas } : {}) });
+    registerNodeMetrics(metrics, { raft, node, points: () => factory.pointCounts(), leaderChanges: () => factory.leaderChanges() });
+    const metricsServer = metricsPort !== undefined ? await serveMetrics(metrics, metricsPort) : undefined;
+    system.log.info('node ready', { node: id, nats: natsUrl, data, prefix, metricsPort: metricsServer?.port });
+    process.stdout.write(`ready ${id}\n`);
+
+    await stopSignal();
+    system.log.info('node stopping', { node: id });
+    const hardStop = setTimeout(() => {
+      process.stderr.write(`node ${id}: clean stop took over 15 s; exiting\n`);
+      process.exit(1);
+    }, 15_000);
+    hardStop.unref();
+    // Order: stop serving (router, replicas), then Raft, then the state machines and LMDB.
+    await node.stop().catch((e: unknown) => system.log.warn('node stop', { error: describeError(e) }));
+    await raft.stop().catch((e: unknown) => system.log.warn('raft stop', { error: describeError(e) }));
+    await factory.closeAll().catch((e: unknown) => system.log.warn('replicas close', { error: describeError(e) }));
+    await lmdb.close();
+    await metricsServer?.close();
+    await telemetry.shutdown().catch(() => undefined);
+    releaseLock();
+    return 0;
+  },
+};
+
+/** SIGTERM, SIGINT, or (when started by `shoal dev` or a test) the end of standard input. */
+function stopSignal(): Promise<void> {
+  return new Promise((resolveStop) => {
+    const done = (): void => resolveStop();
+    process.once('SIGTERM', done);
+    process.once('SIGINT', done);
+    if (process.env['SHOAL_EXIT_ON_STDIN_EOF'] === '1') {
+      process.stdin.on('data', () => undefined);
+      process.stdin.once('end', done);
+      process.stdin.once('close', done);
+    }
+  });
+}
+
+/**
+ * One process per data directory: a lock file holding the pid (a stale one, whose process is
+ * gone, is taken over), and the node id the directory belongs to.
+ */
+function lockDataDir(dir: string, id: string): () => void {
+  const idFile = join(dir, 'node-id');
+  if (existsSync(idFile)) {
+    const owner = readFileSync(idFile, 'utf8').trim();
+    if (owner !== id) throw new UsageError(`${dir} holds the data of node '${owner}', not '${id}'`);
+  } else {
+    writeFileSync(idFile, `${id}\n`);
+  }
+  const lock = join(dir, 'node.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => rmSync(lock, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(lock, 'utf8').trim());
+      if (pid > 0 && pid !== process.pid && alive(pid)) throw new UsageError(`${dir} is in use by another node process (pid ${pid})`);
+      rmSync(lock, { force: true });
+    }
+  }
+  throw new UsageError(`cannot lock ${dir}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
