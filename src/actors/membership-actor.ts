@@ -30,6 +30,7 @@ export function membershipBehavior(deps: MembershipDeps): Behavior<null, Members
       ctx.subscribe(system.subjects.internalAll('hb'), {
         map: (d) => ({ type: 'heard', hb: d.body as Heartbeat }),
       });
+      deps.view.start(ctx.clock.now());
       ctx.every('beat', deps.intervalMs ?? HEARTBEAT_INTERVAL_MS, { type: 'beat' });
       beat();
       return null;

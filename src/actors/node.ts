@@ -65,7 +65,8 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   const now = (): number => Date.now();
   const requester = system;
   const rm = parts.metrics ? routerMetrics(parts.metrics) : undefined;
-  const data = new DataRouter({ requester, subjects: system.subjects, now, metrics: rm });
+  const faults = new Set((process.env['SHOAL_FAULTS'] ?? '').split(',').filter(Boolean));
+  const data = new DataRouter({ requester, subjects: system.subjects, now, metrics: rm, faults });
   const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, now });
   system.spawn('router', routerBehavior({ subjects: system.subjects, data, admin, collections, service, metrics: rm }), { mailboxCapacity: 65_536 });
   await system.flush();

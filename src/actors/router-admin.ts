@@ -48,6 +48,9 @@ export class AdminRouter {
     const deadline = start + timeoutMs;
     const existing = await this.deps.meta.getCollection(settings.name);
     if (existing) return { collection: await this.describeRecord(this.checkSame(existing.value, settings), deadline) };
+    // a router that just started has not heard every node yet
+    const warm = Math.min(this.deps.membership.warmAt(), deadline);
+    if (this.deps.now() < warm) await new Promise((r) => setTimeout(r, warm - this.deps.now()));
     const now = this.deps.now();
     const up = this.deps.membership.up(now);
     if (settings.replicas > up.length) {

@@ -11,6 +11,7 @@ import { validateCount, validateDelete, validateGet, validateSearch, validateSea
 import type { CachedCollection } from '../cluster/collection-cache.js';
 import { ShoalError, TimeoutError, UnavailableError, toShoalError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
+import { parseFilter } from '../index/mod.js';
 import { mergeHits } from './merge.js';
 import type { RouterMetrics } from './node-metrics.js';
 import { callShard, type Requester } from './shard-client.js';
@@ -28,6 +29,11 @@ import {
 
 export interface DataRouterDeps {
   metrics?: RouterMetrics | undefined;
+  /**
+   * Fault injection for tests, off unless the node's SHOAL_FAULTS names it: `internal` makes
+   * every request on a collection named `fault-internal` fail as a bug would (INTERNAL).
+   */
+  faults?: ReadonlySet<string> | undefined;
   requester: Requester;
   subjects: Subjects;
   now(): number;
@@ -116,6 +122,7 @@ export class DataRouter {
   async search(c: CachedCollection, raw: unknown): Promise<SearchReply> {
     const start = this.deps.now();
     const req = validateSearch(raw, c.record);
+    if (this.deps.faults?.has('internal') && c.record.name === 'fault-internal') throw new Error('injected fault (SHOAL_FAULTS=internal)');
     const [reply] = await this.fanOutSearch(c, [req], req.timeoutMs, start);
     return reply as SearchReply;
   }
@@ -133,6 +140,8 @@ export class DataRouter {
    * sent as separate requests.
    */
   private async fanOutSearch(c: CachedCollection, queries: SearchRequest[], timeoutMs: number, start: number): Promise<SearchReply[]> {
+    // A bad filter fails here, once, naming its path, before any shard is asked.
+    queries.forEach((q, i) => q.filter !== undefined && parseFilter(q.filter, queries.length > 1 ? `queries[${i}].filter` : 'filter'));
     const deadline = replyDeadline(start, timeoutMs);
     const targets = queries.map((q) => this.shardsFor(c, q));
     // group (shard, consistency) -> indexes of queries

@@ -38,8 +38,8 @@ export async function callShard<R>(
   let uncertain = false;
   let last: unknown;
   for (;;) {
-    const remaining = deadline - now();
-    if (remaining <= 0) break;
+    const remaining = Math.floor(deadline - now());
+    if (remaining < 1) break;
     const withTimeout = 'timeoutMs' in req ? { ...req, timeoutMs: remaining } : req;
     try {
       return await requester.request<R>(subject, withTimeout, { timeoutMs: remaining });
@@ -55,7 +55,8 @@ export async function callShard<R>(
       backoff = Math.min(backoff * 2, RETRY_BACKOFF_MAX_MS);
     }
   }
-  const why = last === undefined ? 'no attempt fitted in the deadline' : describeError(last);
+  if (last === undefined) return Promise.reject(new TimeoutError(`${what}: the deadline left no time to ask it`));
+  const why = describeError(last);
   if (uncertain) return Promise.reject(new TimeoutError(`${what}: no answer before the deadline (last: ${why})`));
   return Promise.reject(new UnavailableError(`${what}: not available before the deadline (last: ${why})`));
 }

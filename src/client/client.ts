@@ -2,7 +2,8 @@
  * The TypeScript client for Shoal's public protocol (PROTOCOL.md): every subject, JSON or CBOR,
  * and every error code revived as its own class (`InvalidArgumentError`, `NotFoundError`, …).
  */
-import { connect, headers as natsHeaders, RequestError, TimeoutError as NatsTimeoutError, type NatsConnection } from '@nats-io/transport-node';
+import { randomUUID } from 'node:crypto';
+import { connect, headers as natsHeaders, RequestError, TimeoutError as NatsTimeoutError, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { CollectionSpec, Consistency, Coverage, Hit, Metric, Point, SearchReply, ShardingConfig, WriteConcern } from '../api/types.js';
 import { CBOR_CONTENT_TYPE, decodeBody, encodeBody, encodingOf, type Encoding } from '../runtime/codec.js';
 import { errorFromCode, InternalError, isWireError, TimeoutError, UnavailableError, describeError } from '../runtime/errors.js';
@@ -19,6 +20,15 @@ export interface ClientOptions {
   encoding?: Encoding;
   /** Default deadline of a request, sent as `timeoutMs` (default 5000). */
   timeoutMs?: number;
+  /**
+   * Send one more copy of a request that got no answer after this many milliseconds (default: a
+   * quarter of its deadline, at most 1 s); the first answer wins. A NATS queue group keeps giving
+   * requests to a router that is paused (or stuck) until the server notices it, and those requests
+   * would wait for the whole deadline; the copy most likely reaches another router. Reads are
+   * idempotent, and writes carry a requestId (the client adds one), so a copy never applies a write
+   * twice. 0 turns hedging off.
+   */
+  hedgeAfterMs?: number;
 }
 
 /** How much longer than the request's own deadline the client waits for the cluster's answer. */
@@ -100,6 +110,7 @@ export class ShoalClient {
   private readonly subjects: Subjects;
   private readonly encoding: Encoding;
   private readonly timeoutMs: number;
+  private readonly hedgeAfterMs: number | undefined;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -109,6 +120,7 @@ export class ShoalClient {
     this.subjects = new Subjects(opts.prefix);
     this.encoding = opts.encoding ?? 'json';
     this.timeoutMs = opts.timeoutMs ?? 5_000;
+    this.hedgeAfterMs = opts.hedgeAfterMs;
   }
 
   static async connect(opts: ClientOptions = {}): Promise<ShoalClient> {
@@ -161,22 +173,29 @@ export class ShoalClient {
 
   /** One request to `<prefix>.v1.<collection>.<op>` (or an admin subject); errors thrown as their classes. */
   async request<T>(subject: string, body: Record<string, unknown>, timeoutMs?: number): Promise<T> {
-    const deadline = timeoutMs ?? (body['timeoutMs'] as number | undefined) ?? this.timeoutMs;
-    const payload = encodeBody({ ...body, timeoutMs: deadline }, this.encoding);
-    let h;
+    const deadlineMs = timeoutMs ?? (body['timeoutMs'] as number | undefined) ?? this.timeoutMs;
+    const start = Date.now();
+    let h: MsgHdrs | undefined;
     if (this.encoding === 'cbor') {
       h = natsHeaders();
       h.set('Content-Type', CBOR_CONTENT_TYPE);
     }
-    let res;
+    const attempt = (): Promise<Msg> => {
+      // a later copy asks for what is left of the deadline, so its answer is still in time
+      const remaining = Math.max(1, deadlineMs - (Date.now() - start));
+      const payload = encodeBody({ ...body, timeoutMs: remaining }, this.encoding);
+      return this.nc.request(subject, payload, { timeout: remaining + REPLY_GRACE_MS, ...(h ? { headers: h } : {}) });
+    };
+    const hedgeAfter = this.hedgeAfterMs ?? Math.min(1_000, deadlineMs / 4);
+    let res: Msg;
     try {
-      res = await this.nc.request(subject, payload, { timeout: deadline + REPLY_GRACE_MS, ...(h ? { headers: h } : {}) });
+      res = await (hedgeAfter > 0 ? hedged(attempt, hedgeAfter) : attempt());
     } catch (err) {
       if (err instanceof RequestError && err.isNoResponders()) {
         throw new UnavailableError(`no Shoal router answers on ${subject}: is a cluster running with prefix '${this.subjects.prefix}'?`, { cause: err });
       }
       if (err instanceof NatsTimeoutError || (err instanceof RequestError && err.cause instanceof NatsTimeoutError)) {
-        throw new TimeoutError(`no answer on ${subject} within ${deadline + REPLY_GRACE_MS} ms`, { cause: err });
+        throw new TimeoutError(`no answer on ${subject} within ${deadlineMs + REPLY_GRACE_MS} ms`, { cause: err });
       }
       throw new UnavailableError(`request on ${subject} failed: ${describeError(err)}`, { cause: err });
     }
@@ -195,6 +214,51 @@ export class ShoalClient {
   }
 }
 
+/**
+ * Runs `attempt`, and once more if it has not answered after `afterMs`; resolves with the first
+ * answer, rejects when every copy failed. An attempt that fails fast (no responders) is not
+ * copied.
+ */
+function hedged(attempt: () => Promise<Msg>, afterMs: number): Promise<Msg> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let running = 0;
+    let lastError: unknown;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const launch = (): void => {
+      running++;
+      attempt().then(
+        (m) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve(m);
+        },
+        (err: unknown) => {
+          running--;
+          lastError = err;
+          if (settled) return;
+          if (running === 0 && timer === undefined) {
+            settled = true;
+            reject(lastError);
+          } else if (running === 0 && !(err instanceof NatsTimeoutError || (err instanceof RequestError && err.cause instanceof NatsTimeoutError))) {
+            // failed fast: no copy will do better
+            settled = true;
+            clearTimeout(timer);
+            reject(lastError);
+          }
+        },
+      );
+    };
+    launch();
+    timer = setTimeout(() => {
+      if (settled) return;
+      launch();
+      timer = undefined;
+    }, afterMs);
+  });
+}
+
 /** The data operations of one collection. */
 export class CollectionClient {
   constructor(
@@ -202,13 +266,14 @@ export class CollectionClient {
     readonly name: string,
   ) {}
 
+  /** Upserts points; without a `requestId` one is made, so the client's hedged copy can never apply twice. */
   async upsert(points: UpsertPoint[], opts: WriteOptions = {}): Promise<number> {
-    const r = await this.call<{ upserted: number }>('upsert', { points, ...opts });
+    const r = await this.call<{ upserted: number }>('upsert', { points, ...opts, requestId: opts.requestId ?? randomUUID() });
     return r.upserted;
   }
 
   async delete(ids: string[], opts: WriteOptions = {}): Promise<number> {
-    const r = await this.call<{ deleted: number }>('delete', { ids, ...opts });
+    const r = await this.call<{ deleted: number }>('delete', { ids, ...opts, requestId: opts.requestId ?? randomUUID() });
     return r.deleted;
   }
 

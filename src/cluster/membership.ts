@@ -29,8 +29,22 @@ export interface NodeView {
 export class MembershipView {
   private readonly seen = new Map<string, { hb: Heartbeat; at: number }>();
   private readonly known = new Set<string>();
+  private startedAt: number | undefined;
 
   constructor(private readonly downAfterMs = DOWN_AFTER_MS) {}
+
+  /** Starts the clock of {@link warmAt}: the view listens from `now`. */
+  start(now: number): void {
+    this.startedAt = now;
+  }
+
+  /**
+   * When the view will have heard every live node at least once (two heartbeat intervals after it
+   * started listening). Placement decided before that could miss nodes that are up.
+   */
+  warmAt(): number {
+    return (this.startedAt ?? 0) + 2 * HEARTBEAT_INTERVAL_MS;
+  }
 
   observe(hb: Heartbeat, now: number): void {
     this.seen.set(hb.node, { hb, at: now });

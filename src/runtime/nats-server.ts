@@ -8,7 +8,7 @@
  * reaches end-of-file, which the kernel guarantees when the parent exits in any way.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -60,6 +60,14 @@ export interface NatsServerOptions {
   serverName?: string;
   /** For clusters: `{name, port, routes}`. */
   cluster?: { name: string; port: number; routes: string[] };
+  /**
+   * How often the server pings each client, and how many pings may go unanswered before it
+   * drops the client (nats-server's defaults: 2 minutes, 2). A paused or hung client keeps its
+   * subscriptions (a router's place in its queue group, a leader subject) until it is dropped,
+   * so a shorter interval bounds how long its requests are lost.
+   */
+  pingIntervalSec?: number;
+  pingMax?: number;
   /** Extra command-line arguments. */
   args?: string[];
   startTimeoutMs?: number;
@@ -107,6 +115,12 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   if (opts.cluster) {
     args.push('--cluster_name', opts.cluster.name, '--cluster', `nats://${host}:${opts.cluster.port}`);
     if (opts.cluster.routes.length > 0) args.push('--routes', opts.cluster.routes.join(','));
+  }
+  if (opts.pingIntervalSec !== undefined || opts.pingMax !== undefined) {
+    // nats-server has no flags for these: they go in a configuration file (flags still win).
+    const conf = join(storeDir, 'shoal-nats.conf');
+    writeFileSync(conf, `ping_interval: "${opts.pingIntervalSec ?? 120}s"\nping_max: ${opts.pingMax ?? 2}\n`);
+    args.push('-c', conf);
   }
   args.push(...(opts.args ?? []));
 

@@ -39,7 +39,8 @@ export class TestCluster {
   ) {}
 
   static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
-    const nats = await startTestNats();
+    // a paused node is dropped by the server within ~3 s (its subscriptions with it)
+    const nats = await startTestNats({ pingIntervalSec: 1, pingMax: 2 });
     const root = mkdtempSync(join(tmpdir(), 'shoal-cluster-'));
     const c = new TestCluster(nats, root, opts.prefix ?? 'shoal', opts.env ?? {});
     const n = opts.nodes ?? 3;

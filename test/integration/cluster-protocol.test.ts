@@ -1,0 +1,162 @@
+/**
+ * The public protocol end to end on a real three-node cluster: JSON and CBOR, every error code
+ * provoked on purpose with its headers, micro service discovery, and the Python example client.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { Svcm } from '@nats-io/services';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import type { ShoalClient } from '../../src/client/client.js';
+import { decodeCbor, encodeCbor } from '../../src/runtime/codec.js';
+import { TestCluster } from '../helpers/cluster.js';
+
+let cluster: TestCluster;
+let json: ShoalClient;
+let cbor: ShoalClient;
+let nc: NatsConnection;
+
+before(async () => {
+  cluster = await TestCluster.start({ nodes: 3, env: { SHOAL_FAULTS: 'internal' } });
+  json = await cluster.client();
+  cbor = await cluster.client({ encoding: 'cbor' });
+  nc = await connect({ servers: cluster.nats.url });
+  await json.createCollection({ name: 'docs', dim: 3, metric: 'l2', shards: 2 });
+});
+
+after(async () => {
+  await nc?.close();
+  await cluster?.stop();
+});
+
+interface RawReply {
+  body: Record<string, unknown>;
+  code: string;
+  message: string;
+}
+
+/** A raw request, as any NATS client would make it. */
+async function raw(subject: string, body: unknown, encoding: 'json' | 'cbor' = 'json', bytes?: Uint8Array): Promise<RawReply> {
+  const h = headers();
+  if (encoding === 'cbor') h.set('Content-Type', 'application/cbor');
+  const data = bytes ?? (encoding === 'cbor' ? encodeCbor(body) : new TextEncoder().encode(JSON.stringify(body)));
+  const res = await nc.request(subject, data, { timeout: 10_000, headers: h });
+  const decoded = (encoding === 'cbor' ? decodeCbor(res.data) : JSON.parse(new TextDecoder().decode(res.data))) as Record<string, unknown>;
+  return { body: decoded, code: res.headers?.get('Nats-Service-Error-Code') ?? '', message: res.headers?.get('Nats-Service-Error') ?? '' };
+}
+
+async function expectError(subject: string, body: unknown, code: string, status: string, message: RegExp, encoding: 'json' | 'cbor' = 'json', bytes?: Uint8Array): Promise<void> {
+  const r = await raw(subject, body, encoding, bytes);
+  const err = r.body['error'] as { code: string; message: string } | undefined;
+  assert.ok(err, `expected an error reply, got ${JSON.stringify(r.body)}`);
+  assert.equal(err.code, code);
+  assert.match(err.message, message);
+  assert.equal(r.code, status, 'Nats-Service-Error-Code header');
+  assert.equal(r.message, err.message, 'Nats-Service-Error header carries the message');
+}
+
+describe('cluster protocol', () => {
+  it('protocol - upsert, get, search, search-batch, count and delete in JSON', async () => {
+    const docs = json.collection('docs');
+    assert.equal(await docs.upsert([
+      { id: 'a', vector: [1, 0, 0], metadata: { tag: 'x' } },
+      { id: 'b', vector: [0, 1, 0], metadata: { tag: 'y' } },
+      { id: 'c', vector: [0, 0, 1] },
+      { id: 'a', vector: [2, 0, 0], metadata: { tag: 'x2' } },
+    ]), 3, 'a repeated id counts once; the last one wins');
+    const got = await docs.get(['c', 'a', 'zz', 'a'], { consistency: 'strong' });
+    assert.deepEqual(got.map((p) => p.id), ['c', 'a']);
+    assert.deepEqual(got[1]?.vector, [2, 0, 0]);
+    assert.deepEqual(got[1]?.metadata, { tag: 'x2' });
+    const s = await docs.search([2, 0, 0.5], { k: 2, consistency: 'strong' });
+    assert.deepEqual(s.hits.map((h) => h.id), ['a', 'c']);
+    assert.ok(Math.abs((s.hits[0]?.distance ?? -1) - 0.25) < 1e-6, 'l2 is the squared distance');
+    assert.deepEqual(s.coverage, { shards: 2, answered: 2, failed: [] });
+    assert.equal(s.partial, false);
+    const filtered = await docs.search([2, 0, 0.5], { k: 3, filter: { tag: 'y' } });
+    assert.deepEqual(filtered.hits.map((h) => h.id), ['b']);
+    const batch = await docs.searchBatch([{ vector: [0, 1, 0], k: 1 }, { vector: [0, 0, 1], k: 1, withVector: true }]);
+    assert.deepEqual(batch.map((r) => r.hits[0]?.id), ['b', 'c']);
+    assert.deepEqual(batch[1]?.hits[0]?.vector, [0, 0, 1]);
+    assert.equal(await docs.count({ consistency: 'strong' }), 3);
+    assert.equal(await docs.delete(['b', 'nope']), 1, 'deleted counts the ids that existed');
+    assert.equal(await docs.count({ consistency: 'strong' }), 2);
+    assert.deepEqual((await raw('shoal.v1.docs.upsert', { points: [] })).body, { upserted: 0 });
+    assert.deepEqual((await raw('shoal.v1.docs.get', {})).body, { points: [] });
+  });
+
+  it('protocol - CBOR both ways: typed float32 vectors in and out', async () => {
+    const docs = cbor.collection('docs');
+    assert.equal(await docs.upsert([{ id: 'f32', vector: new Float32Array([0.5, 0.25, 0]) }]), 1);
+    const [p] = await docs.get(['f32'], { consistency: 'strong' });
+    assert.ok(p?.vector instanceof Float32Array, 'a CBOR reply carries a Float32Array (tag 85)');
+    assert.deepEqual([...(p?.vector as Float32Array)], [0.5, 0.25, 0]);
+    const r = await raw('shoal.v1.docs.search', { vector: new Float32Array([0.5, 0.25, 0]), k: 1, withVector: true, consistency: 'strong' }, 'cbor');
+    const hits = r.body['hits'] as { id: string; vector: Float32Array }[];
+    assert.equal(hits[0]?.id, 'f32');
+    assert.ok(hits[0]?.vector instanceof Float32Array);
+  });
+
+  it('protocol - every error code, with its status and message headers', async () => {
+    await expectError('shoal.v1.docs.upsert', { points: [{ id: 'x', vector: [1, 2] }] }, 'INVALID_ARGUMENT', '400', /points\[0\].vector has 2 dimensions; the collection has 3/);
+    await expectError('shoal.v1.docs.search', null, 'INVALID_ARGUMENT', '400', /not valid JSON/, 'json', new TextEncoder().encode('{"vector": [1,'));
+    await expectError('shoal.v1.docs.search', null, 'INVALID_ARGUMENT', '400', /not valid CBOR/, 'cbor', Uint8Array.from([0xff, 0xfe]));
+    await expectError('shoal.v1.docs.search', { vector: [1, 0, 0], filter: { tag: { $regex: 'x' } } }, 'INVALID_ARGUMENT', '400', /filter\.tag\.\$regex/);
+    await expectError('shoal.v1.docs.search', { vector: [1, 0, 0], k: 0 }, 'INVALID_ARGUMENT', '400', /k must be 1 to 1000, got 0/);
+    await expectError('shoal.v1.nope.search', { vector: [1, 0, 0] }, 'NOT_FOUND', '404', /collection 'nope' does not exist/);
+    await expectError('shoal.v1._reserved.count', {}, 'NOT_FOUND', '404', /does not exist/);
+    await expectError('shoal.v1.admin.collections.describe', { name: 'nope' }, 'NOT_FOUND', '404', /collection 'nope' does not exist/);
+    await expectError('shoal.v1.admin.collections.create', { name: 'docs', dim: 4 }, 'ALREADY_EXISTS', '409', /exists with different settings: dim 3 \(asked 4\)/);
+    await expectError('shoal.v1.docs.get', { ids: Array.from({ length: 10_001 }, (_, i) => `${i}`) }, 'PAYLOAD_TOO_LARGE', '413', /ids has 10001 items; the limit is 10000/);
+    await expectError('shoal.v1.admin.collections.create', { name: 'wide', dim: 3, replicas: 5 }, 'UNAVAILABLE', '503', /replicas 5 needs 5 nodes up; 3 are up \(n1, n2, n3\)/);
+    await expectError('shoal.v1.docs.search', { vector: [1, 0, 0], timeoutMs: 1 }, 'TIMEOUT', '504', /deadline/);
+    await json.createCollection({ name: 'fault-internal', dim: 3, replicas: 1 });
+    await expectError('shoal.v1.fault-internal.search', { vector: [1, 0, 0] }, 'INTERNAL', '500', /injected fault/);
+  });
+
+  it('protocol - create is idempotent with the same settings; drop removes the collection and its data', async () => {
+    const again = await json.createCollection({ name: 'docs', dim: 3, metric: 'l2', shards: 2 });
+    assert.equal(again.shards.length, 2);
+    await json.createCollection({ name: 'temp', dim: 2, metric: 'l2', replicas: 2 });
+    await json.collection('temp').upsert([{ id: 'p', vector: [1, 1] }]);
+    assert.equal(await json.dropCollection('temp'), true);
+    await assert.rejects(json.collection('temp').count(), /does not exist/);
+    // same name, new collection: empty
+    await json.createCollection({ name: 'temp', dim: 2, metric: 'l2', replicas: 2 });
+    assert.equal(await json.collection('temp').count({ consistency: 'strong' }), 0);
+    const list = await json.listCollections();
+    assert.deepEqual(list.map((c) => c.name).sort(), ['docs', 'fault-internal', 'temp']);
+    const d = await json.describeCollection('docs');
+    assert.equal(d.shards.length, 2);
+    for (const s of d.shards) {
+      assert.ok(s.leader, `shard ${s.shard} has a leader`);
+      assert.deepEqual(s.replicas.map((r) => r.role).sort(), ['follower', 'follower', 'leader']);
+    }
+  });
+
+  it('protocol - discoverable as the NATS micro service shoal, one instance per node, with per-endpoint stats', async () => {
+    const client = new Svcm(nc).client({ strategy: 'timer', maxWait: 1_000 });
+    const infos = [];
+    for await (const i of await client.info('shoal')) infos.push(i);
+    assert.equal(infos.length, 3);
+    assert.ok(infos[0]?.endpoints.some((e) => e.subject === 'shoal.v1.*.search' && e.queue_group === 'shoal-routers'));
+    let searches = 0;
+    for await (const st of await client.stats('shoal')) searches += st.endpoints?.find((e) => e.name === 'search')?.num_requests ?? 0;
+    assert.ok(searches >= 8, `search requests counted across routers: ${searches}`);
+  });
+
+  it('protocol - the Python example (standard library only) speaks to the cluster', () => {
+    const script = new URL('../../../examples/python/shoal_request.py', import.meta.url).pathname;
+    const out = execFileSync('python3', [script, cluster.nats.url, 'shoal.v1.docs.search', JSON.stringify({ vector: [2, 0, 0], k: 1, consistency: 'strong' })], { encoding: 'utf8' });
+    assert.equal((JSON.parse(out) as { hits: { id: string }[] }).hits[0]?.id, 'a');
+    let failed: { status: number; stdout: string; stderr: string } | undefined;
+    try {
+      execFileSync('python3', [script, cluster.nats.url, 'shoal.v1.docs.search', JSON.stringify({ vector: [1] })], { encoding: 'utf8', stdio: 'pipe' });
+    } catch (err) {
+      failed = err as { status: number; stdout: string; stderr: string };
+    }
+    assert.equal(failed?.status, 1);
+    assert.match(failed?.stdout ?? '', /INVALID_ARGUMENT/);
+    assert.match(failed?.stderr ?? '', /status 400: vector has 1 dimensions/);
+  });
+});
