@@ -77,7 +77,8 @@ export const LEADER_BALANCE_DELAY_MS = 1_000;
 /** Margin kept from a request's deadline for the answer's trip back. */
 const ANSWER_MARGIN_MS = 5;
 
-type ReplicaMsg = { type: 'request'; req: ShardRequest } | { type: 'role'; ev: RoleEvent } | { type: 'balance'; term: number };
+/** Shard requests arrive as they are (on the leader subject, the queue group, or the actor's own subject); role changes and leader balance are the actor's own. */
+type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleEvent } | { type: 'balance'; term: number };
 
 interface ReplicaState {
   res: ReplicaResources;
@@ -88,7 +89,7 @@ interface ReplicaState {
 
 export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, ReplicaMsg> {
   const leaderSubj = leaderSubject(cfg.subjects, cfg.uid, cfg.shard);
-  const asRequest = (body: unknown): ReplicaMsg => ({ type: 'request', req: body as ShardRequest });
+  const asRequest = (body: unknown): ReplicaMsg => body as ShardRequest;
   return {
     async init(ctx) {
       const res = await cfg.open();
@@ -116,7 +117,7 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
         return state;
       }
       const reply = ctx.deferReply();
-      handle(cfg, state, msg.req).then(
+      handle(cfg, state, msg).then(
         (v) => reply.resolve(v),
         (e: unknown) => reply.reject(e),
       );
@@ -127,7 +128,7 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
       state.stopRoleWatch();
       await state.res.close();
     },
-    describe: (msg) => (msg.type === 'request' ? msg.req.type : msg.type),
+    describe: (msg) => msg.type,
   };
 }
 
