@@ -112,6 +112,13 @@ export class PointTable {
     return this.meta[label] ?? undefined;
   }
 
+  /** The point stored under `id` (its vector a copy), or undefined. */
+  point(id: string): IndexPoint | undefined {
+    const label = this.byId.get(id);
+    if (label === undefined) return undefined;
+    return { id, vector: this.vectorOf(label).slice(), metadata: this.metadataOf(label) };
+  }
+
   vectorOf(label: number): Float32Array {
     return this.data.subarray(label * this.dim, (label + 1) * this.dim);
   }

@@ -18,7 +18,7 @@
 import { mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { InternalError, InvalidArgumentError } from '../runtime/errors.js';
-import { IndexHost, type Filter, type Hit, type HnswIndexOptions, type HnswParams, type IndexStep, type Metric, type WorkerIndex } from '../index/mod.js';
+import { IndexHost, type Hit, type HnswIndexOptions, type HnswParams, type IndexStep, type Metric, type SearchQuery, type WorkerIndex } from '../index/mod.js';
 import { DedupStore } from '../storage/dedup-store.js';
 import type { NodeEnv } from '../storage/node-env.js';
 import { PointsStore } from '../storage/points-store.js';
@@ -56,14 +56,8 @@ export interface ShardStateMachineOptions {
   filteredGraphCost?: number | undefined;
 }
 
-export interface ShardSearch {
-  vector: Float32Array | number[];
-  k: number;
-  ef?: number | undefined;
-  filter?: Filter | undefined;
-  withVector?: boolean | undefined;
-  withMetadata?: boolean | undefined;
-}
+/** A search on a shard: the index's query (`filter` parsed by `parseFilter`). */
+export type ShardSearch = SearchQuery;
 
 function pointsIn(e: LogEntry): number {
   const c = e.command;
