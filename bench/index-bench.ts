@@ -25,7 +25,7 @@ const QUERIES = Number(process.env.BENCH_QUERIES ?? 10_000);
 const FILTER_QUERIES = Number(process.env.BENCH_FILTER_QUERIES ?? 500);
 const IN_FLIGHT = 16;
 const BATCH = 256;
-const ROUNDS = 3;
+const ROUNDS = 5;
 
 const gc = (globalThis as { gc?: () => void }).gc ?? ((): void => undefined);
 const rss = (): number => {

@@ -14,11 +14,45 @@ export function sortScored(table: PointTable, scored: Scored[]): Scored[] {
   return scored.sort((a, b) => a.distance - b.distance || compareUtf8(table.idOf(a.label), table.idOf(b.label)));
 }
 
-/** The k nearest of `labels` (all live labels when null) to `q`, exactly. */
+/** Keeps the k best scored seen so far, in order, without sorting everything. */
+class TopK {
+  readonly items: Scored[] = [];
+  constructor(
+    private readonly k: number,
+    private readonly table: PointTable,
+  ) {}
+
+  private before(a: Scored, b: Scored): boolean {
+    return a.distance < b.distance || (a.distance === b.distance && compareUtf8(this.table.idOf(a.label), this.table.idOf(b.label)) < 0);
+  }
+
+  offer(label: number, distance: number): void {
+    const items = this.items;
+    const s = { label, distance };
+    if (items.length === this.k) {
+      if (!this.before(s, items[items.length - 1] as Scored)) return;
+      items.pop();
+    }
+    let i = items.length;
+    while (i > 0 && this.before(s, items[i - 1] as Scored)) i--;
+    items.splice(i, 0, s);
+  }
+}
+
+/** Above this k, exact search sorts all candidates instead of keeping a running top k. */
+const TOP_K_INSERTION_MAX = 64;
+
+/** The k nearest of `labels` (all live labels when null) to `q`, exactly; ties by id. */
 export function exactTopK(table: PointTable, metric: Metric, q: Float32Array, k: number, labels: readonly number[] | null): Scored[] {
   const qNorm = norm(q);
   const data = table.vectors;
   const dim = table.dim;
+  if (k <= TOP_K_INSERTION_MAX) {
+    const top = new TopK(k, table);
+    if (labels) for (const label of labels) top.offer(label, distanceAt(metric, q, qNorm, data, label * dim, table.normOf(label)));
+    else for (let label = 0; label < table.labelSpan; label++) if (table.isLive(label)) top.offer(label, distanceAt(metric, q, qNorm, data, label * dim, table.normOf(label)));
+    return top.items;
+  }
   const scored: Scored[] = [];
   const score = (label: number): void => {
     scored.push({ label, distance: distanceAt(metric, q, qNorm, data, label * dim, table.normOf(label)) });

@@ -31,9 +31,7 @@ export class FlatIndex implements VectorIndex {
   }
 
   get(id: string): IndexPoint | undefined {
-    const label = this.table.labelOf(id);
-    if (label === undefined) return undefined;
-    return { id, vector: this.table.vectorOf(label).slice(), metadata: this.table.metadataOf(label) };
+    return this.table.point(id);
   }
 
   count(): number {

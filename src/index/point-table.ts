@@ -31,6 +31,8 @@ function postingKey(v: Scalar): string | undefined {
 function eachPosting(metadata: Metadata | undefined, fn: (field: string, key: string) => void, prefix = '', depth = 1): void {
   if (!metadata) return;
   for (const [k, v] of Object.entries(metadata)) {
+    // A key with a dot in it cannot be named by a filter (dots reach into nested objects).
+    if (k.includes('.')) continue;
     const field = prefix ? `${prefix}.${k}` : k;
     if (Array.isArray(v)) {
       for (const e of v) {
@@ -110,6 +112,13 @@ export class PointTable {
     return this.meta[label] ?? undefined;
   }
 
+  /** The point stored under `id` (its vector a copy), or undefined. */
+  point(id: string): IndexPoint | undefined {
+    const label = this.byId.get(id);
+    if (label === undefined) return undefined;
+    return { id, vector: this.vectorOf(label).slice(), metadata: this.metadataOf(label) };
+  }
+
   vectorOf(label: number): Float32Array {
     return this.data.subarray(label * this.dim, (label + 1) * this.dim);
   }
@@ -147,16 +156,18 @@ export class PointTable {
   }
 
   /**
-   * The live labels that match `filter`, ascending. Uses postings for equality and `$in` where it
-   * can (intersecting under `$and`), then checks each candidate against the whole filter; scans
-   * every label only when no posting narrows the search.
+   * The live labels that match `filter`, in no particular order. Uses postings for equality and
+   * `$in` where it can (intersecting under `$and`, joining under `$or`), checks the candidates
+   * against the whole filter unless the postings answered it exactly, and scans every label only
+   * when no posting narrows the search.
    */
   select(filter: Filter): number[] {
-    const candidates = this.candidates(filter);
+    const found = this.candidates(filter);
+    if (found?.exact) return Array.from(found.labels);
     const out: number[] = [];
-    if (candidates) {
-      for (const label of candidates) if (matches(filter, this.meta[label] ?? undefined)) out.push(label);
-      return out.sort((a, b) => a - b);
+    if (found) {
+      for (const label of found.labels) if (matches(filter, this.meta[label] ?? undefined)) out.push(label);
+      return out;
     }
     for (let label = 0; label < this.next; label++) {
       if (this.ids[label] !== null && matches(filter, this.meta[label] ?? undefined)) out.push(label);
@@ -164,39 +175,46 @@ export class PointTable {
     return out;
   }
 
-  /** A superset of the matching labels from postings, or null when postings cannot narrow it. */
-  private candidates(filter: Filter): Set<number> | null {
+  /**
+   * A superset of the matching labels from postings (exactly the matches when `exact`), or null
+   * when postings cannot narrow it. Postings hold every indexed scalar, array elements included,
+   * so equality with a non-null scalar that has a posting key is answered exactly.
+   */
+  private candidates(filter: Filter): { labels: Set<number>; exact: boolean } | null {
     switch (filter.op) {
       case 'eq': {
         const key = postingKey(filter.value);
-        if (key === undefined) return null;
-        return this.postings.get(filter.field)?.get(key) ?? new Set();
+        if (key === undefined || filter.path.length > POSTING_MAX_DEPTH) return null;
+        return { labels: this.postings.get(filter.field)?.get(key) ?? new Set(), exact: true };
       }
       case 'in': {
         const keys = filter.values.map(postingKey);
-        if (keys.some((k) => k === undefined)) return null;
-        const out = new Set<number>();
+        if (keys.some((k) => k === undefined) || filter.path.length > POSTING_MAX_DEPTH) return null;
+        const labels = new Set<number>();
         const byValue = this.postings.get(filter.field);
-        for (const k of keys) for (const l of byValue?.get(k as string) ?? []) out.add(l);
-        return out;
+        for (const k of keys) for (const l of byValue?.get(k as string) ?? []) labels.add(l);
+        return { labels, exact: true };
       }
       case 'and': {
-        const sets = filter.children.map((c) => this.candidates(c)).filter((s): s is Set<number> => s !== null);
+        const parts = filter.children.map((c) => this.candidates(c));
+        const sets = parts.filter((s): s is { labels: Set<number>; exact: boolean } => s !== null);
         if (sets.length === 0) return null;
-        sets.sort((a, b) => a.size - b.size);
-        const [smallest, ...rest] = sets as [Set<number>, ...Set<number>[]];
-        const out = new Set<number>();
-        for (const l of smallest) if (rest.every((s) => s.has(l))) out.add(l);
-        return out;
+        sets.sort((a, b) => a.labels.size - b.labels.size);
+        const [smallest, ...rest] = sets as [{ labels: Set<number>; exact: boolean }, ...{ labels: Set<number>; exact: boolean }[]];
+        const labels = new Set<number>();
+        for (const l of smallest.labels) if (rest.every((s) => s.labels.has(l))) labels.add(l);
+        return { labels, exact: parts.every((p) => p?.exact === true) };
       }
       case 'or': {
-        const out = new Set<number>();
+        const labels = new Set<number>();
+        let exact = true;
         for (const c of filter.children) {
           const s = this.candidates(c);
           if (s === null) return null;
-          for (const l of s) out.add(l);
+          for (const l of s.labels) labels.add(l);
+          exact &&= s.exact;
         }
-        return out;
+        return { labels, exact };
       }
       default:
         return null;

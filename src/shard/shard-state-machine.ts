@@ -4,8 +4,9 @@
  * entries answers every query identically, hit for hit.
  *
  * Storage and ordering rules:
- * - A batch's points, dedup entries, index journal and applied index commit in ONE LMDB
- *   transaction: a crash leaves exactly a prefix of the applied entries.
+ * - An entry's points, dedup entries and index journal commit in ONE LMDB transaction with the
+ *   applied index (an apply call's entries share transactions of about 512 points), so a crash
+ *   leaves exactly a prefix of the applied entries, never part of one.
  * - The HNSW index is derived. It is checkpointed (written to `dir` and read back) after every
  *   entry whose log index is a multiple of `checkpointEvery`, on every replica alike; the journal
  *   in LMDB holds the index changes of the entries after the newest checkpoint. Reopening loads
@@ -17,7 +18,7 @@
 import { mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { InternalError, InvalidArgumentError } from '../runtime/errors.js';
-import { IndexHost, type Filter, type Hit, type HnswIndexOptions, type HnswParams, type IndexStep, type Metric, type WorkerIndex } from '../index/mod.js';
+import { IndexHost, type Hit, type HnswIndexOptions, type HnswParams, type IndexStep, type Metric, type SearchQuery, type WorkerIndex } from '../index/mod.js';
 import { DedupStore } from '../storage/dedup-store.js';
 import type { NodeEnv } from '../storage/node-env.js';
 import { PointsStore } from '../storage/points-store.js';
@@ -30,6 +31,8 @@ import { SnapshotStream } from './snapshot-stream.js';
 
 /** Checkpoint the index after every entry whose log index is a multiple of this. */
 export const DEFAULT_CHECKPOINT_EVERY = 1024;
+/** Points per LMDB transaction when one apply carries many entries (an entry is never split). */
+const GROUP_POINTS = 512;
 /** Journal entries sent to the index worker per message while replaying. */
 const REPLAY_BATCH = 64;
 
@@ -53,13 +56,14 @@ export interface ShardStateMachineOptions {
   filteredGraphCost?: number | undefined;
 }
 
-export interface ShardSearch {
-  vector: Float32Array | number[];
-  k: number;
-  ef?: number | undefined;
-  filter?: Filter | undefined;
-  withVector?: boolean | undefined;
-  withMetadata?: boolean | undefined;
+/** A search on a shard: the index's query (`filter` parsed by `parseFilter`). */
+export type ShardSearch = SearchQuery;
+
+function pointsIn(e: LogEntry): number {
+  const c = e.command;
+  if (c.type === 'upsert' && Array.isArray(c.points)) return c.points.length;
+  if (c.type === 'delete' && Array.isArray(c.ids)) return c.ids.length;
+  return 1;
 }
 
 export function checkpointDirName(index: number): string {
@@ -168,13 +172,17 @@ export class ShardStateMachine {
       const txn = this.opts.env.useReadTransaction();
       const files: { name: string; fd: number }[] = [];
       try {
+        const stored = this.ctx.meta.getMeta(this.opts.group, txn);
+        if ((stored?.appliedIndex ?? 0) !== meta.appliedIndex || (stored?.checkpointIndex ?? 0) !== meta.checkpointIndex) {
+          throw new Error(`the read transaction is at applied index ${stored?.appliedIndex ?? 0}, the state machine at ${meta.appliedIndex}`);
+        }
         if (meta.checkpointIndex > 0) {
           const d = join(this.opts.dir, checkpointDirName(meta.checkpointIndex));
           for (const name of readdirSync(d).sort()) files.push({ name, fd: openSync(join(d, name), 'r') });
         }
       } catch (err) {
         txn.done();
-        throw new InternalError(`snapshot could not open checkpoint ${meta.checkpointIndex}: ${(err as Error).message}`, { cause: err });
+        throw new InternalError(`snapshot at ${meta.appliedIndex} failed: ${(err as Error).message}`, { cause: err });
       }
       const chunks = new SnapshotStream({ group: this.opts.group, meta, txn, files, points: this.ctx.points, dedup: this.ctx.dedup, shardMeta: this.ctx.meta });
       return { appliedIndex: meta.appliedIndex, chunks };
@@ -233,15 +241,29 @@ export class ShardStateMachine {
       prev = e.index;
       if (e.index > this.meta.appliedIndex) fresh.push(e);
     }
-    if (fresh.length === 0) return entries.map(() => ({ skipped: true }));
+    const results = new Map<number, ApplyResult>();
+    // Commit in groups of about GROUP_POINTS points: each transaction's synchronous work blocks
+    // the caller's event loop, and every entry still commits whole (a crash leaves a prefix).
+    for (let i = 0; i < fresh.length; ) {
+      let j = i;
+      let points = 0;
+      while (j < fresh.length && (j === i || points < GROUP_POINTS)) points += pointsIn(fresh[j++] as LogEntry);
+      await this.applyGroup(fresh.slice(i, j), results);
+      i = j;
+    }
+    return entries.map((e) => results.get(e.index) ?? { skipped: true });
+  }
+
+  /** Commits `group` in one LMDB transaction, then applies its index changes (and checkpoints). */
+  private async applyGroup(group: LogEntry[], results: Map<number, ApplyResult>): Promise<void> {
     const done = await this.opts.env.transaction(() => {
       const meta = { ...this.meta };
       const steps: IndexStep[] = [];
-      const results = new Map<number, ApplyResult>();
+      const out: [number, ApplyResult][] = [];
       let checkpoint = 0;
-      for (const e of fresh) {
+      for (const e of group) {
         const { result, journal } = applyCommand(this.ctx, e, meta);
-        results.set(e.index, result);
+        out.push([e.index, result]);
         if (journal) steps.push(...journalSteps(journal));
         meta.appliedIndex = e.index;
         if (e.index % this.every === 0) {
@@ -250,18 +272,18 @@ export class ShardStateMachine {
         }
       }
       this.ctx.meta.putMeta(this.opts.group, meta);
-      return { meta, steps, results, checkpoint };
+      return { meta, steps, out, checkpoint };
     });
     this.meta = done.meta;
+    for (const [index, result] of done.out) results.set(index, result);
     try {
       await this.index.apply(done.steps);
     } catch (err) {
-      // LMDB has the batch, the index does not: only a reopen (checkpoint + journal) repairs that.
+      // LMDB has the entries, the index does not: only a reopen (checkpoint + journal) repairs that.
       this.failure = err as Error;
       throw new InternalError(`index apply failed; reopen the shard state machine to rebuild its index: ${(err as Error).message}`, { cause: err });
     }
     if (done.checkpoint > 0) await this.recordCheckpoint(done.checkpoint);
-    return entries.map((e) => done.results.get(e.index) ?? { skipped: true });
   }
 
   /** Loads the newest checkpoint (or starts empty) and replays the journal after it. */

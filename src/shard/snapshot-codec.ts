@@ -29,30 +29,49 @@ export function encodeFrame(frame: SnapshotFrame): Uint8Array {
   return out;
 }
 
-/** Reassembles frames from chunks cut anywhere. */
+/** Reassembles frames from chunks cut anywhere, copying each byte about once. */
 export class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
+  private parts: Buffer[] = [];
+  private length = 0;
 
   push(chunk: Uint8Array): SnapshotFrame[] {
-    this.buf = this.buf.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.buf, chunk]);
+    this.parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.length += chunk.byteLength;
     const frames: SnapshotFrame[] = [];
-    while (this.buf.length >= 4) {
-      const len = this.buf.readUInt32LE(0);
-      if (this.buf.length < 4 + len) break;
-      let frame: SnapshotFrame;
+    for (;;) {
+      if (this.length < 4) break;
+      const head = this.contiguous(4);
+      const len = head.readUInt32LE(0);
+      if (this.length < 4 + len) break;
+      const buf = this.contiguous(4 + len);
       try {
-        frame = decoder.decode(this.buf.subarray(4, 4 + len)) as SnapshotFrame;
+        frames.push(decoder.decode(buf.subarray(4, 4 + len)) as SnapshotFrame);
       } catch (err) {
         throw new InvalidArgumentError(`snapshot frame does not decode: ${(err as Error).message}`, { cause: err });
       }
-      frames.push(frame);
-      this.buf = this.buf.subarray(4 + len);
+      this.consume(4 + len);
     }
     return frames;
   }
 
   /** Throws unless the stream ended on a frame boundary. */
   finish(): void {
-    if (this.buf.length > 0) throw new InvalidArgumentError(`snapshot stream ends inside a frame (${this.buf.length} bytes left over)`);
+    if (this.length > 0) throw new InvalidArgumentError(`snapshot stream ends inside a frame (${this.length} bytes left over)`);
+  }
+
+  /** The first part, made to hold at least `n` bytes (joining parts only when a frame spans them). */
+  private contiguous(n: number): Buffer {
+    const first = this.parts[0] as Buffer;
+    if (first.length >= n) return first;
+    const joined = Buffer.concat(this.parts);
+    this.parts = [joined];
+    return joined;
+  }
+
+  private consume(n: number): void {
+    const first = this.parts[0] as Buffer;
+    this.length -= n;
+    if (first.length === n) this.parts.shift();
+    else this.parts[0] = first.subarray(n);
   }
 }

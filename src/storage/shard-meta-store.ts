@@ -26,9 +26,14 @@ export class ShardMetaStore<M> {
     this.db = env.openDB<Buffer, Key>({ name: DB_NAMES.shardMeta, encoding: 'binary' });
   }
 
-  getMeta(group: string): M | undefined {
-    const bytes = this.db.get([group, 'meta']);
-    return bytes === undefined ? undefined : decodeValue<M>(bytes);
+  /** The meta record; with `transaction`, as of that read transaction. */
+  getMeta(group: string, transaction?: Transaction): M | undefined {
+    if (!transaction) {
+      const bytes = this.db.get([group, 'meta']);
+      return bytes === undefined ? undefined : decodeValue<M>(bytes);
+    }
+    for (const { value } of this.db.getRange({ start: [group, 'meta'], end: [group, 'meta'], inclusiveEnd: true, transaction })) return decodeValue<M>(value);
+    return undefined;
   }
 
   /** Inside a write transaction. */

@@ -67,21 +67,30 @@ describe('filter language', () => {
     assert.equal(m({ region: 'eu' }, undefined), false);
   });
 
-  it('filter language - postings and a full scan select the same points', () => {
+  it('filter language - postings and a full scan select the same points, deep paths, dotted keys and long strings included', () => {
     const flat = new FlatIndex({ dim: 2, metric: 'l2' });
     const points = Array.from({ length: 400 }, (_, i) => ({
       id: `p${i}`,
       vector: Float32Array.from([i % 17, i % 13]),
-      metadata: i % 50 === 0 ? undefined : { c: i % 7, tags: [`t${i % 3}`, `u${i % 4}`], s: `s${i % 5}`, deep: { v: i % 2 === 0 }, n: i % 3 === 0 ? null : i },
+      metadata:
+        i % 50 === 0
+          ? undefined
+          : { c: i % 7, tags: [`t${i % 3}`, `u${i % 4}`], s: `s${i % 5}`, deep: { v: i % 2 === 0, a: { b: { c: { d: i % 3 } } } }, n: i % 3 === 0 ? null : i, 'x.y': i % 2, x: i % 4 === 0 ? { y: 1 } : 2, long: `${'L'.repeat(300)}${i % 2}`, objs: [{ k: 1 }], z: i % 5 === 0 ? -0 : 1 },
     }));
     flat.upsert(points);
     flat.delete(['p3', 'p10', 'p11']);
-    const filters = [{ c: 3 }, { c: { $in: [1, 2] }, tags: 't0' }, { $or: [{ s: 's1' }, { 'deep.v': true }] }, { $and: [{ c: 3 }, { n: { $gt: 100 } }] }, { n: null }, { c: { $ne: 3 } }, { $not: { tags: { $in: ['u1', 'u2'] } } }, { s: 's9' }];
+    const filters = [{ c: 3 }, { c: { $in: [1, 2] }, tags: 't0' }, { $or: [{ s: 's1' }, { 'deep.v': true }] }, { $and: [{ c: 3 }, { n: { $gt: 100 } }] }, { n: null }, { c: { $ne: 3 } }, { $not: { tags: { $in: ['u1', 'u2'] } } }, { s: 's9' },
+      { 'deep.a.b.c.d': 2 }, { 'deep.a.b.c.d': { $in: [0, 1] }, c: 1 }, { 'x.y': 1 }, { long: `${'L'.repeat(300)}1` }, { 'objs.k': 1 }, { z: 0 }, { $or: [{ c: 1 }, { s: { $in: ['s2', 's3'] } }] }];
     for (const raw of filters) {
       const filter = parseFilter(raw);
       const got = flat.search({ vector: [0, 0], k: 1000, filter }).map((h) => h.id).sort();
       const want = points.filter((p) => !['p3', 'p10', 'p11'].includes(p.id) && matches(filter, p.metadata)).map((p) => p.id).sort();
       assert.deepEqual(got, want, JSON.stringify(raw));
     }
+    const count = (raw: unknown): number => flat.search({ vector: [0, 0], k: 1000, filter: parseFilter(raw) }).length;
+    assert.ok(count({ 'x.y': 1 }) > 0, 'a dotted filter name reaches nested x.y');
+    assert.ok(count({ 'x.y': 1 }) < count({ c: { $exists: true } }), 'and not the literal key "x.y"');
+    assert.ok(count({ 'deep.a.b.c.d': 2 }) > 0, 'paths deeper than the postings are found by scanning');
+    assert.ok(count({ long: `${'L'.repeat(300)}1` }) > 0, 'strings too long for postings are found by scanning');
   });
 });
