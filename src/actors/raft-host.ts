@@ -13,12 +13,13 @@
  * host keeps one liveness ping per peer node instead, and wakes a quiesced follower whose
  * leader's node has been silent for an election timeout.
  */
+import { performance } from 'node:perf_hooks';
 import type { ActorSystem } from '../runtime/actor-system.js';
 import type { Timer } from '../runtime/clock.js';
 import { InvalidArgumentError, NotFoundError, NotLeaderError, UnavailableError, describeError } from '../runtime/errors.js';
 import { bootstrapInit, emptyInit, RaftNode } from '../raft/raft-node.js';
 import type { ConfChange } from '../raft/membership.js';
-import { mustPersistBeforeSending, type Message, type NodeId, type Ready } from '../raft/types.js';
+import { mustPersistBeforeSending, type HardState, type Message, type NodeId, type Ready } from '../raft/types.js';
 import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
 import type { NodeEnv } from '../storage/node-env.js';
 import type { RaftLogStore } from '../storage/raft-log-store.js';
@@ -63,6 +64,8 @@ export class RaftHost {
   private readSeq = 0;
   private stopped = false;
   private seedSeq = 0;
+  /** Counters: turns run, turns that wrote, time waiting for flushes, Readys, entries persisted. */
+  readonly stats = { turns: 0, writeTurns: 0, flushWaitMs: 0, readies: 0, entries: 0 };
 
   private constructor(
     private readonly system: ActorSystem,
@@ -124,6 +127,7 @@ export class RaftHost {
       { ...state, applied: o.stateMachine.appliedIndex },
     );
     const g = new GroupReplica(groupId, core, o.stateMachine, () => this.markDirty(g), (m, f) => this.system.log.warn(m, f));
+    g.persistedHard = state.hardState;
     this.groups.set(groupId, g);
     this.markDirty(g);
   }
@@ -289,6 +293,9 @@ export class RaftHost {
       g.failAll(new UnavailableError(`raft host of node ${this.nodeId} is stopping`));
     }
     await this.chain.catch(() => undefined);
+    for (const g of this.groups.values()) {
+      if (g.unsavedHard) this.store.save(g.id, { hardState: g.unsavedHard, entries: [], snapshot: undefined, truncateFrom: undefined });
+    }
     await this.store.flushed();
   }
 
@@ -404,9 +411,17 @@ export class RaftHost {
     for (const g of this.dirty) {
       while (g.core.hasReady()) {
         const rd = g.core.ready();
-        if (rd.hardState || rd.entries.length > 0 || rd.snapshot || rd.truncateFrom !== undefined) {
-          this.store.save(g.id, rd);
+        if (rd.entries.length > 0 || rd.snapshot || rd.truncateFrom !== undefined || (rd.hardState && !commitOnly(rd.hardState, g.persistedHard))) {
+          // A hard state that only moved the commit index promises nothing and Raft recovers
+          // the commit index after a crash: it is written with the group's next real write
+          // instead of costing a flush of its own.
+          const hardState = rd.hardState ?? g.unsavedHard;
+          this.store.save(g.id, { ...rd, hardState });
+          if (hardState) g.persistedHard = hardState;
+          g.unsavedHard = undefined;
           writes = true;
+        } else if (rd.hardState) {
+          g.unsavedHard = rd.hardState;
         }
         if (rd.softState) g.onSoftState(rd.softState);
         for (const rs of rd.readStates) {
@@ -423,10 +438,11 @@ export class RaftHost {
         // A leader's appends and heartbeats promise nothing about its disk: send them now, in
         // parallel with its own write.
         for (const m of rd.messages) if (!mustPersistBeforeSending(m) && m.type !== 'snap') this.transport.enqueue(g.id, m);
-        // Committed entries already durable here need not wait for this turn's flush.
+        // Committed entries already durable here need not wait for this turn's flush; applied
+        // now, their state machine writes share this turn's transaction and flush. (Only when
+        // no earlier Ready's committed entries still wait for a flush: order matters.)
         const last = rd.committedEntries[rd.committedEntries.length - 1];
-        // (Only when no earlier Ready's committed entries still wait for a flush: order matters.)
-        if (last && last.index <= g.core.log.stable && rd.entries.length === 0 && !rd.snapshot && g.deferredApplies === 0) {
+        if (last && last.index <= g.core.log.stable && !rd.snapshot && g.deferredApplies === 0) {
           g.enqueueApply(rd.committedEntries);
           readies.push({ g, rd: { ...rd, committedEntries: [] } });
         } else {
@@ -439,7 +455,17 @@ export class RaftHost {
     this.dirty.clear();
     this.transport.flush(this.system.clock.now());
     if (readies.length === 0 && !writes) return;
-    const flushed = writes ? this.store.flushed() : undefined;
+    this.stats.turns++;
+    this.stats.readies += readies.length;
+    for (const { rd } of readies) this.stats.entries += rd.entries.length;
+    let flushed: Promise<void> | undefined;
+    if (writes) {
+      this.stats.writeTurns++;
+      const t0 = performance.now();
+      flushed = this.store.flushed().then(() => {
+        this.stats.flushWaitMs += performance.now() - t0;
+      });
+    }
     const applied = readies.map(({ g }) => g.sm.appliedIndex);
     this.chain = this.chain
       .then(() => flushed)
@@ -491,6 +517,10 @@ export class RaftHost {
       return false;
     }
   }
+}
+
+function commitOnly(next: HardState, prev: HardState | undefined): boolean {
+  return prev !== undefined && next.term === prev.term && next.vote === prev.vote && next.repairing === prev.repairing;
 }
 
 function checkTimeout(ms: unknown): void {
