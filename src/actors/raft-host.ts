@@ -49,6 +49,8 @@ export interface CreateGroupOptions {
 }
 
 const GROUP_ID = /^[A-Za-z0-9_.-]{1,200}$/;
+/** How often (in ticks) the set of peer nodes to ping is recomputed from the groups' configurations. */
+const PEERS_EVERY_TICKS = 20;
 
 export class RaftHost {
   readonly nodeId: string;
@@ -64,6 +66,9 @@ export class RaftHost {
   private readSeq = 0;
   private stopped = false;
   private seedSeq = 0;
+  private ticks = 0;
+  private peers = new Set<string>();
+  private readonly startedAt: number;
   /** Counters: turns run, turns that wrote, time waiting for flushes, Readys, entries persisted. */
   readonly stats = { turns: 0, writeTurns: 0, flushWaitMs: 0, readies: 0, entries: 0 };
 
@@ -75,6 +80,7 @@ export class RaftHost {
   ) {
     this.nodeId = nodeId;
     this.opts = parseRaftHostOptions(options, nodeId);
+    this.startedAt = system.clock.now();
     const electionMs = this.opts.electionTicks * this.opts.tickMs;
     this.transport = new NatsRaftTransport(system.nc, system.subjects, nodeId, Math.max(2 * electionMs, 500), {
       onBatch: (from, msgs) => this.onBatch(from, msgs),
@@ -359,24 +365,39 @@ export class RaftHost {
     }, this.opts.tickMs);
   }
 
+  /**
+   * Every tick: tick the groups that are not quiescent, wake followers whose leader's node has
+   * been silent for an election timeout, and ping peer nodes that got nothing for a heartbeat
+   * interval. A quiescent group costs two field reads here and nothing else.
+   */
   private tick(): void {
     const now = this.system.clock.now();
     const silentMs = this.opts.electionTicks * this.opts.tickMs;
-    const peers = new Set<string>();
+    if (this.ticks++ % PEERS_EVERY_TICKS === 0) this.peers = this.collectPeers();
+    let silent: Set<string> | undefined;
+    for (const p of this.peers) {
+      if (now - (this.heard.get(p) ?? this.startedAt) >= silentMs) (silent ??= new Set()).add(p);
+    }
     for (const g of this.groups.values()) {
       const core = g.core;
-      for (const n of core.conf.voters) peers.add(n);
-      for (const n of core.conf.learners) peers.add(n);
-      if (core.lead !== null && core.lead !== this.nodeId && now - (this.heard.get(core.lead) ?? now) >= silentMs) {
-        core.leaderNodeDown(core.lead);
-      }
+      if (silent && core.lead !== null && silent.has(core.lead)) core.leaderNodeDown(core.lead);
       if (core.quiesced) continue;
       core.tick();
       if (g.hasAllWaiters()) g.checkAll();
       this.markDirty(g);
     }
+    this.transport.ping(this.peers, now, this.opts.heartbeatTicks * this.opts.tickMs);
+  }
+
+  /** Every node that shares a group with this one. */
+  private collectPeers(): Set<string> {
+    const peers = new Set<string>();
+    for (const g of this.groups.values()) {
+      for (const n of g.core.conf.voters) peers.add(n);
+      for (const n of g.core.conf.learners) peers.add(n);
+    }
     peers.delete(this.nodeId);
-    this.transport.ping(peers, now, this.opts.heartbeatTicks * this.opts.tickMs);
+    return peers;
   }
 
   private onBatch(from: string, msgs: [string, Message][]): void {
