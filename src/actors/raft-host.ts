@@ -61,7 +61,11 @@ export class RaftHost {
   private readonly snapshots: SnapshotStreams;
   private readonly heard = new Map<string, number>();
   private turnScheduled = false;
+  /** The flush in flight (or the last one). */
   private chain: Promise<void> = Promise.resolve();
+  private flushing = false;
+  /** Writes and Readys waiting for the flush in flight to land (group commit). */
+  private pending: { writes: (() => void)[]; readies: { g: GroupReplica; rd: Ready }[] } = { writes: [], readies: [] };
   private ticker: Timer | undefined;
   private readSeq = 0;
   private stopped = false;
@@ -299,6 +303,7 @@ export class RaftHost {
       g.failAll(new UnavailableError(`raft host of node ${this.nodeId} is stopping`));
     }
     await this.chain.catch(() => undefined);
+    for (const w of this.pending.writes) w();
     for (const g of this.groups.values()) {
       if (g.unsavedHard) this.store.save(g.id, { hardState: g.unsavedHard, entries: [], snapshot: undefined, truncateFrom: undefined });
     }
@@ -428,7 +433,7 @@ export class RaftHost {
     this.turnScheduled = false;
     if (this.stopped) return;
     const readies: { g: GroupReplica; rd: Ready }[] = [];
-    let writes = false;
+    const writes = this.pending.writes;
     for (const g of this.dirty) {
       while (g.core.hasReady()) {
         const rd = g.core.ready();
@@ -437,10 +442,9 @@ export class RaftHost {
           // the commit index after a crash: it is written with the group's next real write
           // instead of costing a flush of its own.
           const hardState = rd.hardState ?? g.unsavedHard;
-          this.store.save(g.id, { ...rd, hardState });
+          writes.push(() => this.store.save(g.id, { ...rd, hardState }));
           if (hardState) g.persistedHard = hardState;
           g.unsavedHard = undefined;
-          writes = true;
         } else if (rd.hardState) {
           g.unsavedHard = rd.hardState;
         }
@@ -459,41 +463,65 @@ export class RaftHost {
         // A leader's appends and heartbeats promise nothing about its disk: send them now, in
         // parallel with its own write.
         for (const m of rd.messages) if (!mustPersistBeforeSending(m) && m.type !== 'snap') this.transport.enqueue(g.id, m);
-        // Committed entries already durable here need not wait for this turn's flush; applied
-        // now, their state machine writes share this turn's transaction and flush. (Only when
-        // no earlier Ready's committed entries still wait for a flush: order matters.)
+        // Committed entries already durable here need not wait for a flush: they are applied
+        // when this batch's writes are issued, so that the state machine's writes share the
+        // batch's transaction and flush. (Only when no earlier Ready's committed entries still
+        // wait for a flush: order matters.)
         const last = rd.committedEntries[rd.committedEntries.length - 1];
         if (last && last.index <= g.core.log.stable && !rd.snapshot && g.deferredApplies === 0) {
-          g.enqueueApply(rd.committedEntries);
+          const entries = rd.committedEntries;
+          writes.push(() => g.enqueueApply(entries));
           readies.push({ g, rd: { ...rd, committedEntries: [] } });
         } else {
           if (last) g.deferredApplies++;
           readies.push({ g, rd });
         }
       }
-      if (this.maybeCompact(g)) writes = true;
+      const compaction = this.maybeCompact(g);
+      if (compaction) writes.push(compaction);
     }
     this.dirty.clear();
     this.transport.flush(this.system.clock.now());
-    if (readies.length === 0 && !writes) return;
+    if (readies.length === 0 && writes.length === 0) return;
     this.stats.turns++;
     this.stats.readies += readies.length;
     for (const { rd } of readies) this.stats.entries += rd.entries.length;
-    let flushed: Promise<void> | undefined;
-    if (writes) {
-      this.stats.writeTurns++;
-      const t0 = performance.now();
-      flushed = this.store.flushed().then(() => {
-        this.stats.flushWaitMs += performance.now() - t0;
-      });
+    for (const r of readies) this.pending.readies.push(r);
+    this.pumpFlush();
+  }
+
+  /**
+   * Group commit: at most one flush in flight. Writes of the turns that come while a flush is
+   * on its way wait, and go to LMDB together (one transaction, one flush) as soon as it lands;
+   * their Readys' messages and applies follow that flush. A batch without writes is carried
+   * out at once when nothing is in flight (everything written before it is then durable).
+   */
+  private pumpFlush(): void {
+    if (this.flushing || this.stopped) return;
+    const batch = this.pending;
+    if (batch.readies.length === 0 && batch.writes.length === 0) return;
+    this.pending = { writes: [], readies: [] };
+    for (const w of batch.writes) w();
+    const applied = batch.readies.map(({ g }) => g.sm.appliedIndex);
+    if (batch.writes.length === 0) {
+      this.afterFlush(batch.readies, applied);
+      return;
     }
-    const applied = readies.map(({ g }) => g.sm.appliedIndex);
-    this.chain = this.chain
-      .then(() => flushed)
-      .then(
-        () => this.afterFlush(readies, applied),
-        (err: unknown) => this.system.log.error('raft log flush failed; nothing of this turn was sent', { error: describeError(err) }),
-      );
+    this.flushing = true;
+    this.stats.writeTurns++;
+    const t0 = performance.now();
+    this.chain = this.store.flushed().then(
+      () => {
+        this.stats.flushWaitMs += performance.now() - t0;
+        this.flushing = false;
+        this.afterFlush(batch.readies, applied);
+        this.pumpFlush();
+      },
+      (err: unknown) => {
+        this.flushing = false;
+        this.system.log.error('raft log flush failed; nothing of this batch was sent', { error: describeError(err) });
+      },
+    );
   }
 
   /** The turn's writes are durable: advance, send, apply. */
@@ -525,17 +553,17 @@ export class RaftHost {
     this.transport.flush(this.system.clock.now());
   }
 
-  /** Drops log entries well behind what the state machine holds durably. */
-  private maybeCompact(g: GroupReplica): boolean {
+  /** Drops log entries well behind what the state machine holds durably; returns the write to queue. */
+  private maybeCompact(g: GroupReplica): (() => void) | undefined {
     const core = g.core;
     const upTo = Math.min(g.durableApplied, core.compactableIndex()) - this.opts.compactKeep;
-    if (upTo - core.log.firstIndex() < this.opts.compactEvery) return false;
+    if (upTo - core.log.firstIndex() < this.opts.compactEvery) return undefined;
     try {
-      this.store.compact(g.id, core.compact(upTo));
-      return true;
+      const meta = core.compact(upTo);
+      return () => this.store.compact(g.id, meta);
     } catch (err) {
       this.system.log.warn('raft compaction skipped', { group: g.id, error: describeError(err) });
-      return false;
+      return undefined;
     }
   }
 }
