@@ -93,7 +93,7 @@ export class RaftHost {
         for (const g of groups) this.groups.get(g)?.core.reportUnreachable(peer as NodeId);
       },
     });
-    this.snapshots = new SnapshotStreams(this.transport, nodeId, this.opts.snapshotChunkBytes, electionMs * 10, system.log);
+    this.snapshots = new SnapshotStreams(this.transport, nodeId, this.opts.snapshotChunkBytes, electionMs * 10, system.log, system.clock);
   }
 
   static async start(o: RaftHostStartOptions): Promise<RaftHost> {
@@ -165,6 +165,10 @@ export class RaftHost {
    * known), UnavailableError, or TimeoutError (outcome unknown); never hangs past `timeoutMs`.
    */
   propose(groupId: string, data: Uint8Array, o: { concern: WriteConcern; timeoutMs: number }): Promise<{ index: number; result: unknown }> {
+    return settle(() => this.proposeNow(groupId, data, o));
+  }
+
+  private proposeNow(groupId: string, data: Uint8Array, o: { concern: WriteConcern; timeoutMs: number }): Promise<{ index: number; result: unknown }> {
     const g = this.group(groupId);
     if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('data must be a Uint8Array');
     const max = this.maxEntryBytes();
@@ -195,6 +199,10 @@ export class RaftHost {
    * up to the read index. Then reading the state machine here is linearizable.
    */
   readBarrier(groupId: string, o: { mode: 'strong' | 'leased'; timeoutMs: number }): Promise<void> {
+    return settle(() => this.readBarrierNow(groupId, o));
+  }
+
+  private readBarrierNow(groupId: string, o: { mode: 'strong' | 'leased'; timeoutMs: number }): Promise<void> {
     const g = this.group(groupId);
     checkTimeout(o.timeoutMs);
     if (o.mode !== 'strong' && o.mode !== 'leased') throw new InvalidArgumentError(`mode must be 'strong' or 'leased', got ${String(o.mode)}`);
@@ -221,6 +229,10 @@ export class RaftHost {
 
   /** On the leader: hands leadership to `to` (default: the most caught-up voter); resolves when this replica stops leading. */
   transferLeadership(groupId: string, to?: string): Promise<void> {
+    return settle(() => this.transferNow(groupId, to));
+  }
+
+  private transferNow(groupId: string, to?: string): Promise<void> {
     const g = this.group(groupId);
     if (g.core.role !== 'leader') return Promise.reject(this.notLeader(g, 'notLeader', g.core.lead));
     const target = to ?? this.bestPeer(g);
@@ -235,6 +247,10 @@ export class RaftHost {
 
   /** On the leader: one membership change; resolves once it is committed and applied here. */
   changeMembership(groupId: string, change: { addLearner?: string; promote?: string; remove?: string }): Promise<void> {
+    return settle(() => this.changeMembershipNow(groupId, change));
+  }
+
+  private changeMembershipNow(groupId: string, change: { addLearner?: string; promote?: string; remove?: string }): Promise<void> {
     const g = this.group(groupId);
     const keys = (['addLearner', 'promote', 'remove'] as const).filter((k) => change[k] !== undefined);
     if (keys.length !== 1) throw new InvalidArgumentError('change must name exactly one of addLearner, promote, remove');
@@ -570,6 +586,15 @@ export class RaftHost {
 
 function commitOnly(next: HardState, prev: HardState | undefined): boolean {
   return prev !== undefined && next.term === prev.term && next.vote === prev.vote && next.repairing === prev.repairing;
+}
+
+/** Runs `f`, turning a synchronous throw (bad input, unknown group) into a rejection. */
+function settle<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return f();
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 function checkTimeout(ms: unknown): void {
