@@ -4,7 +4,7 @@
  * what happens when entries are applied and when the role changes.
  */
 import type { RaftNode } from '../raft/raft-node.js';
-import type { Entry, SoftState } from '../raft/types.js';
+import type { Entry, HardState, SoftState } from '../raft/types.js';
 import { NotLeaderError, TimeoutError, UnavailableError, describeError } from '../runtime/errors.js';
 import type { Timer } from '../runtime/clock.js';
 import type { ChunkQueue, ReplicaRole, RoleChange, StateMachine, WriteConcern } from './raft-state-machine.js';
@@ -52,6 +52,9 @@ export class GroupReplica {
   deferredApplies = 0;
   /** Applied index known to be flushed (safe to compact the log up to). */
   durableApplied = 0;
+  /** The hard state last written, and a newer one that only moved the commit index (not written yet). */
+  persistedHard: HardState | undefined;
+  unsavedHard: HardState | undefined;
   role: RoleChange;
   failed: string | null = null;
   stopped = false;

@@ -7,6 +7,7 @@
  * complete it steps the `snap` message into its core, which drops its log and persists the
  * snapshot point (before acknowledging, like any append).
  */
+import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { describeError } from '../runtime/errors.js';
 import type { Message, NodeId } from '../raft/types.js';
@@ -27,6 +28,7 @@ export class SnapshotStreams {
     /** A chunk not answered (or not followed by the next) within this is a failed stream. */
     private readonly stallMs: number,
     private readonly log: Logger,
+    private readonly clock: Clock,
   ) {}
 
   /** Leader side: streams `g`'s state machine image to `m.to`, then reports the outcome to the core. */
@@ -118,9 +120,7 @@ export class SnapshotStreams {
     const r = g.restoring;
     if (!r) return;
     r.timer?.cancel();
-    const t = setTimeout(() => this.abort(g, new Error(`snapshot stream stalled for ${this.stallMs} ms`)), this.stallMs);
-    t.unref();
-    r.timer = { cancel: () => clearTimeout(t) };
+    r.timer = this.clock.setTimer(() => this.abort(g, new Error(`snapshot stream stalled for ${this.stallMs} ms`)), this.stallMs);
   }
 
   private abort(g: GroupReplica, err: Error): void {

@@ -3,40 +3,17 @@
  * is `step(message)`, `tick()`, `propose(...)`, `readIndex(...)` and friends; output is the
  * {@link Ready} returned by `ready()`. No I/O, no clock (time is ticks), no Math.random (a
  * seeded generator). Section numbers cite the Raft paper (Ongaro and Ousterhout, 2014) and,
- * where marked "diss.", Ongaro's dissertation.
+ * where marked "diss.", Ongaro's dissertation. This file holds the public API and the leader
+ * half (§5.3 replication, §5.4.2 commit, §8 reads, diss. §3.10 transfer); the state and the
+ * follower and candidate halves are in raft-replica.ts.
  */
-import { parseRaftConfig, seededRandom, type RaftConfig, type RaftConfigInput } from './config.js';
-import { decodeConf, EMPTY_CONF, encodeConf, entryIntact, entrySize, makeEntry, sameConf } from './entry.js';
+import { decodeConf, EMPTY_CONF, encodeConf, entrySize, makeEntry } from './entry.js';
 import { applyConfChange, quorum, quorumValue, type ConfChange } from './membership.js';
 import { assertNever, Progress } from './progress.js';
-import { RaftLog } from './raft-log.js';
-import { ReadTracker } from './read-tracker.js';
-import type {
-  ConfState,
-  Entry,
-  HardState,
-  LogIndex,
-  Message,
-  NodeId,
-  ReadFailure,
-  ReadState,
-  Ready,
-  Role,
-  SnapshotMeta,
-  SoftState,
-  Term,
-} from './types.js';
+import { RaftReplica, type RaftInit } from './raft-replica.js';
+import type { ConfState, HardState, LogIndex, Message, NodeId, ReadFailure, ReadState, Ready, Role, SnapshotMeta, Term } from './types.js';
 
-/** What a replica starts from: what storage held at restart (all empty for a new replica). */
-export interface RaftInit {
-  hardState: HardState;
-  /** The last snapshot or compaction point, with the configuration there. */
-  snapshot: SnapshotMeta;
-  /** Stored entries after the snapshot, in order. Checked against their checksums. */
-  entries: Entry[];
-  /** The state machine's applied index (it is durable by itself); entries up to it are not handed again. */
-  applied: number;
-}
+export type { RaftInit };
 
 export type ProposeResult =
   | { ok: true; index: LogIndex; term: Term }
@@ -89,108 +66,8 @@ export function emptyInit(): RaftInit {
   };
 }
 
-export class RaftNode {
-  readonly id: NodeId;
-  readonly cfg: RaftConfig;
-  private readonly rand: () => number;
-  term = 0;
-  vote: NodeId | null = null;
-  lead: NodeId | null = null;
-  role: Role = 'follower';
-  readonly log: RaftLog;
-  /** Configuration at the snapshot point, and every config entry after it. */
-  private snapConf: ConfState;
-  private confLog: { index: number; conf: ConfState }[] = [];
-  /** The configuration in force: the latest committed one. */
-  conf: ConfState;
-  private prs = new Map<NodeId, Progress>();
-  private votes = new Map<NodeId, boolean>();
-  private electionElapsed = 0;
-  private heartbeatElapsed = 0;
-  /** Ticks since start; a fresh replica honours a possible leader's lease for one election timeout. */
-  private sinceStart = 0;
-  private randomizedElectionTimeout = 0;
-  private leadTransferee: NodeId | null = null;
-  private transferElapsed = 0;
-  /** Index of this leader's first (no-op) entry of its term. */
-  private termStart = 0;
-  private idleTicks = 0;
-  quiesced = false;
-  /** A corrupt entry was found at start: no voting or leading until the log is repaired from a leader. */
-  damaged = false;
-  /** New entries to send (batched: sent once per Ready). */
-  private needBcast = false;
-  /** The commit index moved: tell followers even without new entries. */
-  private commitChanged = false;
-  private readonly reads: ReadTracker;
-  private msgs: Message[] = [];
-  private readStates: ReadState[] = [];
-  private readFailures: ReadFailure[] = [];
-  private prevHard: HardState;
-  private prevSoft: SoftState;
-  private pendingInstall: SnapshotMeta | undefined;
-  private truncateOut: number | undefined;
-
-  constructor(config: RaftConfigInput, init: RaftInit) {
-    this.cfg = parseRaftConfig(config);
-    this.id = this.cfg.id;
-    this.rand = seededRandom(this.cfg.seed);
-    this.reads = new ReadTracker(this.cfg.electionTicks);
-    const hs = init.hardState;
-    this.term = hs.term;
-    this.vote = hs.vote;
-    this.damaged = hs.repairing;
-    let entries = init.entries;
-    const bad = entries.findIndex((e, k) => !entryIntact(e) || e.index !== init.snapshot.index + 1 + k);
-    if (bad >= 0) {
-      entries = entries.slice(0, bad);
-      this.damaged = true;
-      this.truncateOut = init.snapshot.index + 1 + bad;
-    }
-    const last = init.snapshot.index + entries.length;
-    this.log = new RaftLog(init.snapshot.index, init.snapshot.term, entries, Math.min(hs.commit, last), Math.min(init.applied, Math.max(hs.commit, init.snapshot.index)));
-    if (init.applied > this.log.applied) this.log.applied = this.log.applyHanded = Math.min(init.applied, this.log.committed);
-    this.snapConf = init.snapshot.conf;
-    for (const e of entries) if (e.type === 'config') this.confLog.push({ index: e.index, conf: decodeConf(e.data) });
-    this.conf = this.confAt(this.log.committed);
-    this.prevHard = { term: this.term as Term, vote: this.vote, commit: this.log.committed as LogIndex, repairing: hs.repairing };
-    this.resetRandomizedTimeout();
-    this.prevSoft = this.softState();
-  }
-
+export class RaftNode extends RaftReplica {
   // ---------------------------------------------------------------- queries
-
-  isVoter(n: NodeId = this.id): boolean {
-    return this.conf.voters.includes(n);
-  }
-
-  /** Leader whose first entry of the term has committed (§8: only then does it know what is committed). */
-  isReadyLeader(): boolean {
-    return this.role === 'leader' && this.log.committed >= this.termStart;
-  }
-
-  /** The configuration in force at index `i` (≥ the snapshot index). */
-  confAt(i: number): ConfState {
-    let c = this.snapConf;
-    for (const x of this.confLog) if (x.index <= i) c = x.conf;
-    return c;
-  }
-
-  /** Metadata of a state-machine image at applied index `i`, for InstallSnapshot. */
-  snapshotMetaAt(i: number): SnapshotMeta {
-    const t = this.log.termAt(i);
-    if (t === undefined || i > this.log.committed) throw new RangeError(`raft: no committed entry at ${i} to describe a snapshot`);
-    return { index: i as LogIndex, term: t as Term, conf: this.confAt(i) };
-  }
-
-  /** Whether a snapshot at `meta` would be installed (so the host should restore its state machine first). */
-  wantsSnapshot(meta: SnapshotMeta): boolean {
-    return meta.index > this.log.committed && !this.log.matchTerm(meta.index, meta.term);
-  }
-
-  softState(): SoftState {
-    return { role: this.role, leader: this.lead, term: this.term as Term, ready: this.isReadyLeader(), isVoter: this.isVoter() };
-  }
 
   status(): RaftStatus {
     const progress: PeerStatus[] = [];
@@ -450,46 +327,7 @@ export class RaftNode {
 
   // ---------------------------------------------------------------- roles
 
-  private resetRandomizedTimeout(): void {
-    this.randomizedElectionTimeout = this.cfg.electionTicks + Math.floor(this.rand() * this.cfg.electionTicks);
-  }
-
-  private reset(t: number): void {
-    if (t !== this.term) {
-      this.term = t;
-      this.vote = null;
-    }
-    this.lead = null;
-    this.electionElapsed = 0;
-    this.heartbeatElapsed = 0;
-    this.resetRandomizedTimeout();
-    this.leadTransferee = null;
-    this.votes.clear();
-    this.idleTicks = 0;
-    if (this.role === 'leader') this.readFailures.push(...this.reads.failAll('stepDown'));
-    else this.readFailures.push(...this.reads.failAll('notLeader'));
-  }
-
-  private becomeFollower(t: number, lead: NodeId | null): void {
-    this.reset(t);
-    this.role = 'follower';
-    this.lead = lead;
-  }
-
-  private becomePreCandidate(): void {
-    this.votes.clear();
-    this.role = 'preCandidate';
-    this.lead = null;
-    this.readFailures.push(...this.reads.failAll('notLeader'));
-  }
-
-  private becomeCandidate(): void {
-    this.reset(this.term + 1);
-    this.role = 'candidate';
-    this.vote = this.id;
-  }
-
-  private becomeLeader(): void {
+  protected becomeLeader(): void {
     this.reset(this.term);
     this.role = 'leader';
     this.lead = this.id;
@@ -508,64 +346,7 @@ export class RaftNode {
     this.termStart = this.log.lastIndex();
   }
 
-  private promotable(): boolean {
-    return this.isVoter() && !this.damaged;
-  }
-
-  private campaign(kind: 'pre' | 'normal' | 'transfer'): void {
-    if (!this.promotable()) return;
-    let voteTerm: number;
-    if (kind === 'pre') {
-      this.becomePreCandidate();
-      voteTerm = this.term + 1;
-    } else {
-      this.becomeCandidate();
-      voteTerm = this.term;
-    }
-    this.votes.set(this.id, true);
-    if (this.tally() === 'won') {
-      if (kind === 'pre') this.campaign('normal');
-      else this.becomeLeader();
-      return;
-    }
-    for (const to of this.conf.voters) {
-      if (to === this.id) continue;
-      const base = { from: this.id, to, term: voteTerm as Term, lastIndex: this.log.lastIndex() as LogIndex, lastTerm: this.log.lastTerm() as Term };
-      this.send(kind === 'pre' ? { type: 'preVote', ...base } : { type: 'vote', ...base, transfer: kind === 'transfer' });
-    }
-  }
-
-  private tally(): 'won' | 'lost' | 'pending' {
-    let granted = 0;
-    let rejected = 0;
-    for (const n of this.conf.voters) {
-      const v = this.votes.get(n);
-      if (v === true) granted++;
-      else if (v === false) rejected++;
-    }
-    const q = quorum(this.conf.voters);
-    if (granted >= q) return 'won';
-    if (rejected > this.conf.voters.length - q) return 'lost';
-    return 'pending';
-  }
-
-  /** A leader with check-quorum, or a follower that heard from a leader (or started) less than an election timeout ago. */
-  private inLease(): boolean {
-    if (!this.cfg.checkQuorum) return false;
-    if (this.role === 'leader') return true;
-    return this.lead !== null ? this.electionElapsed < this.cfg.electionTicks : this.sinceStart < this.cfg.electionTicks;
-  }
-
-  private tickElection(): void {
-    this.electionElapsed++;
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
-      this.electionElapsed = 0;
-      this.resetRandomizedTimeout();
-      this.campaign(this.cfg.preVote ? 'pre' : 'normal');
-    }
-  }
-
-  private tickLeader(): void {
+  protected tickLeader(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
     this.reads.tick();
@@ -598,7 +379,7 @@ export class RaftNode {
   }
 
   /** Transfers leadership to the best-matched voter (this leader is no longer one). */
-  private handOff(): void {
+  protected handOff(): void {
     let best: NodeId | null = null;
     let bestMatch = -1;
     for (const n of this.conf.voters) {
@@ -611,7 +392,7 @@ export class RaftNode {
     if (best !== null) this.transferLeadership(best);
   }
 
-  private canQuiesce(): boolean {
+  protected canQuiesce(): boolean {
     if (!this.isReadyLeader() || this.leadTransferee !== null || this.reads.pending() > 0) return false;
     const last = this.log.lastIndex();
     if (this.log.committed !== last || this.log.applied !== last) return false;
@@ -619,180 +400,15 @@ export class RaftNode {
     return true;
   }
 
-  private wake(): void {
-    if (!this.quiesced) return;
-    this.quiesced = false;
-    this.idleTicks = 0;
-    if (this.role === 'leader') this.reads.resetLease();
-  }
-
-  private quorumActive(): boolean {
+  protected quorumActive(): boolean {
     let active = 0;
     for (const n of this.conf.voters) if (n === this.id || this.prs.get(n)?.recentActive) active++;
     return active >= quorum(this.conf.voters);
   }
 
-  private voterPeers(): NodeId[] {
-    return this.conf.voters.filter((n) => n !== this.id);
-  }
-
-  /** Acknowledgements from other voters needed for a quorum (the leader counts itself). */
-  private quorumOthers(): number {
-    return quorum(this.conf.voters) - (this.isVoter() ? 1 : 0);
-  }
-
-  // ---------------------------------------------------------------- votes (§5.2, §5.4.1, diss. §9.6)
-
-  private handleVoteRequest(m: Extract<Message, { type: 'vote' | 'preVote' }>): void {
-    const pre = m.type === 'preVote';
-    const canVote = this.vote === m.from || (this.vote === null && this.lead === null) || (pre && m.term > this.term);
-    const upToDate = this.cfg.bugs.voteWithoutLogCheck === true || this.log.isUpToDate(m.lastIndex, m.lastTerm);
-    if (canVote && upToDate && !this.damaged) {
-      this.send({ type: pre ? 'preVoteResp' : 'voteResp', from: this.id, to: m.from, term: m.term, reject: false });
-      if (!pre) {
-        this.electionElapsed = 0;
-        this.vote = m.from;
-      }
-    } else {
-      this.send({ type: pre ? 'preVoteResp' : 'voteResp', from: this.id, to: m.from, term: this.term as Term, reject: true });
-    }
-  }
-
-  private stepCandidate(m: Message): void {
-    switch (m.type) {
-      case 'app':
-      case 'heartbeat':
-      case 'snap':
-        this.becomeFollower(m.term, m.from);
-        this.stepFollower(m);
-        return;
-      case 'preVoteResp':
-      case 'voteResp': {
-        if ((m.type === 'preVoteResp') !== (this.role === 'preCandidate')) return;
-        if (!this.votes.has(m.from)) this.votes.set(m.from, !m.reject);
-        const res = this.tally();
-        if (res === 'won') {
-          if (this.role === 'preCandidate') this.campaign('normal');
-          else this.becomeLeader();
-        } else if (res === 'lost') {
-          this.becomeFollower(this.term, null);
-        }
-        return;
-      }
-      case 'appResp':
-      case 'heartbeatResp':
-      case 'timeoutNow':
-      case 'vote':
-      case 'preVote':
-        return;
-      default:
-        assertNever(m);
-    }
-  }
-
   // ---------------------------------------------------------------- follower (§5.3)
 
-  private stepFollower(m: Message): void {
-    switch (m.type) {
-      case 'app':
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.handleAppend(m);
-        return;
-      case 'heartbeat':
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.handleHeartbeat(m);
-        return;
-      case 'snap':
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.handleSnapshot(m);
-        return;
-      case 'timeoutNow':
-        this.campaign('transfer');
-        return;
-      case 'appResp':
-      case 'heartbeatResp':
-      case 'preVoteResp':
-      case 'voteResp':
-      case 'vote':
-      case 'preVote':
-        return;
-      default:
-        assertNever(m);
-    }
-  }
-
-  private handleAppend(m: Extract<Message, { type: 'app' }>): void {
-    const reply = (index: number, reject: boolean, hintIndex = 0, hintTerm = 0): void =>
-      this.send({ type: 'appResp', from: this.id, to: m.from, term: this.term as Term, index: index as LogIndex, reject, hintIndex: hintIndex as LogIndex, hintTerm: hintTerm as Term, applied: this.log.applied as LogIndex });
-    if (m.prevIndex < this.log.committed) {
-      reply(this.log.committed, false);
-      return;
-    }
-    if (this.log.matchTerm(m.prevIndex, m.prevTerm)) {
-      for (const e of m.entries) if (!entryIntact(e)) return; // corrupted on the way: as if lost
-      const before = this.log.lastIndex();
-      const lastNew = this.log.maybeAppend(m.prevIndex, m.entries);
-      if (this.log.lastIndex() !== before || m.entries.length > 0) this.syncConfLog();
-      this.commitTo(Math.min(m.commit, lastNew));
-      // Repaired: the leader's commit point is in our log and is of its term, so every entry
-      // ever committed is in our log too (leader completeness, §5.4).
-      if (this.damaged && m.commit <= lastNew && this.log.termAt(m.commit) === this.term) this.damaged = false;
-      reply(lastNew, false);
-      return;
-    }
-    const hint = this.log.findConflictByTerm(Math.min(m.prevIndex, this.log.lastIndex()), m.prevTerm);
-    reply(m.prevIndex, true, hint.index, hint.term);
-  }
-
-  private handleHeartbeat(m: Extract<Message, { type: 'heartbeat' }>): void {
-    this.commitTo(m.commit);
-    this.send({ type: 'heartbeatResp', from: this.id, to: m.from, term: this.term as Term, seq: m.seq, applied: this.log.applied as LogIndex, lastIndex: this.log.lastIndex() as LogIndex });
-    if (m.quiesce && this.log.lastIndex() === m.commit && this.log.committed === m.commit) this.quiesced = true;
-  }
-
-  private handleSnapshot(m: Extract<Message, { type: 'snap' }>): void {
-    const s = m.snapshot;
-    const reply = (index: number): void =>
-      this.send({ type: 'appResp', from: this.id, to: m.from, term: this.term as Term, index: index as LogIndex, reject: false, hintIndex: 0 as LogIndex, hintTerm: 0 as Term, applied: this.log.applied as LogIndex });
-    if (s.index <= this.log.committed) {
-      reply(this.log.committed);
-      return;
-    }
-    if (this.log.matchTerm(s.index, s.term)) {
-      this.commitTo(s.index);
-      reply(this.log.committed);
-      return;
-    }
-    this.log.restore(s.index, s.term);
-    this.snapConf = s.conf;
-    this.confLog = [];
-    this.conf = s.conf;
-    this.pendingInstall = s;
-    reply(s.index);
-  }
-
-  /** Rebuilds the list of config entries after an append that may have truncated some. */
-  private syncConfLog(): void {
-    this.confLog = this.confLog.filter((x) => this.log.entry(x.index)?.type === 'config' && x.index <= this.log.lastIndex());
-    const known = new Set(this.confLog.map((x) => x.index));
-    for (let i = Math.max(this.log.firstIndex(), this.log.committed + 1); i <= this.log.lastIndex(); i++) {
-      const e = this.log.entry(i) as Entry;
-      if (e.type === 'config' && !known.has(i)) this.confLog.push({ index: i, conf: decodeConf(e.data) });
-    }
-    this.confLog.sort((a, b) => a.index - b.index);
-  }
-
-  private commitTo(i: number): void {
-    if (!this.log.commitTo(i)) return;
-    const next = this.confAt(this.log.committed);
-    if (!sameConf(next, this.conf)) this.applyConf(next);
-    if (this.role === 'leader' && this.cfg.commitBroadcast) this.commitChanged = true;
-  }
-
-  private applyConf(next: ConfState): void {
+  protected applyConf(next: ConfState): void {
     this.conf = next;
     if (this.role !== 'leader') return;
     for (const n of [...this.prs.keys()]) if (!next.voters.includes(n) && !next.learners.includes(n)) this.prs.delete(n);
@@ -816,7 +432,7 @@ export class RaftNode {
 
   // ---------------------------------------------------------------- leader (§5.3, §5.4.2)
 
-  private appendEntry(type: 'normal' | 'noop' | 'config', data: Uint8Array): void {
+  protected appendEntry(type: 'normal' | 'noop' | 'config', data: Uint8Array): void {
     const e = makeEntry((this.log.lastIndex() + 1) as LogIndex, this.term as Term, type, data);
     this.log.append([e]);
     if (type === 'config') this.confLog.push({ index: e.index, conf: decodeConf(data) });
@@ -824,7 +440,7 @@ export class RaftNode {
     this.maybeCommit();
   }
 
-  private maybeCommit(): boolean {
+  protected maybeCommit(): boolean {
     const self = this.prs.get(this.id);
     if (self) self.match = this.log.stable;
     const idx = quorumValue(this.conf.voters, (n) => this.prs.get(n)?.match ?? 0);
@@ -835,7 +451,7 @@ export class RaftNode {
     return true;
   }
 
-  private stepLeader(m: Message): void {
+  protected stepLeader(m: Message): void {
     switch (m.type) {
       case 'appResp': {
         const pr = this.prs.get(m.from);
@@ -910,12 +526,12 @@ export class RaftNode {
     }
   }
 
-  private flow(): { maxInflightMsgs: number; maxInflightBytes: number } {
+  protected flow(): { maxInflightMsgs: number; maxInflightBytes: number } {
     return this.cfg;
   }
 
   /** Sends every follower what it lacks, pipelining up to the in-flight bounds. */
-  private bcastAppend(sendIfEmpty: boolean): void {
+  protected bcastAppend(sendIfEmpty: boolean): void {
     for (const [to, pr] of this.prs) {
       if (to === this.id) continue;
       let empty = sendIfEmpty;
@@ -923,7 +539,7 @@ export class RaftNode {
     }
   }
 
-  private bcastHeartbeat(seq: number, quiesce: boolean): void {
+  protected bcastHeartbeat(seq: number, quiesce: boolean): void {
     for (const [to, pr] of this.prs) {
       if (to === this.id) continue;
       this.send({ type: 'heartbeat', from: this.id, to, term: this.term as Term, commit: Math.min(pr.match, this.log.committed) as LogIndex, seq, quiesce });
@@ -934,7 +550,7 @@ export class RaftNode {
    * Sends `to` what it lacks, batched up to maxSizePerMsg, pipelined in `replicate` within the
    * in-flight bounds; a snapshot when the entries it needs were compacted away.
    */
-  private sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+  protected sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
     const pr = this.prs.get(to);
     if (!pr || pr.isPaused(this.flow())) return false;
     const prevIndex = pr.next - 1;
@@ -954,7 +570,4 @@ export class RaftNode {
     return true;
   }
 
-  private send(m: Message): void {
-    this.msgs.push(m);
-  }
 }

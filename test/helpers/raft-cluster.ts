@@ -46,7 +46,8 @@ export class RaftProcessCluster {
   /** Starts (or restarts, on its old directory) node `n`; resolves when it serves. */
   async startNode(n: string): Promise<void> {
     const args = [FIXTURE, '--nats', this.server.url, '--node', n, '--peers', this.nodes.join(','), '--dir', this.dirs.get(n) as string, ...this.extraArgs];
-    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    // stdin is a pipe from this process: the node exits when it closes (this process died).
+    const p = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     this.procs.set(n, p);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`node ${n} did not start within 20 s`)), 20_000);

@@ -127,12 +127,12 @@ describe('raft host', () => {
   it('raft host - bad input is refused with InvalidArgumentError naming the field and the limit', async () => {
     await createGroup('bad', NODES);
     const l = await waitLeader('bad');
-    assert.throws(() => l.host.propose('bad', new Uint8Array(2 * 1024 * 1024), { concern: 'majority', timeoutMs: 1_000 }), (e: unknown) => e instanceof InvalidArgumentError && /data is 2097152 bytes; the limit is \d+ bytes/.test(e.message));
-    assert.throws(() => l.host.propose('bad', enc.encode('x'), { concern: 'majority', timeoutMs: -1 }), (e: unknown) => e instanceof InvalidArgumentError && /timeoutMs/.test(e.message));
-    assert.throws(() => l.host.propose('bad', enc.encode('x'), { concern: 'most' as 'all', timeoutMs: 100 }), (e: unknown) => e instanceof InvalidArgumentError && /concern/.test(e.message));
-    assert.throws(() => l.host.propose('nope', enc.encode('x'), { concern: 'majority', timeoutMs: 100 }), NotFoundError);
+    await assert.rejects(l.host.propose('bad', new Uint8Array(2 * 1024 * 1024), { concern: 'majority', timeoutMs: 1_000 }), (e: unknown) => e instanceof InvalidArgumentError && /data is 2097152 bytes; the limit is \d+ bytes/.test(e.message));
+    await assert.rejects(l.host.propose('bad', enc.encode('x'), { concern: 'majority', timeoutMs: -1 }), (e: unknown) => e instanceof InvalidArgumentError && /timeoutMs/.test(e.message));
+    await assert.rejects(l.host.propose('bad', enc.encode('x'), { concern: 'most' as 'all', timeoutMs: 100 }), (e: unknown) => e instanceof InvalidArgumentError && /concern/.test(e.message));
+    await assert.rejects(l.host.propose('nope', enc.encode('x'), { concern: 'majority', timeoutMs: 100 }), NotFoundError);
     await assert.rejects(l.host.createGroup('a b', { voters: NODES, stateMachine: new ListStateMachine(l.env, 'x') }), /groupId/);
-    assert.throws(() => l.host.changeMembership('bad', { addLearner: 'x', remove: 'y' }), /exactly one/);
+    await assert.rejects(l.host.changeMembership('bad', { addLearner: 'x', remove: 'y' }), /exactly one/);
     // and nothing was corrupted: the group still takes writes
     const r = await l.host.propose('bad', enc.encode('ok'), { concern: 'majority', timeoutMs: 5_000 });
     assert.ok(r.index > 0);
