@@ -4,7 +4,7 @@
  * point can be on two shards), at most k.
  */
 import type { Hit } from '../api/types.js';
-import { compareUtf8 } from '../cluster/hash.js';
+import { compareUtf8 } from '../index/utf8.js';
 
 export function compareHits(a: Hit, b: Hit): number {
   return a.distance - b.distance || compareUtf8(a.id, b.id);

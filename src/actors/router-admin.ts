@@ -4,7 +4,7 @@
  * shards themselves (their leaders know their followers' progress).
  */
 import { randomBytes } from 'node:crypto';
-import type { CollectionSpec } from '../api/types.js';
+import type { CollectionSpec, ShardDescription } from '../api/types.js';
 import { sameSettings, validateCreate, validateEmpty, validateNamed } from '../api/validate.js';
 import type { CachedCollection, CollectionCache } from '../cluster/collection-cache.js';
 import { DOWN_AFTER_MS, type MembershipView } from '../cluster/membership.js';
@@ -28,15 +28,6 @@ export interface AdminRouterDeps {
 export const STATUS_TIMEOUT_MS = 1_000;
 /** A follower heard from within this long, and alive, is healthy. */
 export const HEALTHY_CONTACT_MS = DOWN_AFTER_MS;
-
-export interface ShardDescription {
-  shard: number;
-  leader: string | null;
-  term: number;
-  commitIndex: number;
-  count: number;
-  replicas: { node: string; role: 'leader' | 'follower' | 'learner' | 'down'; matchIndex: number; lagMs: number | null }[];
-}
 
 export class AdminRouter {
   constructor(private readonly deps: AdminRouterDeps) {}

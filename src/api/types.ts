@@ -115,3 +115,20 @@ export interface SearchReply {
   coverage: Coverage;
   partial: boolean;
 }
+
+/** One shard in a describe reply. */
+export interface ShardDescription {
+  shard: number;
+  /** null while the shard elects a leader */
+  leader: string | null;
+  term: number;
+  commitIndex: number;
+  count: number;
+  replicas: { node: string; role: 'leader' | 'follower' | 'learner' | 'down'; matchIndex: number; lagMs: number | null }[];
+}
+
+/** The describe reply's `collection` (also create's reply). */
+export interface CollectionDescription extends Omit<CollectionSpec, 'shards'> {
+  count: number;
+  shards: ShardDescription[];
+}

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { CreateCollectionOptions } from '../client/client.js';
-import { UsageError, type Command } from './command.js';
+import { UsageError, intOption, type Command } from './command.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientFrom, printJson, table } from './connection.js';
 
 const USAGE = `shoal collections create <name> --dim <n> [--metric cosine|l2|ip] [--shards <n>] [--replicas <n>]
@@ -12,12 +12,8 @@ shoal collections drop <name>
 
 ${CONNECTION_USAGE}`;
 
-function int(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new UsageError(`${flag} must be an integer, got ${v}`);
-  return n;
-}
+// Ranges are the server's to enforce (it names the field and the limit); here only "an integer".
+const int = (v: string | undefined, flag: string): number | undefined => intOption(v, flag, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
 
 export const collectionsCommand: Command = {
   name: 'collections',

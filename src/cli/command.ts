@@ -26,3 +26,11 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', on);
   });
 }
+
+/** An integer option (flag or environment value): undefined when absent, a UsageError naming it and its range when bad. */
+export function intOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be ${min} to ${max}, got ${value}`);
+  return n;
+}

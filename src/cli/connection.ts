@@ -1,6 +1,6 @@
 /** Options every client verb takes, and the client they build. */
 import { ShoalClient } from '../client/client.js';
-import { UsageError } from './command.js';
+import { intOption } from './command.js';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
@@ -27,10 +27,7 @@ export interface ConnectionValues {
 }
 
 export function timeoutOf(v: ConnectionValues): number | undefined {
-  if (v.timeout === undefined) return undefined;
-  const n = Number(v.timeout);
-  if (!Number.isInteger(n) || n < 1 || n > 60_000) throw new UsageError(`--timeout must be 1 to 60000 ms, got ${v.timeout}`);
-  return n;
+  return intOption(v.timeout, '--timeout (ms)', 1, 60_000);
 }
 
 export async function clientFrom(v: ConnectionValues): Promise<ShoalClient> {

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { ShoalClient } from '../client/client.js';
 import { startNatsServer, type NatsServer } from '../runtime/nats-server.js';
 import { describeError } from '../runtime/errors.js';
-import { UsageError, untilSignal, type Command } from './command.js';
+import { intOption, untilSignal, type Command } from './command.js';
 import { portFree, DEFAULT_DEV_NATS_PORT } from './nats-command.js';
 
 export const DEFAULT_DEV_NODES = 3;
@@ -31,12 +31,10 @@ Ctrl-C, which stops everything. Run again with the same --data, it finds its dat
       args: argv,
       options: { nodes: { type: 'string' }, data: { type: 'string' }, port: { type: 'string' }, prefix: { type: 'string' } },
     });
-    const n = values.nodes === undefined ? DEFAULT_DEV_NODES : Number(values.nodes);
-    if (!Number.isInteger(n) || n < 1 || n > 16) throw new UsageError(`--nodes must be 1 to 16, got ${values.nodes}`);
+    const n = intOption(values.nodes, '--nodes', 1, 16) ?? DEFAULT_DEV_NODES;
     const dataDir = resolve(values.data ?? DEFAULT_DEV_DATA);
     const prefix = values.prefix ?? 'shoal';
-    let port = values.port === undefined ? DEFAULT_DEV_NATS_PORT : Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0 to 65535, got ${values.port}`);
+    let port = intOption(values.port, '--port', 0, 65535) ?? DEFAULT_DEV_NATS_PORT;
     if (values.port === undefined && !(await portFree(port))) {
       process.stderr.write(`port ${port} is in use (a system nats-server?); using a free port instead\n`);
       port = 0;

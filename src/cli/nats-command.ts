@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { startNatsServer } from '../runtime/nats-server.js';
-import { UsageError, untilSignal, type Command } from './command.js';
+import { intOption, untilSignal, type Command } from './command.js';
 
 export const DEFAULT_DEV_NATS_PORT = 4222;
 
@@ -22,8 +22,7 @@ Prints the URL on the first line of standard output, then runs until Ctrl-C.`,
       options: { port: { type: 'string' }, store: { type: 'string' }, verbose: { type: 'boolean' } },
       strict: true,
     });
-    let port = values.port === undefined ? DEFAULT_DEV_NATS_PORT : Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0 to 65535, got ${values.port}`);
+    let port = intOption(values.port, '--port', 0, 65535) ?? DEFAULT_DEV_NATS_PORT;
     if (values.port === undefined && !(await portFree(port))) {
       // Debian's nats-server package runs a system server on 4222: don't fight it.
       process.stderr.write(`port ${port} is in use (a system nats-server?); using a free port instead\n`);

@@ -15,7 +15,7 @@ import { describeError } from '../runtime/errors.js';
 import { MetricsRegistry, serveMetrics } from '../runtime/metrics.js';
 import { assertToken } from '../runtime/subjects.js';
 import { openNodeEnv } from '../storage/node-env.js';
-import { UsageError, type Command } from './command.js';
+import { UsageError, intOption, type Command } from './command.js';
 import { DEFAULT_NATS_URL } from './connection.js';
 import { setupTelemetry } from './telemetry.js';
 import { shoalVersion } from './version.js';
@@ -29,13 +29,6 @@ Every flag may come from the environment instead: SHOAL_ID, SHOAL_NATS_URL (comm
 URLs), SHOAL_DATA, SHOAL_PREFIX, SHOAL_METRICS_PORT, SHOAL_INDEX_WORKERS, and SHOAL_KV_REPLICAS
 (replicas of the metadata bucket on a clustered NATS, default 1).
 Prints "ready" on standard output once it serves; SIGTERM or Ctrl-C stops it cleanly.`;
-
-function intFrom(v: string | undefined, what: string, min: number, max: number): number | undefined {
-  if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${what} must be ${min} to ${max}, got ${v}`);
-  return n;
-}
 
 export const nodeCommand: Command = {
   name: 'node',
@@ -61,9 +54,9 @@ export const nodeCommand: Command = {
     if (!dataArg) throw new UsageError('node needs --data <dir> (or SHOAL_DATA)');
     const natsUrl = values.nats ?? env['SHOAL_NATS_URL'] ?? DEFAULT_NATS_URL;
     const prefix = values.prefix ?? env['SHOAL_PREFIX'] ?? 'shoal';
-    const metricsPort = intFrom(values['metrics-port'] ?? env['SHOAL_METRICS_PORT'], '--metrics-port', 0, 65535);
-    const indexWorkers = intFrom(values['index-workers'] ?? env['SHOAL_INDEX_WORKERS'], '--index-workers', 1, 64) ?? DEFAULT_INDEX_WORKERS;
-    const kvReplicas = intFrom(env['SHOAL_KV_REPLICAS'], 'SHOAL_KV_REPLICAS', 1, 5);
+    const metricsPort = intOption(values['metrics-port'] ?? env['SHOAL_METRICS_PORT'], '--metrics-port', 0, 65535);
+    const indexWorkers = intOption(values['index-workers'] ?? env['SHOAL_INDEX_WORKERS'], '--index-workers', 1, 64) ?? DEFAULT_INDEX_WORKERS;
+    const kvReplicas = intOption(env['SHOAL_KV_REPLICAS'], 'SHOAL_KV_REPLICAS', 1, 5);
     const data = resolve(dataArg);
     mkdirSync(data, { recursive: true });
     const releaseLock = lockDataDir(data, id);

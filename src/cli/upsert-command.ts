@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { CollectionClient, UpsertPoint } from '../client/client.js';
 import { ShoalError, TimeoutError, UnavailableError, describeError } from '../runtime/errors.js';
-import { UsageError, type Command } from './command.js';
+import { UsageError, intOption, type Command } from './command.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientFrom } from './connection.js';
 import { Progress } from './progress.js';
 
@@ -34,8 +34,7 @@ export const upsertCommand: Command = {
     const [name, ...extra] = positionals;
     if (!name || extra.length > 0) throw new UsageError('upsert needs exactly one collection name');
     if (!values.file) throw new UsageError('upsert needs --file <points.jsonl> (or --file - for standard input)');
-    const batchSize = values.batch === undefined ? DEFAULT_BATCH : Number(values.batch);
-    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) throw new UsageError(`--batch must be 1 to 10000, got ${values.batch}`);
+    const batchSize = intOption(values.batch, '--batch', 1, 10_000) ?? DEFAULT_BATCH;
     const wc = values['write-concern'];
     if (wc !== undefined && !['majority', 'all', 'leader'].includes(wc)) throw new UsageError(`--write-concern must be majority, all or leader, got ${wc}`);
 

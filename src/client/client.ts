@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { connect, headers as natsHeaders, RequestError, TimeoutError as NatsTimeoutError, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
-import type { CollectionSpec, Consistency, Coverage, Hit, Metric, Point, SearchReply, ShardingConfig, WriteConcern } from '../api/types.js';
+import type { CollectionDescription, Consistency, Coverage, Hit, Metric, Point, SearchReply, ShardDescription, ShardingConfig, WriteConcern } from '../api/types.js';
 import { CBOR_CONTENT_TYPE, decodeBody, encodeBody, encodingOf, type Encoding } from '../runtime/codec.js';
 import { errorFromCode, InternalError, isWireError, TimeoutError, UnavailableError, describeError } from '../runtime/errors.js';
 import { Subjects } from '../runtime/subjects.js';
@@ -42,20 +42,6 @@ export interface CreateCollectionOptions {
   replicas?: number;
   sharding?: Partial<ShardingConfig> & { strategy: ShardingConfig['strategy'] };
   hnsw?: { m?: number; efConstruction?: number; ef?: number };
-}
-
-export interface ShardDescription {
-  shard: number;
-  leader: string | null;
-  term: number;
-  commitIndex: number;
-  count: number;
-  replicas: { node: string; role: 'leader' | 'follower' | 'learner' | 'down'; matchIndex: number; lagMs: number | null }[];
-}
-
-export interface CollectionDescription extends Omit<CollectionSpec, 'shards'> {
-  count: number;
-  shards: ShardDescription[];
 }
 
 export interface CollectionSummary {
@@ -104,7 +90,7 @@ export interface UpsertPoint {
   shardKey?: string;
 }
 
-export type { Coverage, Hit, Point, SearchReply };
+export type { CollectionDescription, Coverage, Hit, Point, SearchReply, ShardDescription };
 
 export class ShoalClient {
   private readonly subjects: Subjects;

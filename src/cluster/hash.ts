@@ -42,21 +42,3 @@ export function murmur3(text: string, seed = 0): number {
   h ^= h >>> 16;
   return h >>> 0;
 }
-
-/** Compares two strings by their UTF-8 bytes (PROTOCOL.md: the order of ids and range boundaries). */
-export function compareUtf8(a: string, b: string): number {
-  if (a === b) return 0;
-  // For strings without surrogate pairs, UTF-16 code unit order equals UTF-8 byte order.
-  // Surrogates (U+D800..U+DFFF) sort below U+E000..U+FFFF in UTF-16 but above them in UTF-8.
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    const xs = x >= 0xd800 && x <= 0xdfff;
-    const ys = y >= 0xd800 && y <= 0xdfff;
-    if (xs !== ys) return xs ? 1 : -1;
-    return x < y ? -1 : 1;
-  }
-  return a.length - b.length;
-}

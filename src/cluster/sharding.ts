@@ -6,7 +6,8 @@
  * - `custom`: like consistent-hash, but over the point's `shardKey`, so one key's points live together.
  */
 import type { ShardingConfig } from '../api/types.js';
-import { compareUtf8, murmur3 } from './hash.js';
+import { compareUtf8 } from '../index/utf8.js';
+import { murmur3 } from './hash.js';
 
 export interface Sharder {
   readonly shards: number;

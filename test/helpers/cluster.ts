@@ -25,6 +25,8 @@ export interface ClusterOptions {
   prefix?: string;
   /** Extra environment for node processes. */
   env?: Record<string, string>;
+  /** Flags for the node processes' Node.js (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 export class TestCluster {
@@ -36,13 +38,14 @@ export class TestCluster {
     readonly root: string,
     readonly prefix: string,
     private readonly env: Record<string, string>,
+    private readonly nodeArgs: string[],
   ) {}
 
   static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
     // a paused node is dropped by the server within ~3 s (its subscriptions with it)
     const nats = await startTestNats({ pingIntervalSec: 1, pingMax: 2 });
     const root = mkdtempSync(join(tmpdir(), 'shoal-cluster-'));
-    const c = new TestCluster(nats, root, opts.prefix ?? 'shoal', opts.env ?? {});
+    const c = new TestCluster(nats, root, opts.prefix ?? 'shoal', opts.env ?? {}, opts.nodeArgs ?? []);
     const n = opts.nodes ?? 3;
     for (let i = 1; i <= n; i++) c.nodes.set(`n${i}`, { id: `n${i}`, dataDir: join(root, `n${i}`), proc: undefined, log: [] });
     await Promise.all([...c.nodes.keys()].map((id) => c.startNode(id)));
@@ -58,7 +61,7 @@ export class TestCluster {
     const node = this.nodes.get(id);
     if (!node) throw new Error(`no node ${id}`);
     if (node.proc && node.proc.exitCode === null && node.proc.signalCode === null) throw new Error(`node ${id} is running`);
-    const proc = spawn(process.execPath, [CLI, 'node', '--id', id, '--nats', this.nats.url, '--data', node.dataDir, '--prefix', this.prefix], {
+    const proc = spawn(process.execPath, [...this.nodeArgs, CLI, 'node', '--id', id, '--nats', this.nats.url, '--data', node.dataDir, '--prefix', this.prefix], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, SHOAL_LOG_LEVEL: process.env['SHOAL_LOG_LEVEL'] ?? 'warn', SHOAL_EXIT_ON_STDIN_EOF: '1', ...this.env },
     });

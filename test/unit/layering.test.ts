@@ -1,8 +1,8 @@
 /**
  * DESIGN.md's layering, checked: each folder of src/ may import only the folders and packages
  * listed here, so an arrow that points up (raft importing NATS, index importing LMDB, runtime
- * importing raft) fails CI. `src/runtime/errors.ts` is Shoal's error vocabulary and pure: every
- * layer may use it.
+ * importing raft) fails CI. `src/runtime/errors.ts` (the error vocabulary) and
+ * `src/index/utf8.ts` (the protocol's string order) are pure: every layer may use them.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -19,7 +19,9 @@ interface Rule {
   packages: string[];
 }
 
-const SHARED_FILES = new Set(['runtime/errors.ts']);
+// Pure files every layer may use: the error vocabulary, and the UTF-8 byte order that PROTOCOL.md
+// makes the order of ids and range boundaries everywhere.
+const SHARED_FILES = new Set(['runtime/errors.ts', 'index/utf8.ts']);
 
 export const RULES: Record<string, Rule> = {
   runtime: { folders: ['runtime'], packages: ['node:', '@nats-io/', 'cbor-x', '@opentelemetry/api'] },

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compareUtf8, murmur3 } from '../../src/cluster/hash.js';
+import { murmur3 } from '../../src/cluster/hash.js';
+import { compareUtf8 } from '../../src/index/utf8.js';
 import { placeReplicas } from '../../src/cluster/placement.js';
 import { createSharder } from '../../src/cluster/sharding.js';
 
