@@ -85,6 +85,25 @@ describe('cluster protocol', () => {
     assert.deepEqual((await raw('shoal.v1.docs.get', {})).body, { points: [] });
   });
 
+  it('protocol - write concerns: all (every replica applied), leader (durable on the leader), majority', async () => {
+    await json.createCollection({ name: 'concerns', dim: 2, metric: 'l2', shards: 1, replicas: 3 });
+    const coll = json.collection('concerns');
+    const replicas = (await json.describeCollection('concerns')).shards[0]?.replicas.map((r) => r.node) ?? [];
+    assert.equal(replicas.length, 3);
+    // `all`: once answered, every replica has applied it, so every replica's own read shows it
+    assert.equal(await coll.upsert([{ id: 'w-all', vector: [1, 2] }], { writeConcern: 'all' }), 1);
+    for (let i = 0; i < 12; i++) {
+      const [p] = await coll.get(['w-all'], { consistency: 'eventual' });
+      assert.deepEqual(p?.vector, [1, 2], 'an eventual read on any replica sees a write acknowledged with concern all');
+    }
+    // `leader`: answered once durable on the leader; committed shortly after
+    assert.equal(await coll.upsert([{ id: 'w-leader', vector: [3, 4] }, { id: 'w-leader2', vector: [5, 6] }], { writeConcern: 'leader' }), 2);
+    await cluster.waitFor(async () => (await coll.get(['w-leader', 'w-leader2'], { consistency: 'strong' })).length === 2, 'leader-concern write committed');
+    assert.equal(await coll.delete(['w-leader', 'nope'], { writeConcern: 'leader' }), 2, 'with concern leader, deleted counts the ids asked');
+    assert.equal(await coll.upsert([{ id: 'w-maj', vector: [7, 8] }], { writeConcern: 'majority' }), 1);
+    assert.equal((await coll.get(['w-maj'], { consistency: 'strong' })).length, 1, 'majority: a strong read right after sees it');
+  });
+
   it('protocol - CBOR both ways: typed float32 vectors in and out', async () => {
     const docs = cbor.collection('docs');
     assert.equal(await docs.upsert([{ id: 'f32', vector: new Float32Array([0.5, 0.25, 0]) }]), 1);
@@ -125,7 +144,7 @@ describe('cluster protocol', () => {
     await json.createCollection({ name: 'temp', dim: 2, metric: 'l2', replicas: 2 });
     assert.equal(await json.collection('temp').count({ consistency: 'strong' }), 0);
     const list = await json.listCollections();
-    assert.deepEqual(list.map((c) => c.name).sort(), ['docs', 'fault-internal', 'temp']);
+    assert.deepEqual(list.map((c) => c.name).sort(), ['concerns', 'docs', 'fault-internal', 'temp']);
     const d = await json.describeCollection('docs');
     assert.equal(d.shards.length, 2);
     for (const s of d.shards) {

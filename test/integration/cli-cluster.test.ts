@@ -1,0 +1,141 @@
+/**
+ * The README's path, end to end, through real processes: `shoal dev` starts a cluster, the CLI
+ * creates a collection, loads a JSON-lines file, searches, reads and reports status; Ctrl-C stops
+ * everything; `shoal dev` run again finds the data.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+
+const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+const run = promisify(execFile);
+let dir: string;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'shoal-cli-'));
+});
+
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Dev {
+  proc: ChildProcess;
+  url: string;
+  stderr: () => string;
+}
+
+async function startDev(data: string): Promise<Dev> {
+  const proc = spawn(process.execPath, [CLI, 'dev', '--nodes', '3', '--port', '0', '--data', data], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    proc.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(out.split('\n')[0] as string);
+    });
+    proc.once('exit', (c) => reject(new Error(`shoal dev exited with ${c}: ${err}`)));
+  });
+  return { proc, url, stderr: () => err };
+}
+
+async function shoal(url: string, ...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return run(process.execPath, [CLI, ...args, '--nats', url], { encoding: 'utf8' });
+}
+
+async function until(fn: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (await fn().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+async function stopDev(dev: Dev): Promise<number | null> {
+  return new Promise((resolve) => {
+    dev.proc.once('exit', (code) => resolve(code));
+    dev.proc.kill('SIGINT');
+  });
+}
+
+/** Processes whose command line runs `shoal node` on a directory under `data`. */
+function nodeProcessesOf(data: string): number {
+  let n = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let cmd: string;
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (cmd.includes(' node ') && cmd.includes(data)) n++;
+  }
+  return n;
+}
+
+describe('shoal dev and the CLI', () => {
+  it('cli - dev cluster: create, upsert a file with a summary, search, get, status; Ctrl-C stops all; a restart finds the data', async () => {
+    const data = join(dir, 'data');
+    const dev = await startDev(data);
+    try {
+      assert.match(dev.url, /^nats:\/\/127\.0\.0\.1:\d+$/);
+      await until(async () => {
+        const { stdout } = await shoal(dev.url, 'status', '--json');
+        return (JSON.parse(stdout) as { nodes: { state: string }[] }).nodes.filter((n) => n.state === 'up').length === 3;
+      }, 'three nodes up');
+
+      const created = await shoal(dev.url, 'collections', 'create', 'docs', '--dim', '3', '--shards', '2', '--metric', 'l2');
+      assert.match(created.stdout, /created 'docs': dim 3, l2, 2 shards × 3 replicas/);
+
+      const file = join(dir, 'points.jsonl');
+      writeFileSync(file, Array.from({ length: 1200 }, (_, i) => JSON.stringify({ id: `p${i}`, vector: [i, i % 7, 1], metadata: { odd: i % 2 === 1 } })).join('\n') + '\n');
+      const up = await shoal(dev.url, 'upsert', 'docs', '--file', file, '--batch', '500');
+      assert.match(up.stdout, /upserted 1,200 points into 'docs' in 3 batches/);
+      assert.match(up.stderr, /1,200\/1,200 points/, 'progress shows the total');
+
+      const found = await shoal(dev.url, 'search', 'docs', '--vector', '[10, 3, 1]', '--k', '2', '--filter', '{"odd": false}', '--consistency', 'strong', '--json');
+      const r = JSON.parse(found.stdout) as { hits: { id: string; distance: number }[]; partial: boolean };
+      // p8 and p12 are both at squared distance 8: the tie goes by id in UTF-8 order, 'p12' < 'p8'
+      assert.deepEqual(r.hits.map((h) => h.id), ['p10', 'p12']);
+      assert.deepEqual(r.hits.map((h) => h.distance), [0, 8]);
+      assert.equal(r.partial, false);
+
+      const got = await shoal(dev.url, 'get', 'docs', 'p5', 'missing', '--consistency', 'strong');
+      assert.match(got.stdout, /"id":"p5","vector":\[5,5,1\]/);
+      assert.match(got.stderr, /not found: missing/);
+
+      const described = await shoal(dev.url, 'collections', 'describe', 'docs');
+      assert.match(described.stdout, /docs: dim 3, l2, 1200 points/);
+      const status = await shoal(dev.url, 'status');
+      assert.match(status.stdout, /healthy: 2 shards, 0 degraded/);
+
+      // a bad line: the command stops at it, says where, and says what was loaded before it
+      const bad = join(dir, 'bad.jsonl');
+      writeFileSync(bad, `${JSON.stringify({ id: 'q1', vector: [1, 1, 1] })}\n{"id": "q2", "vector": [1,\n`);
+      await assert.rejects(shoal(dev.url, 'upsert', 'docs', '--file', bad), (e: { code: number; stderr: string }) => {
+        assert.equal(e.code, 2);
+        assert.match(e.stderr, /bad.jsonl:2 is not valid JSON/);
+        return true;
+      });
+      await assert.rejects(shoal(dev.url, 'upsert', 'docs', '--file', join(dir, 'nope.jsonl')), /cannot read/);
+    } finally {
+      assert.equal(await stopDev(dev), 0, `shoal dev stops cleanly on Ctrl-C: ${dev.stderr().slice(-500)}`);
+    }
+    assert.equal(nodeProcessesOf(data), 0, 'no node process outlives shoal dev');
+
+    const again = await startDev(data);
+    try {
+      await until(async () => {
+        const { stdout } = await shoal(again.url, 'collections', 'list', '--json');
+        return (JSON.parse(stdout) as { name: string; count: number }[]).some((c) => c.name === 'docs' && c.count === 1200);
+      }, 'the collection and its 1,200 points after a restart');
+    } finally {
+      assert.equal(await stopDev(again), 0);
+    }
+  });
+});
