@@ -4,7 +4,8 @@
  * when the handler is async. Failures restart the actor with backoff; past the restart limit
  * they escalate to the parent, or to the system for a top-level actor.
  */
-import type { Msg, Subscription as NatsSubscription } from '@nats-io/transport-node';
+import type { Msg } from '@nats-io/transport-node';
+import type { Context } from '@opentelemetry/api';
 import type {
   ActorContext,
   ActorRef,
@@ -30,6 +31,13 @@ export interface Envelope<M> {
   msg: M;
   reply: Reply | undefined;
   natsMsg: Msg | undefined;
+  /** The sender's trace context, for a message delivered in-process (over NATS it is in the headers). */
+  trace?: Context | undefined;
+}
+
+/** What the cell holds of a subscription: only the means to end it. */
+export interface SubscriptionHandle {
+  unsubscribe(): void;
 }
 
 /** What a handler queued; carried out only if it returns normally. */
@@ -45,7 +53,7 @@ interface Turn {
 interface Incarnation {
   alive: boolean;
   timers: Map<string, Timer>;
-  subs: Set<NatsSubscription>;
+  subs: Set<SubscriptionHandle>;
   children: Set<ActorCell<unknown, unknown>>;
 }
 
@@ -68,7 +76,7 @@ export class ActorCell<S, M> {
   private restarts = 0;
   private refused = 0;
   private lastError: string | null = null;
-  private mainSub: NatsSubscription | undefined;
+  private mainSub: SubscriptionHandle | undefined;
   private readonly stopWaiters: (() => void)[] = [];
   private readonly ctx: ActorContext<M>;
 
@@ -186,7 +194,7 @@ export class ActorCell<S, M> {
     const turn: Turn = { env: env as Envelope<unknown>, tells: [], replied: false, replyValue: undefined, deferred: false };
     this.turn = turn;
     const type = this.describe(env.msg);
-    const parentCtx = extractTrace(env.natsMsg?.headers);
+    const parentCtx = env.trace ?? extractTrace(env.natsMsg?.headers);
     const span = startMessageSpan(this.name, type, parentCtx, env.reply !== undefined);
     let result: S | Promise<S>;
     try {

@@ -6,6 +6,7 @@
  * Internal wire format: a message body is the CBOR of the message; an ask's reply body is the
  * CBOR of `[0, value]` or `[1, code, message]`, the latter revived as the same error class.
  */
+import { context } from '@opentelemetry/api';
 import {
   connect,
   headers as natsHeaders,
@@ -13,7 +14,6 @@ import {
   TimeoutError as NatsTimeoutError,
   type Msg,
   type NatsConnection,
-  type Subscription as NatsSubscription,
 } from '@nats-io/transport-node';
 import {
   DEFAULT_ASK_TIMEOUT_MS,
@@ -26,7 +26,7 @@ import {
   type SpawnOptions,
   type SubscribeOptions,
 } from './actor.js';
-import { ActorCell } from './actor-cell.js';
+import { ActorCell, type SubscriptionHandle } from './actor-cell.js';
 import { RealClock, type Clock } from './clock.js';
 import { CBOR_CONTENT_TYPE, decodeBody, decodeCbor, encodeBody, encodeCbor, encodingOf, type Encoding } from './codec.js';
 import {
@@ -48,6 +48,12 @@ import { createLogger, type Logger } from './logger.js';
 import { assertActorName, assertToken, Subjects } from './subjects.js';
 import type { SystemInternals } from './system-internals.js';
 import { injectTrace } from './tracing.js';
+
+/** A local actor subscribed to a subject, and how a request body becomes its message. */
+interface LocalTarget {
+  cell: ActorCell<unknown, unknown>;
+  map: (body: unknown, subject: string) => unknown;
+}
 
 /**
  * How Shoal connects to NATS. `noAsyncTraces`: nats.js otherwise allocates two error objects
@@ -87,8 +93,15 @@ export class ActorSystem implements SystemInternals {
   readonly log: Logger;
   readonly nc: NatsConnection;
   private readonly cells = new Map<string, ActorCell<unknown, unknown>>();
+  /**
+   * Subjects that local actors subscribe to with the internal codec: a request to one of them is
+   * delivered in-process (see {@link request}). Several entries for one subject are members of
+   * a queue group (or plain subscribers); they are used in turn.
+   */
+  private readonly local = new Map<string, LocalTarget[]>();
+  private localTurn = 0;
   private readonly escalationListeners: EscalationListener[] = [];
-  private readonly systemSubs: NatsSubscription[] = [];
+  private readonly systemSubs: SubscriptionHandle[] = [];
   private readonly ownsConnection: boolean;
   private readonly startedAt: number;
   private closed = false;
@@ -168,7 +181,19 @@ export class ActorSystem implements SystemInternals {
     this.nc.publish(subject, encodeCbor(msg), hdrs ? { headers: hdrs } : undefined);
   }
 
+  /**
+   * A tell to an actor of this system goes into its mailbox in-process, as asks do (see
+   * {@link request}): everything one system sends to one local actor then travels one way, so it
+   * stays in the order it was sent.
+   */
   tellNow<T>(ref: ActorRef<T>, msg: T): void {
+    if (ref.system === this.name) {
+      const cell = this.cells.get(ref.name);
+      if (cell && !cell.isStopped()) {
+        if (!cell.offer({ msg, reply: undefined, natsMsg: undefined, trace: context.active() })) this.refuse(cell, undefined);
+        return;
+      }
+    }
     const hdrs = injectTrace();
     this.nc.publish(ref.subject, encodeCbor(msg), hdrs ? { headers: hdrs } : undefined);
   }
@@ -181,9 +206,20 @@ export class ActorSystem implements SystemInternals {
     return this.request<R>(ref.subject, msg, opts);
   }
 
-  /** An ask addressed by subject (a leader subject, a queue group) rather than by actor. */
+  /**
+   * An ask addressed by subject (a leader subject, a queue group) rather than by actor. When an
+   * actor of this system subscribes to the subject, the request is delivered to it in-process:
+   * no NATS round trip and no encoding, with the same answers, errors (as their classes),
+   * deadline and trace context. For a queue group this prefers the local member, so that a read
+   * any replica may serve is served on this node when it holds one.
+   */
   async request<R>(subject: string, msg: unknown, opts: AskOptions = {}): Promise<R> {
     const timeout = opts.timeoutMs ?? DEFAULT_ASK_TIMEOUT_MS;
+    const targets = this.local.get(subject);
+    if (targets !== undefined && targets.length > 0) {
+      const target = targets[this.localTurn++ % targets.length] as LocalTarget;
+      if (!target.cell.isStopped()) return this.requestLocal<R>(target, subject, msg, timeout);
+    }
     const hdrs = injectTrace();
     let res: Msg;
     try {
@@ -192,6 +228,25 @@ export class ActorSystem implements SystemInternals {
       throw mapRequestError(err, subject, timeout);
     }
     return decodeInternalReply(res.data) as R;
+  }
+
+  private requestLocal<R>(target: LocalTarget, subject: string, msg: unknown, timeoutMs: number): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const timer = setTimeout(() => reply.reject(new TimeoutError(`no reply from ${subject} within ${timeoutMs} ms`)), timeoutMs);
+      const reply = once((ok, value) => {
+        clearTimeout(timer);
+        if (ok) resolve(value as R);
+        else reject(toShoalError(value));
+      });
+      let body: unknown;
+      try {
+        body = target.map(msg, subject);
+      } catch (err) {
+        reply.reject(err);
+        return;
+      }
+      if (!target.cell.offer({ msg: body, reply, natsMsg: undefined, trace: context.active() })) this.refuse(target.cell, reply);
+    });
   }
 
   /** Waits until the server has seen every subscription made so far. */
@@ -237,17 +292,40 @@ export class ActorSystem implements SystemInternals {
     if (this.ownsConnection) await this.nc.drain().catch(() => this.nc.close());
   }
 
-  subscribeActor<M>(cell: ActorCell<unknown, M>, subject: string): NatsSubscription {
-    return this.nc.subscribe(subject, {
+  subscribeActor<M>(cell: ActorCell<unknown, M>, subject: string): SubscriptionHandle {
+    const sub = this.nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err) return;
         this.deliverInternal(cell, msg, (body) => body as M);
       },
     });
+    return this.registerLocal(subject, { cell: cell as ActorCell<unknown, unknown>, map: (body) => body }, sub);
   }
 
-  subscribeExtra<M>(cell: ActorCell<unknown, M>, subject: string, opts: SubscribeOptions<M>): NatsSubscription {
+  subscribeExtra<M>(cell: ActorCell<unknown, M>, subject: string, opts: SubscribeOptions<M>): SubscriptionHandle {
     const codec = opts.codec ?? 'internal';
+    const sub = this.subscribeNats(cell, subject, opts, codec);
+    // Only internal subjects are requested from inside the cluster; public (edge) ones never are.
+    if (codec !== 'internal') return sub;
+    const map = (body: unknown, subj: string): unknown => opts.map({ subject: subj, body, headers: undefined, encoding: 'cbor', asked: true });
+    return this.registerLocal(subject, { cell: cell as ActorCell<unknown, unknown>, map }, sub);
+  }
+
+  private registerLocal(subject: string, target: LocalTarget, sub: SubscriptionHandle): SubscriptionHandle {
+    const list = this.local.get(subject) ?? [];
+    list.push(target);
+    this.local.set(subject, list);
+    return {
+      unsubscribe: () => {
+        const now = (this.local.get(subject) ?? []).filter((t) => t !== target);
+        if (now.length > 0) this.local.set(subject, now);
+        else this.local.delete(subject);
+        sub.unsubscribe();
+      },
+    };
+  }
+
+  private subscribeNats<M>(cell: ActorCell<unknown, M>, subject: string, opts: SubscribeOptions<M>, codec: 'internal' | 'edge'): SubscriptionHandle {
     return this.nc.subscribe(subject, {
       ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
       callback: (err, msg) => {

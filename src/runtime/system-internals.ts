@@ -2,9 +2,8 @@
  * What an actor cell needs from its actor system. An interface of its own so that the cell and
  * the system do not import each other.
  */
-import type { Subscription as NatsSubscription } from '@nats-io/transport-node';
 import type { ActorRef, AskOptions, Behavior, SpawnOptions, SubscribeOptions } from './actor.js';
-import type { ActorCell } from './actor-cell.js';
+import type { ActorCell, SubscriptionHandle } from './actor-cell.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
 
@@ -15,8 +14,8 @@ export interface SystemInternals {
   ref<M>(system: string, name: string): ActorRef<M>;
   tellNow<T>(ref: ActorRef<T>, msg: T): void;
   ask<R, T>(ref: ActorRef<T>, msg: T, opts?: AskOptions): Promise<R>;
-  subscribeActor<M>(cell: ActorCell<unknown, M>, subject: string): NatsSubscription;
-  subscribeExtra<M>(cell: ActorCell<unknown, M>, subject: string, opts: SubscribeOptions<M>): NatsSubscription;
+  subscribeActor<M>(cell: ActorCell<unknown, M>, subject: string): SubscriptionHandle;
+  subscribeExtra<M>(cell: ActorCell<unknown, M>, subject: string, opts: SubscribeOptions<M>): SubscriptionHandle;
   spawnCell<S, M>(name: string, behavior: Behavior<S, M>, opts: SpawnOptions, parent: ActorCell<unknown, unknown> | undefined): ActorCell<S, M>;
   forget(cell: ActorCell<unknown, unknown>): void;
   escalate(actor: string, err: unknown): void;

@@ -210,6 +210,40 @@ describe('actor system', () => {
     await assert.rejects(home.ask(ref, { type: 'x' }, { timeoutMs: 5_000 }), NoRespondersError);
   });
 
+  it('request - to a subject a local actor subscribes: delivered in-process, same answers and errors, no NATS message', async () => {
+    let slowGate!: () => void;
+    const gate = new Promise<void>((r) => (slowGate = r));
+    home.spawn('local-leader', {
+      init: (ctx) => {
+        ctx.subscribe(home.subjects.internal('test', 'leader'), { map: (d) => d.body as { op: string; v?: Float32Array } });
+        return null;
+      },
+      async receive(s, msg: { op: string; v?: Float32Array }, ctx) {
+        // answered as an error without failing the actor (as a replica answers a bad request)
+        if (msg.op === 'bad') {
+          ctx.deferReply().reject(new InvalidArgumentError('filter.$foo: unknown operator'));
+          return s;
+        }
+        if (msg.op === 'slow') await gate;
+        ctx.reply({ echoed: msg.v, where: 'local' });
+        return s;
+      },
+    });
+    const subject = home.subjects.internal('test', 'leader');
+    const before = home.nc.stats().outMsgs;
+    const r = await home.request<{ echoed: Float32Array; where: string }>(subject, { op: 'echo', v: new Float32Array([1, 2]) });
+    assert.deepEqual([...r.echoed], [1, 2]);
+    await assert.rejects(home.request(subject, { op: 'bad' }), (e: unknown) => e instanceof InvalidArgumentError && /unknown operator/.test(e.message));
+    await assert.rejects(home.request(subject, { op: 'slow' }, { timeoutMs: 50 }), TimeoutError);
+    slowGate();
+    assert.equal(home.nc.stats().outMsgs, before, 'nothing went over NATS');
+    // another system reaches the same subject over NATS, with the same answer
+    const remoteSys = await remote('remote-requester');
+    assert.equal((await remoteSys.request<{ where: string }>(subject, { op: 'echo' })).where, 'local');
+    await home.stop(home.ref('home', 'local-leader'));
+    await assert.rejects(home.request(subject, { op: 'echo' }, { timeoutMs: 2_000 }), NoRespondersError);
+  });
+
   it('introspection - a system reports its actors, mailbox depths, processed counts and restarts', async () => {
     const caller = await remote('caller-introspect');
     const nc = caller.nc;
