@@ -81,6 +81,8 @@ export interface ActorSystemOptions {
 export interface SystemReport {
   system: string;
   uptimeMs: number;
+  /** Requests this system sent: delivered in-process to its own actors, or over NATS. */
+  requests: { local: number; remote: number };
   actors: ActorStats[];
 }
 
@@ -100,6 +102,8 @@ export class ActorSystem implements SystemInternals {
    */
   private readonly local = new Map<string, LocalTarget[]>();
   private localTurn = 0;
+  private requestsLocal = 0;
+  private requestsRemote = 0;
   private readonly escalationListeners: EscalationListener[] = [];
   private readonly systemSubs: SubscriptionHandle[] = [];
   private readonly ownsConnection: boolean;
@@ -218,8 +222,12 @@ export class ActorSystem implements SystemInternals {
     const targets = this.local.get(subject);
     if (targets !== undefined && targets.length > 0) {
       const target = targets[this.localTurn++ % targets.length] as LocalTarget;
-      if (!target.cell.isStopped()) return this.requestLocal<R>(target, subject, msg, timeout);
+      if (!target.cell.isStopped()) {
+        this.requestsLocal++;
+        return this.requestLocal<R>(target, subject, msg, timeout);
+      }
     }
+    this.requestsRemote++;
     const hdrs = injectTrace();
     let res: Msg;
     try {
@@ -278,6 +286,7 @@ export class ActorSystem implements SystemInternals {
     return {
       system: this.name,
       uptimeMs: this.clock.now() - this.startedAt,
+      requests: { local: this.requestsLocal, remote: this.requestsRemote },
       actors: [...this.cells.values()].map((c) => c.stats()),
     };
   }
