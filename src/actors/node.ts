@@ -16,10 +16,11 @@ import { replicaManagerBehavior, hostingOf, type ReplicaFactory, type ReplicaMan
 import { AdminRouter } from './router-admin.js';
 import { routerBehavior } from './router-actor.js';
 import { DataRouter } from './router-data.js';
+import { groupIdOf } from './shard-protocol.js';
 
 export interface NodeParts {
   system: ActorSystem;
-  factory: ReplicaFactory;
+  factory: ReplicaFactory & { removeStrays?(wanted: ReadonlySet<string>): Promise<string[]> };
   version: string;
   metrics?: MetricsRegistry;
   /** Replicas of the metadata bucket's stream (3 on a clustered NATS). */
@@ -42,6 +43,17 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   for (const n of await meta.listNodes()) membership.know(n.id);
   const collections = new CollectionCache(meta);
   await collections.start();
+
+  // Before any replica opens: delete what no collection places here any more (a collection
+  // dropped, or a shard moved, while this node was down). Safe against a concurrent create:
+  // nothing of a collection created after this snapshot is on this node yet.
+  if (parts.factory.removeStrays) {
+    const wanted = new Set<string>();
+    for (const { value: r } of await meta.listCollections()) {
+      for (const p of r.placement) if (p.replicas.includes(system.name)) wanted.add(groupIdOf(r.uid, p.shard));
+    }
+    await parts.factory.removeStrays(wanted);
+  }
 
   let managerState: ReplicaManagerState | undefined;
   const manager = system.spawn<ReplicaManagerState, ReplicaManagerMsg>(

@@ -4,6 +4,7 @@
  * actor's restarts (an actor that crashes on a bad message should not disturb Raft or reload an
  * index); they are closed when the node stops and destroyed when the replica leaves the node.
  */
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hit } from '../api/types.js';
 import type { CollectionRecord } from '../cluster/metadata.js';
@@ -12,6 +13,7 @@ import { IndexHost, parseFilter, type Filter } from '../index/mod.js';
 import { decodeCbor } from '../runtime/codec.js';
 import type { Logger } from '../runtime/logger.js';
 import { ShardStateMachine, type ShardCommand } from '../shard/mod.js';
+import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
 import type { NodeEnv } from '../storage/node-env.js';
 import type { RaftHost } from './raft-host.js';
 import type { AppliedEntry, StateMachine } from './raft-state-machine.js';
@@ -37,6 +39,12 @@ interface Opened {
 }
 
 export interface NodeReplicaFactory extends ReplicaFactory {
+  /**
+   * Deletes the data of every replica on this node that `wanted` (group ids) does not name: the
+   * replicas of collections dropped, or shards moved away, while this node was down. Call at
+   * startup, before any replica opens.
+   */
+  removeStrays(wanted: ReadonlySet<string>): Promise<string[]>;
   /** Points per open group, for metrics. */
   pointCounts(): [string, number][];
   /** Leadership changes seen per open group since this process started, for metrics. */
@@ -162,6 +170,17 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
       await sm.drop();
     },
 
+    async removeStrays(wanted) {
+      const local = new Set([...new LmdbRaftLogStore(deps.env).groups(), ...ShardStateMachine.groups(deps.env), ...shardDirs(deps.dataDir)]);
+      const strays = [...local].filter((g) => !wanted.has(g) && !opened.has(g));
+      for (const group of strays) {
+        await deps.raft.removeGroup(group);
+        await ShardStateMachine.destroy(deps.env, group, join(deps.dataDir, 'shards', group));
+        deps.log.warn('removed the data of a replica no collection places here', { group });
+      }
+      return strays;
+    },
+
     async closeAll() {
       const all = [...opened.values()];
       opened.clear();
@@ -170,6 +189,14 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
       await Promise.all(hosts.map((h) => h.close()));
     },
   };
+}
+
+function shardDirs(dataDir: string): string[] {
+  try {
+    return readdirSync(join(dataDir, 'shards'));
+  } catch {
+    return [];
+  }
 }
 
 /** The Raft host's view of a shard state machine: entries' data are CBOR-encoded shard commands. */

@@ -218,6 +218,25 @@ export class ShardStateMachine {
     );
   }
 
+  /**
+   * Deletes the data of a group that is not open here (a replica whose collection was dropped
+   * while this node was down): its LMDB records and its checkpoint directory, without loading its
+   * index. Must not be called for an open group.
+   */
+  static async destroy(env: NodeEnv, group: string, dir: string): Promise<void> {
+    await env.transaction(() => {
+      new PointsStore(env).clear(group);
+      new DedupStore(env).clear(group);
+      new ShardMetaStore<ShardMeta>(env).clear(group);
+    });
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  /** Groups with state machine records in this environment. */
+  static groups(env: NodeEnv): string[] {
+    return new ShardMetaStore<ShardMeta>(env).groups();
+  }
+
   /** Deletes all of this group's data (its collection was dropped) and closes. */
   drop(): Promise<void> {
     return this.serial(() =>

@@ -36,6 +36,15 @@ export class ShardMetaStore<M> {
     return undefined;
   }
 
+  /** Every group that has a meta record (read at startup; walks the keys once). */
+  groups(): string[] {
+    const out: string[] = [];
+    for (const key of this.db.getKeys()) {
+      if (key[1] === 'meta' && typeof key[0] === 'string') out.push(key[0]);
+    }
+    return out;
+  }
+
   /** Inside a write transaction. */
   putMeta(group: string, meta: M): void {
     this.db.putSync([group, 'meta'], encodeValue(meta));

@@ -6,6 +6,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ShoalClient } from '../../src/client/client.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { groupIdOf } from '../../src/actors/shard-protocol.js';
+import { MetadataStore } from '../../src/cluster/metadata.js';
 import { createSharder } from '../../src/cluster/sharding.js';
 import { ShoalError, TimeoutError, UnavailableError } from '../../src/runtime/errors.js';
 import { TestCluster } from '../helpers/cluster.js';
@@ -142,6 +147,23 @@ describe('cluster chaos', () => {
       const d = await client.describeCollection('churn', 2_000);
       return d.shards.every((s) => s.replicas.every((r) => r.role !== 'down' && r.matchIndex >= s.commitIndex));
     }, `${victim} caught up`, 30_000);
+  });
+
+  it('chaos - a node down while its collection is dropped deletes that data when it comes back', async () => {
+    await client.createCollection({ name: 'gone', dim: 2, metric: 'l2', shards: 2, replicas: 3 });
+    await client.collection('gone').upsert(Array.from({ length: 50 }, (_, i) => ({ id: `g${i}`, vector: [i, 1] })));
+    const probe = await connect({ servers: cluster.nats.url });
+    const record = (await (await MetadataStore.open(probe, 'shoal')).getCollection('gone'))?.value;
+    await probe.close();
+    assert.ok(record);
+    const host = record.placement[0]?.replicas.find((n) => n !== (record.placement[0]?.replicas[0] ?? '')) as string;
+    const dirs = record.placement.filter((p) => p.replicas.includes(host)).map((p) => join(cluster.nodes.get(host)?.dataDir as string, 'shards', groupIdOf(record.uid, p.shard)));
+    await cluster.waitFor(() => dirs.every((d) => existsSync(d)), `${host} holds the collection's shards`);
+    await cluster.kill(host);
+    assert.equal(await client.dropCollection('gone'), true);
+    await cluster.startNode(host);
+    for (const d of dirs) assert.ok(!existsSync(d), `${d} was deleted at restart`);
+    assert.match(cluster.nodes.get(host)?.log.join('') ?? '', /removed the data of a replica no collection places here/);
   });
 
   it('chaos - a write retried with the same requestId across a leader kill is applied once', async () => {
