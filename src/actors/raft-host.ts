@@ -6,8 +6,10 @@
  * 2. collects each dirty group's Ready and queues all of their writes in that turn, so lmdb-js
  *    commits them in one transaction;
  * 3. after `store.flushed()` resolves — and only then — sends the Readys' messages (votes and
- *    append acknowledgements promise durability), batched per peer node, and applies committed
- *    entries. Turns overlap: a turn's sends wait for its own flush and for every earlier one.
+ *    append acknowledgements promise durability), batched per peer node and riding on the
+ *    replies to the requests the turn stepped, and applies committed entries. Turns overlap: a
+ *    turn writes at once, even while earlier turns' flushes are in flight, and its sends wait
+ *    for its own flush and for every earlier one.
  *
  * Idle groups quiesce (their leader stops heartbeating once every replica is caught up); the
  * host keeps one liveness ping per peer node instead, and wakes a quiesced follower whose
@@ -27,7 +29,7 @@ import { GroupReplica, timeoutError, type Waiter } from './raft-group.js';
 import { parseRaftHostOptions, type RaftHostOptions } from './raft-options.js';
 import { SnapshotStreams } from './raft-snapshots.js';
 import type { GroupStatus, RoleChange, StateMachine, WriteConcern } from './raft-state-machine.js';
-import { NatsRaftTransport, type SnapshotChunk } from './raft-transport.js';
+import { NatsRaftTransport, type SnapshotChunk, type Waiting } from './raft-transport.js';
 
 export interface RaftHostStartOptions {
   system: ActorSystem;
@@ -61,11 +63,9 @@ export class RaftHost {
   private readonly snapshots: SnapshotStreams;
   private readonly heard = new Map<string, number>();
   private turnScheduled = false;
-  /** The flush in flight (or the last one). */
+  /** The turns whose flush is in flight, in order: each one's sends and applies wait for it and for every earlier one. */
   private chain: Promise<void> = Promise.resolve();
-  private flushing = false;
-  /** Writes and Readys waiting for the flush in flight to land (group commit). */
-  private pending: { writes: (() => void)[]; readies: { g: GroupReplica; rd: Ready }[] } = { writes: [], readies: [] };
+  private inFlight = 0;
   private ticker: Timer | undefined;
   private readSeq = 0;
   private stopped = false;
@@ -310,7 +310,7 @@ export class RaftHost {
   }
 
   /** Transport counters (requests sent, messages carried, unreachable reports). */
-  transportStats(): { requests: number; messages: number; unreachable: number } {
+  transportStats(): { requests: number; replies: number; messages: number; unreachable: number } {
     return { ...this.transport.stats };
   }
 
@@ -324,7 +324,6 @@ export class RaftHost {
       g.failAll(new UnavailableError(`raft host of node ${this.nodeId} is stopping`));
     }
     await this.chain.catch(() => undefined);
-    for (const w of this.pending.writes) w();
     for (const g of this.groups.values()) {
       if (g.unsavedHard) this.store.save(g.id, { hardState: g.unsavedHard, entries: [], snapshot: undefined, truncateFrom: undefined });
     }
@@ -426,7 +425,7 @@ export class RaftHost {
     return peers;
   }
 
-  private onBatch(from: string, msgs: [string, Message][]): void {
+  private onBatch(from: string, msgs: [string, Message][]): boolean {
     this.heard.set(from, this.system.clock.now());
     for (const [groupId, m] of msgs) {
       const g = this.groups.get(groupId);
@@ -440,6 +439,7 @@ export class RaftHost {
       }
       this.markDirty(g);
     }
+    return this.turnScheduled;
   }
 
   private onChunk(chunk: SnapshotChunk): Promise<boolean> {
@@ -453,8 +453,9 @@ export class RaftHost {
   private turn(): void {
     this.turnScheduled = false;
     if (this.stopped) return;
+    const waiting = this.transport.takeWaiting();
     const readies: { g: GroupReplica; rd: Ready }[] = [];
-    const writes = this.pending.writes;
+    const writes: (() => void)[] = [];
     for (const g of this.dirty) {
       while (g.core.hasReady()) {
         const rd = g.core.ready();
@@ -503,50 +504,50 @@ export class RaftHost {
     }
     this.dirty.clear();
     this.transport.flush(this.system.clock.now());
-    if (readies.length === 0 && writes.length === 0) return;
+    if (readies.length === 0 && writes.length === 0) {
+      this.transport.flush(this.system.clock.now(), waiting);
+      return;
+    }
     this.stats.turns++;
     this.stats.readies += readies.length;
     for (const { rd } of readies) this.stats.entries += rd.entries.length;
-    for (const r of readies) this.pending.readies.push(r);
-    this.pumpFlush();
+    this.commit(readies, writes, waiting);
   }
 
   /**
-   * Group commit: at most one flush in flight. Writes of the turns that come while a flush is
-   * on its way wait, and go to LMDB together (one transaction, one flush) as soon as it lands;
-   * their Readys' messages and applies follow that flush. A batch without writes is carried
-   * out at once when nothing is in flight (everything written before it is then durable).
+   * Issues the turn's writes (lmdb-js commits them in one transaction) and carries out its
+   * Readys once they are flushed — and once every earlier turn's are. Turns do not wait for
+   * each other's flushes to write: lmdb-js commits a transaction while the previous one is
+   * still being flushed, and one flush then covers every transaction committed before it
+   * started. A turn without writes is carried out at once when nothing is in flight.
    */
-  private pumpFlush(): void {
-    if (this.flushing || this.stopped) return;
-    const batch = this.pending;
-    if (batch.readies.length === 0 && batch.writes.length === 0) return;
-    this.pending = { writes: [], readies: [] };
-    for (const w of batch.writes) w();
-    const applied = batch.readies.map(({ g }) => g.sm.appliedIndex);
-    if (batch.writes.length === 0) {
-      this.afterFlush(batch.readies, applied);
+  private commit(readies: { g: GroupReplica; rd: Ready }[], writes: (() => void)[], waiting: Waiting[]): void {
+    for (const w of writes) w();
+    const applied = readies.map(({ g }) => g.sm.appliedIndex);
+    if (writes.length === 0) {
+      if (this.inFlight === 0) this.afterFlush(readies, applied, waiting);
+      else this.chain = this.chain.then(() => this.afterFlush(readies, applied, waiting));
       return;
     }
-    this.flushing = true;
+    this.inFlight++;
     this.stats.writeTurns++;
     const t0 = performance.now();
-    this.chain = this.store.flushed().then(
+    this.chain = Promise.all([this.chain, this.store.flushed()]).then(
       () => {
+        this.inFlight--;
         this.stats.flushWaitMs += performance.now() - t0;
-        this.flushing = false;
-        this.afterFlush(batch.readies, applied);
-        this.pumpFlush();
+        this.afterFlush(readies, applied, waiting);
       },
       (err: unknown) => {
-        this.flushing = false;
+        this.inFlight--;
         this.system.log.error('raft log flush failed; nothing of this batch was sent', { error: describeError(err) });
+        this.transport.flush(this.system.clock.now(), waiting);
       },
     );
   }
 
   /** The turn's writes are durable: advance, send, apply. */
-  private afterFlush(readies: { g: GroupReplica; rd: Ready }[], appliedAtTurn: number[]): void {
+  private afterFlush(readies: { g: GroupReplica; rd: Ready }[], appliedAtTurn: number[], waiting: Waiting[]): void {
     if (this.stopped) return;
     readies.forEach(({ g, rd }, k) => {
       if (g.stopped) return;
@@ -571,7 +572,7 @@ export class RaftHost {
       g.serveReads();
       if (g.core.hasReady()) this.markDirty(g);
     });
-    this.transport.flush(this.system.clock.now());
+    this.transport.flush(this.system.clock.now(), waiting);
   }
 
   /** Drops log entries well behind what the state machine holds durably; returns the write to queue. */

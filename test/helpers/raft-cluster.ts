@@ -45,7 +45,9 @@ export class RaftProcessCluster {
 
   /** Starts (or restarts, on its old directory) node `n`; resolves when it serves. */
   async startNode(n: string): Promise<void> {
-    const args = [FIXTURE, '--nats', this.server.url, '--node', n, '--peers', this.nodes.join(','), '--dir', this.dirs.get(n) as string, ...this.extraArgs];
+    // SHOAL_FIXTURE_NODE_ARGS passes node flags to the node processes (e.g. `--cpu-prof` to profile them).
+    const nodeArgs = process.env['SHOAL_FIXTURE_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
+    const args = [...nodeArgs, FIXTURE, '--nats', this.server.url, '--node', n, '--peers', this.nodes.join(','), '--dir', this.dirs.get(n) as string, ...this.extraArgs];
     // stdin is a pipe from this process: the node exits when it closes (this process died).
     const p = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     this.procs.set(n, p);
