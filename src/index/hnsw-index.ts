@@ -21,9 +21,12 @@ import { checkIndexOptions, checkPoints, checkQuery } from './validate.js';
 
 /**
  * A search scores exactly (instead of walking the graph) when the points it must consider times
- * the dimension stay within this many multiply-adds: a few milliseconds of work at most.
+ * the dimension stay within this many multiply-adds (~80 µs of scan). Measured on Fashion-MNIST
+ * (784 dims, m 16): the scan costs ~1 µs a point, an unfiltered graph search at ef 16-128 costs
+ * 100-230 µs from 500 to 3,000 points with recall@10 ≥ 0.993 (1.000 at ef 64), so the scan only
+ * wins below ~100 such points. (It was 2²¹: up to 2,675 points of 784 dims, ~3 ms a search.)
  */
-export const DEFAULT_EXACT_BUDGET = 1 << 21;
+export const DEFAULT_EXACT_BUDGET = 1 << 16;
 /**
  * A filtered search also scores its m matches exactly when m² ≤ this × ef × (live points): the
  * exact scan costs ~m·dim, while hnswlib's filtered graph search visits ~ef/selectivity = ef·n/m
