@@ -73,12 +73,14 @@ export interface ReplicaConfig {
 
 /** How long a new leader that is not the preferred one waits before handing leadership over. */
 export const LEADER_BALANCE_DELAY_MS = 1_000;
+/** The longest wait between two tries to hand leadership over (the wait doubles from {@link LEADER_BALANCE_DELAY_MS}). */
+export const LEADER_BALANCE_MAX_DELAY_MS = 30_000;
 
 /** Margin kept from a request's deadline for the answer's trip back. */
 const ANSWER_MARGIN_MS = 5;
 
 /** Shard requests arrive as they are (on the leader subject, the queue group, or the actor's own subject); role changes and leader balance are the actor's own. */
-type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleEvent } | { type: 'balance'; term: number };
+type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleEvent } | { type: 'balance'; term: number; attempt: number };
 
 interface ReplicaState {
   res: ReplicaResources;
@@ -100,7 +102,12 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
     },
     receive(state, msg, ctx) {
       if (msg.type === 'balance') {
-        balanceLeadership(cfg, state, msg.term, ctx.log);
+        // Still leading in that term (the preferred node was behind or silent, or the transfer
+        // failed): try again later, waiting longer each time.
+        if (balanceLeadership(cfg, state, msg.term, ctx.log)) {
+          const delay = Math.min(LEADER_BALANCE_MAX_DELAY_MS, LEADER_BALANCE_DELAY_MS * 2 ** (msg.attempt + 1));
+          ctx.schedule('balance', delay, { type: 'balance', term: msg.term, attempt: msg.attempt + 1 });
+        }
         return state;
       }
       if (msg.type === 'role') {
@@ -109,7 +116,7 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
         if (leading && !state.leaderSub) {
           state.leaderSub = ctx.subscribe(leaderSubj, { map: (d) => asRequest(d.body) });
           ctx.log.info('leading', { shard: `${cfg.collection}/${cfg.shard}`, term: msg.ev.term });
-          if (cfg.preferredLeader !== cfg.node) ctx.schedule('balance', LEADER_BALANCE_DELAY_MS, { type: 'balance', term: msg.ev.term });
+          if (cfg.preferredLeader !== cfg.node) ctx.schedule('balance', LEADER_BALANCE_DELAY_MS, { type: 'balance', term: msg.ev.term, attempt: 0 });
         } else if (!leading && state.leaderSub) {
           state.leaderSub.unsubscribe();
           state.leaderSub = undefined;
@@ -134,16 +141,18 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
 
 /**
  * Hands leadership to the preferred leader if this replica still leads in `term` and the
- * preferred one is caught up and recently heard from. Tried once per term: if the preferred
- * node keeps failing, leadership simply stays here.
+ * preferred one is caught up and recently heard from. Returns true while this replica still
+ * leads in `term` (the caller tries again later: under writes a follower is often a few entries
+ * behind at the moment of a check; a transfer that fails leaves the term unchanged).
  */
-function balanceLeadership(cfg: ReplicaConfig, state: ReplicaState, term: number, log: { info(m: string, f?: Record<string, unknown>): void }): void {
-  if (state.role.role !== 'leader' || state.role.term !== term) return;
+function balanceLeadership(cfg: ReplicaConfig, state: ReplicaState, term: number, log: { info(m: string, f?: Record<string, unknown>): void }): boolean {
+  if (state.role.role !== 'leader' || state.role.term !== term) return false;
   const st = state.res.group.status();
   const p = st.progress.find((x) => x.node === cfg.preferredLeader);
-  if (!p || p.role !== 'voter' || p.matchIndex < st.commitIndex || p.lastContactMs === null || p.lastContactMs > LEADER_BALANCE_DELAY_MS) return;
+  if (!p || p.role !== 'voter' || p.matchIndex < st.commitIndex || p.lastContactMs === null || p.lastContactMs > LEADER_BALANCE_DELAY_MS) return true;
   log.info('handing leadership to the preferred leader', { shard: `${cfg.collection}/${cfg.shard}`, to: cfg.preferredLeader, term });
   state.res.group.transferLeadership(cfg.preferredLeader).catch(() => undefined);
+  return true;
 }
 
 async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest): Promise<unknown> {

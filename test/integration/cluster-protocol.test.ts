@@ -178,4 +178,25 @@ describe('cluster protocol', () => {
     assert.match(failed?.stdout ?? '', /INVALID_ARGUMENT/);
     assert.match(failed?.stderr ?? '', /status 400: vector has 1 dimensions/);
   });
+  it('placement - with writes from the first moment, every shard ends up led by the replica placement prefers (placement spreads leaders)', async () => {
+    await json.createCollection({ name: 'spread', dim: 4, metric: 'l2', shards: 3, replicas: 3 });
+    const coll = json.collection('spread');
+    // Writes while the groups elect: a new leader's followers are often a few entries behind it.
+    const end = Date.now() + 3_000;
+    let n = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (Date.now() < end) {
+          const base = n;
+          n += 20;
+          await coll.upsert(Array.from({ length: 20 }, (_, i) => ({ id: `s${base + i}`, vector: [base + i, 1, 2, 3] })));
+        }
+      }),
+    );
+    await cluster.waitFor(async () => {
+      const d = await json.describeCollection('spread');
+      return d.shards.every((s) => s.leader === s.replicas[0]?.node);
+    }, 'every shard led by its preferred replica', 40_000);
+    assert.equal(await coll.count({ consistency: 'strong' }), n);
+  });
 });
