@@ -161,6 +161,8 @@ interface PendingSearch {
 export class WorkerIndex {
   private sending: Promise<unknown> = Promise.resolve();
   private searches: PendingSearch[] | undefined;
+  private searchInFlight = false;
+  private searchScheduled = false;
 
   /** @internal */
   constructor(
@@ -223,17 +225,24 @@ export class WorkerIndex {
   }
 
   /**
-   * One search. Searches made in the same turn of the event loop travel to the worker in one
-   * message (the per-message cost is then paid once), and each fails or succeeds on its own.
+   * One search. Searches travel to the worker in batches, one batch in flight per index: those
+   * made while a batch is being answered go together in the next message as soon as it returns
+   * (and those made in the same turn of the event loop go together anyway). The per-message cost
+   * (a structured clone each way, waking two threads) is then paid once per batch, and batches
+   * grow with the load. Each search fails or succeeds on its own.
    */
   search(query: SearchQuery): Promise<Hit[]> {
     return new Promise<Hit[]>((resolve, reject) => {
-      if (!this.searches) {
-        this.searches = [];
-        queueMicrotask(() => this.sendSearches());
+      const queued = (this.searches ??= []);
+      queued.push({ query, resolve, reject });
+      if (queued.length >= SEARCHES_PER_MESSAGE) this.sendSearches();
+      else if (!this.searchInFlight && !this.searchScheduled) {
+        this.searchScheduled = true;
+        queueMicrotask(() => {
+          this.searchScheduled = false;
+          if (!this.searchInFlight) this.sendSearches();
+        });
       }
-      this.searches.push({ query, resolve, reject });
-      if (this.searches.length >= SEARCHES_PER_MESSAGE) this.sendSearches();
     });
   }
 
@@ -246,15 +255,21 @@ export class WorkerIndex {
     const batch = this.searches;
     this.searches = undefined;
     if (!batch || batch.length === 0) return;
-    this.after(() => this.host.request<'search'>({ op: 'search', handle: this.handle, queries: batch.map((b) => b.query) })).then(
-      (results) =>
-        results.forEach((r, i) => {
-          const b = batch[i] as PendingSearch;
-          if (Array.isArray(r)) b.resolve(r);
-          else b.reject(this.host.revive(r.error));
-        }),
-      (err: unknown) => batch.forEach((b) => b.reject(err)),
-    );
+    this.searchInFlight = true;
+    this.after(() => this.host.request<'search'>({ op: 'search', handle: this.handle, queries: batch.map((b) => b.query) }))
+      .then(
+        (results) =>
+          results.forEach((r, i) => {
+            const b = batch[i] as PendingSearch;
+            if (Array.isArray(r)) b.resolve(r);
+            else b.reject(this.host.revive(r.error));
+          }),
+        (err: unknown) => batch.forEach((b) => b.reject(err)),
+      )
+      .finally(() => {
+        this.searchInFlight = false;
+        if (this.searches && this.searches.length > 0) this.sendSearches();
+      });
   }
 
   get(ids: string[]): Promise<(IndexPoint | null)[]> {
