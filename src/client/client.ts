@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { connect, headers as natsHeaders, RequestError, TimeoutError as NatsTimeoutError, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { CollectionDescription, Consistency, Coverage, Hit, Metric, Point, SearchReply, ShardDescription, ShardingConfig, WriteConcern } from '../api/types.js';
 import { CBOR_CONTENT_TYPE, decodeBody, encodeBody, encodingOf, type Encoding } from '../runtime/codec.js';
+import { InboxRequester } from '../runtime/inbox-requester.js';
 import { errorFromCode, InternalError, isWireError, TimeoutError, UnavailableError, describeError } from '../runtime/errors.js';
 import { Subjects } from '../runtime/subjects.js';
 
@@ -97,6 +98,7 @@ export class ShoalClient {
   private readonly encoding: Encoding;
   private readonly timeoutMs: number;
   private readonly hedgeAfterMs: number | undefined;
+  private readonly requests: InboxRequester;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -107,6 +109,7 @@ export class ShoalClient {
     this.encoding = opts.encoding ?? 'json';
     this.timeoutMs = opts.timeoutMs ?? 5_000;
     this.hedgeAfterMs = opts.hedgeAfterMs;
+    this.requests = new InboxRequester(nc);
   }
 
   static async connect(opts: ClientOptions = {}): Promise<ShoalClient> {
@@ -122,6 +125,7 @@ export class ShoalClient {
   }
 
   async close(): Promise<void> {
+    this.requests.close();
     if (this.ownsConnection) await this.nc.drain();
   }
 
@@ -170,7 +174,7 @@ export class ShoalClient {
       // a later copy asks for what is left of the deadline, so its answer is still in time
       const remaining = Math.max(1, deadlineMs - (Date.now() - start));
       const payload = encodeBody({ ...body, timeoutMs: remaining }, this.encoding);
-      return this.nc.request(subject, payload, { timeout: remaining + REPLY_GRACE_MS, ...(h ? { headers: h } : {}) });
+      return this.requests.request(subject, payload, { timeout: remaining + REPLY_GRACE_MS, headers: h });
     };
     const hedgeAfter = this.hedgeAfterMs ?? Math.min(1_000, deadlineMs / 4);
     let res: Msg;

@@ -44,6 +44,7 @@ import {
   toPublicError,
   toShoalError,
 } from './errors.js';
+import { InboxRequester } from './inbox-requester.js';
 import { createLogger, type Logger } from './logger.js';
 import { assertActorName, assertToken, Subjects } from './subjects.js';
 import type { SystemInternals } from './system-internals.js';
@@ -109,6 +110,7 @@ export class ActorSystem implements SystemInternals {
   private readonly ownsConnection: boolean;
   private readonly startedAt: number;
   private closed = false;
+  private readonly requests: InboxRequester;
 
   /** Connects to NATS and starts a system that owns the connection. */
   static async connect(servers: string | string[], opts: Omit<ActorSystemOptions, 'ownsConnection'>): Promise<ActorSystem> {
@@ -120,6 +122,7 @@ export class ActorSystem implements SystemInternals {
 
   constructor(nc: NatsConnection, opts: ActorSystemOptions) {
     this.nc = nc;
+    this.requests = new InboxRequester(nc);
     this.name = assertToken(opts.name, 'actor system name');
     this.subjects = new Subjects(opts.prefix);
     this.clock = opts.clock ?? new RealClock();
@@ -231,7 +234,7 @@ export class ActorSystem implements SystemInternals {
     const hdrs = injectTrace();
     let res: Msg;
     try {
-      res = await this.nc.request(subject, encodeCbor(msg), hdrs ? { timeout, headers: hdrs } : { timeout });
+      res = await this.requests.request(subject, encodeCbor(msg), { timeout, headers: hdrs });
     } catch (err) {
       throw mapRequestError(err, subject, timeout);
     }
@@ -298,6 +301,7 @@ export class ActorSystem implements SystemInternals {
     const top = [...this.cells.values()].filter((c) => c.parent === undefined);
     await Promise.all(top.map((c) => c.stop()));
     for (const s of this.systemSubs) s.unsubscribe();
+    this.requests.close();
     if (this.ownsConnection) await this.nc.drain().catch(() => this.nc.close());
   }
 
