@@ -90,6 +90,23 @@ async function lmdbAnchor(inFlight: number, ms: number): Promise<Phase> {
   return res;
 }
 
+/** Three processes at once, each committing durably one at a time, as three nodes on this machine share its disk: per-process rate and latency, medians of the three. */
+async function lmdbSharedDisk(ms: number): Promise<Phase> {
+  const script = new URL('./lmdb-writer.js', import.meta.url).pathname;
+  const outs = await Promise.all(
+    [0, 1, 2].map(
+      () =>
+        new Promise<Phase>((resolve, reject) => {
+          const p = spawn(process.execPath, [script, String(ms), String(PAYLOAD)], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          p.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Phase) : reject(new Error(`lmdb-writer exited with ${code}`))));
+        }),
+    ),
+  );
+  return med(outs);
+}
+
 async function startResponder(url: string): Promise<() => void> {
   const p = spawn(process.execPath, [new URL('./runtime-responder.js', import.meta.url).pathname, url], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
@@ -143,6 +160,11 @@ async function main(): Promise<void> {
   const raft256: Phase[] = [];
   const lmdb1: Phase[] = [];
   const lmdb64: Phase[] = [];
+  const lmdbShared: Phase[] = [];
+  // Per node, over the 1-proposer Raft phases: write turns (each one LMDB transaction and flush) and the time they waited for their flush.
+  const flushAt1 = new Map<string, { writeTurns: number; flushWaitMs: number }>();
+  type HostStats = { host: { writeTurns: number; flushWaitMs: number } };
+  const hostStats = (): Promise<HostStats[]> => Promise.all(cluster.nodes.map((n) => cluster.ask<HostStats>(n, { op: 'cpu' })));
   const ops: Record<string, Op> = { raft: raftOp, nats: rawOp, js: jsOp };
   const one: Record<string, Phase[]> = { raft: [], nats: [], js: [] };
   const many: Record<string, Phase[]> = { raft: [], nats: [], js: [] };
@@ -154,14 +176,26 @@ async function main(): Promise<void> {
     raft: { client: process.pid, 'nats-server': server.pid, leader: pidOf(leader), follower1: pidOf(followers[0] as string), follower2: pidOf(followers[1] as string) },
     js: { client: process.pid, ...Object.fromEntries(js.servers.map((s, i) => [`server${i + 1}`, s.pid])) },
   };
+  const leaderInRounds = leader;
   for (let r = 0; r < ROUNDS; r++) {
     for (const name of Object.keys(ops)) {
+      const before = name === 'raft' ? await hostStats() : undefined;
       one[name]?.push(await run(ops[name] as Op, 1, PHASE_MS));
+      if (before) {
+        const after = await hostStats();
+        cluster.nodes.forEach((n, i) => {
+          const acc = flushAt1.get(n) ?? { writeTurns: 0, flushWaitMs: 0 };
+          acc.writeTurns += (after[i]?.host.writeTurns ?? 0) - (before[i]?.host.writeTurns ?? 0);
+          acc.flushWaitMs += (after[i]?.host.flushWaitMs ?? 0) - (before[i]?.host.flushWaitMs ?? 0);
+          flushAt1.set(n, acc);
+        });
+      }
       many[name]?.push(await run(ops[name] as Op, MANY, PHASE_MS, watch[name]));
     }
     raft256.push(await run(raftOp, 4 * MANY, PHASE_MS, watch['raft']));
     lmdb1.push(await lmdbAnchor(1, PHASE_MS));
     lmdb64.push(await lmdbAnchor(MANY, PHASE_MS));
+    lmdbShared.push(await lmdbSharedDisk(PHASE_MS));
     process.stderr.write(`round ${r + 1}/${ROUNDS}: raft ${fmt(many['raft']?.[r]?.perSec ?? 0, 0)}/s, JetStream R3 ${fmt(many['js']?.[r]?.perSec ?? 0, 0)}/s at ${MANY}\n`);
   }
 
@@ -220,6 +254,14 @@ async function main(): Promise<void> {
   const js64 = med(many['js'] ?? []);
   const l1 = med(lmdb1);
   const l64 = med(lmdb64);
+  const lShared = med(lmdbShared);
+  const flushLine = cluster.nodes
+    .map((n) => {
+      const f = flushAt1.get(n) ?? { writeTurns: 0, flushWaitMs: 0 };
+      const writes = (one['raft'] ?? []).reduce((acc, p) => acc + (p.perSec * PHASE_MS) / 1000, 0);
+      return `${n === leaderInRounds ? 'leader' : 'follower'} ${n} ${fmt(f.writeTurns / writes, 2)} flushed transactions, each waited ${fmt(f.flushWaitMs / Math.max(1, f.writeTurns), 2)} ms`;
+    })
+    .join('; ');
   const fo = sortedCopy(failovers);
   const row = (name: string, p: Phase): string => `| ${name} | ${fmt(p.perSec, 0)} | ${fmt(p.p50ms, 2)} | ${fmt(p.p99ms, 2)} |`;
   const ratio = (a: number, b: number): string => `${fmt(a / b, 2)}×`;
@@ -250,11 +292,17 @@ async function main(): Promise<void> {
     row(`raw NATS request-reply, ${MANY} in flight`, nats64),
     row('raw LMDB put + flushed, 1 writer', l1),
     row(`raw LMDB put + flushed, ${MANY} writers`, l64),
+    row('raw LMDB put + flushed, 1 writer in each of 3 processes at once (per process)', lShared),
     '',
     `Ratios: Raft/JetStream R3 at ${MANY}: **${ratio(raft64.perSec, js64.perSec)}** (goal ≥ 1×); at 1: ${ratio(raft1.perSec, js1.perSec)};`,
     `Raft write p50 at 1 proposer / raw NATS round trip p50: ${ratio(raft1.p50ms, nats1.p50ms)}; Raft at 1 / raw LMDB flushed commits: ${ratio(raft1.perSec, l1.perSec)}.`,
     'Debian\'s nats-server 2.9 fsyncs JetStream only every two minutes, so that anchor acknowledges before its data is on disk;',
     'Shoal flushes LMDB on the leader and a follower before every acknowledgement.',
+    '',
+    `At 1 proposer, per write: ${flushLine}. The three nodes share this machine's one disk: three processes`,
+    `flushing at once wait ${fmt(lShared.p50ms, 2)} ms at p50 for a commit that takes ${fmt(l1.p50ms, 2)} ms alone (${ratio(lShared.p50ms, l1.p50ms)}). A write waits for the later of the leader's`,
+    'flush and the fastest follower\'s, and the leader commits twice per write (the entry, then its apply in a transaction of its own),',
+    'so the next write\'s flush there often queues behind the last one. Rounds of that latency, and CPU (below), bound the 64-proposer rate.',
     '',
     `CPU per write (user + system, µs, medians over rounds) at ${MANY} in flight — Raft: ${perOp(raft64)}; JetStream R3: ${perOp(js64)};`,
     `Raft at ${4 * MANY}: ${perOp(med(raft256))}. With ${cores} cores, the processes together cannot go faster than ${cores} s of CPU per second:`,
