@@ -1,27 +1,20 @@
 /**
  * The Raft host: one per node, hosting many groups' replicas on one NATS connection and one
  * LMDB environment. It drives every group's pure core (src/raft) in turns of the event loop:
- *
- * 1. steps inbound messages, ticks and local requests into the cores;
- * 2. collects each dirty group's Ready and queues all of their writes in that turn, so lmdb-js
- *    commits them in one transaction;
- * 3. after `store.flushed()` resolves — and only then — sends the Readys' messages (votes and
- *    append acknowledgements promise durability), batched per peer node and riding on the
- *    replies to the requests the turn stepped, and applies committed entries. Turns overlap: a
- *    turn writes at once, even while earlier turns' flushes are in flight, and its sends wait
- *    for its own flush and for every earlier one.
+ * it steps inbound messages, ticks and local requests into the cores, marks their groups dirty,
+ * and runs a turn over them ({@link TurnPipeline}, raft-turns.ts: one transaction for all their
+ * writes; nothing that promises durability leaves before that transaction is flushed).
  *
  * Idle groups quiesce (their leader stops heartbeating once every replica is caught up); the
  * host keeps one liveness ping per peer node instead, and wakes a quiesced follower whose
  * leader's node has been silent for an election timeout.
  */
-import { performance } from 'node:perf_hooks';
 import type { ActorSystem } from '../runtime/actor-system.js';
 import type { Timer } from '../runtime/clock.js';
 import { InvalidArgumentError, NotFoundError, NotLeaderError, UnavailableError, describeError } from '../runtime/errors.js';
 import { bootstrapInit, emptyInit, RaftNode } from '../raft/raft-node.js';
 import type { ConfChange } from '../raft/membership.js';
-import { mustPersistBeforeSending, type HardState, type Message, type NodeId, type Ready } from '../raft/types.js';
+import type { Message, NodeId } from '../raft/types.js';
 import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
 import type { NodeEnv } from '../storage/node-env.js';
 import type { RaftLogStore } from '../storage/raft-log-store.js';
@@ -29,7 +22,8 @@ import { GroupReplica, timeoutError, type Waiter } from './raft-group.js';
 import { parseRaftHostOptions, type RaftHostOptions } from './raft-options.js';
 import { SnapshotStreams } from './raft-snapshots.js';
 import type { GroupStatus, RoleChange, StateMachine, WriteConcern } from './raft-state-machine.js';
-import { NatsRaftTransport, type SnapshotChunk, type Waiting } from './raft-transport.js';
+import { NatsRaftTransport, type SnapshotChunk } from './raft-transport.js';
+import { TurnPipeline, type TurnStats } from './raft-turns.js';
 
 export interface RaftHostStartOptions {
   system: ActorSystem;
@@ -63,9 +57,6 @@ export class RaftHost {
   private readonly snapshots: SnapshotStreams;
   private readonly heard = new Map<string, number>();
   private turnScheduled = false;
-  /** The turns whose flush is in flight, in order: each one's sends and applies wait for it and for every earlier one. */
-  private chain: Promise<void> = Promise.resolve();
-  private inFlight = 0;
   private ticker: Timer | undefined;
   private readSeq = 0;
   private stopped = false;
@@ -73,8 +64,7 @@ export class RaftHost {
   private ticks = 0;
   private peers = new Set<string>();
   private readonly startedAt: number;
-  /** Counters: turns run, turns that wrote, time waiting for flushes, Readys, entries persisted. */
-  readonly stats = { turns: 0, writeTurns: 0, flushWaitMs: 0, readies: 0, entries: 0 };
+  private readonly turns: TurnPipeline;
 
   private constructor(
     private readonly system: ActorSystem,
@@ -94,6 +84,23 @@ export class RaftHost {
       },
     });
     this.snapshots = new SnapshotStreams(this.transport, nodeId, this.opts.snapshotChunkBytes, electionMs * 10, system.log, system.clock);
+    this.turns = new TurnPipeline({
+      store,
+      transport: this.transport,
+      snapshots: this.snapshots,
+      now: () => system.clock.now(),
+      log: system.log,
+      compactKeep: this.opts.compactKeep,
+      compactEvery: this.opts.compactEvery,
+      notLeader: (g, reason, leader) => this.notLeader(g, reason, leader),
+      markDirty: (g) => this.markDirty(g),
+      stopped: () => this.stopped,
+    });
+  }
+
+  /** Counters: turns run, turns that wrote, time waiting for flushes, Readys, entries persisted. */
+  get stats(): TurnStats {
+    return this.turns.stats;
   }
 
   static async start(o: RaftHostStartOptions): Promise<RaftHost> {
@@ -323,7 +330,7 @@ export class RaftHost {
       g.stopped = true;
       g.failAll(new UnavailableError(`raft host of node ${this.nodeId} is stopping`));
     }
-    await this.chain.catch(() => undefined);
+    await this.turns.settled();
     for (const g of this.groups.values()) {
       if (g.unsavedHard) this.store.save(g.id, { hardState: g.unsavedHard, entries: [], snapshot: undefined, truncateFrom: undefined });
     }
@@ -453,145 +460,8 @@ export class RaftHost {
   private turn(): void {
     this.turnScheduled = false;
     if (this.stopped) return;
-    const waiting = this.transport.takeWaiting();
-    const readies: { g: GroupReplica; rd: Ready }[] = [];
-    const writes: (() => void)[] = [];
-    for (const g of this.dirty) {
-      while (g.core.hasReady()) {
-        const rd = g.core.ready();
-        if (rd.entries.length > 0 || rd.snapshot || rd.truncateFrom !== undefined || (rd.hardState && !commitOnly(rd.hardState, g.persistedHard))) {
-          // A hard state that only moved the commit index promises nothing and Raft recovers
-          // the commit index after a crash: it is written with the group's next real write
-          // instead of costing a flush of its own.
-          const hardState = rd.hardState ?? g.unsavedHard;
-          writes.push(() => this.store.save(g.id, { ...rd, hardState }));
-          if (hardState) g.persistedHard = hardState;
-          g.unsavedHard = undefined;
-        } else if (rd.hardState) {
-          g.unsavedHard = rd.hardState;
-        }
-        if (rd.softState) g.onSoftState(rd.softState);
-        for (const rs of rd.readStates) {
-          const r = g.reads.get(rs.id);
-          if (r) r.index = rs.index;
-        }
-        for (const f of rd.readFailures) {
-          const r = g.reads.get(f.id);
-          if (!r) continue;
-          g.reads.delete(f.id);
-          r.timer.cancel();
-          r.reject(this.notLeader(g, 'notLeader', g.core.lead));
-        }
-        // A leader's appends and heartbeats promise nothing about its disk: send them now, in
-        // parallel with its own write.
-        for (const m of rd.messages) if (!mustPersistBeforeSending(m) && m.type !== 'snap') this.transport.enqueue(g.id, m);
-        // Committed entries already durable here need not wait for a flush: they are applied
-        // when this batch's writes are issued, so that the state machine's writes share the
-        // batch's transaction and flush. (Only when no earlier Ready's committed entries still
-        // wait for a flush: order matters.)
-        const last = rd.committedEntries[rd.committedEntries.length - 1];
-        if (last && last.index <= g.core.log.stable && !rd.snapshot && g.deferredApplies === 0) {
-          const entries = rd.committedEntries;
-          writes.push(() => g.enqueueApply(entries));
-          readies.push({ g, rd: { ...rd, committedEntries: [] } });
-        } else {
-          if (last) g.deferredApplies++;
-          readies.push({ g, rd });
-        }
-      }
-      const compaction = this.maybeCompact(g);
-      if (compaction) writes.push(compaction);
-    }
-    this.dirty.clear();
-    this.transport.flush(this.system.clock.now());
-    if (readies.length === 0 && writes.length === 0) {
-      this.transport.flush(this.system.clock.now(), waiting);
-      return;
-    }
-    this.stats.turns++;
-    this.stats.readies += readies.length;
-    for (const { rd } of readies) this.stats.entries += rd.entries.length;
-    this.commit(readies, writes, waiting);
+    this.turns.run(this.dirty);
   }
-
-  /**
-   * Issues the turn's writes (lmdb-js commits them in one transaction) and carries out its
-   * Readys once they are flushed — and once every earlier turn's are. Turns do not wait for
-   * each other's flushes to write: lmdb-js commits a transaction while the previous one is
-   * still being flushed, and one flush then covers every transaction committed before it
-   * started. A turn without writes is carried out at once when nothing is in flight.
-   */
-  private commit(readies: { g: GroupReplica; rd: Ready }[], writes: (() => void)[], waiting: Waiting[]): void {
-    for (const w of writes) w();
-    const applied = readies.map(({ g }) => g.sm.appliedIndex);
-    if (writes.length === 0) {
-      if (this.inFlight === 0) this.afterFlush(readies, applied, waiting);
-      else this.chain = this.chain.then(() => this.afterFlush(readies, applied, waiting));
-      return;
-    }
-    this.inFlight++;
-    this.stats.writeTurns++;
-    const t0 = performance.now();
-    this.chain = Promise.all([this.chain, this.store.flushed()]).then(
-      () => {
-        this.inFlight--;
-        this.stats.flushWaitMs += performance.now() - t0;
-        this.afterFlush(readies, applied, waiting);
-      },
-      (err: unknown) => {
-        this.inFlight--;
-        this.system.log.error('raft log flush failed; nothing of this batch was sent', { error: describeError(err) });
-        this.transport.flush(this.system.clock.now(), waiting);
-      },
-    );
-  }
-
-  /** The turn's writes are durable: advance, send, apply. */
-  private afterFlush(readies: { g: GroupReplica; rd: Ready }[], appliedAtTurn: number[], waiting: Waiting[]): void {
-    if (this.stopped) return;
-    readies.forEach(({ g, rd }, k) => {
-      if (g.stopped) return;
-      g.durableApplied = Math.max(g.durableApplied, appliedAtTurn[k] as number);
-      g.core.advance(rd);
-      for (const m of rd.messages) {
-        if (m.type === 'snap') this.snapshots.send(g, m, () => this.markDirty(g));
-        else if (mustPersistBeforeSending(m)) this.transport.enqueue(g.id, m);
-      }
-      for (const e of rd.entries) {
-        const p = g.proposals.get(e.index);
-        if (p && p.concern === 'leader' && p.term === e.term) {
-          g.proposals.delete(e.index);
-          p.timer.cancel();
-          p.resolve({ index: e.index, result: undefined });
-        }
-      }
-      if (rd.committedEntries.length > 0) {
-        g.deferredApplies--;
-        g.enqueueApply(rd.committedEntries);
-      }
-      g.serveReads();
-      if (g.core.hasReady()) this.markDirty(g);
-    });
-    this.transport.flush(this.system.clock.now(), waiting);
-  }
-
-  /** Drops log entries well behind what the state machine holds durably; returns the write to queue. */
-  private maybeCompact(g: GroupReplica): (() => void) | undefined {
-    const core = g.core;
-    const upTo = Math.min(g.durableApplied, core.compactableIndex()) - this.opts.compactKeep;
-    if (upTo - core.log.firstIndex() < this.opts.compactEvery) return undefined;
-    try {
-      const meta = core.compact(upTo);
-      return () => this.store.compact(g.id, meta);
-    } catch (err) {
-      this.system.log.warn('raft compaction skipped', { group: g.id, error: describeError(err) });
-      return undefined;
-    }
-  }
-}
-
-function commitOnly(next: HardState, prev: HardState | undefined): boolean {
-  return prev !== undefined && next.term === prev.term && next.vote === prev.vote && next.repairing === prev.repairing;
 }
 
 /** Runs `f`, turning a synchronous throw (bad input, unknown group) into a rejection. */

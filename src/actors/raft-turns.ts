@@ -1,0 +1,196 @@
+/**
+ * The turns of a {@link RaftHost}: in one turn of the event loop it collects every dirty group's
+ * Ready, issues all of their writes together (lmdb-js commits them in one transaction), and once
+ * `store.flushed()` resolves — and only then — sends what promises durability (votes, append
+ * acknowledgements, batched per peer node and riding on the replies to the requests the turn
+ * stepped) and applies committed entries. Turns overlap: a turn writes at once, even while
+ * earlier turns' flushes are in flight, and its sends and applies wait for its own flush and for
+ * every earlier one.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../runtime/logger.js';
+import { describeError } from '../runtime/errors.js';
+import { mustPersistBeforeSending, type HardState, type Ready } from '../raft/types.js';
+import type { RaftLogStore } from '../storage/raft-log-store.js';
+import type { GroupReplica } from './raft-group.js';
+import type { SnapshotStreams } from './raft-snapshots.js';
+import type { NatsRaftTransport, Waiting } from './raft-transport.js';
+
+export interface TurnDeps {
+  store: RaftLogStore;
+  transport: NatsRaftTransport;
+  snapshots: SnapshotStreams;
+  now(): number;
+  log: Logger;
+  /** Log entries kept behind what the state machine holds durably, and the least worth compacting at once. */
+  compactKeep: number;
+  compactEvery: number;
+  notLeader(g: GroupReplica, reason: string, leader: string | null): Error;
+  markDirty(g: GroupReplica): void;
+  stopped(): boolean;
+}
+
+/** Turns run, turns that wrote, time waiting for flushes, Readys, entries persisted. */
+export interface TurnStats {
+  turns: number;
+  writeTurns: number;
+  flushWaitMs: number;
+  readies: number;
+  entries: number;
+}
+
+export class TurnPipeline {
+  readonly stats: TurnStats = { turns: 0, writeTurns: 0, flushWaitMs: 0, readies: 0, entries: 0 };
+  /** The turns whose flush is in flight, in order: each one's sends and applies wait for it and for every earlier one. */
+  private chain: Promise<void> = Promise.resolve();
+  private inFlight = 0;
+
+  constructor(private readonly deps: TurnDeps) {}
+
+  /** Resolves once every turn issued so far has been carried out (or failed). */
+  settled(): Promise<void> {
+    return this.chain.catch(() => undefined);
+  }
+
+  /** Runs one turn over the groups in `dirty` (and empties it). */
+  run(dirty: Set<GroupReplica>): void {
+    const waiting = this.deps.transport.takeWaiting();
+    const readies: { g: GroupReplica; rd: Ready }[] = [];
+    const writes: (() => void)[] = [];
+    for (const g of dirty) {
+      while (g.core.hasReady()) {
+        const rd = g.core.ready();
+        if (rd.entries.length > 0 || rd.snapshot || rd.truncateFrom !== undefined || (rd.hardState && !commitOnly(rd.hardState, g.persistedHard))) {
+          // A hard state that only moved the commit index promises nothing and Raft recovers
+          // the commit index after a crash: it is written with the group's next real write
+          // instead of costing a flush of its own.
+          const hardState = rd.hardState ?? g.unsavedHard;
+          writes.push(() => this.deps.store.save(g.id, { ...rd, hardState }));
+          if (hardState) g.persistedHard = hardState;
+          g.unsavedHard = undefined;
+        } else if (rd.hardState) {
+          g.unsavedHard = rd.hardState;
+        }
+        if (rd.softState) g.onSoftState(rd.softState);
+        for (const rs of rd.readStates) {
+          const r = g.reads.get(rs.id);
+          if (r) r.index = rs.index;
+        }
+        for (const f of rd.readFailures) {
+          const r = g.reads.get(f.id);
+          if (!r) continue;
+          g.reads.delete(f.id);
+          r.timer.cancel();
+          r.reject(this.deps.notLeader(g, 'notLeader', g.core.lead));
+        }
+        // A leader's appends and heartbeats promise nothing about its disk: send them now, in
+        // parallel with its own write.
+        for (const m of rd.messages) if (!mustPersistBeforeSending(m) && m.type !== 'snap') this.deps.transport.enqueue(g.id, m);
+        // Committed entries already durable here need not wait for a flush: they are applied
+        // when this batch's writes are issued, so that the state machine's writes share the
+        // batch's transaction and flush. (Only when no earlier Ready's committed entries still
+        // wait for a flush: order matters.)
+        const last = rd.committedEntries[rd.committedEntries.length - 1];
+        if (last && last.index <= g.core.log.stable && !rd.snapshot && g.deferredApplies === 0) {
+          const entries = rd.committedEntries;
+          writes.push(() => g.enqueueApply(entries));
+          readies.push({ g, rd: { ...rd, committedEntries: [] } });
+        } else {
+          if (last) g.deferredApplies++;
+          readies.push({ g, rd });
+        }
+      }
+      const compaction = this.maybeCompact(g);
+      if (compaction) writes.push(compaction);
+    }
+    dirty.clear();
+    this.deps.transport.flush(this.deps.now());
+    if (readies.length === 0 && writes.length === 0) {
+      this.deps.transport.flush(this.deps.now(), waiting);
+      return;
+    }
+    this.stats.turns++;
+    this.stats.readies += readies.length;
+    for (const { rd } of readies) this.stats.entries += rd.entries.length;
+    this.commit(readies, writes, waiting);
+  }
+
+  /**
+   * Issues the turn's writes (lmdb-js commits them in one transaction) and carries out its
+   * Readys once they are flushed — and once every earlier turn's are. Turns do not wait for
+   * each other's flushes to write: lmdb-js commits a transaction while the previous one is
+   * still being flushed, and one flush then covers every transaction committed before it
+   * started. A turn without writes is carried out at once when nothing is in flight.
+   */
+  private commit(readies: { g: GroupReplica; rd: Ready }[], writes: (() => void)[], waiting: Waiting[]): void {
+    for (const w of writes) w();
+    const applied = readies.map(({ g }) => g.sm.appliedIndex);
+    if (writes.length === 0) {
+      if (this.inFlight === 0) this.afterFlush(readies, applied, waiting);
+      else this.chain = this.chain.then(() => this.afterFlush(readies, applied, waiting));
+      return;
+    }
+    this.inFlight++;
+    this.stats.writeTurns++;
+    const t0 = performance.now();
+    this.chain = Promise.all([this.chain, this.deps.store.flushed()]).then(
+      () => {
+        this.inFlight--;
+        this.stats.flushWaitMs += performance.now() - t0;
+        this.afterFlush(readies, applied, waiting);
+      },
+      (err: unknown) => {
+        this.inFlight--;
+        this.deps.log.error('raft log flush failed; nothing of this batch was sent', { error: describeError(err) });
+        this.deps.transport.flush(this.deps.now(), waiting);
+      },
+    );
+  }
+
+  /** The turn's writes are durable: advance, send, apply. */
+  private afterFlush(readies: { g: GroupReplica; rd: Ready }[], appliedAtTurn: number[], waiting: Waiting[]): void {
+    if (this.deps.stopped()) return;
+    readies.forEach(({ g, rd }, k) => {
+      if (g.stopped) return;
+      g.durableApplied = Math.max(g.durableApplied, appliedAtTurn[k] as number);
+      g.core.advance(rd);
+      for (const m of rd.messages) {
+        if (m.type === 'snap') this.deps.snapshots.send(g, m, () => this.deps.markDirty(g));
+        else if (mustPersistBeforeSending(m)) this.deps.transport.enqueue(g.id, m);
+      }
+      for (const e of rd.entries) {
+        const p = g.proposals.get(e.index);
+        if (p && p.concern === 'leader' && p.term === e.term) {
+          g.proposals.delete(e.index);
+          p.timer.cancel();
+          p.resolve({ index: e.index, result: undefined });
+        }
+      }
+      if (rd.committedEntries.length > 0) {
+        g.deferredApplies--;
+        g.enqueueApply(rd.committedEntries);
+      }
+      g.serveReads();
+      if (g.core.hasReady()) this.deps.markDirty(g);
+    });
+    this.deps.transport.flush(this.deps.now(), waiting);
+  }
+
+  /** Drops log entries well behind what the state machine holds durably; returns the write to queue. */
+  private maybeCompact(g: GroupReplica): (() => void) | undefined {
+    const core = g.core;
+    const upTo = Math.min(g.durableApplied, core.compactableIndex()) - this.deps.compactKeep;
+    if (upTo - core.log.firstIndex() < this.deps.compactEvery) return undefined;
+    try {
+      const meta = core.compact(upTo);
+      return () => this.deps.store.compact(g.id, meta);
+    } catch (err) {
+      this.deps.log.warn('raft compaction skipped', { group: g.id, error: describeError(err) });
+      return undefined;
+    }
+  }
+}
+
+function commitOnly(next: HardState, prev: HardState | undefined): boolean {
+  return prev !== undefined && next.term === prev.term && next.vote === prev.vote && next.repairing === prev.repairing;
+}
