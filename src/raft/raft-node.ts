@@ -3,14 +3,15 @@
  * is `step(message)`, `tick()`, `propose(...)`, `readIndex(...)` and friends; output is the
  * {@link Ready} returned by `ready()`. No I/O, no clock (time is ticks), no Math.random (a
  * seeded generator). Section numbers cite the Raft paper (Ongaro and Ousterhout, 2014) and,
- * where marked "diss.", Ongaro's dissertation. This file holds the public API and the leader
- * half (§5.3 replication, §5.4.2 commit, §8 reads, diss. §3.10 transfer); the state and the
- * follower and candidate halves are in raft-replica.ts.
+ * where marked "diss.", Ongaro's dissertation. This file holds the public API; the leader half
+ * (§5.3 replication, §5.4.2 commit, §8 reads, diss. §3.10 transfer) is in raft-leader.ts, the
+ * state and the follower and candidate halves in raft-replica.ts.
  */
-import { decodeConf, EMPTY_CONF, encodeConf, entrySize, makeEntry } from './entry.js';
-import { applyConfChange, quorum, quorumValue, type ConfChange } from './membership.js';
-import { assertNever, Progress } from './progress.js';
-import { RaftReplica, type RaftInit } from './raft-replica.js';
+import { EMPTY_CONF, encodeConf, makeEntry } from './entry.js';
+import { applyConfChange, quorum, type ConfChange } from './membership.js';
+import { assertNever } from './progress.js';
+import { RaftLeader } from './raft-leader.js';
+import type { RaftInit } from './raft-replica.js';
 import type { ConfState, HardState, LogIndex, Message, NodeId, ReadFailure, ReadState, Ready, Role, SnapshotMeta, Term } from './types.js';
 
 export type { RaftInit };
@@ -66,7 +67,7 @@ export function emptyInit(): RaftInit {
   };
 }
 
-export class RaftNode extends RaftReplica {
+export class RaftNode extends RaftLeader {
   // ---------------------------------------------------------------- queries
 
   status(): RaftStatus {
@@ -324,250 +325,4 @@ export class RaftNode extends RaftReplica {
     this.readFailures = [];
     return rd;
   }
-
-  // ---------------------------------------------------------------- roles
-
-  protected becomeLeader(): void {
-    this.reset(this.term);
-    this.role = 'leader';
-    this.lead = this.id;
-    this.prs.clear();
-    this.reads.resetLease();
-    const next = this.log.lastIndex() + 1;
-    for (const n of this.conf.voters) this.prs.set(n, new Progress(next, false));
-    for (const n of this.conf.learners) this.prs.set(n, new Progress(next, true));
-    const self = this.prs.get(this.id);
-    if (self) {
-      self.becomeReplicate();
-      self.recentActive = true;
-    }
-    // §8: a new leader commits a no-op entry of its term; until then it cannot know what is committed.
-    this.appendEntry('noop', new Uint8Array(0));
-    this.termStart = this.log.lastIndex();
-  }
-
-  protected tickLeader(): void {
-    this.heartbeatElapsed++;
-    this.electionElapsed++;
-    this.reads.tick();
-    if (this.leadTransferee !== null && ++this.transferElapsed >= this.cfg.electionTicks) this.leadTransferee = null;
-    if (this.leadTransferee === null && !this.isVoter()) this.handOff();
-    if (this.electionElapsed >= this.cfg.electionTicks) {
-      this.electionElapsed = 0;
-      if (this.cfg.checkQuorum) {
-        // §6.2 (diss.): a leader that cannot reach a quorum steps down instead of serving stale reads.
-        if (!this.quorumActive()) {
-          this.becomeFollower(this.term, null);
-          return;
-        }
-        for (const [n, pr] of this.prs) pr.recentActive = n === this.id;
-      }
-    }
-    if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
-      this.heartbeatElapsed = 0;
-      this.bcastHeartbeat(this.reads.startRound(this.log.committed, this.isReadyLeader()), false);
-    }
-    if (this.cfg.quiesceAfterTicks > 0 && this.canQuiesce()) {
-      if (++this.idleTicks >= this.cfg.quiesceAfterTicks) {
-        this.bcastHeartbeat(this.reads.startRound(this.log.committed, false), true);
-        this.quiesced = true;
-        this.reads.resetLease();
-      }
-    } else {
-      this.idleTicks = 0;
-    }
-  }
-
-  /** Transfers leadership to the best-matched voter (this leader is no longer one). */
-  protected handOff(): void {
-    let best: NodeId | null = null;
-    let bestMatch = -1;
-    for (const n of this.conf.voters) {
-      const m = this.prs.get(n)?.match ?? -1;
-      if (n !== this.id && m > bestMatch) {
-        best = n;
-        bestMatch = m;
-      }
-    }
-    if (best !== null) this.transferLeadership(best);
-  }
-
-  protected canQuiesce(): boolean {
-    if (!this.isReadyLeader() || this.leadTransferee !== null || this.reads.pending() > 0) return false;
-    const last = this.log.lastIndex();
-    if (this.log.committed !== last || this.log.applied !== last) return false;
-    for (const [n, pr] of this.prs) if (n !== this.id && (pr.match !== last || pr.applied !== last)) return false;
-    return true;
-  }
-
-  protected quorumActive(): boolean {
-    let active = 0;
-    for (const n of this.conf.voters) if (n === this.id || this.prs.get(n)?.recentActive) active++;
-    return active >= quorum(this.conf.voters);
-  }
-
-  // ---------------------------------------------------------------- follower (§5.3)
-
-  protected applyConf(next: ConfState): void {
-    this.conf = next;
-    if (this.role !== 'leader') return;
-    for (const n of [...this.prs.keys()]) if (!next.voters.includes(n) && !next.learners.includes(n)) this.prs.delete(n);
-    for (const n of [...next.voters, ...next.learners]) {
-      const learner = next.learners.includes(n);
-      const pr = this.prs.get(n);
-      if (pr) pr.isLearner = learner;
-      else {
-        const p = new Progress(this.log.lastIndex() + 1, learner);
-        p.recentActive = true;
-        this.prs.set(n, p);
-      }
-    }
-    if (this.leadTransferee !== null && !next.voters.includes(this.leadTransferee)) this.leadTransferee = null;
-    // Removed by a change an earlier leader proposed: keep leading the new configuration (without
-    // counting itself) until a new voter, caught up and so knowing the change committed, takes over.
-    if (!next.voters.includes(this.id)) this.handOff();
-    this.maybeCommit();
-    this.needBcast = true;
-  }
-
-  // ---------------------------------------------------------------- leader (§5.3, §5.4.2)
-
-  protected appendEntry(type: 'normal' | 'noop' | 'config', data: Uint8Array): void {
-    const e = makeEntry((this.log.lastIndex() + 1) as LogIndex, this.term as Term, type, data);
-    this.log.append([e]);
-    if (type === 'config') this.confLog.push({ index: e.index, conf: decodeConf(data) });
-    this.needBcast = true;
-    this.maybeCommit();
-  }
-
-  protected maybeCommit(): boolean {
-    const self = this.prs.get(this.id);
-    if (self) self.match = this.log.stable;
-    const idx = quorumValue(this.conf.voters, (n) => this.prs.get(n)?.match ?? 0);
-    if (idx <= this.log.committed) return false;
-    // §5.4.2: only entries of the leader's own term are committed by counting replicas.
-    if (this.log.termAt(idx) !== this.term && this.cfg.bugs.commitOldTermByCount !== true) return false;
-    this.commitTo(idx);
-    return true;
-  }
-
-  protected stepLeader(m: Message): void {
-    switch (m.type) {
-      case 'appResp': {
-        const pr = this.prs.get(m.from);
-        if (!pr) return;
-        pr.recentActive = true;
-        pr.applied = Math.max(pr.applied, m.applied);
-        if (m.reject) {
-          // Fast backtracking (§5.3, end): jump over the whole conflicting term at once.
-          const hint = m.hintTerm > 0 ? this.log.findConflictByTerm(m.hintIndex, m.hintTerm).index : m.hintIndex;
-          if (pr.maybeDecrTo(m.index, hint)) {
-            if (pr.state === 'replicate') pr.becomeProbe();
-            this.sendAppend(m.from, false);
-          }
-          return;
-        }
-        pr.ackedSinceHeartbeat = true;
-        const wasPaused = pr.isPaused(this.flow());
-        const wasSnapshot = pr.state === 'snapshot';
-        if (pr.maybeUpdate(m.index) || wasSnapshot) {
-          if (pr.state === 'probe') pr.becomeReplicate();
-          else if (pr.state === 'snapshot') {
-            if (pr.match < pr.pendingSnapshot) return;
-            pr.becomeProbe();
-            pr.becomeReplicate();
-          } else pr.freeTo(m.index);
-          this.maybeCommit();
-          if (wasPaused) this.sendAppend(m.from, false);
-          while (pr.state === 'replicate' && pr.next <= this.log.lastIndex() && this.sendAppend(m.from, false));
-          if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
-            this.send({ type: 'timeoutNow', from: this.id, to: m.from, term: this.term as Term });
-          }
-        } else if (pr.state === 'replicate') {
-          pr.freeTo(m.index);
-        }
-        return;
-      }
-      case 'heartbeatResp': {
-        const pr = this.prs.get(m.from);
-        if (!pr) return;
-        pr.recentActive = true;
-        pr.applied = Math.max(pr.applied, m.applied);
-        pr.ackedSeq = Math.max(pr.ackedSeq, m.seq);
-        if (m.lastIndex < pr.match) {
-          // The follower lost entries it had acknowledged (a corrupt entry dropped at restart).
-          pr.match = m.lastIndex;
-          pr.becomeProbe();
-        } else if (pr.state === 'probe') pr.probeSent = false;
-        else if (pr.state === 'replicate' && (m.lastIndex < pr.next - 1 || (pr.inflightFull(this.flow()) && !pr.ackedSinceHeartbeat))) {
-          // Appends we pipelined were lost, or their acknowledgements were: probe again.
-          pr.becomeProbe();
-        }
-        pr.ackedSinceHeartbeat = false;
-        if (this.quiesced && (pr.match < this.log.lastIndex() || pr.state !== 'replicate')) this.wake();
-        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, false);
-        if (!pr.isLearner) {
-          this.readStates.push(...this.reads.confirm(this.voterPeers(), this.prs, this.quorumOthers()));
-        }
-        return;
-      }
-      case 'app':
-      case 'heartbeat':
-      case 'snap':
-        return; // another leader of our term cannot exist (§5.2); stale ones were filtered by term
-      case 'timeoutNow':
-      case 'preVoteResp':
-      case 'voteResp':
-      case 'vote':
-      case 'preVote':
-        return;
-      default:
-        assertNever(m);
-    }
-  }
-
-  protected flow(): { maxInflightMsgs: number; maxInflightBytes: number } {
-    return this.cfg;
-  }
-
-  /** Sends every follower what it lacks, pipelining up to the in-flight bounds. */
-  protected bcastAppend(sendIfEmpty: boolean): void {
-    for (const [to, pr] of this.prs) {
-      if (to === this.id) continue;
-      let empty = sendIfEmpty;
-      while (this.sendAppend(to, empty) && pr.state === 'replicate' && pr.next <= this.log.lastIndex()) empty = false;
-    }
-  }
-
-  protected bcastHeartbeat(seq: number, quiesce: boolean): void {
-    for (const [to, pr] of this.prs) {
-      if (to === this.id) continue;
-      this.send({ type: 'heartbeat', from: this.id, to, term: this.term as Term, commit: Math.min(pr.match, this.log.committed) as LogIndex, seq, quiesce });
-    }
-  }
-
-  /**
-   * Sends `to` what it lacks, batched up to maxSizePerMsg, pipelined in `replicate` within the
-   * in-flight bounds; a snapshot when the entries it needs were compacted away.
-   */
-  protected sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
-    const pr = this.prs.get(to);
-    if (!pr || pr.isPaused(this.flow())) return false;
-    const prevIndex = pr.next - 1;
-    const prevTerm = this.log.termAt(prevIndex);
-    if (prevTerm === undefined) {
-      const meta = { index: this.log.snapIndex as LogIndex, term: this.log.snapTerm as Term, conf: this.snapConf };
-      pr.becomeSnapshot(meta.index);
-      this.send({ type: 'snap', from: this.id, to, term: this.term as Term, snapshot: meta });
-      return true;
-    }
-    const entries = this.log.slice(pr.next, this.log.lastIndex(), this.cfg.maxSizePerMsg, entrySize);
-    if (entries.length === 0 && !sendIfEmpty && pr.state === 'replicate') return false;
-    let bytes = 0;
-    for (const e of entries) bytes += entrySize(e);
-    this.send({ type: 'app', from: this.id, to, term: this.term as Term, prevIndex: prevIndex as LogIndex, prevTerm: prevTerm as Term, entries, commit: this.log.committed as LogIndex });
-    pr.sentEntries(prevIndex + entries.length, entries.length, bytes);
-    return true;
-  }
-
 }
