@@ -3,10 +3,10 @@
  * and every error code revived as its own class (`InvalidArgumentError`, `NotFoundError`, …).
  */
 import { randomUUID } from 'node:crypto';
-import { connect, headers as natsHeaders, RequestError, TimeoutError as NatsTimeoutError, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { CollectionDescription, Consistency, Coverage, Hit, Metric, Point, SearchReply, ShardDescription, ShardingConfig, WriteConcern } from '../api/types.js';
 import { CBOR_CONTENT_TYPE, decodeBody, encodeBody, encodingOf, type Encoding } from '../runtime/codec.js';
-import { InboxRequester } from '../runtime/inbox-requester.js';
+import { InboxRequester, isNoResponders, isRequestTimeout } from '../runtime/inbox-requester.js';
 import { errorFromCode, InternalError, isWireError, TimeoutError, UnavailableError, describeError } from '../runtime/errors.js';
 import { Subjects } from '../runtime/subjects.js';
 
@@ -181,10 +181,10 @@ export class ShoalClient {
     try {
       res = await (hedgeAfter > 0 ? hedged(attempt, hedgeAfter) : attempt());
     } catch (err) {
-      if (err instanceof RequestError && err.isNoResponders()) {
+      if (isNoResponders(err)) {
         throw new UnavailableError(`no Shoal router answers on ${subject}: is a cluster running with prefix '${this.subjects.prefix}'?`, { cause: err });
       }
-      if (err instanceof NatsTimeoutError || (err instanceof RequestError && err.cause instanceof NatsTimeoutError)) {
+      if (isRequestTimeout(err)) {
         throw new TimeoutError(`no answer on ${subject} within ${deadlineMs + REPLY_GRACE_MS} ms`, { cause: err });
       }
       throw new UnavailableError(`request on ${subject} failed: ${describeError(err)}`, { cause: err });
@@ -231,7 +231,7 @@ function hedged(attempt: () => Promise<Msg>, afterMs: number): Promise<Msg> {
           if (running === 0 && timer === undefined) {
             settled = true;
             reject(lastError);
-          } else if (running === 0 && !(err instanceof NatsTimeoutError || (err instanceof RequestError && err.cause instanceof NatsTimeoutError))) {
+          } else if (running === 0 && !isRequestTimeout(err)) {
             // failed fast: no copy will do better
             settled = true;
             clearTimeout(timer);

@@ -7,14 +7,7 @@
  * CBOR of `[0, value]` or `[1, code, message]`, the latter revived as the same error class.
  */
 import { context } from '@opentelemetry/api';
-import {
-  connect,
-  headers as natsHeaders,
-  RequestError,
-  TimeoutError as NatsTimeoutError,
-  type Msg,
-  type NatsConnection,
-} from '@nats-io/transport-node';
+import { connect, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import {
   DEFAULT_ASK_TIMEOUT_MS,
   type ActorRef,
@@ -44,7 +37,7 @@ import {
   toPublicError,
   toShoalError,
 } from './errors.js';
-import { InboxRequester } from './inbox-requester.js';
+import { InboxRequester, isNoResponders, isRequestTimeout } from './inbox-requester.js';
 import { createLogger, type Logger } from './logger.js';
 import { assertActorName, assertToken, Subjects } from './subjects.js';
 import type { SystemInternals } from './system-internals.js';
@@ -386,10 +379,10 @@ export class ActorSystem implements SystemInternals {
 }
 
 function mapRequestError(err: unknown, subject: string, timeoutMs: number): Error {
-  if (err instanceof RequestError && err.isNoResponders()) {
+  if (isNoResponders(err)) {
     return new NoRespondersError(`no responders for ${subject}`, { cause: err });
   }
-  if (err instanceof NatsTimeoutError || (err instanceof RequestError && err.cause instanceof NatsTimeoutError)) {
+  if (isRequestTimeout(err)) {
     return new TimeoutError(`no reply from ${subject} within ${timeoutMs} ms`, { cause: err });
   }
   return new UnavailableError(`request to ${subject} failed: ${describeError(err)}`, { cause: err });

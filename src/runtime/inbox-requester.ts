@@ -23,6 +23,16 @@ export interface InboxRequestOptions {
   headers?: MsgHdrs | undefined;
 }
 
+/** True when `err`, from {@link InboxRequester.request}, says no reply came in time. */
+export function isRequestTimeout(err: unknown): boolean {
+  return err instanceof TimeoutError;
+}
+
+/** True when `err`, from {@link InboxRequester.request}, says the server found nobody listening on the subject. */
+export function isNoResponders(err: unknown): boolean {
+  return err instanceof RequestError && err.isNoResponders();
+}
+
 export class InboxRequester {
   private readonly prefix: string;
   private readonly pending = new Map<string, Pending>();
