@@ -76,7 +76,7 @@ export class RaftHost {
     this.opts = parseRaftHostOptions(options, nodeId);
     this.startedAt = system.clock.now();
     const electionMs = this.opts.electionTicks * this.opts.tickMs;
-    this.transport = new NatsRaftTransport(system.nc, system.subjects, nodeId, Math.max(2 * electionMs, 500), {
+    this.transport = new NatsRaftTransport(system.nc, system.requests, system.subjects, nodeId, Math.max(2 * electionMs, 500), {
       onBatch: (from, msgs) => this.onBatch(from, msgs),
       onChunk: (chunk) => this.onChunk(chunk),
       onUnreachable: (peer, groups) => {

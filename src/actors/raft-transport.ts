@@ -9,7 +9,7 @@
  * being unreachable for those groups, never thrown. */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeCbor, encodeCbor } from '../runtime/codec.js';
-import { InboxRequester } from '../runtime/inbox-requester.js';
+import type { InboxRequester } from '../runtime/inbox-requester.js';
 import type { Subjects } from '../runtime/subjects.js';
 import type { Message } from '../raft/types.js';
 
@@ -60,13 +60,14 @@ export class NatsRaftTransport {
   private readonly lastSent = new Map<string, number>();
   private waiting: Waiting[] = [];
   private sub: Subscription | undefined;
-  private requests: InboxRequester | undefined;
+  private stopped = false;
   readonly maxPayload: number;
   /** Counters for status and benchmarks. */
   readonly stats = { requests: 0, replies: 0, messages: 0, unreachable: 0 };
 
   constructor(
     private readonly nc: NatsConnection,
+    private readonly requests: InboxRequester,
     private readonly subjects: Subjects,
     private readonly node: string,
     private readonly requestTimeoutMs: number,
@@ -76,7 +77,6 @@ export class NatsRaftTransport {
   }
 
   start(): void {
-    this.requests = new InboxRequester(this.nc);
     this.sub = this.nc.subscribe(this.subjects.internal('raft', this.node), {
       callback: (err, msg) => {
         if (!err) this.receive(msg);
@@ -86,8 +86,8 @@ export class NatsRaftTransport {
 
   stop(): void {
     for (const w of this.takeWaiting()) w.msg.respond(EMPTY);
+    this.stopped = true;
     this.sub?.unsubscribe();
-    this.requests?.close();
   }
 
   /** Queues `m` (of `group`) for its peer; sent at the next {@link flush}. */
@@ -170,12 +170,8 @@ export class NatsRaftTransport {
 
   /** One snapshot chunk to `peer`; resolves with its answer, rejects when unreachable. */
   async sendChunk(peer: string, chunk: SnapshotChunk, timeoutMs: number): Promise<boolean> {
-    const res = await this.requester().request(this.subjects.internal('raft', peer), encodeCbor(chunk), { timeout: timeoutMs });
+    const res = await this.requests.request(this.subjects.internal('raft', peer), encodeCbor(chunk), { timeout: timeoutMs });
     return res.data.length > 0 && decodeCbor(res.data) === true;
-  }
-
-  private requester(): InboxRequester {
-    return (this.requests ??= new InboxRequester(this.nc));
   }
 
   private request(peer: string, msgs: [string, Message][]): void {
@@ -183,11 +179,12 @@ export class NatsRaftTransport {
     const bytes = encodeCbor(batch);
     this.stats.requests++;
     this.stats.messages += msgs.length;
-    this.requester().request(this.subjects.internal('raft', peer), bytes, { timeout: this.requestTimeoutMs }).then(
+    this.requests.request(this.subjects.internal('raft', peer), bytes, { timeout: this.requestTimeoutMs }).then(
       (res) => {
-        if (res.data.length > 0) this.receiveReply(res.data);
+        if (res.data.length > 0 && !this.stopped) this.receiveReply(res.data);
       },
       () => {
+        if (this.stopped) return;
         this.stats.unreachable++;
         this.handlers.onUnreachable(peer, [...new Set(msgs.map((x) => x[0]))]);
       },

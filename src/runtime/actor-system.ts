@@ -103,7 +103,8 @@ export class ActorSystem implements SystemInternals {
   private readonly ownsConnection: boolean;
   private readonly startedAt: number;
   private closed = false;
-  private readonly requests: InboxRequester;
+  /** This system's request-reply over NATS (one inbox subscription); other parts on its connection may share it. */
+  readonly requests: InboxRequester;
 
   /** Connects to NATS and starts a system that owns the connection. */
   static async connect(servers: string | string[], opts: Omit<ActorSystemOptions, 'ownsConnection'>): Promise<ActorSystem> {
