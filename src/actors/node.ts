@@ -12,7 +12,8 @@ import { MicroService } from '../runtime/micro-service.js';
 import type { MetricsRegistry } from '../runtime/metrics.js';
 import { membershipBehavior } from './membership-actor.js';
 import { routerMetrics } from './node-metrics.js';
-import { replicaManagerBehavior, hostingOf, type ReplicaFactory, type ReplicaManagerMsg, type ReplicaManagerState } from './replica-manager.js';
+import type { NodeReplicaFactory } from './replica-factory.js';
+import { replicaManagerBehavior, hostingOf, shardsPlacedOn, type ReplicaManagerMsg, type ReplicaManagerState } from './replica-manager.js';
 import { AdminRouter } from './router-admin.js';
 import { routerBehavior } from './router-actor.js';
 import { DataRouter } from './router-data.js';
@@ -20,7 +21,7 @@ import { groupIdOf } from './shard-protocol.js';
 
 export interface NodeParts {
   system: ActorSystem;
-  factory: ReplicaFactory & { removeStrays?(wanted: ReadonlySet<string>): Promise<string[]> };
+  factory: NodeReplicaFactory;
   version: string;
   metrics?: MetricsRegistry;
   /** Replicas of the metadata bucket's stream (3 on a clustered NATS). */
@@ -47,13 +48,11 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   // Before any replica opens: delete what no collection places here any more (a collection
   // dropped, or a shard moved, while this node was down). Safe against a concurrent create:
   // nothing of a collection created after this snapshot is on this node yet.
-  if (parts.factory.removeStrays) {
-    const wanted = new Set<string>();
-    for (const { value: r } of await meta.listCollections()) {
-      for (const p of r.placement) if (p.replicas.includes(system.name)) wanted.add(groupIdOf(r.uid, p.shard));
-    }
-    await parts.factory.removeStrays(wanted);
+  const wanted = new Set<string>();
+  for (const { value: r } of await meta.listCollections()) {
+    for (const shard of shardsPlacedOn(r, system.name)) wanted.add(groupIdOf(r.uid, shard));
   }
+  await parts.factory.removeStrays(wanted);
 
   let managerState: ReplicaManagerState | undefined;
   const manager = system.spawn<ReplicaManagerState, ReplicaManagerMsg>(

@@ -46,6 +46,11 @@ export function hostingOf(state: ReplicaManagerState | undefined): { replicas: n
   return { replicas: state.hosted.size, leaders };
 }
 
+/** The shards of `record` whose placement names `node`. */
+export function shardsPlacedOn(record: CollectionRecord, node: string): number[] {
+  return record.placement.filter((p) => p.replicas.includes(node)).map((p) => p.shard);
+}
+
 export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: ReplicaManagerState) => void): Behavior<ReplicaManagerState, ReplicaManagerMsg> {
   return {
     init() {
@@ -66,7 +71,7 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
 
       const wanted = new Set<string>();
       for (const r of state.records.values()) {
-        for (const p of r.placement) if (p.replicas.includes(deps.node)) wanted.add(`${r.uid}/${p.shard}`);
+        for (const shard of shardsPlacedOn(r, deps.node)) wanted.add(`${r.uid}/${shard}`);
       }
       // stop what is no longer placed here (dropped collections, moved shards), and delete its data
       for (const [key, h] of state.hosted) {

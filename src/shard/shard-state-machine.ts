@@ -224,11 +224,7 @@ export class ShardStateMachine {
    * index. Must not be called for an open group.
    */
   static async destroy(env: NodeEnv, group: string, dir: string): Promise<void> {
-    await env.transaction(() => {
-      new PointsStore(env).clear(group);
-      new DedupStore(env).clear(group);
-      new ShardMetaStore<ShardMeta>(env).clear(group);
-    });
+    await env.transaction(() => clearGroupRecords({ points: new PointsStore(env), dedup: new DedupStore(env), meta: new ShardMetaStore<ShardMeta>(env) }, group));
     rmSync(dir, { recursive: true, force: true });
   }
 
@@ -362,9 +358,7 @@ export class ShardStateMachine {
   }
 
   private clearRecords(): void {
-    this.ctx.points.clear(this.opts.group);
-    this.ctx.dedup.clear(this.opts.group);
-    this.ctx.meta.clear(this.opts.group);
+    clearGroupRecords(this.ctx, this.opts.group);
   }
 
   /** Empties the group (LMDB records, checkpoints) and starts a fresh index. */
@@ -395,4 +389,11 @@ export class ShardStateMachine {
     this.checkOpen();
     if (this.failure) throw new InternalError(`shard state machine ${this.opts.group} failed and must be reopened: ${this.failure.message}`);
   }
+}
+
+/** Deletes a group's points, dedup records and meta (inside a write transaction). */
+function clearGroupRecords(stores: { points: PointsStore; dedup: DedupStore; meta: ShardMetaStore<ShardMeta> }, group: string): void {
+  stores.points.clear(group);
+  stores.dedup.clear(group);
+  stores.meta.clear(group);
 }
