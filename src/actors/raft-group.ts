@@ -21,11 +21,14 @@ export interface PendingProposal {
 }
 
 export interface PendingRead {
-  resolve: () => void;
+  /** Called with the read index: once it is applied here, or as soon as it is confirmed if `confirmOnly`. */
+  resolve: (index: number) => void;
   reject: (e: Error) => void;
   timer: Timer;
   /** Confirmed: serve once applied reaches it. */
   index?: number;
+  /** Resolve as soon as the leader has confirmed the index (a follower's read asked for it), without waiting to apply it here. */
+  confirmOnly?: boolean;
 }
 
 export interface Waiter {
@@ -161,7 +164,7 @@ export class GroupReplica {
       if (r.index !== undefined && r.index <= this.sm.appliedIndex) {
         this.reads.delete(id);
         r.timer.cancel();
-        r.resolve();
+        r.resolve(r.index);
       }
     }
   }

@@ -20,6 +20,7 @@ import type { NodeEnv } from '../storage/node-env.js';
 import type { RaftLogStore } from '../storage/raft-log-store.js';
 import { GroupReplica, timeoutError, type Waiter } from './raft-group.js';
 import { parseRaftHostOptions, type RaftHostOptions } from './raft-options.js';
+import { requestRead, waitApplied, type ReadDeps, type ReadMode } from './raft-reads.js';
 import { SnapshotStreams } from './raft-snapshots.js';
 import type { GroupStatus, RoleChange, StateMachine, WriteConcern } from './raft-state-machine.js';
 import { NatsRaftTransport, type SnapshotChunk } from './raft-transport.js';
@@ -65,6 +66,7 @@ export class RaftHost {
   private peers = new Set<string>();
   private readonly startedAt: number;
   private readonly turns: TurnPipeline;
+  private readonly readDeps: ReadDeps;
 
   private constructor(
     private readonly system: ActorSystem,
@@ -96,6 +98,12 @@ export class RaftHost {
       markDirty: (g) => this.markDirty(g),
       stopped: () => this.stopped,
     });
+    this.readDeps = {
+      clock: system.clock,
+      nextId: () => ++this.readSeq,
+      markDirty: (g) => this.markDirty(g),
+      notLeader: (g, reason, leader) => this.notLeader(g, reason, leader),
+    };
   }
 
   /** Counters: turns run, turns that wrote, time waiting for flushes, Readys, entries persisted. */
@@ -205,26 +213,31 @@ export class RaftHost {
    * confirmed its leadership — with a quorum (`strong`) or by its lease (`leased`) — and applied
    * up to the read index. Then reading the state machine here is linearizable.
    */
-  readBarrier(groupId: string, o: { mode: 'strong' | 'leased'; timeoutMs: number }): Promise<void> {
-    return settle(() => this.readBarrierNow(groupId, o));
+  readBarrier(groupId: string, o: { mode: ReadMode; timeoutMs: number }): Promise<void> {
+    return settle(() => {
+      checkTimeout(o.timeoutMs);
+      return requestRead(this.group(groupId), o, false, this.readDeps).then(() => undefined);
+    });
   }
 
-  private readBarrierNow(groupId: string, o: { mode: 'strong' | 'leased'; timeoutMs: number }): Promise<void> {
-    const g = this.group(groupId);
-    checkTimeout(o.timeoutMs);
-    if (o.mode !== 'strong' && o.mode !== 'leased') throw new InvalidArgumentError(`mode must be 'strong' or 'leased', got ${String(o.mode)}`);
-    if (g.core.role !== 'leader') return Promise.reject(this.notLeader(g, 'notLeader', g.core.lead));
-    const id = ++this.readSeq;
-    const p = new Promise<void>((resolve, reject) => {
-      const timer = this.system.clock.setTimer(() => {
-        g.reads.delete(id);
-        reject(timeoutError(`read barrier on group ${groupId}`, o.timeoutMs));
-      }, o.timeoutMs);
-      g.reads.set(id, { resolve, reject, timer });
+  /**
+   * On the leader: a read index confirmed like {@link readBarrier}'s, without waiting to apply it
+   * here. A follower that has applied it may serve a linearizable read (raft-reads.ts); name it
+   * as `forPeer` so that it hears of the commit index at once.
+   */
+  readIndex(groupId: string, o: { mode: ReadMode; timeoutMs: number; forPeer?: string }): Promise<number> {
+    return settle(() => {
+      checkTimeout(o.timeoutMs);
+      return requestRead(this.group(groupId), o, true, this.readDeps);
     });
-    g.core.readIndex(id, o.mode === 'leased');
-    this.markDirty(g);
-    return p;
+  }
+
+  /** Resolves once this replica (leader or not) has applied `index`; rejects with TimeoutError after `timeoutMs`. */
+  waitApplied(groupId: string, index: number, timeoutMs: number): Promise<void> {
+    return settle(() => {
+      checkTimeout(timeoutMs);
+      return waitApplied(this.group(groupId), index, timeoutMs, this.readDeps);
+    });
   }
 
   /** This replica's current role, term, leader and readiness (what onRoleChange last reported). */

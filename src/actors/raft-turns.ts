@@ -74,7 +74,13 @@ export class TurnPipeline {
         if (rd.softState) g.onSoftState(rd.softState);
         for (const rs of rd.readStates) {
           const r = g.reads.get(rs.id);
-          if (r) r.index = rs.index;
+          if (!r) continue;
+          r.index = rs.index;
+          if (r.confirmOnly) {
+            g.reads.delete(rs.id);
+            r.timer.cancel();
+            r.resolve(rs.index);
+          }
         }
         for (const f of rd.readFailures) {
           const r = g.reads.get(f.id);

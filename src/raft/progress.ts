@@ -30,6 +30,8 @@ export class Progress {
   applied = 0;
   /** Highest heartbeat sequence this peer acknowledged in the current term. */
   ackedSeq = 0;
+  /** Highest commit index sent to this peer that it can adopt (its log holds the leader's entries up to it). */
+  commitSent = 0;
   isLearner: boolean;
   private inflight: { last: number; bytes: number }[] = [];
   private inflightBytes = 0;

@@ -232,8 +232,20 @@ export abstract class RaftLeader extends RaftReplica {
   protected bcastHeartbeat(seq: number, quiesce: boolean): void {
     for (const [to, pr] of this.prs) {
       if (to === this.id) continue;
-      this.send({ type: 'heartbeat', from: this.id, to, term: this.term as Term, commit: Math.min(pr.match, this.log.committed) as LogIndex, seq, quiesce });
+      const commit = Math.min(pr.match, this.log.committed);
+      pr.commitSent = Math.max(pr.commitSent, commit);
+      this.send({ type: 'heartbeat', from: this.id, to, term: this.term as Term, commit: commit as LogIndex, seq, quiesce });
     }
+  }
+
+  /**
+   * A follower serves a read once it has applied the read index the leader gave it (Raft §8 on
+   * a follower); when a leased read skips the heartbeat round, tell it the commit index now if
+   * it was not told yet, rather than leave it waiting for the next append or heartbeat.
+   */
+  protected nudgeCommit(to: NodeId): void {
+    const pr = this.prs.get(to);
+    if (pr && pr.commitSent < Math.min(pr.match, this.log.committed)) this.sendAppend(to, true);
   }
 
   /**
@@ -256,6 +268,7 @@ export abstract class RaftLeader extends RaftReplica {
     let bytes = 0;
     for (const e of entries) bytes += entrySize(e);
     this.send({ type: 'app', from: this.id, to, term: this.term as Term, prevIndex: prevIndex as LogIndex, prevTerm: prevTerm as Term, entries, commit: this.log.committed as LogIndex });
+    pr.commitSent = Math.max(pr.commitSent, Math.min(this.log.committed, prevIndex + entries.length));
     pr.sentEntries(prevIndex + entries.length, entries.length, bytes);
     return true;
   }

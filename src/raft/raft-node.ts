@@ -135,15 +135,20 @@ export class RaftNode extends RaftLeader {
    * Asks for a linearizable read (§8, diss. §6.4). The answer comes in a later Ready as a
    * ReadState (serve once applied ≥ its index) or a ReadFailure. `leased` answers at once while
    * the leader's lease holds (check-quorum must be on), else falls back to a quorum round.
+   * `forPeer`: the follower that will serve the read once it has applied the index; a leased
+   * answer tells it the commit index at once if it does not know it yet (a round's heartbeats
+   * carry it anyway).
    */
-  readIndex(id: number, leased: boolean): void {
+  readIndex(id: number, leased: boolean, forPeer?: NodeId): void {
     this.wake();
     if (this.role !== 'leader') {
       this.readFailures.push({ id, reason: 'notLeader' });
       return;
     }
-    if (leased && this.cfg.checkQuorum && this.isReadyLeader() && this.leadTransferee === null && this.reads.leaseValid(this.voterPeers(), this.prs, this.quorumOthers())) {
-      this.readStates.push({ id, index: this.log.committed as LogIndex });
+    const leaseIndex = leased ? this.leasedReadIndex() : undefined;
+    if (leaseIndex !== undefined) {
+      this.readStates.push({ id, index: leaseIndex });
+      if (forPeer !== undefined) this.nudgeCommit(forPeer);
       return;
     }
     if (this.conf.voters.length === 1 && this.isVoter() && this.isReadyLeader()) {
@@ -151,6 +156,16 @@ export class RaftNode extends RaftLeader {
       return;
     }
     this.reads.add(id);
+  }
+
+  /**
+   * The index a leased read may be served at right now, with nothing to send or wait for: the
+   * commit index while this ready leader's lease holds (check-quorum on, no transfer under way);
+   * undefined otherwise (then {@link readIndex}). Changes nothing.
+   */
+  leasedReadIndex(): LogIndex | undefined {
+    if (this.role !== 'leader' || !this.cfg.checkQuorum || !this.isReadyLeader() || this.leadTransferee !== null) return undefined;
+    return this.reads.leaseValid(this.voterPeers(), this.prs, this.quorumOthers()) ? (this.log.committed as LogIndex) : undefined;
   }
 
   /** Hands leadership to `to` (diss. §3.10): catch it up, then tell it to campaign at once. */

@@ -148,6 +148,26 @@ describe('raft host', () => {
     await l.host.readBarrier('rd', { mode: 'leased', timeoutMs: 2_000 });
   });
 
+  it('raft host - a follower serves a linearizable read: the leader confirms a read index, the follower waits until it has applied it', async () => {
+    await createGroup('fr', NODES);
+    const l = await waitLeader('fr');
+    const f = nodes.get(NODES.find((n) => n !== l.id) as string) as Node;
+    // A follower's own read index is refused: only the leader confirms one.
+    await assert.rejects(f.host.readIndex('fr', { mode: 'strong', timeoutMs: 1_000 }), NotLeaderError);
+    for (const mode of ['strong', 'leased'] as const) {
+      const w = await l.host.propose('fr', enc.encode(`x-${mode}`), { concern: 'majority', timeoutMs: 5_000 });
+      // The leader answers with the commit index, at least the acknowledged write's, without applying anything more.
+      const index = await l.host.readIndex('fr', { mode, timeoutMs: 2_000 });
+      assert.ok(index >= w.index, `${mode}: read index ${index} covers the acknowledged write at ${w.index}`);
+      await f.host.waitApplied('fr', index, 2_000);
+      assert.ok((f.sms.get('fr') as ListStateMachine).appliedIndex >= w.index, `${mode}: the follower's state machine has applied the write once waitApplied resolves`);
+      await sleep(300); // heartbeats earn the lease for the leased round
+    }
+    // Waiting for an index nobody has reached times out, naming it.
+    await assert.rejects(f.host.waitApplied('fr', 1_000_000, 200), (e: unknown) => e instanceof Error && /applying index 1000000/.test(e.message));
+    await assert.rejects(f.host.waitApplied('fr', -1, 200), InvalidArgumentError);
+  });
+
   it('raft host - leadership transfer moves the leader and role listeners hear it', async () => {
     await createGroup('tr', NODES);
     const l = await waitLeader('tr');

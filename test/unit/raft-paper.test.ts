@@ -382,12 +382,41 @@ describe('raft dissertation extensions', () => {
     const l = net.core(leader);
     net.tick(leader, 2);
     net.deliverAll();
+    assert.equal(l.leasedReadIndex(), l.status().commit, 'inside the lease the commit index may be read at once');
     l.readIndex(1, true);
     assert.equal(l.ready().readStates.length, 1, 'served from the lease');
     net.isolate(leader);
     net.tick(leader, l.cfg.electionTicks - 1);
+    assert.equal(l.leasedReadIndex(), undefined, 'no lease, no index without a round');
     l.readIndex(2, true);
     assert.equal(l.ready().readStates.length, 0, 'the lease ran out: a quorum round is needed');
+  });
+
+  it('raft §8 on a follower - a leased read index for a follower tells it the commit index when it lags, and only then', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { checkQuorum: true });
+    const leader = electSomeone(net);
+    const l = net.core(leader);
+    const f = ['a', 'b', 'c'].find((n) => n !== leader) as string;
+    net.tick(leader, 2);
+    net.deliverAll();
+    // The leader commits a write once the followers acknowledge it; they hear of that commit only later.
+    assert.ok(l.propose([new TextEncoder().encode('w')]).ok);
+    net.deliverAll();
+    const committed = l.status().commit;
+    assert.ok(net.core(f).status().commit < committed, 'the follower does not know the new commit index yet');
+    l.readIndex(7, true, id(f));
+    const rd = l.ready();
+    assert.deepEqual(rd.readStates, [{ id: 7, index: committed }]);
+    assert.ok(rd.messages.some((m) => m.type === 'app' && m.to === id(f) && m.commit === committed), 'an empty append carries the commit index to the follower');
+    net.queue.push(...rd.messages);
+    l.advance(rd);
+    net.deliverAll();
+    assert.equal(net.core(f).status().commit, committed, 'the follower learned it');
+    l.readIndex(8, true, id(f));
+    const again = l.ready();
+    assert.equal(again.readStates.length, 1);
+    assert.equal(again.messages.filter((m) => m.to === id(f)).length, 0, 'a follower that knows the commit index is sent nothing');
+    l.advance(again);
   });
 
   it('raft diss. §3.10 - leadership transfer: the target catches up and wins at once', () => {
