@@ -57,7 +57,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   let managerState: ReplicaManagerState | undefined;
   const manager = system.spawn<ReplicaManagerState, ReplicaManagerMsg>(
     'replicas',
-    replicaManagerBehavior({ node: system.name, subjects: system.subjects, factory: parts.factory }, (s) => (managerState = s)),
+    replicaManagerBehavior({ node: system.name, subjects: system.subjects, requester: system, factory: parts.factory }, (s) => (managerState = s)),
     { mailboxCapacity: 65_536 },
   );
   const stopWatch = await meta.watch((ev) => {
@@ -77,7 +77,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   const requester = system;
   const rm = parts.metrics ? routerMetrics(parts.metrics) : undefined;
   const faults = new Set((process.env['SHOAL_FAULTS'] ?? '').split(',').filter(Boolean));
-  const data = new DataRouter({ requester, subjects: system.subjects, now, metrics: rm, faults });
+  const data = new DataRouter({ requester, servesLocally: (subject) => system.servesLocally(subject), subjects: system.subjects, now, metrics: rm, faults });
   const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, now });
   system.spawn('router', routerBehavior({ subjects: system.subjects, data, admin, collections, service, metrics: rm }), { mailboxCapacity: 65_536 });
   await system.flush();

@@ -4,7 +4,10 @@
  * term), it answers the shard's leader subject: writes are proposed to Raft and answered once
  * applied (or durable on the leader, for write concern `leader`); `strong` reads pass a
  * ReadIndex round first and `leased` reads check the lease. Every replica answers the shard's
- * queue-group subject for `eventual` reads, and its own actor subject for status.
+ * queue-group subject for reads, and its own actor subject for status. A follower serves
+ * `strong` and `leased` reads too: it asks the leader for a confirmed read index (one request
+ * for all the reads of a turn, follower-reads.ts) and answers once it has applied that index —
+ * so a router can search the replica on its own node whatever the consistency.
  *
  * Requests are answered asynchronously (deferReply), so a slow search never holds up the
  * mailbox; role changes arrive as messages, so subscribing and unsubscribing the leader subject
@@ -15,10 +18,13 @@ import type { Behavior, Subscription } from '../runtime/actor.js';
 import { encodeCbor } from '../runtime/codec.js';
 import { InternalError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
+import { LeaderReadIndex } from './follower-reads.js';
+import type { Requester } from './shard-client.js';
 import {
   REPLICA_QUEUE_GROUP,
   anyReplicaSubject,
   leaderSubject,
+  type ReadIndexResult,
   type ShardRequest,
   type ShardStatus,
   type WriteResult,
@@ -43,8 +49,12 @@ export type RoleEvent = { role: 'leader' | 'follower' | 'candidate' | 'learner';
 export interface ReplicatedGroup {
   propose(data: Uint8Array, opts: { concern: 'majority' | 'all' | 'leader'; timeoutMs: number }): Promise<{ index: number; result: unknown }>;
   readBarrier(opts: { mode: 'strong' | 'leased'; timeoutMs: number }): Promise<void>;
+  /** On the leader: a read index confirmed per `mode`, not waiting to apply it, for the follower `forPeer`. */
+  readIndex(opts: { mode: 'strong' | 'leased'; timeoutMs: number; forPeer?: string }): Promise<number>;
+  /** Resolves once this replica has applied `index`. */
+  waitApplied(index: number, timeoutMs: number): Promise<void>;
   onRoleChange(listener: (ev: RoleEvent) => void): () => void;
-  status(): Omit<ShardStatus, 'node' | 'count'>;
+  status(): Omit<ShardStatus, 'node' | 'count' | 'followerReads'>;
   transferLeadership(to: string): Promise<void>;
 }
 
@@ -66,6 +76,8 @@ export interface ReplicaConfig {
   metric: Metric;
   hnsw: HnswParams;
   subjects: Subjects;
+  /** Asks the shard's leader subject (a follower's read index). */
+  requester: Requester;
   /** The node placement prefers as this shard's leader (placement spreads leaders evenly). */
   preferredLeader: string;
   open(): Promise<ReplicaResources>;
@@ -79,12 +91,19 @@ export const LEADER_BALANCE_MAX_DELAY_MS = 30_000;
 /** Margin kept from a request's deadline for the answer's trip back. */
 const ANSWER_MARGIN_MS = 5;
 
+/**
+ * A follower further behind the leader's read index than this many entries does not wait to
+ * catch up: it answers UNAVAILABLE at once, and the router asks the leader instead.
+ */
+export const FOLLOWER_READ_MAX_LAG = 10_000;
+
 /** Shard requests arrive as they are (on the leader subject, the queue group, or the actor's own subject); role changes and leader balance are the actor's own. */
 type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleEvent } | { type: 'balance'; term: number; attempt: number };
 
 interface ReplicaState {
   res: ReplicaResources;
   role: RoleEvent;
+  leaderReads: LeaderReadIndex;
   leaderSub: Subscription | undefined;
   stopRoleWatch: () => void;
 }
@@ -98,7 +117,11 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
       const post = ctx.poster();
       const stopRoleWatch = res.group.onRoleChange((ev) => post({ type: 'role', ev }));
       ctx.subscribe(anyReplicaSubject(cfg.subjects, cfg.uid, cfg.shard), { queue: REPLICA_QUEUE_GROUP, map: (d) => asRequest(d.body) });
-      return { res, role: { role: 'follower', term: 0, leader: null, ready: false }, leaderSub: undefined, stopRoleWatch };
+      const leaderReads = new LeaderReadIndex(async (mode, timeoutMs) => {
+        const r = await cfg.requester.request<ReadIndexResult>(leaderSubj, { type: 'readIndex', mode, from: cfg.node, timeoutMs }, { timeoutMs });
+        return r.index;
+      });
+      return { res, role: { role: 'follower', term: 0, leader: null, ready: false }, leaderReads, leaderSub: undefined, stopRoleWatch };
     },
     receive(state, msg, ctx) {
       if (msg.type === 'balance') {
@@ -159,7 +182,7 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
   const { store, group } = state.res;
   switch (req.type) {
     case 'status':
-      return { ...group.status(), node: cfg.node, count: store.count() } satisfies ShardStatus;
+      return { ...group.status(), node: cfg.node, count: store.count(), followerReads: { ...state.leaderReads.stats } } satisfies ShardStatus;
     case 'write': {
       const at = Date.now();
       const command: LoggedCommand =
@@ -171,23 +194,41 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
     }
     case 'search': {
       const queries = req.queries.map((q) => ({ ...q, filter: q.filter === undefined ? undefined : state.res.parseFilter(q.filter) }));
-      await barrier(state, req.consistency, req.timeoutMs);
+      await barrier(cfg, state, req.consistency, req.timeoutMs);
       return { results: await Promise.all(queries.map((q) => store.search(q))) };
     }
     case 'get':
-      await barrier(state, req.consistency, req.timeoutMs);
+      await barrier(cfg, state, req.consistency, req.timeoutMs);
       return { points: await store.get(req.ids, { withVector: req.withVector, withMetadata: req.withMetadata }) };
     case 'count':
-      await barrier(state, req.consistency, req.timeoutMs);
+      await barrier(cfg, state, req.consistency, req.timeoutMs);
       return { count: store.count() };
+    case 'readIndex': {
+      if (state.role.role !== 'leader') throw new NotLeaderError(`not the leader${state.role.leader ? `; ${state.role.leader} leads` : ''}`);
+      const index = await group.readIndex({ mode: req.mode, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS), forPeer: req.from });
+      return { index } satisfies ReadIndexResult;
+    }
   }
 }
 
-/** `strong` and `leased` reads are served by the leader only, after its barrier; `eventual` by any replica as it is. */
-async function barrier(state: ReplicaState, consistency: 'strong' | 'leased' | 'eventual', timeoutMs: number): Promise<void> {
+/**
+ * Before a read: nothing for `eventual`; for `strong` and `leased`, the leader's read barrier
+ * here, or on a follower the leader's confirmed read index, applied here.
+ */
+async function barrier(cfg: ReplicaConfig, state: ReplicaState, consistency: 'strong' | 'leased' | 'eventual', timeoutMs: number): Promise<void> {
   if (consistency === 'eventual') return;
-  if (state.role.role !== 'leader') throw new NotLeaderError(`not the leader${state.role.leader ? `; ${state.role.leader} leads` : ''}`);
-  await state.res.group.readBarrier({ mode: consistency, timeoutMs: Math.max(1, timeoutMs - ANSWER_MARGIN_MS) });
+  const t = Math.max(1, timeoutMs - ANSWER_MARGIN_MS);
+  const { group, store } = state.res;
+  if (state.role.role === 'leader') {
+    await group.readBarrier({ mode: consistency, timeoutMs: t });
+    return;
+  }
+  const index = await state.leaderReads.get(consistency, t);
+  const lag = index - store.appliedIndex;
+  if (lag > FOLLOWER_READ_MAX_LAG) {
+    throw new UnavailableError(`shard ${cfg.collection}/${cfg.shard}: the replica on ${cfg.node} is ${lag} entries behind the leader; ask the leader`);
+  }
+  await group.waitApplied(index, t);
 }
 
 function writeResult(cfg: ReplicaConfig, req: Extract<ShardRequest, { type: 'write' }>, result: unknown): WriteResult {

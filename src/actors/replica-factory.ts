@@ -128,6 +128,8 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
         propose: (data, opts) => deps.raft.propose(group, data, opts),
         transferLeadership: (to) => deps.raft.transferLeadership(group, to),
         readBarrier: (opts) => deps.raft.readBarrier(group, opts),
+        readIndex: (opts) => deps.raft.readIndex(group, opts),
+        waitApplied: (index, timeoutMs) => deps.raft.waitApplied(group, index, timeoutMs),
         onRoleChange: (listener) => {
           own.listeners.add(listener);
           roleListeners.push(listener);

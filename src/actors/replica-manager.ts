@@ -7,6 +7,7 @@ import type { CollectionRecord, MetadataEvent } from '../cluster/metadata.js';
 import type { ActorRef, Behavior } from '../runtime/actor.js';
 import { describeError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
+import type { Requester } from './shard-client.js';
 import { replicaActorName } from './shard-protocol.js';
 import { replicaBehavior, type ReplicaResources, type RoleEvent } from './replica-actor.js';
 
@@ -19,6 +20,8 @@ export interface ReplicaFactory {
 export interface ReplicaManagerDeps {
   node: string;
   subjects: Subjects;
+  /** Replicas ask their shard's leader subject through it (a follower's read index). */
+  requester: Requester;
   factory: ReplicaFactory;
 }
 
@@ -100,6 +103,7 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
             metric: r.metric,
             hnsw: r.hnsw,
             subjects: deps.subjects,
+            requester: deps.requester,
             preferredLeader: p.replicas[0] ?? deps.node,
             open: () => deps.factory.open(r, p.shard, (roleEv) => post({ type: 'role', key, ev: roleEv })),
           }), { mailboxCapacity: 8_192 });

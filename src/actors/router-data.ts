@@ -35,6 +35,8 @@ export interface DataRouterDeps {
    */
   faults?: ReadonlySet<string> | undefined;
   requester: Requester;
+  /** True when this node holds a replica subscribed to `subject` (then a request to it stays in-process). */
+  servesLocally?(subject: string): boolean;
   subjects: Subjects;
   now(): number;
 }
@@ -220,10 +222,19 @@ export class DataRouter {
     return callShard<WriteResult>(this.deps.requester, subject, req, deadline, `shard ${shard} of '${c.record.name}'`, this.deps.now);
   }
 
+  /**
+   * `eventual` reads go to any replica (this node's when it holds one). `strong` and `leased`
+   * reads go to this node's replica when it holds one — a follower there asks the leader for a
+   * read index, which costs less than carrying the read to the leader — and otherwise, and on
+   * every retry, to the leader.
+   */
   private read<R>(c: CachedCollection, shard: number, consistency: Consistency, req: ShardRequest, deadline: number): Promise<R> {
-    const subject =
-      consistency === 'eventual' ? anyReplicaSubject(this.deps.subjects, c.record.uid, shard) : leaderSubject(this.deps.subjects, c.record.uid, shard);
-    return callShard<R>(this.deps.requester, subject, req, deadline, `shard ${shard} of '${c.record.name}'`, this.deps.now);
+    const any = anyReplicaSubject(this.deps.subjects, c.record.uid, shard);
+    const what = `shard ${shard} of '${c.record.name}'`;
+    if (consistency === 'eventual') return callShard<R>(this.deps.requester, any, req, deadline, what, this.deps.now);
+    const leader = leaderSubject(this.deps.subjects, c.record.uid, shard);
+    const local = this.deps.servesLocally?.(any) ?? false;
+    return callShard<R>(this.deps.requester, (attempt) => (local && attempt === 0 ? any : leader), req, deadline, what, this.deps.now);
   }
 }
 

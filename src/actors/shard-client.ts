@@ -22,13 +22,13 @@ export const RETRY_BACKOFF_MAX_MS = 200;
 const TRANSIENT = new Set(['NO_RESPONDERS', 'NOT_LEADER', 'MAILBOX_FULL', 'ACTOR_STOPPED', 'UNAVAILABLE']);
 
 /**
- * Sends `req` to `subject` until it succeeds, fails for good, or `deadline` (ms on `now()`'s
- * clock) passes. Past the deadline: UNAVAILABLE when no attempt can have reached a leader
+ * Sends `req` to `subject` (or to `subject(attempt)`, attempts counted from 0) until it succeeds,
+ * fails for good, or `deadline` (ms on `now()`'s clock) passes. Past the deadline: UNAVAILABLE when no attempt can have reached a leader
  * (nothing was applied), TIMEOUT when one may have (the outcome of a write is unknown).
  */
 export async function callShard<R>(
   requester: Requester,
-  subject: string,
+  subject: string | ((attempt: number) => string),
   req: ShardRequest,
   deadline: number,
   what: string,
@@ -37,12 +37,12 @@ export async function callShard<R>(
   let backoff = RETRY_BACKOFF_MIN_MS;
   let uncertain = false;
   let last: unknown;
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     const remaining = Math.floor(deadline - now());
     if (remaining < 1) break;
     const withTimeout = 'timeoutMs' in req ? { ...req, timeoutMs: remaining } : req;
     try {
-      return await requester.request<R>(subject, withTimeout, { timeoutMs: remaining });
+      return await requester.request<R>(typeof subject === 'string' ? subject : subject(attempt), withTimeout, { timeoutMs: remaining });
     } catch (err) {
       last = err;
       if (!(err instanceof ShoalError)) throw err;

@@ -1,7 +1,8 @@
 /**
  * What routers and replicas say to each other (internal, CBOR), and where: a shard's leader
  * answers on its leader subject (only while it leads), every replica answers on the shard's
- * queue-group subject (for `eventual` reads), and each replica actor on its own actor subject.
+ * queue-group subject (reads; a follower asks the leader subject for a read index before serving
+ * a `strong` or `leased` one), and each replica actor on its own actor subject.
  */
 import type { Consistency, Hit, Metadata, Point, WriteConcern } from '../api/types.js';
 import type { Subjects } from '../runtime/subjects.js';
@@ -50,7 +51,13 @@ export type ShardRequest =
   | { type: 'search'; queries: ShardQuery[]; consistency: Consistency; timeoutMs: number }
   | { type: 'get'; ids: string[]; withVector: boolean; withMetadata: boolean; consistency: Consistency; timeoutMs: number }
   | { type: 'count'; consistency: Consistency; timeoutMs: number }
+  /** To the leader, from a follower serving a `strong` or `leased` read: answered with {@link ReadIndexResult}. */
+  | { type: 'readIndex'; mode: 'strong' | 'leased'; from: string; timeoutMs: number }
   | { type: 'status' };
+
+export interface ReadIndexResult {
+  index: number;
+}
 
 export type WriteResult = { upserted: number } | { deleted: number };
 
@@ -76,4 +83,6 @@ export interface ShardStatus {
   appliedIndex: number;
   count: number;
   progress: { node: string; matchIndex: number; lastContactMs: number | null; role: 'voter' | 'learner' }[];
+  /** `strong` and `leased` reads this replica served as a follower, and the read-index requests it sent the leader for them. */
+  followerReads: { reads: number; requests: number };
 }

@@ -235,6 +235,12 @@ export class ActorSystem implements SystemInternals {
     return decodeInternalReply(res.data) as R;
   }
 
+  /** True when an actor of this system subscribes to `subject` (a {@link request} to it stays in-process). */
+  servesLocally(subject: string): boolean {
+    const targets = this.local.get(subject);
+    return targets !== undefined && targets.some((t) => !t.cell.isStopped());
+  }
+
   private requestLocal<R>(target: LocalTarget, subject: string, msg: unknown, timeoutMs: number): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       const timer = setTimeout(() => reply.reject(new TimeoutError(`no reply from ${subject} within ${timeoutMs} ms`)), timeoutMs);

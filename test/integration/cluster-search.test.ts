@@ -89,6 +89,58 @@ describe('cluster search', () => {
     });
   }
 
+  it('search - a follower serves strong and leased reads, and they see every write acknowledged before them', async () => {
+    await client.createCollection({ name: 'follower-reads', dim: DIM, metric: 'l2', shards: 1, replicas: 3 });
+    const coll = client.collection('follower-reads');
+    const probe = await ActorSystem.connect(cluster.nats.url, { name: 'probe-fr' });
+    try {
+      const record = (await (await MetadataStore.open(probe.nc, 'shoal')).getCollection('follower-reads'))?.value;
+      assert.ok(record);
+      const replicas = (record.placement[0] as { replicas: string[] }).replicas;
+      const statusOf = (node: string): Promise<ShardStatus> =>
+        probe.request<ShardStatus>(probe.subjects.actor(node, replicaActorName(record.uid, 0)), { type: 'status' }, { timeoutMs: 2_000 });
+      await coll.upsert([{ id: 'seed', vector: points[0]?.vector as number[] }]);
+      const followers = (await Promise.all(replicas.map(statusOf))).filter((st) => st.role === 'follower').map((st) => st.node);
+      assert.equal(followers.length, 2, 'two of the three replicas follow');
+      for (let i = 0; i < 40; i++) {
+        const p = points[i] as UpsertPoint;
+        await coll.upsert([{ id: p.id, vector: p.vector }]);
+        // Straight to a follower, the moment the write is acknowledged: the leader has applied
+        // it, the follower may not even know yet that it is committed.
+        const node = followers[i % 2] as string;
+        const consistency = i % 4 < 2 ? 'strong' : 'leased';
+        const got: { points: { id: string }[] } = await probe.request<{ points: { id: string }[] }>(
+          probe.subjects.actor(node, replicaActorName(record.uid, 0)),
+          { type: 'get', ids: [p.id], withVector: false, withMetadata: false, consistency, timeoutMs: 5_000 },
+          { timeoutMs: 5_000 },
+        );
+        assert.deepEqual(got.points.map((x) => x.id), [p.id], `a ${consistency} read on follower ${node} sees the write acknowledged before it (write ${i})`);
+        const found: SearchResult = await probe.request<SearchResult>(
+          probe.subjects.actor(node, replicaActorName(record.uid, 0)),
+          { type: 'search', queries: [{ vector: Float32Array.from(p.vector), k: 1, withVector: false, withMetadata: false }], consistency, timeoutMs: 5_000 },
+          { timeoutMs: 5_000 },
+        );
+        assert.equal(found.results[0]?.[0]?.id, p.id, `a ${consistency} search on follower ${node} finds the point just written (write ${i})`);
+      }
+      for (const node of followers) {
+        const st = await statusOf(node);
+        assert.equal(st.role, 'follower', `${node} still follows (the reads were served by a follower)`);
+        assert.equal(st.followerReads.reads, 40, `${node} served its 40 reads as a follower`);
+        assert.ok(st.followerReads.requests >= 1 && st.followerReads.requests <= 40, `${node} asked the leader for read indexes (${st.followerReads.requests})`);
+      }
+      // The router sends strong and leased reads to its own node's replica, follower or not: every
+      // read through the API sees the writes acknowledged before it, whichever router serves it.
+      for (let i = 40; i < 70; i++) {
+        const p = points[i] as UpsertPoint;
+        await coll.upsert([{ id: p.id, vector: p.vector }]);
+        const [got] = await coll.get([p.id], { consistency: i % 2 === 0 ? 'strong' : 'leased' });
+        assert.equal(got?.id, p.id, `an API read right after write ${i} sees it`);
+      }
+    } finally {
+      await probe.shutdown();
+    }
+  });
+
   it('search - replicas of a shard, read at eventual once caught up, return identical hits', async () => {
     const name = 'ring';
     const probe = await ActorSystem.connect(cluster.nats.url, { name: 'probe' });
