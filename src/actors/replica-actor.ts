@@ -223,12 +223,13 @@ async function barrier(cfg: ReplicaConfig, state: ReplicaState, consistency: 'st
     await group.readBarrier({ mode: consistency, timeoutMs: t });
     return;
   }
+  const deadline = Date.now() + t;
   const index = await state.leaderReads.get(consistency, t);
   const lag = index - store.appliedIndex;
   if (lag > FOLLOWER_READ_MAX_LAG) {
     throw new UnavailableError(`shard ${cfg.collection}/${cfg.shard}: the replica on ${cfg.node} is ${lag} entries behind the leader; ask the leader`);
   }
-  await group.waitApplied(index, t);
+  await group.waitApplied(index, Math.max(1, deadline - Date.now()));
 }
 
 function writeResult(cfg: ReplicaConfig, req: Extract<ShardRequest, { type: 'write' }>, result: unknown): WriteResult {

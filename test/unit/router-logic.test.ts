@@ -15,10 +15,12 @@ describe('router logic', () => {
   });
 
   // A scripted requester: each call takes the next outcome.
-  function scripted(outcomes: (() => unknown)[]): Requester & { calls: number } {
+  function scripted(outcomes: (() => unknown)[]): Requester & { calls: number; subjects: string[] } {
     const r = {
       calls: 0,
-      request<R>(): Promise<R> {
+      subjects: [] as string[],
+      request<R>(subject: string): Promise<R> {
+        r.subjects.push(subject);
         const next = outcomes[r.calls++] ?? outcomes[outcomes.length - 1];
         try {
           return Promise.resolve(next?.() as R);
@@ -39,6 +41,17 @@ describe('router logic', () => {
     const out = await callShard<{ upserted: number }>(r, 's', { type: 'status' }, Date.now() + 2_000, 'shard 0');
     assert.deepEqual(out, { upserted: 3 });
     assert.equal(r.calls, 3);
+  });
+
+  it('shard calls - a read tried first on this node\'s replica goes to the leader on every retry', async () => {
+    const r = scripted([
+      () => { throw new UnavailableError('the replica on n1 is 20000 entries behind the leader; ask the leader'); },
+      () => { throw new NoRespondersError('election'); },
+      () => ({ count: 4 }),
+    ]);
+    const out = await callShard<{ count: number }>(r, (attempt) => (attempt === 0 ? 'any' : 'leader'), { type: 'count', consistency: 'strong', timeoutMs: 2_000 }, Date.now() + 2_000, 'shard 0');
+    assert.deepEqual(out, { count: 4 });
+    assert.deepEqual(r.subjects, ['any', 'leader', 'leader']);
   });
 
   it('shard calls - a bad request fails at once, without retry', async () => {
