@@ -16,7 +16,7 @@
 import type { Hit, Metric, HnswParams } from '../api/types.js';
 import type { Behavior, Subscription } from '../runtime/actor.js';
 import { encodeCbor } from '../runtime/codec.js';
-import { InternalError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../runtime/errors.js';
+import { InternalError, InvalidArgumentError, UnavailableError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
 import { LeaderReadIndex } from './follower-reads.js';
 import type { Requester } from './shard-client.js';
@@ -204,7 +204,7 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
       await barrier(cfg, state, req.consistency, req.timeoutMs);
       return { count: store.count() };
     case 'readIndex': {
-      if (state.role.role !== 'leader') throw new NotLeaderError(`not the leader${state.role.leader ? `; ${state.role.leader} leads` : ''}`);
+      // The Raft host refuses (NOT_LEADER, naming the leader) unless this replica leads now.
       const index = await group.readIndex({ mode: req.mode, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS), forPeer: req.from });
       return { index } satisfies ReadIndexResult;
     }
