@@ -15,10 +15,13 @@ import type { Hit, IndexPoint, SearchPlan, SearchQuery } from './types.js';
 /** Points per message to the worker: bounds the copy the caller's thread does in one go. */
 export const POINTS_PER_MESSAGE = 256;
 /**
- * Searches per message to the worker. Small enough that with many searches in flight the worker
- * always has the next message queued while the caller handles the previous reply.
+ * Searches per message to the worker (of any of its indexes: a search over a collection's shards
+ * sends one search per local shard, and they travel together). Small enough that with many
+ * searches in flight the worker has the next message queued while the caller handles a reply.
  */
-export const SEARCHES_PER_MESSAGE = 8;
+export const SEARCHES_PER_MESSAGE = 16;
+/** Messages of searches in flight to one worker; more searches wait and go together in the next one. */
+export const SEARCH_MESSAGES_IN_FLIGHT = 1;
 
 /**
  * The index worker thread's nice value by default: index work yields the CPU to the caller's
@@ -36,12 +39,24 @@ interface Pending {
   reject: (err: ShoalError) => void;
 }
 
+interface PendingSearch {
+  handle: number;
+  query: SearchQuery;
+  resolve: (hits: Hit[]) => void;
+  reject: (err: unknown) => void;
+}
+
 export class IndexHost {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private nextHandle = 1;
   private dead: ShoalError | undefined;
+  private searches: PendingSearch[] = [];
+  private searchMessagesInFlight = 0;
+  /** Searches sent to the worker, and the messages that carried them. */
+  readonly searchStats = { searches: 0, messages: 0 };
+  private searchScheduled = false;
 
   private constructor(opts: IndexHostOptions) {
     this.worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { nice: opts.nice ?? DEFAULT_WORKER_NICE } });
@@ -90,6 +105,51 @@ export class IndexHost {
       if (this.pending.size === 1) this.worker.ref();
       this.worker.postMessage({ id, req }, transfer);
     });
+  }
+
+  /**
+   * @internal One search of index `handle`. Searches travel to the worker in batches, across all
+   * of its indexes: those made in the same turn of the event loop go together, and those made
+   * while {@link SEARCH_MESSAGES_IN_FLIGHT} batches are being answered go together in the next
+   * message as soon as one returns. The per-message cost (a structured clone each way, waking two
+   * threads) is then paid once per batch, batches grow with the load, and the hits of every shard
+   * of one collection search come back in the same message. Each search fails or succeeds on its own.
+   */
+  search(handle: number, query: SearchQuery): Promise<Hit[]> {
+    return new Promise<Hit[]>((resolve, reject) => {
+      this.searches.push({ handle, query, resolve, reject });
+      if (this.searches.length >= SEARCHES_PER_MESSAGE) this.sendSearches();
+      else if (this.searchMessagesInFlight < SEARCH_MESSAGES_IN_FLIGHT && !this.searchScheduled) {
+        this.searchScheduled = true;
+        queueMicrotask(() => {
+          this.searchScheduled = false;
+          if (this.searchMessagesInFlight < SEARCH_MESSAGES_IN_FLIGHT) this.sendSearches();
+        });
+      }
+    });
+  }
+
+  private sendSearches(): void {
+    const batch = this.searches;
+    if (batch.length === 0) return;
+    this.searches = [];
+    this.searchMessagesInFlight++;
+    this.searchStats.searches += batch.length;
+    this.searchStats.messages++;
+    this.request<'search'>({ op: 'search', searches: batch.map((b) => ({ handle: b.handle, query: b.query })) })
+      .then(
+        (results) =>
+          results.forEach((r, i) => {
+            const b = batch[i] as PendingSearch;
+            if (Array.isArray(r)) b.resolve(r);
+            else b.reject(this.revive(r.error));
+          }),
+        (err: unknown) => batch.forEach((b) => b.reject(err)),
+      )
+      .finally(() => {
+        this.searchMessagesInFlight--;
+        if (this.searches.length > 0 && this.searchMessagesInFlight < SEARCH_MESSAGES_IN_FLIGHT) this.sendSearches();
+      });
   }
 
   /** @internal */
@@ -152,17 +212,10 @@ function messages(steps: readonly IndexStep[]): IndexStep[][] {
 }
 
 /** An index living in an {@link IndexHost}'s worker. Methods mirror {@link VectorIndex}, async. */
-interface PendingSearch {
-  query: SearchQuery;
-  resolve: (hits: Hit[]) => void;
-  reject: (err: unknown) => void;
-}
-
 export class WorkerIndex {
   private sending: Promise<unknown> = Promise.resolve();
-  private searches: PendingSearch[] | undefined;
-  private searchInFlight = false;
-  private searchScheduled = false;
+  /** Applies whose messages are not all posted yet: a search waits for them (see {@link search}). */
+  private applying = 0;
 
   /** @internal */
   constructor(
@@ -194,7 +247,8 @@ export class WorkerIndex {
       }
       return replies;
     });
-    this.sending = run.catch(() => undefined);
+    this.applying++;
+    this.sending = run.catch(() => undefined).finally(() => this.applying--);
     return run.then(async (replies) => {
       const results = (await Promise.all(replies)).flat();
       // Upserts were split into several steps on the wire: map results back to the caller's steps.
@@ -225,51 +279,17 @@ export class WorkerIndex {
   }
 
   /**
-   * One search. Searches travel to the worker in batches, one batch in flight per index: those
-   * made while a batch is being answered go together in the next message as soon as it returns
-   * (and those made in the same turn of the event loop go together anyway). The per-message cost
-   * (a structured clone each way, waking two threads) is then paid once per batch, and batches
-   * grow with the load. Each search fails or succeeds on its own.
+   * One search, batched with the other searches of this index's host (see {@link IndexHost.search}).
+   * A search made while an apply is still being sent waits until all of it has been sent.
    */
   search(query: SearchQuery): Promise<Hit[]> {
-    return new Promise<Hit[]>((resolve, reject) => {
-      const queued = (this.searches ??= []);
-      queued.push({ query, resolve, reject });
-      if (queued.length >= SEARCHES_PER_MESSAGE) this.sendSearches();
-      else if (!this.searchInFlight && !this.searchScheduled) {
-        this.searchScheduled = true;
-        queueMicrotask(() => {
-          this.searchScheduled = false;
-          if (!this.searchInFlight) this.sendSearches();
-        });
-      }
-    });
+    if (this.applying === 0) return this.host.search(this.handle, query);
+    return this.sending.then(() => this.host.search(this.handle, query));
   }
 
-  /** Several searches in one message to the worker; fails if any of them fails. */
+  /** Several searches, batched together; fails if any of them fails. */
   searchMany(queries: SearchQuery[]): Promise<Hit[][]> {
     return Promise.all(queries.map((q) => this.search(q)));
-  }
-
-  private sendSearches(): void {
-    const batch = this.searches;
-    this.searches = undefined;
-    if (!batch || batch.length === 0) return;
-    this.searchInFlight = true;
-    this.after(() => this.host.request<'search'>({ op: 'search', handle: this.handle, queries: batch.map((b) => b.query) }))
-      .then(
-        (results) =>
-          results.forEach((r, i) => {
-            const b = batch[i] as PendingSearch;
-            if (Array.isArray(r)) b.resolve(r);
-            else b.reject(this.host.revive(r.error));
-          }),
-        (err: unknown) => batch.forEach((b) => b.reject(err)),
-      )
-      .finally(() => {
-        this.searchInFlight = false;
-        if (this.searches && this.searches.length > 0) this.sendSearches();
-      });
   }
 
   get(ids: string[]): Promise<(IndexPoint | null)[]> {

@@ -22,7 +22,8 @@ export type WorkerRequest =
   | { op: 'load'; handle: number; dir: string; options: HnswIndexOptions }
   | { op: 'drop'; handle: number }
   | { op: 'apply'; handle: number; steps: WireStep[] }
-  | { op: 'search'; handle: number; queries: SearchQuery[] }
+  /** Searches of any of the worker's indexes, answered in order. */
+  | { op: 'search'; searches: { handle: number; query: SearchQuery }[] }
   | { op: 'get'; handle: number; ids: string[] }
   | { op: 'count'; handle: number }
   | { op: 'plan'; handle: number; query: SearchQuery }
@@ -43,7 +44,7 @@ export type ReplyValue = {
   load: null;
   drop: null;
   apply: (number | null)[];
-  /** Per query: its hits, or the error it failed with (one bad query does not fail its batch). */
+  /** Per search: its hits, or the error it failed with (one bad search does not fail its batch). */
   search: (Hit[] | { error: WireErrorBody })[];
   get: (IndexPoint | null)[];
   count: number;

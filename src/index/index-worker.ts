@@ -77,16 +77,14 @@ function handle(req: WorkerRequest): unknown {
       const index = indexOf(req.handle);
       return req.steps.map((s) => applyStep(index, s));
     }
-    case 'search': {
-      const index = indexOf(req.handle);
-      return req.queries.map((q) => {
+    case 'search':
+      return req.searches.map(({ handle, query }) => {
         try {
-          return index.search(q);
+          return indexOf(handle).search(query);
         } catch (err) {
           return { error: toWire(err) };
         }
       });
-    }
     case 'get': {
       const index = indexOf(req.handle);
       return req.ids.map((id) => index.get(id) ?? null);

@@ -32,6 +32,32 @@ describe('index host', () => {
     await assert.rejects(index.count(), (e: unknown) => e instanceof InternalError && /index host closed/.test(e.message));
   });
 
+  it('index host - searches of several indexes made together travel together, each answered by its own index', async () => {
+    const host = IndexHost.start();
+    const a = await host.create('hnsw', { dim: 2, metric: 'l2', hnsw: PARAMS });
+    const b = await host.create('hnsw', { dim: 2, metric: 'l2', hnsw: PARAMS });
+    const points = (prefix: string) => Array.from({ length: 20 }, (_, i) => ({ id: `${prefix}${i}`, vector: Float32Array.from([i, 0]) }));
+    await Promise.all([a.upsert(points('a')), b.upsert(points('b'))]);
+    const before = { ...host.searchStats };
+    const hits = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => [a.search({ vector: [i, 0], k: 1 }), b.search({ vector: [i, 0], k: 1 })]).flat(),
+    );
+    assert.deepEqual(
+      hits.map((h) => h.map((x) => x.id)),
+      Array.from({ length: 5 }, (_, i) => [[`a${i}`], [`b${i}`]]).flat(),
+    );
+    assert.equal(host.searchStats.searches - before.searches, 10);
+    assert.equal(host.searchStats.messages - before.messages, 1, 'ten searches of two indexes made in one turn: one message');
+    // A search of `a` made while a large apply to `a` is being sent sees all of it; one of `b` made then is answered too.
+    const late = Array.from({ length: POINTS_PER_MESSAGE * 2 }, (_, i) => ({ id: `late${i}`, vector: Float32Array.from([1000 + i, 0]) }));
+    const applying = a.upsert(late);
+    const [fromA, fromB] = await Promise.all([a.search({ vector: [1000 + late.length - 1, 0], k: 1 }), b.search({ vector: [3, 0], k: 1 })]);
+    await applying;
+    assert.deepEqual(fromA.map((h) => h.id), [`late${late.length - 1}`]);
+    assert.deepEqual(fromB.map((h) => h.id), ['b3']);
+    await host.close();
+  });
+
   it('index host - indexes in one worker are independent', async () => {
     const host = IndexHost.start();
     const a = await host.create('flat', { dim: 1, metric: 'ip', hnsw: PARAMS });
