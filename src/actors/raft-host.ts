@@ -9,9 +9,11 @@
  * host keeps one liveness ping per peer node instead, and wakes a quiesced follower whose
  * leader's node has been silent for an election timeout.
  */
+import * as zlib from 'node:zlib';
 import type { ActorSystem } from '../runtime/actor-system.js';
 import type { Timer } from '../runtime/clock.js';
 import { InvalidArgumentError, NotFoundError, NotLeaderError, UnavailableError, describeError } from '../runtime/errors.js';
+import { useNativeCrc32 } from '../raft/crc32.js';
 import { bootstrapInit, emptyInit, RaftNode } from '../raft/raft-node.js';
 import type { ConfChange } from '../raft/membership.js';
 import type { Message, NodeId } from '../raft/types.js';
@@ -114,6 +116,8 @@ export class RaftHost {
   static async start(o: RaftHostStartOptions): Promise<RaftHost> {
     const store = o.store ?? (o.env ? new LmdbRaftLogStore(o.env) : undefined);
     if (!store) throw new InvalidArgumentError('RaftHost.start needs env (the node LMDB environment) or store');
+    // Entry checksums of large entries in native code when this Node has it (zlib.crc32: 20.15+).
+    useNativeCrc32((zlib as { crc32?: (data: Uint8Array, value: number) => number }).crc32);
     const host = new RaftHost(o.system, store, o.nodeId, o.options ?? {});
     host.transport.start();
     await o.system.flush();
