@@ -100,6 +100,9 @@ describe('cluster search', () => {
       const statusOf = (node: string): Promise<ShardStatus> =>
         probe.request<ShardStatus>(probe.subjects.actor(node, replicaActorName(record.uid, 0)), { type: 'status' }, { timeoutMs: 2_000 });
       await coll.upsert([{ id: 'seed', vector: points[0]?.vector as number[] }]);
+      // Leadership settles on the preferred replica (the first) a second after a first election
+      // elsewhere; the reads below must not meet that handover.
+      await cluster.waitFor(async () => (await statusOf(replicas[0] as string)).role === 'leader', 'the preferred replica leads');
       const followers = (await Promise.all(replicas.map(statusOf))).filter((st) => st.role === 'follower').map((st) => st.node);
       assert.equal(followers.length, 2, 'two of the three replicas follow');
       for (let i = 0; i < 40; i++) {
