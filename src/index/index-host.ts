@@ -54,9 +54,9 @@ export class IndexHost {
   private dead: ShoalError | undefined;
   private searches: PendingSearch[] = [];
   private searchMessagesInFlight = 0;
+  private searchScheduled = false;
   /** Searches sent to the worker, and the messages that carried them. */
   readonly searchStats = { searches: 0, messages: 0 };
-  private searchScheduled = false;
 
   private constructor(opts: IndexHostOptions) {
     this.worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { nice: opts.nice ?? DEFAULT_WORKER_NICE } });

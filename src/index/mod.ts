@@ -7,6 +7,6 @@ export { FILTER_LIMITS, parseFilter, type Filter, type Scalar } from './filter-p
 export { matches } from './filter-match.js';
 export { FlatIndex } from './flat-index.js';
 export { DEFAULT_EXACT_BUDGET, DEFAULT_FILTERED_GRAPH_COST, DEFAULT_SEED, HnswIndex, type HnswIndexOptions } from './hnsw-index.js';
-export { DEFAULT_WORKER_NICE, IndexHost, POINTS_PER_MESSAGE, SEARCH_MESSAGES_IN_FLIGHT, SEARCHES_PER_MESSAGE, WorkerIndex, type IndexHostOptions } from './index-host.js';
+export { DEFAULT_WORKER_NICE, IndexHost, POINTS_PER_MESSAGE, SEARCHES_PER_MESSAGE, WorkerIndex, type IndexHostOptions } from './index-host.js';
 export type { IndexKind, IndexStep, WorkerMemory } from './index-protocol.js';
 export { checkVector, MAX_DIM, MAX_K } from './validate.js';

@@ -12,6 +12,9 @@ export const NATIVE_CRC32_MIN_BYTES = 256;
 
 let native: Crc32Impl | undefined;
 
+/** CRC-32's check input, "123456789": its CRC is 0xCBF43926. */
+const CHECK_INPUT = new Uint8Array([0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39]);
+
 const TABLE: Uint32Array = (() => {
   const t = new Uint32Array(256);
   for (let n = 0; n < 256; n++) {
@@ -35,8 +38,6 @@ export function useNativeCrc32(impl: Crc32Impl | undefined): boolean {
   if (ok) native = impl;
   return ok;
 }
-
-const CHECK_INPUT = new Uint8Array([0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39]); // "123456789"
 
 /** Continues a CRC over `bytes`; start with `crc = 0`. */
 export function crc32(bytes: Uint8Array, crc = 0): number {
