@@ -189,8 +189,9 @@ export abstract class RaftLeader extends RaftReplica {
           pr.match = m.lastIndex;
           pr.becomeProbe();
         } else if (pr.state === 'probe') pr.probeSent = false;
-        else if (pr.state === 'replicate' && (m.lastIndex < pr.next - 1 || (pr.inflightFull(this.flow()) && !pr.ackedSinceHeartbeat))) {
-          // Appends we pipelined were lost, or their acknowledgements were: probe again.
+        else if (pr.state === 'replicate' && (m.lastIndex < pr.next - 1 || (!pr.ackedSinceHeartbeat && (pr.inflightFull(this.flow()) || pr.match < pr.next - 1)))) {
+          // Appends we pipelined were lost, or their acknowledgements were (or a late rejection
+          // lowered the match below what was sent, and nothing sent since will raise it): probe again.
           pr.becomeProbe();
         }
         pr.ackedSinceHeartbeat = false;
