@@ -11,8 +11,8 @@ export type AskReadIndex = (mode: ReadMode, timeoutMs: number) => Promise<number
 
 export class LeaderReadIndex {
   private readonly open = new Map<ReadMode, Promise<number>>();
-  /** Requests sent to the leader, and reads they served. */
-  readonly stats = { requests: 0, reads: 0 };
+  /** Requests sent to the leader, and reads they served; `leased` reads served by the replica's own read lease (no request). */
+  readonly stats = { requests: 0, reads: 0, leased: 0 };
 
   constructor(private readonly ask: AskReadIndex) {}
 

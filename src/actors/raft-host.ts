@@ -50,6 +50,8 @@ export interface CreateGroupOptions {
 const GROUP_ID = /^[A-Za-z0-9_.-]{1,200}$/;
 /** How often (in ticks) the set of peer nodes to ping is recomputed from the groups' configurations. */
 const PEERS_EVERY_TICKS = 20;
+/** A follower asks for its next read lease once this many ticks or fewer are left of the one it holds. */
+const LEASE_RENEW_TICKS = 2;
 
 export class RaftHost {
   readonly nodeId: string;
@@ -234,6 +236,24 @@ export class RaftHost {
       checkTimeout(o.timeoutMs);
       return requestRead(this.group(groupId), o, true, this.readDeps);
     });
+  }
+
+  /**
+   * On a follower: a `leased` read with no message, through the read lease its leader granted
+   * (raft-leader.ts). While the lease holds, resolves with the read index once it is applied here;
+   * asks for the next lease when this one runs low. Undefined without a lease (one is asked for;
+   * meanwhile ask the leader for a read index).
+   */
+  leaseRead(groupId: string, timeoutMs: number): Promise<number> | undefined {
+    checkTimeout(timeoutMs);
+    const g = this.group(groupId);
+    const lease = g.core.followerLease();
+    if (lease === undefined || lease.ticksLeft <= LEASE_RENEW_TICKS) {
+      g.core.requestLease();
+      this.markDirty(g);
+    }
+    if (lease === undefined) return undefined;
+    return waitApplied(g, lease.index, timeoutMs, this.readDeps).then(() => lease.index);
   }
 
   /** Resolves once this replica (leader or not) has applied `index`; rejects with TimeoutError after `timeoutMs`. */

@@ -53,6 +53,8 @@ export interface ReplicatedGroup {
   readIndex(opts: { mode: 'strong' | 'leased'; timeoutMs: number; forPeer?: string }): Promise<number>;
   /** Resolves once this replica has applied `index`. */
   waitApplied(index: number, timeoutMs: number): Promise<void>;
+  /** On a follower holding a read lease: a `leased` read with no message (undefined without a lease). */
+  leaseRead(timeoutMs: number): Promise<number> | undefined;
   onRoleChange(listener: (ev: RoleEvent) => void): () => void;
   status(): Omit<ShardStatus, 'node' | 'count' | 'followerReads'>;
   transferLeadership(to: string): Promise<void>;
@@ -222,6 +224,14 @@ async function barrier(cfg: ReplicaConfig, state: ReplicaState, consistency: 'st
   if (state.role.role === 'leader') {
     await group.readBarrier({ mode: consistency, timeoutMs: t });
     return;
+  }
+  if (consistency === 'leased') {
+    const leased = group.leaseRead(t);
+    if (leased) {
+      state.leaderReads.stats.leased++;
+      await leased;
+      return;
+    }
   }
   const deadline = Date.now() + t;
   const index = await state.leaderReads.get(consistency, t);

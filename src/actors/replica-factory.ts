@@ -130,6 +130,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
         readBarrier: (opts) => deps.raft.readBarrier(group, opts),
         readIndex: (opts) => deps.raft.readIndex(group, opts),
         waitApplied: (index, timeoutMs) => deps.raft.waitApplied(group, index, timeoutMs),
+        leaseRead: (timeoutMs) => deps.raft.leaseRead(group, timeoutMs),
         onRoleChange: (listener) => {
           own.listeners.add(listener);
           roleListeners.push(listener);

@@ -83,6 +83,10 @@ export interface ShardStatus {
   appliedIndex: number;
   count: number;
   progress: { node: string; matchIndex: number; lastContactMs: number | null; role: 'voter' | 'learner' }[];
-  /** `strong` and `leased` reads this replica served as a follower, and the read-index requests it sent the leader for them. */
-  followerReads: { reads: number; requests: number };
+  /**
+   * Reads this replica served as a follower: `strong` and `leased` ones through a read index from
+   * the leader (`reads`, and the `requests` that carried them), and `leased` ones through its own
+   * read lease, with no request (`leased`).
+   */
+  followerReads: { reads: number; requests: number; leased: number };
 }

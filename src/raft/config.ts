@@ -21,6 +21,8 @@ export const DEFAULT_QUIESCE_AFTER_TICKS = 20;
 export interface TestingBugs {
   /** Commit an entry of an earlier term by counting replicas (what §5.4.2 forbids). */
   commitOldTermByCount?: boolean;
+  /** Commit without waiting for the followers that hold a read lease (what follower leases forbid). */
+  commitWithoutLeaseHolders?: boolean;
   /** Grant votes without the up-to-date log check of §5.4.1. */
   voteWithoutLogCheck?: boolean;
 }

@@ -3,6 +3,19 @@
  * quorum, replication with flow control (§5.3), commit by counting only the current term's
  * entries (§5.4.2), membership changes as they apply, and handing leadership off (diss. §3.10).
  * Pure like the rest of the core: no I/O, no clock.
+ *
+ * Follower read leases. A follower serves a `leased` read with no message at all while it holds
+ * a read lease from its leader. The leader grants one only inside its own lease, for at most what
+ * is left of it (so no other leader can exist before the follower's lease ends, given clocks that
+ * tick at the same rate within a tick), and measured on the follower from when it asked. While it
+ * honours a lease the leader commits an entry only once that follower has it in its log, on top
+ * of the usual quorum; so every write acknowledged before a read began is in the holder's log,
+ * and the holder serves the read once it has applied everything in its log when the read began
+ * (and the commit index the lease came with). Reads anywhere see only committed entries, and
+ * committed entries are in every holder's log: a read never sees what a later read misses.
+ * A transfer waits for the leases to run out before TimeoutNow (the new leader could commit
+ * without the holders); a holder that stops answering holds commits back until its lease runs
+ * out, a few ticks at most.
  */
 import { decodeConf, entrySize, makeEntry } from './entry.js';
 import { quorum, quorumValue } from './membership.js';
@@ -23,6 +36,8 @@ export abstract class RaftLeader extends RaftReplica {
     this.lead = this.id;
     this.prs.clear();
     this.reads.resetLease();
+    // Leases granted in an earlier term ran out before this election could succeed.
+    this.leaseHolders.clear();
     const next = this.log.lastIndex() + 1;
     for (const n of this.conf.voters) this.prs.set(n, new Progress(next, false));
     for (const n of this.conf.learners) this.prs.set(n, new Progress(next, true));
@@ -40,6 +55,7 @@ export abstract class RaftLeader extends RaftReplica {
     this.heartbeatElapsed++;
     this.electionElapsed++;
     this.reads.tick();
+    this.expireLeases();
     if (this.leadTransferee !== null && ++this.transferElapsed >= this.cfg.electionTicks) this.leadTransferee = null;
     if (this.leadTransferee === null && !this.isVoter()) this.handOff();
     if (this.electionElapsed >= this.cfg.electionTicks) {
@@ -68,6 +84,43 @@ export abstract class RaftLeader extends RaftReplica {
     }
   }
 
+  /** Drops the follower leases that ran out; commits what they held back; sends a waiting TimeoutNow. */
+  protected expireLeases(): void {
+    if (this.leaseHolders.size === 0) return;
+    for (const [n, until] of this.leaseHolders) if (until < this.ticks) this.leaseHolders.delete(n);
+    if (this.leaseHolders.size > 0) return;
+    this.maybeCommit();
+    if (this.timeoutNowWaits) {
+      this.timeoutNowWaits = false;
+      const to = this.leadTransferee;
+      if (to !== null && this.prs.get(to)?.match === this.log.lastIndex()) this.sendTimeoutNow(to);
+    }
+  }
+
+  /** Tells `to` to campaign at once (a transfer), unless follower leases must run out first. */
+  protected sendTimeoutNow(to: NodeId): void {
+    if (this.leaseHolders.size > 0) {
+      this.timeoutNowWaits = true;
+      return;
+    }
+    this.send({ type: 'timeoutNow', from: this.id, to, term: this.term as Term });
+  }
+
+  /**
+   * A follower asks for a read lease: granted for what is left of this leader's own lease, to a
+   * follower it is replicating to, unless a transfer is under way.
+   */
+  protected grantLease(m: Extract<Message, { type: 'leaseReq' }>): void {
+    const pr = this.prs.get(m.from);
+    let ticks = 0;
+    if (pr && pr.state === 'replicate' && this.cfg.checkQuorum && this.isReadyLeader() && this.leadTransferee === null) {
+      ticks = this.reads.leaseTicksLeft(this.voterPeers(), this.prs, this.quorumOthers());
+    }
+    if (ticks < 2) ticks = 0;
+    else this.leaseHolders.set(m.from, Math.max(this.leaseHolders.get(m.from) ?? 0, this.ticks + ticks + 1));
+    this.send({ type: 'leaseResp', from: this.id, to: m.from, term: this.term as Term, id: m.id, ticks, commit: this.log.committed as LogIndex });
+  }
+
   /** Transfers leadership to the best-matched voter (this leader is no longer one). */
   protected handOff(): void {
     let best: NodeId | null = null;
@@ -83,7 +136,7 @@ export abstract class RaftLeader extends RaftReplica {
   }
 
   protected canQuiesce(): boolean {
-    if (!this.isReadyLeader() || this.leadTransferee !== null || this.reads.pending() > 0) return false;
+    if (!this.isReadyLeader() || this.leadTransferee !== null || this.reads.pending() > 0 || this.leaseHolders.size > 0) return false;
     const last = this.log.lastIndex();
     if (this.log.committed !== last || this.log.applied !== last) return false;
     for (const [n, pr] of this.prs) if (n !== this.id && (pr.match !== last || pr.applied !== last)) return false;
@@ -133,7 +186,11 @@ export abstract class RaftLeader extends RaftReplica {
   protected maybeCommit(): boolean {
     const self = this.prs.get(this.id);
     if (self) self.match = this.log.stable;
-    const idx = quorumValue(this.conf.voters, (n) => this.prs.get(n)?.match ?? 0);
+    let idx = quorumValue(this.conf.voters, (n) => this.prs.get(n)?.match ?? 0);
+    // A follower holding a read lease must have an entry before it commits (see the top).
+    if (this.cfg.bugs.commitWithoutLeaseHolders !== true) {
+      for (const [n, until] of this.leaseHolders) if (until >= this.ticks) idx = Math.min(idx, this.prs.get(n)?.match ?? 0);
+    }
     if (idx <= this.log.committed) return false;
     // §5.4.2: only entries of the leader's own term are committed by counting replicas.
     if (this.log.termAt(idx) !== this.term && this.cfg.bugs.commitOldTermByCount !== true) return false;
@@ -170,9 +227,7 @@ export abstract class RaftLeader extends RaftReplica {
           this.maybeCommit();
           if (wasPaused) this.sendAppend(m.from, false);
           while (pr.state === 'replicate' && pr.next <= this.log.lastIndex() && this.sendAppend(m.from, false));
-          if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
-            this.send({ type: 'timeoutNow', from: this.id, to: m.from, term: this.term as Term });
-          }
+          if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
         } else if (pr.state === 'replicate') {
           pr.freeTo(m.index);
         }
@@ -202,11 +257,15 @@ export abstract class RaftLeader extends RaftReplica {
         }
         return;
       }
+      case 'leaseReq':
+        this.grantLease(m);
+        return;
       case 'app':
       case 'heartbeat':
       case 'snap':
         return; // another leader of our term cannot exist (§5.2); stale ones were filtered by term
       case 'timeoutNow':
+      case 'leaseResp':
       case 'preVoteResp':
       case 'voteResp':
       case 'vote':

@@ -42,6 +42,8 @@ export interface RaftStatus {
   conf: ConfState;
   damaged: boolean;
   quiesced: boolean;
+  /** Leader: followers holding a read lease it honours. Follower: whether it holds one. */
+  leases: number;
   /** Leader only. */
   progress: PeerStatus[];
 }
@@ -89,6 +91,7 @@ export class RaftNode extends RaftLeader {
       conf: this.conf,
       damaged: this.damaged,
       quiesced: this.quiesced,
+      leases: this.role === 'leader' ? this.leaseHolders.size : this.followerLease() ? 1 : 0,
       progress,
     };
   }
@@ -97,6 +100,7 @@ export class RaftNode extends RaftLeader {
 
   tick(): void {
     if (this.quiesced) return;
+    this.ticks++;
     this.sinceStart++;
     if (this.role === 'leader') this.tickLeader();
     else this.tickElection();
@@ -168,6 +172,30 @@ export class RaftNode extends RaftLeader {
     return this.reads.leaseValid(this.voterPeers(), this.prs, this.quorumOthers()) ? (this.log.committed as LogIndex) : undefined;
   }
 
+  /**
+   * Follower: asks the leader for a read lease (raft-leader.ts), unless a request is out (one
+   * unanswered for an election timeout counts as lost) or one was made this tick.
+   */
+  requestLease(): void {
+    if (this.role !== 'follower' || this.lead === null) return;
+    this.wake();
+    if (this.leaseAskedAt === this.ticks || (this.leaseAsk !== null && this.ticks - this.leaseAsk.tick < this.cfg.electionTicks)) return;
+    this.leaseAskedAt = this.ticks;
+    this.leaseAsk = { id: ++this.leaseAskSeq, tick: this.ticks };
+    this.send({ type: 'leaseReq', from: this.id, to: this.lead, term: this.term as Term, id: this.leaseAsk.id });
+  }
+
+  /**
+   * Follower holding a read lease: the index a `leased` read beginning now may be served at once
+   * applied (everything in this replica's log, and the commit index the lease came with), and
+   * the ticks the lease has left. Undefined without a valid lease. Changes nothing.
+   */
+  followerLease(): { index: LogIndex; ticksLeft: number } | undefined {
+    const l = this.lease;
+    if (l === null || this.role !== 'follower' || this.quiesced || l.term !== this.term || l.leader !== this.lead || this.ticks >= l.until) return undefined;
+    return { index: Math.max(this.log.lastIndex(), l.commit) as LogIndex, ticksLeft: l.until - this.ticks };
+  }
+
   /** Hands leadership to `to` (diss. §3.10): catch it up, then tell it to campaign at once. */
   transferLeadership(to: NodeId): ProposeResult {
     this.wake();
@@ -177,7 +205,7 @@ export class RaftNode extends RaftLeader {
     if (!pr || pr.isLearner) return { ok: false, reason: 'invalid', leader: this.lead, detail: `${to} is not a voter of this group` };
     this.leadTransferee = to;
     this.transferElapsed = 0;
-    if (pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', from: this.id, to, term: this.term as Term });
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to);
     else this.sendAppend(to, true);
     return { ok: true, index: this.log.lastIndex() as LogIndex, term: this.term as Term };
   }

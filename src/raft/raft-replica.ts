@@ -49,6 +49,19 @@ export abstract class RaftReplica {
   /** Index of this leader's first (no-op) entry of its term. */
   protected termStart = 0;
   protected idleTicks = 0;
+  /** Ticks counted while not quiesced: the clock of follower read leases (raft-leader.ts). */
+  protected ticks = 0;
+  /** Follower: the read lease its leader granted, valid while `ticks < until` in `term` under `leader`. */
+  protected lease: { term: number; leader: NodeId; until: number; commit: number } | null = null;
+  /** Follower: the lease request out, and the tick at which it was made. */
+  protected leaseAsk: { id: number; tick: number } | null = null;
+  protected leaseAskSeq = 0;
+  /** Follower: the tick of its last lease request (at most one per tick). */
+  protected leaseAskedAt = -1;
+  /** Leader: followers holding a read lease it granted, and the last tick (its count) it honours each one. */
+  protected readonly leaseHolders = new Map<NodeId, number>();
+  /** Leader: a transfer's TimeoutNow waits for the follower leases to run out. */
+  protected timeoutNowWaits = false;
   quiesced = false;
   /** A corrupt entry was found at start: no voting or leading until the log is repaired from a leader. */
   damaged = false;
@@ -142,6 +155,9 @@ export abstract class RaftReplica {
     this.heartbeatElapsed = 0;
     this.resetRandomizedTimeout();
     this.leadTransferee = null;
+    this.timeoutNowWaits = false;
+    this.lease = null;
+    this.leaseAsk = null;
     this.votes.clear();
     this.idleTicks = 0;
     if (this.role === 'leader') this.readFailures.push(...this.reads.failAll('stepDown'));
@@ -158,6 +174,8 @@ export abstract class RaftReplica {
     this.votes.clear();
     this.role = 'preCandidate';
     this.lead = null;
+    this.lease = null;
+    this.leaseAsk = null;
     this.readFailures.push(...this.reads.failAll('notLeader'));
   }
 
@@ -283,6 +301,8 @@ export abstract class RaftReplica {
       case 'timeoutNow':
       case 'vote':
       case 'preVote':
+      case 'leaseReq':
+      case 'leaseResp':
         return;
       default:
         assertNever(m);
@@ -311,6 +331,14 @@ export abstract class RaftReplica {
       case 'timeoutNow':
         this.campaign('transfer');
         return;
+      case 'leaseResp':
+        // Only the answer to the request out now counts: a lease is measured from when it was asked.
+        if (this.leaseAsk !== null && m.id === this.leaseAsk.id && m.from === this.lead) {
+          if (m.ticks > 0) this.lease = { term: this.term, leader: m.from, until: this.leaseAsk.tick + m.ticks - 1, commit: m.commit };
+          this.leaseAsk = null;
+        }
+        return;
+      case 'leaseReq':
       case 'appResp':
       case 'heartbeatResp':
       case 'preVoteResp':
@@ -349,7 +377,10 @@ export abstract class RaftReplica {
   protected handleHeartbeat(m: Extract<Message, { type: 'heartbeat' }>): void {
     this.commitTo(m.commit);
     this.send({ type: 'heartbeatResp', from: this.id, to: m.from, term: this.term as Term, seq: m.seq, applied: this.log.applied as LogIndex, lastIndex: this.log.lastIndex() as LogIndex });
-    if (m.quiesce && this.log.lastIndex() === m.commit && this.log.committed === m.commit) this.quiesced = true;
+    if (m.quiesce && this.log.lastIndex() === m.commit && this.log.committed === m.commit) {
+      this.quiesced = true;
+      this.lease = null; // a quiesced replica stops counting ticks, so it cannot time a lease
+    }
   }
 
   protected handleSnapshot(m: Extract<Message, { type: 'snap' }>): void {
@@ -388,7 +419,8 @@ export abstract class RaftReplica {
     if (!this.log.commitTo(i)) return;
     const next = this.confAt(this.log.committed);
     if (!sameConf(next, this.conf)) this.applyConf(next);
-    if (this.role === 'leader' && this.cfg.commitBroadcast) this.commitChanged = true;
+    // Followers holding a read lease are told at once: their reads wait to learn the commit.
+    if (this.role === 'leader' && (this.cfg.commitBroadcast || this.leaseHolders.size > 0)) this.commitChanged = true;
   }
 
   // ---------------------------------------------------------------- leader (§5.3, §5.4.2)

@@ -95,6 +95,14 @@ export class ReadTracker {
     return at !== undefined && this.now < at + this.electionTicks - 2;
   }
 
+  /** Ticks left in the lease (0 when it does not hold): it ends `electionTicks - 2` ticks after its round was sent. */
+  leaseTicksLeft(peers: readonly NodeId[], prs: ReadonlyMap<NodeId, Progress>, needed: number): number {
+    if (!this.leaseValid(peers, prs, needed)) return 0;
+    if (needed <= 0) return this.electionTicks - 2;
+    const at = this.sentAt.get(this.quorumSeq(peers, prs, needed)) as number;
+    return at + this.electionTicks - 2 - this.now;
+  }
+
   /** Forgets every acknowledgement so far as a basis for a lease. */
   resetLease(): void {
     this.leaseFloor = this.seq;

@@ -65,7 +65,7 @@ interface Base {
   readonly term: Term;
 }
 
-/** Messages between replicas of one group (§5 of the Raft paper, plus pre-vote, ReadIndex and transfer). */
+/** Messages between replicas of one group (§5 of the Raft paper, plus pre-vote, ReadIndex, transfer and follower read leases). */
 export type Message =
   | (Base & { readonly type: 'preVote'; readonly lastIndex: LogIndex; readonly lastTerm: Term })
   | (Base & { readonly type: 'preVoteResp'; readonly reject: boolean })
@@ -99,7 +99,14 @@ export type Message =
     })
   | (Base & { readonly type: 'heartbeatResp'; readonly seq: number; readonly applied: LogIndex; readonly lastIndex: LogIndex })
   | (Base & { readonly type: 'snap'; readonly snapshot: SnapshotMeta })
-  | (Base & { readonly type: 'timeoutNow' });
+  | (Base & { readonly type: 'timeoutNow' })
+  /** A follower asks its leader for a read lease (see raft-leader.ts, "Follower read leases"). */
+  | (Base & { readonly type: 'leaseReq'; readonly id: number })
+  /**
+   * The answer to `leaseReq` `id`: a lease of `ticks` ticks counted from when the follower asked
+   * (0: refused), and the leader's commit index when it granted it.
+   */
+  | (Base & { readonly type: 'leaseResp'; readonly id: number; readonly ticks: number; readonly commit: LogIndex });
 
 export type MessageType = Message['type'];
 
@@ -176,6 +183,8 @@ export function mustPersistBeforeSending(m: Message): boolean {
     case 'heartbeat':
     case 'snap':
     case 'timeoutNow':
+    case 'leaseReq':
+    case 'leaseResp':
       return false;
     case 'appResp':
     case 'heartbeatResp':

@@ -128,9 +128,29 @@ describe('cluster search', () => {
       for (const node of followers) {
         const st = await statusOf(node);
         assert.equal(st.role, 'follower', `${node} still follows (the reads were served by a follower)`);
-        assert.equal(st.followerReads.reads, 40, `${node} served its 40 reads as a follower`);
-        assert.ok(st.followerReads.requests >= 1 && st.followerReads.requests <= 40, `${node} asked the leader for read indexes (${st.followerReads.requests})`);
+        assert.equal(st.followerReads.reads + st.followerReads.leased, 40, `${node} served its 40 reads as a follower`);
+        assert.ok(st.followerReads.requests >= 1 && st.followerReads.requests <= st.followerReads.reads, `${node} asked the leader for read indexes (${st.followerReads.requests})`);
       }
+      // Leased reads on a follower: once it holds a read lease from the leader, they cost no
+      // request at all, and still see every write acknowledged before them.
+      const node = followers[0] as string;
+      const before = await statusOf(node);
+      for (let i = 70; i < 130; i++) {
+        const p = points[i] as UpsertPoint;
+        if (i % 10 === 0) await coll.upsert([{ id: p.id, vector: p.vector }]);
+        const want = points[i - (i % 10)] as UpsertPoint;
+        const got: { points: { id: string }[] } = await probe.request<{ points: { id: string }[] }>(
+          probe.subjects.actor(node, replicaActorName(record.uid, 0)),
+          { type: 'get', ids: [want.id], withVector: false, withMetadata: false, consistency: 'leased', timeoutMs: 5_000 },
+          { timeoutMs: 5_000 },
+        );
+        assert.deepEqual(got.points.map((x) => x.id), [want.id], `a leased read on follower ${node} sees the write acknowledged before it (read ${i})`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const after = await statusOf(node);
+      const leased = after.followerReads.leased - before.followerReads.leased;
+      const requests = after.followerReads.requests - before.followerReads.requests;
+      assert.ok(leased >= 40, `most of 60 leased reads were served by the follower's read lease (${leased}, with ${requests} read-index requests)`);
       // The router sends strong and leased reads to its own node's replica, follower or not: every
       // read through the API sees the writes acknowledged before it, whichever router serves it.
       for (let i = 40; i < 70; i++) {

@@ -120,7 +120,7 @@ export class SimCluster {
   private maxDelay = 3;
   private corruptP = 0;
   /** Counters a test may look at. */
-  readonly stats = { commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, corruptions: 0, transfers: 0, damagedOutages: 0 };
+  readonly stats = { commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0 };
 
   constructor(private readonly opts: SimOptions) {
     this.seed = opts.seed;
@@ -455,6 +455,20 @@ export class SimCluster {
       const k = ++this.proposals;
       l.core.propose([new TextEncoder().encode(`p${k}`)]);
       this.process(l);
+    }
+    // Follower read leases: followers ask for them, and read through them with no message: such a
+    // read must cover everything committed anywhere when it begins.
+    const f = this.pick([...this.nodes.values()]);
+    if (f.core?.role === 'follower' && this.rnd() < 0.1) {
+      f.core.requestLease();
+      this.process(f);
+    }
+    const lease = this.rnd() < 0.2 ? f.core?.followerLease() : undefined;
+    if (lease) {
+      let floor = Math.max(0, ...[...this.committed.keys()]);
+      for (const n of this.nodes.values()) if (n.core) floor = Math.max(floor, n.core.log.committed);
+      if (lease.index < floor) this.fail(`lease read on ${f.id} (term ${f.core?.term}) at index ${lease.index} but ${floor} was already committed when it began`);
+      this.stats.leaseReads++;
     }
     if (this.rnd() < 0.05) {
       const id = ++this.readSeq;

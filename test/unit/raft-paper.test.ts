@@ -392,6 +392,64 @@ describe('raft dissertation extensions', () => {
     assert.equal(l.ready().readStates.length, 0, 'the lease ran out: a quorum round is needed');
   });
 
+  it('follower read lease - granted inside the leader lease, timed from the ask, and it holds commits back until the holder has the entry', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { checkQuorum: true });
+    const leader = electSomeone(net);
+    const l = net.core(leader);
+    const [f, g] = ['a', 'b', 'c'].filter((n) => n !== leader) as [string, string];
+    const fc = net.core(f);
+    net.tick(leader, 2);
+    net.deliverAll();
+    assert.equal(fc.followerLease(), undefined, 'no lease before asking');
+    fc.requestLease();
+    net.deliverAll();
+    const lease = fc.followerLease();
+    assert.ok(lease, 'the leader granted a lease inside its own');
+    assert.equal(lease.index, fc.log.lastIndex(), 'a lease read waits for everything in the holder\'s log');
+    assert.ok(lease.ticksLeft >= 1 && lease.ticksLeft < l.cfg.electionTicks - 2, `the lease is shorter than the leader's (${lease.ticksLeft} ticks)`);
+    assert.equal(l.status().leases, 1);
+    // The holder stops hearing from the leader: a write commits with the other follower's
+    // acknowledgement alone only once the holder's lease has run out on the leader.
+    net.isolate(f);
+    const before = l.status().commit;
+    assert.ok(l.propose([bytes('w')]).ok);
+    net.deliverAll();
+    assert.equal(l.status().commit, before, 'not committed while the isolated follower holds a lease');
+    assert.ok(net.core(g).log.lastIndex() > before, 'the other follower has the entry');
+    for (let t = 0; t < l.cfg.electionTicks && l.status().commit === before; t++) {
+      net.tick(leader);
+      net.deliverAll();
+    }
+    assert.ok(l.status().commit > before, 'committed once the lease ran out');
+    assert.equal(l.status().leases, 0);
+    for (let t = 0; t < lease.ticksLeft; t++) fc.tick();
+    assert.equal(fc.followerLease(), undefined, 'the holder\'s own lease ran out first');
+  });
+
+  it('follower read lease - a leadership transfer waits for the leases to run out; none is granted meanwhile', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { checkQuorum: true });
+    const leader = electSomeone(net);
+    const l = net.core(leader);
+    const [f, g] = ['a', 'b', 'c'].filter((n) => n !== leader) as [string, string];
+    net.tick(leader, 2);
+    net.deliverAll();
+    net.core(f).requestLease();
+    net.deliverAll();
+    assert.ok(net.core(f).followerLease());
+    assert.ok(l.transferLeadership(id(g)).ok);
+    net.deliverAll();
+    assert.ok(!net.trace.some((m) => m.type === 'timeoutNow'), 'no TimeoutNow while a follower holds a lease');
+    net.core(g).requestLease();
+    net.deliverAll();
+    assert.equal(net.core(g).followerLease(), undefined, 'no lease is granted during a transfer');
+    for (let t = 0; t < l.cfg.electionTicks && l.role === 'leader'; t++) {
+      net.tick(leader);
+      net.deliverAll();
+    }
+    assert.ok(net.trace.some((m) => m.type === 'timeoutNow' && m.to === id(g)), 'TimeoutNow once the lease ran out');
+    assert.equal(net.core(g).role, 'leader', 'the transfer completed');
+  });
+
   it('raft §8 on a follower - a leased read index for a follower tells it the commit index when it lags, and only then', () => {
     const net = new RaftNet(['a', 'b', 'c'], { checkQuorum: true });
     const leader = electSomeone(net);
