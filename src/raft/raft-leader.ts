@@ -62,7 +62,11 @@ export abstract class RaftLeader extends RaftReplica {
       this.electionElapsed = 0;
       if (this.cfg.checkQuorum) {
         // §6.2 (diss.): a leader that cannot reach a quorum steps down instead of serving stale reads.
-        if (!this.quorumActive()) {
+        // Not one that was removed and is handing off: as a follower it could not campaign, and
+        // a remaining voter that has not learned of the removal needs its vote, which its longer
+        // log may refuse. It serves no reads without a quorum's acknowledgements anyway, and a
+        // leader of a later term makes it step down.
+        if (!this.quorumActive() && this.isVoter()) {
           this.becomeFollower(this.term, null);
           return;
         }
