@@ -228,14 +228,24 @@ export class RaftHost {
 
   /**
    * On the leader: a read index confirmed like {@link readBarrier}'s, without waiting to apply it
-   * here. A follower that has applied it may serve a linearizable read (raft-reads.ts); name it
-   * as `forPeer` so that it hears of the commit index at once.
+   * here, and the term it was taken in. A follower that has applied it may serve a linearizable
+   * read (raft-reads.ts) if it is still in that term when the answer reaches it; name it as
+   * `forPeer` so that it hears of the commit index at once (and, with three voters or fewer,
+   * completes the quorum itself: no heartbeat round).
    */
-  readIndex(groupId: string, o: { mode: ReadMode; timeoutMs: number; forPeer?: string }): Promise<number> {
+  readIndex(groupId: string, o: { mode: ReadMode; timeoutMs: number; forPeer?: string }): Promise<{ index: number; term: number }> {
     return settle(() => {
       checkTimeout(o.timeoutMs);
-      return requestRead(this.group(groupId), o, true, this.readDeps);
+      const g = this.group(groupId);
+      // The term the index is taken in: a follower serving the read checks it is still in it (RaftNode.readIndex).
+      const term = g.core.term;
+      return requestRead(g, o, true, this.readDeps).then((index) => ({ index, term }));
     });
+  }
+
+  /** This replica's current term (a follower checks a read index against it: {@link readIndex}). */
+  termOf(groupId: string): number {
+    return this.group(groupId).core.term;
   }
 
   /**

@@ -16,7 +16,7 @@
 import type { Hit, Metric, HnswParams } from '../api/types.js';
 import type { Behavior, Subscription } from '../runtime/actor.js';
 import { encodeCbor } from '../runtime/codec.js';
-import { InternalError, InvalidArgumentError, UnavailableError } from '../runtime/errors.js';
+import { InternalError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
 import { LeaderReadIndex } from './follower-reads.js';
 import type { Requester } from './shard-client.js';
@@ -50,7 +50,9 @@ export interface ReplicatedGroup {
   propose(data: Uint8Array, opts: { concern: 'majority' | 'all' | 'leader'; timeoutMs: number }): Promise<{ index: number; result: unknown }>;
   readBarrier(opts: { mode: 'strong' | 'leased'; timeoutMs: number }): Promise<void>;
   /** On the leader: a read index confirmed per `mode`, not waiting to apply it, for the follower `forPeer`. */
-  readIndex(opts: { mode: 'strong' | 'leased'; timeoutMs: number; forPeer?: string }): Promise<number>;
+  readIndex(opts: { mode: 'strong' | 'leased'; timeoutMs: number; forPeer?: string }): Promise<{ index: number; term: number }>;
+  /** This replica's current Raft term. */
+  term(): number;
   /** Resolves once this replica has applied `index`. */
   waitApplied(index: number, timeoutMs: number): Promise<void>;
   /** On a follower holding a read lease: a `leased` read with no message (undefined without a lease). */
@@ -121,6 +123,12 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
       ctx.subscribe(anyReplicaSubject(cfg.subjects, cfg.uid, cfg.shard), { queue: REPLICA_QUEUE_GROUP, map: (d) => asRequest(d.body) });
       const leaderReads = new LeaderReadIndex(async (mode, timeoutMs) => {
         const r = await cfg.requester.request<ReadIndexResult>(leaderSubj, { type: 'readIndex', mode, from: cfg.node, timeoutMs }, { timeoutMs });
+        // Still in the term the leader took the index in, now that the answer is here: this
+        // replica and the leader were a quorum in that term after the index was taken (with
+        // three voters or fewer the leader counted on this check instead of a heartbeat round).
+        if (res.group.term() !== r.term) {
+          throw new NotLeaderError(`shard ${cfg.collection}/${cfg.shard}: the term changed (${r.term} -> ${res.group.term()}) while the leader confirmed a read index; retry`);
+        }
         return r.index;
       });
       return { res, role: { role: 'follower', term: 0, leader: null, ready: false }, leaderReads, leaderSub: undefined, stopRoleWatch };
@@ -207,8 +215,8 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
       return { count: store.count() };
     case 'readIndex': {
       // The Raft host refuses (NOT_LEADER, naming the leader) unless this replica leads now.
-      const index = await group.readIndex({ mode: req.mode, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS), forPeer: req.from });
-      return { index } satisfies ReadIndexResult;
+      const { index, term } = await group.readIndex({ mode: req.mode, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS), forPeer: req.from });
+      return { index, term } satisfies ReadIndexResult;
     }
   }
 }

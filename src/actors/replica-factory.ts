@@ -129,6 +129,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
         transferLeadership: (to) => deps.raft.transferLeadership(group, to),
         readBarrier: (opts) => deps.raft.readBarrier(group, opts),
         readIndex: (opts) => deps.raft.readIndex(group, opts),
+        term: () => deps.raft.termOf(group),
         waitApplied: (index, timeoutMs) => deps.raft.waitApplied(group, index, timeoutMs),
         leaseRead: (timeoutMs) => deps.raft.leaseRead(group, timeoutMs),
         onRoleChange: (listener) => {

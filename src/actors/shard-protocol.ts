@@ -57,6 +57,8 @@ export type ShardRequest =
 
 export interface ReadIndexResult {
   index: number;
+  /** The leader's term when it took the index: the follower serves the read only if it is still in that term. */
+  term: number;
 }
 
 export type WriteResult = { upserted: number } | { deleted: number };

@@ -141,7 +141,12 @@ export class RaftNode extends RaftLeader {
    * the leader's lease holds (check-quorum must be on), else falls back to a quorum round.
    * `forPeer`: the follower that will serve the read once it has applied the index; a leased
    * answer tells it the commit index at once if it does not know it yet (a round's heartbeats
-   * carry it anyway).
+   * carry it anyway). When that follower and this leader are a quorum by themselves (three
+   * voters or fewer), the index is answered at once, with no round: the follower completes the
+   * quorum itself by checking, when the answer reaches it, that it is still in the term the
+   * answer was given in (then no other leader can have existed when the index was taken: a
+   * quorum was in this term after that moment). The host must pass the term on and the follower
+   * must check it.
    */
   readIndex(id: number, leased: boolean, forPeer?: NodeId): void {
     this.wake();
@@ -159,7 +164,17 @@ export class RaftNode extends RaftLeader {
       this.readStates.push({ id, index: this.log.committed as LogIndex });
       return;
     }
+    if (forPeer !== undefined && this.peerCompletesQuorum(forPeer)) {
+      this.readStates.push({ id, index: this.log.committed as LogIndex });
+      this.nudgeCommit(forPeer);
+      return;
+    }
     this.reads.add(id);
+  }
+
+  /** Whether this ready leader and voter `peer` make a quorum of the voters by themselves. */
+  private peerCompletesQuorum(peer: NodeId): boolean {
+    return this.isReadyLeader() && peer !== this.id && this.isVoter() && this.isVoter(peer) && quorum(this.conf.voters) <= 2;
   }
 
   /**

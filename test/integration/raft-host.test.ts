@@ -157,7 +157,8 @@ describe('raft host', () => {
     for (const mode of ['strong', 'leased'] as const) {
       const w = await l.host.propose('fr', enc.encode(`x-${mode}`), { concern: 'majority', timeoutMs: 5_000 });
       // The leader answers with the commit index, at least the acknowledged write's, without applying anything more.
-      const index = await l.host.readIndex('fr', { mode, timeoutMs: 2_000 });
+      const { index, term } = await l.host.readIndex('fr', { mode, timeoutMs: 2_000 });
+      assert.equal(term, l.host.termOf('fr'), 'the answer names the term it was taken in');
       assert.ok(index >= w.index, `${mode}: read index ${index} covers the acknowledged write at ${w.index}`);
       await f.host.waitApplied('fr', index, 2_000);
       assert.ok((f.sms.get('fr') as ListStateMachine).appliedIndex >= w.index, `${mode}: the follower's state machine has applied the write once waitApplied resolves`);

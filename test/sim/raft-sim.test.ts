@@ -25,7 +25,7 @@ describe('raft simulation', () => {
   it(`raft sim - ${ONE !== undefined ? `seed ${ONE}` : `${SEEDS} seeds`} keep every safety property and heal`, () => {
     const seeds = ONE !== undefined ? [ONE] : Array.from({ length: SEEDS }, (_, i) => i + 1);
     const failures: string[] = [];
-    const totals = { commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0 };
+    const totals = { commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, followerReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0 };
     let maxHeal = 0;
     for (const seed of seeds) {
       const r = runSeed(seed);
@@ -40,7 +40,7 @@ describe('raft simulation', () => {
     if (ONE === undefined) {
       // The faults must really happen, or the run proves little.
       assert.ok(totals.damagedOutages <= seeds.length / 100, `too many outages by damaged replicas: ${totals.damagedOutages}`);
-      assert.ok(totals.snapshots > 0 && totals.confChanges > 0 && totals.crashes > 0 && totals.reads > 0 && totals.leaseReads > 0 && totals.corruptions > 0 && totals.transfers > 0, JSON.stringify(totals));
+      assert.ok(totals.snapshots > 0 && totals.confChanges > 0 && totals.crashes > 0 && totals.reads > 0 && totals.leaseReads > 0 && totals.followerReads > 0 && totals.corruptions > 0 && totals.transfers > 0, JSON.stringify(totals));
     }
   });
 

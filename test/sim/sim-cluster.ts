@@ -80,6 +80,8 @@ interface SimNode {
   incarnation: number;
   tickPhase: number;
   pendingReads: Map<number, number>;
+  /** Leader: reads a follower asked a read index for (by id): the follower, and what was committed when it asked. */
+  peerReads: Map<number, { follower: NodeId; floor: number; term: number }>;
   /** When anything last arrived from each peer node (the host's liveness view). */
   heard: Map<NodeId, number>;
   /** Its stored log was corrupted and it has not started since. */
@@ -91,7 +93,11 @@ type InFlight =
   /** The outcome of streaming a snapshot, reported to the sender's core (success, or a timeout). */
   | { kind: 'snapStatus'; at: number; node: NodeId; peer: NodeId; ok: boolean }
   /** The host's node-level liveness ping (one per peer node, not per group). */
-  | { kind: 'ping'; at: number; from: NodeId; to: NodeId };
+  | { kind: 'ping'; at: number; from: NodeId; to: NodeId }
+  /** A follower asks the leader for a read index (the host's request, outside Raft's messages). */
+  | { kind: 'readReq'; at: number; from: NodeId; to: NodeId; id: number; floor: number }
+  /** The leader's answer: the index, and the term it was taken in. */
+  | { kind: 'readResp'; at: number; to: NodeId; id: number; index: number; term: number; floor: number };
 
 const IDS = ['a', 'b', 'c', 'd', 'e'].map((s) => s as NodeId);
 const TICK_EVERY = 4;
@@ -120,7 +126,7 @@ export class SimCluster {
   private maxDelay = 3;
   private corruptP = 0;
   /** Counters a test may look at. */
-  readonly stats = { commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0 };
+  readonly stats = { commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, followerReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0 };
 
   constructor(private readonly opts: SimOptions) {
     this.seed = opts.seed;
@@ -131,7 +137,7 @@ export class SimCluster {
     for (const id of IDS) {
       const init = conf.voters.includes(id) ? bootstrapInit(conf) : emptyInit();
       const durable: Durable = { hardState: init.hardState, snapshot: init.snapshot, entries: [...init.entries], smApplied: 0, smLog: new Map() };
-      const n: SimNode = { id, core: null, durable, staged: [], smApplied: 0, smLog: new Map(), lastCommit: 0, incarnation: 0, tickPhase: Math.floor(this.rnd() * TICK_EVERY), pendingReads: new Map(), heard: new Map(), corrupt: false };
+      const n: SimNode = { id, core: null, durable, staged: [], smApplied: 0, smLog: new Map(), lastCommit: 0, incarnation: 0, tickPhase: Math.floor(this.rnd() * TICK_EVERY), pendingReads: new Map(), peerReads: new Map(), heard: new Map(), corrupt: false };
       this.nodes.set(id, n);
       this.start(n);
     }
@@ -173,6 +179,7 @@ export class SimCluster {
     n.lastCommit = n.core.log.committed;
     n.staged = [];
     n.pendingReads.clear();
+    n.peerReads.clear();
     n.heard = new Map(IDS.map((p) => [p, this.now]));
     n.corrupt = false;
   }
@@ -227,7 +234,16 @@ export class SimCluster {
         if (rs.index < floor) this.fail(`read ${rs.id} on ${n.id} confirmed at index ${rs.index} but ${floor} was already committed when it began`);
         this.stats.reads++;
       }
-      for (const f of rd.readFailures) n.pendingReads.delete(f.id);
+      for (const rs of rd.readStates) {
+        const pr = n.peerReads.get(rs.id);
+        if (!pr) continue;
+        n.peerReads.delete(rs.id);
+        if (!this.blocked.has(`${n.id}>${pr.follower}`)) this.net.push({ kind: 'readResp', at: this.now + 1 + Math.floor(this.rnd() * this.maxDelay), to: pr.follower, id: rs.id, index: rs.index, term: pr.term, floor: pr.floor });
+      }
+      for (const f of rd.readFailures) {
+        n.pendingReads.delete(f.id);
+        n.peerReads.delete(f.id);
+      }
       n.staged.push({
         ...(rd.hardState ? { hardState: rd.hardState } : {}),
         entries: [...rd.entries],
@@ -316,6 +332,22 @@ export class SimCluster {
   }
 
   private deliver(f: InFlight): void {
+    if (f.kind === 'readReq') {
+      const l = this.nodes.get(f.to);
+      if (!l?.core) return;
+      l.peerReads.set(f.id, { follower: f.from, floor: f.floor, term: l.core.term });
+      l.core.readIndex(f.id, this.rnd() < 0.5, f.from);
+      this.process(l);
+      return;
+    }
+    if (f.kind === 'readResp') {
+      // The follower serves the read only if it is still in the term the index was taken in.
+      const n = this.nodes.get(f.to);
+      if (!n?.core || n.core.term !== f.term) return;
+      if (f.index < f.floor) this.fail(`follower read on ${f.to} (term ${f.term}) at index ${f.index} but ${f.floor} was already committed when it asked`);
+      this.stats.followerReads++;
+      return;
+    }
     if (f.kind === 'ping') {
       this.nodes.get(f.to)?.heard.set(f.from, this.now);
       return;
@@ -469,6 +501,16 @@ export class SimCluster {
       for (const n of this.nodes.values()) if (n.core) floor = Math.max(floor, n.core.log.committed);
       if (lease.index < floor) this.fail(`lease read on ${f.id} (term ${f.core?.term}) at index ${lease.index} but ${floor} was already committed when it began`);
       this.stats.leaseReads++;
+    }
+    // Follower reads through a read index (Raft §8 on a follower), sent like the host sends them:
+    // to the leader subject, which any replica that believes it leads may still hold (a stale
+    // leader too), whatever the follower's own term.
+    const leaders = [...this.nodes.values()].filter((n) => n.core?.role === 'leader');
+    if (f.core?.role === 'follower' && leaders.length > 0 && this.rnd() < 0.1) {
+      const to = this.pick(leaders).id;
+      let floor = Math.max(0, ...[...this.committed.keys()]);
+      for (const n of this.nodes.values()) if (n.core) floor = Math.max(floor, n.core.log.committed);
+      if (to !== f.id && !this.blocked.has(`${f.id}>${to}`)) this.net.push({ kind: 'readReq', at: this.now + 1 + Math.floor(this.rnd() * this.maxDelay), from: f.id, to, id: ++this.readSeq, floor });
     }
     if (this.rnd() < 0.05) {
       const id = ++this.readSeq;

@@ -450,6 +450,48 @@ describe('raft dissertation extensions', () => {
     assert.equal(net.core(g).role, 'leader', 'the transfer completed');
   });
 
+  it('raft §8 on a follower - with three voters the leader answers a follower\'s read index at once; the follower\'s term check is what makes it safe', () => {
+    const net = new RaftNet(['a', 'b', 'c'], { checkQuorum: true });
+    const old = electSomeone(net);
+    const [x, y] = ['a', 'b', 'c'].filter((n) => n !== old) as [string, string];
+    const l = net.core(old);
+    l.readIndex(1, false, id(x));
+    const rd = l.ready();
+    assert.deepEqual(rd.readStates, [{ id: 1, index: l.status().commit }], 'answered with no heartbeat round');
+    assert.equal(rd.messages.filter((m) => m.type === 'heartbeat').length, 0);
+    l.advance(rd);
+    // The leader is cut off but does not know it yet; the other two elect one of them and commit a write.
+    net.isolate(old);
+    for (let i = 0; i < 4 * l.cfg.electionTicks && !net.core(x).isReadyLeader() && !net.core(y).isReadyLeader(); i++) {
+      net.tick(x);
+      net.tick(y);
+      net.deliverAll();
+    }
+    const [g, f] = net.core(x).isReadyLeader() ? [x, y] : [y, x];
+    const ng = net.core(g);
+    assert.ok(ng.isReadyLeader(), 'one of the other two leads the majority');
+    net.propose(g, 'w');
+    assert.equal(l.role, 'leader', 'the old leader still believes it leads');
+    l.readIndex(2, false, id(f));
+    const stale = l.ready();
+    l.advance(stale);
+    const answer = stale.readStates[0];
+    assert.ok(answer, 'the stale leader answers at once too');
+    assert.ok(answer.index < ng.status().commit, 'its index misses the write the new leader committed');
+    assert.notEqual(net.core(f).term, l.term, 'the follower has moved to a later term: its check refuses the answer');
+  });
+
+  it('raft §8 on a follower - with five voters a follower\'s read index still takes a heartbeat round', () => {
+    const net = new RaftNet(['a', 'b', 'c', 'd', 'e'], { checkQuorum: true });
+    const leader = electSomeone(net);
+    const l = net.core(leader);
+    const f = ['a', 'b', 'c', 'd', 'e'].find((n) => n !== leader) as string;
+    l.readIndex(1, false, id(f));
+    const rd = l.ready();
+    assert.equal(rd.readStates.length, 0, 'not answered before a round');
+    assert.ok(rd.messages.some((m) => m.type === 'heartbeat'), 'a heartbeat round confirms it');
+  });
+
   it('raft §8 on a follower - a leased read index for a follower tells it the commit index when it lags, and only then', () => {
     const net = new RaftNet(['a', 'b', 'c'], { checkQuorum: true });
     const leader = electSomeone(net);
