@@ -59,6 +59,8 @@ export class GroupReplica {
   persistedHard: HardState | undefined;
   unsavedHard: HardState | undefined;
   role: RoleChange;
+  /** Reads confirmed here as leader: from the lease, or otherwise (see GroupStatus.reads). */
+  readonly readStats = { leaseHits: 0, others: 0 };
   failed: string | null = null;
   stopped = false;
 

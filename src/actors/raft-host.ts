@@ -349,6 +349,7 @@ export class RaftHost {
       damaged: st.damaged,
       voters: [...st.conf.voters],
       learners: [...st.conf.learners],
+      reads: { ...g.readStats, leases: st.leases },
       progress: st.progress.map((p) => ({
         node: p.node,
         matchIndex: p.match,

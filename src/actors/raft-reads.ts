@@ -31,6 +31,8 @@ export function requestRead(g: GroupReplica, o: { mode: ReadMode; timeoutMs: num
   // Inside the lease a read needs no turn of the host: the index is known now. (A follower's
   // read goes through the core, which tells that follower the commit index if it lags.)
   const leaseIndex = o.mode === 'leased' && o.forPeer === undefined ? g.core.leasedReadIndex() : undefined;
+  if (leaseIndex !== undefined) g.readStats.leaseHits++;
+  else g.readStats.others++;
   if (leaseIndex !== undefined) return confirmOnly ? Promise.resolve(leaseIndex) : waitApplied(g, leaseIndex, o.timeoutMs, deps).then(() => leaseIndex);
   const id = deps.nextId();
   const p = new Promise<number>((resolve, reject) => {

@@ -49,6 +49,13 @@ export interface GroupStatus {
   damaged: boolean;
   voters: string[];
   learners: string[];
+  /**
+   * Read indexes this replica gave as leader: its own `leased` reads answered from its lease
+   * (`leaseHits`), and every other (its reads that took a heartbeat round, and followers' read
+   * indexes). `leases`: on the leader, followers holding a read lease; on a follower, 1 while it
+   * holds one.
+   */
+  reads: { leaseHits: number; others: number; leases: number };
   /** Leader only. */
   progress: { node: string; matchIndex: number; appliedIndex: number; lastContactMs: number; role: 'voter' | 'learner' }[];
 }

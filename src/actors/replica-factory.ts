@@ -147,6 +147,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
             leader: st.leader,
             commitIndex: st.commitIndex,
             appliedIndex: st.appliedIndex,
+            reads: st.reads,
             progress: st.progress.map((p) => ({ node: p.node, matchIndex: p.matchIndex, lastContactMs: p.lastContactMs, role: p.role })),
           };
         },
