@@ -349,7 +349,7 @@ export class RaftHost {
       damaged: st.damaged,
       voters: [...st.conf.voters],
       learners: [...st.conf.learners],
-      reads: { ...g.readStats, leases: st.leases },
+      reads: { ...g.readStats, leases: st.leases, rounds: st.readRounds },
       progress: st.progress.map((p) => ({
         node: p.node,
         matchIndex: p.match,

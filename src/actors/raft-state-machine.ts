@@ -53,9 +53,9 @@ export interface GroupStatus {
    * Read indexes this replica gave as leader: its own `leased` reads answered from its lease
    * (`leaseHits`), and every other (its reads that took a heartbeat round, and followers' read
    * indexes). `leases`: on the leader, followers holding a read lease; on a follower, 1 while it
-   * holds one.
+   * holds one. `rounds`: heartbeat rounds it started as leader to confirm read indexes.
    */
-  reads: { leaseHits: number; others: number; leases: number };
+  reads: { leaseHits: number; others: number; leases: number; rounds: number };
   /** Leader only. */
   progress: { node: string; matchIndex: number; appliedIndex: number; lastContactMs: number; role: 'voter' | 'learner' }[];
 }

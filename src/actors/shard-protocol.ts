@@ -86,7 +86,7 @@ export interface ShardStatus {
   count: number;
   progress: { node: string; matchIndex: number; lastContactMs: number | null; role: 'voter' | 'learner' }[];
   /** Read indexes this replica gave as leader, and read leases (see GroupStatus.reads in raft-state-machine.ts). */
-  reads: { leaseHits: number; others: number; leases: number };
+  reads: { leaseHits: number; others: number; leases: number; rounds: number };
   /**
    * Reads this replica served as a follower: `strong` and `leased` ones through a read index from
    * the leader (`reads`, and the `requests` that carried them), and `leased` ones through its own

@@ -44,6 +44,8 @@ export interface RaftStatus {
   quiesced: boolean;
   /** Leader: followers holding a read lease it honours. Follower: whether it holds one. */
   leases: number;
+  /** Heartbeat rounds this replica started, as leader, that confirmed read indexes (since it started). */
+  readRounds: number;
   /** Leader only. */
   progress: PeerStatus[];
 }
@@ -92,6 +94,7 @@ export class RaftNode extends RaftLeader {
       damaged: this.damaged,
       quiesced: this.quiesced,
       leases: this.role === 'leader' ? this.leaseHolders.size : this.followerLease() ? 1 : 0,
+      readRounds: this.reads.roundsForReads,
       progress,
     };
   }

@@ -25,6 +25,8 @@ export class ReadTracker {
   /** Acks of rounds up to here do not count toward a lease (quiescence, new term). */
   private leaseFloor = 0;
   private reads: PendingRead[] = [];
+  /** Rounds started that carried reads waiting for one. */
+  roundsForReads = 0;
 
   constructor(private readonly electionTicks: number) {}
 
@@ -50,6 +52,7 @@ export class ReadTracker {
     this.seq++;
     this.sentAt.set(this.seq, this.now);
     if (assign) {
+      if (this.reads.some((r) => r.index < 0)) this.roundsForReads++;
       for (const r of this.reads) {
         if (r.index < 0) {
           r.index = commit;

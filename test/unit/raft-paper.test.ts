@@ -328,6 +328,7 @@ describe('raft paper §5.5, §7, §8', () => {
     assert.equal(rd.readStates.length, 0, 'not before the round');
     net.queue.push(...rd.messages);
     net.deliverAll();
+    assert.equal(a.status().readRounds, 1, 'the read took one heartbeat round, and status counts it');
     const seen: number[] = [];
     a.readIndex(8, false);
     net.isolate('a');
