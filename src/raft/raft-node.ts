@@ -44,7 +44,7 @@ export interface RaftStatus {
   quiesced: boolean;
   /** Leader: followers holding a read lease it honours. Follower: whether it holds one. */
   leases: number;
-  /** Heartbeat rounds this replica started, as leader, that confirmed read indexes (since it started). */
+  /** Heartbeat rounds this replica started, as leader, to confirm read indexes waiting for one (since it started). */
   readRounds: number;
   /** Leader only. */
   progress: PeerStatus[];

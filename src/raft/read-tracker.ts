@@ -52,13 +52,15 @@ export class ReadTracker {
     this.seq++;
     this.sentAt.set(this.seq, this.now);
     if (assign) {
-      if (this.reads.some((r) => r.index < 0)) this.roundsForReads++;
+      let carries = false;
       for (const r of this.reads) {
         if (r.index < 0) {
           r.index = commit;
           r.seq = this.seq;
+          carries = true;
         }
       }
+      if (carries) this.roundsForReads++;
     }
     return this.seq;
   }
