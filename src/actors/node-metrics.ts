@@ -6,7 +6,7 @@
  */
 import type { MetricsRegistry } from '../runtime/metrics.js';
 import type { RunningNode } from './node.js';
-import type { RaftHost } from './raft-host.js';
+import type { RaftHost } from '../replication/raft-host.js';
 
 export interface RouterMetrics {
   request(op: string, ms: number, code: string): void;

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createReplicaFactory } from '../actors/replica-factory.js';
 import { runNode } from '../actors/node.js';
-import { RaftHost } from '../actors/raft-host.js';
+import { RaftHost } from '../replication/raft-host.js';
 import { registerNodeMetrics } from '../actors/node-metrics.js';
 import { ActorSystem } from '../runtime/actor-system.js';
 import { describeError } from '../runtime/errors.js';

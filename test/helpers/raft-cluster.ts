@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { GroupStatus } from '../../src/actors/raft-state-machine.js';
+import type { GroupStatus } from '../../src/replication/raft-state-machine.js';
 import { decodeCbor, encodeCbor } from '../../src/runtime/codec.js';
 import { NATS_CONNECTION_DEFAULTS } from '../../src/runtime/actor-system.js';
 import type { NatsServer } from '../../src/runtime/nats-server.js';

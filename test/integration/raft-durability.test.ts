@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { RaftHost } from '../../src/actors/raft-host.js';
+import { RaftHost } from '../../src/replication/raft-host.js';
 import type { Message, SnapshotMeta } from '../../src/raft/types.js';
 import { ActorSystem } from '../../src/runtime/actor-system.js';
 import { decodeCbor } from '../../src/runtime/codec.js';

@@ -28,12 +28,14 @@ export const RULES: Record<string, Rule> = {
   raft: { folders: ['raft'], packages: [] },
   storage: { folders: ['storage', 'raft'], packages: ['node:', 'lmdb', 'cbor-x'] },
   index: { folders: ['index'], packages: ['node:', 'hnswlib-node'] },
+  // The Raft host: drives the pure core with the node's log store and a transport (NATS, or its in-memory twin).
+  replication: { folders: ['replication', 'runtime', 'raft', 'storage'], packages: ['node:', '@nats-io/'] },
   shard: { folders: ['shard', 'index', 'storage'], packages: ['node:', 'lmdb', 'cbor-x'] },
   cluster: { folders: ['cluster', 'api', 'runtime'], packages: ['node:', '@nats-io/'] },
   api: { folders: ['api', 'runtime'], packages: ['node:'] },
-  actors: { folders: ['actors', 'runtime', 'raft', 'storage', 'index', 'shard', 'cluster', 'api'], packages: ['node:', '@nats-io/', '@opentelemetry/api'] },
+  actors: { folders: ['actors', 'replication', 'runtime', 'raft', 'storage', 'index', 'shard', 'cluster', 'api'], packages: ['node:', '@nats-io/', '@opentelemetry/api'] },
   client: { folders: ['client', 'runtime', 'api'], packages: ['node:', '@nats-io/'] },
-  cli: { folders: ['cli', 'client', 'actors', 'cluster', 'api', 'runtime', 'raft', 'storage', 'index', 'shard'], packages: ['node:', '@nats-io/', '@opentelemetry/'] },
+  cli: { folders: ['cli', 'client', 'actors', 'replication', 'cluster', 'api', 'runtime', 'raft', 'storage', 'index', 'shard'], packages: ['node:', '@nats-io/', '@opentelemetry/'] },
 };
 
 function tsFiles(dir: string): string[] {
