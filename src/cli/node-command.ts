@@ -64,7 +64,17 @@ export const nodeCommand: Command = {
     const telemetry = setupTelemetry({ serviceName: `shoal-node-${id}` });
     const system = await ActorSystem.connect(natsUrl.split(','), { name: id, prefix });
     const lmdb = openNodeEnv({ path: join(data, 'lmdb') });
-    const raft = await RaftHost.start({ system, env: lmdb, nodeId: id });
+    const raft = await RaftHost.start({
+      system,
+      env: lmdb,
+      nodeId: id,
+      // Fail-stop: a node that cannot flush its Raft log exits at once (without writing anything
+      // more) and recovers from what is on disk when it is started again.
+      onFatal: (err) => {
+        process.stderr.write(`node ${id}: ${describeError(err)}; the raft log could not be flushed, exiting so that a restart recovers from disk\n`);
+        process.exit(70);
+      },
+    });
     const factory = createReplicaFactory({ raft, env: lmdb, dataDir: data, indexWorkers, log: system.log });
     const metrics = new MetricsRegistry();
     const node = await runNode({ system, factory, version: shoalVersion(), metrics, ...(kvReplicas ? { kvReplicas } : {}) });

@@ -2,7 +2,7 @@
 export * from './types.js';
 export * from './config.js';
 export { bootstrapInit, emptyInit, RaftNode } from './raft-node.js';
-export type { PeerStatus, ProposeResult, RaftInit, RaftStatus } from './raft-node.js';
+export type { PeerStatus, ProposeResult, RaftInit, RaftLogView, RaftNodeView, RaftStatus } from './raft-node.js';
 export { applyConfChange, quorum } from './membership.js';
 export type { ConfChange } from './membership.js';
 export { decodeConf, encodeConf, entryCrc, entryIntact, makeEntry, sameConf, EMPTY_CONF } from './entry.js';

@@ -57,7 +57,8 @@ export abstract class RaftLeader extends RaftReplica {
     this.reads.tick();
     this.expireLeases();
     if (this.leadTransferee !== null && ++this.transferElapsed >= this.cfg.electionTicks) this.leadTransferee = null;
-    if (this.leadTransferee === null && !this.isVoter()) this.handOff();
+    // A removed leader, or one whose host can no longer apply (withdrawn), keeps handing off until someone takes over.
+    if (this.leadTransferee === null && (!this.isVoter() || this.withdrawn)) this.handOff();
     if (this.electionElapsed >= this.cfg.electionTicks) {
       this.electionElapsed = 0;
       if (this.cfg.checkQuorum) {
@@ -125,8 +126,14 @@ export abstract class RaftLeader extends RaftReplica {
     this.send({ type: 'leaseResp', from: this.id, to: m.from, term: this.term as Term, id: m.id, ticks, commit: this.log.committed as LogIndex });
   }
 
-  /** Transfers leadership to the best-matched voter (this leader is no longer one). */
+  /** Transfers leadership to the best-matched voter (this leader is no longer one, or can no longer serve). */
   protected handOff(): void {
+    const best = this.bestTransferee();
+    if (best !== null) this.transferLeadership(best);
+  }
+
+  /** Leader: the voter other than itself whose log matches furthest (the one to hand leadership to), or null. */
+  bestTransferee(): NodeId | null {
     let best: NodeId | null = null;
     let bestMatch = -1;
     for (const n of this.conf.voters) {
@@ -136,10 +143,11 @@ export abstract class RaftLeader extends RaftReplica {
         bestMatch = m;
       }
     }
-    if (best !== null) this.transferLeadership(best);
+    return best;
   }
 
   protected canQuiesce(): boolean {
+    if (this.withdrawn) return false;
     if (!this.isReadyLeader() || this.leadTransferee !== null || this.reads.pending() > 0 || this.leaseHolders.size > 0) return false;
     const last = this.log.lastIndex();
     if (this.log.committed !== last || this.log.applied !== last) return false;

@@ -11,6 +11,7 @@ import { EMPTY_CONF, encodeConf, makeEntry } from './entry.js';
 import { applyConfChange, quorum, type ConfChange } from './membership.js';
 import { assertNever } from './progress.js';
 import { RaftLeader } from './raft-leader.js';
+import type { RaftLog } from './raft-log.js';
 import type { RaftInit } from './raft-replica.js';
 import type { ConfState, HardState, LogIndex, Message, NodeId, ReadFailure, ReadState, Ready, Role, SnapshotMeta, Term } from './types.js';
 
@@ -69,6 +70,24 @@ export function emptyInit(): RaftInit {
     entries: [],
     applied: 0,
   };
+}
+
+/** A log, to read. */
+export type RaftLogView = Readonly<Pick<RaftLog, 'committed' | 'applied' | 'stable' | 'snapIndex' | 'firstIndex' | 'lastIndex' | 'lastTerm' | 'termAt' | 'entry'>>;
+
+/** A core, to read: what status pages and the simulation's checkers see. Nothing here changes it. */
+export interface RaftNodeView {
+  readonly id: NodeId;
+  readonly term: number;
+  readonly role: Role;
+  readonly lead: NodeId | null;
+  readonly conf: Readonly<ConfState>;
+  readonly damaged: boolean;
+  readonly quiesced: boolean;
+  readonly log: RaftLogView;
+  isVoter(n?: NodeId): boolean;
+  isReadyLeader(): boolean;
+  status(): RaftStatus;
 }
 
 export class RaftNode extends RaftLeader {
@@ -226,6 +245,17 @@ export class RaftNode extends RaftLeader {
     if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to);
     else this.sendAppend(to, true);
     return { ok: true, index: this.log.lastIndex() as LogIndex, term: this.term as Term };
+  }
+
+  /**
+   * The host can no longer serve this replica (its state machine failed to apply): it never
+   * campaigns again in this incarnation, and a leader hands leadership to its best-matched voter.
+   * It still votes and takes entries; a restart clears it.
+   */
+  withdraw(): void {
+    this.wake();
+    this.withdrawn = true;
+    if (this.role === 'leader') this.handOff();
   }
 
   /** The host could not reach `to` (no responders, timeout): stop pipelining to it. */

@@ -65,6 +65,8 @@ export abstract class RaftReplica {
   quiesced = false;
   /** A corrupt entry was found at start: no voting or leading until the log is repaired from a leader. */
   damaged = false;
+  /** The host can no longer apply entries here: never campaign again in this incarnation (see RaftNode.withdraw). */
+  withdrawn = false;
   /** New entries to send (batched: sent once per Ready). */
   protected needBcast = false;
   /** The commit index moved: tell followers even without new entries. */
@@ -95,7 +97,11 @@ export abstract class RaftReplica {
       this.truncateOut = init.snapshot.index + 1 + bad;
     }
     const last = init.snapshot.index + entries.length;
-    this.log = new RaftLog(init.snapshot.index, init.snapshot.term, entries, Math.min(hs.commit, last), Math.min(init.applied, Math.max(hs.commit, init.snapshot.index)));
+    // A snapshot or compaction point is committed by definition, even when the stored commit index
+    // is older: the host defers hard states that only move the commit index, but compacts up to
+    // what the state machine holds durably.
+    const committed = Math.max(Math.min(hs.commit, last), init.snapshot.index);
+    this.log = new RaftLog(init.snapshot.index, init.snapshot.term, entries, committed, Math.min(init.applied, committed));
     if (init.applied > this.log.applied) this.log.applied = this.log.applyHanded = Math.min(init.applied, this.log.committed);
     this.snapConf = init.snapshot.conf;
     for (const e of entries) if (e.type === 'config') this.confLog.push({ index: e.index, conf: decodeConf(e.data) });
@@ -186,7 +192,7 @@ export abstract class RaftReplica {
   }
 
   protected promotable(): boolean {
-    return this.isVoter() && !this.damaged;
+    return this.isVoter() && !this.damaged && !this.withdrawn;
   }
 
   protected campaign(kind: 'pre' | 'normal' | 'transfer'): void {

@@ -94,12 +94,16 @@ export class GroupReplica {
           results = await this.sm.apply(batch.map((e) => ({ index: e.index, term: e.term, type: e.type, data: e.data })));
         } catch (err) {
           this.failed = `state machine failed to apply entries ${(batch[0] as Entry).index}..: ${describeError(err)}`;
-          this.log('raft group stopped applying', { group: this.id, error: this.failed });
+          this.log('raft group stopped applying; it hands leadership over and will not lead again until restarted', { group: this.id, error: this.failed });
           for (const p of this.proposals.values()) {
             p.timer.cancel();
             p.reject(new UnavailableError(`group ${this.id}: ${this.failed}`));
           }
           this.proposals.clear();
+          // A replica that cannot apply must not go on leading: writes would be refused here
+          // while the other replicas could serve them.
+          this.core.withdraw();
+          this.onProgress();
           return;
         }
         batch.forEach((e, k) => this.settleProposal(e, results[k]));

@@ -11,11 +11,13 @@
  */
 import * as zlib from 'node:zlib';
 import type { ActorSystem } from '../runtime/actor-system.js';
-import type { Timer } from '../runtime/clock.js';
+import type { Clock, Timer } from '../runtime/clock.js';
+import type { Logger } from '../runtime/logger.js';
 import { InvalidArgumentError, NotFoundError, NotLeaderError, UnavailableError, describeError } from '../runtime/errors.js';
 import { useNativeCrc32 } from '../raft/crc32.js';
-import { bootstrapInit, emptyInit, RaftNode } from '../raft/raft-node.js';
+import { bootstrapInit, emptyInit, RaftNode, type RaftNodeView } from '../raft/raft-node.js';
 import type { ConfChange } from '../raft/membership.js';
+import type { TestingBugs } from '../raft/config.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
 import type { NodeEnv } from '../storage/node-env.js';
@@ -25,8 +27,9 @@ import { parseRaftHostOptions, type RaftHostOptions } from './raft-options.js';
 import { requestRead, waitApplied, type ReadDeps, type ReadMode } from './raft-reads.js';
 import { SnapshotStreams } from './raft-snapshots.js';
 import type { GroupStatus, RoleChange, StateMachine, WriteConcern } from './raft-state-machine.js';
-import { NatsRaftTransport, type SnapshotChunk } from './raft-transport.js';
-import { TurnPipeline, type TurnStats } from './raft-turns.js';
+import { NatsRaftTransport } from './nats-raft-transport.js';
+import type { RaftTransport, SnapshotChunk, TransportStats } from './raft-transport.js';
+import { TurnPipeline, type HostTestingBugs, type TurnStats } from './raft-turns.js';
 
 export interface RaftHostStartOptions {
   system: ActorSystem;
@@ -36,6 +39,28 @@ export interface RaftHostStartOptions {
   store?: RaftLogStore;
   nodeId: string;
   options?: Partial<RaftHostOptions>;
+  /**
+   * Called once if the host stops itself because it can no longer keep its promises (a failed
+   * flush of the Raft log): the process should exit and recover from what is on disk.
+   */
+  onFatal?: (err: Error) => void;
+}
+
+/** The host's ports: everything outside it that it talks to. */
+export interface RaftHostDeps {
+  nodeId: string;
+  clock: Clock;
+  log: Logger;
+  store: RaftLogStore;
+  transport: RaftTransport;
+  options?: Partial<RaftHostOptions>;
+  /** Runs `fn` once the current event-loop turn's work is done (default: setImmediate). The simulation runs these itself. */
+  defer?: (fn: () => void) => void;
+  onFatal?: (err: Error) => void;
+  /** Deliberate bugs of the core and the host, for proving the simulation catches them. Never set outside tests. */
+  bugs?: TestingBugs & HostTestingBugs;
+  /** Overrides of the cores' flow control (the simulation varies them). */
+  flow?: { maxSizePerMsg?: number; maxInflightMsgs?: number };
 }
 
 export interface CreateGroupOptions {
@@ -58,13 +83,19 @@ export class RaftHost {
   readonly opts: RaftHostOptions;
   private readonly groups = new Map<string, GroupReplica>();
   private readonly dirty = new Set<GroupReplica>();
-  private readonly transport: NatsRaftTransport;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly store: RaftLogStore;
+  private readonly transport: RaftTransport;
   private readonly snapshots: SnapshotStreams;
+  private readonly defer: (fn: () => void) => void;
   private readonly heard = new Map<string, number>();
   private turnScheduled = false;
   private ticker: Timer | undefined;
   private readSeq = 0;
   private stopped = false;
+  /** Why the host stopped itself (fail-stop), if it did. */
+  private fatal: string | null = null;
   private seedSeq = 0;
   private ticks = 0;
   private peers = new Set<string>();
@@ -72,38 +103,32 @@ export class RaftHost {
   private readonly turns: TurnPipeline;
   private readonly readDeps: ReadDeps;
 
-  private constructor(
-    private readonly system: ActorSystem,
-    private readonly store: RaftLogStore,
-    nodeId: string,
-    options: Partial<RaftHostOptions>,
-  ) {
-    this.nodeId = nodeId;
-    this.opts = parseRaftHostOptions(options, nodeId);
-    this.startedAt = system.clock.now();
-    const electionMs = this.opts.electionTicks * this.opts.tickMs;
-    this.transport = new NatsRaftTransport(system.nc, system.requests, system.subjects, nodeId, Math.max(2 * electionMs, 500), {
-      onBatch: (from, msgs) => this.onBatch(from, msgs),
-      onChunk: (chunk) => this.onChunk(chunk),
-      onUnreachable: (peer, groups) => {
-        for (const g of groups) this.groups.get(g)?.core.reportUnreachable(peer as NodeId);
-      },
-    });
-    this.snapshots = new SnapshotStreams(this.transport, nodeId, this.opts.snapshotChunkBytes, electionMs * 10, system.log, system.clock);
+  private constructor(private readonly deps: RaftHostDeps) {
+    this.nodeId = deps.nodeId;
+    this.opts = parseRaftHostOptions(deps.options ?? {}, deps.nodeId);
+    this.clock = deps.clock;
+    this.log = deps.log;
+    this.store = deps.store;
+    this.transport = deps.transport;
+    this.defer = deps.defer ?? ((fn) => setImmediate(fn));
+    this.startedAt = this.clock.now();
+    this.snapshots = new SnapshotStreams(this.transport, this.nodeId, this.opts.snapshotChunkBytes, this.opts.snapshotStallMs, this.log, this.clock);
     this.turns = new TurnPipeline({
-      store,
+      store: this.store,
       transport: this.transport,
       snapshots: this.snapshots,
-      now: () => system.clock.now(),
-      log: system.log,
+      now: () => this.clock.now(),
+      log: this.log,
       compactKeep: this.opts.compactKeep,
       compactEvery: this.opts.compactEvery,
       notLeader: (g, reason, leader) => this.notLeader(g, reason, leader),
       markDirty: (g) => this.markDirty(g),
       stopped: () => this.stopped,
+      fatal: (err) => this.failStop(err),
+      bugs: deps.bugs ?? {},
     });
     this.readDeps = {
-      clock: system.clock,
+      clock: this.clock,
       nextId: () => ++this.readSeq,
       markDirty: (g) => this.markDirty(g),
       notLeader: (g, reason, leader) => this.notLeader(g, reason, leader),
@@ -115,14 +140,30 @@ export class RaftHost {
     return this.turns.stats;
   }
 
+  /** The host of a node: its log in the node's LMDB environment, its messages over NATS. */
   static async start(o: RaftHostStartOptions): Promise<RaftHost> {
     const store = o.store ?? (o.env ? new LmdbRaftLogStore(o.env) : undefined);
     if (!store) throw new InvalidArgumentError('RaftHost.start needs env (the node LMDB environment) or store');
     // Entry checksums of large entries in native code when this Node has it (zlib.crc32: 20.15+).
     useNativeCrc32((zlib as { crc32?: (data: Uint8Array, value: number) => number }).crc32);
-    const host = new RaftHost(o.system, store, o.nodeId, o.options ?? {});
-    host.transport.start();
+    const opts = parseRaftHostOptions(o.options ?? {}, o.nodeId);
+    const electionMs = opts.electionTicks * opts.tickMs;
+    const transport = new NatsRaftTransport(o.system.nc, o.system.requests, o.system.subjects, o.nodeId, Math.max(2 * electionMs, 500), o.system.log);
+    const host = RaftHost.open({ nodeId: o.nodeId, clock: o.system.clock, log: o.system.log, store, transport, options: { ...o.options, seed: opts.seed }, ...(o.onFatal ? { onFatal: o.onFatal } : {}) });
     await o.system.flush();
+    return host;
+  }
+
+  /** A host over the given ports, started (it receives and ticks at once). */
+  static open(deps: RaftHostDeps): RaftHost {
+    const host = new RaftHost(deps);
+    host.transport.start({
+      onBatch: (from, msgs) => host.onBatch(from, msgs),
+      onChunk: (chunk) => host.onChunk(chunk),
+      onUnreachable: (peer, groups) => {
+        for (const g of groups) host.groups.get(g)?.core.reportUnreachable(peer as NodeId);
+      },
+    });
     host.scheduleTick();
     return host;
   }
@@ -153,11 +194,13 @@ export class RaftHost {
         electionTicks: this.opts.electionTicks,
         heartbeatTicks: this.opts.heartbeatTicks,
         quiesceAfterTicks: this.opts.quiesceAfterTicks,
-        maxSizePerMsg: Math.floor(this.transport.maxPayload / 4),
+        maxSizePerMsg: this.deps.flow?.maxSizePerMsg ?? Math.floor(this.transport.maxPayload / 4),
+        ...(this.deps.flow?.maxInflightMsgs !== undefined ? { maxInflightMsgs: this.deps.flow.maxInflightMsgs } : {}),
+        ...(this.deps.bugs ? { bugs: this.deps.bugs } : {}),
       },
       { ...state, applied: o.stateMachine.appliedIndex },
     );
-    const g = new GroupReplica(groupId, core, o.stateMachine, () => this.markDirty(g), (m, f) => this.system.log.warn(m, f));
+    const g = new GroupReplica(groupId, core, o.stateMachine, () => this.markDirty(g), (m, f) => this.log.warn(m, f));
     g.persistedHard = state.hardState;
     this.groups.set(groupId, g);
     this.markDirty(g);
@@ -201,7 +244,7 @@ export class RaftHost {
     if (!res.ok) return Promise.reject(this.notLeader(g, res.reason, res.leader));
     this.markDirty(g);
     return new Promise((resolve, reject) => {
-      const timer = this.system.clock.setTimer(() => {
+      const timer = this.clock.setTimer(() => {
         if (g.proposals.get(res.index)?.timer === timer) g.proposals.delete(res.index);
         reject(timeoutError(`write to group ${groupId} (index ${res.index})`, o.timeoutMs));
       }, o.timeoutMs);
@@ -294,7 +337,7 @@ export class RaftHost {
   private transferNow(groupId: string, to?: string): Promise<void> {
     const g = this.group(groupId);
     if (g.core.role !== 'leader') return Promise.reject(this.notLeader(g, 'notLeader', g.core.lead));
-    const target = to ?? this.bestPeer(g);
+    const target = to ?? g.core.bestTransferee() ?? undefined;
     if (!target) return Promise.reject(new UnavailableError(`group ${groupId} has no other voter to hand leadership to`));
     if (target === this.nodeId) return Promise.resolve();
     const res = g.core.transferLeadership(target as NodeId);
@@ -325,7 +368,7 @@ export class RaftHost {
     this.markDirty(g);
     const ms = this.opts.electionTicks * this.opts.tickMs * 20;
     return new Promise((resolve, reject) => {
-      const timer = this.system.clock.setTimer(() => {
+      const timer = this.clock.setTimer(() => {
         g.confWaiters.delete(res.index);
         reject(timeoutError(`membership change of group ${groupId}`, ms));
       }, ms);
@@ -336,7 +379,7 @@ export class RaftHost {
   status(groupId: string): GroupStatus {
     const g = this.group(groupId);
     const st = g.core.status();
-    const now = this.system.clock.now();
+    const now = this.clock.now();
     return {
       role: g.role.role,
       term: st.term,
@@ -347,6 +390,7 @@ export class RaftHost {
       lastIndex: st.lastIndex,
       quiesced: st.quiesced,
       damaged: st.damaged,
+      failed: this.fatal ?? g.failed,
       voters: [...st.conf.voters],
       learners: [...st.conf.learners],
       reads: { ...g.readStats, leases: st.leases, rounds: st.readRounds },
@@ -354,10 +398,15 @@ export class RaftHost {
         node: p.node,
         matchIndex: p.match,
         appliedIndex: p.node === this.nodeId ? g.sm.appliedIndex : p.applied,
-        lastContactMs: p.node === this.nodeId ? 0 : now - (this.heard.get(p.node) ?? 0),
+        lastContactMs: p.node === this.nodeId ? 0 : this.sinceHeard(p.node, now),
         role: p.isLearner ? 'learner' : 'voter',
       })),
     };
+  }
+
+  /** The group's Raft core, to read only (the simulation's checkers look at its log and role). */
+  inspect(groupId: string): RaftNodeView {
+    return this.group(groupId).core;
   }
 
   groupIds(): string[] {
@@ -365,19 +414,53 @@ export class RaftHost {
   }
 
   /** Transport counters (requests sent, messages carried, unreachable reports). */
-  transportStats(): { requests: number; replies: number; messages: number; unreachable: number } {
+  transportStats(): TransportStats {
     return { ...this.transport.stats };
   }
 
-  async stop(): Promise<void> {
+  /** Milliseconds since anything arrived from `node`; null if nothing ever did. */
+  private sinceHeard(node: string, now: number): number | null {
+    const at = this.heard.get(node);
+    return at === undefined ? null : now - at;
+  }
+
+  /**
+   * Fail-stop: the Raft log could not be flushed, so this node can no longer promise durability
+   * (the core has already counted that turn's writes as handed out). Like etcd, it stops at once
+   * — no more sends, applies or answers — and leaves recovery to a restart from what is on disk.
+   */
+  private failStop(err: unknown): void {
     if (this.stopped) return;
+    this.fatal = `raft log flush failed: ${describeError(err)}`;
+    this.log.error('raft host stopped: the raft log could not be flushed; restart the node to recover from disk', { node: this.nodeId, error: describeError(err) });
+    this.halt(new UnavailableError(`raft host of node ${this.nodeId} stopped: ${this.fatal}`));
+    this.deps.onFatal?.(err instanceof Error ? err : new Error(String(err)));
+  }
+
+  /** Stops at once, writing nothing more: every waiting caller fails with `err`. */
+  private halt(err: Error): void {
     this.stopped = true;
     this.ticker?.cancel();
     this.transport.stop();
     for (const g of this.groups.values()) {
       g.stopped = true;
-      g.failAll(new UnavailableError(`raft host of node ${this.nodeId} is stopping`));
+      g.failAll(err);
     }
+  }
+
+  /** The simulation's crash: stops at once, writing and sending nothing more (what was not flushed is the store's to lose). */
+  crash(): void {
+    if (!this.stopped) this.halt(new UnavailableError(`node ${this.nodeId} crashed`));
+  }
+
+  /** Whether the host stopped itself; why, if it did. */
+  failure(): string | null {
+    return this.fatal;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.halt(new UnavailableError(`raft host of node ${this.nodeId} is stopping`));
     await this.turns.settled();
     for (const g of this.groups.values()) {
       if (g.unsavedHard) this.store.save(g.id, { hardState: g.unsavedHard, entries: [], snapshot: undefined, truncateFrom: undefined });
@@ -402,24 +485,12 @@ export class RaftHost {
     return new NotLeaderError(`group ${g.id}: node ${this.nodeId} is not the leader${leader && leader !== this.nodeId ? `; the leader is ${leader}` : '; no leader is known'}`);
   }
 
-  private bestPeer(g: GroupReplica): string | undefined {
-    let best: string | undefined;
-    let match = -1;
-    for (const p of g.core.status().progress) {
-      if (p.node !== this.nodeId && !p.isLearner && p.match > match) {
-        best = p.node;
-        match = p.match;
-      }
-    }
-    return best;
-  }
-
   private waitFor(set: Set<Waiter>, ms: number, what: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const w: Waiter = {
         resolve,
         reject,
-        timer: this.system.clock.setTimer(() => {
+        timer: this.clock.setTimer(() => {
           set.delete(w);
           reject(timeoutError(what, ms));
         }, ms),
@@ -433,12 +504,12 @@ export class RaftHost {
     this.dirty.add(g);
     if (!this.turnScheduled && !this.stopped) {
       this.turnScheduled = true;
-      setImmediate(() => this.turn());
+      this.defer(() => this.turn());
     }
   }
 
   private scheduleTick(): void {
-    this.ticker = this.system.clock.setTimer(() => {
+    this.ticker = this.clock.setTimer(() => {
       if (this.stopped) return;
       this.tick();
       this.scheduleTick();
@@ -451,7 +522,7 @@ export class RaftHost {
    * interval. A quiescent group costs two field reads here and nothing else.
    */
   private tick(): void {
-    const now = this.system.clock.now();
+    const now = this.clock.now();
     const silentMs = this.opts.electionTicks * this.opts.tickMs;
     if (this.ticks++ % PEERS_EVERY_TICKS === 0) this.peers = this.collectPeers();
     let silent: Set<string> | undefined;
@@ -481,7 +552,7 @@ export class RaftHost {
   }
 
   private onBatch(from: string, msgs: [string, Message][]): boolean {
-    this.heard.set(from, this.system.clock.now());
+    this.heard.set(from, this.clock.now());
     for (const [groupId, m] of msgs) {
       const g = this.groups.get(groupId);
       if (!g || typeof m !== 'object' || m === null) continue;
@@ -490,7 +561,7 @@ export class RaftHost {
       try {
         g.core.step(m);
       } catch (err) {
-        this.system.log.warn('raft message dropped', { group: groupId, from, type: String(m.type), error: describeError(err) });
+        this.log.warn('raft message dropped', { group: groupId, from, type: String(m.type), error: describeError(err) });
       }
       this.markDirty(g);
     }
@@ -498,7 +569,7 @@ export class RaftHost {
   }
 
   private onChunk(chunk: SnapshotChunk): Promise<boolean> {
-    this.heard.set(chunk.from, this.system.clock.now());
+    this.heard.set(chunk.from, this.clock.now());
     const g = this.groups.get(chunk.group);
     if (!g) return Promise.resolve(false);
     return this.snapshots.receive(g, chunk, () => this.markDirty(g));

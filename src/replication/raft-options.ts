@@ -28,6 +28,8 @@ export interface RaftHostOptions {
   compactKeep: number;
   compactEvery: number;
   snapshotChunkBytes: number;
+  /** A snapshot stream whose next chunk is not answered (or not sent) within this is failed; default 10 election timeouts. */
+  snapshotStallMs: number;
   /** Seed of the groups' election timers; default from the node id and the time. */
   seed: number;
 }
@@ -50,8 +52,10 @@ export function parseRaftHostOptions(input: Partial<RaftHostOptions>, nodeId: st
     compactKeep: int('compactKeep', input.compactKeep ?? DEFAULT_COMPACT_KEEP, 0),
     compactEvery: int('compactEvery', input.compactEvery ?? DEFAULT_COMPACT_EVERY, 1),
     snapshotChunkBytes: int('snapshotChunkBytes', input.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES, 1),
+    snapshotStallMs: 0,
     seed: input.seed ?? ((h ^ Date.now()) >>> 0),
   };
+  o.snapshotStallMs = int('snapshotStallMs', input.snapshotStallMs ?? o.electionTicks * o.tickMs * 10, 1);
   if (o.heartbeatTicks >= o.electionTicks) {
     throw new InvalidArgumentError(`raft host option heartbeatTicks (${o.heartbeatTicks}) must be below electionTicks (${o.electionTicks})`);
   }

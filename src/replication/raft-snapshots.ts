@@ -13,7 +13,7 @@ import { describeError } from '../runtime/errors.js';
 import type { Message, NodeId } from '../raft/types.js';
 import type { GroupReplica } from './raft-group.js';
 import { ChunkQueue } from './raft-state-machine.js';
-import type { NatsRaftTransport, SnapshotChunk } from './raft-transport.js';
+import type { RaftTransport, SnapshotChunk } from './raft-transport.js';
 
 type SnapMessage = Extract<Message, { type: 'snap' }>;
 
@@ -22,7 +22,7 @@ export class SnapshotStreams {
   readonly stats = { sent: 0, received: 0, failed: 0 };
 
   constructor(
-    private readonly transport: NatsRaftTransport,
+    private readonly transport: RaftTransport,
     private readonly node: string,
     private readonly chunkBytes: number,
     /** A chunk not answered (or not followed by the next) within this is a failed stream. */
@@ -77,7 +77,15 @@ export class SnapshotStreams {
     if (chunk.seq === 0) {
       if (g.restoring) this.abort(g, new Error('a new snapshot stream replaced this one'));
       const meta = chunk.msg.snapshot;
-      if (chunk.msg.term < g.core.term || !g.core.wantsSnapshot(meta)) return false;
+      if (chunk.msg.term < g.core.term) return false;
+      if (!g.core.wantsSnapshot(meta)) {
+        // Nothing to restore: this replica already holds the image's last entry (or has it
+        // committed). The core still answers the leader with how far its log reaches, or the
+        // leader would send the same snapshot again and again.
+        g.core.step({ ...chunk.msg, from: chunk.msg.from as NodeId });
+        wake();
+        return false;
+      }
       const queue = new ChunkQueue();
       const done = g.sm.restore(meta.index, queue);
       done.catch(() => undefined);

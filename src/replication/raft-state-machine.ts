@@ -47,6 +47,8 @@ export interface GroupStatus {
   lastIndex: number;
   quiesced: boolean;
   damaged: boolean;
+  /** Why this replica stopped applying (it then hands leadership over and does not lead until restarted), or why its host stopped; null when healthy. */
+  failed: string | null;
   voters: string[];
   learners: string[];
   /**
@@ -57,7 +59,7 @@ export interface GroupStatus {
    */
   reads: { leaseHits: number; others: number; leases: number; rounds: number };
   /** Leader only. */
-  progress: { node: string; matchIndex: number; appliedIndex: number; lastContactMs: number; role: 'voter' | 'learner' }[];
+  progress: { node: string; matchIndex: number; appliedIndex: number; /** Null when nothing ever arrived from that node. */ lastContactMs: number | null; role: 'voter' | 'learner' }[];
 }
 
 /** An async iterable fed by pushes, for a snapshot arriving in chunks. */

@@ -14,11 +14,17 @@ import { mustPersistBeforeSending, type HardState, type Ready } from '../raft/ty
 import type { RaftLogStore } from '../storage/raft-log-store.js';
 import type { GroupReplica } from './raft-group.js';
 import type { SnapshotStreams } from './raft-snapshots.js';
-import type { NatsRaftTransport, Waiting } from './raft-transport.js';
+import type { RaftTransport, Waiting } from './raft-transport.js';
+
+/** Deliberate bugs of the host, for proving that the simulation catches them. Never set outside tests. */
+export interface HostTestingBugs {
+  /** Send votes and append acknowledgements as soon as they are made, before their writes are flushed. */
+  ackBeforeFlush?: boolean;
+}
 
 export interface TurnDeps {
   store: RaftLogStore;
-  transport: NatsRaftTransport;
+  transport: RaftTransport;
   snapshots: SnapshotStreams;
   now(): number;
   log: Logger;
@@ -28,6 +34,9 @@ export interface TurnDeps {
   notLeader(g: GroupReplica, reason: string, leader: string | null): Error;
   markDirty(g: GroupReplica): void;
   stopped(): boolean;
+  /** A flush failed: the host must stop (fail-stop), since the core already counts that turn as handed out. */
+  fatal(err: unknown): void;
+  bugs: HostTestingBugs;
 }
 
 /** Turns run, turns that wrote, time waiting for flushes, Readys, entries persisted. */
@@ -91,7 +100,7 @@ export class TurnPipeline {
         }
         // A leader's appends and heartbeats promise nothing about its disk: send them now, in
         // parallel with its own write.
-        for (const m of rd.messages) if (!mustPersistBeforeSending(m) && m.type !== 'snap') this.deps.transport.enqueue(g.id, m);
+        for (const m of rd.messages) if ((!mustPersistBeforeSending(m) || this.deps.bugs.ackBeforeFlush) && m.type !== 'snap') this.deps.transport.enqueue(g.id, m);
         // Committed entries already durable here need not wait for a flush: they are applied
         // when this batch's writes are issued, so that the state machine's writes share the
         // batch's transaction and flush. (Only when no earlier Ready's committed entries still
@@ -147,8 +156,8 @@ export class TurnPipeline {
       },
       (err: unknown) => {
         this.inFlight--;
-        this.deps.log.error('raft log flush failed; nothing of this batch was sent', { error: describeError(err) });
-        this.deps.transport.flush(this.deps.now(), waiting);
+        // Nothing of this turn is sent or applied, and nothing after it: the host stops.
+        this.deps.fatal(err);
       },
     );
   }
@@ -162,7 +171,7 @@ export class TurnPipeline {
       g.core.advance(rd);
       for (const m of rd.messages) {
         if (m.type === 'snap') this.deps.snapshots.send(g, m, () => this.deps.markDirty(g));
-        else if (mustPersistBeforeSending(m)) this.deps.transport.enqueue(g.id, m);
+        else if (mustPersistBeforeSending(m) && !this.deps.bugs.ackBeforeFlush) this.deps.transport.enqueue(g.id, m);
       }
       for (const e of rd.entries) {
         const p = g.proposals.get(e.index);

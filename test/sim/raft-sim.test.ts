@@ -1,5 +1,5 @@
 /**
- * The deterministic simulation (sim-cluster.ts) over many seeds. `SEEDS=n` runs more (default
+ * The deterministic simulation (sim-cluster.ts: the real Raft host over an in-memory network, disk and clock) over many seeds. `SEEDS=n` runs more (default
  * 2,000); `SEED=k` replays exactly one. A failing seed is printed with the command that replays it.
  */
 import assert from 'node:assert/strict';
@@ -10,10 +10,10 @@ const SEEDS = Number(process.env['SEEDS'] ?? 2000);
 const ONE = process.env['SEED'] !== undefined ? Number(process.env['SEED']) : undefined;
 const replay = (seed: number): string => `SEED=${seed} node --test dist/test/sim/raft-sim.test.js`;
 
-function runSeed(seed: number): { error?: string; healSteps?: number; stats?: SimCluster['stats'] } {
+async function runSeed(seed: number): Promise<{ error?: string; healSteps?: number; stats?: SimCluster['stats'] }> {
   const sim = new SimCluster({ seed });
   try {
-    const healSteps = sim.run();
+    const healSteps = await sim.run();
     return { healSteps, stats: sim.stats };
   } catch (err) {
     const msg = err instanceof SimViolation ? err.message : `seed ${seed}: ${(err as Error).stack ?? String(err)}`;
@@ -22,13 +22,13 @@ function runSeed(seed: number): { error?: string; healSteps?: number; stats?: Si
 }
 
 describe('raft simulation', () => {
-  it(`raft sim - ${ONE !== undefined ? `seed ${ONE}` : `${SEEDS} seeds`} keep every safety property and heal`, () => {
+  it(`raft sim - ${ONE !== undefined ? `seed ${ONE}` : `${SEEDS} seeds`} keep every safety property and heal`, async () => {
     const seeds = ONE !== undefined ? [ONE] : Array.from({ length: SEEDS }, (_, i) => i + 1);
     const failures: string[] = [];
-    const totals = { commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, followerReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0 };
+    const totals = { writes: 0, commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, followerReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0 };
     let maxHeal = 0;
     for (const seed of seeds) {
-      const r = runSeed(seed);
+      const r = await runSeed(seed);
       if (r.error) failures.push(`${r.error}\n  replay: ${replay(seed)}`);
       else {
         maxHeal = Math.max(maxHeal, r.healSteps ?? 0);
@@ -40,16 +40,30 @@ describe('raft simulation', () => {
     if (ONE === undefined) {
       // The faults must really happen, or the run proves little.
       assert.ok(totals.damagedOutages <= seeds.length / 100, `too many outages by damaged replicas: ${totals.damagedOutages}`);
-      assert.ok(totals.snapshots > 0 && totals.confChanges > 0 && totals.crashes > 0 && totals.reads > 0 && totals.leaseReads > 0 && totals.followerReads > 0 && totals.corruptions > 0 && totals.transfers > 0, JSON.stringify(totals));
+      assert.ok(totals.snapshots > 0 && totals.confChanges > 0 && totals.crashes > 0 && totals.reads > 0 && totals.leaseReads > 0 && totals.followerReads > 0 && totals.corruptions > 0 && totals.transfers > 0 && totals.writes > 0, JSON.stringify(totals));
     }
   });
 
-  it('raft sim - the checkers catch a core that grants votes without the log check (§5.4.1)', () => {
+  it('raft sim - the checkers catch a host that acknowledges appends before they are flushed', async () => {
+    let caught: string | undefined;
+    for (let seed = 1; seed <= 3000 && !caught; seed++) {
+      const sim = new SimCluster({ seed, bugs: { ackBeforeFlush: true } });
+      try {
+        await sim.run();
+      } catch (err) {
+        if (err instanceof SimViolation && !/after healing|after it committed/.test(err.message)) caught = err.message;
+      }
+    }
+    assert.ok(caught, 'no seed caught the deliberate bug');
+    console.log(`deliberate host bug caught: ${caught}`);
+  });
+
+  it('raft sim - the checkers catch a core that grants votes without the log check (§5.4.1)', async () => {
     let caught: string | undefined;
     for (let seed = 1; seed <= 3000 && !caught; seed++) {
       const sim = new SimCluster({ seed, bugs: { voteWithoutLogCheck: true } });
       try {
-        sim.run();
+        await sim.run();
       } catch (err) {
         if (err instanceof SimViolation && !/after healing/.test(err.message)) caught = err.message;
       }
@@ -58,12 +72,12 @@ describe('raft simulation', () => {
     console.log(`deliberate bug caught: ${caught}`);
   });
 
-  it('raft sim - the checkers catch a leader that commits without its follower lease holders', () => {
+  it('raft sim - the checkers catch a leader that commits without its follower lease holders', async () => {
     let caught: string | undefined;
     for (let seed = 1; seed <= 3000 && !caught; seed++) {
       const sim = new SimCluster({ seed, bugs: { commitWithoutLeaseHolders: true } });
       try {
-        sim.run();
+        await sim.run();
       } catch (err) {
         if (err instanceof SimViolation && /lease read/.test(err.message)) caught = err.message;
       }
@@ -72,11 +86,11 @@ describe('raft simulation', () => {
     console.log(`deliberate bug caught: ${caught}`);
   });
 
-  it('raft sim - a seed replays exactly', () => {
+  it('raft sim - a seed replays exactly', async () => {
     const a = new SimCluster({ seed: 42 });
     const b = new SimCluster({ seed: 42 });
-    a.run();
-    b.run();
+    await a.run();
+    await b.run();
     assert.deepEqual(a.stats, b.stats);
   });
 });

@@ -1,0 +1,117 @@
+/**
+ * Raft messages between nodes as NATS request-reply (the {@link RaftTransport} that ships).
+ * Every frame goes on the peer's subject `_<prefix>.raft.<node>`, CBOR-encoded. The peer steps
+ * the batch and answers the request once the turn that stepped it is flushed, with whatever its
+ * groups have for the sender by then (append acknowledgements, votes). A timeout or "no
+ * responders" is reported as the peer being unreachable for those groups, never thrown.
+ */
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { decodeCbor, encodeCbor } from '../runtime/codec.js';
+import type { InboxRequester } from '../runtime/inbox-requester.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Subjects } from '../runtime/subjects.js';
+import { describeError } from '../runtime/errors.js';
+import type { Message } from '../raft/types.js';
+import { BatchingTransport, type RaftBatch, type RaftWire, type SnapshotChunk, type TransportHandlers, type Waiting } from './raft-transport.js';
+
+interface NatsWaiting extends Waiting {
+  msg: Msg;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class NatsRaftTransport extends BatchingTransport<NatsWaiting> {
+  private sub: Subscription | undefined;
+  private handlers: TransportHandlers | undefined;
+  private stopped = false;
+  readonly maxPayload: number;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly requests: InboxRequester,
+    private readonly subjects: Subjects,
+    private readonly node: string,
+    private readonly requestTimeoutMs: number,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+  }
+
+  start(handlers: TransportHandlers): void {
+    this.handlers = handlers;
+    this.sub = this.nc.subscribe(this.subjects.internal('raft', this.node), {
+      callback: (err, msg) => {
+        if (!err) this.receive(msg);
+      },
+    });
+  }
+
+  stop(): void {
+    for (const w of this.takeWaiting()) (w as NatsWaiting).msg.respond(EMPTY);
+    this.stopped = true;
+    this.sub?.unsubscribe();
+  }
+
+  async sendChunk(peer: string, chunk: SnapshotChunk, timeoutMs: number): Promise<boolean> {
+    const res = await this.requests.request(this.subjects.internal('raft', peer), encodeCbor(chunk), { timeout: timeoutMs });
+    return res.data.length > 0 && decodeCbor(res.data) === true;
+  }
+
+  protected request(peer: string, msgs: [string, Message][]): void {
+    const batch: RaftBatch = { k: 'batch', from: this.node, msgs };
+    this.requests.request(this.subjects.internal('raft', peer), encodeCbor(batch), { timeout: this.requestTimeoutMs }).then(
+      (res) => {
+        if (res.data.length > 0 && !this.stopped) this.receiveReply(peer, res.data);
+      },
+      () => {
+        if (this.stopped) return;
+        this.stats.unreachable++;
+        this.handlers?.onUnreachable(peer, [...new Set(msgs.map((x) => x[0]))]);
+      },
+    );
+  }
+
+  protected respond(w: NatsWaiting, msgs: [string, Message][] | undefined): void {
+    w.msg.respond(msgs ? encodeCbor({ k: 'batch', from: this.node, msgs } satisfies RaftBatch) : EMPTY);
+  }
+
+  /** A peer's answer to our request: its messages for us, produced by the turn that stepped ours. */
+  private receiveReply(peer: string, data: Uint8Array): void {
+    const wire = this.decode(data, peer);
+    if (wire?.k === 'batch' && Array.isArray(wire.msgs)) this.handlers?.onBatch(String(wire.from), wire.msgs);
+  }
+
+  private decode(data: Uint8Array, from: string): RaftWire | undefined {
+    try {
+      return decodeCbor(data) as RaftWire;
+    } catch (err) {
+      // Not a frame of ours (another version, or garbage on our subject): dropped, and said so once in a while.
+      if (this.stats.undecodable++ % 1000 === 0) this.log.warn('raft frame could not be decoded; dropped', { from, bytes: data.length, dropped: this.stats.undecodable, error: describeError(err) });
+      return undefined;
+    }
+  }
+
+  private receive(msg: Msg): void {
+    const handlers = this.handlers;
+    const wire = this.decode(msg.data, msg.reply ?? 'unknown');
+    if (!wire || !handlers) return; // the sender times out and treats us as unreachable
+    if (wire.k === 'chunk') {
+      handlers.onChunk(wire).then(
+        (ok) => msg.respond(encodeCbor(ok)),
+        () => msg.respond(encodeCbor(false)),
+      );
+      return;
+    }
+    if (wire.k === 'batch' && Array.isArray(wire.msgs)) {
+      const from = String(wire.from);
+      // The reply carries this node's answers (acknowledgements, votes) once the turn that steps
+      // the batch is flushed; with no turn to come it only proves delivery.
+      const later = handlers.onBatch(from, wire.msgs);
+      if (msg.reply) {
+        if (later) this.waiting.push({ peer: from, msg });
+        else msg.respond(EMPTY);
+      }
+    } else if (msg.reply) msg.respond(EMPTY);
+  }
+}
