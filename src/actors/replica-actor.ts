@@ -15,9 +15,9 @@
  */
 import type { Hit, Metric, HnswParams } from '../api/types.js';
 import type { Behavior, Subscription } from '../runtime/actor.js';
-import { encodeCbor } from '../runtime/codec.js';
 import { InternalError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
+import { encodeCommand, type LoggedCommand } from '../shard/mod.js';
 import { LeaderReadIndex } from './follower-reads.js';
 import type { Requester } from './shard-client.js';
 import {
@@ -29,11 +29,6 @@ import {
   type ShardStatus,
   type WriteResult,
 } from './shard-protocol.js';
-
-/** A command in the shard's Raft log (CBOR-encoded as the entry's data). */
-export type LoggedCommand =
-  | { type: 'upsert'; points: { id: string; vector: Float32Array; metadata?: Record<string, unknown> }[]; requestId: string; at: number }
-  | { type: 'delete'; ids: string[]; requestId: string; at: number };
 
 /** What a replica needs of its shard's state machine (src/shard's ShardStateMachine). */
 export interface ShardStore {
@@ -199,7 +194,7 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
         req.write.op === 'upsert'
           ? { type: 'upsert', points: req.write.points, requestId: req.requestId, at }
           : { type: 'delete', ids: req.write.ids, requestId: req.requestId, at };
-      const { result } = await group.propose(encodeCbor(command), { concern: req.concern, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS) });
+      const { result } = await group.propose(encodeCommand(command), { concern: req.concern, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS) });
       return writeResult(cfg, req, result);
     }
     case 'search': {

@@ -10,9 +10,8 @@ import type { Hit } from '../api/types.js';
 import type { CollectionRecord } from '../cluster/metadata.js';
 import { murmur3 } from '../cluster/hash.js';
 import { IndexHost, parseFilter, type Filter } from '../index/mod.js';
-import { decodeCbor } from '../runtime/codec.js';
 import type { Logger } from '../runtime/logger.js';
-import { ShardStateMachine, type ShardCommand } from '../shard/mod.js';
+import { decodeCommand, ShardStateMachine } from '../shard/mod.js';
 import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
 import type { NodeEnv } from '../storage/node-env.js';
 import type { RaftHost } from '../replication/raft-host.js';
@@ -204,7 +203,7 @@ function shardDirs(dataDir: string): string[] {
   }
 }
 
-/** The Raft host's view of a shard state machine: entries' data are CBOR-encoded shard commands. */
+/** The Raft host's view of a shard state machine: a `normal` entry's data is a logged command; other entries apply as no-ops. */
 function raftAdapter(sm: ShardStateMachine): StateMachine {
   return {
     get appliedIndex() {
@@ -214,7 +213,7 @@ function raftAdapter(sm: ShardStateMachine): StateMachine {
       return sm.apply(
         entries.map((e) => ({
           index: e.index,
-          command: e.type === 'normal' ? (decodeCbor(e.data) as ShardCommand) : ({ type: 'noop' } as ShardCommand),
+          command: e.type === 'normal' ? decodeCommand(e.data) : { type: 'noop' },
         })),
       );
     },
