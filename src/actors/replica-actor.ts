@@ -17,6 +17,7 @@ import type { Hit, Metric, HnswParams } from '../api/types.js';
 import type { Behavior, Subscription } from '../runtime/actor.js';
 import { InternalError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
+import type { RoleChange } from '../replication/raft-state-machine.js';
 import { encodeCommand, type LoggedCommand } from '../shard/mod.js';
 import { LeaderReadIndex } from './follower-reads.js';
 import type { Requester } from './shard-client.js';
@@ -38,8 +39,6 @@ export interface ShardStore {
   get(ids: readonly string[], opts: { withVector: boolean; withMetadata: boolean }): Promise<{ id: string; vector?: Float32Array; metadata?: Record<string, unknown> }[]>;
 }
 
-export type RoleEvent = { role: 'leader' | 'follower' | 'candidate' | 'learner'; term: number; leader: string | null; ready: boolean };
-
 /** What a replica needs of its shard's Raft group. */
 export interface ReplicatedGroup {
   propose(data: Uint8Array, opts: { concern: 'majority' | 'all' | 'leader'; timeoutMs: number }): Promise<{ index: number; result: unknown }>;
@@ -52,7 +51,7 @@ export interface ReplicatedGroup {
   waitApplied(index: number, timeoutMs: number): Promise<void>;
   /** On a follower holding a read lease: a `leased` read with no message (undefined without a lease). */
   leaseRead(timeoutMs: number): Promise<number> | undefined;
-  onRoleChange(listener: (ev: RoleEvent) => void): () => void;
+  onRoleChange(listener: (ev: RoleChange) => void): () => void;
   status(): Omit<ShardStatus, 'node' | 'count' | 'followerReads'>;
   transferLeadership(to: string): Promise<void>;
 }
@@ -97,11 +96,11 @@ const ANSWER_MARGIN_MS = 5;
 export const FOLLOWER_READ_MAX_LAG = 10_000;
 
 /** Shard requests arrive as they are (on the leader subject, the queue group, or the actor's own subject); role changes and leader balance are the actor's own. */
-type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleEvent } | { type: 'balance'; term: number; attempt: number };
+type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleChange } | { type: 'balance'; term: number; attempt: number };
 
 interface ReplicaState {
   res: ReplicaResources;
-  role: RoleEvent;
+  role: RoleChange;
   leaderReads: LeaderReadIndex;
   leaderSub: Subscription | undefined;
   stopRoleWatch: () => void;

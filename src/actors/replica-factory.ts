@@ -15,9 +15,9 @@ import { decodeCommand, ShardStateMachine } from '../shard/mod.js';
 import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
 import type { NodeEnv } from '../storage/node-env.js';
 import type { RaftHost } from '../replication/raft-host.js';
-import type { AppliedEntry, StateMachine } from '../replication/raft-state-machine.js';
+import type { AppliedEntry, RoleChange, StateMachine } from '../replication/raft-state-machine.js';
 import type { ReplicaFactory } from './replica-manager.js';
-import type { ReplicaResources, ReplicatedGroup, RoleEvent, ShardStore } from './replica-actor.js';
+import type { ReplicaResources, ReplicatedGroup, ShardStore } from './replica-actor.js';
 import { groupIdOf } from './shard-protocol.js';
 
 export interface ReplicaFactoryDeps {
@@ -33,7 +33,7 @@ export interface ReplicaFactoryDeps {
 interface Opened {
   sm: ShardStateMachine;
   leaderChanges: number;
-  listeners: Set<(ev: RoleEvent) => void>;
+  listeners: Set<(ev: RoleChange) => void>;
   unsubscribeRaft: () => void;
 }
 
@@ -83,7 +83,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
   const openGroup = async (r: CollectionRecord, shard: number): Promise<Opened> => {
     const group = groupIdOf(r.uid, shard);
     const sm = await openStateMachine(r, shard);
-    const listeners = new Set<(ev: RoleEvent) => void>();
+    const listeners = new Set<(ev: RoleChange) => void>();
     await deps.raft.createGroup(group, { voters: r.placement[shard]?.replicas ?? [], stateMachine: raftAdapter(sm) });
     let lastLeader: string | null = null;
     const o: Opened = { sm, listeners, leaderChanges: 0, unsubscribeRaft: () => undefined };
@@ -113,7 +113,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
         opened.set(group, o);
       }
       const own = o;
-      const roleListeners: ((ev: RoleEvent) => void)[] = [onRole];
+      const roleListeners: ((ev: RoleChange) => void)[] = [onRole];
       for (const l of roleListeners) own.listeners.add(l);
       const store: ShardStore = {
         get appliedIndex() {
