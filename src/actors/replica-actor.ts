@@ -15,6 +15,7 @@
  */
 import type { Hit, Metric, HnswParams } from '../api/types.js';
 import type { Behavior, Subscription } from '../runtime/actor.js';
+import type { Clock } from '../runtime/clock.js';
 import { InternalError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
 import type { RoleChange } from '../replication/raft-state-machine.js';
@@ -151,7 +152,7 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
         return state;
       }
       const reply = ctx.deferReply();
-      handle(cfg, state, msg).then(
+      handle(cfg, state, msg, ctx.clock).then(
         (v) => reply.resolve(v),
         (e: unknown) => reply.reject(e),
       );
@@ -182,12 +183,14 @@ function balanceLeadership(cfg: ReplicaConfig, state: ReplicaState, term: number
   return true;
 }
 
-async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest): Promise<unknown> {
+async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest, clock: Clock): Promise<unknown> {
   const { store, group } = state.res;
   switch (req.type) {
     case 'status':
       return { ...group.status(), node: cfg.node, count: store.count(), followerReads: { ...state.leaderReads.stats } } satisfies ShardStatus;
     case 'write': {
+      // The wall clock, not the system's: `at` goes into the log, where dedup expiry compares it
+      // with the readings of other leaders, on other nodes and after restarts.
       const at = Date.now();
       const command: LoggedCommand =
         req.write.op === 'upsert'
@@ -198,14 +201,14 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
     }
     case 'search': {
       const queries = req.queries.map((q) => ({ ...q, filter: q.filter === undefined ? undefined : state.res.parseFilter(q.filter) }));
-      await barrier(cfg, state, req.consistency, req.timeoutMs);
+      await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
       return { results: await Promise.all(queries.map((q) => store.search(q))) };
     }
     case 'get':
-      await barrier(cfg, state, req.consistency, req.timeoutMs);
+      await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
       return { points: await store.get(req.ids, { withVector: req.withVector, withMetadata: req.withMetadata }) };
     case 'count':
-      await barrier(cfg, state, req.consistency, req.timeoutMs);
+      await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
       return { count: store.count() };
     case 'readIndex': {
       // The Raft host refuses (NOT_LEADER, naming the leader) unless this replica leads now.
@@ -219,7 +222,7 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
  * Before a read: nothing for `eventual`; for `strong` and `leased`, the leader's read barrier
  * here, or on a follower the leader's confirmed read index, applied here.
  */
-async function barrier(cfg: ReplicaConfig, state: ReplicaState, consistency: 'strong' | 'leased' | 'eventual', timeoutMs: number): Promise<void> {
+async function barrier(cfg: ReplicaConfig, state: ReplicaState, consistency: 'strong' | 'leased' | 'eventual', timeoutMs: number, clock: Clock): Promise<void> {
   if (consistency === 'eventual') return;
   const t = Math.max(1, timeoutMs - ANSWER_MARGIN_MS);
   const { group, store } = state.res;
@@ -235,13 +238,13 @@ async function barrier(cfg: ReplicaConfig, state: ReplicaState, consistency: 'st
       return;
     }
   }
-  const deadline = Date.now() + t;
+  const deadline = clock.now() + t;
   const index = await state.leaderReads.get(consistency, t);
   const lag = index - store.appliedIndex;
   if (lag > FOLLOWER_READ_MAX_LAG) {
     throw new UnavailableError(`shard ${cfg.collection}/${cfg.shard}: the replica on ${cfg.node} is ${lag} entries behind the leader; ask the leader`);
   }
-  await group.waitApplied(index, Math.max(1, deadline - Date.now()));
+  await group.waitApplied(index, Math.max(1, deadline - clock.now()));
 }
 
 function writeResult(cfg: ReplicaConfig, req: Extract<ShardRequest, { type: 'write' }>, result: unknown): WriteResult {
