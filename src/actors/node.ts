@@ -73,12 +73,11 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
     description: 'Shoal vector database: the public API of PROTOCOL.md',
     metadata: { node: system.name },
   });
-  const now = (): number => Date.now();
   const requester = system;
   const rm = parts.metrics ? routerMetrics(parts.metrics) : undefined;
   const faults = new Set((process.env['SHOAL_FAULTS'] ?? '').split(',').filter(Boolean));
-  const data = new DataRouter({ requester, servesLocally: (subject) => system.servesLocally(subject), subjects: system.subjects, now, metrics: rm, faults });
-  const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, now });
+  const data = new DataRouter({ requester, servesLocally: (subject) => system.servesLocally(subject), subjects: system.subjects, clock: system.clock, metrics: rm, faults });
+  const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, clock: system.clock });
   system.spawn('router', routerBehavior({ subjects: system.subjects, data, admin, collections, service, metrics: rm }), { mailboxCapacity: 65_536 });
   await system.flush();
 

@@ -15,9 +15,11 @@
  */
 import type { Hit, Metric, HnswParams } from '../api/types.js';
 import type { Behavior, Subscription } from '../runtime/actor.js';
-import { encodeCbor } from '../runtime/codec.js';
+import type { Clock } from '../runtime/clock.js';
 import { InternalError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
+import type { RoleChange } from '../replication/raft-state-machine.js';
+import { encodeCommand, type LoggedCommand } from '../shard/mod.js';
 import { LeaderReadIndex } from './follower-reads.js';
 import type { Requester } from './shard-client.js';
 import {
@@ -30,11 +32,6 @@ import {
   type WriteResult,
 } from './shard-protocol.js';
 
-/** A command in the shard's Raft log (CBOR-encoded as the entry's data). */
-export type LoggedCommand =
-  | { type: 'upsert'; points: { id: string; vector: Float32Array; metadata?: Record<string, unknown> }[]; requestId: string; at: number }
-  | { type: 'delete'; ids: string[]; requestId: string; at: number };
-
 /** What a replica needs of its shard's state machine (src/shard's ShardStateMachine). */
 export interface ShardStore {
   readonly appliedIndex: number;
@@ -42,8 +39,6 @@ export interface ShardStore {
   search(q: { vector: Float32Array; k: number; ef?: number; filter?: unknown; withVector: boolean; withMetadata: boolean }): Promise<Hit[]>;
   get(ids: readonly string[], opts: { withVector: boolean; withMetadata: boolean }): Promise<{ id: string; vector?: Float32Array; metadata?: Record<string, unknown> }[]>;
 }
-
-export type RoleEvent = { role: 'leader' | 'follower' | 'candidate' | 'learner'; term: number; leader: string | null; ready: boolean };
 
 /** What a replica needs of its shard's Raft group. */
 export interface ReplicatedGroup {
@@ -57,7 +52,7 @@ export interface ReplicatedGroup {
   waitApplied(index: number, timeoutMs: number): Promise<void>;
   /** On a follower holding a read lease: a `leased` read with no message (undefined without a lease). */
   leaseRead(timeoutMs: number): Promise<number> | undefined;
-  onRoleChange(listener: (ev: RoleEvent) => void): () => void;
+  onRoleChange(listener: (ev: RoleChange) => void): () => void;
   status(): Omit<ShardStatus, 'node' | 'count' | 'followerReads'>;
   transferLeadership(to: string): Promise<void>;
 }
@@ -102,11 +97,11 @@ const ANSWER_MARGIN_MS = 5;
 export const FOLLOWER_READ_MAX_LAG = 10_000;
 
 /** Shard requests arrive as they are (on the leader subject, the queue group, or the actor's own subject); role changes and leader balance are the actor's own. */
-type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleEvent } | { type: 'balance'; term: number; attempt: number };
+type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleChange } | { type: 'balance'; term: number; attempt: number };
 
 interface ReplicaState {
   res: ReplicaResources;
-  role: RoleEvent;
+  role: RoleChange;
   leaderReads: LeaderReadIndex;
   leaderSub: Subscription | undefined;
   stopRoleWatch: () => void;
@@ -157,7 +152,7 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
         return state;
       }
       const reply = ctx.deferReply();
-      handle(cfg, state, msg).then(
+      handle(cfg, state, msg, ctx.clock).then(
         (v) => reply.resolve(v),
         (e: unknown) => reply.reject(e),
       );
@@ -188,30 +183,32 @@ function balanceLeadership(cfg: ReplicaConfig, state: ReplicaState, term: number
   return true;
 }
 
-async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest): Promise<unknown> {
+async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest, clock: Clock): Promise<unknown> {
   const { store, group } = state.res;
   switch (req.type) {
     case 'status':
       return { ...group.status(), node: cfg.node, count: store.count(), followerReads: { ...state.leaderReads.stats } } satisfies ShardStatus;
     case 'write': {
+      // The wall clock, not the system's: `at` goes into the log, where dedup expiry compares it
+      // with the readings of other leaders, on other nodes and after restarts.
       const at = Date.now();
       const command: LoggedCommand =
         req.write.op === 'upsert'
           ? { type: 'upsert', points: req.write.points, requestId: req.requestId, at }
           : { type: 'delete', ids: req.write.ids, requestId: req.requestId, at };
-      const { result } = await group.propose(encodeCbor(command), { concern: req.concern, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS) });
+      const { result } = await group.propose(encodeCommand(command), { concern: req.concern, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS) });
       return writeResult(cfg, req, result);
     }
     case 'search': {
       const queries = req.queries.map((q) => ({ ...q, filter: q.filter === undefined ? undefined : state.res.parseFilter(q.filter) }));
-      await barrier(cfg, state, req.consistency, req.timeoutMs);
+      await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
       return { results: await Promise.all(queries.map((q) => store.search(q))) };
     }
     case 'get':
-      await barrier(cfg, state, req.consistency, req.timeoutMs);
+      await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
       return { points: await store.get(req.ids, { withVector: req.withVector, withMetadata: req.withMetadata }) };
     case 'count':
-      await barrier(cfg, state, req.consistency, req.timeoutMs);
+      await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
       return { count: store.count() };
     case 'readIndex': {
       // The Raft host refuses (NOT_LEADER, naming the leader) unless this replica leads now.
@@ -225,7 +222,7 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
  * Before a read: nothing for `eventual`; for `strong` and `leased`, the leader's read barrier
  * here, or on a follower the leader's confirmed read index, applied here.
  */
-async function barrier(cfg: ReplicaConfig, state: ReplicaState, consistency: 'strong' | 'leased' | 'eventual', timeoutMs: number): Promise<void> {
+async function barrier(cfg: ReplicaConfig, state: ReplicaState, consistency: 'strong' | 'leased' | 'eventual', timeoutMs: number, clock: Clock): Promise<void> {
   if (consistency === 'eventual') return;
   const t = Math.max(1, timeoutMs - ANSWER_MARGIN_MS);
   const { group, store } = state.res;
@@ -241,13 +238,13 @@ async function barrier(cfg: ReplicaConfig, state: ReplicaState, consistency: 'st
       return;
     }
   }
-  const deadline = Date.now() + t;
+  const deadline = clock.now() + t;
   const index = await state.leaderReads.get(consistency, t);
   const lag = index - store.appliedIndex;
   if (lag > FOLLOWER_READ_MAX_LAG) {
     throw new UnavailableError(`shard ${cfg.collection}/${cfg.shard}: the replica on ${cfg.node} is ${lag} entries behind the leader; ask the leader`);
   }
-  await group.waitApplied(index, Math.max(1, deadline - Date.now()));
+  await group.waitApplied(index, Math.max(1, deadline - clock.now()));
 }
 
 function writeResult(cfg: ReplicaConfig, req: Extract<ShardRequest, { type: 'write' }>, result: unknown): WriteResult {

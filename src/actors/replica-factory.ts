@@ -10,15 +10,14 @@ import type { Hit } from '../api/types.js';
 import type { CollectionRecord } from '../cluster/metadata.js';
 import { murmur3 } from '../cluster/hash.js';
 import { IndexHost, parseFilter, type Filter } from '../index/mod.js';
-import { decodeCbor } from '../runtime/codec.js';
 import type { Logger } from '../runtime/logger.js';
-import { ShardStateMachine, type ShardCommand } from '../shard/mod.js';
+import { decodeCommand, ShardStateMachine } from '../shard/mod.js';
 import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
 import type { NodeEnv } from '../storage/node-env.js';
 import type { RaftHost } from '../replication/raft-host.js';
-import type { AppliedEntry, StateMachine } from '../replication/raft-state-machine.js';
+import type { AppliedEntry, RoleChange, StateMachine } from '../replication/raft-state-machine.js';
 import type { ReplicaFactory } from './replica-manager.js';
-import type { ReplicaResources, ReplicatedGroup, RoleEvent, ShardStore } from './replica-actor.js';
+import type { ReplicaResources, ReplicatedGroup, ShardStore } from './replica-actor.js';
 import { groupIdOf } from './shard-protocol.js';
 
 export interface ReplicaFactoryDeps {
@@ -34,7 +33,7 @@ export interface ReplicaFactoryDeps {
 interface Opened {
   sm: ShardStateMachine;
   leaderChanges: number;
-  listeners: Set<(ev: RoleEvent) => void>;
+  listeners: Set<(ev: RoleChange) => void>;
   unsubscribeRaft: () => void;
 }
 
@@ -84,7 +83,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
   const openGroup = async (r: CollectionRecord, shard: number): Promise<Opened> => {
     const group = groupIdOf(r.uid, shard);
     const sm = await openStateMachine(r, shard);
-    const listeners = new Set<(ev: RoleEvent) => void>();
+    const listeners = new Set<(ev: RoleChange) => void>();
     await deps.raft.createGroup(group, { voters: r.placement[shard]?.replicas ?? [], stateMachine: raftAdapter(sm) });
     let lastLeader: string | null = null;
     const o: Opened = { sm, listeners, leaderChanges: 0, unsubscribeRaft: () => undefined };
@@ -114,7 +113,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
         opened.set(group, o);
       }
       const own = o;
-      const roleListeners: ((ev: RoleEvent) => void)[] = [onRole];
+      const roleListeners: ((ev: RoleChange) => void)[] = [onRole];
       for (const l of roleListeners) own.listeners.add(l);
       const store: ShardStore = {
         get appliedIndex() {
@@ -204,7 +203,7 @@ function shardDirs(dataDir: string): string[] {
   }
 }
 
-/** The Raft host's view of a shard state machine: entries' data are CBOR-encoded shard commands. */
+/** The Raft host's view of a shard state machine: a `normal` entry's data is a logged command; other entries apply as no-ops. */
 function raftAdapter(sm: ShardStateMachine): StateMachine {
   return {
     get appliedIndex() {
@@ -214,7 +213,7 @@ function raftAdapter(sm: ShardStateMachine): StateMachine {
       return sm.apply(
         entries.map((e) => ({
           index: e.index,
-          command: e.type === 'normal' ? (decodeCbor(e.data) as ShardCommand) : ({ type: 'noop' } as ShardCommand),
+          command: e.type === 'normal' ? decodeCommand(e.data) : { type: 'noop' },
         })),
       );
     },

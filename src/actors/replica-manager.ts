@@ -4,16 +4,17 @@
  * appear, stopping (and deleting the data of) those that go, whether by a drop or a move.
  */
 import type { CollectionRecord, MetadataEvent } from '../cluster/metadata.js';
+import type { RoleChange } from '../replication/raft-state-machine.js';
 import type { ActorRef, Behavior } from '../runtime/actor.js';
 import { describeError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
 import type { Requester } from './shard-client.js';
 import { replicaActorName } from './shard-protocol.js';
-import { replicaBehavior, type ReplicaResources, type RoleEvent } from './replica-actor.js';
+import { replicaBehavior, type ReplicaResources } from './replica-actor.js';
 
 /** Opens the resources of one replica; `destroy` deletes a replica's data for good. */
 export interface ReplicaFactory {
-  open(record: CollectionRecord, shard: number, onRole: (ev: RoleEvent) => void): Promise<ReplicaResources>;
+  open(record: CollectionRecord, shard: number, onRole: (ev: RoleChange) => void): Promise<ReplicaResources>;
   destroy(record: CollectionRecord, shard: number): Promise<void>;
 }
 
@@ -25,7 +26,7 @@ export interface ReplicaManagerDeps {
   factory: ReplicaFactory;
 }
 
-export type ReplicaManagerMsg = { type: 'meta'; ev: MetadataEvent } | { type: 'role'; key: string; ev: RoleEvent };
+export type ReplicaManagerMsg = { type: 'meta'; ev: MetadataEvent } | { type: 'role'; key: string; ev: RoleChange };
 
 interface Hosted {
   record: CollectionRecord;

@@ -10,6 +10,7 @@ import type { CachedCollection, CollectionCache } from '../cluster/collection-ca
 import { DOWN_AFTER_MS, type MembershipView } from '../cluster/membership.js';
 import type { CollectionRecord, MetadataStore } from '../cluster/metadata.js';
 import { placeReplicas } from '../cluster/placement.js';
+import type { Clock } from '../runtime/clock.js';
 import { AlreadyExistsError, NotFoundError, ShoalError, UnavailableError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
 import type { Requester } from './shard-client.js';
@@ -21,7 +22,8 @@ export interface AdminRouterDeps {
   meta: MetadataStore;
   collections: CollectionCache;
   membership: MembershipView;
-  now(): number;
+  /** The system's clock, which the membership view's heartbeat times are read on. */
+  clock: Clock;
 }
 
 /** How long describe/list/health wait for one shard's status before reporting it as unknown. */
@@ -33,7 +35,7 @@ export class AdminRouter {
   constructor(private readonly deps: AdminRouterDeps) {}
 
   async create(raw: unknown): Promise<{ collection: unknown }> {
-    const start = this.deps.now();
+    const start = this.deps.clock.now();
     const spec = validateCreate(raw);
     const { timeoutMs, ...settings } = spec;
     const deadline = start + timeoutMs;
@@ -41,8 +43,8 @@ export class AdminRouter {
     if (existing) return { collection: await this.describeRecord(this.checkSame(existing.value, settings), deadline) };
     // a router that just started has not heard every node yet
     const warm = Math.min(this.deps.membership.warmAt(), deadline);
-    if (this.deps.now() < warm) await new Promise((r) => setTimeout(r, warm - this.deps.now()));
-    const now = this.deps.now();
+    if (this.deps.clock.now() < warm) await this.sleep(warm - this.deps.clock.now());
+    const now = this.deps.clock.now();
     const up = this.deps.membership.up(now);
     if (settings.replicas > up.length) {
       throw new UnavailableError(`replicas ${settings.replicas} needs ${settings.replicas} nodes up; ${up.length} ${up.length === 1 ? 'is' : 'are'} up${up.length ? ` (${up.join(', ')})` : ''}`);
@@ -84,12 +86,12 @@ export class AdminRouter {
     const { name, timeoutMs } = validateNamed(raw, 'collections.describe');
     const c = await this.deps.collections.get(name);
     if (!c) throw new NotFoundError(`collection '${name}' does not exist`);
-    return { collection: await this.describeRecord(c.record, this.deps.now() + timeoutMs) };
+    return { collection: await this.describeRecord(c.record, this.deps.clock.now() + timeoutMs) };
   }
 
   async list(raw: unknown): Promise<{ collections: unknown[] }> {
     const { timeoutMs } = validateEmpty(raw, 'collections.list');
-    const deadline = this.deps.now() + timeoutMs;
+    const deadline = this.deps.clock.now() + timeoutMs;
     const all = (await this.deps.meta.listCollections()).map((v) => v.value);
     const described = await Promise.all(all.map((r) => this.shardStatuses(r, deadline)));
     return {
@@ -107,12 +109,12 @@ export class AdminRouter {
   async status(raw: unknown): Promise<unknown> {
     validateEmpty(raw, 'cluster.status');
     for (const n of await this.deps.meta.listNodes()) this.deps.membership.know(n.id);
-    return { nodes: this.deps.membership.nodes(this.deps.now()), epoch: await this.deps.meta.epoch() };
+    return { nodes: this.deps.membership.nodes(this.deps.clock.now()), epoch: await this.deps.meta.epoch() };
   }
 
   async health(raw: unknown): Promise<unknown> {
     const { timeoutMs } = validateEmpty(raw, 'cluster.health');
-    const deadline = this.deps.now() + timeoutMs;
+    const deadline = this.deps.clock.now() + timeoutMs;
     const records = (await this.deps.meta.listCollections()).map((v) => v.value);
     const shards = (
       await Promise.all(
@@ -140,7 +142,7 @@ export class AdminRouter {
 
   private describeShard(r: CollectionRecord, shard: number, st: ShardStatus | undefined): ShardDescription {
     const placement = r.placement[shard]?.replicas ?? [];
-    const now = this.deps.now();
+    const now = this.deps.clock.now();
     const lead = st?.role === 'leader' ? st : undefined;
     return {
       shard,
@@ -160,7 +162,7 @@ export class AdminRouter {
 
   /** Each shard's status from its leader, or, without one, from any replica that answers. */
   private async shardStatuses(r: CollectionRecord, deadline: number): Promise<(ShardStatus | undefined)[]> {
-    const timeoutMs = Math.max(1, Math.min(STATUS_TIMEOUT_MS, deadline - this.deps.now()));
+    const timeoutMs = Math.max(1, Math.min(STATUS_TIMEOUT_MS, deadline - this.deps.clock.now()));
     return Promise.all(
       r.placement.map(async (p) => {
         try {
@@ -178,19 +180,23 @@ export class AdminRouter {
 
   private async waitForLeaders(r: CollectionRecord, deadline: number): Promise<void> {
     const pending = new Set(r.placement.map((p) => p.shard));
-    while (pending.size > 0 && this.deps.now() < deadline) {
+    while (pending.size > 0 && this.deps.clock.now() < deadline) {
       await Promise.all(
         [...pending].map(async (shard) => {
           try {
-            await this.deps.requester.request(leaderSubject(this.deps.subjects, r.uid, shard), { type: 'status' }, { timeoutMs: Math.max(1, Math.min(500, deadline - this.deps.now())) });
+            await this.deps.requester.request(leaderSubject(this.deps.subjects, r.uid, shard), { type: 'status' }, { timeoutMs: Math.max(1, Math.min(500, deadline - this.deps.clock.now())) });
             pending.delete(shard);
           } catch (err) {
             if (!(err instanceof ShoalError)) throw err;
           }
         }),
       );
-      if (pending.size > 0) await new Promise((res) => setTimeout(res, 50));
+      if (pending.size > 0) await this.sleep(50);
     }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((r) => this.deps.clock.setTimer(r, ms));
   }
 
   private checkSame(existing: CollectionRecord, wanted: CollectionSpec): CollectionRecord {

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Consistency, Coverage, Hit, Point, SearchReply, SearchRequest } from '../api/types.js';
 import { validateCount, validateDelete, validateGet, validateSearch, validateSearchBatch, validateUpsert } from '../api/validate.js';
 import type { CachedCollection } from '../cluster/collection-cache.js';
+import type { Clock } from '../runtime/clock.js';
 import { ShoalError, TimeoutError, UnavailableError, toShoalError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
 import { parseFilter } from '../index/mod.js';
@@ -38,7 +39,8 @@ export interface DataRouterDeps {
   /** True when this node holds a replica subscribed to `subject` (then a request to it stays in-process). */
   servesLocally?(subject: string): boolean;
   subjects: Subjects;
-  now(): number;
+  /** The system's clock: deadlines, and the waits between a shard call's attempts. */
+  clock: Clock;
 }
 
 /** The router answers a little before the client's deadline, so that a partial reply arrives in time. */
@@ -50,7 +52,7 @@ export class DataRouter {
   constructor(private readonly deps: DataRouterDeps) {}
 
   async upsert(c: CachedCollection, raw: unknown): Promise<{ upserted: number }> {
-    const start = this.deps.now();
+    const start = this.deps.clock.now();
     const req = validateUpsert(raw, c.record);
     // Within one upsert a repeated id: the last one wins.
     const last = new Map<string, (typeof req.points)[number]>();
@@ -78,7 +80,7 @@ export class DataRouter {
   }
 
   async delete(c: CachedCollection, raw: unknown): Promise<{ deleted: number }> {
-    const start = this.deps.now();
+    const start = this.deps.clock.now();
     const req = validateDelete(raw);
     const ids = [...new Set(req.ids)];
     if (ids.length === 0) return { deleted: 0 };
@@ -95,7 +97,7 @@ export class DataRouter {
   }
 
   async get(c: CachedCollection, raw: unknown): Promise<{ points: Point[] }> {
-    const start = this.deps.now();
+    const start = this.deps.clock.now();
     const req = validateGet(raw);
     if (req.ids.length === 0) return { points: [] };
     const deadline = replyDeadline(start, req.timeoutMs);
@@ -110,7 +112,7 @@ export class DataRouter {
   }
 
   async count(c: CachedCollection, raw: unknown): Promise<{ count: number }> {
-    const start = this.deps.now();
+    const start = this.deps.clock.now();
     const req = validateCount(raw);
     const deadline = replyDeadline(start, req.timeoutMs);
     const parts = await Promise.all(
@@ -122,7 +124,7 @@ export class DataRouter {
   }
 
   async search(c: CachedCollection, raw: unknown): Promise<SearchReply> {
-    const start = this.deps.now();
+    const start = this.deps.clock.now();
     const req = validateSearch(raw, c.record);
     if (this.deps.faults?.has('internal') && c.record.name === 'fault-internal') throw new Error('injected fault (SHOAL_FAULTS=internal)');
     const [reply] = await this.fanOutSearch(c, [req], req.timeoutMs, start);
@@ -130,7 +132,7 @@ export class DataRouter {
   }
 
   async searchBatch(c: CachedCollection, raw: unknown): Promise<{ results: SearchReply[] }> {
-    const start = this.deps.now();
+    const start = this.deps.clock.now();
     const req = validateSearchBatch(raw, c.record);
     if (req.queries.length === 0) return { results: [] };
     return { results: await this.fanOutSearch(c, req.queries, req.timeoutMs, start) };
@@ -219,7 +221,7 @@ export class DataRouter {
 
   private write(c: CachedCollection, shard: number, req: ShardRequest, deadline: number): Promise<WriteResult> {
     const subject = leaderSubject(this.deps.subjects, c.record.uid, shard);
-    return callShard<WriteResult>(this.deps.requester, subject, req, deadline, `shard ${shard} of '${c.record.name}'`, this.deps.now);
+    return callShard<WriteResult>(this.deps.requester, subject, req, deadline, `shard ${shard} of '${c.record.name}'`, this.deps.clock);
   }
 
   /**
@@ -231,10 +233,10 @@ export class DataRouter {
   private read<R>(c: CachedCollection, shard: number, consistency: Consistency, req: ShardRequest, deadline: number): Promise<R> {
     const any = anyReplicaSubject(this.deps.subjects, c.record.uid, shard);
     const what = `shard ${shard} of '${c.record.name}'`;
-    if (consistency === 'eventual') return callShard<R>(this.deps.requester, any, req, deadline, what, this.deps.now);
+    if (consistency === 'eventual') return callShard<R>(this.deps.requester, any, req, deadline, what, this.deps.clock);
     const leader = leaderSubject(this.deps.subjects, c.record.uid, shard);
     const local = this.deps.servesLocally?.(any) ?? false;
-    return callShard<R>(this.deps.requester, (attempt) => (local && attempt === 0 ? any : leader), req, deadline, what, this.deps.now);
+    return callShard<R>(this.deps.requester, (attempt) => (local && attempt === 0 ? any : leader), req, deadline, what, this.deps.clock);
   }
 }
 

@@ -4,6 +4,7 @@
  * a write is safe because every write carries a requestId that the shard's state machine
  * deduplicates (DESIGN.md, A write).
  */
+import type { Clock } from '../runtime/clock.js';
 import {
   ShoalError,
   TimeoutError,
@@ -23,7 +24,8 @@ const TRANSIENT = new Set(['NO_RESPONDERS', 'NOT_LEADER', 'MAILBOX_FULL', 'ACTOR
 
 /**
  * Sends `req` to `subject` (or to `subject(attempt)`, attempts counted from 0) until it succeeds,
- * fails for good, or `deadline` (ms on `now()`'s clock) passes. Past the deadline: UNAVAILABLE when no attempt can have reached a leader
+ * fails for good, or `deadline` (ms on `clock`) passes; the waits between attempts are timers of
+ * `clock`. Past the deadline: UNAVAILABLE when no attempt can have reached a leader
  * (nothing was applied), TIMEOUT when one may have (the outcome of a write is unknown).
  */
 export async function callShard<R>(
@@ -32,13 +34,13 @@ export async function callShard<R>(
   req: ShardRequest,
   deadline: number,
   what: string,
-  now: () => number = Date.now,
+  clock: Clock,
 ): Promise<R> {
   let backoff = RETRY_BACKOFF_MIN_MS;
   let uncertain = false;
   let last: unknown;
   for (let attempt = 0; ; attempt++) {
-    const remaining = Math.floor(deadline - now());
+    const remaining = Math.floor(deadline - clock.now());
     if (remaining < 1) break;
     const withTimeout = 'timeoutMs' in req ? { ...req, timeoutMs: remaining } : req;
     try {
@@ -51,7 +53,7 @@ export async function callShard<R>(
         continue;
       }
       if (!TRANSIENT.has(err.code)) throw err;
-      await new Promise((r) => setTimeout(r, Math.min(backoff, Math.max(0, deadline - now()))));
+      await new Promise<void>((r) => clock.setTimer(r, Math.min(backoff, Math.max(0, deadline - clock.now()))));
       backoff = Math.min(backoff * 2, RETRY_BACKOFF_MAX_MS);
     }
   }

@@ -5,6 +5,7 @@
  * a `strong` or `leased` one), and each replica actor on its own actor subject.
  */
 import type { Consistency, Hit, Metadata, Point, WriteConcern } from '../api/types.js';
+import type { ReplicaRole } from '../replication/raft-state-machine.js';
 import type { Subjects } from '../runtime/subjects.js';
 
 /** The Raft group and state machine of one shard of one collection incarnation. */
@@ -78,7 +79,7 @@ export interface CountResult {
 /** A replica's view of its shard (the leader's includes its followers' progress). */
 export interface ShardStatus {
   node: string;
-  role: 'leader' | 'follower' | 'candidate' | 'learner';
+  role: ReplicaRole;
   term: number;
   leader: string | null;
   commitIndex: number;

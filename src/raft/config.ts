@@ -1,7 +1,11 @@
 /** The core's options, with named defaults, checked once by {@link parseRaftConfig}. */
 import type { NodeId } from './types.js';
 
-/** Ticks without hearing from a leader before a follower campaigns (randomized in [n, 2n)). */
+/**
+ * Ticks without hearing from a leader before a follower campaigns (randomized in [n, 2n)): the
+ * core's default, for its tests and simulation. The Raft host sets its own, for its tick length
+ * (`DEFAULT_HOST_ELECTION_TICKS` in src/replication/raft-options.ts).
+ */
 export const DEFAULT_ELECTION_TICKS = 10;
 /** Ticks between a leader's heartbeats. */
 export const DEFAULT_HEARTBEAT_TICKS = 2;

@@ -2,13 +2,18 @@
 import { crc32, crc32Number } from './crc32.js';
 import type { ConfState, Entry, EntryType, LogIndex, NodeId, Term } from './types.js';
 
-const TYPE_CODE: Readonly<Record<EntryType, number>> = { normal: 1, noop: 2, config: 3 };
+/**
+ * Each entry type's code: in the checksum ({@link entryCrc}) and in the header of a stored
+ * entry. Durable: entries already on disk carry these codes, so a code is never renumbered or
+ * reused; a new type takes a new code.
+ */
+export const ENTRY_TYPE_CODES: Readonly<Record<EntryType, number>> = { normal: 1, noop: 2, config: 3 };
 
 /** The checksum an entry must carry: CRC-32 over index, term, type code and data. */
 export function entryCrc(index: number, term: number, type: EntryType, data: Uint8Array): number {
   let c = crc32Number(index);
   c = crc32Number(term, c);
-  c = crc32Number(TYPE_CODE[type], c);
+  c = crc32Number(ENTRY_TYPE_CODES[type], c);
   return crc32(data, c);
 }
 
@@ -18,7 +23,7 @@ export function makeEntry(index: LogIndex, term: Term, type: EntryType, data: Ui
 
 /** True when the entry's checksum matches its content. */
 export function entryIntact(e: Entry): boolean {
-  return TYPE_CODE[e.type] !== undefined && e.data instanceof Uint8Array && e.crc === entryCrc(e.index, e.term, e.type, e.data);
+  return ENTRY_TYPE_CODES[e.type] !== undefined && e.data instanceof Uint8Array && e.crc === entryCrc(e.index, e.term, e.type, e.data);
 }
 
 /** Bytes an entry weighs for flow control (data plus a fixed overhead). */

@@ -5,14 +5,20 @@
  * 600 ms) without a leader, so a leader's SIGKILL is followed by a new leader's first commit in
  * well under a second; a leader heartbeats every 2 ticks and steps down after 6 ticks without a
  * quorum (check-quorum).
+ *
+ * The host passes its tick counts to the core explicitly: they are the host's, tuned to its tick
+ * length, and named `DEFAULT_HOST_*` apart from the core's own defaults (src/raft/config.ts,
+ * `DEFAULT_ELECTION_TICKS` and the like), which serve the core's tests and simulation.
  */
 import { InvalidArgumentError } from '../runtime/errors.js';
 
 export const DEFAULT_TICK_MS = 50;
-export const DEFAULT_ELECTION_TICKS = 6;
-export const DEFAULT_HEARTBEAT_TICKS = 2;
+/** Ticks without a leader before a follower campaigns (randomized in [n, 2n)); fewer than the core's default, as ticks here are {@link DEFAULT_TICK_MS}. */
+export const DEFAULT_HOST_ELECTION_TICKS = 6;
+/** Ticks between a leader's heartbeats. */
+export const DEFAULT_HOST_HEARTBEAT_TICKS = 2;
 /** Idle ticks after which a leader quiesces its group (no heartbeats until something happens). */
-export const DEFAULT_QUIESCE_AFTER_TICKS = 20;
+export const DEFAULT_HOST_QUIESCE_AFTER_TICKS = 20;
 /** Entries kept in the log behind the applied index when compacting, for slow followers. */
 export const DEFAULT_COMPACT_KEEP = 1_000;
 /** Compact once this many applied entries lie before the kept tail. */
@@ -46,9 +52,9 @@ export function parseRaftHostOptions(input: Partial<RaftHostOptions>, nodeId: st
   for (const ch of nodeId) h = Math.imul(h ^ ch.charCodeAt(0), 16777619);
   const o: RaftHostOptions = {
     tickMs: int('tickMs', input.tickMs ?? DEFAULT_TICK_MS, 1),
-    electionTicks: int('electionTicks', input.electionTicks ?? DEFAULT_ELECTION_TICKS, 2),
-    heartbeatTicks: int('heartbeatTicks', input.heartbeatTicks ?? DEFAULT_HEARTBEAT_TICKS, 1),
-    quiesceAfterTicks: int('quiesceAfterTicks', input.quiesceAfterTicks ?? DEFAULT_QUIESCE_AFTER_TICKS, 0),
+    electionTicks: int('electionTicks', input.electionTicks ?? DEFAULT_HOST_ELECTION_TICKS, 2),
+    heartbeatTicks: int('heartbeatTicks', input.heartbeatTicks ?? DEFAULT_HOST_HEARTBEAT_TICKS, 1),
+    quiesceAfterTicks: int('quiesceAfterTicks', input.quiesceAfterTicks ?? DEFAULT_HOST_QUIESCE_AFTER_TICKS, 0),
     compactKeep: int('compactKeep', input.compactKeep ?? DEFAULT_COMPACT_KEEP, 0),
     compactEvery: int('compactEvery', input.compactEvery ?? DEFAULT_COMPACT_EVERY, 1),
     snapshotChunkBytes: int('snapshotChunkBytes', input.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES, 1),

@@ -243,6 +243,8 @@ export class ActorSystem implements SystemInternals {
 
   private requestLocal<R>(target: LocalTarget, subject: string, msg: unknown, timeoutMs: number): Promise<R> {
     return new Promise<R>((resolve, reject) => {
+      // Real time, not this.clock: over NATS the same request times out in real time (the
+      // InboxRequester's timer), and a local delivery times out as that one would.
       const timer = setTimeout(() => reply.reject(new TimeoutError(`no reply from ${subject} within ${timeoutMs} ms`)), timeoutMs);
       const reply = once((ok, value) => {
         clearTimeout(timer);

@@ -1,8 +1,10 @@
 /**
- * The commands a shard's Raft log carries, and what applying one returns. A command is applied
- * identically on every replica: everything it depends on (including `at`, the leader's clock
- * reading) is in the command.
+ * The commands a shard's Raft log carries, how they are encoded as an entry's data, and what
+ * applying one returns. A command is applied identically on every replica: everything it depends
+ * on (including `at`, the leader's clock reading) is in the command.
  */
+import { Decoder, Encoder } from 'cbor-x';
+import { DecodeError } from '../runtime/errors.js';
 
 export interface CommandPoint {
   id: string;
@@ -10,11 +12,43 @@ export interface CommandPoint {
   metadata?: Record<string, unknown> | undefined;
 }
 
-export type ShardCommand =
+/**
+ * The data of a `normal` entry in a shard's Raft log: what a leader proposes, encoded by
+ * {@link encodeCommand} and read back by {@link decodeCommand}.
+ */
+export type LoggedCommand =
   | { type: 'upsert'; points: CommandPoint[]; requestId?: string | undefined; at: number }
-  | { type: 'delete'; ids: string[]; requestId?: string | undefined; at: number }
+  | { type: 'delete'; ids: string[]; requestId?: string | undefined; at: number };
+
+/** What the state machine applies: a logged command, or a no-op for an entry that carries none. */
+export type ShardCommand =
+  | LoggedCommand
   /** Raft no-ops and the like: advance the applied index only. */
   | { type: 'noop'; at?: number | undefined };
+
+// Plain CBOR, typed arrays as RFC 8746 tags: the bytes the runtime's codec writes, so logs
+// written before this codec lived here read back the same.
+const encoder = new Encoder({ useRecords: false, mapsAsObjects: true });
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+
+/** A command as the data of a `normal` log entry. */
+export function encodeCommand(command: LoggedCommand): Uint8Array {
+  return encoder.encode(command);
+}
+
+/**
+ * The command in a `normal` entry's data. Only the CBOR is checked here: the fields are checked
+ * when the command is applied, so that every replica refuses a malformed command alike.
+ * Throws {@link DecodeError} for bytes that are not one CBOR value.
+ */
+export function decodeCommand(data: Uint8Array): LoggedCommand {
+  if (data.length === 0) throw new DecodeError('empty log command');
+  try {
+    return decoder.decode(data) as LoggedCommand;
+  } catch (err) {
+    throw new DecodeError(`log command is not valid CBOR: ${(err as Error).message}`, { cause: err });
+  }
+}
 
 export type ApplyResult =
   | { upserted: number }

@@ -7,11 +7,11 @@
  */
 import type { Database } from 'lmdb';
 import { DB_NAMES, type NodeEnv } from './node-env.js';
+import { ENTRY_TYPE_CODES } from '../raft/entry.js';
 import type { ConfState, Entry, EntryType, HardState, LogIndex, NodeId, SnapshotMeta, Term } from '../raft/types.js';
 import type { PersistedRaftState, RaftLogStore, RaftWrites } from './raft-log-store.js';
 
-const TYPE_CODES: Record<EntryType, number> = { normal: 1, noop: 2, config: 3 };
-const TYPES: Record<number, EntryType> = { 1: 'normal', 2: 'noop', 3: 'config' };
+const TYPES = new Map(Object.entries(ENTRY_TYPE_CODES).map(([type, code]) => [code, type as EntryType]));
 const HEADER = 13; // term f64, type u8, crc u32
 
 /** An entry's stored value: term, type, checksum, data. The index is in the key. */
@@ -19,7 +19,7 @@ export function encodeEntryValue(e: Entry): Uint8Array {
   const out = new Uint8Array(HEADER + e.data.length);
   const dv = new DataView(out.buffer);
   dv.setFloat64(0, e.term, true);
-  dv.setUint8(8, TYPE_CODES[e.type]);
+  dv.setUint8(8, ENTRY_TYPE_CODES[e.type]);
   dv.setUint32(9, e.crc, true);
   out.set(e.data, HEADER);
   return out;
@@ -28,7 +28,7 @@ export function encodeEntryValue(e: Entry): Uint8Array {
 export function decodeEntryValue(index: number, v: Uint8Array): Entry {
   const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
   // An unreadable type decodes as 'normal': the checksum then fails and the core treats the entry as corrupt.
-  const type = TYPES[v.byteLength >= HEADER ? dv.getUint8(8) : 0] ?? 'normal';
+  const type = TYPES.get(v.byteLength >= HEADER ? dv.getUint8(8) : 0) ?? 'normal';
   return {
     index: index as LogIndex,
     term: (v.byteLength >= HEADER ? dv.getFloat64(0, true) : 0) as Term,

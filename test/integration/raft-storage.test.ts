@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { makeEntry, encodeConf } from '../../src/raft/entry.js';
+import { ENTRY_TYPE_CODES, entryIntact, makeEntry, encodeConf } from '../../src/raft/entry.js';
 import { bootstrapInit, RaftNode } from '../../src/raft/raft-node.js';
-import type { LogIndex, NodeId, Term } from '../../src/raft/types.js';
-import { encodeEntryValue, LmdbRaftLogStore } from '../../src/storage/lmdb-raft-log-store.js';
+import type { EntryType, LogIndex, NodeId, Term } from '../../src/raft/types.js';
+import { decodeEntryValue, encodeEntryValue, LmdbRaftLogStore } from '../../src/storage/lmdb-raft-log-store.js';
 import { DB_NAMES, openNodeEnv, type NodeEnv } from '../../src/storage/node-env.js';
 
 const root = mkdtempSync(join(tmpdir(), 'shoal-raft-store-'));
@@ -99,5 +99,32 @@ describe('raft storage', () => {
     assert.deepEqual(again?.entries.map((x) => x.index), [1, 2]);
     assert.deepEqual(encodeEntryValue(e(2, 2, 'good')), encodeEntryValue(again?.entries[1] as ReturnType<typeof e>));
     await env.close();
+  });
+
+  it('raft storage - an entry of each type comes back from LMDB with its type and a valid checksum', async () => {
+    const path = join(root, 'types');
+    let env = openNodeEnv({ path });
+    let store = new LmdbRaftLogStore(env);
+    store.init('g', bootstrapInit(conf));
+    const types = Object.keys(ENTRY_TYPE_CODES) as EntryType[];
+    const data: Record<EntryType, Uint8Array> = { normal: new TextEncoder().encode('cmd'), noop: new Uint8Array(0), config: encodeConf(conf) };
+    const written = types.map((type, i) => makeEntry((i + 2) as LogIndex, 2 as Term, type, data[type]));
+    for (const x of written) assert.deepEqual(decodeEntryValue(x.index, encodeEntryValue(x)), x, `${x.type}: encode then decode`);
+    store.save('g', { hardState: undefined, entries: written, snapshot: undefined, truncateFrom: undefined });
+    await store.flushed();
+    env = await reopen(env, path);
+    store = new LmdbRaftLogStore(env);
+    const read = store.load('g')?.entries.slice(1) ?? [];
+    assert.deepEqual(read.map((x) => x.type), types);
+    for (const x of read) assert.ok(entryIntact(x), `a stored ${x.type} entry keeps a valid checksum`);
+    await env.close();
+  });
+
+  it('raft storage - the stored bytes of an entry of each type are pinned: a renumbered type code would fail every entry already on disk', () => {
+    const hex = (type: EntryType) => Buffer.from(encodeEntryValue(makeEntry(7 as LogIndex, 3 as Term, type, new TextEncoder().encode('x')))).toString('hex');
+    // term (f64 LE) | type code (u8) | CRC-32 (u32 LE) | data
+    assert.equal(hex('normal'), '0000000000000840' + '01' + 'ee44a03d' + '78');
+    assert.equal(hex('noop'), '0000000000000840' + '02' + '2b782d04' + '78');
+    assert.equal(hex('config'), '0000000000000840' + '03' + '686c5613' + '78');
   });
 });

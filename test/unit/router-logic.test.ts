@@ -3,9 +3,18 @@ import { describe, it } from 'node:test';
 import type { Hit } from '../../src/api/types.js';
 import { mergeHits } from '../../src/actors/merge.js';
 import { callShard, type Requester } from '../../src/actors/shard-client.js';
+import { ManualClock, type Clock } from '../../src/runtime/clock.js';
 import { InvalidArgumentError, NoRespondersError, NotLeaderError, TimeoutError, UnavailableError } from '../../src/runtime/errors.js';
 
 const h = (id: string, distance: number): Hit => ({ id, distance });
+// Real time, with timers that keep the process alive (RealClock's do not; in a node its NATS connection does).
+const real: Clock = {
+  now: () => Date.now(),
+  setTimer(fn, delayMs) {
+    const t = setTimeout(fn, delayMs);
+    return { cancel: () => clearTimeout(t) };
+  },
+};
 
 describe('router logic', () => {
   it('merge - sorts by distance then id by UTF-8 bytes, drops repeated ids, keeps k', () => {
@@ -38,7 +47,7 @@ describe('router logic', () => {
       () => { throw new NotLeaderError('n2 leads'); },
       () => ({ upserted: 3 }),
     ]);
-    const out = await callShard<{ upserted: number }>(r, 's', { type: 'status' }, Date.now() + 2_000, 'shard 0');
+    const out = await callShard<{ upserted: number }>(r, 's', { type: 'status' }, Date.now() + 2_000, 'shard 0', real);
     assert.deepEqual(out, { upserted: 3 });
     assert.equal(r.calls, 3);
   });
@@ -49,21 +58,37 @@ describe('router logic', () => {
       () => { throw new NoRespondersError('election'); },
       () => ({ count: 4 }),
     ]);
-    const out = await callShard<{ count: number }>(r, (attempt) => (attempt === 0 ? 'any' : 'leader'), { type: 'count', consistency: 'strong', timeoutMs: 2_000 }, Date.now() + 2_000, 'shard 0');
+    const out = await callShard<{ count: number }>(r, (attempt) => (attempt === 0 ? 'any' : 'leader'), { type: 'count', consistency: 'strong', timeoutMs: 2_000 }, Date.now() + 2_000, 'shard 0', real);
     assert.deepEqual(out, { count: 4 });
     assert.deepEqual(r.subjects, ['any', 'leader', 'leader']);
   });
 
   it('shard calls - a bad request fails at once, without retry', async () => {
     const r = scripted([() => { throw new InvalidArgumentError('filter.$foo: unknown operator'); }]);
-    await assert.rejects(callShard(r, 's', { type: 'status' }, Date.now() + 2_000, 'shard 0'), InvalidArgumentError);
+    await assert.rejects(callShard(r, 's', { type: 'status' }, Date.now() + 2_000, 'shard 0', real), InvalidArgumentError);
     assert.equal(r.calls, 1);
   });
 
   it('shard calls - past the deadline: UNAVAILABLE when nothing was reached, TIMEOUT when an attempt may have been', async () => {
     const never = scripted([() => { throw new NoRespondersError('nobody'); }]);
-    await assert.rejects(callShard(never, 's', { type: 'status' }, Date.now() + 100, 'shard 1 of docs'), (e: unknown) => e instanceof UnavailableError && /shard 1 of docs: not available before the deadline/.test(e.message));
+    await assert.rejects(callShard(never, 's', { type: 'status' }, Date.now() + 100, 'shard 1 of docs', real), (e: unknown) => e instanceof UnavailableError && /shard 1 of docs: not available before the deadline/.test(e.message));
     const slow = scripted([() => { throw new TimeoutError('no reply'); }, () => { throw new NoRespondersError('nobody'); }]);
-    await assert.rejects(callShard(slow, 's', { type: 'status' }, Date.now() + 100, 'shard 1'), TimeoutError);
+    await assert.rejects(callShard(slow, 's', { type: 'status' }, Date.now() + 100, 'shard 1', real), TimeoutError);
+  });
+
+  it('shard calls - retries back off on the injected clock and stop at its deadline', async () => {
+    const clock = new ManualClock(1_000);
+    const asked: number[] = [];
+    const r: Requester = {
+      request<R>(): Promise<R> {
+        asked.push(clock.now());
+        return Promise.reject(new NoRespondersError('election'));
+      },
+    };
+    const out = assert.rejects(callShard(r, 's', { type: 'status' }, 1_100, 'shard 0', clock), UnavailableError);
+    await new Promise((res) => setImmediate(res)); // the first attempt fails and its backoff starts
+    await clock.advance(100);
+    await out;
+    assert.deepEqual(asked, [1_000, 1_005, 1_015, 1_035, 1_075]);
   });
 });
