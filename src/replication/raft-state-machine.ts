@@ -1,11 +1,12 @@
 /** What a Raft group replicates into: implemented by the shard state machine (issue 3) and by test fixtures. */
+import type { EntryType } from '../raft/types.js';
 
 /** A committed entry as the state machine sees it. */
 export interface AppliedEntry {
   index: number;
   term: number;
   /** `noop` (a new leader's first entry) and `config` (membership) are not the application's, but advance `appliedIndex`. */
-  type: 'normal' | 'noop' | 'config';
+  type: EntryType;
   data: Uint8Array;
 }
 
