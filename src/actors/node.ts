@@ -38,7 +38,7 @@ export interface RunningNode {
 export async function runNode(parts: NodeParts): Promise<RunningNode> {
   const { system } = parts;
   const nc: NatsConnection = system.nc;
-  const meta = await MetadataStore.open(nc, system.subjects.prefix, parts.kvReplicas ? { replicas: parts.kvReplicas } : {});
+  const meta = await MetadataStore.open(nc, system.subjects.prefix, { ...(parts.kvReplicas ? { replicas: parts.kvReplicas } : {}), log: system.log });
   await meta.registerNode(system.name);
   const membership = new MembershipView();
   for (const n of await meta.listNodes()) membership.know(n.id);
