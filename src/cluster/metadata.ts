@@ -4,6 +4,7 @@
  * key's revision, so two admins (or two routers) cannot both win; nodes watch the bucket and
  * move their replicas to match. The epoch is the bucket's revision: it grows with every change.
  */
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import type { CollectionSpec } from '../api/types.js';
@@ -64,6 +65,18 @@ export const WATCH_CHECK_MS = 5_000;
 export const WATCH_RETRY_MIN_MS = 50;
 export const WATCH_RETRY_MAX_MS = 5_000;
 
+/**
+ * A compare-and-set lost: the record is no longer at the revision the caller read (another
+ * writer changed it since). Re-read and decide again. Internal to the cluster; a client that gets
+ * it sees UNAVAILABLE, PROTOCOL.md's code for a change that conflicts with another in progress.
+ */
+export class RevisionConflictError extends UnavailableError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RevisionConflictError';
+  }
+}
+
 const COLLECTION_PREFIX = 'collections.';
 const NODE_PREFIX = 'nodes.';
 
@@ -108,12 +121,12 @@ export class MetadataStore {
     }
   }
 
-  /** Replaces a collection's record if it is still at `revision`. */
+  /** Replaces a collection's record if it is still at `revision`; fails with RevisionConflictError if it is not. */
   async updateCollection(record: CollectionRecord, revision: number): Promise<number> {
     try {
       return await this.kv.update(COLLECTION_PREFIX + record.name, JSON.stringify(record), revision);
     } catch (err) {
-      if (isWrongRevision(err)) throw new AlreadyExistsError(`collection '${record.name}' changed concurrently`, { cause: err });
+      if (isWrongRevision(err)) throw new RevisionConflictError(`collection '${record.name}' changed concurrently (it is no longer at revision ${revision})`, { cause: err });
       throw new UnavailableError(`metadata write failed: ${describeError(err)}`, { cause: err });
     }
   }
@@ -278,7 +291,7 @@ function toEvent(e: KvEntry): MetadataEvent | undefined {
   return undefined;
 }
 
+/** The server refused a write whose expected last revision of the key was not the key's (JetStream API error 10071, or 10164 on newer servers): how @nats-io/kv itself recognises a lost compare-and-set. */
 function isWrongRevision(err: unknown): boolean {
-  const text = `${describeError(err)} ${describeError((err as { cause?: unknown })?.cause ?? '')}`;
-  return /wrong last sequence|key exists|10071/i.test(text);
+  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 }

@@ -4,7 +4,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { MetadataStore, type CollectionRecord, type MetadataEvent } from '../../src/cluster/metadata.js';
-import { AlreadyExistsError } from '../../src/runtime/errors.js';
+import { AlreadyExistsError, ShoalError } from '../../src/runtime/errors.js';
 import type { NatsServer } from '../../src/runtime/nats-server.js';
 import { startTestNats } from '../helpers/nats.js';
 
@@ -62,7 +62,14 @@ describe('metadata store', () => {
     const rev1 = await m.createCollection(record('cas', 'u1'));
     const rev2 = await m.updateCollection({ ...record('cas', 'u1'), replicas: 3 }, rev1);
     assert.ok(rev2 > rev1);
-    await assert.rejects(m.updateCollection({ ...record('cas', 'u1'), replicas: 5 }, rev1), AlreadyExistsError, 'a stale revision loses');
+    await assert.rejects(m.updateCollection({ ...record('cas', 'u1'), replicas: 5 }, rev1), (e: unknown) => {
+      // the caller must tell "someone changed it since you read it" (re-read, retry) from "it exists"
+      assert.ok(!(e instanceof AlreadyExistsError), `a stale update is a conflict, not ALREADY_EXISTS: ${String(e)}`);
+      assert.ok(e instanceof ShoalError && e.name === 'RevisionConflictError', String(e));
+      assert.equal(e.code, 'UNAVAILABLE', 'a conflict surfaces as UNAVAILABLE (PROTOCOL.md: conflicts with a change in progress)');
+      assert.match(e.message, /'cas' changed concurrently/);
+      return true;
+    }, 'a stale revision loses');
     assert.equal((await m.getCollection('cas'))?.value.replicas, 3);
     assert.equal(await m.deleteCollection('cas', rev1), false, 'delete at a stale revision is refused');
     assert.ok(await m.getCollection('cas'));
