@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Consistency, Coverage, Hit, Point, SearchReply, SearchRequest } from '../api/types.js';
 import { validateCount, validateDelete, validateGet, validateSearch, validateSearchBatch, validateUpsert } from '../api/validate.js';
 import type { CachedCollection } from '../cluster/collection-cache.js';
-import { ShoalError, TimeoutError, UnavailableError, toShoalError } from '../runtime/errors.js';
+import { InternalError, ShoalError, TimeoutError, UnavailableError, toPublicError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
 import { parseFilter } from '../index/mod.js';
 import { mergeHits } from './merge.js';
@@ -167,13 +167,15 @@ export class DataRouter {
           const r = await this.read<SearchResult>(c, shard, consistency, { type: 'search', queries: shardQueries, consistency, timeoutMs }, deadline);
           qis.forEach((qi, j) => (hits[qi] as Hit[][]).push(r.results[j] ?? []));
         } catch (err) {
-          const e = toShoalError(err);
-          if (e.code === 'INVALID_ARGUMENT' || e.code === 'INTERNAL') {
-            fatal ??= e;
+          // Only a shard that cannot be reached or did not answer in time makes a result partial
+          // (PROTOCOL.md); a bug on a shard (ACTOR_FAILED, INTERNAL) or a request it refuses fails
+          // the whole search.
+          const e = toPublicError(err);
+          if (e.code !== 'TIMEOUT' && e.code !== 'UNAVAILABLE') {
+            fatal ??= e.code === 'INTERNAL' ? new InternalError(`search of shard ${shard} of '${c.record.name}' failed: ${e.message}`, { cause: err }) : e;
             return;
           }
-          const reason = e.code === 'TIMEOUT' ? 'TIMEOUT' : 'UNAVAILABLE';
-          for (const qi of qis) (failed[qi] as Map<number, Coverage['failed'][number]>).set(shard, { shard, reason });
+          for (const qi of qis) (failed[qi] as Map<number, Coverage['failed'][number]>).set(shard, { shard, reason: e.code });
         }
       }),
     );
