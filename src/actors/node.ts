@@ -13,7 +13,7 @@ import type { MetricsRegistry } from '../runtime/metrics.js';
 import { membershipBehavior } from './membership-actor.js';
 import { routerMetrics } from './node-metrics.js';
 import type { NodeReplicaFactory } from './replica-factory.js';
-import { replicaManagerBehavior, hostingOf, shardsPlacedOn, type ReplicaManagerMsg, type ReplicaManagerState } from './replica-manager.js';
+import { replicaManagerBehavior, hostingOf, shardsPlacedOn, type ReplicaFactory, type ReplicaManagerMsg, type ReplicaManagerState } from './replica-manager.js';
 import { AdminRouter } from './router-admin.js';
 import { routerBehavior } from './router-actor.js';
 import { DataRouter } from './router-data.js';
@@ -38,7 +38,7 @@ export interface RunningNode {
 export async function runNode(parts: NodeParts): Promise<RunningNode> {
   const { system } = parts;
   const nc: NatsConnection = system.nc;
-  const meta = await MetadataStore.open(nc, system.subjects.prefix, parts.kvReplicas ? { replicas: parts.kvReplicas } : {});
+  const meta = await MetadataStore.open(nc, system.subjects.prefix, { ...(parts.kvReplicas ? { replicas: parts.kvReplicas } : {}), log: system.log });
   await meta.registerNode(system.name);
   const membership = new MembershipView();
   for (const n of await meta.listNodes()) membership.know(n.id);
@@ -54,10 +54,12 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   }
   await parts.factory.removeStrays(wanted);
 
+  const faults = new Set((process.env['SHOAL_FAULTS'] ?? '').split(',').filter(Boolean));
   let managerState: ReplicaManagerState | undefined;
+  const factory = faults.has('shard-internal') ? withShardFault(parts.factory) : parts.factory;
   const manager = system.spawn<ReplicaManagerState, ReplicaManagerMsg>(
     'replicas',
-    replicaManagerBehavior({ node: system.name, subjects: system.subjects, requester: system, factory: parts.factory }, (s) => (managerState = s)),
+    replicaManagerBehavior({ node: system.name, subjects: system.subjects, requester: system, factory }, (s) => (managerState = s)),
     { mailboxCapacity: 65_536 },
   );
   const stopWatch = await meta.watch((ev) => {
@@ -75,7 +77,6 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   });
   const requester = system;
   const rm = parts.metrics ? routerMetrics(parts.metrics) : undefined;
-  const faults = new Set((process.env['SHOAL_FAULTS'] ?? '').split(',').filter(Boolean));
   const data = new DataRouter({ requester, servesLocally: (subject) => system.servesLocally(subject), subjects: system.subjects, clock: system.clock, metrics: rm, faults });
   const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, clock: system.clock });
   system.spawn('router', routerBehavior({ subjects: system.subjects, data, admin, collections, service, metrics: rm }), { mailboxCapacity: 65_536 });
@@ -90,6 +91,32 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
       collections.stop();
       service.stop();
       await system.shutdown();
+    },
+  };
+}
+
+/**
+ * Fault injection for tests, off unless the node's SHOAL_FAULTS names `shard-internal`: the
+ * replicas of shard 0 of a collection named `fault-shard` fail every search as a bug would.
+ */
+function withShardFault(factory: ReplicaFactory): ReplicaFactory {
+  return {
+    destroy: (record, shard) => factory.destroy(record, shard),
+    async open(record, shard, onRole) {
+      const res = await factory.open(record, shard, onRole);
+      if (record.name !== 'fault-shard' || shard !== 0) return res;
+      const store = res.store;
+      return {
+        ...res,
+        store: {
+          get appliedIndex() {
+            return store.appliedIndex;
+          },
+          count: () => store.count(),
+          get: (ids, opts) => store.get(ids, opts),
+          search: () => Promise.reject(new Error('injected fault (SHOAL_FAULTS=shard-internal)')),
+        },
+      };
     },
   };
 }

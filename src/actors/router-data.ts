@@ -10,7 +10,7 @@ import type { Consistency, Coverage, Hit, Point, SearchReply, SearchRequest } fr
 import { validateCount, validateDelete, validateGet, validateSearch, validateSearchBatch, validateUpsert } from '../api/validate.js';
 import type { CachedCollection } from '../cluster/collection-cache.js';
 import type { Clock } from '../runtime/clock.js';
-import { ShoalError, TimeoutError, UnavailableError, toShoalError } from '../runtime/errors.js';
+import { InternalError, ShoalError, TimeoutError, UnavailableError, toPublicError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
 import { parseFilter } from '../index/mod.js';
 import { mergeHits } from './merge.js';
@@ -169,9 +169,12 @@ export class DataRouter {
           const r = await this.read<SearchResult>(c, shard, consistency, { type: 'search', queries: shardQueries, consistency, timeoutMs }, deadline);
           qis.forEach((qi, j) => (hits[qi] as Hit[][]).push(r.results[j] ?? []));
         } catch (err) {
-          const e = toShoalError(err);
-          if (e.code === 'INVALID_ARGUMENT' || e.code === 'INTERNAL') {
-            fatal ??= e;
+          // A bug on a shard (ACTOR_FAILED, INTERNAL) or a request it refuses fails the whole
+          // search; a shard that cannot serve it now (unreachable, no leader, not hosted here
+          // yet, out of time) makes the result partial (PROTOCOL.md).
+          const e = toPublicError(err);
+          if (e.code === 'INTERNAL' || e.code === 'INVALID_ARGUMENT') {
+            fatal ??= e.code === 'INTERNAL' ? new InternalError(`search of shard ${shard} of '${c.record.name}' failed: ${e.message}`, { cause: err }) : e;
             return;
           }
           const reason = e.code === 'TIMEOUT' ? 'TIMEOUT' : 'UNAVAILABLE';

@@ -3,11 +3,11 @@
  * and every error code revived as its own class (`InvalidArgumentError`, `NotFoundError`, …).
  */
 import { randomUUID } from 'node:crypto';
-import { connect, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { CollectionDescription, Consistency, Coverage, Hit, Metric, Point, SearchReply, ShardDescription, ShardingConfig, WriteConcern } from '../api/types.js';
 import { CBOR_CONTENT_TYPE, decodeBody, encodeBody, encodingOf, type Encoding } from '../runtime/codec.js';
 import { InboxRequester, isNoResponders, isRequestTimeout } from '../runtime/inbox-requester.js';
-import { errorFromCode, InternalError, isWireError, TimeoutError, UnavailableError, describeError } from '../runtime/errors.js';
+import { errorFromCode, InternalError, isWireError, ShoalError, TimeoutError, UnavailableError, describeError, type ErrorCode } from '../runtime/errors.js';
 import { Subjects } from '../runtime/subjects.js';
 
 export interface ClientOptions {
@@ -23,7 +23,8 @@ export interface ClientOptions {
   timeoutMs?: number;
   /**
    * Send one more copy of a request that got no answer after this many milliseconds (default: a
-   * quarter of its deadline, at most 1 s); the first answer wins. A NATS queue group keeps giving
+   * quarter of its deadline, at most 1 s); the first success wins, and an error reply from one copy
+   * waits for the other (unless it is about the request itself). A NATS queue group keeps giving
    * requests to a router that is paused (or stuck) until the server notices it, and those requests
    * would wait for the whole deadline; the copy most likely reaches another router. Reads are
    * idempotent, and writes carry a requestId (the client adds one), so a copy never applies a write
@@ -170,17 +171,19 @@ export class ShoalClient {
       h = natsHeaders();
       h.set('Content-Type', CBOR_CONTENT_TYPE);
     }
-    const attempt = (): Promise<Msg> => {
+    const attempt = async (): Promise<unknown> => {
       // a later copy asks for what is left of the deadline, so its answer is still in time
       const remaining = Math.max(1, deadlineMs - (Date.now() - start));
       const payload = encodeBody({ ...body, timeoutMs: remaining }, this.encoding);
-      return this.requests.request(subject, payload, { timeout: remaining + REPLY_GRACE_MS, headers: h });
+      const res = await this.requests.request(subject, payload, { timeout: remaining + REPLY_GRACE_MS, headers: h });
+      return decodeBody(res.data, encodingOf(res.headers));
     };
     const hedgeAfter = this.hedgeAfterMs ?? Math.min(1_000, deadlineMs / 4);
-    let res: Msg;
+    let decoded: unknown;
     try {
-      res = await (hedgeAfter > 0 ? hedged(attempt, hedgeAfter) : attempt());
+      decoded = await (hedgeAfter > 0 ? hedged(attempt, hedgeAfter, answersAtOnce) : attempt());
     } catch (err) {
+      if (err instanceof ShoalError) throw err;
       if (isNoResponders(err)) {
         throw new UnavailableError(`no Shoal router answers on ${subject}: is a cluster running with prefix '${this.subjects.prefix}'?`, { cause: err });
       }
@@ -189,7 +192,6 @@ export class ShoalClient {
       }
       throw new UnavailableError(`request on ${subject} failed: ${describeError(err)}`, { cause: err });
     }
-    const decoded = decodeBody(res.data, encodingOf(res.headers));
     if (isWireError(decoded)) throw errorFromCode(decoded.error.code, decoded.error.message);
     if (typeof decoded !== 'object' || decoded === null) throw new InternalError(`unexpected reply on ${subject}: ${JSON.stringify(decoded)}`);
     return decoded as T;
@@ -205,38 +207,57 @@ export class ShoalClient {
 }
 
 /**
- * Runs `attempt`, and once more if it has not answered after `afterMs`; resolves with the first
- * answer, rejects when every copy failed. An attempt that fails fast (no responders) is not
- * copied.
+ * Error replies that are about the request itself (its body), so every copy gets the same one:
+ * the first answers at once. Any other error may be one copy's view of what the other copy did.
  */
-function hedged(attempt: () => Promise<Msg>, afterMs: number): Promise<Msg> {
+const DEFINITIVE_ERRORS: ReadonlySet<ErrorCode> = new Set(['INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE']);
+
+/** Whether a reply answers a hedged request at once, even while another copy is out. */
+function answersAtOnce(reply: unknown): boolean {
+  return !isWireError(reply) || DEFINITIVE_ERRORS.has(reply.error.code);
+}
+
+/**
+ * Runs `attempt`, and once more if it has not answered after `afterMs`. A reply for which
+ * `answersAtOnce` holds wins at once; another (an error reply) waits while the other copy is out,
+ * because a copy can fail by what the other copy did — a drop's copy finds nothing to drop — and
+ * a success must not be reported as that failure. With no copy out, the first such reply
+ * answers (an answer beats a timeout); with none, the last failure rejects. An attempt that
+ * fails fast (no responders) is not copied.
+ */
+function hedged<T>(attempt: () => Promise<T>, afterMs: number, answersAtOnce: (reply: T) => boolean): Promise<T> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let running = 0;
+    let held: { reply: T } | undefined;
     let lastError: unknown;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const finish = (): void => {
+      settled = true;
+      clearTimeout(timer);
+      if (held) resolve(held.reply);
+      else reject(lastError);
+    };
     const launch = (): void => {
       running++;
       attempt().then(
-        (m) => {
+        (reply) => {
+          running--;
           if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve(m);
+          if (answersAtOnce(reply)) {
+            held = { reply };
+            finish();
+            return;
+          }
+          held ??= { reply };
+          if (running === 0) finish();
         },
         (err: unknown) => {
           running--;
           lastError = err;
-          if (settled) return;
-          if (running === 0 && timer === undefined) {
-            settled = true;
-            reject(lastError);
-          } else if (running === 0 && !isRequestTimeout(err)) {
-            // failed fast: no copy will do better
-            settled = true;
-            clearTimeout(timer);
-            reject(lastError);
-          }
+          if (settled || running > 0) return;
+          // before the copy is sent only a timeout waits for it: a fast failure (no responders) would fail it too
+          if (timer === undefined || held || !isRequestTimeout(err)) finish();
         },
       );
     };

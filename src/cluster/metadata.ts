@@ -4,10 +4,12 @@
  * key's revision, so two admins (or two routers) cannot both win; nodes watch the bucket and
  * move their replicas to match. The epoch is the bucket's revision: it grows with every change.
  */
-import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
+import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import type { CollectionSpec } from '../api/types.js';
-import { AlreadyExistsError, UnavailableError, describeError } from '../runtime/errors.js';
+import { AlreadyExistsError, InternalError, UnavailableError, describeError } from '../runtime/errors.js';
+import { createLogger, type Logger } from '../runtime/logger.js';
 import type { ShardPlacement } from './placement.js';
 
 /** A collection as the control plane holds it. */
@@ -38,6 +40,41 @@ export type MetadataEvent =
 export interface MetadataOptions {
   /** Replicas of the KV bucket's stream (3 in a clustered NATS). Default 1. */
   replicas?: number;
+  /** Where watch failures are logged. Default: a logger of its own. */
+  log?: Logger;
+}
+
+export interface WatchOptions {
+  /**
+   * Told of every failure the watch recovered from: the watch broke (its consumer vanished, it
+   * fell behind the bucket, the library ended it) and was re-established, or one change could not
+   * be delivered (a record that does not parse, or `onEvent` threw) and was skipped.
+   */
+  onError?(err: unknown): void;
+  /** How often the watch checks that it keeps up with the bucket. Default {@link WATCH_CHECK_MS}. */
+  checkEveryMs?: number;
+}
+
+/**
+ * How often a watch compares the last revision it delivered with the bucket's. A watch that is
+ * still short of a revision the bucket had one check earlier is re-established. Without this, a
+ * deleted consumer goes unnoticed until the library misses two 30 s heartbeats.
+ */
+export const WATCH_CHECK_MS = 5_000;
+/** Bounds of the wait between two tries to re-establish a broken watch (it doubles). */
+export const WATCH_RETRY_MIN_MS = 50;
+export const WATCH_RETRY_MAX_MS = 5_000;
+
+/**
+ * A compare-and-set lost: the record is no longer at the revision the caller read (another
+ * writer changed it since). Re-read and decide again. Internal to the cluster; a client that gets
+ * it sees UNAVAILABLE, PROTOCOL.md's code for a change that conflicts with another in progress.
+ */
+export class RevisionConflictError extends UnavailableError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RevisionConflictError';
+  }
 }
 
 const COLLECTION_PREFIX = 'collections.';
@@ -45,8 +82,10 @@ const NODE_PREFIX = 'nodes.';
 
 export class MetadataStore {
   private constructor(
+    private readonly nc: NatsConnection,
     private readonly kv: KV,
     readonly bucket: string,
+    private readonly log: Logger,
   ) {}
 
   static bucketName(prefix: string): string {
@@ -58,7 +97,7 @@ export class MetadataStore {
     const bucket = MetadataStore.bucketName(prefix);
     try {
       const kv = await new Kvm(nc).create(bucket, { history: 5, replicas: opts.replicas ?? 1, storage: 'file' } as never);
-      return new MetadataStore(kv, bucket);
+      return new MetadataStore(nc, kv, bucket, opts.log ?? createLogger({ component: 'metadata' }));
     } catch (err) {
       throw new UnavailableError(`cannot open the metadata bucket ${bucket} (is JetStream enabled?): ${describeError(err)}`, { cause: err });
     }
@@ -82,12 +121,12 @@ export class MetadataStore {
     }
   }
 
-  /** Replaces a collection's record if it is still at `revision`. */
+  /** Replaces a collection's record if it is still at `revision`; fails with RevisionConflictError if it is not. */
   async updateCollection(record: CollectionRecord, revision: number): Promise<number> {
     try {
       return await this.kv.update(COLLECTION_PREFIX + record.name, JSON.stringify(record), revision);
     } catch (err) {
-      if (isWrongRevision(err)) throw new AlreadyExistsError(`collection '${record.name}' changed concurrently`, { cause: err });
+      if (isWrongRevision(err)) throw new RevisionConflictError(`collection '${record.name}' changed concurrently (it is no longer at revision ${revision})`, { cause: err });
       throw new UnavailableError(`metadata write failed: ${describeError(err)}`, { cause: err });
     }
   }
@@ -125,18 +164,101 @@ export class MetadataStore {
 
   /**
    * Calls `onEvent` with every current record and then every change, in revision order, until
-   * the returned function is called.
+   * the returned function is called. A watch that breaks is re-established from the revision
+   * after the last one delivered, so no change is lost or delivered twice; the failure is logged
+   * and passed to `opts.onError`.
    */
-  async watch(onEvent: (ev: MetadataEvent) => void): Promise<() => void> {
+  async watch(onEvent: (ev: MetadataEvent) => void, opts: WatchOptions = {}): Promise<() => void> {
     // One filter on every key: several filters need nats-server 2.10, and Debian's is 2.9.
-    const iter = await this.kv.watch({ key: '>' });
-    void (async () => {
-      for await (const e of iter) {
-        const ev = toEvent(e);
-        if (ev) onEvent(ev);
+    let iter: QueuedIterator<KvWatchEntry> = await this.kv.watch({ key: '>' });
+    let stopped = false;
+    // the last revision delivered, of any key: where a re-established watch resumes
+    let revision = 0;
+    let stuck: Error | undefined;
+    const report = (err: unknown, msg: string): void => {
+      this.log.warn(msg, { bucket: this.bucket, revision, error: describeError(err) });
+      try {
+        opts.onError?.(err);
+      } catch {
+        // the caller's reporter failing must not stop the watch
       }
+    };
+
+    // A consumer deleted under the watch makes no error: the watch just goes quiet.
+    let bucketWas = 0;
+    const checkEveryMs = opts.checkEveryMs ?? WATCH_CHECK_MS;
+    const check = setInterval(() => {
+      const watched = iter;
+      this.epoch().then(
+        (now) => {
+          if (stopped || watched !== iter) return;
+          if (revision < bucketWas) {
+            stuck = new UnavailableError(`the metadata watch is at revision ${revision}; the bucket was at ${bucketWas} ${checkEveryMs} ms ago`);
+            bucketWas = 0;
+            iter.stop();
+            return;
+          }
+          bucketWas = now;
+        },
+        // the server is unreachable: nothing to compare, and the client reconnects by itself
+        () => undefined,
+      );
+    }, checkEveryMs);
+    check.unref();
+
+    let backoff = WATCH_RETRY_MIN_MS;
+    const follow = async (): Promise<unknown> => {
+      try {
+        for await (const e of iter) {
+          backoff = WATCH_RETRY_MIN_MS;
+          if (e.revision <= revision) continue;
+          revision = e.revision;
+          try {
+            const ev = toEvent(e);
+            if (ev) onEvent(ev);
+          } catch (err) {
+            report(new InternalError(`metadata change ${e.key} at revision ${e.revision} could not be delivered: ${describeError(err)}`, { cause: err }), 'a metadata change could not be delivered; skipped');
+          }
+        }
+        return stuck ?? new UnavailableError('the metadata watch ended');
+      } catch (err) {
+        return err;
+      } finally {
+        stuck = undefined;
+      }
+    };
+    const resume = async (): Promise<boolean> => {
+      for (;;) {
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, WATCH_RETRY_MAX_MS);
+        if (stopped || this.nc.isClosed()) return false;
+        try {
+          iter = await this.kv.watch(revision > 0 ? { key: '>', resumeFromRevision: revision + 1 } : { key: '>' });
+          bucketWas = 0;
+          if (stopped) iter.stop();
+          return true;
+        } catch (err) {
+          report(err, 'cannot re-establish the metadata watch; trying again');
+        }
+      }
+    };
+    void (async () => {
+      do {
+        const failure = await follow();
+        if (stopped) break;
+        if (this.nc.isClosed()) {
+          report(new UnavailableError('the NATS connection is closed', { cause: failure }), 'the metadata watch stopped');
+          break;
+        }
+        report(failure, 'the metadata watch broke; re-establishing it');
+      } while (await resume());
+      clearInterval(check);
     })();
-    return () => iter.stop();
+    return () => {
+      stopped = true;
+      clearInterval(check);
+      iter.stop();
+    };
   }
 
   private async read<T>(key: string): Promise<Versioned<T> | undefined> {
@@ -169,7 +291,7 @@ function toEvent(e: KvEntry): MetadataEvent | undefined {
   return undefined;
 }
 
+/** The server refused a write whose expected last revision of the key was not the key's (JetStream API error 10071, or 10164 on newer servers): how @nats-io/kv itself recognises a lost compare-and-set. */
 function isWrongRevision(err: unknown): boolean {
-  const text = `${describeError(err)} ${describeError((err as { cause?: unknown })?.cause ?? '')}`;
-  return /wrong last sequence|key exists|10071/i.test(text);
+  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 }

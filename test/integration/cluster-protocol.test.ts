@@ -17,7 +17,7 @@ let cbor: ShoalClient;
 let nc: NatsConnection;
 
 before(async () => {
-  cluster = await TestCluster.start({ nodes: 3, env: { SHOAL_FAULTS: 'internal' } });
+  cluster = await TestCluster.start({ nodes: 3, env: { SHOAL_FAULTS: 'internal,shard-internal' } });
   json = await cluster.client();
   cbor = await cluster.client({ encoding: 'cbor' });
   nc = await connect({ servers: cluster.nats.url });
@@ -133,6 +133,19 @@ describe('cluster protocol', () => {
     await expectError('shoal.v1.fault-internal.search', { vector: [1, 0, 0] }, 'INTERNAL', '500', /injected fault/);
   });
 
+  it('protocol - a bug on one shard makes a search INTERNAL, not a partial result with that shard UNAVAILABLE', async () => {
+    // with SHOAL_FAULTS=shard-internal, shard 0 of 'fault-shard' fails every search as a bug would; shard 1 is fine
+    const coll = json.collection('fault-shard');
+    await json.createCollection({ name: 'fault-shard', dim: 3, metric: 'l2', shards: 2 });
+    await coll.upsert(Array.from({ length: 20 }, (_, i) => ({ id: `p${i}`, vector: [i, 0, 0] })));
+    for (const consistency of ['strong', 'eventual']) {
+      await expectError('shoal.v1.fault-shard.search', { vector: [1, 0, 0], consistency }, 'INTERNAL', '500', /shard 0 of 'fault-shard'.*injected fault/);
+    }
+    const batch = await raw('shoal.v1.fault-shard.search-batch', { queries: [{ vector: [1, 0, 0] }] });
+    assert.equal((batch.body['error'] as { code?: string } | undefined)?.code, 'INTERNAL', JSON.stringify(batch.body));
+    assert.equal(await coll.count({ consistency: 'strong' }), 20, 'the shard itself is up');
+  });
+
   it('protocol - create is idempotent with the same settings; drop removes the collection and its data', async () => {
     const again = await json.createCollection({ name: 'docs', dim: 3, metric: 'l2', shards: 2 });
     assert.equal(again.shards.length, 2);
@@ -144,7 +157,7 @@ describe('cluster protocol', () => {
     await json.createCollection({ name: 'temp', dim: 2, metric: 'l2', replicas: 2 });
     assert.equal(await json.collection('temp').count({ consistency: 'strong' }), 0);
     const list = await json.listCollections();
-    assert.deepEqual(list.map((c) => c.name).sort(), ['concerns', 'docs', 'fault-internal', 'temp']);
+    assert.deepEqual(list.map((c) => c.name).sort(), ['concerns', 'docs', 'fault-internal', 'fault-shard', 'temp']);
     const d = await json.describeCollection('docs');
     assert.equal(d.shards.length, 2);
     for (const s of d.shards) {

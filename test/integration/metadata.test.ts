@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { MetadataStore, type CollectionRecord, type MetadataEvent } from '../../src/cluster/metadata.js';
-import { AlreadyExistsError } from '../../src/runtime/errors.js';
+import { AlreadyExistsError, ShoalError } from '../../src/runtime/errors.js';
 import type { NatsServer } from '../../src/runtime/nats-server.js';
 import { startTestNats } from '../helpers/nats.js';
 
@@ -21,6 +23,18 @@ after(async () => {
   await nc2.close();
   await server.stop();
 });
+
+function summarize(events: MetadataEvent[]): string[] {
+  return events.map((e) => (e.kind === 'collection' ? `${e.name}:${e.record ? e.record.uid : 'deleted'}` : `node ${e.id}`));
+}
+
+async function until(what: string, done: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 function record(name: string, uid: string): CollectionRecord {
   return {
@@ -48,7 +62,14 @@ describe('metadata store', () => {
     const rev1 = await m.createCollection(record('cas', 'u1'));
     const rev2 = await m.updateCollection({ ...record('cas', 'u1'), replicas: 3 }, rev1);
     assert.ok(rev2 > rev1);
-    await assert.rejects(m.updateCollection({ ...record('cas', 'u1'), replicas: 5 }, rev1), AlreadyExistsError, 'a stale revision loses');
+    await assert.rejects(m.updateCollection({ ...record('cas', 'u1'), replicas: 5 }, rev1), (e: unknown) => {
+      // the caller must tell "someone changed it since you read it" (re-read, retry) from "it exists"
+      assert.ok(!(e instanceof AlreadyExistsError), `a stale update is a conflict, not ALREADY_EXISTS: ${String(e)}`);
+      assert.ok(e instanceof ShoalError && e.name === 'RevisionConflictError', String(e));
+      assert.equal(e.code, 'UNAVAILABLE', 'a conflict surfaces as UNAVAILABLE (PROTOCOL.md: conflicts with a change in progress)');
+      assert.match(e.message, /'cas' changed concurrently/);
+      return true;
+    }, 'a stale revision loses');
     assert.equal((await m.getCollection('cas'))?.value.replicas, 3);
     assert.equal(await m.deleteCollection('cas', rev1), false, 'delete at a stale revision is refused');
     assert.ok(await m.getCollection('cas'));
@@ -77,5 +98,46 @@ describe('metadata store', () => {
     assert.ok((await m.epoch()) > e0);
     assert.deepEqual((await m.listNodes()).map((n) => n.id), ['n7']);
     assert.deepEqual((await m.listCollections()).map((c) => c.value.name), ['first']);
+  });
+
+  it('metadata - a watch whose consumer is deleted re-establishes itself, says so, and misses no change', async () => {
+    const m = await MetadataStore.open(nc, 'rewatch');
+    await m.createCollection(record('a', 'a1'));
+    const events: MetadataEvent[] = [];
+    const failures: unknown[] = [];
+    const stop = await m.watch((ev) => events.push(ev), { onError: (err) => failures.push(err), checkEveryMs: 200 });
+    await until('the watcher sees the first record', () => events.length === 1);
+    // what an operator's `nats consumer rm`, or the server's cleanup of an idle consumer, does
+    const jsm = await jetstreamManager(nc);
+    for await (const ci of jsm.consumers.list(`KV_${m.bucket}`)) await jsm.consumers.delete(`KV_${m.bucket}`, ci.name);
+    const revB = await m.createCollection(record('b', 'b1'));
+    await m.registerNode('n3');
+    await m.deleteCollection('b', revB);
+    try {
+      await until('the changes made after the consumer was deleted arrive', () => events.length >= 4);
+    } finally {
+      stop();
+    }
+    assert.deepEqual(summarize(events), ['a:a1', 'b:b1', 'node n3', 'b:deleted'], 'every change once, in order');
+    assert.ok(failures.length >= 1, 'the caller is told the watch failed');
+  });
+
+  it('metadata - a change the watcher cannot read is reported and skipped; the changes after it still arrive', async () => {
+    const m = await MetadataStore.open(nc, 'garbled');
+    const events: MetadataEvent[] = [];
+    const failures: unknown[] = [];
+    const stop = await m.watch((ev) => events.push(ev), { onError: (err) => failures.push(err) });
+    // a record this version cannot parse (a bug, or a newer writer)
+    const kv = await new Kvm(nc).open(m.bucket);
+    await kv.put('collections.broken', 'not json');
+    await m.createCollection(record('after', 'x1'));
+    try {
+      await until('the change after the unreadable one arrives', () => events.length >= 1);
+    } finally {
+      stop();
+    }
+    assert.deepEqual(summarize(events), ['after:x1']);
+    assert.equal(failures.length, 1);
+    assert.match(String(failures[0]), /broken/, 'the failure names the key');
   });
 });
