@@ -233,7 +233,7 @@ export class RaftHost {
   }
 
   private proposeNow(groupId: string, data: Uint8Array, o: { concern: WriteConcern; timeoutMs: number }): Promise<{ index: number; result: unknown }> {
-    const g = this.group(groupId);
+    const g = this.serving(groupId);
     if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('data must be a Uint8Array');
     const max = this.maxEntryBytes();
     if (data.length > max) throw new InvalidArgumentError(`data is ${data.length} bytes; the limit is ${max} bytes (the NATS server's max payload less framing)`);
@@ -265,7 +265,7 @@ export class RaftHost {
   readBarrier(groupId: string, o: { mode: ReadMode; timeoutMs: number }): Promise<void> {
     return settle(() => {
       checkTimeout(o.timeoutMs);
-      return requestRead(this.group(groupId), o, false, this.readDeps).then(() => undefined);
+      return requestRead(this.serving(groupId), o, false, this.readDeps).then(() => undefined);
     });
   }
 
@@ -279,7 +279,7 @@ export class RaftHost {
   readIndex(groupId: string, o: { mode: ReadMode; timeoutMs: number; forPeer?: string }): Promise<{ index: number; term: number }> {
     return settle(() => {
       checkTimeout(o.timeoutMs);
-      const g = this.group(groupId);
+      const g = this.serving(groupId);
       // The term the index is taken in: a follower serving the read checks it is still in it (RaftNode.readIndex).
       const term = g.core.term;
       return requestRead(g, o, true, this.readDeps).then((index) => ({ index, term }));
@@ -299,7 +299,7 @@ export class RaftHost {
    */
   leaseRead(groupId: string, timeoutMs: number): Promise<number> | undefined {
     checkTimeout(timeoutMs);
-    const g = this.group(groupId);
+    const g = this.serving(groupId);
     const lease = g.core.followerLease();
     if (lease === undefined || lease.ticksLeft <= LEASE_RENEW_TICKS) {
       g.core.requestLease();
@@ -313,7 +313,7 @@ export class RaftHost {
   waitApplied(groupId: string, index: number, timeoutMs: number): Promise<void> {
     return settle(() => {
       checkTimeout(timeoutMs);
-      return waitApplied(this.group(groupId), index, timeoutMs, this.readDeps);
+      return waitApplied(this.serving(groupId), index, timeoutMs, this.readDeps);
     });
   }
 
@@ -335,7 +335,7 @@ export class RaftHost {
   }
 
   private transferNow(groupId: string, to?: string): Promise<void> {
-    const g = this.group(groupId);
+    const g = this.serving(groupId);
     if (g.core.role !== 'leader') return Promise.reject(this.notLeader(g, 'notLeader', g.core.lead));
     const target = to ?? g.core.bestTransferee() ?? undefined;
     if (!target) return Promise.reject(new UnavailableError(`group ${groupId} has no other voter to hand leadership to`));
@@ -353,7 +353,7 @@ export class RaftHost {
   }
 
   private changeMembershipNow(groupId: string, change: { addLearner?: string; promote?: string; remove?: string }): Promise<void> {
-    const g = this.group(groupId);
+    const g = this.serving(groupId);
     const keys = (['addLearner', 'promote', 'remove'] as const).filter((k) => change[k] !== undefined);
     if (keys.length !== 1) throw new InvalidArgumentError('change must name exactly one of addLearner, promote, remove');
     const type = keys[0] as 'addLearner' | 'promote' | 'remove';
@@ -469,6 +469,12 @@ export class RaftHost {
   }
 
   // ------------------------------------------------------------------ the loop
+
+  /** The group, for a request: refused once the host has stopped (or stopped itself). */
+  private serving(groupId: string): GroupReplica {
+    if (this.stopped) throw new UnavailableError(this.fatal ? `raft host of node ${this.nodeId} stopped: ${this.fatal}` : `raft host of node ${this.nodeId} is stopped`);
+    return this.group(groupId);
+  }
 
   private group(groupId: string): GroupReplica {
     const g = this.groups.get(groupId);

@@ -1,8 +1,8 @@
 /**
  * InstallSnapshot, streamed. When a follower needs entries the leader has compacted away, the
  * leader's core emits a `snap` message; the host answers it by streaming the state machine's
- * current image in chunks (each a NATS request, acknowledged before the next is sent, each under
- * the max payload) and describes the image by the Raft metadata at its applied index. The
+ * current image in chunks (each a NATS request under the max payload, acknowledged once the
+ * follower's state machine has used it, and only then followed by the next) and describes the image by the Raft metadata at its applied index. The
  * follower feeds the chunks to its state machine's `restore` as they arrive; once the image is
  * complete it steps the `snap` message into its core, which drops its log and persists the
  * snapshot point (before acknowledging, like any append).
@@ -102,8 +102,11 @@ export class SnapshotStreams {
     if (!chunk.last) {
       r.parts.push(chunk.data);
       if (!chunk.cont) {
-        r.queue.push(r.parts.length === 1 ? (r.parts[0] as Uint8Array) : Buffer.concat(r.parts));
+        const piece = r.parts.length === 1 ? (r.parts[0] as Uint8Array) : Buffer.concat(r.parts);
         r.parts = [];
+        // Acknowledged once the state machine has used the piece, not on arrival: the leader
+        // sends the next one only then, so a slow restore never buffers the whole image here.
+        return r.queue.push(piece);
       }
       return true;
     }

@@ -63,16 +63,24 @@ export interface GroupStatus {
   progress: { node: string; matchIndex: number; appliedIndex: number; /** Null when nothing ever arrived from that node. */ lastContactMs: number | null; role: 'voter' | 'learner' }[];
 }
 
-/** An async iterable fed by pushes, for a snapshot arriving in chunks. */
+/**
+ * An async iterable fed by pushes, for a snapshot arriving in chunks. A push resolves once the
+ * consumer is done with that chunk (it asked for the next one), so a sender that waits for it
+ * keeps at most one chunk buffered however slow the consumer is.
+ */
 export class ChunkQueue implements AsyncIterable<Uint8Array> {
-  private items: Uint8Array[] = [];
+  private items: { chunk: Uint8Array; used: (ok: boolean) => void }[] = [];
   private ended = false;
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
 
-  push(chunk: Uint8Array): void {
-    this.items.push(chunk);
-    this.wake?.();
+  /** Queues a chunk; resolves true once the consumer is done with it, false if the queue failed or the consumer stopped first. */
+  push(chunk: Uint8Array): Promise<boolean> {
+    if (this.failure) return Promise.resolve(false);
+    return new Promise((used) => {
+      this.items.push({ chunk, used });
+      this.wake?.();
+    });
   }
 
   end(): void {
@@ -82,20 +90,34 @@ export class ChunkQueue implements AsyncIterable<Uint8Array> {
 
   fail(err: Error): void {
     this.failure = err;
+    this.drop();
     this.wake?.();
   }
 
+  private drop(): void {
+    for (const it of this.items) it.used(false);
+    this.items = [];
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    for (;;) {
-      if (this.failure) throw this.failure;
-      const next = this.items.shift();
-      if (next) {
-        yield next;
-        continue;
+    try {
+      for (;;) {
+        if (this.failure) throw this.failure;
+        const next = this.items.shift();
+        if (next) {
+          try {
+            yield next.chunk;
+          } finally {
+            next.used(this.failure === undefined);
+          }
+          continue;
+        }
+        if (this.ended) return;
+        await new Promise<void>((r) => (this.wake = r));
+        this.wake = undefined;
       }
-      if (this.ended) return;
-      await new Promise<void>((r) => (this.wake = r));
-      this.wake = undefined;
+    } finally {
+      this.drop();
     }
   }
 }

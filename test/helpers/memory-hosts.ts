@@ -81,7 +81,14 @@ export interface MemoryNode {
 /** Hosts on one memory network and one manual clock (ticks of 10 ms, elections after 6 ticks). */
 export class MemoryHosts {
   readonly clock = new ManualClock(1_000);
-  readonly net = new MemoryRaftNetwork(this.clock);
+  /** Snapshot chunks sent to each node. */
+  readonly chunkArrivals = new Map<string, number>();
+  readonly net = new MemoryRaftNetwork(this.clock, {
+    fate: (_from, to, kind) => {
+      if (kind === 'chunk') this.chunkArrivals.set(to, (this.chunkArrivals.get(to) ?? 0) + 1);
+      return [0];
+    },
+  });
   readonly nodes = new Map<string, MemoryNode>();
 
   add(id: string, o: { compactEvery?: number; compactKeep?: number; snapshotChunkBytes?: number } = {}): MemoryNode {
@@ -114,6 +121,15 @@ export class MemoryHosts {
       await this.clock.advance(10);
     }
     throw new Error(`${what} did not hold within ${maxMs} ms of manual time`);
+  }
+
+  /** Moves time on until `p` settles; its value, or its rejection. */
+  async settle<T>(p: Promise<T>, maxMs = 5_000): Promise<T> {
+    let done = false;
+    const watched = p.finally(() => (done = true));
+    watched.catch(() => undefined);
+    await this.until(() => done, maxMs, 'the promise to settle');
+    return watched;
   }
 
   /** The ready leader of `group`, if there is one. */
