@@ -32,13 +32,13 @@ export abstract class RaftLeader extends RaftReplica {
 
   protected becomeLeader(): void {
     this.reset(this.term);
-    this.role = 'leader';
-    this.lead = this.id;
+    this._role = 'leader';
+    this._lead = this.id;
     this.prs.clear();
     this.reads.resetLease();
     // Leases granted in an earlier term ran out before this election could succeed.
     this.leaseHolders.clear();
-    const next = this.log.lastIndex() + 1;
+    const next = this.raftLog.lastIndex() + 1;
     for (const n of this.conf.voters) this.prs.set(n, new Progress(next, false));
     for (const n of this.conf.learners) this.prs.set(n, new Progress(next, true));
     const self = this.prs.get(this.id);
@@ -48,7 +48,7 @@ export abstract class RaftLeader extends RaftReplica {
     }
     // §8: a new leader commits a no-op entry of its term; until then it cannot know what is committed.
     this.appendEntry('noop', new Uint8Array(0));
-    this.termStart = this.log.lastIndex();
+    this.termStart = this.raftLog.lastIndex();
   }
 
   protected tickLeader(): void {
@@ -76,12 +76,12 @@ export abstract class RaftLeader extends RaftReplica {
     }
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.bcastHeartbeat(this.reads.startRound(this.log.committed, this.isReadyLeader()), false);
+      this.bcastHeartbeat(this.reads.startRound(this.raftLog.committed, this.isReadyLeader()), false);
     }
     if (this.cfg.quiesceAfterTicks > 0 && this.canQuiesce()) {
       if (++this.idleTicks >= this.cfg.quiesceAfterTicks) {
-        this.bcastHeartbeat(this.reads.startRound(this.log.committed, false), true);
-        this.quiesced = true;
+        this.bcastHeartbeat(this.reads.startRound(this.raftLog.committed, false), true);
+        this._quiesced = true;
         this.reads.resetLease();
       }
     } else {
@@ -98,7 +98,7 @@ export abstract class RaftLeader extends RaftReplica {
     if (this.timeoutNowWaits) {
       this.timeoutNowWaits = false;
       const to = this.leadTransferee;
-      if (to !== null && this.prs.get(to)?.match === this.log.lastIndex()) this.sendTimeoutNow(to);
+      if (to !== null && this.prs.get(to)?.match === this.raftLog.lastIndex()) this.sendTimeoutNow(to);
     }
   }
 
@@ -123,7 +123,7 @@ export abstract class RaftLeader extends RaftReplica {
     }
     if (ticks < 2) ticks = 0;
     else this.leaseHolders.set(m.from, Math.max(this.leaseHolders.get(m.from) ?? 0, this.ticks + ticks + 1));
-    this.send({ type: 'leaseResp', from: this.id, to: m.from, term: this.term as Term, id: m.id, ticks, commit: this.log.committed as LogIndex });
+    this.send({ type: 'leaseResp', from: this.id, to: m.from, term: this.term as Term, id: m.id, ticks, commit: this.raftLog.committed as LogIndex });
   }
 
   /** Transfers leadership to the best-matched voter (this leader is no longer one, or can no longer serve). */
@@ -149,8 +149,8 @@ export abstract class RaftLeader extends RaftReplica {
   protected canQuiesce(): boolean {
     if (this.withdrawn) return false;
     if (!this.isReadyLeader() || this.leadTransferee !== null || this.reads.pending() > 0 || this.leaseHolders.size > 0) return false;
-    const last = this.log.lastIndex();
-    if (this.log.committed !== last || this.log.applied !== last) return false;
+    const last = this.raftLog.lastIndex();
+    if (this.raftLog.committed !== last || this.raftLog.applied !== last) return false;
     for (const [n, pr] of this.prs) if (n !== this.id && (pr.match !== last || pr.applied !== last)) return false;
     return true;
   }
@@ -164,7 +164,7 @@ export abstract class RaftLeader extends RaftReplica {
   // ---------------------------------------------------------------- follower (§5.3)
 
   protected applyConf(next: ConfState): void {
-    this.conf = next;
+    this._conf = next;
     if (this.role !== 'leader') return;
     for (const n of [...this.prs.keys()]) if (!next.voters.includes(n) && !next.learners.includes(n)) this.prs.delete(n);
     for (const n of [...next.voters, ...next.learners]) {
@@ -172,7 +172,7 @@ export abstract class RaftLeader extends RaftReplica {
       const pr = this.prs.get(n);
       if (pr) pr.isLearner = learner;
       else {
-        const p = new Progress(this.log.lastIndex() + 1, learner);
+        const p = new Progress(this.raftLog.lastIndex() + 1, learner);
         p.recentActive = true;
         this.prs.set(n, p);
       }
@@ -188,8 +188,8 @@ export abstract class RaftLeader extends RaftReplica {
   // ---------------------------------------------------------------- leader (§5.3, §5.4.2)
 
   protected appendEntry(type: 'normal' | 'noop' | 'config', data: Uint8Array): void {
-    const e = makeEntry((this.log.lastIndex() + 1) as LogIndex, this.term as Term, type, data);
-    this.log.append([e]);
+    const e = makeEntry((this.raftLog.lastIndex() + 1) as LogIndex, this.term as Term, type, data);
+    this.raftLog.append([e]);
     if (type === 'config') this.confLog.push({ index: e.index, conf: decodeConf(data) });
     this.needBcast = true;
     this.maybeCommit();
@@ -197,15 +197,15 @@ export abstract class RaftLeader extends RaftReplica {
 
   protected maybeCommit(): boolean {
     const self = this.prs.get(this.id);
-    if (self) self.match = this.log.stable;
+    if (self) self.match = this.raftLog.stable;
     let idx = quorumValue(this.conf.voters, (n) => this.prs.get(n)?.match ?? 0);
     // A follower holding a read lease must have an entry before it commits (see the top).
     if (this.cfg.bugs.commitWithoutLeaseHolders !== true) {
       for (const [n, until] of this.leaseHolders) if (until >= this.ticks) idx = Math.min(idx, this.prs.get(n)?.match ?? 0);
     }
-    if (idx <= this.log.committed) return false;
+    if (idx <= this.raftLog.committed) return false;
     // §5.4.2: only entries of the leader's own term are committed by counting replicas.
-    if (this.log.termAt(idx) !== this.term && this.cfg.bugs.commitOldTermByCount !== true) return false;
+    if (this.raftLog.termAt(idx) !== this.term && this.cfg.bugs.commitOldTermByCount !== true) return false;
     this.commitTo(idx);
     return true;
   }
@@ -219,7 +219,7 @@ export abstract class RaftLeader extends RaftReplica {
         pr.applied = Math.max(pr.applied, m.applied);
         if (m.reject) {
           // Fast backtracking (§5.3, end): jump over the whole conflicting term at once.
-          const hint = m.hintTerm > 0 ? this.log.findConflictByTerm(m.hintIndex, m.hintTerm).index : m.hintIndex;
+          const hint = m.hintTerm > 0 ? this.raftLog.findConflictByTerm(m.hintIndex, m.hintTerm).index : m.hintIndex;
           if (pr.maybeDecrTo(m.index, hint)) {
             if (pr.state === 'replicate') pr.becomeProbe();
             this.sendAppend(m.from, false);
@@ -238,8 +238,8 @@ export abstract class RaftLeader extends RaftReplica {
           } else pr.freeTo(m.index);
           this.maybeCommit();
           if (wasPaused) this.sendAppend(m.from, false);
-          while (pr.state === 'replicate' && pr.next <= this.log.lastIndex() && this.sendAppend(m.from, false));
-          if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
+          while (pr.state === 'replicate' && pr.next <= this.raftLog.lastIndex() && this.sendAppend(m.from, false));
+          if (m.from === this.leadTransferee && pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(m.from);
         } else if (pr.state === 'replicate') {
           pr.freeTo(m.index);
         }
@@ -262,8 +262,8 @@ export abstract class RaftLeader extends RaftReplica {
           pr.becomeProbe();
         }
         pr.ackedSinceHeartbeat = false;
-        if (this.quiesced && (pr.match < this.log.lastIndex() || pr.state !== 'replicate')) this.wake();
-        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, false);
+        if (this.quiesced && (pr.match < this.raftLog.lastIndex() || pr.state !== 'replicate')) this.wake();
+        if (pr.match < this.raftLog.lastIndex()) this.sendAppend(m.from, false);
         if (!pr.isLearner) {
           this.readStates.push(...this.reads.confirm(this.voterPeers(), this.prs, this.quorumOthers()));
         }
@@ -297,14 +297,14 @@ export abstract class RaftLeader extends RaftReplica {
     for (const [to, pr] of this.prs) {
       if (to === this.id) continue;
       let empty = sendIfEmpty;
-      while (this.sendAppend(to, empty) && pr.state === 'replicate' && pr.next <= this.log.lastIndex()) empty = false;
+      while (this.sendAppend(to, empty) && pr.state === 'replicate' && pr.next <= this.raftLog.lastIndex()) empty = false;
     }
   }
 
   protected bcastHeartbeat(seq: number, quiesce: boolean): void {
     for (const [to, pr] of this.prs) {
       if (to === this.id) continue;
-      const commit = Math.min(pr.match, this.log.committed);
+      const commit = Math.min(pr.match, this.raftLog.committed);
       pr.commitSent = Math.max(pr.commitSent, commit);
       this.send({ type: 'heartbeat', from: this.id, to, term: this.term as Term, commit: commit as LogIndex, seq, quiesce });
     }
@@ -317,7 +317,7 @@ export abstract class RaftLeader extends RaftReplica {
    */
   protected nudgeCommit(to: NodeId): void {
     const pr = this.prs.get(to);
-    if (pr && pr.commitSent < Math.min(pr.match, this.log.committed)) this.sendAppend(to, true);
+    if (pr && pr.commitSent < Math.min(pr.match, this.raftLog.committed)) this.sendAppend(to, true);
   }
 
   /**
@@ -328,19 +328,19 @@ export abstract class RaftLeader extends RaftReplica {
     const pr = this.prs.get(to);
     if (!pr || pr.isPaused(this.flow())) return false;
     const prevIndex = pr.next - 1;
-    const prevTerm = this.log.termAt(prevIndex);
+    const prevTerm = this.raftLog.termAt(prevIndex);
     if (prevTerm === undefined) {
-      const meta = { index: this.log.snapIndex as LogIndex, term: this.log.snapTerm as Term, conf: this.snapConf };
+      const meta = { index: this.raftLog.snapIndex as LogIndex, term: this.raftLog.snapTerm as Term, conf: this.snapConf };
       pr.becomeSnapshot(meta.index);
       this.send({ type: 'snap', from: this.id, to, term: this.term as Term, snapshot: meta });
       return true;
     }
-    const entries = this.log.slice(pr.next, this.log.lastIndex(), this.cfg.maxSizePerMsg, entrySize);
+    const entries = this.raftLog.slice(pr.next, this.raftLog.lastIndex(), this.cfg.maxSizePerMsg, entrySize);
     if (entries.length === 0 && !sendIfEmpty && pr.state === 'replicate') return false;
     let bytes = 0;
     for (const e of entries) bytes += entrySize(e);
-    this.send({ type: 'app', from: this.id, to, term: this.term as Term, prevIndex: prevIndex as LogIndex, prevTerm: prevTerm as Term, entries, commit: this.log.committed as LogIndex });
-    pr.commitSent = Math.max(pr.commitSent, Math.min(this.log.committed, prevIndex + entries.length));
+    this.send({ type: 'app', from: this.id, to, term: this.term as Term, prevIndex: prevIndex as LogIndex, prevTerm: prevTerm as Term, entries, commit: this.raftLog.committed as LogIndex });
+    pr.commitSent = Math.max(pr.commitSent, Math.min(this.raftLog.committed, prevIndex + entries.length));
     pr.sentEntries(prevIndex + entries.length, entries.length, bytes);
     return true;
   }

@@ -5,6 +5,9 @@
  */
 import type { Entry, LogIndex, Term } from './types.js';
 
+/** A log, to read: what the core shows the host and tests (the core alone changes its log). */
+export type RaftLogView = Readonly<Pick<RaftLog, 'committed' | 'applied' | 'stable' | 'snapIndex' | 'snapTerm' | 'firstIndex' | 'lastIndex' | 'lastTerm' | 'termAt' | 'entry' | 'all'>>;
+
 export class RaftLog {
   /** The index and term of the last entry covered by the snapshot (0, 0 for none). */
   snapIndex: number;

@@ -11,7 +11,9 @@ import { EMPTY_CONF, encodeConf, makeEntry } from './entry.js';
 import { applyConfChange, quorum, type ConfChange } from './membership.js';
 import { assertNever } from './progress.js';
 import { RaftLeader } from './raft-leader.js';
-import type { RaftLog } from './raft-log.js';
+import type { RaftLogView } from './raft-log.js';
+
+export type { RaftLogView };
 import type { RaftInit } from './raft-replica.js';
 import type { ConfState, HardState, LogIndex, Message, NodeId, ReadFailure, ReadState, Ready, Role, SnapshotMeta, Term } from './types.js';
 
@@ -72,8 +74,6 @@ export function emptyInit(): RaftInit {
   };
 }
 
-/** A log, to read. */
-export type RaftLogView = Readonly<Pick<RaftLog, 'committed' | 'applied' | 'stable' | 'snapIndex' | 'firstIndex' | 'lastIndex' | 'lastTerm' | 'termAt' | 'entry'>>;
 
 /** A core, to read: what status pages and the simulation's checkers see. Nothing here changes it. */
 export interface RaftNodeView {
@@ -105,10 +105,10 @@ export class RaftNode extends RaftLeader {
       role: this.role,
       term: this.term,
       leader: this.lead,
-      commit: this.log.committed,
-      applied: this.log.applied,
-      firstIndex: this.log.firstIndex(),
-      lastIndex: this.log.lastIndex(),
+      commit: this.raftLog.committed,
+      applied: this.raftLog.applied,
+      firstIndex: this.raftLog.firstIndex(),
+      lastIndex: this.raftLog.lastIndex(),
       conf: this.conf,
       damaged: this.damaged,
       quiesced: this.quiesced,
@@ -134,7 +134,7 @@ export class RaftNode extends RaftLeader {
     if (this.role !== 'leader') return { ok: false, reason: 'notLeader', leader: this.lead };
     if (this.leadTransferee !== null) return { ok: false, reason: 'transferring', leader: this.lead };
     for (const d of datas) this.appendEntry('normal', d);
-    return { ok: true, index: this.log.lastIndex() as LogIndex, term: this.term as Term };
+    return { ok: true, index: this.raftLog.lastIndex() as LogIndex, term: this.term as Term };
   }
 
   /** Proposes a membership change (one server at a time). */
@@ -143,7 +143,7 @@ export class RaftNode extends RaftLeader {
     if (this.role !== 'leader') return { ok: false, reason: 'notLeader', leader: this.lead };
     if (this.leadTransferee !== null) return { ok: false, reason: 'transferring', leader: this.lead };
     const lastConf = this.confLog[this.confLog.length - 1];
-    if (!this.isReadyLeader() || (lastConf !== undefined && lastConf.index > this.log.committed)) {
+    if (!this.isReadyLeader() || (lastConf !== undefined && lastConf.index > this.raftLog.committed)) {
       return { ok: false, reason: 'confPending', leader: this.lead, detail: 'a configuration change or the leader\'s first entry is not committed yet' };
     }
     if (change.type === 'remove' && change.node === this.id) {
@@ -154,7 +154,7 @@ export class RaftNode extends RaftLeader {
     const next = applyConfChange(this.conf, change);
     if (typeof next === 'string') return { ok: false, reason: 'invalid', leader: this.lead, detail: next };
     this.appendEntry('config', encodeConf(next));
-    return { ok: true, index: this.log.lastIndex() as LogIndex, term: this.term as Term };
+    return { ok: true, index: this.raftLog.lastIndex() as LogIndex, term: this.term as Term };
   }
 
   /**
@@ -183,11 +183,11 @@ export class RaftNode extends RaftLeader {
       return;
     }
     if (this.conf.voters.length === 1 && this.isVoter() && this.isReadyLeader()) {
-      this.readStates.push({ id, index: this.log.committed as LogIndex });
+      this.readStates.push({ id, index: this.raftLog.committed as LogIndex });
       return;
     }
     if (forPeer !== undefined && this.peerCompletesQuorum(forPeer)) {
-      this.readStates.push({ id, index: this.log.committed as LogIndex });
+      this.readStates.push({ id, index: this.raftLog.committed as LogIndex });
       this.nudgeCommit(forPeer);
       return;
     }
@@ -206,7 +206,7 @@ export class RaftNode extends RaftLeader {
    */
   leasedReadIndex(): LogIndex | undefined {
     if (this.role !== 'leader' || !this.cfg.checkQuorum || !this.isReadyLeader() || this.leadTransferee !== null) return undefined;
-    return this.reads.leaseValid(this.voterPeers(), this.prs, this.quorumOthers()) ? (this.log.committed as LogIndex) : undefined;
+    return this.reads.leaseValid(this.voterPeers(), this.prs, this.quorumOthers()) ? (this.raftLog.committed as LogIndex) : undefined;
   }
 
   /**
@@ -230,21 +230,21 @@ export class RaftNode extends RaftLeader {
   followerLease(): { index: LogIndex; ticksLeft: number } | undefined {
     const l = this.lease;
     if (l === null || this.role !== 'follower' || this.quiesced || l.term !== this.term || l.leader !== this.lead || this.ticks >= l.until) return undefined;
-    return { index: Math.max(this.log.lastIndex(), l.commit) as LogIndex, ticksLeft: l.until - this.ticks };
+    return { index: Math.max(this.raftLog.lastIndex(), l.commit) as LogIndex, ticksLeft: l.until - this.ticks };
   }
 
   /** Hands leadership to `to` (diss. §3.10): catch it up, then tell it to campaign at once. */
   transferLeadership(to: NodeId): ProposeResult {
     this.wake();
     if (this.role !== 'leader') return { ok: false, reason: 'notLeader', leader: this.lead };
-    if (to === this.id) return { ok: true, index: this.log.lastIndex() as LogIndex, term: this.term as Term };
+    if (to === this.id) return { ok: true, index: this.raftLog.lastIndex() as LogIndex, term: this.term as Term };
     const pr = this.prs.get(to);
     if (!pr || pr.isLearner) return { ok: false, reason: 'invalid', leader: this.lead, detail: `${to} is not a voter of this group` };
     this.leadTransferee = to;
     this.transferElapsed = 0;
-    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to);
+    if (pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(to);
     else this.sendAppend(to, true);
-    return { ok: true, index: this.log.lastIndex() as LogIndex, term: this.term as Term };
+    return { ok: true, index: this.raftLog.lastIndex() as LogIndex, term: this.term as Term };
   }
 
   /**
@@ -254,7 +254,7 @@ export class RaftNode extends RaftLeader {
    */
   withdraw(): void {
     this.wake();
-    this.withdrawn = true;
+    this._withdrawn = true;
     if (this.role === 'leader') this.handOff();
   }
 
@@ -279,19 +279,19 @@ export class RaftNode extends RaftLeader {
    */
   advance(rd: Ready): void {
     const last = rd.entries[rd.entries.length - 1];
-    if (last && last.index > this.log.stable && this.log.termAt(last.index) === last.term) this.log.stable = last.index;
-    if (rd.snapshot && rd.snapshot.index > this.log.stable) this.log.stable = Math.min(rd.snapshot.index, this.log.lastIndex());
+    if (last && last.index > this.raftLog.stable && this.raftLog.termAt(last.index) === last.term) this.raftLog.stable = last.index;
+    if (rd.snapshot && rd.snapshot.index > this.raftLog.stable) this.raftLog.stable = Math.min(rd.snapshot.index, this.raftLog.lastIndex());
     if (this.role === 'leader') this.maybeCommit();
   }
 
   /** The state machine applied up to `i`. */
   appliedTo(i: number): void {
-    if (i > this.log.applied) this.log.applied = Math.min(i, Math.max(this.log.committed, this.log.applied));
+    if (i > this.raftLog.applied) this.raftLog.applied = Math.min(i, Math.max(this.raftLog.committed, this.raftLog.applied));
   }
 
   /** The highest index `compact` accepts: applied, committed and in the log. */
   compactableIndex(): number {
-    return Math.min(this.log.applied, this.log.committed, this.log.lastIndex());
+    return Math.min(this.raftLog.applied, this.raftLog.committed, this.raftLog.lastIndex());
   }
 
   /**
@@ -303,7 +303,7 @@ export class RaftNode extends RaftLeader {
     const meta = this.snapshotMetaAt(i);
     this.snapConf = meta.conf;
     this.confLog = this.confLog.filter((x) => x.index > i);
-    this.log.compact(i);
+    this.raftLog.compact(i);
     return meta;
   }
 
@@ -315,7 +315,7 @@ export class RaftNode extends RaftLeader {
    */
   leaderNodeDown(node: NodeId): void {
     if (this.role === 'leader' || this.lead !== node) return;
-    this.quiesced = false;
+    this._quiesced = false;
     this.electionElapsed = Math.max(this.electionElapsed, this.cfg.electionTicks);
     this.sinceStart = Math.max(this.sinceStart, this.cfg.electionTicks);
   }
@@ -339,7 +339,7 @@ export class RaftNode extends RaftLeader {
     } else if (m.term < this.term) {
       if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === 'app' || m.type === 'heartbeat')) {
         // A stale leader (say, back from a partition): tell it our term so it steps down.
-        this.send({ type: 'appResp', from: this.id, to: m.from, term: this.term as Term, index: 0 as LogIndex, reject: true, hintIndex: 0 as LogIndex, hintTerm: 0 as Term, applied: this.log.applied as LogIndex });
+        this.send({ type: 'appResp', from: this.id, to: m.from, term: this.term as Term, index: 0 as LogIndex, reject: true, hintIndex: 0 as LogIndex, hintTerm: 0 as Term, applied: this.raftLog.applied as LogIndex });
       } else if (m.type === 'preVote') {
         this.send({ type: 'preVoteResp', from: this.id, to: m.from, term: this.term as Term, reject: true });
       }
@@ -372,10 +372,10 @@ export class RaftNode extends RaftLeader {
     if (this.msgs.length > 0 || this.needBcast || this.commitChanged || this.readStates.length > 0 || this.readFailures.length > 0) return true;
     if (this.reads.needsRound() && this.role === 'leader' && this.isReadyLeader()) return true;
     if (this.pendingInstall || this.truncateOut !== undefined) return true;
-    if (this.log.persistHanded < this.log.lastIndex()) return true;
-    if (this.log.applyHanded < Math.min(this.log.committed, this.log.lastIndex())) return true;
+    if (this.raftLog.persistHanded < this.raftLog.lastIndex()) return true;
+    if (this.raftLog.applyHanded < Math.min(this.raftLog.committed, this.raftLog.lastIndex())) return true;
     const hs = this.prevHard;
-    if (hs.term !== this.term || hs.vote !== this.vote || hs.commit !== this.log.committed || hs.repairing !== this.damaged) return true;
+    if (hs.term !== this.term || hs.vote !== this.vote || hs.commit !== this.raftLog.committed || hs.repairing !== this.damaged) return true;
     const ss = this.prevSoft;
     return ss.role !== this.role || ss.leader !== this.lead || ss.term !== this.term || ss.ready !== this.isReadyLeader() || ss.isVoter !== this.isVoter();
   }
@@ -385,13 +385,13 @@ export class RaftNode extends RaftLeader {
     if (this.role === 'leader') {
       if (this.needBcast || this.commitChanged) this.bcastAppend(this.commitChanged);
       if (this.isReadyLeader() && this.reads.needsRound()) {
-        if (this.conf.voters.length === 1) this.readStates.push(...this.reads.confirmAll(this.log.committed));
-        else this.bcastHeartbeat(this.reads.startRound(this.log.committed), false);
+        if (this.conf.voters.length === 1) this.readStates.push(...this.reads.confirmAll(this.raftLog.committed));
+        else this.bcastHeartbeat(this.reads.startRound(this.raftLog.committed), false);
       }
     }
     this.needBcast = false;
     this.commitChanged = false;
-    const hs: HardState = { term: this.term as Term, vote: this.vote, commit: this.log.committed as LogIndex, repairing: this.damaged };
+    const hs: HardState = { term: this.term as Term, vote: this.vote, commit: this.raftLog.committed as LogIndex, repairing: this.damaged };
     const hsChanged = hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote || hs.commit !== this.prevHard.commit || hs.repairing !== this.prevHard.repairing;
     this.prevHard = hs;
     const ss = this.softState();
@@ -400,11 +400,11 @@ export class RaftNode extends RaftLeader {
     this.prevSoft = ss;
     const rd: Ready = {
       hardState: hsChanged ? hs : undefined,
-      entries: this.log.takeUnpersisted(),
+      entries: this.raftLog.takeUnpersisted(),
       snapshot: this.pendingInstall,
       truncateFrom: this.truncateOut as LogIndex | undefined,
       messages: this.msgs,
-      committedEntries: this.log.takeCommitted(),
+      committedEntries: this.raftLog.takeCommitted(),
       readStates: this.readStates,
       readFailures: this.readFailures,
       softState: ssChanged ? ss : undefined,

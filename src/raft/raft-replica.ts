@@ -8,7 +8,7 @@ import { parseRaftConfig, seededRandom, type RaftConfig, type RaftConfigInput } 
 import { decodeConf, entryIntact, sameConf } from './entry.js';
 import { quorum } from './membership.js';
 import { assertNever, Progress } from './progress.js';
-import { RaftLog } from './raft-log.js';
+import { RaftLog, type RaftLogView } from './raft-log.js';
 import { ReadTracker } from './read-tracker.js';
 import type { ConfState, Entry, HardState, LogIndex, Message, NodeId, ReadFailure, ReadState, Role, SnapshotMeta, SoftState, Term } from './types.js';
 
@@ -27,16 +27,17 @@ export abstract class RaftReplica {
   readonly id: NodeId;
   readonly cfg: RaftConfig;
   protected readonly rand: () => number;
-  term = 0;
-  vote: NodeId | null = null;
-  lead: NodeId | null = null;
-  role: Role = 'follower';
-  readonly log: RaftLog;
+  // The replica's state, written only by the core itself; everyone else reads it through the getters below.
+  protected _term = 0;
+  protected _vote: NodeId | null = null;
+  protected _lead: NodeId | null = null;
+  protected _role: Role = 'follower';
+  protected readonly raftLog: RaftLog;
   /** Configuration at the snapshot point, and every config entry after it. */
   protected snapConf: ConfState;
   protected confLog: { index: number; conf: ConfState }[] = [];
   /** The configuration in force: the latest committed one. */
-  conf: ConfState;
+  protected _conf: ConfState;
   protected prs = new Map<NodeId, Progress>();
   protected votes = new Map<NodeId, boolean>();
   protected electionElapsed = 0;
@@ -62,11 +63,11 @@ export abstract class RaftReplica {
   protected readonly leaseHolders = new Map<NodeId, number>();
   /** Leader: a transfer's TimeoutNow waits for the follower leases to run out. */
   protected timeoutNowWaits = false;
-  quiesced = false;
+  protected _quiesced = false;
   /** A corrupt entry was found at start: no voting or leading until the log is repaired from a leader. */
-  damaged = false;
+  protected _damaged = false;
   /** The host can no longer apply entries here: never campaign again in this incarnation (see RaftNode.withdraw). */
-  withdrawn = false;
+  protected _withdrawn = false;
   /** New entries to send (batched: sent once per Ready). */
   protected needBcast = false;
   /** The commit index moved: tell followers even without new entries. */
@@ -86,14 +87,14 @@ export abstract class RaftReplica {
     this.rand = seededRandom(this.cfg.seed);
     this.reads = new ReadTracker(this.cfg.electionTicks);
     const hs = init.hardState;
-    this.term = hs.term;
-    this.vote = hs.vote;
-    this.damaged = hs.repairing;
+    this._term = hs.term;
+    this._vote = hs.vote;
+    this._damaged = hs.repairing;
     let entries = init.entries;
     const bad = entries.findIndex((e, k) => !entryIntact(e) || e.index !== init.snapshot.index + 1 + k);
     if (bad >= 0) {
       entries = entries.slice(0, bad);
-      this.damaged = true;
+      this._damaged = true;
       this.truncateOut = init.snapshot.index + 1 + bad;
     }
     const last = init.snapshot.index + entries.length;
@@ -101,17 +102,59 @@ export abstract class RaftReplica {
     // is older: the host defers hard states that only move the commit index, but compacts up to
     // what the state machine holds durably.
     const committed = Math.max(Math.min(hs.commit, last), init.snapshot.index);
-    this.log = new RaftLog(init.snapshot.index, init.snapshot.term, entries, committed, Math.min(init.applied, committed));
-    if (init.applied > this.log.applied) this.log.applied = this.log.applyHanded = Math.min(init.applied, this.log.committed);
+    this.raftLog = new RaftLog(init.snapshot.index, init.snapshot.term, entries, committed, Math.min(init.applied, committed));
+    if (init.applied > this.raftLog.applied) this.raftLog.applied = this.raftLog.applyHanded = Math.min(init.applied, this.raftLog.committed);
     this.snapConf = init.snapshot.conf;
     for (const e of entries) if (e.type === 'config') this.confLog.push({ index: e.index, conf: decodeConf(e.data) });
-    this.conf = this.confAt(this.log.committed);
-    this.prevHard = { term: this.term as Term, vote: this.vote, commit: this.log.committed as LogIndex, repairing: hs.repairing };
+    this._conf = this.confAt(this.raftLog.committed);
+    this.prevHard = { term: this.term as Term, vote: this.vote, commit: this.raftLog.committed as LogIndex, repairing: hs.repairing };
     this.resetRandomizedTimeout();
     this.prevSoft = this.softState();
   }
 
   // ---------------------------------------------------------------- queries
+
+  get term(): number {
+    return this._term;
+  }
+
+  get vote(): NodeId | null {
+    return this._vote;
+  }
+
+  /** The leader this replica follows (itself when it leads), or null when it knows none. */
+  get lead(): NodeId | null {
+    return this._lead;
+  }
+
+  get role(): Role {
+    return this._role;
+  }
+
+  /** The configuration in force: the latest committed one. */
+  get conf(): Readonly<ConfState> {
+    return this._conf;
+  }
+
+  /** The log, to read (the core alone changes it). */
+  get log(): RaftLogView {
+    return this.raftLog;
+  }
+
+  /** A leader that stopped heartbeating an idle group, or a follower that knows it did. */
+  get quiesced(): boolean {
+    return this._quiesced;
+  }
+
+  /** A corrupt entry was found at start: no voting or leading until the log is repaired from a leader. */
+  get damaged(): boolean {
+    return this._damaged;
+  }
+
+  /** The host can no longer apply entries here (see RaftNode.withdraw). */
+  get withdrawn(): boolean {
+    return this._withdrawn;
+  }
 
   isVoter(n: NodeId = this.id): boolean {
     return this.conf.voters.includes(n);
@@ -119,7 +162,7 @@ export abstract class RaftReplica {
 
   /** Leader whose first entry of the term has committed (§8: only then does it know what is committed). */
   isReadyLeader(): boolean {
-    return this.role === 'leader' && this.log.committed >= this.termStart;
+    return this.role === 'leader' && this.raftLog.committed >= this.termStart;
   }
 
   /** The configuration in force at index `i` (≥ the snapshot index). */
@@ -131,14 +174,14 @@ export abstract class RaftReplica {
 
   /** Metadata of a state-machine image at applied index `i`, for InstallSnapshot. */
   snapshotMetaAt(i: number): SnapshotMeta {
-    const t = this.log.termAt(i);
-    if (t === undefined || i > this.log.committed) throw new RangeError(`raft: no committed entry at ${i} to describe a snapshot`);
+    const t = this.raftLog.termAt(i);
+    if (t === undefined || i > this.raftLog.committed) throw new RangeError(`raft: no committed entry at ${i} to describe a snapshot`);
     return { index: i as LogIndex, term: t as Term, conf: this.confAt(i) };
   }
 
   /** Whether a snapshot at `meta` would be installed (so the host should restore its state machine first). */
   wantsSnapshot(meta: SnapshotMeta): boolean {
-    return meta.index > this.log.committed && !this.log.matchTerm(meta.index, meta.term);
+    return meta.index > this.raftLog.committed && !this.raftLog.matchTerm(meta.index, meta.term);
   }
 
   softState(): SoftState {
@@ -153,10 +196,10 @@ export abstract class RaftReplica {
 
   protected reset(t: number): void {
     if (t !== this.term) {
-      this.term = t;
-      this.vote = null;
+      this._term = t;
+      this._vote = null;
     }
-    this.lead = null;
+    this._lead = null;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.resetRandomizedTimeout();
@@ -172,14 +215,14 @@ export abstract class RaftReplica {
 
   protected becomeFollower(t: number, lead: NodeId | null): void {
     this.reset(t);
-    this.role = 'follower';
-    this.lead = lead;
+    this._role = 'follower';
+    this._lead = lead;
   }
 
   protected becomePreCandidate(): void {
     this.votes.clear();
-    this.role = 'preCandidate';
-    this.lead = null;
+    this._role = 'preCandidate';
+    this._lead = null;
     this.lease = null;
     this.leaseAsk = null;
     this.readFailures.push(...this.reads.failAll('notLeader'));
@@ -187,8 +230,8 @@ export abstract class RaftReplica {
 
   protected becomeCandidate(): void {
     this.reset(this.term + 1);
-    this.role = 'candidate';
-    this.vote = this.id;
+    this._role = 'candidate';
+    this._vote = this.id;
   }
 
   protected promotable(): boolean {
@@ -213,7 +256,7 @@ export abstract class RaftReplica {
     }
     for (const to of this.conf.voters) {
       if (to === this.id) continue;
-      const base = { from: this.id, to, term: voteTerm as Term, lastIndex: this.log.lastIndex() as LogIndex, lastTerm: this.log.lastTerm() as Term };
+      const base = { from: this.id, to, term: voteTerm as Term, lastIndex: this.raftLog.lastIndex() as LogIndex, lastTerm: this.raftLog.lastTerm() as Term };
       this.send(kind === 'pre' ? { type: 'preVote', ...base } : { type: 'vote', ...base, transfer: kind === 'transfer' });
     }
   }
@@ -250,7 +293,7 @@ export abstract class RaftReplica {
 
   protected wake(): void {
     if (!this.quiesced) return;
-    this.quiesced = false;
+    this._quiesced = false;
     this.idleTicks = 0;
     if (this.role === 'leader') this.reads.resetLease();
   }
@@ -269,12 +312,12 @@ export abstract class RaftReplica {
   protected handleVoteRequest(m: Extract<Message, { type: 'vote' | 'preVote' }>): void {
     const pre = m.type === 'preVote';
     const canVote = this.vote === m.from || (this.vote === null && this.lead === null) || (pre && m.term > this.term);
-    const upToDate = this.cfg.bugs.voteWithoutLogCheck === true || this.log.isUpToDate(m.lastIndex, m.lastTerm);
+    const upToDate = this.cfg.bugs.voteWithoutLogCheck === true || this.raftLog.isUpToDate(m.lastIndex, m.lastTerm);
     if (canVote && upToDate && !this.damaged) {
       this.send({ type: pre ? 'preVoteResp' : 'voteResp', from: this.id, to: m.from, term: m.term, reject: false });
       if (!pre) {
         this.electionElapsed = 0;
-        this.vote = m.from;
+        this._vote = m.from;
       }
     } else {
       this.send({ type: pre ? 'preVoteResp' : 'voteResp', from: this.id, to: m.from, term: this.term as Term, reject: true });
@@ -321,17 +364,17 @@ export abstract class RaftReplica {
     switch (m.type) {
       case 'app':
         this.electionElapsed = 0;
-        this.lead = m.from;
+        this._lead = m.from;
         this.handleAppend(m);
         return;
       case 'heartbeat':
         this.electionElapsed = 0;
-        this.lead = m.from;
+        this._lead = m.from;
         this.handleHeartbeat(m);
         return;
       case 'snap':
         this.electionElapsed = 0;
-        this.lead = m.from;
+        this._lead = m.from;
         this.handleSnapshot(m);
         return;
       case 'timeoutNow':
@@ -359,32 +402,32 @@ export abstract class RaftReplica {
 
   protected handleAppend(m: Extract<Message, { type: 'app' }>): void {
     const reply = (index: number, reject: boolean, hintIndex = 0, hintTerm = 0): void =>
-      this.send({ type: 'appResp', from: this.id, to: m.from, term: this.term as Term, index: index as LogIndex, reject, hintIndex: hintIndex as LogIndex, hintTerm: hintTerm as Term, applied: this.log.applied as LogIndex });
-    if (m.prevIndex < this.log.committed) {
-      reply(this.log.committed, false);
+      this.send({ type: 'appResp', from: this.id, to: m.from, term: this.term as Term, index: index as LogIndex, reject, hintIndex: hintIndex as LogIndex, hintTerm: hintTerm as Term, applied: this.raftLog.applied as LogIndex });
+    if (m.prevIndex < this.raftLog.committed) {
+      reply(this.raftLog.committed, false);
       return;
     }
-    if (this.log.matchTerm(m.prevIndex, m.prevTerm)) {
+    if (this.raftLog.matchTerm(m.prevIndex, m.prevTerm)) {
       for (const e of m.entries) if (!entryIntact(e)) return; // corrupted on the way: as if lost
-      const before = this.log.lastIndex();
-      const lastNew = this.log.maybeAppend(m.prevIndex, m.entries);
-      if (this.log.lastIndex() !== before || m.entries.length > 0) this.syncConfLog();
+      const before = this.raftLog.lastIndex();
+      const lastNew = this.raftLog.maybeAppend(m.prevIndex, m.entries);
+      if (this.raftLog.lastIndex() !== before || m.entries.length > 0) this.syncConfLog();
       this.commitTo(Math.min(m.commit, lastNew));
       // Repaired: the leader's commit point is in our log and is of its term, so every entry
       // ever committed is in our log too (leader completeness, §5.4).
-      if (this.damaged && m.commit <= lastNew && this.log.termAt(m.commit) === this.term) this.damaged = false;
+      if (this.damaged && m.commit <= lastNew && this.raftLog.termAt(m.commit) === this.term) this._damaged = false;
       reply(lastNew, false);
       return;
     }
-    const hint = this.log.findConflictByTerm(Math.min(m.prevIndex, this.log.lastIndex()), m.prevTerm);
+    const hint = this.raftLog.findConflictByTerm(Math.min(m.prevIndex, this.raftLog.lastIndex()), m.prevTerm);
     reply(m.prevIndex, true, hint.index, hint.term);
   }
 
   protected handleHeartbeat(m: Extract<Message, { type: 'heartbeat' }>): void {
     this.commitTo(m.commit);
-    this.send({ type: 'heartbeatResp', from: this.id, to: m.from, term: this.term as Term, seq: m.seq, applied: this.log.applied as LogIndex, lastIndex: this.log.lastIndex() as LogIndex });
-    if (m.quiesce && this.log.lastIndex() === m.commit && this.log.committed === m.commit) {
-      this.quiesced = true;
+    this.send({ type: 'heartbeatResp', from: this.id, to: m.from, term: this.term as Term, seq: m.seq, applied: this.raftLog.applied as LogIndex, lastIndex: this.raftLog.lastIndex() as LogIndex });
+    if (m.quiesce && this.raftLog.lastIndex() === m.commit && this.raftLog.committed === m.commit) {
+      this._quiesced = true;
       this.lease = null; // a quiesced replica stops counting ticks, so it cannot time a lease
     }
   }
@@ -392,38 +435,38 @@ export abstract class RaftReplica {
   protected handleSnapshot(m: Extract<Message, { type: 'snap' }>): void {
     const s = m.snapshot;
     const reply = (index: number): void =>
-      this.send({ type: 'appResp', from: this.id, to: m.from, term: this.term as Term, index: index as LogIndex, reject: false, hintIndex: 0 as LogIndex, hintTerm: 0 as Term, applied: this.log.applied as LogIndex });
-    if (s.index <= this.log.committed) {
-      reply(this.log.committed);
+      this.send({ type: 'appResp', from: this.id, to: m.from, term: this.term as Term, index: index as LogIndex, reject: false, hintIndex: 0 as LogIndex, hintTerm: 0 as Term, applied: this.raftLog.applied as LogIndex });
+    if (s.index <= this.raftLog.committed) {
+      reply(this.raftLog.committed);
       return;
     }
-    if (this.log.matchTerm(s.index, s.term)) {
+    if (this.raftLog.matchTerm(s.index, s.term)) {
       this.commitTo(s.index);
-      reply(this.log.committed);
+      reply(this.raftLog.committed);
       return;
     }
-    this.log.restore(s.index, s.term);
+    this.raftLog.restore(s.index, s.term);
     this.snapConf = s.conf;
     this.confLog = [];
-    this.conf = s.conf;
+    this._conf = s.conf;
     this.pendingInstall = s;
     reply(s.index);
   }
 
   /** Rebuilds the list of config entries after an append that may have truncated some. */
   protected syncConfLog(): void {
-    this.confLog = this.confLog.filter((x) => this.log.entry(x.index)?.type === 'config' && x.index <= this.log.lastIndex());
+    this.confLog = this.confLog.filter((x) => this.raftLog.entry(x.index)?.type === 'config' && x.index <= this.raftLog.lastIndex());
     const known = new Set(this.confLog.map((x) => x.index));
-    for (let i = Math.max(this.log.firstIndex(), this.log.committed + 1); i <= this.log.lastIndex(); i++) {
-      const e = this.log.entry(i) as Entry;
+    for (let i = Math.max(this.raftLog.firstIndex(), this.raftLog.committed + 1); i <= this.raftLog.lastIndex(); i++) {
+      const e = this.raftLog.entry(i) as Entry;
       if (e.type === 'config' && !known.has(i)) this.confLog.push({ index: i, conf: decodeConf(e.data) });
     }
     this.confLog.sort((a, b) => a.index - b.index);
   }
 
   protected commitTo(i: number): void {
-    if (!this.log.commitTo(i)) return;
-    const next = this.confAt(this.log.committed);
+    if (!this.raftLog.commitTo(i)) return;
+    const next = this.confAt(this.raftLog.committed);
     if (!sameConf(next, this.conf)) this.applyConf(next);
     // Followers holding a read lease are told at once: their reads wait to learn the commit.
     if (this.role === 'leader' && (this.cfg.commitBroadcast || this.leaseHolders.size > 0)) this.commitChanged = true;
