@@ -1,50 +1,19 @@
 /**
- * One group's replica on a node: its Raft core, its state machine, and the callers waiting on
- * it (proposals, reads, role listeners). The host (raft-host.ts) drives it; this file holds
+ * One group's replica on a node: its Raft core, its state machine, the callers waiting on it
+ * (raft-waiters.ts) and its role listeners. The host (raft-host.ts) drives it; this file holds
  * what happens when entries are applied and when the role changes.
  */
 import type { RaftNode } from '../raft/raft-node.js';
 import type { Entry, HardState, SoftState } from '../raft/types.js';
-import { NotLeaderError, TimeoutError, UnavailableError, describeError } from '../runtime/errors.js';
-import type { Timer } from '../runtime/clock.js';
-import type { ChunkQueue, ReplicaRole, RoleChange, StateMachine, WriteConcern } from './raft-state-machine.js';
-
-export interface PendingProposal {
-  term: number;
-  concern: WriteConcern;
-  resolve: (v: { index: number; result: unknown }) => void;
-  reject: (e: Error) => void;
-  timer: Timer;
-  /** For concern `all`: applied here, now waiting for every member. */
-  result?: unknown;
-  appliedHere?: boolean;
-}
-
-export interface PendingRead {
-  /** Called with the read index: once it is applied here, or as soon as it is confirmed if `confirmOnly`. */
-  resolve: (index: number) => void;
-  reject: (e: Error) => void;
-  timer: Timer;
-  /** Confirmed: serve once applied reaches it. */
-  index?: number;
-  /** Resolve as soon as the leader has confirmed the index (a follower's read asked for it), without waiting to apply it here. */
-  confirmOnly?: boolean;
-}
-
-export interface Waiter {
-  resolve: () => void;
-  reject: (e: Error) => void;
-  timer: Timer;
-}
+import { UnavailableError, describeError } from '../runtime/errors.js';
+import type { Clock, Timer } from '../runtime/clock.js';
+import type { ChunkQueue, ReplicaRole, RoleChange, StateMachine } from './raft-state-machine.js';
+import { GroupWaiters } from './raft-waiters.js';
 
 export class GroupReplica {
-  readonly proposals = new Map<number, PendingProposal>();
-  readonly reads = new Map<number, PendingRead>();
+  /** The callers waiting on this replica: proposals, reads, membership changes, transfers. */
+  readonly waiters: GroupWaiters;
   readonly listeners = new Set<(ev: RoleChange) => void>();
-  /** Membership changes waiting for their entry to apply, by index. */
-  readonly confWaiters = new Map<number, Waiter>();
-  /** Leadership transfers waiting for the leader to change. */
-  readonly transferWaiters = new Set<Waiter>();
   private applyQueue: Entry[] = [];
   private applying = false;
   /** A snapshot being received: its chunks feed the state machine's restore. */
@@ -68,9 +37,11 @@ export class GroupReplica {
     readonly id: string,
     readonly core: RaftNode,
     readonly sm: StateMachine,
+    clock: Clock,
     private readonly onProgress: () => void,
     private readonly log: (msg: string, fields: Record<string, unknown>) => void,
   ) {
+    this.waiters = new GroupWaiters(id, clock);
     this.role = toRoleChange(core.softState(), core.isVoter());
     this.durableApplied = sm.appliedIndex;
   }
@@ -95,18 +66,14 @@ export class GroupReplica {
         } catch (err) {
           this.failed = `state machine failed to apply entries ${(batch[0] as Entry).index}..: ${describeError(err)}`;
           this.log('raft group stopped applying; it hands leadership over and will not lead again until restarted', { group: this.id, error: this.failed });
-          for (const p of this.proposals.values()) {
-            p.timer.cancel();
-            p.reject(new UnavailableError(`group ${this.id}: ${this.failed}`));
-          }
-          this.proposals.clear();
+          this.waiters.failProposals(new UnavailableError(`group ${this.id}: ${this.failed}`));
           // A replica that cannot apply must not go on leading: writes would be refused here
           // while the other replicas could serve them.
           this.core.withdraw();
           this.onProgress();
           return;
         }
-        batch.forEach((e, k) => this.settleProposal(e, results[k]));
+        batch.forEach((e, k) => this.waiters.applied(e, results[k]));
         this.core.appliedTo((batch[batch.length - 1] as Entry).index);
         this.serveReads();
         this.onProgress();
@@ -116,63 +83,19 @@ export class GroupReplica {
     }
   }
 
-  /** An applied entry answers the proposal that asked for its index: with its result if it is that proposal, as superseded if not. */
-  private settleProposal(e: Entry, result: unknown): void {
-    const p = this.proposals.get(e.index);
-    const w = this.confWaiters.get(e.index);
-    if (w) {
-      this.confWaiters.delete(e.index);
-      w.timer.cancel();
-      if (e.type === 'config') w.resolve();
-      else w.reject(new NotLeaderError(`group ${this.id}: the membership change was superseded by a new leader`));
-    }
-    if (!p) return;
-    if (e.term !== p.term) {
-      this.proposals.delete(e.index);
-      p.timer.cancel();
-      p.reject(new NotLeaderError(`group ${this.id}: the write at index ${e.index} was superseded by a new leader's entry; it was not applied`));
-      return;
-    }
-    if (p.concern === 'all') {
-      p.appliedHere = true;
-      p.result = result;
-      return; // settled by checkAll once every member applied it
-    }
-    this.proposals.delete(e.index);
-    p.timer.cancel();
-    p.resolve({ index: e.index, result });
-  }
-
-  /** Concern `all`: resolves proposals every member has applied. */
+  /** Concern `all`: resolves the proposals every member has applied. */
   checkAll(): void {
-    if (this.proposals.size === 0) return;
+    if (!this.waiters.hasAll()) return;
     const st = this.core.status();
     if (st.role !== 'leader') return;
     let minApplied = this.sm.appliedIndex;
     for (const p of st.progress) if (p.node !== this.core.id) minApplied = Math.min(minApplied, p.applied);
-    for (const [index, p] of this.proposals) {
-      if (p.concern === 'all' && p.appliedHere && index <= minApplied) {
-        this.proposals.delete(index);
-        p.timer.cancel();
-        p.resolve({ index, result: p.result });
-      }
-    }
+    this.waiters.appliedEverywhere(minApplied);
   }
 
-  hasAllWaiters(): boolean {
-    for (const p of this.proposals.values()) if (p.concern === 'all') return true;
-    return false;
-  }
-
-  /** Confirmed reads whose index is applied are served. */
+  /** Confirmed reads and waits whose index is applied are served. */
   serveReads(): void {
-    for (const [id, r] of this.reads) {
-      if (r.index !== undefined && r.index <= this.sm.appliedIndex) {
-        this.reads.delete(id);
-        r.timer.cancel();
-        r.resolve(r.index);
-      }
-    }
+    this.waiters.serveReads(this.sm.appliedIndex);
   }
 
   /** The role, leader or readiness changed: tell listeners, settle transfers. */
@@ -181,13 +104,7 @@ export class GroupReplica {
     const before = this.role;
     this.role = ev;
     if (before.role === ev.role && before.term === ev.term && before.leader === ev.leader && before.ready === ev.ready) return;
-    if (before.role === 'leader' && ev.role !== 'leader') {
-      for (const w of this.transferWaiters) {
-        w.timer.cancel();
-        w.resolve();
-      }
-      this.transferWaiters.clear();
-    }
+    if (before.role === 'leader' && ev.role !== 'leader') this.waiters.leadershipLost();
     for (const l of this.listeners) {
       try {
         l(ev);
@@ -199,22 +116,7 @@ export class GroupReplica {
 
   /** Fails everything still waiting (stop, removal). */
   failAll(err: Error): void {
-    for (const p of this.proposals.values()) {
-      p.timer.cancel();
-      p.reject(err);
-    }
-    this.proposals.clear();
-    for (const r of this.reads.values()) {
-      r.timer.cancel();
-      r.reject(err);
-    }
-    this.reads.clear();
-    for (const w of [...this.confWaiters.values(), ...this.transferWaiters]) {
-      w.timer.cancel();
-      w.reject(err);
-    }
-    this.confWaiters.clear();
-    this.transferWaiters.clear();
+    this.waiters.failAll(err);
     this.restoring?.queue.fail(err);
   }
 }
@@ -238,8 +140,4 @@ export function toRoleChange(ss: SoftState, isVoter: boolean): RoleChange {
     }
   }
   return { role, term: ss.term, leader: ss.leader, ready: ss.ready };
-}
-
-export function timeoutError(what: string, ms: number): TimeoutError {
-  return new TimeoutError(`${what} did not complete within ${ms} ms`);
 }

@@ -22,7 +22,7 @@ import type { Message, NodeId } from '../raft/types.js';
 import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
 import type { NodeEnv } from '../storage/node-env.js';
 import type { RaftLogStore } from '../storage/raft-log-store.js';
-import { GroupReplica, timeoutError, type Waiter } from './raft-group.js';
+import { GroupReplica } from './raft-group.js';
 import { parseRaftHostOptions, type RaftHostOptions } from './raft-options.js';
 import { requestRead, waitApplied, type ReadDeps, type ReadMode } from './raft-reads.js';
 import { SnapshotStreams } from './raft-snapshots.js';
@@ -128,7 +128,6 @@ export class RaftHost {
       bugs: deps.bugs ?? {},
     });
     this.readDeps = {
-      clock: this.clock,
       nextId: () => ++this.readSeq,
       markDirty: (g) => this.markDirty(g),
       notLeader: (g, reason, leader) => this.notLeader(g, reason, leader),
@@ -200,7 +199,7 @@ export class RaftHost {
       },
       { ...state, applied: o.stateMachine.appliedIndex },
     );
-    const g = new GroupReplica(groupId, core, o.stateMachine, () => this.markDirty(g), (m, f) => this.log.warn(m, f));
+    const g = new GroupReplica(groupId, core, o.stateMachine, this.clock, () => this.markDirty(g), (m, f) => this.log.warn(m, f));
     g.persistedHard = state.hardState;
     this.groups.set(groupId, g);
     this.markDirty(g);
@@ -243,18 +242,7 @@ export class RaftHost {
     const res = g.core.propose([data]);
     if (!res.ok) return Promise.reject(this.notLeader(g, res.reason, res.leader));
     this.markDirty(g);
-    return new Promise((resolve, reject) => {
-      const timer = this.clock.setTimer(() => {
-        if (g.proposals.get(res.index)?.timer === timer) g.proposals.delete(res.index);
-        reject(timeoutError(`write to group ${groupId} (index ${res.index})`, o.timeoutMs));
-      }, o.timeoutMs);
-      const older = g.proposals.get(res.index);
-      if (older) {
-        older.timer.cancel();
-        older.reject(new NotLeaderError(`group ${groupId}: the write at index ${res.index} was superseded by a new leader's entry; it was not applied`));
-      }
-      g.proposals.set(res.index, { term: res.term, concern: o.concern, resolve, reject, timer });
-    });
+    return g.waiters.proposal(res.index, res.term, o.concern, o.timeoutMs);
   }
 
   /**
@@ -344,7 +332,7 @@ export class RaftHost {
     if (!res.ok) return Promise.reject(res.reason === 'invalid' ? new InvalidArgumentError(`transfer to ${target}: ${res.detail ?? res.reason}`) : this.notLeader(g, res.reason, res.leader));
     this.markDirty(g);
     const ms = this.opts.electionTicks * this.opts.tickMs * 4;
-    return this.waitFor(g.transferWaiters, ms, `leadership transfer of group ${groupId} to ${target}`);
+    return g.waiters.transfer(ms, `leadership transfer of group ${groupId} to ${target}`);
   }
 
   /** On the leader: one membership change; resolves once it is committed and applied here. */
@@ -366,14 +354,7 @@ export class RaftHost {
       return Promise.reject(this.notLeader(g, res.reason, res.leader));
     }
     this.markDirty(g);
-    const ms = this.opts.electionTicks * this.opts.tickMs * 20;
-    return new Promise((resolve, reject) => {
-      const timer = this.clock.setTimer(() => {
-        g.confWaiters.delete(res.index);
-        reject(timeoutError(`membership change of group ${groupId}`, ms));
-      }, ms);
-      g.confWaiters.set(res.index, { resolve, reject, timer });
-    });
+    return g.waiters.conf(res.index, this.opts.electionTicks * this.opts.tickMs * 20);
   }
 
   status(groupId: string): GroupStatus {
@@ -491,20 +472,6 @@ export class RaftHost {
     return new NotLeaderError(`group ${g.id}: node ${this.nodeId} is not the leader${leader && leader !== this.nodeId ? `; the leader is ${leader}` : '; no leader is known'}`);
   }
 
-  private waitFor(set: Set<Waiter>, ms: number, what: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const w: Waiter = {
-        resolve,
-        reject,
-        timer: this.clock.setTimer(() => {
-          set.delete(w);
-          reject(timeoutError(what, ms));
-        }, ms),
-      };
-      set.add(w);
-    });
-  }
-
   private markDirty(g: GroupReplica): void {
     if (g.stopped) return;
     this.dirty.add(g);
@@ -540,7 +507,7 @@ export class RaftHost {
       if (silent && core.lead !== null && silent.has(core.lead)) core.leaderNodeDown(core.lead);
       if (core.quiesced) continue;
       core.tick();
-      if (g.hasAllWaiters()) g.checkAll();
+      g.checkAll();
       this.markDirty(g);
     }
     this.transport.ping(this.peers, now, this.opts.heartbeatTicks * this.opts.tickMs);

@@ -7,15 +7,13 @@
  * before the read began is at or below the index, and a replica applies only committed entries,
  * so what the follower then reads is at least as new as the read and never uncommitted.
  */
-import type { Clock } from '../runtime/clock.js';
 import type { NodeId } from '../raft/types.js';
 import { InvalidArgumentError } from '../runtime/errors.js';
-import { timeoutError, type GroupReplica } from './raft-group.js';
+import type { GroupReplica } from './raft-group.js';
 
 export type ReadMode = 'strong' | 'leased';
 
 export interface ReadDeps {
-  clock: Clock;
   nextId(): number;
   markDirty(g: GroupReplica): void;
   notLeader(g: GroupReplica, reason: string, leader: string | null): Error;
@@ -35,13 +33,7 @@ export function requestRead(g: GroupReplica, o: { mode: ReadMode; timeoutMs: num
   else g.readStats.others++;
   if (leaseIndex !== undefined) return confirmOnly ? Promise.resolve(leaseIndex) : waitApplied(g, leaseIndex, o.timeoutMs, deps).then(() => leaseIndex);
   const id = deps.nextId();
-  const p = new Promise<number>((resolve, reject) => {
-    const timer = deps.clock.setTimer(() => {
-      g.reads.delete(id);
-      reject(timeoutError(`read barrier on group ${g.id}`, o.timeoutMs));
-    }, o.timeoutMs);
-    g.reads.set(id, { resolve, reject, timer, confirmOnly });
-  });
+  const p = g.waiters.read(id, confirmOnly, o.timeoutMs);
   g.core.readIndex(id, o.mode === 'leased', o.forPeer as NodeId | undefined);
   deps.markDirty(g);
   return p;
@@ -51,12 +43,5 @@ export function requestRead(g: GroupReplica, o: { mode: ReadMode; timeoutMs: num
 export function waitApplied(g: GroupReplica, index: number, timeoutMs: number, deps: ReadDeps): Promise<void> {
   if (!Number.isSafeInteger(index) || index < 0) throw new InvalidArgumentError(`index must be a non-negative integer, got ${String(index)}`);
   if (g.sm.appliedIndex >= index) return Promise.resolve();
-  const id = deps.nextId();
-  return new Promise<void>((resolve, reject) => {
-    const timer = deps.clock.setTimer(() => {
-      g.reads.delete(id);
-      reject(timeoutError(`applying index ${index} on group ${g.id} (applied ${g.sm.appliedIndex})`, timeoutMs));
-    }, timeoutMs);
-    g.reads.set(id, { resolve: () => resolve(), reject, timer, index });
-  });
+  return g.waiters.applyWait(deps.nextId(), index, timeoutMs, () => g.sm.appliedIndex);
 }

@@ -81,23 +81,8 @@ export class TurnPipeline {
           g.unsavedHard = rd.hardState;
         }
         if (rd.softState) g.onSoftState(rd.softState);
-        for (const rs of rd.readStates) {
-          const r = g.reads.get(rs.id);
-          if (!r) continue;
-          r.index = rs.index;
-          if (r.confirmOnly) {
-            g.reads.delete(rs.id);
-            r.timer.cancel();
-            r.resolve(rs.index);
-          }
-        }
-        for (const f of rd.readFailures) {
-          const r = g.reads.get(f.id);
-          if (!r) continue;
-          g.reads.delete(f.id);
-          r.timer.cancel();
-          r.reject(this.deps.notLeader(g, 'notLeader', g.core.lead));
-        }
+        for (const rs of rd.readStates) g.waiters.readConfirmed(rs.id, rs.index);
+        for (const f of rd.readFailures) g.waiters.readFailed(f.id, this.deps.notLeader(g, 'notLeader', g.core.lead));
         // A leader's appends and heartbeats promise nothing about its disk: send them now, in
         // parallel with its own write.
         for (const m of rd.messages) if ((!mustPersistBeforeSending(m) || this.deps.bugs.ackBeforeFlush) && m.type !== 'snap') this.deps.transport.enqueue(g.id, m);
@@ -173,14 +158,7 @@ export class TurnPipeline {
         if (m.type === 'snap') this.deps.snapshots.send(g, m, () => this.deps.markDirty(g));
         else if (mustPersistBeforeSending(m) && !this.deps.bugs.ackBeforeFlush) this.deps.transport.enqueue(g.id, m);
       }
-      for (const e of rd.entries) {
-        const p = g.proposals.get(e.index);
-        if (p && p.concern === 'leader' && p.term === e.term) {
-          g.proposals.delete(e.index);
-          p.timer.cancel();
-          p.resolve({ index: e.index, result: undefined });
-        }
-      }
+      g.waiters.durable(rd.entries);
       if (rd.committedEntries.length > 0) {
         g.deferredApplies--;
         g.enqueueApply(rd.committedEntries);
