@@ -161,7 +161,7 @@ export abstract class RaftLeader extends RaftReplica {
     return active >= quorum(this.conf.voters);
   }
 
-  // ---------------------------------------------------------------- follower (§5.3)
+  // ---------------------------------------------------------------- membership (diss. §4.1)
 
   protected applyConf(next: ConfState): void {
     this._conf = next;

@@ -1,6 +1,6 @@
 /**
- * The state and the follower and candidate halves of the Raft core (the leader half and the
- * public API are in raft-node.ts): terms and votes, elections with pre-vote and leader
+ * The state and the follower and candidate halves of the Raft core (the leader half is in
+ * raft-leader.ts, the public API in raft-node.ts): terms and votes, elections with pre-vote and leader
  * stickiness (§5.2, diss. §9.6, §4.2.3), a follower's handling of appends, heartbeats and
  * snapshots (§5.3, §7), and commit with membership taking effect (diss. §4.1).
  */
@@ -472,7 +472,7 @@ export abstract class RaftReplica {
     if (this.role === 'leader' && (this.cfg.commitBroadcast || this.leaseHolders.size > 0)) this.commitChanged = true;
   }
 
-  // ---------------------------------------------------------------- leader (§5.3, §5.4.2)
+  // ---------------------------------------------------------------- output
 
   protected send(m: Message): void {
     this.msgs.push(m);
