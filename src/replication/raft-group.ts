@@ -7,7 +7,7 @@ import type { RaftNode } from '../raft/raft-node.js';
 import type { Entry, HardState, SoftState } from '../raft/types.js';
 import { UnavailableError, describeError } from '../runtime/errors.js';
 import type { Clock, Timer } from '../runtime/clock.js';
-import type { ChunkQueue, ReplicaRole, RoleChange, StateMachine } from './raft-state-machine.js';
+import type { ChunkQueue, GroupStatus, ReplicaRole, RoleChange, StateMachine } from './raft-state-machine.js';
 import { GroupWaiters } from './raft-waiters.js';
 
 export class GroupReplica {
@@ -112,6 +112,33 @@ export class GroupReplica {
         this.log('role listener threw', { group: this.id, error: describeError(err) });
       }
     }
+  }
+
+  /** What status pages show; `hostFailure` is why the whole host stopped, if it did. */
+  status(hostFailure: string | null, sinceHeard: (node: string) => number | null): GroupStatus {
+    const st = this.core.status();
+    return {
+      role: this.role.role,
+      term: st.term,
+      leader: st.leader,
+      commitIndex: st.commit,
+      appliedIndex: this.sm.appliedIndex,
+      firstIndex: st.firstIndex,
+      lastIndex: st.lastIndex,
+      quiesced: st.quiesced,
+      damaged: st.damaged,
+      failed: hostFailure ?? this.failed,
+      voters: [...st.conf.voters],
+      learners: [...st.conf.learners],
+      reads: { ...this.readStats, leases: st.leases, rounds: st.readRounds },
+      progress: st.progress.map((p) => ({
+        node: p.node,
+        matchIndex: p.match,
+        appliedIndex: p.node === this.core.id ? this.sm.appliedIndex : p.applied,
+        lastContactMs: p.node === this.core.id ? 0 : sinceHeard(p.node),
+        role: p.isLearner ? 'learner' : 'voter',
+      })),
+    };
   }
 
   /** Fails everything still waiting (stop, removal). */

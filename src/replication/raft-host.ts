@@ -1,6 +1,7 @@
 /**
- * The Raft host: one per node, hosting many groups' replicas on one NATS connection and one
- * LMDB environment. It drives every group's pure core (src/raft) in turns of the event loop:
+ * The Raft host: one per node, hosting many groups' replicas on one transport and one log store
+ * (NATS and LMDB in a node: {@link RaftHost.start}; their in-memory twins in the simulation and
+ * the host's unit tests: {@link RaftHost.open}). It drives every group's pure core (src/raft) in turns of the event loop:
  * it steps inbound messages, ticks and local requests into the cores, marks their groups dirty,
  * and runs a turn over them ({@link TurnPipeline}, raft-turns.ts: one transaction for all their
  * writes; nothing that promises durability leaves before that transaction is flushed).
@@ -10,71 +11,28 @@
  * leader's node has been silent for an election timeout.
  */
 import * as zlib from 'node:zlib';
-import type { ActorSystem } from '../runtime/actor-system.js';
 import type { Clock, Timer } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { InvalidArgumentError, NotFoundError, NotLeaderError, UnavailableError, describeError } from '../runtime/errors.js';
 import { useNativeCrc32 } from '../raft/crc32.js';
 import { bootstrapInit, emptyInit, RaftNode, type RaftNodeView } from '../raft/raft-node.js';
 import type { ConfChange } from '../raft/membership.js';
-import type { TestingBugs } from '../raft/config.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
-import type { NodeEnv } from '../storage/node-env.js';
 import type { RaftLogStore } from '../storage/raft-log-store.js';
 import { GroupReplica } from './raft-group.js';
-import { parseRaftHostOptions, type RaftHostOptions } from './raft-options.js';
+import { parseRaftHostOptions, type CreateGroupOptions, type RaftHostDeps, type RaftHostOptions, type RaftHostStartOptions } from './raft-options.js';
+
+export type { CreateGroupOptions, RaftHostDeps, RaftHostStartOptions };
+import { PeerLiveness } from './raft-liveness.js';
 import { requestRead, waitApplied, type ReadDeps, type ReadMode } from './raft-reads.js';
 import { SnapshotStreams } from './raft-snapshots.js';
-import type { GroupStatus, RoleChange, StateMachine, WriteConcern } from './raft-state-machine.js';
+import type { GroupStatus, RoleChange, WriteConcern } from './raft-state-machine.js';
 import { NatsRaftTransport } from './nats-raft-transport.js';
 import type { RaftTransport, SnapshotChunk, TransportStats } from './raft-transport.js';
-import { TurnPipeline, type HostTestingBugs, type TurnStats } from './raft-turns.js';
-
-export interface RaftHostStartOptions {
-  system: ActorSystem;
-  /** The node's LMDB environment (the log goes in its raft sub-databases). */
-  env?: NodeEnv;
-  /** Or a store (tests). One of the two is required. */
-  store?: RaftLogStore;
-  nodeId: string;
-  options?: Partial<RaftHostOptions>;
-  /**
-   * Called once if the host stops itself because it can no longer keep its promises (a failed
-   * flush of the Raft log): the process should exit and recover from what is on disk.
-   */
-  onFatal?: (err: Error) => void;
-}
-
-/** The host's ports: everything outside it that it talks to. */
-export interface RaftHostDeps {
-  nodeId: string;
-  clock: Clock;
-  log: Logger;
-  store: RaftLogStore;
-  transport: RaftTransport;
-  options?: Partial<RaftHostOptions>;
-  /** Runs `fn` once the current event-loop turn's work is done (default: setImmediate). The simulation runs these itself. */
-  defer?: (fn: () => void) => void;
-  onFatal?: (err: Error) => void;
-  /** Deliberate bugs of the core and the host, for proving the simulation catches them. Never set outside tests. */
-  bugs?: TestingBugs & HostTestingBugs;
-  /** Overrides of the cores' flow control (the simulation varies them). */
-  flow?: { maxSizePerMsg?: number; maxInflightMsgs?: number };
-}
-
-export interface CreateGroupOptions {
-  /** Initial voters (every initial member must be given the same). Ignored when the group has stored state. */
-  voters: string[];
-  learners?: string[];
-  stateMachine: StateMachine;
-  /** Join an existing group (after `changeMembership({addLearner})` on its leader): start empty and take the log from the leader. */
-  join?: boolean;
-}
+import { TurnPipeline, type TurnStats } from './raft-turns.js';
 
 const GROUP_ID = /^[A-Za-z0-9_.-]{1,200}$/;
-/** How often (in ticks) the set of peer nodes to ping is recomputed from the groups' configurations. */
-const PEERS_EVERY_TICKS = 20;
 /** A follower asks for its next read lease once this many ticks or fewer are left of the one it holds. */
 const LEASE_RENEW_TICKS = 2;
 
@@ -89,7 +47,7 @@ export class RaftHost {
   private readonly transport: RaftTransport;
   private readonly snapshots: SnapshotStreams;
   private readonly defer: (fn: () => void) => void;
-  private readonly heard = new Map<string, number>();
+  private readonly liveness: PeerLiveness;
   private turnScheduled = false;
   private ticker: Timer | undefined;
   private readSeq = 0;
@@ -97,9 +55,6 @@ export class RaftHost {
   /** Why the host stopped itself (fail-stop), if it did. */
   private fatal: string | null = null;
   private seedSeq = 0;
-  private ticks = 0;
-  private peers = new Set<string>();
-  private readonly startedAt: number;
   private readonly turns: TurnPipeline;
   private readonly readDeps: ReadDeps;
 
@@ -111,7 +66,7 @@ export class RaftHost {
     this.store = deps.store;
     this.transport = deps.transport;
     this.defer = deps.defer ?? ((fn) => setImmediate(fn));
-    this.startedAt = this.clock.now();
+    this.liveness = new PeerLiveness(this.nodeId, this.clock.now());
     this.snapshots = new SnapshotStreams(this.transport, this.nodeId, this.opts.snapshotChunkBytes, this.opts.snapshotStallMs, this.log, this.clock);
     this.turns = new TurnPipeline({
       store: this.store,
@@ -358,31 +313,8 @@ export class RaftHost {
   }
 
   status(groupId: string): GroupStatus {
-    const g = this.group(groupId);
-    const st = g.core.status();
     const now = this.clock.now();
-    return {
-      role: g.role.role,
-      term: st.term,
-      leader: st.leader,
-      commitIndex: st.commit,
-      appliedIndex: g.sm.appliedIndex,
-      firstIndex: st.firstIndex,
-      lastIndex: st.lastIndex,
-      quiesced: st.quiesced,
-      damaged: st.damaged,
-      failed: this.fatal ?? g.failed,
-      voters: [...st.conf.voters],
-      learners: [...st.conf.learners],
-      reads: { ...g.readStats, leases: st.leases, rounds: st.readRounds },
-      progress: st.progress.map((p) => ({
-        node: p.node,
-        matchIndex: p.match,
-        appliedIndex: p.node === this.nodeId ? g.sm.appliedIndex : p.applied,
-        lastContactMs: p.node === this.nodeId ? 0 : this.sinceHeard(p.node, now),
-        role: p.isLearner ? 'learner' : 'voter',
-      })),
-    };
+    return this.group(groupId).status(this.fatal, (node) => this.liveness.sinceHeard(node, now));
   }
 
   /** The group's Raft core, to read only (the simulation's checkers look at its log and role). */
@@ -397,12 +329,6 @@ export class RaftHost {
   /** Transport counters (requests sent, messages carried, unreachable reports). */
   transportStats(): TransportStats {
     return { ...this.transport.stats };
-  }
-
-  /** Milliseconds since anything arrived from `node`; null if nothing ever did. */
-  private sinceHeard(node: string, now: number): number | null {
-    const at = this.heard.get(node);
-    return at === undefined ? null : now - at;
   }
 
   /**
@@ -496,12 +422,7 @@ export class RaftHost {
    */
   private tick(): void {
     const now = this.clock.now();
-    const silentMs = this.opts.electionTicks * this.opts.tickMs;
-    if (this.ticks++ % PEERS_EVERY_TICKS === 0) this.peers = this.collectPeers();
-    let silent: Set<string> | undefined;
-    for (const p of this.peers) {
-      if (now - (this.heard.get(p) ?? this.startedAt) >= silentMs) (silent ??= new Set()).add(p);
-    }
+    const silent = this.liveness.tick(this.groups.values(), now, this.opts.electionTicks * this.opts.tickMs);
     for (const g of this.groups.values()) {
       const core = g.core;
       if (silent && core.lead !== null && silent.has(core.lead)) core.leaderNodeDown(core.lead);
@@ -510,22 +431,11 @@ export class RaftHost {
       g.checkAll();
       this.markDirty(g);
     }
-    this.transport.ping(this.peers, now, this.opts.heartbeatTicks * this.opts.tickMs);
-  }
-
-  /** Every node that shares a group with this one. */
-  private collectPeers(): Set<string> {
-    const peers = new Set<string>();
-    for (const g of this.groups.values()) {
-      for (const n of g.core.conf.voters) peers.add(n);
-      for (const n of g.core.conf.learners) peers.add(n);
-    }
-    peers.delete(this.nodeId);
-    return peers;
+    this.transport.ping(this.liveness.peers(), now, this.opts.heartbeatTicks * this.opts.tickMs);
   }
 
   private onBatch(from: string, msgs: [string, Message][]): boolean {
-    this.heard.set(from, this.clock.now());
+    this.liveness.heardFrom(from, this.clock.now());
     for (const [groupId, m] of msgs) {
       const g = this.groups.get(groupId);
       if (!g || typeof m !== 'object' || m === null) continue;
@@ -542,7 +452,7 @@ export class RaftHost {
   }
 
   private onChunk(chunk: SnapshotChunk): Promise<boolean> {
-    this.heard.set(chunk.from, this.clock.now());
+    this.liveness.heardFrom(chunk.from, this.clock.now());
     const g = this.groups.get(chunk.group);
     if (!g) return Promise.resolve(false);
     return this.snapshots.receive(g, chunk, () => this.markDirty(g));

@@ -10,7 +10,16 @@
  * length, and named `DEFAULT_HOST_*` apart from the core's own defaults (src/raft/config.ts,
  * `DEFAULT_ELECTION_TICKS` and the like), which serve the core's tests and simulation.
  */
+import type { ActorSystem } from '../runtime/actor-system.js';
+import type { Clock } from '../runtime/clock.js';
 import { InvalidArgumentError } from '../runtime/errors.js';
+import type { Logger } from '../runtime/logger.js';
+import type { TestingBugs } from '../raft/config.js';
+import type { NodeEnv } from '../storage/node-env.js';
+import type { RaftLogStore } from '../storage/raft-log-store.js';
+import type { StateMachine } from './raft-state-machine.js';
+import type { RaftTransport } from './raft-transport.js';
+import type { HostTestingBugs } from './raft-turns.js';
 
 export const DEFAULT_TICK_MS = 50;
 /** Ticks without a leader before a follower campaigns (randomized in [n, 2n)); fewer than the core's default, as ticks here are {@link DEFAULT_TICK_MS}. */
@@ -66,4 +75,45 @@ export function parseRaftHostOptions(input: Partial<RaftHostOptions>, nodeId: st
     throw new InvalidArgumentError(`raft host option heartbeatTicks (${o.heartbeatTicks}) must be below electionTicks (${o.electionTicks})`);
   }
   return o;
+}
+
+export interface RaftHostStartOptions {
+  system: ActorSystem;
+  /** The node's LMDB environment (the log goes in its raft sub-databases). */
+  env?: NodeEnv;
+  /** Or a store (tests). One of the two is required. */
+  store?: RaftLogStore;
+  nodeId: string;
+  options?: Partial<RaftHostOptions>;
+  /**
+   * Called once if the host stops itself because it can no longer keep its promises (a failed
+   * flush of the Raft log): the process should exit and recover from what is on disk.
+   */
+  onFatal?: (err: Error) => void;
+}
+
+/** The host's ports: everything outside it that it talks to. */
+export interface RaftHostDeps {
+  nodeId: string;
+  clock: Clock;
+  log: Logger;
+  store: RaftLogStore;
+  transport: RaftTransport;
+  options?: Partial<RaftHostOptions>;
+  /** Runs `fn` once the current event-loop turn's work is done (default: setImmediate). The simulation runs these itself. */
+  defer?: (fn: () => void) => void;
+  onFatal?: (err: Error) => void;
+  /** Deliberate bugs of the core and the host, for proving the simulation catches them. Never set outside tests. */
+  bugs?: TestingBugs & HostTestingBugs;
+  /** Overrides of the cores' flow control (the simulation varies them). */
+  flow?: { maxSizePerMsg?: number; maxInflightMsgs?: number };
+}
+
+export interface CreateGroupOptions {
+  /** Initial voters (every initial member must be given the same). Ignored when the group has stored state. */
+  voters: string[];
+  learners?: string[];
+  stateMachine: StateMachine;
+  /** Join an existing group (after `changeMembership({addLearner})` on its leader): start empty and take the log from the leader. */
+  join?: boolean;
 }

@@ -108,6 +108,25 @@ describe('raft host faults', () => {
     assert.ok(leader.host.transportStats().requests >= sentBefore);
     await hosts.stop();
   });
+
+  it('raft host faults - a peer never heard from shows no last contact, not the time since 1970', async () => {
+    const hosts = new MemoryHosts();
+    // c is a voter that never started: a and b elect a leader without it.
+    for (const id of ['a', 'b']) hosts.add(id);
+    for (const id of ['a', 'b']) {
+      const n = hosts.node(id);
+      await n.host.createGroup('f4', { voters: ['a', 'b', 'c'], stateMachine: n.sm });
+    }
+    await hosts.until(() => hosts.leader('f4') !== undefined, 5_000, 'a leader');
+    const leader = hosts.leader('f4');
+    assert.ok(leader);
+    const progress = leader.host.status('f4').progress;
+    const c = progress.find((p) => p.node === 'c');
+    const other = progress.find((p) => p.node !== 'c' && p.node !== leader.id);
+    assert.equal(c?.lastContactMs, null);
+    assert.ok(other && other.lastContactMs !== null && other.lastContactMs < 1_000, `a live peer was last heard ${other?.lastContactMs} ms ago`);
+    await hosts.stop();
+  });
 });
 
 /** How many snapshot chunks reached `node` (counted by the memory network's arrivals). */
