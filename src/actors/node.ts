@@ -10,6 +10,7 @@ import { MetadataStore } from '../cluster/metadata.js';
 import type { ActorSystem } from '../runtime/actor-system.js';
 import { MicroService } from '../runtime/micro-service.js';
 import type { MetricsRegistry } from '../runtime/metrics.js';
+import { LeaderWatch } from './leader-watch.js';
 import { membershipBehavior } from './membership-actor.js';
 import { routerMetrics } from './node-metrics.js';
 import type { NodeReplicaFactory } from './replica-factory.js';
@@ -59,7 +60,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   const factory = faults.has('shard-internal') ? withShardFault(parts.factory) : parts.factory;
   const manager = system.spawn<ReplicaManagerState, ReplicaManagerMsg>(
     'replicas',
-    replicaManagerBehavior({ node: system.name, subjects: system.subjects, requester: system, factory }, (s) => (managerState = s)),
+    replicaManagerBehavior({ node: system.name, subjects: system.subjects, requester: system, factory, publish: (subject, msg) => system.publish(subject, msg) }, (s) => (managerState = s)),
     { mailboxCapacity: 65_536 },
   );
   const stopWatch = await meta.watch((ev) => {
@@ -77,7 +78,9 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   });
   const requester = system;
   const rm = parts.metrics ? routerMetrics(parts.metrics) : undefined;
-  const data = new DataRouter({ requester, servesLocally: (subject) => system.servesLocally(subject), subjects: system.subjects, clock: system.clock, metrics: rm, faults });
+  const leaders = new LeaderWatch();
+  leaders.start(system.nc, system.subjects, system.log);
+  const data = new DataRouter({ requester, servesLocally: (subject) => system.servesLocally(subject), subjects: system.subjects, clock: system.clock, metrics: rm, faults, leaders });
   const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, clock: system.clock });
   system.spawn('router', routerBehavior({ subjects: system.subjects, data, admin, collections, service, metrics: rm }), { mailboxCapacity: 65_536 });
   await system.flush();
@@ -88,6 +91,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
     hosting: () => hostingOf(managerState),
     async stop() {
       stopWatch();
+      leaders.stop();
       collections.stop();
       service.stop();
       await system.shutdown();

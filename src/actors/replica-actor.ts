@@ -26,6 +26,7 @@ import {
   REPLICA_QUEUE_GROUP,
   anyReplicaSubject,
   leaderSubject,
+  type LeaderAnnouncement,
   type ReadIndexResult,
   type ShardRequest,
   type ShardStatus,
@@ -80,6 +81,8 @@ export interface ReplicaConfig {
   /** The node placement prefers as this shard's leader (placement spreads leaders evenly). */
   preferredLeader: string;
   open(): Promise<ReplicaResources>;
+  /** Tells the routers that this replica now leads (shard-protocol.ts, leaderAnnounceSubject). */
+  announce(a: LeaderAnnouncement): void;
 }
 
 /** How long a new leader that is not the preferred one waits before handing leadership over. */
@@ -143,6 +146,8 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
         const leading = msg.ev.role === 'leader' && msg.ev.ready;
         if (leading && !state.leaderSub) {
           state.leaderSub = ctx.subscribe(leaderSubj, { map: (d) => asRequest(d.body) });
+          // After the subscription: a router told of the new leader finds it there.
+          cfg.announce({ uid: cfg.uid, shard: cfg.shard, term: msg.ev.term, node: cfg.node });
           ctx.log.info('leading', { shard: `${cfg.collection}/${cfg.shard}`, term: msg.ev.term });
           if (cfg.preferredLeader !== cfg.node) ctx.schedule('balance', LEADER_BALANCE_DELAY_MS, { type: 'balance', term: msg.ev.term, attempt: 0 });
         } else if (!leading && state.leaderSub) {

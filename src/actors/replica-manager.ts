@@ -9,7 +9,7 @@ import type { ActorRef, Behavior } from '../runtime/actor.js';
 import { describeError } from '../runtime/errors.js';
 import type { Subjects } from '../runtime/subjects.js';
 import type { Requester } from './shard-client.js';
-import { replicaActorName } from './shard-protocol.js';
+import { leaderAnnounceSubject, replicaActorName } from './shard-protocol.js';
 import { replicaBehavior, type ReplicaResources } from './replica-actor.js';
 
 /** Opens the resources of one replica; `destroy` deletes a replica's data for good. */
@@ -24,6 +24,8 @@ export interface ReplicaManagerDeps {
   /** Replicas ask their shard's leader subject through it (a follower's read index). */
   requester: Requester;
   factory: ReplicaFactory;
+  /** Publishes a message on a subject, fire and forget (a new leader's announcement). */
+  publish(subject: string, msg: unknown): void;
 }
 
 export type ReplicaManagerMsg = { type: 'meta'; ev: MetadataEvent } | { type: 'role'; key: string; ev: RoleChange };
@@ -107,6 +109,7 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
             requester: deps.requester,
             preferredLeader: p.replicas[0] ?? deps.node,
             open: () => deps.factory.open(r, p.shard, (roleEv) => post({ type: 'role', key, ev: roleEv })),
+            announce: (a) => deps.publish(leaderAnnounceSubject(deps.subjects, a.uid, a.shard), a),
           }), { mailboxCapacity: 8_192 });
           state.hosted.set(key, { record: r, shard: p.shard, ref, leading: false });
           ctx.log.info('replica started', { collection: r.name, shard: p.shard });

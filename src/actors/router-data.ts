@@ -15,7 +15,8 @@ import type { Subjects } from '../runtime/subjects.js';
 import { parseFilter } from '../index/mod.js';
 import { mergeHits } from './merge.js';
 import type { RouterMetrics } from './node-metrics.js';
-import { callShard, type Requester } from './shard-client.js';
+import type { LeaderWatch } from './leader-watch.js';
+import { callShard, writeAttemptMs, type CallOptions, type Requester } from './shard-client.js';
 import {
   anyReplicaSubject,
   leaderSubject,
@@ -41,6 +42,8 @@ export interface DataRouterDeps {
   subjects: Subjects;
   /** The system's clock: deadlines, and the waits between a shard call's attempts. */
   clock: Clock;
+  /** New leaders' announcements: a call waiting on a shard's leader goes again at the next one. */
+  leaders?: LeaderWatch | undefined;
 }
 
 /** The router answers a little before the client's deadline, so that a partial reply arrives in time. */
@@ -224,7 +227,10 @@ export class DataRouter {
 
   private write(c: CachedCollection, shard: number, req: ShardRequest, deadline: number): Promise<WriteResult> {
     const subject = leaderSubject(this.deps.subjects, c.record.uid, shard);
-    return callShard<WriteResult>(this.deps.requester, subject, req, deadline, `shard ${shard} of '${c.record.name}'`, this.deps.clock);
+    return callShard<WriteResult>(this.deps.requester, subject, req, deadline, `shard ${shard} of '${c.record.name}'`, this.deps.clock, {
+      attemptMs: writeAttemptMs,
+      ...this.onNewLeader(c, shard),
+    });
   }
 
   /**
@@ -239,7 +245,12 @@ export class DataRouter {
     if (consistency === 'eventual') return callShard<R>(this.deps.requester, any, req, deadline, what, this.deps.clock);
     const leader = leaderSubject(this.deps.subjects, c.record.uid, shard);
     const local = this.deps.servesLocally?.(any) ?? false;
-    return callShard<R>(this.deps.requester, (attempt) => (local && attempt === 0 ? any : leader), req, deadline, what, this.deps.clock);
+    return callShard<R>(this.deps.requester, (attempt) => (local && attempt === 0 ? any : leader), req, deadline, what, this.deps.clock, this.onNewLeader(c, shard));
+  }
+
+  private onNewLeader(c: CachedCollection, shard: number): CallOptions {
+    const leaders = this.deps.leaders;
+    return leaders ? { interrupt: () => leaders.next(c.record.uid, shard) } : {};
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * A router's calls to shards: each retried inside the request's deadline while the shard has no
- * leader (no responders), a stale leader answers NOT_LEADER, or a replica is overloaded. Retrying
- * a write is safe because every write carries a requestId that the shard's state machine
- * deduplicates (DESIGN.md, A write).
+ * leader (no responders), a stale leader answers NOT_LEADER, or a replica is overloaded; an
+ * attempt still waiting when a new leader announces itself, or a write's attempt that waited
+ * {@link writeAttemptMs}, is sent again. Retrying a write is safe because every write carries a
+ * requestId that the shard's state machine deduplicates (DESIGN.md, A write).
  */
 import type { Clock } from '../runtime/clock.js';
 import {
@@ -11,6 +12,7 @@ import {
   UnavailableError,
   describeError,
 } from '../runtime/errors.js';
+import type { LeaderWait } from './leader-watch.js';
 import type { ShardRequest } from './shard-protocol.js';
 
 export interface Requester {
@@ -21,6 +23,28 @@ export const RETRY_BACKOFF_MIN_MS = 5;
 export const RETRY_BACKOFF_MAX_MS = 200;
 
 const TRANSIENT = new Set(['NO_RESPONDERS', 'NOT_LEADER', 'MAILBOX_FULL', 'ACTOR_STOPPED', 'UNAVAILABLE']);
+
+/** How a call's attempts are bounded and cut short. */
+export interface CallOptions {
+  /** The longest one attempt may wait, given what is left of the deadline (default: all of it). */
+  attemptMs?: (remaining: number) => number;
+  /** A wait that, when it resolves, abandons the attempt in flight and sends the request again at once (a new leader was announced). */
+  interrupt?: () => LeaderWait;
+}
+
+/**
+ * A write's attempt waits at most this long, or a third of what is left of the deadline if that
+ * is more, before it is sent again (with the same requestId, so it is applied at most once): a
+ * request lost on its way, or swallowed by a leader that died, does not hold the write until its
+ * deadline. A new leader's announcement cuts an attempt shorter still.
+ */
+export const WRITE_ATTEMPT_MIN_MS = 1_000;
+
+export function writeAttemptMs(remaining: number): number {
+  return Math.max(WRITE_ATTEMPT_MIN_MS, Math.floor(remaining / 3));
+}
+
+const INTERRUPTED = Symbol('interrupted');
 
 /**
  * Sends `req` to `subject` (or to `subject(attempt)`, attempts counted from 0) until it succeeds,
@@ -35,6 +59,7 @@ export async function callShard<R>(
   deadline: number,
   what: string,
   clock: Clock,
+  o: CallOptions = {},
 ): Promise<R> {
   let backoff = RETRY_BACKOFF_MIN_MS;
   let uncertain = false;
@@ -42,9 +67,19 @@ export async function callShard<R>(
   for (let attempt = 0; ; attempt++) {
     const remaining = Math.floor(deadline - clock.now());
     if (remaining < 1) break;
-    const withTimeout = 'timeoutMs' in req ? { ...req, timeoutMs: remaining } : req;
+    const timeoutMs = o.attemptMs ? Math.max(1, Math.min(remaining, o.attemptMs(remaining))) : remaining;
+    const withTimeout = 'timeoutMs' in req ? { ...req, timeoutMs } : req;
+    const wait = o.interrupt?.();
     try {
-      return await requester.request<R>(typeof subject === 'string' ? subject : subject(attempt), withTimeout, { timeoutMs: remaining });
+      const call = requester.request<R>(typeof subject === 'string' ? subject : subject(attempt), withTimeout, { timeoutMs });
+      if (!wait) return await call;
+      const res = await Promise.race([call, wait.promise.then(() => INTERRUPTED)]);
+      if (res !== INTERRUPTED) return res as R;
+      // A new leader: the attempt in flight may still be answered (or applied); nobody waits for it.
+      call.catch(() => undefined);
+      uncertain = true;
+      last = new UnavailableError(`${what}: a new leader took over while the request waited`);
+      continue;
     } catch (err) {
       last = err;
       if (!(err instanceof ShoalError)) throw err;
@@ -55,6 +90,8 @@ export async function callShard<R>(
       if (!TRANSIENT.has(err.code)) throw err;
       await new Promise<void>((r) => clock.setTimer(r, Math.min(backoff, Math.max(0, deadline - clock.now()))));
       backoff = Math.min(backoff * 2, RETRY_BACKOFF_MAX_MS);
+    } finally {
+      wait?.cancel();
     }
   }
   if (last === undefined) return Promise.reject(new TimeoutError(`${what}: the deadline left no time to ask it`));

@@ -27,6 +27,27 @@ export function anyReplicaSubject(s: Subjects, uid: string, shard: number): stri
 
 export const REPLICA_QUEUE_GROUP = 'replicas';
 
+/**
+ * Where a shard's new leader announces itself the moment it serves (its first entry of the term
+ * committed): a router whose call is still waiting on the old leader — dead, paused or cut off,
+ * so the call would otherwise wait out its deadline — sends it again at once.
+ */
+export function leaderAnnounceSubject(s: Subjects, uid: string, shard: number): string {
+  return s.internal('leaders', uid, String(shard));
+}
+
+/** Every shard's leader announcements (routers subscribe to it). */
+export function allLeaderAnnouncements(s: Subjects): string {
+  return s.internalAll('leaders');
+}
+
+export interface LeaderAnnouncement {
+  uid: string;
+  shard: number;
+  term: number;
+  node: string;
+}
+
 export interface ShardPoint {
   id: string;
   vector: Float32Array;

@@ -59,7 +59,7 @@ describe('replica actor', () => {
     };
     sys.spawn('replica.u.0', replicaBehavior({
       node: 'n1', uid: 'u', shard: 0, collection: 'c', dim: 2, metric: 'l2', hnsw: { m: 16, efConstruction: 200, ef: 64 },
-      subjects: sys.subjects, requester, preferredLeader: 'n2', open: () => Promise.resolve(resources),
+      subjects: sys.subjects, requester, preferredLeader: 'n2', open: () => Promise.resolve(resources), announce: () => undefined,
     }));
     const subject = anyReplicaSubject(sys.subjects, 'u', 0);
     for (let i = 0; i < 200 && !sys.servesLocally(subject); i++) await sleep(5);
