@@ -3,21 +3,27 @@
  * is `step(message)`, `tick()`, `propose(...)`, `readIndex(...)` and friends; output is the
  * {@link Ready} returned by `ready()`. No I/O, no clock (time is ticks), no Math.random (a
  * seeded generator). Section numbers cite the Raft paper (Ongaro and Ousterhout, 2014) and,
- * where marked "diss.", Ongaro's dissertation. This file holds the public API; the leader half
- * (§5.3 replication, §5.4.2 commit, §8 reads, diss. §3.10 transfer) is in raft-leader.ts, the
- * state and the follower and candidate halves in raft-replica.ts.
+ * where marked "diss.", Ongaro's dissertation. This file holds the public API, RaftNode, which
+ * alone holds the replica's state (a RaftState, raft-state.ts): outside code reads it through
+ * the getters here and cannot write it. The roles are plain functions over that state, each
+ * with one step function, as in etcd: follower.ts, candidate.ts (elections and votes) and
+ * leader.ts (§5.3 replication, §5.4.2 commit, §8 reads, diss. §4.1 membership, diss. §3.10
+ * transfer); leases.ts holds the read leases, ready.ts gathers the output.
  */
-import { EMPTY_CONF, encodeConf, makeEntry } from './entry.js';
-import { applyConfChange, quorum, type ConfChange } from './membership.js';
+import type { RaftConfig, RaftConfigInput } from './config.js';
+import { handleVoteRequest, inLease, stepCandidate, tickElection } from './candidate.js';
+import { stepFollower } from './follower.js';
+import { bestTransferee, handOff, maybeCommit, propose, proposeConfChange, readIndex, stepLeader, tickLeader, transferLeadership } from './leader.js';
+import { followerLease, leasedReadIndex, requestLease } from './leases.js';
+import type { ConfChange } from './membership.js';
 import { assertNever } from './progress.js';
-import { RaftLeader } from './raft-leader.js';
 import type { RaftLogView } from './raft-log.js';
+import { bootstrapInit, emptyInit, RaftState, type RaftInit } from './raft-state.js';
+import { hasReady, takeReady } from './ready.js';
+import type { ConfState, LogIndex, Message, NodeId, Ready, Role, SnapshotMeta, SoftState, Term } from './types.js';
 
-export type { RaftLogView };
-import type { RaftInit } from './raft-replica.js';
-import type { ConfState, HardState, LogIndex, Message, NodeId, ReadFailure, ReadState, Ready, Role, SnapshotMeta, Term } from './types.js';
-
-export type { RaftInit };
+export { bootstrapInit, emptyInit };
+export type { RaftInit, RaftLogView };
 
 export type ProposeResult =
   | { ok: true; index: LogIndex; term: Term }
@@ -53,28 +59,6 @@ export interface RaftStatus {
   progress: PeerStatus[];
 }
 
-/** The state of a brand-new group member: the whole initial configuration as entry 1, committed. */
-export function bootstrapInit(conf: ConfState): RaftInit {
-  const e = makeEntry(1 as LogIndex, 1 as Term, 'config', encodeConf(conf));
-  return {
-    hardState: { term: 1 as Term, vote: null, commit: 1 as LogIndex, repairing: false },
-    snapshot: { index: 0 as LogIndex, term: 0 as Term, conf: EMPTY_CONF },
-    entries: [e],
-    applied: 0,
-  };
-}
-
-/** A replica that will join an existing group: nothing at all; the leader sends it the log. */
-export function emptyInit(): RaftInit {
-  return {
-    hardState: { term: 0 as Term, vote: null, commit: 0 as LogIndex, repairing: false },
-    snapshot: { index: 0 as LogIndex, term: 0 as Term, conf: EMPTY_CONF },
-    entries: [],
-    applied: 0,
-  };
-}
-
-
 /** A core, to read: what status pages and the simulation's checkers see. Nothing here changes it. */
 export interface RaftNodeView {
   readonly id: NodeId;
@@ -90,30 +74,117 @@ export interface RaftNodeView {
   status(): RaftStatus;
 }
 
-export class RaftNode extends RaftLeader {
+export class RaftNode {
+  readonly id: NodeId;
+  readonly cfg: RaftConfig;
+  /** The replica's state: written only by the core's functions, read from outside through the getters below. */
+  readonly #state: RaftState;
+
+  constructor(config: RaftConfigInput, init: RaftInit) {
+    this.#state = new RaftState(config, init);
+    this.id = this.#state.id;
+    this.cfg = this.#state.cfg;
+  }
+
   // ---------------------------------------------------------------- queries
 
+  get term(): number {
+    return this.#state.term;
+  }
+
+  get vote(): NodeId | null {
+    return this.#state.vote;
+  }
+
+  /** The leader this replica follows (itself when it leads), or null when it knows none. */
+  get lead(): NodeId | null {
+    return this.#state.lead;
+  }
+
+  get role(): Role {
+    return this.#state.role;
+  }
+
+  /** The configuration in force: the latest committed one. */
+  get conf(): Readonly<ConfState> {
+    return this.#state.conf;
+  }
+
+  /** The log, to read (the core alone changes it). */
+  get log(): RaftLogView {
+    return this.#state.raftLog;
+  }
+
+  /** A leader that stopped heartbeating an idle group, or a follower that knows it did. */
+  get quiesced(): boolean {
+    return this.#state.quiesced;
+  }
+
+  /** A corrupt entry was found at start: no voting or leading until the log is repaired from a leader. */
+  get damaged(): boolean {
+    return this.#state.damaged;
+  }
+
+  /** The host can no longer apply entries here (see {@link withdraw}). */
+  get withdrawn(): boolean {
+    return this.#state.withdrawn;
+  }
+
+  isVoter(n: NodeId = this.id): boolean {
+    return this.#state.isVoter(n);
+  }
+
+  /** Leader whose first entry of the term has committed (§8: only then does it know what is committed). */
+  isReadyLeader(): boolean {
+    return this.#state.isReadyLeader();
+  }
+
+  /** The configuration in force at index `i` (≥ the snapshot index). */
+  confAt(i: number): ConfState {
+    return this.#state.confAt(i);
+  }
+
+  /** Metadata of a state-machine image at applied index `i`, for InstallSnapshot. */
+  snapshotMetaAt(i: number): SnapshotMeta {
+    return this.#state.snapshotMetaAt(i);
+  }
+
+  /** Whether a snapshot at `meta` would be installed (so the host should restore its state machine first). */
+  wantsSnapshot(meta: SnapshotMeta): boolean {
+    return this.#state.wantsSnapshot(meta);
+  }
+
+  softState(): SoftState {
+    return this.#state.softState();
+  }
+
+  /** Leader: the voter other than itself whose log matches furthest (the one to hand leadership to), or null. */
+  bestTransferee(): NodeId | null {
+    return bestTransferee(this.#state);
+  }
+
   status(): RaftStatus {
+    const s = this.#state;
     const progress: PeerStatus[] = [];
-    if (this.role === 'leader') {
-      for (const [node, pr] of this.prs) {
+    if (s.role === 'leader') {
+      for (const [node, pr] of s.prs) {
         progress.push({ node, match: pr.match, next: pr.next, state: pr.state, isLearner: pr.isLearner, applied: pr.applied, recentActive: pr.recentActive });
       }
     }
     return {
-      id: this.id,
-      role: this.role,
-      term: this.term,
-      leader: this.lead,
-      commit: this.raftLog.committed,
-      applied: this.raftLog.applied,
-      firstIndex: this.raftLog.firstIndex(),
-      lastIndex: this.raftLog.lastIndex(),
-      conf: this.conf,
-      damaged: this.damaged,
-      quiesced: this.quiesced,
-      leases: this.role === 'leader' ? this.leaseHolders.size : this.followerLease() ? 1 : 0,
-      readRounds: this.reads.roundsForReads,
+      id: s.id,
+      role: s.role,
+      term: s.term,
+      leader: s.lead,
+      commit: s.raftLog.committed,
+      applied: s.raftLog.applied,
+      firstIndex: s.raftLog.firstIndex(),
+      lastIndex: s.raftLog.lastIndex(),
+      conf: s.conf,
+      damaged: s.damaged,
+      quiesced: s.quiesced,
+      leases: s.role === 'leader' ? s.leaseHolders.size : followerLease(s) ? 1 : 0,
+      readRounds: s.reads.roundsForReads,
       progress,
     };
   }
@@ -121,40 +192,22 @@ export class RaftNode extends RaftLeader {
   // ---------------------------------------------------------------- inputs
 
   tick(): void {
-    if (this.quiesced) return;
-    this.ticks++;
-    this.sinceStart++;
-    if (this.role === 'leader') this.tickLeader();
-    else this.tickElection();
+    const s = this.#state;
+    if (s.quiesced) return;
+    s.ticks++;
+    s.sinceStart++;
+    if (s.role === 'leader') tickLeader(s);
+    else tickElection(s);
   }
 
   /** Appends entries on the leader. They are sent in the next Ready, batched. */
   propose(datas: readonly Uint8Array[]): ProposeResult {
-    this.wake();
-    if (this.role !== 'leader') return { ok: false, reason: 'notLeader', leader: this.lead };
-    if (this.leadTransferee !== null) return { ok: false, reason: 'transferring', leader: this.lead };
-    for (const d of datas) this.appendEntry('normal', d);
-    return { ok: true, index: this.raftLog.lastIndex() as LogIndex, term: this.term as Term };
+    return propose(this.#state, datas);
   }
 
   /** Proposes a membership change (one server at a time). */
   proposeConfChange(change: ConfChange): ProposeResult {
-    this.wake();
-    if (this.role !== 'leader') return { ok: false, reason: 'notLeader', leader: this.lead };
-    if (this.leadTransferee !== null) return { ok: false, reason: 'transferring', leader: this.lead };
-    const lastConf = this.confLog[this.confLog.length - 1];
-    if (!this.isReadyLeader() || (lastConf !== undefined && lastConf.index > this.raftLog.committed)) {
-      return { ok: false, reason: 'confPending', leader: this.lead, detail: 'a configuration change or the leader\'s first entry is not committed yet' };
-    }
-    if (change.type === 'remove' && change.node === this.id) {
-      // Removing itself, a leader would stop leading the moment the change commits, perhaps
-      // before any new voter learned that it did, and they could not elect anyone (diss. §4.2.2).
-      return { ok: false, reason: 'invalid', leader: this.lead, detail: `${this.id} leads this group: transfer leadership before removing it` };
-    }
-    const next = applyConfChange(this.conf, change);
-    if (typeof next === 'string') return { ok: false, reason: 'invalid', leader: this.lead, detail: next };
-    this.appendEntry('config', encodeConf(next));
-    return { ok: true, index: this.raftLog.lastIndex() as LogIndex, term: this.term as Term };
+    return proposeConfChange(this.#state, change);
   }
 
   /**
@@ -171,32 +224,7 @@ export class RaftNode extends RaftLeader {
    * must check it.
    */
   readIndex(id: number, leased: boolean, forPeer?: NodeId): void {
-    this.wake();
-    if (this.role !== 'leader') {
-      this.readFailures.push({ id, reason: 'notLeader' });
-      return;
-    }
-    const leaseIndex = leased ? this.leasedReadIndex() : undefined;
-    if (leaseIndex !== undefined) {
-      this.readStates.push({ id, index: leaseIndex });
-      if (forPeer !== undefined) this.nudgeCommit(forPeer);
-      return;
-    }
-    if (this.conf.voters.length === 1 && this.isVoter() && this.isReadyLeader()) {
-      this.readStates.push({ id, index: this.raftLog.committed as LogIndex });
-      return;
-    }
-    if (forPeer !== undefined && this.peerCompletesQuorum(forPeer)) {
-      this.readStates.push({ id, index: this.raftLog.committed as LogIndex });
-      this.nudgeCommit(forPeer);
-      return;
-    }
-    this.reads.add(id);
-  }
-
-  /** Whether this ready leader and voter `peer` make a quorum of the voters by themselves. */
-  private peerCompletesQuorum(peer: NodeId): boolean {
-    return this.isReadyLeader() && peer !== this.id && this.isVoter() && this.isVoter(peer) && quorum(this.conf.voters) <= 2;
+    readIndex(this.#state, id, leased, forPeer);
   }
 
   /**
@@ -205,21 +233,15 @@ export class RaftNode extends RaftLeader {
    * undefined otherwise (then {@link readIndex}). Changes nothing.
    */
   leasedReadIndex(): LogIndex | undefined {
-    if (this.role !== 'leader' || !this.cfg.checkQuorum || !this.isReadyLeader() || this.leadTransferee !== null) return undefined;
-    return this.reads.leaseValid(this.voterPeers(), this.prs, this.quorumOthers()) ? (this.raftLog.committed as LogIndex) : undefined;
+    return leasedReadIndex(this.#state);
   }
 
   /**
-   * Follower: asks the leader for a read lease (raft-leader.ts), unless a request is out (one
+   * Follower: asks the leader for a read lease (leases.ts), unless a request is out (one
    * unanswered for an election timeout counts as lost) or one was made this tick.
    */
   requestLease(): void {
-    if (this.role !== 'follower' || this.lead === null) return;
-    this.wake();
-    if (this.leaseAskedAt === this.ticks || (this.leaseAsk !== null && this.ticks - this.leaseAsk.tick < this.cfg.electionTicks)) return;
-    this.leaseAskedAt = this.ticks;
-    this.leaseAsk = { id: ++this.leaseAskSeq, tick: this.ticks };
-    this.send({ type: 'leaseReq', from: this.id, to: this.lead, term: this.term as Term, id: this.leaseAsk.id });
+    requestLease(this.#state);
   }
 
   /**
@@ -228,23 +250,12 @@ export class RaftNode extends RaftLeader {
    * the ticks the lease has left. Undefined without a valid lease. Changes nothing.
    */
   followerLease(): { index: LogIndex; ticksLeft: number } | undefined {
-    const l = this.lease;
-    if (l === null || this.role !== 'follower' || this.quiesced || l.term !== this.term || l.leader !== this.lead || this.ticks >= l.until) return undefined;
-    return { index: Math.max(this.raftLog.lastIndex(), l.commit) as LogIndex, ticksLeft: l.until - this.ticks };
+    return followerLease(this.#state);
   }
 
   /** Hands leadership to `to` (diss. §3.10): catch it up, then tell it to campaign at once. */
   transferLeadership(to: NodeId): ProposeResult {
-    this.wake();
-    if (this.role !== 'leader') return { ok: false, reason: 'notLeader', leader: this.lead };
-    if (to === this.id) return { ok: true, index: this.raftLog.lastIndex() as LogIndex, term: this.term as Term };
-    const pr = this.prs.get(to);
-    if (!pr || pr.isLearner) return { ok: false, reason: 'invalid', leader: this.lead, detail: `${to} is not a voter of this group` };
-    this.leadTransferee = to;
-    this.transferElapsed = 0;
-    if (pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(to);
-    else this.sendAppend(to, true);
-    return { ok: true, index: this.raftLog.lastIndex() as LogIndex, term: this.term as Term };
+    return transferLeadership(this.#state, to);
   }
 
   /**
@@ -253,21 +264,24 @@ export class RaftNode extends RaftLeader {
    * It still votes and takes entries; a restart clears it.
    */
   withdraw(): void {
-    this.wake();
-    this._withdrawn = true;
-    if (this.role === 'leader') this.handOff();
+    const s = this.#state;
+    s.wake();
+    s.withdrawn = true;
+    if (s.role === 'leader') handOff(s);
   }
 
   /** The host could not reach `to` (no responders, timeout): stop pipelining to it. */
   reportUnreachable(to: NodeId): void {
-    const pr = this.prs.get(to);
-    if (this.role === 'leader' && pr && pr.state === 'replicate') pr.becomeProbe();
+    const s = this.#state;
+    const pr = s.prs.get(to);
+    if (s.role === 'leader' && pr && pr.state === 'replicate') pr.becomeProbe();
   }
 
   /** The host's streaming of a snapshot to `to` ended; on failure, probe again. */
   reportSnapshot(to: NodeId, ok: boolean): void {
-    const pr = this.prs.get(to);
-    if (this.role !== 'leader' || !pr || pr.state !== 'snapshot') return;
+    const s = this.#state;
+    const pr = s.prs.get(to);
+    if (s.role !== 'leader' || !pr || pr.state !== 'snapshot') return;
     if (!ok) pr.pendingSnapshot = 0;
     pr.becomeProbe();
     pr.probeSent = ok; // on success, wait for the follower's answer before probing
@@ -278,20 +292,23 @@ export class RaftNode extends RaftLeader {
    * to what is durable, so a crash cannot lose an entry that counted as committed.
    */
   advance(rd: Ready): void {
+    const s = this.#state;
     const last = rd.entries[rd.entries.length - 1];
-    if (last && last.index > this.raftLog.stable && this.raftLog.termAt(last.index) === last.term) this.raftLog.stable = last.index;
-    if (rd.snapshot && rd.snapshot.index > this.raftLog.stable) this.raftLog.stable = Math.min(rd.snapshot.index, this.raftLog.lastIndex());
-    if (this.role === 'leader') this.maybeCommit();
+    if (last && last.index > s.raftLog.stable && s.raftLog.termAt(last.index) === last.term) s.raftLog.stable = last.index;
+    if (rd.snapshot && rd.snapshot.index > s.raftLog.stable) s.raftLog.stable = Math.min(rd.snapshot.index, s.raftLog.lastIndex());
+    if (s.role === 'leader') maybeCommit(s);
   }
 
   /** The state machine applied up to `i`. */
   appliedTo(i: number): void {
-    if (i > this.raftLog.applied) this.raftLog.applied = Math.min(i, Math.max(this.raftLog.committed, this.raftLog.applied));
+    const log = this.#state.raftLog;
+    if (i > log.applied) log.applied = Math.min(i, Math.max(log.committed, log.applied));
   }
 
   /** The highest index `compact` accepts: applied, committed and in the log. */
   compactableIndex(): number {
-    return Math.min(this.raftLog.applied, this.raftLog.committed, this.raftLog.lastIndex());
+    const log = this.#state.raftLog;
+    return Math.min(log.applied, log.committed, log.lastIndex());
   }
 
   /**
@@ -299,11 +316,12 @@ export class RaftNode extends RaftLeader {
    * returns the new snapshot point, which the host persists together with the deletion.
    */
   compact(i: number): SnapshotMeta {
+    const s = this.#state;
     if (i > this.compactableIndex()) throw new RangeError(`raft: cannot compact to ${i} beyond ${this.compactableIndex()} (applied and committed)`);
-    const meta = this.snapshotMetaAt(i);
-    this.snapConf = meta.conf;
-    this.confLog = this.confLog.filter((x) => x.index > i);
-    this.raftLog.compact(i);
+    const meta = s.snapshotMetaAt(i);
+    s.snapConf = meta.conf;
+    s.confLog = s.confLog.filter((x) => x.index > i);
+    s.raftLog.compact(i);
     return meta;
   }
 
@@ -314,19 +332,22 @@ export class RaftNode extends RaftLeader {
    * rests on messages this replica received, and none came for that long.
    */
   leaderNodeDown(node: NodeId): void {
-    if (this.role === 'leader' || this.lead !== node) return;
-    this._quiesced = false;
-    this.electionElapsed = Math.max(this.electionElapsed, this.cfg.electionTicks);
-    this.sinceStart = Math.max(this.sinceStart, this.cfg.electionTicks);
+    const s = this.#state;
+    if (s.role === 'leader' || s.lead !== node) return;
+    s.quiesced = false;
+    s.electionElapsed = Math.max(s.electionElapsed, s.cfg.electionTicks);
+    s.sinceStart = Math.max(s.sinceStart, s.cfg.electionTicks);
   }
 
+  /** Takes a message in: filters it by term (§5.1, pre-vote and leader stickiness), then the role's step function. */
   step(m: Message): void {
+    const s = this.#state;
     // Answers to a quiescing heartbeat must not wake the leader that sent it; anything else does.
-    if (m.type !== 'heartbeatResp') this.wake();
-    if (m.term > this.term) {
+    if (m.type !== 'heartbeatResp') s.wake();
+    if (m.term > s.term) {
       if (m.type === 'vote' || m.type === 'preVote') {
         const transfer = m.type === 'vote' && m.transfer;
-        if (!transfer && this.inLease()) return; // §6 (diss. §4.2.3): ignore disruptive candidates while a leader is alive
+        if (!transfer && inLease(s)) return; // §6 (diss. §4.2.3): ignore disruptive candidates while a leader is alive
       }
       if (m.type === 'preVote') {
         // never changes our term
@@ -334,86 +355,47 @@ export class RaftNode extends RaftLeader {
         // our own pre-vote granted at term+1
       } else {
         const leader = m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap' ? m.from : null;
-        this.becomeFollower(m.term, leader);
+        s.becomeFollower(m.term, leader);
       }
-    } else if (m.term < this.term) {
-      if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === 'app' || m.type === 'heartbeat')) {
+    } else if (m.term < s.term) {
+      if ((s.cfg.checkQuorum || s.cfg.preVote) && (m.type === 'app' || m.type === 'heartbeat')) {
         // A stale leader (say, back from a partition): tell it our term so it steps down.
-        this.send({ type: 'appResp', from: this.id, to: m.from, term: this.term as Term, index: 0 as LogIndex, reject: true, hintIndex: 0 as LogIndex, hintTerm: 0 as Term, applied: this.raftLog.applied as LogIndex });
+        s.send({ type: 'appResp', from: s.id, to: m.from, term: s.term as Term, index: 0 as LogIndex, reject: true, hintIndex: 0 as LogIndex, hintTerm: 0 as Term, applied: s.raftLog.applied as LogIndex });
       } else if (m.type === 'preVote') {
-        this.send({ type: 'preVoteResp', from: this.id, to: m.from, term: this.term as Term, reject: true });
+        s.send({ type: 'preVoteResp', from: s.id, to: m.from, term: s.term as Term, reject: true });
       }
       return;
     }
 
     if (m.type === 'vote' || m.type === 'preVote') {
-      this.handleVoteRequest(m);
+      handleVoteRequest(s, m);
       return;
     }
-    switch (this.role) {
+    switch (s.role) {
       case 'leader':
-        this.stepLeader(m);
+        stepLeader(s, m);
         return;
       case 'candidate':
       case 'preCandidate':
-        this.stepCandidate(m);
+        stepCandidate(s, m);
         return;
       case 'follower':
-        this.stepFollower(m);
+        stepFollower(s, m);
         return;
       default:
-        assertNever(this.role);
+        assertNever(s.role);
     }
   }
 
   // ---------------------------------------------------------------- output
 
+  /** Whether {@link ready} has anything for the host. */
   hasReady(): boolean {
-    if (this.msgs.length > 0 || this.needBcast || this.commitChanged || this.readStates.length > 0 || this.readFailures.length > 0) return true;
-    if (this.reads.needsRound() && this.role === 'leader' && this.isReadyLeader()) return true;
-    if (this.pendingInstall || this.truncateOut !== undefined) return true;
-    if (this.raftLog.persistHanded < this.raftLog.lastIndex()) return true;
-    if (this.raftLog.applyHanded < Math.min(this.raftLog.committed, this.raftLog.lastIndex())) return true;
-    const hs = this.prevHard;
-    if (hs.term !== this.term || hs.vote !== this.vote || hs.commit !== this.raftLog.committed || hs.repairing !== this.damaged) return true;
-    const ss = this.prevSoft;
-    return ss.role !== this.role || ss.leader !== this.lead || ss.term !== this.term || ss.ready !== this.isReadyLeader() || ss.isVoter !== this.isVoter();
+    return hasReady(this.#state);
   }
 
   /** Everything the host must now do; see {@link Ready} for the order. */
   ready(): Ready {
-    if (this.role === 'leader') {
-      if (this.needBcast || this.commitChanged) this.bcastAppend(this.commitChanged);
-      if (this.isReadyLeader() && this.reads.needsRound()) {
-        if (this.conf.voters.length === 1) this.readStates.push(...this.reads.confirmAll(this.raftLog.committed));
-        else this.bcastHeartbeat(this.reads.startRound(this.raftLog.committed), false);
-      }
-    }
-    this.needBcast = false;
-    this.commitChanged = false;
-    const hs: HardState = { term: this.term as Term, vote: this.vote, commit: this.raftLog.committed as LogIndex, repairing: this.damaged };
-    const hsChanged = hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote || hs.commit !== this.prevHard.commit || hs.repairing !== this.prevHard.repairing;
-    this.prevHard = hs;
-    const ss = this.softState();
-    const p = this.prevSoft;
-    const ssChanged = ss.role !== p.role || ss.leader !== p.leader || ss.term !== p.term || ss.ready !== p.ready || ss.isVoter !== p.isVoter;
-    this.prevSoft = ss;
-    const rd: Ready = {
-      hardState: hsChanged ? hs : undefined,
-      entries: this.raftLog.takeUnpersisted(),
-      snapshot: this.pendingInstall,
-      truncateFrom: this.truncateOut as LogIndex | undefined,
-      messages: this.msgs,
-      committedEntries: this.raftLog.takeCommitted(),
-      readStates: this.readStates,
-      readFailures: this.readFailures,
-      softState: ssChanged ? ss : undefined,
-    };
-    this.pendingInstall = undefined;
-    this.truncateOut = undefined;
-    this.msgs = [];
-    this.readStates = [];
-    this.readFailures = [];
-    return rd;
+    return takeReady(this.#state);
   }
 }

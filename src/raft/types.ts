@@ -100,7 +100,7 @@ export type Message =
   | (Base & { readonly type: 'heartbeatResp'; readonly seq: number; readonly applied: LogIndex; readonly lastIndex: LogIndex })
   | (Base & { readonly type: 'snap'; readonly snapshot: SnapshotMeta })
   | (Base & { readonly type: 'timeoutNow' })
-  /** A follower asks its leader for a read lease (see raft-leader.ts, "Follower read leases"). */
+  /** A follower asks its leader for a read lease (see leases.ts, "Follower read leases"). */
   | (Base & { readonly type: 'leaseReq'; readonly id: number })
   /**
    * The answer to `leaseReq` `id`: a lease of `ticks` ticks counted from when the follower asked
