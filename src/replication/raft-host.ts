@@ -236,7 +236,7 @@ export class RaftHost {
 
   /**
    * On a follower: a `leased` read with no message, through the read lease its leader granted
-   * (raft-leader.ts). While the lease holds, resolves with the read index once it is applied here;
+   * (src/raft/leases.ts). While the lease holds, resolves with the read index once it is applied here;
    * asks for the next lease when this one runs low. Undefined without a lease (one is asked for;
    * meanwhile ask the leader for a read index).
    */
