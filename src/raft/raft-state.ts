@@ -150,10 +150,11 @@ export class RaftState {
       this.truncateOut = init.snapshot.index + 1 + bad;
     }
     const last = init.snapshot.index + entries.length;
-    // A snapshot or compaction point is committed by definition, even when the stored commit index
-    // is older: the host defers hard states that only move the commit index, but compacts up to
-    // what the state machine holds durably.
-    const committed = Math.max(Math.min(hs.commit, last), init.snapshot.index);
+    // A snapshot or compaction point is committed by definition, and so is every entry the state
+    // machine applied, even when the stored commit index is older: the host defers hard states
+    // that only move the commit index, while compaction and the state machine's own writes are
+    // durable by themselves. (A log cut short at a corrupt entry is not trusted past its end.)
+    const committed = Math.max(Math.min(Math.max(hs.commit, init.applied), last), init.snapshot.index);
     this.raftLog = new RaftLog(init.snapshot.index, init.snapshot.term, entries, committed, Math.min(init.applied, committed));
     if (init.applied > this.raftLog.applied) this.raftLog.applied = this.raftLog.applyHanded = Math.min(init.applied, this.raftLog.committed);
     this.snapConf = init.snapshot.conf;

@@ -30,4 +30,22 @@ describe('raft restart', () => {
     // A leader with a follower too far behind describes its image at its applied index.
     assert.deepEqual(core.snapshotMetaAt(10), { index: 10, term: 2, conf });
   });
+
+  it('raft restart - what the state machine applied counts as committed, so a leader can describe its image at its applied index', () => {
+    const conf = { voters: [id('a'), id('b'), id('c')], learners: [] };
+    // Stored: commit 3 (commit-only hard states deferred), no compaction, entries 1..12; the
+    // state machine holds 12: those entries were committed before it applied them.
+    const entries = Array.from({ length: 12 }, (_, i) => makeEntry((i + 1) as LogIndex, 2 as Term, 'normal', new Uint8Array([i])));
+    const core = new RaftNode(
+      { id: id('a'), seed: 1 },
+      {
+        hardState: { term: 2 as Term, vote: id('a'), commit: 3 as LogIndex, repairing: false },
+        snapshot: { index: 0 as LogIndex, term: 0 as Term, conf },
+        entries,
+        applied: 12,
+      },
+    );
+    assert.equal(core.log.committed, 12);
+    assert.equal(core.snapshotMetaAt(12).index, 12);
+  });
 });
