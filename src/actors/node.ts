@@ -39,8 +39,7 @@ export interface RunningNode {
 export async function runNode(parts: NodeParts): Promise<RunningNode> {
   const { system } = parts;
   const nc: NatsConnection = system.nc;
-  const meta = await MetadataStore.open(nc, system.subjects.prefix, { ...(parts.kvReplicas ? { replicas: parts.kvReplicas } : {}), log: system.log });
-  await meta.registerNode(system.name);
+  const meta = await MetadataStore.openWhenReady(nc, system.subjects.prefix, system.name, { ...(parts.kvReplicas ? { replicas: parts.kvReplicas } : {}), log: system.log });
   const membership = new MembershipView();
   for (const n of await meta.listNodes()) membership.know(n.id);
   const collections = new CollectionCache(meta);

@@ -37,6 +37,9 @@ export type MetadataEvent =
   | { kind: 'collection'; name: string; record: CollectionRecord | null; revision: number }
   | { kind: 'node'; id: string; record: NodeRecord | null; revision: number };
 
+/** While a node waits for JetStream at start, it says so this often. */
+export const WAIT_LOG_EVERY_MS = 5_000;
+
 export interface MetadataOptions {
   /** Replicas of the KV bucket's stream (3 in a clustered NATS). Default 1. */
   replicas?: number;
@@ -100,6 +103,34 @@ export class MetadataStore {
       return new MetadataStore(nc, kv, bucket, opts.log ?? createLogger({ component: 'metadata' }));
     } catch (err) {
       throw new UnavailableError(`cannot open the metadata bucket ${bucket} (is JetStream enabled?): ${describeError(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * Opens the bucket and registers node `node` in it, waiting as long as it takes for JetStream
+   * to answer (a NATS cluster still electing its JetStream leader, a server restarting): it says
+   * what it waits for at once and every {@link WAIT_LOG_EVERY_MS} after, and gives up only when
+   * the connection closes.
+   */
+  static async openWhenReady(nc: NatsConnection, prefix: string, node: string, opts: MetadataOptions & { log: Logger }): Promise<MetadataStore> {
+    const bucket = MetadataStore.bucketName(prefix);
+    let delay = 100;
+    let lastLog = -Infinity;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const meta = await MetadataStore.open(nc, prefix, opts);
+        await meta.registerNode(node);
+        if (attempt > 1) opts.log.info('JetStream answers; metadata bucket open', { bucket, attempts: attempt });
+        return meta;
+      } catch (err) {
+        if (nc.isClosed()) throw err;
+        if (Date.now() - lastLog >= WAIT_LOG_EVERY_MS) {
+          lastLog = Date.now();
+          opts.log.warn('waiting for JetStream to open the metadata bucket (is JetStream enabled, and does the NATS cluster have a JetStream leader?)', { bucket, attempts: attempt, error: describeError(err) });
+        }
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 2_000);
+      }
     }
   }
 
