@@ -24,6 +24,7 @@ import { openNodeEnv } from '../src/storage/node-env.js';
 import { RaftProcessCluster, sleep } from '../test/helpers/raft-cluster.js';
 import { fmt, median, percentile, sortedCopy } from './lib/stats.js';
 import { machine, today, writeSection } from './lib/report.js';
+import { leaderKillToCommit } from './lib/raft-failover.js';
 
 const ROUNDS = Number(process.env['ROUNDS'] ?? 3);
 const PHASE_MS = Number(process.env['PHASE_MS'] ?? 3000);
@@ -199,30 +200,11 @@ async function main(): Promise<void> {
     process.stderr.write(`round ${r + 1}/${ROUNDS}: raft ${fmt(many['raft']?.[r]?.perSec ?? 0, 0)}/s, JetStream R3 ${fmt(many['js']?.[r]?.perSec ?? 0, 0)}/s at ${MANY}\n`);
   }
 
-  // Leader SIGKILL → first commit under its successor (the successor's own clock reading of when
-  // its first entry of the term committed; same machine, same clock).
-  const failovers: number[] = [];
-  for (let k = 0; k < KILLS; k++) {
-    leader = await cluster.waitForLeader();
+  // Leader SIGKILL → first commit under its successor.
+  const failovers = await leaderKillToCommit(cluster, KILLS, async (l) => {
+    leader = l;
     await raftOp();
-    const killedAt = Date.now();
-    await cluster.kill(leader);
-    const deadline = killedAt + 20_000;
-    let next: string | undefined;
-    let readyAt: number | null | undefined;
-    while (Date.now() < deadline) {
-      next = await cluster.leader();
-      readyAt = next ? (await cluster.status(next))?.readyAt : undefined;
-      if (next && readyAt && readyAt > killedAt) break;
-      await sleep(5);
-    }
-    if (!next || !readyAt || readyAt <= killedAt) throw new Error(`no new leader within 20 s after kill ${k + 1}`);
-    failovers.push(readyAt - killedAt);
-    await cluster.startNode(leader);
-    leader = next;
-    await sleep(1_000);
-    process.stderr.write(`kill ${k + 1}/${KILLS}: ${failovers[k]} ms\n`);
-  }
+  });
   await cluster.stop();
 
   // Idle groups: CPU of the three node processes with 1,000 quiet groups each.

@@ -55,7 +55,7 @@ async function load(name: string, writersPerShard: number, resendAfterMs?: numbe
   const meta = await MetadataStore.open(nc, 'shoal');
   const record = (await meta.getCollection(name))?.value;
   assert.ok(record);
-  const l = new FailoverLoad(nc, `shoal.v1.${name}.upsert`, idsByShard(record, 50), 4, { writersPerShard, timeoutMs: DEADLINE_MS, ...(resendAfterMs !== undefined ? { resendAfterMs } : {}) });
+  const l = new FailoverLoad(nc, `shoal.v1.${name}`, idsByShard(record, 50), 4, { writersPerShard, timeoutMs: DEADLINE_MS, ...(resendAfterMs !== undefined ? { resendAfterMs } : {}) });
   l.start();
   await sleep(1_000);
   return l;
@@ -67,7 +67,7 @@ function report(what: string, l: FailoverLoad): ReturnType<FailoverLoad['figures
   const near = l.faults.map((x) => `${x.kind} of ${x.node} (shard ${x.shard}) at ${(f.longestGapAt.at - x.at).toFixed(0)} ms`).join(', ');
   console.log(`${what}: longest gap on shard ${f.longestGapAt.shard}, from the faults: ${near}`);
   // The writes in flight when that stretch began: how each ended, and after how long.
-  const inFlight = l.writes.filter((w) => w.shard === f.longestGapAt.shard && w.start <= f.longestGapAt.at + 1 && w.end > f.longestGapAt.at);
+  const inFlight = l.records.filter((w) => w.shard === f.longestGapAt.shard && w.start <= f.longestGapAt.at + 1 && w.end > f.longestGapAt.at);
   console.log(`${what}: in flight then: ${inFlight.map((w) => `writer ${w.writer} ${w.outcome} after ${(w.end - w.start).toFixed(0)} ms`).join('; ')}`);
   console.log(`${what}: ${l.faults.length} faults; fault to first write p50 ${percentile(firsts, 50).toFixed(0)} ms, max ${Math.max(...firsts).toFixed(0)} ms; longest gap ${f.longestGapMs.toFixed(0)} ms; writes ${JSON.stringify(f.counts)}; replies to every copy ${JSON.stringify(l.replies)}`);
   return f;

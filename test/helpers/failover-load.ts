@@ -11,6 +11,8 @@ import type { CollectionRecord } from '../../src/cluster/metadata.js';
 export type Outcome = 'ok' | 'TIMEOUT' | 'UNAVAILABLE' | 'noReply' | string;
 
 export interface WriteRecord {
+  /** A write, or a `strong` get of one of the shard's points. */
+  kind: 'write' | 'read';
   shard: number;
   writer: number;
   start: number;
@@ -26,7 +28,7 @@ export interface FaultRecord {
 }
 
 export interface FaultFigures {
-  /** Per fault: ms from the fault to the first write on its shard acknowledged after it (null: none before the run ended). */
+  /** Per fault: ms from the fault to the acknowledgement of the first write on its shard sent after it (null: none before the run ended). */
   toFirstWrite: (number | null)[];
   /** The longest stretch, over the whole run and each shard, without an acknowledged write. */
   longestGapMs: number;
@@ -49,7 +51,7 @@ export function idsByShard(record: CollectionRecord, perShard: number): string[]
 }
 
 export class FailoverLoad {
-  readonly writes: WriteRecord[] = [];
+  readonly records: WriteRecord[] = [];
   /** Every reply of every copy of a write (a write's outcome is the first success, or else its best reply). */
   readonly replies: Record<string, number> = {};
   readonly faults: FaultRecord[] = [];
@@ -59,11 +61,14 @@ export class FailoverLoad {
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly subject: string,
+    /** The collection's subjects' prefix, `<prefix>.v1.<collection>`. */
+    private readonly api: string,
     private readonly ids: string[][],
     private readonly dim: number,
     private readonly o: {
       writersPerShard: number;
+      /** Readers per shard: `strong` gets of one point of the shard (default none). */
+      readersPerShard?: number;
       timeoutMs: number;
       /** How long past `timeoutMs` the client waits for a reply (default 1 s). */
       clientSlackMs?: number;
@@ -80,7 +85,8 @@ export class FailoverLoad {
   start(): void {
     let w = 0;
     for (let shard = 0; shard < this.ids.length; shard++) {
-      for (let k = 0; k < this.o.writersPerShard; k++) this.loops.push(this.loop(shard, w++));
+      for (let k = 0; k < this.o.writersPerShard; k++) this.loops.push(this.loop('write', shard, w++));
+      for (let k = 0; k < (this.o.readersPerShard ?? 0); k++) this.loops.push(this.loop('read', shard, w++));
     }
   }
 
@@ -93,17 +99,19 @@ export class FailoverLoad {
     await Promise.all(this.loops);
   }
 
-  private async loop(shard: number, writer: number): Promise<void> {
+  private async loop(kind: 'write' | 'read', shard: number, writer: number): Promise<void> {
     const ids = this.ids[shard] as string[];
     const enc = new TextEncoder();
-    const dec = new TextDecoder();
     while (this.running) {
       const n = this.seq++;
       const id = ids[n % ids.length] as string;
-      const body = { points: [{ id, vector: Array.from({ length: this.dim }, (_, i) => (n + i) % 97) }], requestId: `w${writer}-${n}`, timeoutMs: this.o.timeoutMs };
+      const body =
+        kind === 'write'
+          ? { points: [{ id, vector: Array.from({ length: this.dim }, (_, i) => (n + i) % 97) }], requestId: `w${writer}-${n}`, timeoutMs: this.o.timeoutMs }
+          : { ids: [id], consistency: 'strong', timeoutMs: this.o.timeoutMs };
       const start = performance.now();
-      const outcome = await this.send(enc.encode(JSON.stringify(body)));
-      this.writes.push({ shard, writer, start, end: performance.now(), outcome });
+      const outcome = await this.send(`${this.api}.${kind === 'write' ? 'upsert' : 'get'}`, enc.encode(JSON.stringify(body)));
+      this.records.push({ kind, shard, writer, start, end: performance.now(), outcome });
       if (outcome !== 'ok') await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -114,12 +122,12 @@ export class FailoverLoad {
   }
 
   /** One write: its reply's outcome, with the resends the options ask for. */
-  private send(data: Uint8Array): Promise<Outcome> {
+  private send(subject: string, data: Uint8Array): Promise<Outcome> {
     const dec = new TextDecoder();
     const wait = this.o.timeoutMs + (this.o.clientSlackMs ?? 1_000);
     const once = async (): Promise<Outcome> => {
       try {
-        const res = await this.nc.request(this.subject, data, { timeout: wait });
+        const res = await this.nc.request(subject, data, { timeout: wait });
         const reply = JSON.parse(dec.decode(res.data)) as { error?: { code: string } };
         return this.count(reply.error ? reply.error.code : 'ok');
       } catch {
@@ -155,19 +163,22 @@ export class FailoverLoad {
     });
   }
 
-  figures(): FaultFigures {
+  /** The figures of the writes (or of the reads). */
+  figures(kind: 'write' | 'read' = 'write'): FaultFigures {
+    const records = this.records.filter((w) => w.kind === kind);
     const counts: Record<string, number> = {};
-    for (const w of this.writes) counts[w.outcome] = (counts[w.outcome] ?? 0) + 1;
+    for (const w of records) counts[w.outcome] = (counts[w.outcome] ?? 0) + 1;
     const toFirstWrite = this.faults.map((f) => {
       let first: number | null = null;
-      for (const w of this.writes) if (w.shard === f.shard && w.outcome === 'ok' && w.end > f.at && (first === null || w.end < first)) first = w.end;
+      // Only requests sent after the fault: a reply in flight when it struck says nothing of recovery.
+      for (const w of records) if (w.shard === f.shard && w.outcome === 'ok' && w.start > f.at && (first === null || w.end < first)) first = w.end;
       return first === null ? null : first - f.at;
     });
     let longestGapMs = 0;
     let longestGapAt = { shard: -1, at: 0 };
-    const shards = new Set(this.writes.map((w) => w.shard));
+    const shards = new Set(records.map((w) => w.shard));
     for (const s of shards) {
-      const acks = this.writes.filter((w) => w.shard === s && w.outcome === 'ok').map((w) => w.end).sort((a, b) => a - b);
+      const acks = records.filter((w) => w.shard === s && w.outcome === 'ok').map((w) => w.end).sort((a, b) => a - b);
       for (let i = 1; i < acks.length; i++) {
         const gap = (acks[i] as number) - (acks[i - 1] as number);
         if (gap > longestGapMs) {

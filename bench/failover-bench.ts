@@ -1,0 +1,147 @@
+/**
+ * `npm run bench:failover`: failover as clients of the public API see it. Three `shoal node`
+ * processes and one nats-server on this machine; a 2-shard × 3-replica collection; writers (one
+ * point per write, a requestId each, `timeoutMs` 3000) and `strong` readers per shard, as outside
+ * clients (plain NATS requests with JSON bodies) that follow docs/protocol.md's advice: resend the
+ * same request after a second without an answer. Shard leaders are SIGKILLed (and restarted), then
+ * SIGSTOPped (and continued 5 s later). For each fault: the time to the first acknowledged write
+ * on its shard; over the run, the outcomes of every write and of every copy sent.
+ *
+ * The anchor, in the same run: the Raft core's own failover, leader SIGKILL → first commit under
+ * its successor, on three raft-node processes (what bench:raft measures).
+ *
+ * FAULTS (default 20 of each kind), ANCHOR_KILLS (default 10) tune the run.
+ */
+import { connect } from '@nats-io/transport-node';
+import { MetadataStore } from '../src/cluster/metadata.js';
+import { NATS_CONNECTION_DEFAULTS } from '../src/runtime/actor-system.js';
+import { startNatsServer } from '../src/runtime/nats-server.js';
+import { TestCluster } from '../test/helpers/cluster.js';
+import { FailoverLoad, idsByShard, type FaultFigures } from '../test/helpers/failover-load.js';
+import { RaftProcessCluster, sleep } from '../test/helpers/raft-cluster.js';
+import { leaderKillToCommit } from './lib/raft-failover.js';
+import { machine, today, writeSection } from './lib/report.js';
+import { fmt, percentile, sortedCopy } from './lib/stats.js';
+
+const FAULTS = Number(process.env['FAULTS'] ?? 20);
+const ANCHOR_KILLS = Number(process.env['ANCHOR_KILLS'] ?? 10);
+const DEADLINE_MS = 3_000;
+const RESEND_AFTER_MS = 1_000;
+const WRITERS_PER_SHARD = 4;
+const READERS_PER_SHARD = 1;
+const PAUSE_MS = 5_000;
+
+interface Round {
+  kind: string;
+  load: FailoverLoad;
+  writes: FaultFigures;
+  reads: FaultFigures;
+}
+
+async function anchor(): Promise<number[]> {
+  const server = await startNatsServer({ jetstream: false });
+  const cluster = await RaftProcessCluster.start(server, ['a1', 'a2', 'a3']);
+  const payload = new Uint8Array(100).fill(7);
+  try {
+    return await leaderKillToCommit(cluster, ANCHOR_KILLS, async (leader) => {
+      const r = await cluster.append(leader, payload, 'g0', 10_000);
+      if (r.index === undefined) throw new Error(`write failed: ${JSON.stringify(r.error)}`);
+    });
+  } finally {
+    await cluster.stop();
+    await server.stop();
+  }
+}
+
+async function round(cluster: TestCluster, kind: 'kill' | 'stop'): Promise<Round> {
+  const client = await cluster.client({ timeoutMs: 5_000 });
+  const nc = await connect({ servers: cluster.nats.url, ...NATS_CONNECTION_DEFAULTS });
+  const name = `failover-${kind}`;
+  await client.createCollection({ name, dim: 8, metric: 'l2', shards: 2, replicas: 3 });
+  const record = (await (await MetadataStore.open(nc, 'shoal')).getCollection(name))?.value;
+  if (!record) throw new Error(`collection ${name} was not created`);
+  const load = new FailoverLoad(nc, `shoal.v1.${name}`, idsByShard(record, 100), 8, {
+    writersPerShard: WRITERS_PER_SHARD,
+    readersPerShard: READERS_PER_SHARD,
+    timeoutMs: DEADLINE_MS,
+    resendAfterMs: RESEND_AFTER_MS,
+  });
+  load.start();
+  await sleep(2_000);
+  for (let k = 0; k < FAULTS; k++) {
+    const shard = k % 2;
+    let leader: string | null = null;
+    await cluster.waitFor(async () => (leader = (await client.describeCollection(name, 2_000)).shards[shard]?.leader ?? null) !== null, `a leader of shard ${shard}`);
+    const node = leader as unknown as string;
+    load.fault({ shard, node, kind, at: performance.now() });
+    if (kind === 'kill') {
+      await cluster.kill(node);
+      await sleep(2_500);
+      await cluster.startNode(node);
+      await sleep(2_000);
+    } else {
+      cluster.pause(node);
+      await sleep(PAUSE_MS);
+      cluster.resume(node);
+      await sleep(2_500);
+    }
+    process.stderr.write(`${kind} ${k + 1}/${FAULTS} (${node}, shard ${shard})\n`);
+  }
+  await sleep(1_000);
+  await load.stop();
+  await nc.close();
+  return { kind, load, writes: load.figures('write'), reads: load.figures('read') };
+}
+
+function line(r: Round): string {
+  const firsts = sortedCopy(r.writes.toFirstWrite.map((x) => x ?? Number.POSITIVE_INFINITY));
+  const readFirsts = sortedCopy(r.reads.toFirstWrite.map((x) => x ?? Number.POSITIVE_INFINITY));
+  const c = r.load.replies;
+  return (
+    `| ${r.kind === 'kill' ? 'SIGKILL, restarted after 2.5 s' : `SIGSTOP, continued after ${PAUSE_MS / 1000} s`} | ${fmt(percentile(firsts, 50), 0)} | ${fmt(percentile(firsts, 99), 0)} | ${fmt(percentile(readFirsts, 99), 0)} | ` +
+    `${fmt(Math.max(r.writes.longestGapMs, 0), 0)} | ${r.writes.counts['ok'] ?? 0} | ${r.writes.counts['TIMEOUT'] ?? 0} | ${r.writes.counts['UNAVAILABLE'] ?? 0} | ${r.writes.counts['noReply'] ?? 0} | ` +
+    `${c['TIMEOUT'] ?? 0} | ${c['UNAVAILABLE'] ?? 0} | ${c['noReply'] ?? 0} |`
+  );
+}
+
+async function main(): Promise<void> {
+  process.stderr.write('anchor: Raft leader kill → first commit\n');
+  const anchorMs = sortedCopy(await anchor());
+  const cluster = await TestCluster.start({ nodes: 3 });
+  let rounds: Round[];
+  try {
+    rounds = [await round(cluster, 'kill'), await round(cluster, 'stop')];
+  } finally {
+    await cluster.stop();
+  }
+  const [kill, stop] = rounds as [Round, Round];
+  const p99 = (r: Round): number => percentile(sortedCopy(r.writes.toFirstWrite.map((x) => x ?? Number.POSITIVE_INFINITY)), 99);
+  const body = [
+    '## Failover as clients see it (`npm run bench:failover`)',
+    '',
+    `Run ${today()} on ${machine()}. Three \`shoal node\` processes and one nats-server (ping every 1 s, 2 missed: a frozen`,
+    `client is dropped after ~3 s) on this machine; a 2-shard × 3-replica collection; per shard ${WRITERS_PER_SHARD} writers (one point per write, a requestId`,
+    `each, \`timeoutMs\` ${DEADLINE_MS}) and ${READERS_PER_SHARD} \`strong\` reader, as outside clients (plain NATS, JSON) that resend the same request after`,
+    `${RESEND_AFTER_MS} ms without an answer (docs/protocol.md). ${FAULTS} faults of each kind on the leader of one shard, alternating shards.`,
+    '',
+    '| fault | first write p50 ms | first write p99 ms | first strong read p99 ms | longest stretch without a write, ms | writes ok | writes TIMEOUT | writes UNAVAILABLE | writes unanswered | copies TIMEOUT | copies UNAVAILABLE | copies unanswered |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    line(kill),
+    line(stop),
+    '',
+    `Anchor, same run: Raft leader SIGKILL → first commit under its successor (${ANCHOR_KILLS} kills, three raft-node processes): p50 ${fmt(percentile(anchorMs, 50), 0)} ms, p99 ${fmt(percentile(anchorMs, 99), 0)} ms.`,
+    `Fault to first acknowledged write, p99: kills ${fmt(p99(kill), 0)} ms (goal < 1,000; ${fmt(p99(kill) / percentile(anchorMs, 99), 2)}× the anchor), pauses ${fmt(p99(stop), 0)} ms (goal < 1,500).`,
+    'A copy goes unanswered when it reached the router of the killed or frozen node (a frozen one keeps its place in the routers\' queue group until the server drops it);',
+    'a write counts as unanswered only when none of its copies was answered before its wait ended.',
+  ].join('\n');
+  writeSection('failover', body);
+  process.stdout.write(`${body}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench:failover failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
