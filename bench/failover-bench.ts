@@ -70,9 +70,7 @@ async function round(cluster: TestCluster, kind: 'kill' | 'stop'): Promise<Round
   await sleep(2_000);
   for (let k = 0; k < FAULTS; k++) {
     const shard = k % 2;
-    let leader: string | null = null;
-    await cluster.waitFor(async () => (leader = (await client.describeCollection(name, 2_000)).shards[shard]?.leader ?? null) !== null, `a leader of shard ${shard}`);
-    const node = leader as unknown as string;
+    const node = await cluster.leaderOf(client, name, shard);
     load.fault({ shard, node, kind, at: performance.now() });
     if (kind === 'kill') {
       await cluster.kill(node);

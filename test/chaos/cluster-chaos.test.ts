@@ -29,13 +29,8 @@ after(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function leaderOf(name: string, shard: number): Promise<string> {
-  let leader: string | null = null;
-  await cluster.waitFor(async () => {
-    leader = (await client.describeCollection(name, 2_000)).shards[shard]?.leader ?? null;
-    return leader !== null;
-  }, `a leader for ${name}/${shard}`);
-  return leader as unknown as string;
+function leaderOf(name: string, shard: number): Promise<string> {
+  return cluster.leaderOf(client, name, shard);
 }
 
 describe('cluster chaos', () => {

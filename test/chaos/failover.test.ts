@@ -41,13 +41,8 @@ after(async () => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function leaderOf(name: string, shard: number): Promise<string> {
-  let leader: string | null = null;
-  await cluster.waitFor(async () => {
-    leader = (await client.describeCollection(name, 2_000)).shards[shard]?.leader ?? null;
-    return leader !== null;
-  }, `a leader for ${name}/${shard}`);
-  return leader as unknown as string;
+function leaderOf(name: string, shard: number): Promise<string> {
+  return cluster.leaderOf(client, name, shard);
 }
 
 async function load(name: string, writersPerShard: number, resendAfterMs?: number): Promise<FailoverLoad> {

@@ -108,6 +108,16 @@ export class TestCluster {
     return c;
   }
 
+  /** The node leading shard `shard` of collection `name`, once it has one (as `describe` tells it). */
+  async leaderOf(client: ShoalClient, name: string, shard: number): Promise<string> {
+    let leader: string | null = null;
+    await this.waitFor(async () => {
+      leader = (await client.describeCollection(name, 2_000)).shards[shard]?.leader ?? null;
+      return leader !== null;
+    }, `a leader for ${name}/${shard}`);
+    return leader as unknown as string;
+  }
+
   /** Polls `cond` until it holds (or throws the last reason after `timeoutMs`). */
   async waitFor(cond: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
     const end = Date.now() + timeoutMs;
