@@ -228,7 +228,11 @@ describe('raft host', () => {
     }
     assert.ok(n.host.status('rs').lastIndex >= before.lastIndex);
     await until('the restarted replica to catch up', () => n.host.status('rs').appliedIndex >= l.host.status('rs').commitIndex);
-    const list = (n.sms.get('rs') as ListStateMachine).dump().map(([, v]) => new TextDecoder().decode(v));
+    // The list's LMDB puts commit asynchronously after apply: wait for them rather than race them
+    // (read too early under load, the last entry was missing).
+    const sm = n.sms.get('rs') as ListStateMachine;
+    await until('the applied entries to be committed to LMDB', () => sm.dump().length >= 6);
+    const list = sm.dump().map(([, v]) => new TextDecoder().decode(v));
     assert.deepEqual(list, ['r0', 'r1', 'r2', 'r3', 'r4', 'while down']);
   });
 });
