@@ -6,7 +6,8 @@ import { collectionsCommand } from './collections-command.js';
 import { devCommand } from './dev-command.js';
 import { natsCommand } from './nats-command.js';
 import { nodeCommand } from './node-command.js';
-import { getCommand, searchCommand, statusCommand } from './read-commands.js';
+import { deleteCommand } from './delete-command.js';
+import { countCommand, getCommand, searchBatchCommand, searchCommand, statusCommand } from './read-commands.js';
 import { upsertCommand } from './upsert-command.js';
 import { shoalVersion } from './version.js';
 
@@ -20,7 +21,7 @@ const versionCommand: Command = {
   },
 };
 
-const COMMANDS: Command[] = [devCommand, nodeCommand, collectionsCommand, upsertCommand, getCommand, searchCommand, statusCommand, natsCommand, versionCommand];
+const COMMANDS: Command[] = [devCommand, nodeCommand, collectionsCommand, upsertCommand, deleteCommand, getCommand, searchCommand, searchBatchCommand, countCommand, statusCommand, natsCommand, versionCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -52,16 +52,17 @@ export const searchCommand: Command = {
   name: 'search',
   summary: 'k nearest neighbours of a vector',
   usage: `shoal search <collection> --vector '[0.1, 0.2, ...]' [--k 10] [--filter '{"region": "eu"}'] [--ef <n>]
-                   [--consistency strong|leased|eventual] [--with-vector]
+                   [--consistency strong|leased|eventual] [--with-vector] [--shard-keys a,b]
 
---vector and --filter take JSON, or @file to read it from a file.
+--vector and --filter take JSON, or @file to read it from a file. --shard-keys searches only the
+shards of those keys (collections sharded by a custom key).
 
 ${CONNECTION_USAGE}`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { ...CONNECTION_OPTIONS, vector: { type: 'string' }, k: { type: 'string' }, filter: { type: 'string' }, ef: { type: 'string' }, consistency: { type: 'string' }, 'with-vector': { type: 'boolean' } },
+      options: { ...CONNECTION_OPTIONS, vector: { type: 'string' }, k: { type: 'string' }, filter: { type: 'string' }, ef: { type: 'string' }, consistency: { type: 'string' }, 'with-vector': { type: 'boolean' }, 'shard-keys': { type: 'string' } },
     });
     const [name, ...extra] = positionals;
     if (!name || extra.length > 0) throw new UsageError('search needs exactly one collection name');
@@ -75,6 +76,7 @@ ${CONNECTION_USAGE}`,
     const consistency = consistencyOf(values.consistency);
     if (consistency) opts['consistency'] = consistency;
     if (values['with-vector']) opts['withVector'] = true;
+    if (values['shard-keys'] !== undefined) opts['shardKeys'] = values['shard-keys'].split(',').filter((k) => k.length > 0);
     const client = await clientFrom(values);
     try {
       const r = await client.collection(name).search(vector as number[], opts);
@@ -85,6 +87,74 @@ ${CONNECTION_USAGE}`,
       process.stdout.write(`${table(r.hits.map((h, i) => [i + 1, h.id, h.distance.toPrecision(6), h.metadata ? JSON.stringify(h.metadata) : null]), ['#', 'ID', 'DISTANCE', 'METADATA'])}\n`);
       const cov = r.coverage;
       process.stderr.write(`${r.hits.length} hits from ${cov.answered}/${cov.shards} shards${r.partial ? ` (PARTIAL: ${cov.failed.map((f) => `shard ${f.shard} ${f.reason}`).join(', ')})` : ''}\n`);
+      return 0;
+    } finally {
+      await client.close();
+    }
+  },
+};
+
+export const countCommand: Command = {
+  name: 'count',
+  summary: 'how many points a collection holds',
+  usage: `shoal count <collection> [--consistency strong|leased|eventual]\n\n${CONNECTION_USAGE}`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CONNECTION_OPTIONS, consistency: { type: 'string' } } });
+    const [name, ...extra] = positionals;
+    if (!name || extra.length > 0) throw new UsageError('count needs exactly one collection name');
+    const consistency = consistencyOf(values.consistency);
+    const client = await clientFrom(values);
+    try {
+      const count = await client.collection(name).count(consistency ? { consistency } : {});
+      if (values.json) printJson({ count });
+      else process.stdout.write(`${count}\n`);
+      return 0;
+    } finally {
+      await client.close();
+    }
+  },
+};
+
+export const searchBatchCommand: Command = {
+  name: 'search-batch',
+  summary: 'many searches in one request, from a JSON-lines file of queries',
+  usage: `shoal search-batch <collection> --file <queries.jsonl | ->
+
+Reads one search body per line ({"vector": [...], "k": 10, "filter": {...}, ...}; at most 100) and
+prints one result per query: its hits, and whether it was partial.
+
+${CONNECTION_USAGE}`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CONNECTION_OPTIONS, file: { type: 'string', short: 'f' } } });
+    const [name, ...extra] = positionals;
+    if (!name || extra.length > 0) throw new UsageError('search-batch needs exactly one collection name');
+    if (!values.file) throw new UsageError('search-batch needs --file <queries.jsonl> (or --file - for standard input)');
+    const file = values.file;
+    let text: string;
+    try {
+      text = readFileSync(file === '-' ? 0 : file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read ${file}: ${describeError(err)}`);
+    }
+    const queries = text.split('\n').flatMap((line, i) => {
+      if (line.trim() === '') return [];
+      try {
+        return [JSON.parse(line) as { vector: number[] }];
+      } catch (err) {
+        throw new UsageError(`${file}:${i + 1} is not valid JSON: ${describeError(err)}`);
+      }
+    });
+    if (queries.length === 0) throw new UsageError(`${file} holds no queries`);
+    const client = await clientFrom(values);
+    try {
+      const results = await client.collection(name).searchBatch(queries);
+      if (values.json) {
+        printJson({ results });
+        return 0;
+      }
+      results.forEach((r, q) => {
+        process.stdout.write(`query ${q + 1}: ${r.hits.map((h) => `${h.id} (${h.distance.toPrecision(6)})`).join(', ') || 'no hits'}${r.partial ? ' PARTIAL' : ''}\n`);
+      });
       return 0;
     } finally {
       await client.close();

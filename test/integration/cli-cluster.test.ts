@@ -109,6 +109,18 @@ describe('shoal dev and the CLI', () => {
       assert.match(got.stdout, /"id":"p5","vector":\[5,5,1\]/);
       assert.match(got.stderr, /not found: missing/);
 
+      // the verbs of the protocol beyond the README's path: search-batch, delete, count, --shard-keys
+      const queries = join(dir, 'queries.jsonl');
+      writeFileSync(queries, `${JSON.stringify({ vector: [10, 3, 1], k: 1 })}\n${JSON.stringify({ vector: [20, 6, 1], k: 1, consistency: 'strong' })}\n`);
+      const batch = JSON.parse((await shoal(dev.url, 'search-batch', 'docs', '--file', queries, '--json')).stdout) as { results: { hits: { id: string }[] }[] };
+      assert.deepEqual(batch.results.map((r) => r.hits.map((h) => h.id)), [['p10'], ['p20']]);
+      const deleted = await shoal(dev.url, 'delete', 'docs', 'p1100', 'p1101', 'missing');
+      assert.match(deleted.stdout, /deleted 2 of 3 ids from 'docs'/);
+      assert.deepEqual(JSON.parse((await shoal(dev.url, 'count', 'docs', '--consistency', 'strong', '--json')).stdout), { count: 1198 });
+      assert.equal((await shoal(dev.url, 'count', 'docs', '--consistency', 'strong')).stdout.trim(), '1198');
+      await assert.rejects(shoal(dev.url, 'search', 'docs', '--vector', '[1, 1, 1]', '--shard-keys', 'a,b'), /shardKeys is only for collections with custom sharding/);
+      await shoal(dev.url, 'upsert', 'docs', '--file', file, '--batch', '500');
+
       const described = await shoal(dev.url, 'collections', 'describe', 'docs');
       assert.match(described.stdout, /docs: dim 3, l2, 1200 points/);
       const status = await shoal(dev.url, 'status');

@@ -1,0 +1,28 @@
+/** `shoal delete`: removes points by id, applied at most once however often it is retried. */
+import { parseArgs } from 'node:util';
+import type { WriteConcern } from '../api/types.js';
+import { UsageError, type Command } from './command.js';
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientFrom, printJson } from './connection.js';
+
+export const deleteCommand: Command = {
+  name: 'delete',
+  summary: 'delete points by id',
+  usage: `shoal delete <collection> <id>... [--write-concern majority|all|leader]\n\n${CONNECTION_USAGE}`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CONNECTION_OPTIONS, 'write-concern': { type: 'string' } } });
+    const [name, ...ids] = positionals;
+    if (!name || ids.length === 0) throw new UsageError('delete needs a collection name and at least one id');
+    const wc = values['write-concern'];
+    if (wc !== undefined && wc !== 'majority' && wc !== 'all' && wc !== 'leader') throw new UsageError(`--write-concern must be majority, all or leader, got ${wc}`);
+    const client = await clientFrom(values);
+    try {
+      // The client gives the request a requestId: its own resend of it is applied once.
+      const deleted = await client.collection(name).delete(ids, wc ? { writeConcern: wc as WriteConcern } : {});
+      if (values.json) printJson({ deleted });
+      else process.stdout.write(`deleted ${deleted} of ${ids.length} ${ids.length === 1 ? 'id' : 'ids'} from '${name}'\n`);
+      return 0;
+    } finally {
+      await client.close();
+    }
+  },
+};
