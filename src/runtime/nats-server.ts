@@ -89,8 +89,11 @@ export interface NatsServer {
 // The watchdog: starts the server in the background, then waits for end-of-file on its stdin
 // (the pipe from the parent) and kills the server. A background list in sh gets /dev/null as
 // stdin, so the pipe is kept on fd 3 for the reader; the server gets /dev/null and never
-// holds the pipe open.
+// holds the pipe open. A hangup (a closed terminal sends SIGHUP to the whole process group) is
+// ignored here, so that the reader lives to see the pipe close and stops the server: nats-server
+// itself takes SIGHUP as "reload its configuration" and would otherwise outlive its parent.
 const WATCHDOG = `
+trap '' HUP
 exec 3<&0
 "$@" </dev/null 3<&- &
 srv=$!

@@ -78,7 +78,51 @@ function nodeProcessesOf(data: string): number {
   return n;
 }
 
+/** Processes whose command line names `data` (its nodes, and its nats-server's store). */
+function processesUnder(data: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let cmd: string;
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (cmd.includes(data) && !cmd.includes('--test')) found.push(`${pid}: ${cmd.slice(0, 120)}`);
+  }
+  return found;
+}
+
 describe('shoal dev and the CLI', () => {
+  it('cli - a hangup of shoal dev\'s process group (a closed terminal) leaves nothing of it running, and it starts again on the same data', async () => {
+    const data = join(dir, 'hup');
+    const proc = spawn(process.execPath, [CLI, 'dev', '--nodes', '1', '--port', '0', '--data', data], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      proc.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) resolve(out.split('\n')[0] as string);
+      });
+      proc.once('exit', (c) => reject(new Error(`shoal dev exited with ${c}`)));
+    });
+    assert.match(url, /^nats:/);
+    await new Promise((r) => setTimeout(r, 1_000));
+    process.kill(-(proc.pid as number), 'SIGHUP');
+    let left: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      left = processesUnder(data);
+      if (left.length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(left, [], 'processes of the hung-up shoal dev still running');
+    const again = await startDev(data);
+    try {
+      await until(async () => (JSON.parse((await shoal(again.url, 'status', '--json')).stdout) as { nodes: { state: string }[] }).nodes.some((x) => x.state === 'up'), 'a node up after the restart');
+    } finally {
+      assert.equal(await stopDev(again), 0, `shoal dev starts again on the same data and stops cleanly: ${again.stderr().slice(-500)}`);
+    }
+  });
+
   it('cli - dev cluster: create, upsert a file with a summary, search, get, status; Ctrl-C stops all; a restart finds the data', async () => {
     const data = join(dir, 'data');
     const dev = await startDev(data);
