@@ -11,6 +11,7 @@ import { ShoalClient } from '../client/client.js';
 import { startNatsServer, type NatsServer } from '../runtime/nats-server.js';
 import { describeError } from '../runtime/errors.js';
 import { intOption, untilSignal, type Command } from './command.js';
+import { EXIT_IN_USE, lockFile } from './lock.js';
 import { portFree, DEFAULT_DEV_NATS_PORT } from './nats-command.js';
 
 export const DEFAULT_DEV_NODES = 3;
@@ -21,25 +22,32 @@ const CLI_MAIN = new URL('./main.js', import.meta.url).pathname;
 export const devCommand: Command = {
   name: 'dev',
   summary: 'run a local cluster: nats-server and N nodes, with a live status line',
-  usage: `shoal dev [--nodes ${DEFAULT_DEV_NODES}] [--data ${DEFAULT_DEV_DATA}] [--port ${DEFAULT_DEV_NATS_PORT}] [--prefix shoal]
+  usage: `shoal dev [--nodes ${DEFAULT_DEV_NODES}] [--data ${DEFAULT_DEV_DATA}] [--port ${DEFAULT_DEV_NATS_PORT}] [--prefix shoal] [--no-restart]
 
 Starts nats-server with JetStream (its store in <data>/nats) and N node processes n1..nN (their
 data in <data>/n1 ...), prints the NATS URL, and shows nodes up, collections and leaders until
-Ctrl-C, which stops everything. Run again with the same --data, it finds its data.`,
+Ctrl-C, which stops everything. Run again with the same --data, it finds its data; a second
+shoal dev on data in use refuses at once, naming the running one.
+
+A node that dies is started again after a second (so that you can kill one and watch the cluster
+heal); --no-restart leaves it down. A node that exits because of a usage error or because its
+data directory is in use is not restarted.`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
-      options: { nodes: { type: 'string' }, data: { type: 'string' }, port: { type: 'string' }, prefix: { type: 'string' } },
+      options: { nodes: { type: 'string' }, data: { type: 'string' }, port: { type: 'string' }, prefix: { type: 'string' }, 'no-restart': { type: 'boolean' } },
     });
+    const restart = !values['no-restart'];
     const n = intOption(values.nodes, '--nodes', 1, 16) ?? DEFAULT_DEV_NODES;
     const dataDir = resolve(values.data ?? DEFAULT_DEV_DATA);
     const prefix = values.prefix ?? 'shoal';
+    mkdirSync(join(dataDir, 'nats'), { recursive: true });
+    const releaseLock = lockFile(join(dataDir, 'dev.lock'), 'another shoal dev');
     let port = intOption(values.port, '--port', 0, 65535) ?? DEFAULT_DEV_NATS_PORT;
     if (values.port === undefined && !(await portFree(port))) {
       process.stderr.write(`port ${port} is in use (a system nats-server?); using a free port instead\n`);
       port = 0;
     }
-    mkdirSync(join(dataDir, 'nats'), { recursive: true });
     // A hung node is dropped by the server after ~10 s instead of its default 4 minutes.
     const nats = await startNatsServer({ port: port === 0 ? -1 : port, storeDir: join(dataDir, 'nats'), serverName: 'shoal-dev', pingIntervalSec: 5, pingMax: 2 });
     process.stdout.write(`${nats.url}\n`);
@@ -58,8 +66,11 @@ Ctrl-C, which stops everything. Run again with the same --data, it finds its dat
       child.stderr?.on('data', (d: Buffer) => process.stderr.write(`\r\x1b[2K[${id}] ${d.toString()}`));
       child.once('exit', (code, sig) => {
         children.delete(id);
-        if (!stopping) process.stderr.write(`\r\x1b[2Kshoal dev: node ${id} exited (${sig ?? code}); restarting it\n`);
-        if (!stopping) setTimeout(() => !stopping && startNode(id), 1_000);
+        if (stopping) return;
+        // A usage error or a data directory in use: starting it again would fail the same way.
+        const again = restart && code !== 2 && code !== EXIT_IN_USE;
+        process.stderr.write(`\r\x1b[2Kshoal dev: node ${id} exited (${sig ?? code}); ${again ? 'restarting it' : 'leaving it down'}\n`);
+        if (again) setTimeout(() => !stopping && startNode(id), 1_000);
       });
       children.set(id, child);
     };
@@ -75,6 +86,7 @@ Ctrl-C, which stops everything. Run again with the same --data, it finds its dat
     await client.close().catch(() => undefined);
     await stopAll([...children.values()]);
     await nats.stop();
+    releaseLock();
     process.stderr.write('shoal dev: stopped\n');
     return 0;
   },

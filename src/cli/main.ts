@@ -2,6 +2,7 @@
 /** The `shoal` command. */
 import { describeError } from '../runtime/errors.js';
 import { UsageError, type Command } from './command.js';
+import { EXIT_IN_USE, InUseError } from './lock.js';
 import { collectionsCommand } from './collections-command.js';
 import { devCommand } from './dev-command.js';
 import { natsCommand } from './nats-command.js';
@@ -59,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     process.stderr.write(`shoal ${cmd.name}: ${describeError(err)}\n`);
     if (usage) process.stderr.write(`\n${cmd.usage}\n`);
+    if (err instanceof InUseError) return EXIT_IN_USE;
     return usage ? 2 : 1;
   }
 }

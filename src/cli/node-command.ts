@@ -3,7 +3,7 @@
  * (Raft logs, points, dedup table) and the index checkpoints. Restarted with the same data, it
  * rejoins with it.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createReplicaFactory } from '../actors/replica-factory.js';
@@ -16,6 +16,7 @@ import { MetricsRegistry, serveMetrics } from '../runtime/metrics.js';
 import { assertToken } from '../runtime/subjects.js';
 import { openNodeEnv } from '../storage/node-env.js';
 import { UsageError, intOption, type Command } from './command.js';
+import { lockFile } from './lock.js';
 import { DEFAULT_NATS_URL } from './connection.js';
 import { setupTelemetry } from './telemetry.js';
 import { shoalVersion } from './version.js';
@@ -128,28 +129,5 @@ function lockDataDir(dir: string, id: string): () => void {
   } else {
     writeFileSync(idFile, `${id}\n`);
   }
-  const lock = join(dir, 'node.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lock, 'wx');
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return () => rmSync(lock, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(lock, 'utf8').trim());
-      if (pid > 0 && pid !== process.pid && alive(pid)) throw new UsageError(`${dir} is in use by another node process (pid ${pid})`);
-      rmSync(lock, { force: true });
-    }
-  }
-  throw new UsageError(`cannot lock ${dir}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return lockFile(join(dir, 'node.lock'), 'another node process');
 }

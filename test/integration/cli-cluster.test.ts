@@ -94,7 +94,7 @@ function processesUnder(data: string): string[] {
 }
 
 describe('shoal dev and the CLI', () => {
-  it('cli - a hangup of shoal dev\'s process group (a closed terminal) leaves nothing of it running, and it starts again on the same data', async () => {
+  it('cli - a hangup of shoal dev\'s process group (a closed terminal) leaves nothing of it running; it starts again on the same data, and a second one there refuses at once', async () => {
     const data = join(dir, 'hup');
     const proc = spawn(process.execPath, [CLI, 'dev', '--nodes', '1', '--port', '0', '--data', data], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const url = await new Promise<string>((resolve, reject) => {
@@ -118,6 +118,14 @@ describe('shoal dev and the CLI', () => {
     const again = await startDev(data);
     try {
       await until(async () => (JSON.parse((await shoal(again.url, 'status', '--json')).stdout) as { nodes: { state: string }[] }).nodes.some((x) => x.state === 'up'), 'a node up after the restart');
+      // A second shoal dev on the same data refuses at once, naming the running one.
+      const t0 = Date.now();
+      await assert.rejects(run(process.execPath, [CLI, 'dev', '--nodes', '1', '--port', '0', '--data', data], { encoding: 'utf8', timeout: 10_000 }), (e: { code: number; stderr: string }) => {
+        assert.equal(e.code, 3, e.stderr);
+        assert.match(e.stderr, new RegExp(`in use by another shoal dev \\(pid ${again.proc.pid}\\)`));
+        return true;
+      });
+      assert.ok(Date.now() - t0 < 5_000, 'the refusal is immediate');
     } finally {
       assert.equal(await stopDev(again), 0, `shoal dev starts again on the same data and stops cleanly: ${again.stderr().slice(-500)}`);
     }
