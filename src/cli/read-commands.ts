@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Consistency } from '../api/types.js';
 import { describeError } from '../runtime/errors.js';
-import { UsageError, type Command } from './command.js';
+import { LIMITS } from '../api/limits.js';
+import { UsageError, intOption, type Command } from './command.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientFrom, printJson, table } from './connection.js';
 
 function consistencyOf(v: string | undefined): Consistency | undefined {
@@ -70,8 +71,10 @@ ${CONNECTION_USAGE}`,
     const vector = parseJsonFlag(values.vector, '--vector');
     if (!Array.isArray(vector)) throw new UsageError('--vector must be a JSON array of numbers');
     const opts: Record<string, unknown> = {};
-    if (values.k !== undefined) opts['k'] = Number(values.k);
-    if (values.ef !== undefined) opts['ef'] = Number(values.ef);
+    const k = intOption(values.k, '--k', LIMITS.kMin, LIMITS.kMax);
+    if (k !== undefined) opts['k'] = k;
+    const ef = intOption(values.ef, '--ef', 1, LIMITS.efMax);
+    if (ef !== undefined) opts['ef'] = ef;
     if (values.filter !== undefined) opts['filter'] = parseJsonFlag(values.filter, '--filter');
     const consistency = consistencyOf(values.consistency);
     if (consistency) opts['consistency'] = consistency;

@@ -171,6 +171,7 @@ describe('shoal dev and the CLI', () => {
       assert.deepEqual(JSON.parse((await shoal(dev.url, 'count', 'docs', '--consistency', 'strong', '--json')).stdout), { count: 1198 });
       assert.equal((await shoal(dev.url, 'count', 'docs', '--consistency', 'strong')).stdout.trim(), '1198');
       await assert.rejects(shoal(dev.url, 'search', 'docs', '--vector', '[1, 1, 1]', '--shard-keys', 'a,b'), /shardKeys is only for collections with custom sharding/);
+      await assert.rejects(shoal(dev.url, 'search', 'docs', '--vector', '[1, 1, 1]', '--k', 'abc'), (e: { code: number; stderr: string }) => e.code === 2 && /--k must be 1 to 1000, got abc/.test(e.stderr));
       await shoal(dev.url, 'upsert', 'docs', '--file', file, '--batch', '500');
 
       const described = await shoal(dev.url, 'collections', 'describe', 'docs');
