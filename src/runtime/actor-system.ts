@@ -29,6 +29,7 @@ import {
   InvalidArgumentError,
   NoRespondersError,
   NotFoundError,
+  PayloadTooLargeError,
   TimeoutError,
   UnavailableError,
   describeError,
@@ -426,8 +427,26 @@ function internalReply(msg: Msg): Reply {
     } catch (err) {
       bytes = encodeErrorReply(err);
     }
-    msg.respond(bytes);
+    try {
+      msg.respond(bytes);
+    } catch (err) {
+      // Over the server's max payload: the asker gets an answer it can act on, not a timeout.
+      msg.respond(encodeErrorReply(isMaxPayload(err) ? tooLarge(bytes.length, err) : err));
+    }
   });
+}
+
+/** Whether `err` is the NATS client refusing a message over the server's max payload. */
+function isMaxPayload(err: unknown): boolean {
+  return /max_payload/.test(describeError(err));
+}
+
+function tooLarge(bytes: number | undefined, err: unknown): PayloadTooLargeError {
+  const size = bytes === undefined ? 'the reply' : `the reply (${bytes} bytes)`;
+  return new PayloadTooLargeError(
+    `${size} is over the NATS server's max payload (${describeError(err)}): ask for fewer ids, a smaller k, or withVector false, or speak CBOR (vectors take a third of the bytes of JSON)`,
+    { cause: err },
+  );
 }
 
 function encodeErrorReply(err: unknown): Uint8Array {
@@ -454,7 +473,7 @@ function edgeReply(msg: Msg, encoding: Encoding): Reply {
         respondEdge(msg, encoding, value);
         return;
       } catch (err) {
-        value = new InternalError(`reply could not be encoded: ${describeError(err)}`);
+        value = isMaxPayload(err) ? tooLarge(undefined, err) : new InternalError(`reply could not be encoded: ${describeError(err)}`);
       }
     }
     respondEdgeError(msg, encoding, value);

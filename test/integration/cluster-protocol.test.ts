@@ -116,6 +116,22 @@ describe('cluster protocol', () => {
     assert.ok(hits[0]?.vector instanceof Float32Array);
   });
 
+  it('protocol - a reply over the NATS server\'s max payload is PAYLOAD_TOO_LARGE with what to do, in JSON and CBOR, never INTERNAL', async () => {
+    await json.createCollection({ name: 'wide', dim: 1536, metric: 'l2', shards: 2, replicas: 1 });
+    const wide = cbor.collection('wide');
+    const ids = Array.from({ length: 200 }, (_, i) => `w${i}`);
+    for (let b = 0; b < ids.length; b += 25) {
+      await wide.upsert(ids.slice(b, b + 25).map((id, j) => ({ id, vector: Float32Array.from({ length: 1536 }, (_, d) => ((b + j + d) % 13) / 7) })));
+    }
+    for (const encoding of ['json', 'cbor'] as const) {
+      await expectError('shoal.v1.wide.get', { ids, withVector: true, consistency: 'strong' }, 'PAYLOAD_TOO_LARGE', '413', /max payload.*fewer ids.*CBOR/, encoding);
+      await expectError('shoal.v1.wide.search', { vector: Array.from({ length: 1536 }, () => 1), k: 200, withVector: true, consistency: 'strong' }, 'PAYLOAD_TOO_LARGE', '413', /max payload.*smaller k/, encoding);
+    }
+    // Without the vectors it fits.
+    const r = await raw('shoal.v1.wide.get', { ids, withVector: false, consistency: 'strong' });
+    assert.equal((r.body['points'] as unknown[]).length, 200);
+  });
+
   it('protocol - every error code, with its status and message headers', async () => {
     await expectError('shoal.v1.docs.upsert', { points: [{ id: 'x', vector: [1, 2] }] }, 'INVALID_ARGUMENT', '400', /points\[0\].vector has 2 dimensions; the collection has 3/);
     await expectError('shoal.v1.docs.search', null, 'INVALID_ARGUMENT', '400', /not valid JSON/, 'json', new TextEncoder().encode('{"vector": [1,'));
