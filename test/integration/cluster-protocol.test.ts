@@ -117,19 +117,20 @@ describe('cluster protocol', () => {
   });
 
   it('protocol - a reply over the NATS server\'s max payload is PAYLOAD_TOO_LARGE with what to do, in JSON and CBOR, never INTERNAL', async () => {
-    await json.createCollection({ name: 'wide', dim: 1536, metric: 'l2', shards: 2, replicas: 1 });
-    const wide = cbor.collection('wide');
+    await json.createCollection({ name: 'big-vectors', dim: 1536, metric: 'l2', shards: 2, replicas: 1 });
+    const big = cbor.collection('big-vectors');
     const ids = Array.from({ length: 200 }, (_, i) => `w${i}`);
     for (let b = 0; b < ids.length; b += 25) {
-      await wide.upsert(ids.slice(b, b + 25).map((id, j) => ({ id, vector: Float32Array.from({ length: 1536 }, (_, d) => ((b + j + d) % 13) / 7) })));
+      await big.upsert(ids.slice(b, b + 25).map((id, j) => ({ id, vector: Float32Array.from({ length: 1536 }, (_, d) => ((b + j + d) % 13) / 7) })));
     }
     for (const encoding of ['json', 'cbor'] as const) {
-      await expectError('shoal.v1.wide.get', { ids, withVector: true, consistency: 'strong' }, 'PAYLOAD_TOO_LARGE', '413', /max payload.*fewer ids.*CBOR/, encoding);
-      await expectError('shoal.v1.wide.search', { vector: Array.from({ length: 1536 }, () => 1), k: 200, withVector: true, consistency: 'strong' }, 'PAYLOAD_TOO_LARGE', '413', /max payload.*smaller k/, encoding);
+      await expectError('shoal.v1.big-vectors.get', { ids, withVector: true, consistency: 'strong' }, 'PAYLOAD_TOO_LARGE', '413', /max payload.*fewer ids.*CBOR/, encoding);
+      await expectError('shoal.v1.big-vectors.search', { vector: Array.from({ length: 1536 }, () => 1), k: 200, withVector: true, consistency: 'strong' }, 'PAYLOAD_TOO_LARGE', '413', /max payload.*smaller k/, encoding);
     }
     // Without the vectors it fits.
-    const r = await raw('shoal.v1.wide.get', { ids, withVector: false, consistency: 'strong' });
+    const r = await raw('shoal.v1.big-vectors.get', { ids, withVector: false, consistency: 'strong' });
     assert.equal((r.body['points'] as unknown[]).length, 200);
+    await json.dropCollection('big-vectors');
   });
 
   it('protocol - every error code, with its status and message headers', async () => {
