@@ -63,21 +63,6 @@ async function stopDev(dev: Dev): Promise<number | null> {
   });
 }
 
-/** Processes whose command line runs `shoal node` on a directory under `data`. */
-function nodeProcessesOf(data: string): number {
-  let n = 0;
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    let cmd: string;
-    try {
-      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-    } catch {
-      continue; // exited meanwhile
-    }
-    if (cmd.includes(' node ') && cmd.includes(data)) n++;
-  }
-  return n;
-}
-
 /** Processes whose command line names `data` (its nodes, and its nats-server's store). */
 function processesUnder(data: string): string[] {
   const found: string[] = [];
@@ -91,6 +76,11 @@ function processesUnder(data: string): string[] {
     if (cmd.includes(data) && !cmd.includes('--test')) found.push(`${pid}: ${cmd.slice(0, 120)}`);
   }
   return found;
+}
+
+/** Processes whose command line runs `shoal node` on a directory under `data`. */
+function nodeProcessesOf(data: string): number {
+  return processesUnder(data).filter((p) => p.includes(' node ')).length;
 }
 
 describe('shoal dev and the CLI', () => {
