@@ -13,6 +13,15 @@ function consistencyOf(v: string | undefined): Consistency | undefined {
   return v;
 }
 
+/**
+ * A distance for people: six significant digits without trailing zeros, and float32 noise
+ * around zero (1.11022e-16, 5.96046e-7) shown as 0.
+ */
+export function formatDistance(d: number): string {
+  if (Math.abs(d) < 1e-5) return '0';
+  return String(Number(d.toPrecision(6)));
+}
+
 function parseJsonFlag(text: string, flag: string): unknown {
   const source = text.startsWith('@') ? readFileSync(text.slice(1), 'utf8') : text;
   try {
@@ -87,7 +96,7 @@ ${CONNECTION_USAGE}`,
         printJson(r);
         return 0;
       }
-      process.stdout.write(`${table(r.hits.map((h, i) => [i + 1, h.id, h.distance.toPrecision(6), h.metadata ? JSON.stringify(h.metadata) : null]), ['#', 'ID', 'DISTANCE', 'METADATA'])}\n`);
+      process.stdout.write(`${table(r.hits.map((h, i) => [i + 1, h.id, formatDistance(h.distance), h.metadata ? JSON.stringify(h.metadata) : null]), ['#', 'ID', 'DISTANCE', 'METADATA'])}\n`);
       const cov = r.coverage;
       process.stderr.write(`${r.hits.length} hits from ${cov.answered}/${cov.shards} shards${r.partial ? ` (PARTIAL: ${cov.failed.map((f) => `shard ${f.shard} ${f.reason}`).join(', ')})` : ''}\n`);
       return 0;
@@ -156,7 +165,7 @@ ${CONNECTION_USAGE}`,
         return 0;
       }
       results.forEach((r, q) => {
-        process.stdout.write(`query ${q + 1}: ${r.hits.map((h) => `${h.id} (${h.distance.toPrecision(6)})`).join(', ') || 'no hits'}${r.partial ? ' PARTIAL' : ''}\n`);
+        process.stdout.write(`query ${q + 1}: ${r.hits.map((h) => `${h.id} (${formatDistance(h.distance)})`).join(', ') || 'no hits'}${r.partial ? ' PARTIAL' : ''}\n`);
       });
       return 0;
     } finally {

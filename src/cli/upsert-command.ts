@@ -9,6 +9,11 @@ import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientFrom } from './connection.j
 import { Progress } from './progress.js';
 
 export const DEFAULT_BATCH = 500;
+
+/** `1 point`, `1,200 points`, `2 batches`. */
+function plural(n: number, noun: string): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? noun : noun.endsWith('ch') ? `${noun}es` : `${noun}s`}`;
+}
 /** Keep each request well under NATS's default 1 MiB max payload. */
 export const MAX_BATCH_BYTES = 512 * 1024;
 const RETRIES = 5;
@@ -68,7 +73,7 @@ export const upsertCommand: Command = {
         try {
           p = JSON.parse(line) as UpsertPoint;
         } catch (err) {
-          throw new UsageError(`${values.file}:${lineNo} is not valid JSON (${describeError(err)}); ${sent} points were upserted before it`);
+          throw new UsageError(`${values.file}:${lineNo} is not valid JSON (${describeError(err)}); ${plural(sent, 'point')} ${sent === 1 ? 'was' : 'were'} upserted before it`);
         }
         if (batch.length >= batchSize || batchBytes + line.length > MAX_BATCH_BYTES) await flush();
         batch.push(p);
@@ -78,7 +83,7 @@ export const upsertCommand: Command = {
     } catch (err) {
       progress.finish();
       if (err instanceof ShoalError) {
-        throw new Error(`${describeError(err)} (${err.code}); ${sent} points in ${batches} batches were upserted before it`, { cause: err });
+        throw new Error(`${describeError(err)} (${err.code}); ${plural(sent, 'point')} in ${plural(batches, 'batch')} ${sent === 1 ? 'was' : 'were'} upserted before it`, { cause: err });
       }
       throw err;
     } finally {
@@ -87,7 +92,7 @@ export const upsertCommand: Command = {
     progress.finish();
     const secs = (Date.now() - started) / 1000;
     process.stdout.write(
-      `upserted ${sent.toLocaleString('en-US')} points into '${name}' in ${batches} batches, ${secs.toFixed(1)}s (${Math.round(sent / Math.max(secs, 0.001)).toLocaleString('en-US')} points/s)${retried ? `, ${retried} retries` : ''}\n`,
+      `upserted ${plural(sent, 'point')} into '${name}' in ${plural(batches, 'batch')}, ${secs.toFixed(1)}s (${Math.round(sent / Math.max(secs, 0.001)).toLocaleString('en-US')} points/s)${retried ? `, ${retried} retries` : ''}\n`,
     );
     return 0;
   },
