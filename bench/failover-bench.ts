@@ -109,6 +109,9 @@ async function round(cluster: TestCluster, kind: 'kill' | 'stop'): Promise<Round
 interface PartitionRound extends Round {
   /** Cuts of the host whose server the load's connection was on (it had to reconnect). */
   clientCut: number;
+  /** Acknowledged writes per second while a host was cut off, and outside the cuts (after the warm-up). */
+  okPerSecCut: number;
+  okPerSecElse: number;
 }
 
 /**
@@ -124,6 +127,8 @@ async function partitionRound(cluster: NetnsCluster): Promise<PartitionRound> {
   const name = 'failover-partition';
   const load = await startLoad(client, nc, name);
   await sleep(2_000);
+  const from = performance.now();
+  const cuts: [number, number][] = [];
   let clientCut = 0;
   for (let k = 0; k < PARTITIONS; k++) {
     let shard = k % 2;
@@ -140,15 +145,26 @@ async function partitionRound(cluster: NetnsCluster): Promise<PartitionRound> {
     }
     const host = cluster.hostOf(node);
     load.fault({ shard, node, kind: 'partition', at: performance.now() });
+    const at = performance.now();
     cluster.cut(host);
     await sleep(CUT_MS);
     cluster.heal(host);
+    cuts.push([at, performance.now()]);
     await sleep(AFTER_HEAL_MS);
     process.stderr.write(`partition ${k + 1}/${PARTITIONS} (${node} on host ${host}, shard ${shard}; load on host ${clientHost ?? '?'})\n`);
   }
   await sleep(1_000);
+  const to = performance.now();
   await load.stop();
-  return { kind: 'partition', load, writes: load.figures('write'), reads: load.figures('read'), clientCut };
+  const acks = load.records.filter((w) => w.kind === 'write' && w.outcome === 'ok' && w.end >= from && w.end < to);
+  const inCut = (t: number): boolean => cuts.some(([a, b]) => t >= a && t < b);
+  const cutMs = cuts.reduce((sum, [a, b]) => sum + (b - a), 0);
+  const okCut = acks.filter((w) => inCut(w.end)).length;
+  return {
+    kind: 'partition', load, writes: load.figures('write'), reads: load.figures('read'), clientCut,
+    okPerSecCut: okCut / (cutMs / 1000),
+    okPerSecElse: (acks.length - okCut) / ((to - from - cutMs) / 1000),
+  };
 }
 
 const LABELS: Record<Round['kind'], string> = {
@@ -211,6 +227,7 @@ async function main(): Promise<void> {
     `(it stays on the one it got and leaves it after two unanswered 1 s pings). ${PARTITIONS} times the host of one shard's leader (alternating shards, but`,
     `not the load's own host when the other shard's leader is elsewhere) is cut off for ${CUT_MS / 1000} s, then healed, ${AFTER_HEAL_MS / 1000} s before the next cut.`,
     `The load's own server was on the cut host in ${partition.clientCut} of ${PARTITIONS} cuts. Fault to first acknowledged write, p99: ${fmt(p99(partition), 0)} ms.`,
+    `Acknowledged writes per second while a host was cut off: ${fmt(partition.okPerSecCut, 0)}; outside them (the ${AFTER_HEAL_MS / 1000} s after each heal included): ${fmt(partition.okPerSecElse, 0)}.`,
   ].join('\n');
   writeSection('failover', body);
   process.stdout.write(`${body}\n`);

@@ -9,7 +9,11 @@
  *
  * `cut(i)` takes the bridge's end of host i's link down: host i's server and node still talk to
  * each other, but nothing crosses between host i and the rest (the other hosts and this process)
- * until `heal(i)`. TCP connections are not reset; each side finds out through its pings.
+ * until `heal(i)`. TCP connections are not reset; each side finds out through its pings. (Not
+ * nats-server 2.9.10 about its routes: outbound traffic on a route delays its PINGs, so a route
+ * that carries traffic to a cut-off host is not dropped, and what is routed to that host, a third
+ * of the routers' queue group included, is lost until TCP gives up; nats-io/nats-server#4014,
+ * fixed upstream by #4016.)
  *
  * Needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN) and `ip`; without them `start()` fails and
  * says so. The namespaces, veths and bridge are removed by `stop()`, when `start()` fails, and
