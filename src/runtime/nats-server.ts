@@ -70,6 +70,11 @@ export interface NatsServerOptions {
   pingMax?: number;
   /** Extra command-line arguments. */
   args?: string[];
+  /**
+   * A command prefix the server (with its watchdog) runs under, e.g. `['ip', 'netns', 'exec', ns]`
+   * to start it in a network namespace; it must exec the command, keeping its stdin and stderr.
+   */
+  wrap?: string[];
   startTimeoutMs?: number;
   /** Print the server's log lines to this process's stderr. */
   verbose?: boolean;
@@ -127,7 +132,8 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   }
   args.push(...(opts.args ?? []));
 
-  const child = spawn('/bin/sh', ['-c', WATCHDOG, 'shoal-nats-watchdog', bin, ...args], {
+  const [cmd = '/bin/sh', ...prefix] = [...(opts.wrap ?? []), '/bin/sh'];
+  const child = spawn(cmd, [...prefix, '-c', WATCHDOG, 'shoal-nats-watchdog', bin, ...args], {
     stdio: ['pipe', 'ignore', 'pipe'],
     env: { ...process.env, SHOAL_NATS_TMP_STORE: ownStore ? storeDir : '' },
   });

@@ -109,28 +109,13 @@ export class TestCluster {
   }
 
   /** The node leading shard `shard` of collection `name`, once it has one (as `describe` tells it). */
-  async leaderOf(client: ShoalClient, name: string, shard: number): Promise<string> {
-    let leader: string | null = null;
-    await this.waitFor(async () => {
-      leader = (await client.describeCollection(name, 2_000)).shards[shard]?.leader ?? null;
-      return leader !== null;
-    }, `a leader for ${name}/${shard}`);
-    return leader as unknown as string;
+  leaderOf(client: ShoalClient, name: string, shard: number): Promise<string> {
+    return leaderOf(client, name, shard);
   }
 
   /** Polls `cond` until it holds (or throws the last reason after `timeoutMs`). */
-  async waitFor(cond: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < end) {
-      try {
-        if (await cond()) return;
-      } catch (err) {
-        last = err;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+  waitFor(cond: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
+    return waitFor(cond, what, timeoutMs);
   }
 
   async stop(): Promise<void> {
@@ -151,4 +136,29 @@ export class TestCluster {
     await this.nats.stop();
     rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/** The node leading shard `shard` of collection `name`, once it has one (as `describe` tells it). */
+export async function leaderOf(client: ShoalClient, name: string, shard: number): Promise<string> {
+  let leader: string | null = null;
+  await waitFor(async () => {
+    leader = (await client.describeCollection(name, 2_000)).shards[shard]?.leader ?? null;
+    return leader !== null;
+  }, `a leader for ${name}/${shard}`);
+  return leader as unknown as string;
+}
+
+/** Polls `cond` until it holds (or throws the last reason after `timeoutMs`). */
+export async function waitFor(cond: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      if (await cond()) return;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
