@@ -8,8 +8,11 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 
 const KINDS = ['unit', 'sim', 'integration', 'chaos'];
+// Run only when asked for: `partition` builds network namespaces (root only), and its one test
+// failed once in nine runs for a reason not found yet, so it is not part of `npm test`.
+const ON_REQUEST = ['partition'];
 const kinds = process.argv.slice(2).length > 0 ? process.argv.slice(2) : KINDS;
-for (const k of kinds) if (!KINDS.includes(k)) { console.error(`unknown test kind ${k}; use ${KINDS.join(', ')}`); process.exit(2); }
+for (const k of kinds) if (!KINDS.includes(k) && !ON_REQUEST.includes(k)) { console.error(`unknown test kind ${k}; use ${[...KINDS, ...ON_REQUEST].join(', ')}`); process.exit(2); }
 
 function find(dir) {
   if (!existsSync(dir)) return [];
