@@ -38,7 +38,7 @@ import {
   toPublicError,
   toShoalError,
 } from './errors.js';
-import { InboxRequester, isNoResponders, isRequestTimeout } from './inbox-requester.js';
+import { InboxRequester, isMaxPayload, isNoResponders, isRequestTimeout } from './inbox-requester.js';
 import { createLogger, type Logger } from './logger.js';
 import { assertActorName, assertToken, Subjects } from './subjects.js';
 import type { SystemInternals } from './system-internals.js';
@@ -436,17 +436,9 @@ function internalReply(msg: Msg): Reply {
   });
 }
 
-/** Whether `err` is the NATS client refusing a message over the server's max payload. */
-function isMaxPayload(err: unknown): boolean {
-  return /max_payload/.test(describeError(err));
-}
-
 function tooLarge(bytes: number | undefined, err: unknown): PayloadTooLargeError {
-  const size = bytes === undefined ? 'the reply' : `the reply (${bytes} bytes)`;
-  return new PayloadTooLargeError(
-    `${size} is over the NATS server's max payload (${describeError(err)}): ask for fewer ids, a smaller k, or withVector false, or speak CBOR (vectors take a third of the bytes of JSON)`,
-    { cause: err },
-  );
+  const what = `the reply${bytes === undefined ? '' : ` (${bytes} bytes)`} is over the NATS server's max payload (${describeError(err)})`;
+  return new PayloadTooLargeError(`${what}: ask for fewer ids, a smaller k, or withVector false, or speak CBOR (vectors take a third of the bytes of JSON)`, { cause: err });
 }
 
 function encodeErrorReply(err: unknown): Uint8Array {

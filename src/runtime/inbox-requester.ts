@@ -33,6 +33,11 @@ export function isNoResponders(err: unknown): boolean {
   return err instanceof RequestError && err.isNoResponders();
 }
 
+/** True when `err` is the NATS client refusing a message over the server's max payload. */
+export function isMaxPayload(err: unknown): boolean {
+  return err instanceof Error && /max_payload/.test(err.message);
+}
+
 export class InboxRequester {
   private readonly prefix: string;
   private readonly pending = new Map<string, Pending>();
