@@ -21,8 +21,6 @@ export interface LeaderWait {
 export class LeaderWatch {
   private readonly waiting = new Map<string, Set<() => void>>();
   private sub: Subscription | undefined;
-  /** Announcements heard, for status and tests. */
-  readonly stats = { announcements: 0, woken: 0 };
 
   /** Listens on `nc` for every shard's announcements. */
   start(nc: NatsConnection, subjects: Subjects, log: Logger): void {
@@ -45,15 +43,11 @@ export class LeaderWatch {
 
   /** A shard has a new leader: every call waiting on it goes again. */
   announced(a: LeaderAnnouncement): void {
-    this.stats.announcements++;
     const key = keyOf(a.uid, a.shard);
     const set = this.waiting.get(key);
     if (!set) return;
     this.waiting.delete(key);
-    for (const wake of set) {
-      this.stats.woken++;
-      wake();
-    }
+    for (const wake of set) wake();
   }
 
   /** Waits for the next announcement of shard `shard` of collection incarnation `uid`. */

@@ -5,7 +5,7 @@
  * replica applies the same entry at each index, in order.
  */
 import { crc32, crc32Number } from '../../src/raft/crc32.js';
-import type { Entry, HardState, LogIndex, SnapshotMeta } from '../../src/raft/types.js';
+import type { Entry, LogIndex, SnapshotMeta } from '../../src/raft/types.js';
 import type { AppliedEntry, StateMachine } from '../../src/replication/raft-state-machine.js';
 import type { Clock, Timer } from '../../src/runtime/clock.js';
 import type { PersistedRaftState, RaftLogStore, RaftWrites } from '../../src/storage/raft-log-store.js';
@@ -105,8 +105,6 @@ export class SimDisk {
   private txns: Write[][] = [[]];
   private waiting: (() => void)[] = [];
   incarnation = 0;
-  /** A flush that fails: the next {@link flush} rejects the waiting flushes instead (and writes nothing). */
-  failNextFlush = false;
 
   constructor(raft: PersistedRaftState | undefined) {
     this.durable = { raft, smApplied: 0, smLog: new Map() };
@@ -120,11 +118,6 @@ export class SimDisk {
     if (incarnation !== this.incarnation) return new Promise(() => undefined);
     if ((this.txns[this.txns.length - 1] as Write[]).length > 0) this.txns.push([]);
     return new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  /** Whether anything waits for a flush. */
-  pending(): boolean {
-    return this.waiting.length > 0 || this.txns.some((t) => t.length > 0);
   }
 
   flush(): void {
@@ -294,9 +287,4 @@ export class SimStateMachine implements StateMachine {
       d.smApplied = applied;
     });
   }
-}
-
-/** The hard state of a disk, for traces. */
-export function hardStateOf(d: Disk): HardState | undefined {
-  return d.raft?.hardState;
 }
