@@ -61,28 +61,9 @@ export class TestCluster {
     const node = this.nodes.get(id);
     if (!node) throw new Error(`no node ${id}`);
     if (node.proc && node.proc.exitCode === null && node.proc.signalCode === null) throw new Error(`node ${id} is running`);
-    const proc = spawn(process.execPath, [...this.nodeArgs, CLI, 'node', '--id', id, '--nats', this.nats.url, '--data', node.dataDir, '--prefix', this.prefix], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, SHOAL_LOG_LEVEL: process.env['SHOAL_LOG_LEVEL'] ?? 'warn', SHOAL_EXIT_ON_STDIN_EOF: '1', ...this.env },
-    });
+    const { proc, ready } = spawnNode(id, [process.execPath, ...this.nodeArgs, CLI, 'node', '--id', id, '--nats', this.nats.url, '--data', node.dataDir, '--prefix', this.prefix], this.env, node.log);
     node.proc = proc;
-    proc.stderr.on('data', (d: Buffer) => {
-      node.log.push(d.toString());
-      if (node.log.length > 200) node.log.shift();
-      if (process.env['SHOAL_TEST_VERBOSE']) process.stderr.write(`[${id}] ${d.toString()}`);
-    });
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const onData = (d: Buffer): void => {
-        out += d.toString();
-        if (out.includes('ready')) {
-          proc.stdout.off('data', onData);
-          resolve();
-        }
-      };
-      proc.stdout.on('data', onData);
-      proc.once('exit', (code, sig) => reject(new Error(`node ${id} exited while starting (${sig ?? code}): ${node.log.join('')}`)));
-    });
+    await ready;
   }
 
   /** SIGKILL: the process dies at once, with whatever it had not flushed. */
@@ -139,6 +120,37 @@ export class TestCluster {
 }
 
 /** The node leading shard `shard` of collection `name`, once it has one (as `describe` tells it). */
+/**
+ * Starts a `shoal node` process from `command` (the node's command line, possibly behind a prefix
+ * such as `ip netns exec`), keeping its last stderr chunks in `log`. `ready` resolves once it
+ * reports ready and rejects if it exits first; the process is there at once, for a stop to find.
+ */
+export function spawnNode(id: string, command: string[], env: Record<string, string>, log: string[]): { proc: ChildProcess; ready: Promise<void> } {
+  const [bin, ...args] = command as [string, ...string[]];
+  const proc = spawn(bin, args, {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, SHOAL_LOG_LEVEL: process.env['SHOAL_LOG_LEVEL'] ?? 'warn', SHOAL_EXIT_ON_STDIN_EOF: '1', ...env },
+  });
+  proc.stderr.on('data', (d: Buffer) => {
+    log.push(d.toString());
+    if (log.length > 200) log.shift();
+    if (process.env['SHOAL_TEST_VERBOSE']) process.stderr.write(`[${id}] ${d.toString()}`);
+  });
+  const ready = new Promise<void>((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      if (out.includes('ready')) {
+        proc.stdout.off('data', onData);
+        resolve();
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.once('exit', (code, sig) => reject(new Error(`node ${id} exited while starting (${sig ?? code}): ${log.join('')}`)));
+  });
+  return { proc, ready };
+}
+
 export async function leaderOf(client: ShoalClient, name: string, shard: number): Promise<string> {
   let leader: string | null = null;
   await waitFor(async () => {

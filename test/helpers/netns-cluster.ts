@@ -19,7 +19,7 @@
  * says so. The namespaces, veths and bridge are removed by `stop()`, when `start()` fails, and
  * when this process exits; leftovers of a process that was SIGKILLed are removed by the next start.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +27,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ShoalClient, type ClientOptions } from '../../src/client/client.js';
 import { NATS_CONNECTION_DEFAULTS } from '../../src/runtime/actor-system.js';
 import type { NatsServer } from '../../src/runtime/nats-server.js';
-import { leaderOf, waitFor } from './cluster.js';
+import { leaderOf, spawnNode, waitFor } from './cluster.js';
 import { startTestNats } from './nats.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
@@ -216,30 +216,11 @@ export class NetnsCluster {
   }
 
   private async startNode(h: NetnsHost): Promise<void> {
-    const args = ['netns', 'exec', h.ns, process.execPath, CLI, 'node', '--id', h.nodeId, '--nats', `nats://${h.ip}:${NETNS_CLIENT_PORT}`, '--data', h.dataDir, '--prefix', this.prefix];
     // `ip netns exec` execs the command: the child's pid is the node's, and signals reach it.
-    const proc = spawn('ip', args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, SHOAL_LOG_LEVEL: process.env['SHOAL_LOG_LEVEL'] ?? 'warn', SHOAL_EXIT_ON_STDIN_EOF: '1', SHOAL_KV_REPLICAS: '3', ...this.env },
-    });
+    const command = ['ip', 'netns', 'exec', h.ns, process.execPath, CLI, 'node', '--id', h.nodeId, '--nats', `nats://${h.ip}:${NETNS_CLIENT_PORT}`, '--data', h.dataDir, '--prefix', this.prefix];
+    const { proc, ready } = spawnNode(h.nodeId, command, { SHOAL_KV_REPLICAS: '3', ...this.env }, h.log);
     h.proc = proc;
-    proc.stderr.on('data', (d: Buffer) => {
-      h.log.push(d.toString());
-      if (h.log.length > 200) h.log.shift();
-      if (process.env['SHOAL_TEST_VERBOSE']) process.stderr.write(`[${h.nodeId}] ${d.toString()}`);
-    });
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const onData = (d: Buffer): void => {
-        out += d.toString();
-        if (out.includes('ready')) {
-          proc.stdout.off('data', onData);
-          resolve();
-        }
-      };
-      proc.stdout.on('data', onData);
-      proc.once('exit', (code, sig) => reject(new Error(`node ${h.nodeId} exited while starting (${sig ?? code}): ${h.log.join('')}`)));
-    });
+    await ready;
   }
 
   /** Synchronous, so that it can run on process exit: kills what is left, then removes the network. */
