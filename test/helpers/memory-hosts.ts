@@ -13,6 +13,11 @@ import { MemoryRaftLogStore } from '../../src/storage/raft-log-store.js';
 const noop = (): void => undefined;
 export const QUIET: Logger = { debug: noop, info: noop, warn: noop, error: noop, child: () => QUIET };
 
+/** A state machine image as the host streams it: pieces of `size` bytes. */
+export async function* chunked(image: Uint8Array, size: number): AsyncIterable<Uint8Array> {
+  for (let off = 0; off < image.length; off += size) yield image.subarray(off, off + size);
+}
+
 /** The memory store, with a flush that can be made to fail once. */
 export class FlakyMemoryStore extends MemoryRaftLogStore {
   failNextFlush: Error | undefined;
@@ -51,11 +56,7 @@ export class MemoryStateMachine implements StateMachine {
 
   snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array> }> {
     const image = new TextEncoder().encode(JSON.stringify([...this.entries]));
-    const size = this.chunkBytes;
-    async function* chunks(): AsyncIterable<Uint8Array> {
-      for (let off = 0; off < image.length; off += size) yield image.subarray(off, off + size);
-    }
-    return Promise.resolve({ appliedIndex: this.appliedIndex, chunks: chunks() });
+    return Promise.resolve({ appliedIndex: this.appliedIndex, chunks: chunked(image, this.chunkBytes) });
   }
 
   async restore(appliedIndex: number, chunks: AsyncIterable<Uint8Array>): Promise<void> {

@@ -9,6 +9,7 @@ import type { Entry, LogIndex, SnapshotMeta } from '../../src/raft/types.js';
 import type { AppliedEntry, StateMachine } from '../../src/replication/raft-state-machine.js';
 import type { Clock, Timer } from '../../src/runtime/clock.js';
 import type { PersistedRaftState, RaftLogStore, RaftWrites } from '../../src/storage/raft-log-store.js';
+import { chunked } from '../helpers/memory-hosts.js';
 
 // ------------------------------------------------------------------ clock
 
@@ -265,11 +266,7 @@ export class SimStateMachine implements StateMachine {
   snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array> }> {
     this.checks.snapshotTaken();
     const image = new TextEncoder().encode(JSON.stringify([this.appliedIndex, [...this.log]]));
-    const size = this.chunkBytes;
-    async function* chunks(): AsyncIterable<Uint8Array> {
-      for (let off = 0; off < image.length; off += size) yield image.subarray(off, off + size);
-    }
-    return Promise.resolve({ appliedIndex: this.appliedIndex, chunks: chunks() });
+    return Promise.resolve({ appliedIndex: this.appliedIndex, chunks: chunked(image, this.chunkBytes) });
   }
 
   async restore(appliedIndex: number, chunks: AsyncIterable<Uint8Array>): Promise<void> {
