@@ -6,10 +6,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createReplicaFactory } from '../actors/replica-factory.js';
-import { runNode } from '../actors/node.js';
+import { createReplicaFactory } from '../actors/replica/replica-factory.js';
+import { runNode } from '../actors/node/node.js';
 import { RaftHost } from '../replication/raft-host.js';
-import { registerNodeMetrics } from '../actors/node-metrics.js';
+import { registerNodeMetrics } from '../actors/node/node-metrics.js';
 import { ActorSystem } from '../runtime/actor-system.js';
 import { describeError } from '../runtime/errors.js';
 import { MetricsRegistry, serveMetrics } from '../runtime/metrics.js';

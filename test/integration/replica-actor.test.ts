@@ -1,8 +1,8 @@
 /** A replica actor under a ManualClock, with stand-ins for its shard store and Raft group. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { replicaBehavior, type ReplicaResources } from '../../src/actors/replica-actor.js';
-import type { Requester } from '../../src/actors/shard-client.js';
+import { replicaBehavior, type ReplicaResources } from '../../src/actors/replica/replica-actor.js';
+import type { Requester } from '../../src/actors/router/shard-client.js';
 import { anyReplicaSubject, type ReadIndexResult } from '../../src/actors/shard-protocol.js';
 import { ActorSystem } from '../../src/runtime/actor-system.js';
 import { ManualClock } from '../../src/runtime/clock.js';

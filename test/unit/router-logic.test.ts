@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Hit } from '../../src/api/types.js';
-import { mergeHits } from '../../src/actors/merge.js';
-import { callShard, type Requester } from '../../src/actors/shard-client.js';
+import { mergeHits } from '../../src/actors/router/merge.js';
+import { callShard, type Requester } from '../../src/actors/router/shard-client.js';
 import { ManualClock, type Clock } from '../../src/runtime/clock.js';
 import { InvalidArgumentError, NoRespondersError, NotLeaderError, TimeoutError, UnavailableError } from '../../src/runtime/errors.js';
 

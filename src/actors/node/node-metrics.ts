@@ -4,9 +4,9 @@
  * metrics (requests and latency by op, fan-out, merge time) are recorded by the router through
  * {@link RouterMetrics}.
  */
-import type { MetricsRegistry } from '../runtime/metrics.js';
+import type { MetricsRegistry } from '../../runtime/metrics.js';
 import type { RunningNode } from './node.js';
-import type { RaftHost } from '../replication/raft-host.js';
+import type { RaftHost } from '../../replication/raft-host.js';
 
 export interface RouterMetrics {
   request(op: string, ms: number, code: string): void;

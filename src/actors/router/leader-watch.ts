@@ -7,10 +7,10 @@
  * requestId, which the shard deduplicates.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { decodeCbor } from '../runtime/codec.js';
-import type { Logger } from '../runtime/logger.js';
-import type { Subjects } from '../runtime/subjects.js';
-import { allLeaderAnnouncements, type LeaderAnnouncement } from './shard-protocol.js';
+import { decodeCbor } from '../../runtime/codec.js';
+import type { Logger } from '../../runtime/logger.js';
+import type { Subjects } from '../../runtime/subjects.js';
+import { allLeaderAnnouncements, type LeaderAnnouncement } from '../shard-protocol.js';
 
 /** A wait for a shard's next leader: `promise` resolves at the announcement; `cancel` stops waiting. */
 export interface LeaderWait {

@@ -5,13 +5,13 @@
  * micro service protocol (`$SRV.STATS`), and bounded in number.
  */
 import { performance } from 'node:perf_hooks';
-import { isValidCollectionName } from '../api/validate.js';
-import type { CollectionCache } from '../cluster/collection-cache.js';
-import type { Behavior } from '../runtime/actor.js';
-import { NotFoundError, UnavailableError, toPublicError } from '../runtime/errors.js';
-import type { EndpointStats, MicroService } from '../runtime/micro-service.js';
-import type { Subjects } from '../runtime/subjects.js';
-import type { RouterMetrics } from './node-metrics.js';
+import { isValidCollectionName } from '../../api/validate.js';
+import type { CollectionCache } from '../../cluster/collection-cache.js';
+import type { Behavior } from '../../runtime/actor.js';
+import { NotFoundError, UnavailableError, toPublicError } from '../../runtime/errors.js';
+import type { EndpointStats, MicroService } from '../../runtime/micro-service.js';
+import type { Subjects } from '../../runtime/subjects.js';
+import type { RouterMetrics } from '../node/node-metrics.js';
 import type { AdminRouter } from './router-admin.js';
 import type { DataRouter } from './router-data.js';
 

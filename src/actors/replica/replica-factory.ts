@@ -6,19 +6,19 @@
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Hit } from '../api/types.js';
-import type { CollectionRecord } from '../cluster/metadata.js';
-import { murmur3 } from '../cluster/hash.js';
-import { IndexHost, parseFilter, type Filter } from '../index/mod.js';
-import type { Logger } from '../runtime/logger.js';
-import { decodeCommand, ShardStateMachine } from '../shard/mod.js';
-import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
-import type { NodeEnv } from '../storage/node-env.js';
-import type { RaftHost } from '../replication/raft-host.js';
-import type { AppliedEntry, RoleChange, StateMachine } from '../replication/raft-state-machine.js';
+import type { Hit } from '../../api/types.js';
+import type { CollectionRecord } from '../../cluster/metadata.js';
+import { murmur3 } from '../../cluster/hash.js';
+import { IndexHost, parseFilter, type Filter } from '../../index/mod.js';
+import type { Logger } from '../../runtime/logger.js';
+import { decodeCommand, ShardStateMachine } from '../../shard/mod.js';
+import { LmdbRaftLogStore } from '../../storage/lmdb-raft-log-store.js';
+import type { NodeEnv } from '../../storage/node-env.js';
+import type { RaftHost } from '../../replication/raft-host.js';
+import type { AppliedEntry, RoleChange, StateMachine } from '../../replication/raft-state-machine.js';
 import type { ReplicaFactory } from './replica-manager.js';
 import type { ReplicaResources, ReplicatedGroup, ShardStore } from './replica-actor.js';
-import { groupIdOf } from './shard-protocol.js';
+import { groupIdOf } from '../shard-protocol.js';
 
 export interface ReplicaFactoryDeps {
   raft: RaftHost;

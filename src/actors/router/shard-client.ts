@@ -5,15 +5,15 @@
  * {@link writeAttemptMs}, is sent again. Retrying a write is safe because every write carries a
  * requestId that the shard's state machine deduplicates (DESIGN.md, A write).
  */
-import type { Clock } from '../runtime/clock.js';
+import type { Clock } from '../../runtime/clock.js';
 import {
   ShoalError,
   TimeoutError,
   UnavailableError,
   describeError,
-} from '../runtime/errors.js';
+} from '../../runtime/errors.js';
 import type { LeaderWait } from './leader-watch.js';
-import type { ShardRequest } from './shard-protocol.js';
+import type { ShardRequest } from '../shard-protocol.js';
 
 export interface Requester {
   request<R>(subject: string, msg: unknown, opts: { timeoutMs: number }): Promise<R>;

@@ -5,7 +5,7 @@
  * covers every write acknowledged before any of them. A read arriving after a request left waits
  * for the next one (it may have begun after the leader chose that request's index).
  */
-import type { ReadMode } from '../replication/raft-reads.js';
+import type { ReadMode } from '../../replication/raft-reads.js';
 
 export type AskReadIndex = (mode: ReadMode, timeoutMs: number) => Promise<number>;
 

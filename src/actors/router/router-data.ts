@@ -6,15 +6,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Consistency, Coverage, Hit, Point, SearchReply, SearchRequest } from '../api/types.js';
-import { validateCount, validateDelete, validateGet, validateSearch, validateSearchBatch, validateUpsert } from '../api/validate.js';
-import type { CachedCollection } from '../cluster/collection-cache.js';
-import type { Clock } from '../runtime/clock.js';
-import { InternalError, ShoalError, TimeoutError, UnavailableError, toPublicError } from '../runtime/errors.js';
-import type { Subjects } from '../runtime/subjects.js';
-import { parseFilter } from '../index/mod.js';
+import type { Consistency, Coverage, Hit, Point, SearchReply, SearchRequest } from '../../api/types.js';
+import { validateCount, validateDelete, validateGet, validateSearch, validateSearchBatch, validateUpsert } from '../../api/validate.js';
+import type { CachedCollection } from '../../cluster/collection-cache.js';
+import type { Clock } from '../../runtime/clock.js';
+import { InternalError, ShoalError, TimeoutError, UnavailableError, toPublicError } from '../../runtime/errors.js';
+import type { Subjects } from '../../runtime/subjects.js';
+import { parseFilter } from '../../index/mod.js';
 import { mergeHits } from './merge.js';
-import type { RouterMetrics } from './node-metrics.js';
+import type { RouterMetrics } from '../node/node-metrics.js';
 import type { LeaderWatch } from './leader-watch.js';
 import { callShard, writeAttemptMs, type CallOptions, type Requester } from './shard-client.js';
 import {
@@ -27,7 +27,7 @@ import {
   type ShardQuery,
   type ShardRequest,
   type WriteResult,
-} from './shard-protocol.js';
+} from '../shard-protocol.js';
 
 export interface DataRouterDeps {
   metrics?: RouterMetrics | undefined;

@@ -3,13 +3,13 @@
  * replica actor running for every shard whose placement names this node — starting those that
  * appear, stopping (and deleting the data of) those that go, whether by a drop or a move.
  */
-import type { CollectionRecord, MetadataEvent } from '../cluster/metadata.js';
-import type { RoleChange } from '../replication/raft-state-machine.js';
-import type { ActorRef, Behavior } from '../runtime/actor.js';
-import { describeError } from '../runtime/errors.js';
-import type { Subjects } from '../runtime/subjects.js';
-import type { Requester } from './shard-client.js';
-import { leaderAnnounceSubject, replicaActorName } from './shard-protocol.js';
+import type { CollectionRecord, MetadataEvent } from '../../cluster/metadata.js';
+import type { RoleChange } from '../../replication/raft-state-machine.js';
+import type { ActorRef, Behavior } from '../../runtime/actor.js';
+import { describeError } from '../../runtime/errors.js';
+import type { Subjects } from '../../runtime/subjects.js';
+import type { Requester } from '../router/shard-client.js';
+import { leaderAnnounceSubject, replicaActorName } from '../shard-protocol.js';
 import { replicaBehavior, type ReplicaResources } from './replica-actor.js';
 
 /** Opens the resources of one replica; `destroy` deletes a replica's data for good. */

@@ -4,21 +4,21 @@
  * replicas placed here), and a router serving the public API in the routers' queue group.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { CollectionCache } from '../cluster/collection-cache.js';
-import { MembershipView } from '../cluster/membership.js';
-import { MetadataStore } from '../cluster/metadata.js';
-import type { ActorSystem } from '../runtime/actor-system.js';
-import { MicroService } from '../runtime/micro-service.js';
-import type { MetricsRegistry } from '../runtime/metrics.js';
-import { LeaderWatch } from './leader-watch.js';
-import { membershipBehavior } from './membership-actor.js';
+import { CollectionCache } from '../../cluster/collection-cache.js';
+import { MembershipView } from '../../cluster/membership.js';
+import { MetadataStore } from '../../cluster/metadata.js';
+import type { ActorSystem } from '../../runtime/actor-system.js';
+import { MicroService } from '../../runtime/micro-service.js';
+import type { MetricsRegistry } from '../../runtime/metrics.js';
+import { LeaderWatch } from '../router/leader-watch.js';
+import { membershipBehavior } from '../membership/membership-actor.js';
 import { routerMetrics } from './node-metrics.js';
-import type { NodeReplicaFactory } from './replica-factory.js';
-import { replicaManagerBehavior, hostingOf, shardsPlacedOn, type ReplicaFactory, type ReplicaManagerMsg, type ReplicaManagerState } from './replica-manager.js';
-import { AdminRouter } from './router-admin.js';
-import { routerBehavior } from './router-actor.js';
-import { DataRouter } from './router-data.js';
-import { groupIdOf } from './shard-protocol.js';
+import type { NodeReplicaFactory } from '../replica/replica-factory.js';
+import { replicaManagerBehavior, hostingOf, shardsPlacedOn, type ReplicaFactory, type ReplicaManagerMsg, type ReplicaManagerState } from '../replica/replica-manager.js';
+import { AdminRouter } from '../router/router-admin.js';
+import { routerBehavior } from '../router/router-actor.js';
+import { DataRouter } from '../router/router-data.js';
+import { groupIdOf } from '../shard-protocol.js';
 
 export interface NodeParts {
   system: ActorSystem;

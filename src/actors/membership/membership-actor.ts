@@ -3,9 +3,9 @@
  * HEARTBEAT_INTERVAL_MS (with what it hosts), and listens to everyone's, keeping a
  * {@link MembershipView} that routers read for placement, status and health.
  */
-import { HEARTBEAT_INTERVAL_MS, type Heartbeat, type MembershipView } from '../cluster/membership.js';
-import type { ActorSystem } from '../runtime/actor-system.js';
-import type { Behavior } from '../runtime/actor.js';
+import { HEARTBEAT_INTERVAL_MS, type Heartbeat, type MembershipView } from '../../cluster/membership.js';
+import type { ActorSystem } from '../../runtime/actor-system.js';
+import type { Behavior } from '../../runtime/actor.js';
 
 export interface MembershipDeps {
   system: ActorSystem;

@@ -4,17 +4,17 @@
  * shards themselves (their leaders know their followers' progress).
  */
 import { randomBytes } from 'node:crypto';
-import type { CollectionSpec, ShardDescription } from '../api/types.js';
-import { sameSettings, validateCreate, validateEmpty, validateNamed } from '../api/validate.js';
-import type { CachedCollection, CollectionCache } from '../cluster/collection-cache.js';
-import { DOWN_AFTER_MS, type MembershipView } from '../cluster/membership.js';
-import type { CollectionRecord, MetadataStore } from '../cluster/metadata.js';
-import { placeReplicas } from '../cluster/placement.js';
-import type { Clock } from '../runtime/clock.js';
-import { AlreadyExistsError, NotFoundError, ShoalError, UnavailableError } from '../runtime/errors.js';
-import type { Subjects } from '../runtime/subjects.js';
+import type { CollectionSpec, ShardDescription } from '../../api/types.js';
+import { sameSettings, validateCreate, validateEmpty, validateNamed } from '../../api/validate.js';
+import type { CachedCollection, CollectionCache } from '../../cluster/collection-cache.js';
+import { DOWN_AFTER_MS, type MembershipView } from '../../cluster/membership.js';
+import type { CollectionRecord, MetadataStore } from '../../cluster/metadata.js';
+import { placeReplicas } from '../../cluster/placement.js';
+import type { Clock } from '../../runtime/clock.js';
+import { AlreadyExistsError, NotFoundError, ShoalError, UnavailableError } from '../../runtime/errors.js';
+import type { Subjects } from '../../runtime/subjects.js';
 import type { Requester } from './shard-client.js';
-import { leaderSubject, replicaActorName, type ShardStatus } from './shard-protocol.js';
+import { leaderSubject, replicaActorName, type ShardStatus } from '../shard-protocol.js';
 
 export interface AdminRouterDeps {
   requester: Requester;

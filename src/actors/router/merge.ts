@@ -3,8 +3,8 @@
  * by id in UTF-8 byte order (PROTOCOL.md), no id twice (the best copy wins: during a move a
  * point can be on two shards), at most k.
  */
-import type { Hit } from '../api/types.js';
-import { compareUtf8 } from '../index/utf8.js';
+import type { Hit } from '../../api/types.js';
+import { compareUtf8 } from '../../index/utf8.js';
 
 export function compareHits(a: Hit, b: Hit): number {
   return a.distance - b.distance || compareUtf8(a.id, b.id);

@@ -13,15 +13,15 @@
  * mailbox; role changes arrive as messages, so subscribing and unsubscribing the leader subject
  * is ordered with everything else the actor does.
  */
-import type { Hit, Metric, HnswParams } from '../api/types.js';
-import type { Behavior, Subscription } from '../runtime/actor.js';
-import type { Clock } from '../runtime/clock.js';
-import { InternalError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../runtime/errors.js';
-import type { Subjects } from '../runtime/subjects.js';
-import type { RoleChange } from '../replication/raft-state-machine.js';
-import { encodeCommand, type LoggedCommand } from '../shard/mod.js';
+import type { Hit, Metric, HnswParams } from '../../api/types.js';
+import type { Behavior, Subscription } from '../../runtime/actor.js';
+import type { Clock } from '../../runtime/clock.js';
+import { InternalError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../../runtime/errors.js';
+import type { Subjects } from '../../runtime/subjects.js';
+import type { RoleChange } from '../../replication/raft-state-machine.js';
+import { encodeCommand, type LoggedCommand } from '../../shard/mod.js';
 import { LeaderReadIndex } from './follower-reads.js';
-import type { Requester } from './shard-client.js';
+import type { Requester } from '../router/shard-client.js';
 import {
   REPLICA_QUEUE_GROUP,
   anyReplicaSubject,
@@ -31,7 +31,7 @@ import {
   type ShardRequest,
   type ShardStatus,
   type WriteResult,
-} from './shard-protocol.js';
+} from '../shard-protocol.js';
 
 /** What a replica needs of its shard's state machine (src/shard's ShardStateMachine). */
 export interface ShardStore {
