@@ -27,6 +27,12 @@ export interface NodeParts {
   metrics?: MetricsRegistry;
   /** Replicas of the metadata bucket's stream (3 on a clustered NATS). */
   kvReplicas?: number;
+  /** The node's zone label (`--zone`): a shard's replicas go to distinct zones first. */
+  zone?: string | null;
+  /** A node not heard from for this long is `down` (PROTOCOL.md, node states). Default 5000. */
+  downAfterMs?: number;
+  /** A node down for longer than this is `dead` and its replicas are rebuilt elsewhere, unless `rebalance.configure` set another value. Default 60000. */
+  replaceAfterMs?: number;
 }
 
 export interface RunningNode {
