@@ -75,7 +75,17 @@ export type ShardRequest =
   | { type: 'count'; consistency: Consistency; timeoutMs: number }
   /** To the leader, from a follower serving a `strong` or `leased` read: answered with {@link ReadIndexResult}. */
   | { type: 'readIndex'; mode: 'strong' | 'leased'; from: string; timeoutMs: number }
-  | { type: 'status' };
+  | { type: 'status' }
+  /**
+   * To the leader, from the coordinator: one membership change, answered once committed. `epoch`
+   * is the coordinator's lease epoch: a leader that knows of a later one refuses (a deposed
+   * coordinator changes nothing).
+   */
+  | { type: 'conf'; change: MembershipChange; epoch: number; timeoutMs: number }
+  /** To the leader: hand leadership to `to` (or the most caught-up other voter); answered once it no longer leads. */
+  | { type: 'transfer'; to?: string; timeoutMs: number };
+
+export type MembershipChange = { addLearner: string } | { promote: string } | { remove: string };
 
 export interface ReadIndexResult {
   index: number;
@@ -107,6 +117,12 @@ export interface ShardStatus {
   appliedIndex: number;
   count: number;
   progress: { node: string; matchIndex: number; lastContactMs: number | null; role: 'voter' | 'learner' }[];
+  /** The Raft configuration as this replica knows it (on the leader: the committed one). */
+  voters: string[];
+  learners: string[];
+  lastIndex: number;
+  /** A snapshot this replica is receiving (a new replica's copy), or null. */
+  snapshot: { bytes: number; totalBytes: number | null } | null;
   /** Read indexes this replica gave as leader, and read leases (see GroupStatus.reads in raft-state-machine.ts). */
   reads: { leaseHits: number; others: number; leases: number; rounds: number };
   /**

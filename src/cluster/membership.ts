@@ -1,13 +1,19 @@
 /**
  * Who is up: every node publishes a heartbeat every {@link HEARTBEAT_INTERVAL_MS}; a node whose
- * last heartbeat is older than {@link DOWN_AFTER_MS} is down. Pure bookkeeping over the
- * heartbeats seen, on the observer's own clock (never the sender's).
+ * last heartbeat is older than `downAfterMs` is `down`, and one down for longer than
+ * `replaceAfterMs` is `dead` (the coordinator rebuilds its replicas elsewhere). What an operator
+ * made of a node (maintenance, draining, removed) comes from its record in the metadata bucket.
+ * Pure bookkeeping over what was seen, on the observer's own clock (never the sender's).
  */
+import type { NodeAdminState, NodeRecord } from './metadata.js';
 
 export const HEARTBEAT_INTERVAL_MS = 500;
-export const DOWN_AFTER_MS = 2_000;
+/** PROTOCOL.md: `down` after 5 s without a heartbeat. */
+export const DEFAULT_DOWN_AFTER_MS = 5_000;
+/** PROTOCOL.md: `dead` once down for longer than 60 s. */
+export const DEFAULT_REPLACE_AFTER_MS = 60_000;
 
-export type NodeState = 'up' | 'down' | 'maintenance';
+export type NodeState = 'up' | 'down' | 'dead' | 'maintenance' | 'draining';
 
 export interface Heartbeat {
   node: string;
@@ -24,18 +30,38 @@ export interface NodeView {
   lastHeartbeatMs: number | null;
   replicas: number;
   leaders: number;
+  zone: string | null;
+}
+
+export interface MembershipOptions {
+  downAfterMs?: number;
+  replaceAfterMs?: number;
 }
 
 export class MembershipView {
   private readonly seen = new Map<string, { hb: Heartbeat; at: number }>();
-  private readonly known = new Set<string>();
+  private readonly records = new Map<string, NodeRecord>();
   private startedAt: number | undefined;
+  readonly downAfterMs: number;
+  private replaceMs: number;
 
-  constructor(private readonly downAfterMs = DOWN_AFTER_MS) {}
+  constructor(o: MembershipOptions = {}) {
+    this.downAfterMs = o.downAfterMs ?? DEFAULT_DOWN_AFTER_MS;
+    this.replaceMs = o.replaceAfterMs ?? DEFAULT_REPLACE_AFTER_MS;
+  }
 
   /** Starts the clock of {@link warmAt}: the view listens from `now`. */
   start(now: number): void {
     this.startedAt = now;
+  }
+
+  get replaceAfterMs(): number {
+    return this.replaceMs;
+  }
+
+  /** The cluster's `replaceAfterMs` changed (rebalance.configure). */
+  setReplaceAfterMs(ms: number): void {
+    this.replaceMs = ms;
   }
 
   /**
@@ -48,22 +74,48 @@ export class MembershipView {
 
   observe(hb: Heartbeat, now: number): void {
     this.seen.set(hb.node, { hb, at: now });
-    this.known.add(hb.node);
+    if (!this.records.has(hb.node)) this.records.set(hb.node, { id: hb.node, registeredAt: '', zone: null, admin: 'active' });
   }
 
-  /** A node from the registry, shown as down until it is heard from. */
-  know(id: string): void {
-    this.known.add(id);
+  /** A node from the registry (its zone and admin state), shown as down until it is heard from. */
+  know(id: string, record?: NodeRecord | null): void {
+    if (record === null) {
+      this.records.delete(id);
+      return;
+    }
+    if (record) this.records.set(id, record);
+    else if (!this.records.has(id)) this.records.set(id, { id, registeredAt: '', zone: null, admin: 'active' });
   }
 
+  admin(id: string): NodeAdminState {
+    return this.records.get(id)?.admin ?? 'active';
+  }
+
+  zone(id: string): string | null {
+    return this.records.get(id)?.zone ?? null;
+  }
+
+  /** Every node not removed, by id. */
   nodes(now: number): NodeView[] {
-    return [...this.known].sort().map((id) => {
-      const s = this.seen.get(id);
-      if (!s) return { id, state: 'down', lastHeartbeatMs: null, replicas: 0, leaders: 0 };
-      const age = now - s.at;
-      const state: NodeState = age > this.downAfterMs ? 'down' : s.hb.state;
-      return { id, state, lastHeartbeatMs: age, replicas: s.hb.replicas, leaders: s.hb.leaders };
-    });
+    return [...this.records.values()]
+      .filter((r) => (r.admin ?? 'active') !== 'removed')
+      .map((r) => r.id)
+      .sort()
+      .map((id) => {
+        const s = this.seen.get(id);
+        const age = s ? now - s.at : null;
+        return { id, state: this.stateOf(id, now), lastHeartbeatMs: age, replicas: s?.hb.replicas ?? 0, leaders: s?.hb.leaders ?? 0, zone: this.zone(id) };
+      });
+  }
+
+  stateOf(id: string, now: number): NodeState {
+    const admin = this.admin(id);
+    const alive = this.isAlive(id, now);
+    if (admin === 'draining') return 'draining';
+    if (admin === 'maintenance') return alive ? 'maintenance' : 'down';
+    if (alive) return 'up';
+    const lastSeen = this.seen.get(id)?.at ?? this.startedAt ?? now;
+    return now - lastSeen - this.downAfterMs > this.replaceMs ? 'dead' : 'down';
   }
 
   /** Nodes up now (maintenance nodes are alive but take no new replicas). */

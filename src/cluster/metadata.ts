@@ -26,6 +26,68 @@ export interface CollectionRecord extends CollectionSpec {
 export interface NodeRecord {
   id: string;
   registeredAt: string;
+  /** The node's `--zone` label (null without one): a shard's replicas go to distinct zones first. */
+  zone?: string | null;
+  /**
+   * What an operator made of the node: `active` (the default), `maintenance` (leads nothing,
+   * takes no new replicas, never declared dead), `draining` (being removed: its replicas move
+   * away), `removed` (gone from cluster.status; a node that starts again with this id joins anew).
+   */
+  admin?: NodeAdminState;
+}
+
+export type NodeAdminState = 'active' | 'maintenance' | 'draining' | 'removed';
+
+/** The phases of a move, in order (PROTOCOL.md, rebalance.status). */
+export const MOVE_PHASES = ['prepare', 'copy', 'catch-up', 'switch', 'cleanup'] as const;
+export type MovePhase = (typeof MOVE_PHASES)[number];
+export type MoveReason = 'repair' | 'decommission' | 'rebalance' | 'reshard';
+
+/**
+ * A move in the bucket (`moves.<id>`): one replica of one shard carried from `from` (null: added
+ * from nothing) to `to`, phase by phase. Written by the active coordinator only, stamped with its
+ * lease epoch; a coordinator that takes over goes on from `phase` (every phase is safe to repeat).
+ */
+export interface MoveRecord {
+  id: string;
+  collection: string;
+  uid: string;
+  shard: number;
+  from: string | null;
+  to: string;
+  reason: MoveReason;
+  phase: MovePhase;
+  bytesCopied: number;
+  bytesTotal: number | null;
+  startedAt: string;
+  /** The lease epoch of the coordinator that last wrote it. */
+  epoch: number;
+  /** Targets tried before this one and given up on (they died during the move). */
+  failedTargets?: string[];
+}
+
+/** The coordinator's lease (`coordinator`): whoever holds it is the one active coordinator. */
+export interface CoordinatorLease {
+  node: string;
+  /** Grows by one with every takeover: the fencing token stamped on everything the holder writes. */
+  epoch: number;
+  /** How long the lease lasts without a renewal, in ms (measured on each node's own clock from when it saw the last renewal). */
+  leaseMs: number;
+  renewedAt: string;
+}
+
+/** The coordinator's settings and counters (`rebalance`), changed by rebalance.configure/pause/resume. */
+export interface RebalanceRecord {
+  maxConcurrentMoves: number;
+  maxBytesPerSec: number;
+  auto: boolean;
+  /** null: each node's own `--replace-after-ms` (the active coordinator's) applies. */
+  replaceAfterMs: number | null;
+  paused: boolean;
+  done: number;
+  failed: number;
+  /** Lease epoch of the last writer. */
+  epoch: number;
 }
 
 export interface Versioned<T> {
@@ -35,7 +97,9 @@ export interface Versioned<T> {
 
 export type MetadataEvent =
   | { kind: 'collection'; name: string; record: CollectionRecord | null; revision: number }
-  | { kind: 'node'; id: string; record: NodeRecord | null; revision: number };
+  | { kind: 'node'; id: string; record: NodeRecord | null; revision: number }
+  | { kind: 'move'; id: string; record: MoveRecord | null; revision: number }
+  | { kind: 'control'; key: 'coordinator' | 'rebalance'; value: unknown; revision: number };
 
 /** While a node waits for JetStream at start, it says so this often. */
 export const WAIT_LOG_EVERY_MS = 5_000;
@@ -82,6 +146,8 @@ export class RevisionConflictError extends UnavailableError {
 
 const COLLECTION_PREFIX = 'collections.';
 const NODE_PREFIX = 'nodes.';
+const MOVE_PREFIX = 'moves.';
+const CONTROL_KEYS = new Set(['coordinator', 'rebalance']);
 
 export class MetadataStore {
   private constructor(
@@ -112,14 +178,14 @@ export class MetadataStore {
    * what it waits for at once and every {@link WAIT_LOG_EVERY_MS} after, and gives up only when
    * the connection closes.
    */
-  static async openWhenReady(nc: NatsConnection, prefix: string, node: string, opts: MetadataOptions & { log: Logger }): Promise<MetadataStore> {
+  static async openWhenReady(nc: NatsConnection, prefix: string, node: string, opts: MetadataOptions & { log: Logger; zone?: string | null }): Promise<MetadataStore> {
     const bucket = MetadataStore.bucketName(prefix);
     let delay = 100;
     let lastLog = -Infinity;
     for (let attempt = 1; ; attempt++) {
       try {
         const meta = await MetadataStore.open(nc, prefix, opts);
-        await meta.registerNode(node);
+        await meta.registerNode(node, opts.zone ?? null);
         if (attempt > 1) opts.log.info('JetStream answers; metadata bucket open', { bucket, attempts: attempt });
         return meta;
       } catch (err) {
@@ -173,18 +239,84 @@ export class MetadataStore {
     }
   }
 
-  /** Records a node in the registry (idempotent). */
-  async registerNode(id: string): Promise<void> {
-    if (await this.read<NodeRecord>(NODE_PREFIX + id)) return;
-    try {
-      await this.kv.create(NODE_PREFIX + id, JSON.stringify({ id, registeredAt: new Date().toISOString() } satisfies NodeRecord));
-    } catch (err) {
-      if (!isWrongRevision(err)) throw new UnavailableError(`node registration failed: ${describeError(err)}`, { cause: err });
+  /**
+   * Records a node in the registry, with its zone (idempotent). A node that was removed and
+   * starts again joins anew (`active`); a node in maintenance or draining stays so.
+   */
+  async registerNode(id: string, zone: string | null = null): Promise<void> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const cur = await this.read<NodeRecord>(NODE_PREFIX + id);
+      const admin = cur?.value.admin === 'removed' ? 'active' : (cur?.value.admin ?? 'active');
+      if (cur && (cur.value.zone ?? null) === zone && (cur.value.admin ?? 'active') === admin) return;
+      const rec: NodeRecord = { id, registeredAt: cur?.value.registeredAt ?? new Date().toISOString(), zone, admin };
+      try {
+        if (cur) await this.kv.update(NODE_PREFIX + id, JSON.stringify(rec), cur.revision);
+        else await this.kv.create(NODE_PREFIX + id, JSON.stringify(rec));
+        return;
+      } catch (err) {
+        if (!isWrongRevision(err)) throw new UnavailableError(`node registration failed: ${describeError(err)}`, { cause: err });
+      }
     }
+    throw new UnavailableError(`node registration of ${id} kept conflicting`);
   }
 
   async listNodes(): Promise<NodeRecord[]> {
     return (await this.readAll<NodeRecord>(NODE_PREFIX)).map((v) => v.value);
+  }
+
+  async getNode(id: string): Promise<Versioned<NodeRecord> | undefined> {
+    return this.read<NodeRecord>(NODE_PREFIX + id);
+  }
+
+  /** Replaces a node's record if it is still at `revision` (RevisionConflictError if not). */
+  async updateNode(rec: NodeRecord, revision: number): Promise<number> {
+    return this.casPut(NODE_PREFIX + rec.id, rec, revision);
+  }
+
+  async listMoves(): Promise<Versioned<MoveRecord>[]> {
+    return this.readAll<MoveRecord>(MOVE_PREFIX);
+  }
+
+  async getMove(id: string): Promise<Versioned<MoveRecord> | undefined> {
+    return this.read<MoveRecord>(MOVE_PREFIX + id);
+  }
+
+  /** Writes a move: created when `revision` is null, else replaced if still at `revision`. */
+  async putMove(rec: MoveRecord, revision: number | null): Promise<number> {
+    return this.casPut(MOVE_PREFIX + rec.id, rec, revision);
+  }
+
+  /** Deletes a move if it is still at `revision`. */
+  async deleteMove(id: string, revision: number): Promise<boolean> {
+    return this.casDelete(MOVE_PREFIX + id, revision);
+  }
+
+  async getControl<T>(key: 'coordinator' | 'rebalance'): Promise<Versioned<T> | undefined> {
+    return this.read<T>(key);
+  }
+
+  /** Writes `coordinator` or `rebalance`: created when `revision` is null, else replaced if still at `revision`. */
+  async putControl(key: 'coordinator' | 'rebalance', value: unknown, revision: number | null): Promise<number> {
+    return this.casPut(key, value, revision);
+  }
+
+  private async casPut(key: string, value: unknown, revision: number | null): Promise<number> {
+    try {
+      return revision === null ? await this.kv.create(key, JSON.stringify(value)) : await this.kv.update(key, JSON.stringify(value), revision);
+    } catch (err) {
+      if (isWrongRevision(err)) throw new RevisionConflictError(`${key} changed concurrently (it is no longer at revision ${String(revision)})`, { cause: err });
+      throw new UnavailableError(`metadata write failed: ${describeError(err)}`, { cause: err });
+    }
+  }
+
+  private async casDelete(key: string, revision: number): Promise<boolean> {
+    try {
+      await this.kv.delete(key, { previousSeq: revision });
+      return true;
+    } catch (err) {
+      if (isWrongRevision(err)) return false;
+      throw new UnavailableError(`metadata write failed: ${describeError(err)}`, { cause: err });
+    }
   }
 
   /** The bucket's latest revision: it grows with every metadata change. */
@@ -318,6 +450,12 @@ function toEvent(e: KvEntry): MetadataEvent | undefined {
   }
   if (e.key.startsWith(NODE_PREFIX)) {
     return { kind: 'node', id: e.key.slice(NODE_PREFIX.length), record: live ? e.json<NodeRecord>() : null, revision: e.revision };
+  }
+  if (e.key.startsWith(MOVE_PREFIX)) {
+    return { kind: 'move', id: e.key.slice(MOVE_PREFIX.length), record: live ? e.json<MoveRecord>() : null, revision: e.revision };
+  }
+  if (CONTROL_KEYS.has(e.key)) {
+    return { kind: 'control', key: e.key as 'coordinator' | 'rebalance', value: live ? e.json<unknown>() : null, revision: e.revision };
   }
   return undefined;
 }

@@ -5,8 +5,25 @@
 
 export interface ShardPlacement {
   shard: number;
-  /** Node ids, the first being the preferred leader. */
+  /**
+   * The shard's voters as the coordinator last made them: the goal that nodes host replicas for.
+   * The Raft configuration of the shard is the truth; this follows it move by move.
+   */
   replicas: string[];
+  /**
+   * The voters the group was created with: a node named here that has no state for the shard
+   * bootstraps it with this configuration (all of them write the same entry at index 1). The
+   * coordinator sets it to null before the shard's first move; from then on a node with no state
+   * only ever joins, empty, as a learner. Absent in records written before moves existed: the same
+   * as `replicas`.
+   */
+  bootstrap?: string[] | null;
+}
+
+/** The voters a node with no state for the shard may bootstrap it with, or null (it joins). */
+export function bootstrapVoters(p: ShardPlacement | undefined): string[] | null {
+  if (!p) return null;
+  return p.bootstrap === undefined ? p.replicas : p.bootstrap;
 }
 
 /**
@@ -37,7 +54,7 @@ export function placeReplicas(
     chosen.sort((a, b) => load.get(a)!.leaders - load.get(b)!.leaders || (a < b ? -1 : a > b ? 1 : 0));
     for (const n of chosen) load.get(n)!.replicas++;
     load.get(chosen[0] as string)!.leaders++;
-    out.push({ shard, replicas: chosen });
+    out.push({ shard, replicas: chosen, bootstrap: [...chosen] });
   }
   return out;
 }

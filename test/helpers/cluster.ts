@@ -18,6 +18,8 @@ export interface TestNode {
   dataDir: string;
   proc: ChildProcess | undefined;
   log: string[];
+  /** This node's own environment, on top of the cluster's. */
+  env?: Record<string, string>;
 }
 
 export interface ClusterOptions {
@@ -56,12 +58,19 @@ export class TestCluster {
     return c;
   }
 
+  /** Adds node `id` (a new member, with an empty data directory) and starts it. */
+  async addNode(id: string, env: Record<string, string> = {}): Promise<void> {
+    if (this.nodes.has(id)) throw new Error(`node ${id} exists`);
+    this.nodes.set(id, { id, dataDir: join(this.root, id), proc: undefined, log: [], env });
+    await this.startNode(id);
+  }
+
   /** Starts (or restarts, with its data) node `id`; resolves when its process reports ready. */
   async startNode(id: string): Promise<void> {
     const node = this.nodes.get(id);
     if (!node) throw new Error(`no node ${id}`);
     if (node.proc && node.proc.exitCode === null && node.proc.signalCode === null) throw new Error(`node ${id} is running`);
-    const { proc, ready } = spawnNode(id, [process.execPath, ...this.nodeArgs, CLI, 'node', '--id', id, '--nats', this.nats.url, '--data', node.dataDir, '--prefix', this.prefix], this.env, node.log);
+    const { proc, ready } = spawnNode(id, [process.execPath, ...this.nodeArgs, CLI, 'node', '--id', id, '--nats', this.nats.url, '--data', node.dataDir, '--prefix', this.prefix], { ...this.env, ...(node.env ?? {}) }, node.log);
     node.proc = proc;
     await ready;
   }

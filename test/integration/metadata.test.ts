@@ -25,7 +25,7 @@ after(async () => {
 });
 
 function summarize(events: MetadataEvent[]): string[] {
-  return events.map((e) => (e.kind === 'collection' ? `${e.name}:${e.record ? e.record.uid : 'deleted'}` : `node ${e.id}`));
+  return events.map((e) => (e.kind === 'collection' ? `${e.name}:${e.record ? e.record.uid : 'deleted'}` : e.kind === 'control' ? e.key : `${e.kind} ${e.id}`));
 }
 
 async function until(what: string, done: () => boolean, timeoutMs = 5_000): Promise<void> {
@@ -92,7 +92,7 @@ describe('metadata store', () => {
     await m.deleteCollection('second', rev);
     for (let i = 0; i < 100 && events.length < 4; i++) await new Promise((r) => setTimeout(r, 20));
     stop();
-    const summary = events.map((e) => (e.kind === 'collection' ? `${e.name}:${e.record ? e.record.uid : 'deleted'}` : `node ${e.id}`));
+    const summary = events.map((e) => (e.kind === 'collection' ? `${e.name}:${e.record ? e.record.uid : 'deleted'}` : e.kind === 'control' ? e.key : `${e.kind} ${e.id}`));
     assert.deepEqual(summary, ['first:f1', 'second:s1', 'node n7', 'second:deleted']);
     assert.ok(events.every((e, i) => i === 0 || e.revision > (events[i - 1] as MetadataEvent).revision), 'revision order');
     assert.ok((await m.epoch()) > e0);

@@ -53,13 +53,14 @@ describe('replica actor', () => {
           throw new Error('not used');
         },
         transferLeadership: () => Promise.reject(new Error('not used')),
+        changeMembership: () => Promise.reject(new Error('not used')),
       },
       parseFilter: (f) => f,
       close: () => Promise.resolve(),
     };
     sys.spawn('replica.u.0', replicaBehavior({
       node: 'n1', uid: 'u', shard: 0, collection: 'c', dim: 2, metric: 'l2', hnsw: { m: 16, efConstruction: 200, ef: 64 },
-      subjects: sys.subjects, requester, preferredLeader: 'n2', open: () => Promise.resolve(resources), announce: () => undefined,
+      subjects: sys.subjects, requester, coordinatorEpoch: () => 0, open: () => Promise.resolve(resources), announce: () => undefined,
     }));
     const subject = anyReplicaSubject(sys.subjects, 'u', 0);
     for (let i = 0; i < 200 && !sys.servesLocally(subject); i++) await sleep(5);

@@ -5,8 +5,11 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CollectionCache } from '../../cluster/collection-cache.js';
-import { MembershipView } from '../../cluster/membership.js';
-import { MetadataStore } from '../../cluster/metadata.js';
+import { DEFAULT_DOWN_AFTER_MS, DEFAULT_REPLACE_AFTER_MS, MembershipView } from '../../cluster/membership.js';
+import { MetadataStore, type RebalanceRecord } from '../../cluster/metadata.js';
+import { Coordinator, DEFAULT_REBALANCE } from '../coordinator/coordinator.js';
+import { coordinatorBehavior } from '../coordinator/coordinator-actor.js';
+import { CopyRates } from '../coordinator/copy-rates.js';
 import type { ActorSystem } from '../../runtime/actor-system.js';
 import { MicroService } from '../../runtime/micro-service.js';
 import type { MetricsRegistry } from '../../runtime/metrics.js';
@@ -14,7 +17,7 @@ import { LeaderWatch } from '../router/leader-watch.js';
 import { membershipBehavior } from '../membership/membership-actor.js';
 import { routerMetrics } from './node-metrics.js';
 import type { NodeReplicaFactory } from '../replica/replica-factory.js';
-import { replicaManagerBehavior, hostingOf, shardsPlacedOn, type ReplicaFactory, type ReplicaManagerMsg, type ReplicaManagerState } from '../replica/replica-manager.js';
+import { replicaManagerBehavior, hostingOf, type ReplicaFactory, type ReplicaManagerMsg, type ReplicaManagerState } from '../replica/replica-manager.js';
 import { AdminRouter } from '../router/router-admin.js';
 import { routerBehavior } from '../router/router-actor.js';
 import { DataRouter } from '../router/router-data.js';
@@ -45,35 +48,52 @@ export interface RunningNode {
 export async function runNode(parts: NodeParts): Promise<RunningNode> {
   const { system } = parts;
   const nc: NatsConnection = system.nc;
-  const meta = await MetadataStore.openWhenReady(nc, system.subjects.prefix, system.name, { ...(parts.kvReplicas ? { replicas: parts.kvReplicas } : {}), log: system.log });
-  const membership = new MembershipView();
-  for (const n of await meta.listNodes()) membership.know(n.id);
+  const meta = await MetadataStore.openWhenReady(nc, system.subjects.prefix, system.name, { ...(parts.kvReplicas ? { replicas: parts.kvReplicas } : {}), log: system.log, zone: parts.zone ?? null });
+  const replaceAfterMs = parts.replaceAfterMs ?? DEFAULT_REPLACE_AFTER_MS;
+  const membership = new MembershipView({ downAfterMs: parts.downAfterMs ?? DEFAULT_DOWN_AFTER_MS, replaceAfterMs });
+  for (const n of await meta.listNodes()) membership.know(n.id, n);
   const collections = new CollectionCache(meta);
   await collections.start();
 
-  // Before any replica opens: delete what no collection places here any more (a collection
-  // dropped, or a shard moved, while this node was down). Safe against a concurrent create:
-  // nothing of a collection created after this snapshot is on this node yet.
+  // Before any replica opens: delete the replicas of collections dropped while this node was
+  // down. Replicas of live collections stay, placed here or not: the replica manager removes one
+  // only once its shard's configuration no longer holds this node. Safe against a concurrent
+  // create: nothing of a collection created after this snapshot is on this node yet.
   const wanted = new Set<string>();
   for (const { value: r } of await meta.listCollections()) {
-    for (const shard of shardsPlacedOn(r, system.name)) wanted.add(groupIdOf(r.uid, shard));
+    for (const p of r.placement) wanted.add(groupIdOf(r.uid, p.shard));
   }
   await parts.factory.removeStrays(wanted);
+  const stored = new Set([...parts.factory.storedGroups()].filter((g) => wanted.has(g)));
+
+  const coordinator = new Coordinator({ node: system.name, meta, membership, requester: system, subjects: system.subjects, clock: system.clock, log: system.log, replaceAfterMs });
+  const rates = new CopyRates(system.name, (bps) => parts.factory.setSnapshotRate(bps));
 
   const faults = new Set((process.env['SHOAL_FAULTS'] ?? '').split(',').filter(Boolean));
   let managerState: ReplicaManagerState | undefined;
   const factory = faults.has('shard-internal') ? withShardFault(parts.factory) : parts.factory;
   const manager = system.spawn<ReplicaManagerState, ReplicaManagerMsg>(
     'replicas',
-    replicaManagerBehavior({ node: system.name, subjects: system.subjects, requester: system, factory, publish: (subject, msg) => system.publish(subject, msg) }, (s) => (managerState = s)),
+    replicaManagerBehavior(
+      { node: system.name, subjects: system.subjects, requester: system, factory, stored, publish: (subject, msg) => system.publish(subject, msg), coordinatorEpoch: () => coordinator.lease.knownEpoch },
+      (s) => (managerState = s),
+    ),
     { mailboxCapacity: 65_536 },
   );
   const stopWatch = await meta.watch((ev) => {
-    if (ev.kind === 'node') membership.know(ev.id);
+    if (ev.kind === 'node') membership.know(ev.id, ev.record);
+    if (ev.kind === 'control' && ev.key === 'rebalance') {
+      const r = ev.value as RebalanceRecord | null;
+      membership.setReplaceAfterMs(r?.replaceAfterMs ?? replaceAfterMs);
+      rates.configure(r?.maxBytesPerSec ?? DEFAULT_REBALANCE.maxBytesPerSec);
+    }
+    if (ev.kind === 'control' && ev.key === 'coordinator') coordinator.lease.knownEpoch = Math.max(coordinator.lease.knownEpoch, (ev.value as { epoch?: number } | null)?.epoch ?? 0);
+    if (ev.kind === 'move') rates.move(ev.id, ev.record);
     system.post(manager, { type: 'meta', ev });
   });
 
-  system.spawn('membership', membershipBehavior({ system, view: membership, hosting: () => hostingOf(managerState), state: () => 'up' }));
+  system.spawn('membership', membershipBehavior({ system, view: membership, hosting: () => hostingOf(managerState), state: () => (membership.admin(system.name) === 'maintenance' ? 'maintenance' : 'up') }));
+  system.spawn('coordinator', coordinatorBehavior(coordinator, system.subjects));
 
   const service = new MicroService(nc, {
     name: 'shoal',
@@ -86,7 +106,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   const leaders = new LeaderWatch();
   leaders.start(system.nc, system.subjects, system.log);
   const data = new DataRouter({ requester, servesLocally: (subject) => system.servesLocally(subject), subjects: system.subjects, clock: system.clock, metrics: rm, faults, leaders });
-  const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, clock: system.clock });
+  const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, clock: system.clock, coordinator });
   system.spawn('router', routerBehavior({ subjects: system.subjects, data, admin, collections, service, metrics: rm }), { mailboxCapacity: 65_536 });
   await system.flush();
 
@@ -95,6 +115,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
     membership,
     hosting: () => hostingOf(managerState),
     async stop() {
+      await coordinator.stop();
       stopWatch();
       leaders.stop();
       collections.stop();
@@ -111,8 +132,8 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
 function withShardFault(factory: ReplicaFactory): ReplicaFactory {
   return {
     destroy: (record, shard) => factory.destroy(record, shard),
-    async open(record, shard, onRole) {
-      const res = await factory.open(record, shard, onRole);
+    async open(record, shard, start, onRole) {
+      const res = await factory.open(record, shard, start, onRole);
       if (record.name !== 'fault-shard' || shard !== 0) return res;
       const store = res.store;
       return {

@@ -27,6 +27,7 @@ import {
   anyReplicaSubject,
   leaderSubject,
   type LeaderAnnouncement,
+  type MembershipChange,
   type ReadIndexResult,
   type ShardRequest,
   type ShardStatus,
@@ -55,7 +56,10 @@ export interface ReplicatedGroup {
   leaseRead(timeoutMs: number): Promise<number> | undefined;
   onRoleChange(listener: (ev: RoleChange) => void): () => void;
   status(): Omit<ShardStatus, 'node' | 'count' | 'followerReads'>;
-  transferLeadership(to: string): Promise<void>;
+  /** On the leader: hands leadership to `to` (default: the most caught-up other voter); resolves once this replica no longer leads. */
+  transferLeadership(to?: string): Promise<void>;
+  /** On the leader: one membership change; resolves once it is committed. */
+  changeMembership(change: MembershipChange): Promise<void>;
 }
 
 /** Opens (or reopens) the store and the group of one replica; called at each (re)start of the actor. */
@@ -78,17 +82,12 @@ export interface ReplicaConfig {
   subjects: Subjects;
   /** Asks the shard's leader subject (a follower's read index). */
   requester: Requester;
-  /** The node placement prefers as this shard's leader (placement spreads leaders evenly). */
-  preferredLeader: string;
+  /** The lease epoch of the latest coordinator this node knows of: a membership change from an earlier one is refused. */
+  coordinatorEpoch(): number;
   open(): Promise<ReplicaResources>;
   /** Tells the routers that this replica now leads (shard-protocol.ts, leaderAnnounceSubject). */
   announce(a: LeaderAnnouncement): void;
 }
-
-/** How long a new leader that is not the preferred one waits before handing leadership over. */
-export const LEADER_BALANCE_DELAY_MS = 1_000;
-/** The longest wait between two tries to hand leadership over (the wait doubles from {@link LEADER_BALANCE_DELAY_MS}). */
-export const LEADER_BALANCE_MAX_DELAY_MS = 30_000;
 
 /** Margin kept from a request's deadline for the answer's trip back. */
 const ANSWER_MARGIN_MS = 5;
@@ -100,13 +99,15 @@ const ANSWER_MARGIN_MS = 5;
 export const FOLLOWER_READ_MAX_LAG = 10_000;
 
 /** Shard requests arrive as they are (on the leader subject, the queue group, or the actor's own subject); role changes and leader balance are the actor's own. */
-type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleChange } | { type: 'balance'; term: number; attempt: number };
+type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleChange };
 
 interface ReplicaState {
   res: ReplicaResources;
   role: RoleChange;
   leaderReads: LeaderReadIndex;
   leaderSub: Subscription | undefined;
+  /** The shard's queue group for reads: joined only while this replica is a voter (a learner is still copying). */
+  anySub: Subscription | undefined;
   stopRoleWatch: () => void;
 }
 
@@ -118,7 +119,6 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
       const res = await cfg.open();
       const post = ctx.poster();
       const stopRoleWatch = res.group.onRoleChange((ev) => post({ type: 'role', ev }));
-      ctx.subscribe(anyReplicaSubject(cfg.subjects, cfg.uid, cfg.shard), { queue: REPLICA_QUEUE_GROUP, map: (d) => asRequest(d.body) });
       const leaderReads = new LeaderReadIndex(async (mode, timeoutMs) => {
         const r = await cfg.requester.request<ReadIndexResult>(leaderSubj, { type: 'readIndex', mode, from: cfg.node, timeoutMs }, { timeoutMs });
         // Still in the term the leader took the index in, now that the answer is here: this
@@ -129,27 +129,24 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
         }
         return r.index;
       });
-      return { res, role: { role: 'follower', term: 0, leader: null, ready: false }, leaderReads, leaderSub: undefined, stopRoleWatch };
+      return { res, role: { role: 'learner', term: 0, leader: null, ready: false }, leaderReads, leaderSub: undefined, anySub: undefined, stopRoleWatch };
     },
     receive(state, msg, ctx) {
-      if (msg.type === 'balance') {
-        // Still leading in that term (the preferred node was behind or silent, or the transfer
-        // failed): try again later, waiting longer each time.
-        if (balanceLeadership(cfg, state, msg.term, ctx.log)) {
-          const delay = Math.min(LEADER_BALANCE_MAX_DELAY_MS, LEADER_BALANCE_DELAY_MS * 2 ** (msg.attempt + 1));
-          ctx.schedule('balance', delay, { type: 'balance', term: msg.term, attempt: msg.attempt + 1 });
-        }
-        return state;
-      }
       if (msg.type === 'role') {
         state.role = msg.ev;
+        const voter = msg.ev.role !== 'learner';
+        if (voter && !state.anySub) {
+          state.anySub = ctx.subscribe(anyReplicaSubject(cfg.subjects, cfg.uid, cfg.shard), { queue: REPLICA_QUEUE_GROUP, map: (d) => asRequest(d.body) });
+        } else if (!voter && state.anySub) {
+          state.anySub.unsubscribe();
+          state.anySub = undefined;
+        }
         const leading = msg.ev.role === 'leader' && msg.ev.ready;
         if (leading && !state.leaderSub) {
           state.leaderSub = ctx.subscribe(leaderSubj, { map: (d) => asRequest(d.body) });
           // After the subscription: a router told of the new leader finds it there.
           cfg.announce({ uid: cfg.uid, shard: cfg.shard, term: msg.ev.term, node: cfg.node });
           ctx.log.info('leading', { shard: `${cfg.collection}/${cfg.shard}`, term: msg.ev.term });
-          if (cfg.preferredLeader !== cfg.node) ctx.schedule('balance', LEADER_BALANCE_DELAY_MS, { type: 'balance', term: msg.ev.term, attempt: 0 });
         } else if (!leading && state.leaderSub) {
           state.leaderSub.unsubscribe();
           state.leaderSub = undefined;
@@ -170,22 +167,6 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
     },
     describe: (msg) => msg.type,
   };
-}
-
-/**
- * Hands leadership to the preferred leader if this replica still leads in `term` and the
- * preferred one is caught up and recently heard from. Returns true while this replica still
- * leads in `term` (the caller tries again later: under writes a follower is often a few entries
- * behind at the moment of a check; a transfer that fails leaves the term unchanged).
- */
-function balanceLeadership(cfg: ReplicaConfig, state: ReplicaState, term: number, log: { info(m: string, f?: Record<string, unknown>): void }): boolean {
-  if (state.role.role !== 'leader' || state.role.term !== term) return false;
-  const st = state.res.group.status();
-  const p = st.progress.find((x) => x.node === cfg.preferredLeader);
-  if (!p || p.role !== 'voter' || p.matchIndex < st.commitIndex || p.lastContactMs === null || p.lastContactMs > LEADER_BALANCE_DELAY_MS) return true;
-  log.info('handing leadership to the preferred leader', { shard: `${cfg.collection}/${cfg.shard}`, to: cfg.preferredLeader, term });
-  state.res.group.transferLeadership(cfg.preferredLeader).catch(() => undefined);
-  return true;
 }
 
 async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest, clock: Clock): Promise<unknown> {
@@ -215,12 +196,45 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
     case 'count':
       await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
       return { count: store.count() };
+    case 'conf':
+      return changeMembership(cfg, state, req);
+    case 'transfer': {
+      if (state.role.role !== 'leader') throw new NotLeaderError(`shard ${cfg.collection}/${cfg.shard}: node ${cfg.node} does not lead`);
+      const st = group.status();
+      if (req.to !== undefined && !st.voters.includes(req.to)) {
+        throw new InvalidArgumentError(`to: ${req.to} is not a voter of shard ${cfg.collection}/${cfg.shard} (voters: ${st.voters.join(', ')})`);
+      }
+      if (req.to !== cfg.node) await group.transferLeadership(req.to);
+      return { term: group.term() };
+    }
     case 'readIndex': {
       // The Raft host refuses (NOT_LEADER, naming the leader) unless this replica leads now.
       const { index, term } = await group.readIndex({ mode: req.mode, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS), forPeer: req.from });
       return { index, term } satisfies ReadIndexResult;
     }
   }
+}
+
+/**
+ * One membership change on the leader, refused to a deposed coordinator, and idempotent: a change
+ * the committed configuration already shows is answered at once (a coordinator that took over
+ * repeats the phase it found unfinished).
+ */
+async function changeMembership(cfg: ReplicaConfig, state: ReplicaState, req: Extract<ShardRequest, { type: 'conf' }>): Promise<{ voters: string[]; learners: string[] }> {
+  const known = cfg.coordinatorEpoch();
+  if (req.epoch < known) throw new UnavailableError(`shard ${cfg.collection}/${cfg.shard}: a membership change from coordinator epoch ${req.epoch} refused; epoch ${known} is current`);
+  if (state.role.role !== 'leader') throw new NotLeaderError(`shard ${cfg.collection}/${cfg.shard}: node ${cfg.node} does not lead`);
+  const { group } = state.res;
+  const done = (): boolean => {
+    const st = group.status();
+    const c = req.change;
+    if ('addLearner' in c) return st.learners.includes(c.addLearner) || st.voters.includes(c.addLearner);
+    if ('promote' in c) return st.voters.includes(c.promote);
+    return !st.voters.includes(c.remove) && !st.learners.includes(c.remove);
+  };
+  if (!done()) await group.changeMembership(req.change);
+  const st = group.status();
+  return { voters: st.voters, learners: st.learners };
 }
 
 /**

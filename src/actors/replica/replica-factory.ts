@@ -16,7 +16,7 @@ import { LmdbRaftLogStore } from '../../storage/lmdb-raft-log-store.js';
 import type { NodeEnv } from '../../storage/node-env.js';
 import type { RaftHost } from '../../replication/raft-host.js';
 import type { AppliedEntry, RoleChange, StateMachine } from '../../replication/raft-state-machine.js';
-import type { ReplicaFactory } from './replica-manager.js';
+import type { ReplicaFactory, ReplicaStart } from './replica-manager.js';
 import type { ReplicaResources, ReplicatedGroup, ShardStore } from './replica-actor.js';
 import { groupIdOf } from '../shard-protocol.js';
 
@@ -44,6 +44,10 @@ export interface NodeReplicaFactory extends ReplicaFactory {
    * startup, before any replica opens.
    */
   removeStrays(wanted: ReadonlySet<string>): Promise<string[]>;
+  /** Groups with Raft state on this node's disk. */
+  storedGroups(): Set<string>;
+  /** Limits the bytes per second of snapshots this node receives (0: no limit): its share of the cluster's copy rate. */
+  setSnapshotRate(bytesPerSec: number): void;
   /** Points per open group, for metrics. */
   pointCounts(): [string, number][];
   /** Leadership changes seen per open group since this process started, for metrics. */
@@ -80,11 +84,12 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     });
   };
 
-  const openGroup = async (r: CollectionRecord, shard: number): Promise<Opened> => {
+  const openGroup = async (r: CollectionRecord, shard: number, start: ReplicaStart): Promise<Opened> => {
     const group = groupIdOf(r.uid, shard);
     const sm = await openStateMachine(r, shard);
     const listeners = new Set<(ev: RoleChange) => void>();
-    await deps.raft.createGroup(group, { voters: r.placement[shard]?.replicas ?? [], stateMachine: raftAdapter(sm) });
+    // With state on disk, the host reopens it and ignores these; without, it bootstraps or joins.
+    await deps.raft.createGroup(group, 'join' in start ? { voters: [deps.raft.nodeId], join: true, stateMachine: raftAdapter(sm) } : { voters: start.bootstrap, stateMachine: raftAdapter(sm) });
     let lastLeader: string | null = null;
     const o: Opened = { sm, listeners, leaderChanges: 0, unsubscribeRaft: () => undefined };
     o.unsubscribeRaft = deps.raft.onRoleChange(group, (ev) => {
@@ -100,13 +105,19 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     pointCounts: () => [...opened].map(([g, o]) => [g, o.sm.count()]),
     leaderChanges: () => [...opened].map(([g, o]) => [g, o.leaderChanges]),
 
-    async open(r, shard, onRole) {
+    setSnapshotRate: (bps) => {
+      const raft = deps.raft as RaftHost & { setSnapshotRate?: (bps: number) => void };
+      raft.setSnapshotRate?.(bps);
+    },
+    storedGroups: () => new Set(new LmdbRaftLogStore(deps.env).groups()),
+
+    async open(r, shard, start, onRole) {
       const group = groupIdOf(r.uid, shard);
       let o = opened.get(group);
       if (!o) {
         let p = opening.get(group);
         if (!p) {
-          p = openGroup(r, shard).finally(() => opening.delete(group));
+          p = openGroup(r, shard, start).finally(() => opening.delete(group));
           opening.set(group, p);
         }
         o = await p;
@@ -126,6 +137,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
       const group_: ReplicatedGroup = {
         propose: (data, opts) => deps.raft.propose(group, data, opts),
         transferLeadership: (to) => deps.raft.transferLeadership(group, to),
+        changeMembership: (change) => deps.raft.changeMembership(group, change),
         readBarrier: (opts) => deps.raft.readBarrier(group, opts),
         readIndex: (opts) => deps.raft.readIndex(group, opts),
         term: () => deps.raft.termOf(group),
@@ -146,6 +158,10 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
             leader: st.leader,
             commitIndex: st.commitIndex,
             appliedIndex: st.appliedIndex,
+            lastIndex: st.lastIndex,
+            voters: st.voters,
+            learners: st.learners,
+            snapshot: (st as { snapshot?: { bytes: number; totalBytes: number | null } | null }).snapshot ?? null,
             reads: st.reads,
             progress: st.progress.map((p) => ({ node: p.node, matchIndex: p.matchIndex, lastContactMs: p.lastContactMs, role: p.role })),
           };

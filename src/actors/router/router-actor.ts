@@ -27,6 +27,14 @@ export const ADMIN_OPS = [
   ['collections', 'drop'],
   ['cluster', 'status'],
   ['cluster', 'health'],
+  ['nodes', 'maintenance'],
+  ['nodes', 'remove'],
+  ['shards', 'transfer-leader'],
+  ['rebalance', 'status'],
+  ['rebalance', 'start'],
+  ['rebalance', 'pause'],
+  ['rebalance', 'resume'],
+  ['rebalance', 'configure'],
 ] as const;
 
 type DataOp = (typeof DATA_OPS)[number];
@@ -115,6 +123,16 @@ async function route(deps: RouterDeps, msg: RouterMsg): Promise<unknown> {
         return deps.admin.status(msg.body);
       case 'cluster.health':
         return deps.admin.health(msg.body);
+      case 'shards.transfer-leader':
+        return deps.admin.transferLeader(msg.body);
+      case 'nodes.maintenance':
+      case 'nodes.remove':
+      case 'rebalance.status':
+      case 'rebalance.start':
+      case 'rebalance.pause':
+      case 'rebalance.resume':
+      case 'rebalance.configure':
+        return deps.admin.operate(msg.op, msg.body);
       default:
         throw new NotFoundError(`unknown admin operation ${msg.op}`);
     }

@@ -7,12 +7,17 @@ import { randomBytes } from 'node:crypto';
 import type { CollectionSpec, ShardDescription } from '../../api/types.js';
 import { sameSettings, validateCreate, validateEmpty, validateNamed } from '../../api/validate.js';
 import type { CachedCollection, CollectionCache } from '../../cluster/collection-cache.js';
-import { DOWN_AFTER_MS, type MembershipView } from '../../cluster/membership.js';
+import type { MembershipView } from '../../cluster/membership.js';
 import type { CollectionRecord, MetadataStore } from '../../cluster/metadata.js';
 import { placeReplicas } from '../../cluster/placement.js';
 import type { Clock } from '../../runtime/clock.js';
-import { AlreadyExistsError, NotFoundError, ShoalError, UnavailableError } from '../../runtime/errors.js';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, ShoalError, TimeoutError, UnavailableError } from '../../runtime/errors.js';
+import { callShard } from './shard-client.js';
 import type { Subjects } from '../../runtime/subjects.js';
+import { validateConfigure, validateMaintenance, validateRebalanceStart, validateRemove, validateTransferLeader } from '../../api/ops.js';
+import * as f from '../../api/fields.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
+import { coordinatorSubject, type CoordinatorOp } from '../coordinator/coordinator-actor.js';
 import type { Requester } from './shard-client.js';
 import { leaderSubject, replicaActorName, type ShardStatus } from '../shard-protocol.js';
 
@@ -24,12 +29,17 @@ export interface AdminRouterDeps {
   membership: MembershipView;
   /** The system's clock, which the membership view's heartbeat times are read on. */
   clock: Clock;
+  /** This node's coordinator (active or standby): rebalance.status reads the bucket through it when no coordinator answers. */
+  coordinator: Coordinator;
 }
+
+/** How long a router keeps asking for an active coordinator (a takeover takes up to ~6 s). */
+const COORDINATOR_RETRY_MS = 200;
 
 /** How long describe/list/health wait for one shard's status before reporting it as unknown. */
 export const STATUS_TIMEOUT_MS = 1_000;
 /** A follower heard from within this long, and alive, is healthy. */
-export const HEALTHY_CONTACT_MS = DOWN_AFTER_MS;
+export const HEALTHY_CONTACT_MS = 2_000;
 
 export class AdminRouter {
   constructor(private readonly deps: AdminRouterDeps) {}
@@ -108,8 +118,76 @@ export class AdminRouter {
 
   async status(raw: unknown): Promise<unknown> {
     validateEmpty(raw, 'cluster.status');
-    for (const n of await this.deps.meta.listNodes()) this.deps.membership.know(n.id);
-    return { nodes: this.deps.membership.nodes(this.deps.clock.now()), epoch: await this.deps.meta.epoch() };
+    for (const n of await this.deps.meta.listNodes()) this.deps.membership.know(n.id, n);
+    const moves = (await this.deps.meta.listMoves()).map((v) => v.value);
+    const nodes = this.deps.membership.nodes(this.deps.clock.now()).map((n) => ({ ...n, moves: moves.filter((m) => m.from === n.id || m.to === n.id).length }));
+    return { nodes, epoch: await this.deps.meta.epoch() };
+  }
+
+  /**
+   * An operation of the coordinator's (nodes.*, rebalance.*): validated here, answered by the
+   * active coordinator wherever it runs. While none is active (one takes over within 10 s of the
+   * last one dying) the router keeps asking until the deadline.
+   */
+  async operate(op: CoordinatorOp, raw: unknown): Promise<unknown> {
+    const timeoutMs = this.validateOp(op, raw);
+    const deadline = this.deps.clock.now() + timeoutMs;
+    let last: unknown;
+    for (;;) {
+      const remaining = Math.floor(deadline - this.deps.clock.now());
+      if (remaining < 1) break;
+      try {
+        return await this.deps.requester.request(coordinatorSubject(this.deps.subjects), { op, body: raw, timeoutMs: remaining }, { timeoutMs: remaining });
+      } catch (err) {
+        last = err;
+        const code = err instanceof ShoalError ? err.code : '';
+        const standby = code === 'UNAVAILABLE' && /not the active coordinator/.test((err as Error).message);
+        if (code !== 'NO_RESPONDERS' && !standby) throw err;
+        if (op === 'rebalance.status') return this.deps.coordinator.status();
+        await this.sleep(Math.min(COORDINATOR_RETRY_MS, Math.max(1, deadline - this.deps.clock.now())));
+      }
+    }
+    if (last instanceof ShoalError && last.code === 'TIMEOUT') throw last;
+    throw new UnavailableError(`no coordinator is active before the deadline (another node takes over within 10 s of the last one stopping); retry${last ? ` (last: ${(last as Error).message})` : ''}`);
+  }
+
+  private validateOp(op: CoordinatorOp, raw: unknown): number {
+    switch (op) {
+      case 'nodes.maintenance':
+        return validateMaintenance(raw).timeoutMs;
+      case 'nodes.remove':
+        return validateRemove(raw).timeoutMs;
+      case 'rebalance.start':
+        return validateRebalanceStart(raw).timeoutMs;
+      case 'rebalance.configure':
+        return validateConfigure(raw).timeoutMs;
+      default:
+        return f.timeoutMs(f.body(raw, op, ['timeoutMs'])['timeoutMs']);
+    }
+  }
+
+  /** shards.transfer-leader: the shard's leader hands over (to `to`, or its most caught-up other voter); answered once another replica leads. */
+  async transferLeader(raw: unknown): Promise<{ collection: string; shard: number; leader: string; term: number }> {
+    const req = validateTransferLeader(raw);
+    const deadline = this.deps.clock.now() + req.timeoutMs;
+    const c = await this.deps.collections.get(req.collection);
+    if (!c) throw new NotFoundError(`collection '${req.collection}' does not exist`);
+    if (req.shard >= c.record.placement.length) throw new InvalidArgumentError(`shard must be 0 to ${c.record.placement.length - 1} (collection '${req.collection}' has ${c.record.placement.length} shards), got ${req.shard}`);
+    const subject = leaderSubject(this.deps.subjects, c.record.uid, req.shard);
+    const what = `shard ${req.collection}/${req.shard}`;
+    const before = await callShard<ShardStatus>(this.deps.requester, subject, { type: 'status' }, deadline, what, this.deps.clock);
+    if (req.to !== undefined && !before.voters.includes(req.to)) {
+      throw new InvalidArgumentError(`to: ${req.to} is not a voter of ${what} (voters: ${before.voters.join(', ')})`);
+    }
+    if (req.to === before.node) return { collection: req.collection, shard: req.shard, leader: before.node, term: before.term };
+    const msLeft = (): number => Math.max(1, Math.floor(deadline - this.deps.clock.now()));
+    await callShard(this.deps.requester, subject, { type: 'transfer', ...(req.to !== undefined ? { to: req.to } : {}), timeoutMs: msLeft() }, deadline, what, this.deps.clock);
+    for (;;) {
+      const now = await callShard<ShardStatus>(this.deps.requester, subject, { type: 'status' }, deadline, what, this.deps.clock);
+      if (now.node !== before.node && (req.to === undefined || now.node === req.to)) return { collection: req.collection, shard: req.shard, leader: now.node, term: now.term };
+      if (this.deps.clock.now() >= deadline) throw new TimeoutError(`${what}: ${now.node} still leads`);
+      await this.sleep(50);
+    }
   }
 
   async health(raw: unknown): Promise<unknown> {
@@ -141,7 +219,9 @@ export class AdminRouter {
   }
 
   private describeShard(r: CollectionRecord, shard: number, st: ShardStatus | undefined): ShardDescription {
-    const placement = r.placement[shard]?.replicas ?? [];
+    // The members of the shard's configuration (learners being copied included), else the placement.
+    const goal = r.placement[shard]?.replicas ?? [];
+    const placement = st?.role === 'leader' ? [...st.voters, ...st.learners.filter((n) => !st.voters.includes(n))] : goal;
     const now = this.deps.clock.now();
     const lead = st?.role === 'leader' ? st : undefined;
     return {

@@ -1,0 +1,114 @@
+/**
+ * The coordinator actor of a node: ticks the {@link Coordinator} (lease, planning, moves) and,
+ * while it is the active one, answers the operations routers forward to it on
+ * {@link coordinatorSubject}. On standby it only watches the lease.
+ */
+import { validateConfigure, validateMaintenance, validateRebalanceStart, validateRemove } from '../../api/ops.js';
+import * as f from '../../api/fields.js';
+import type { Behavior, Subscription } from '../../runtime/actor.js';
+import { InvalidArgumentError, describeError } from '../../runtime/errors.js';
+import type { Subjects } from '../../runtime/subjects.js';
+import type { Coordinator } from './coordinator.js';
+import { LEASE_TICK_MS } from './lease.js';
+
+/** Where routers send operations for the active coordinator (only it subscribes). */
+export function coordinatorSubject(s: Subjects): string {
+  return s.internal('coordinator');
+}
+
+/** The operations a router forwards to the coordinator. */
+export const COORDINATOR_OPS = ['nodes.maintenance', 'nodes.remove', 'rebalance.status', 'rebalance.start', 'rebalance.pause', 'rebalance.resume', 'rebalance.configure'] as const;
+export type CoordinatorOp = (typeof COORDINATOR_OPS)[number];
+
+export interface CoordinatorRequest {
+  op: CoordinatorOp;
+  body: unknown;
+  /** When the router's caller stops waiting (ms from now). */
+  timeoutMs: number;
+}
+
+type Msg = { type: 'tick' } | { type: 'ticked' } | ({ type: 'op' } & CoordinatorRequest);
+
+interface State {
+  ticking: boolean;
+  sub: Subscription | undefined;
+}
+
+export function coordinatorBehavior(coord: Coordinator, subjects: Subjects): Behavior<State, Msg> {
+  return {
+    init(ctx) {
+      ctx.every('tick', LEASE_TICK_MS, { type: 'tick' });
+      ctx.post({ type: 'tick' });
+      return { ticking: false, sub: undefined };
+    },
+    receive(state, msg, ctx) {
+      switch (msg.type) {
+        case 'tick': {
+          if (state.ticking) return state;
+          state.ticking = true;
+          const post = ctx.poster();
+          coord.tick().then(
+            () => post({ type: 'ticked' }),
+            (err: unknown) => {
+              ctx.log.warn('coordinator tick failed', { error: describeError(err) });
+              post({ type: 'ticked' });
+            },
+          );
+          return state;
+        }
+        case 'ticked':
+          state.ticking = false;
+          if (coord.active && !state.sub) {
+            state.sub = ctx.subscribe(coordinatorSubject(subjects), { map: (d) => ({ type: 'op', ...(d.body as CoordinatorRequest) }) });
+            ctx.log.info('coordinator active', { epoch: coord.lease.epoch() });
+          } else if (!coord.active && state.sub) {
+            state.sub.unsubscribe();
+            state.sub = undefined;
+            ctx.log.info('coordinator on standby');
+          }
+          return state;
+        case 'op': {
+          const reply = ctx.deferReply();
+          handle(coord, msg, ctx.clock.now()).then(
+            (v) => reply.resolve(v),
+            (e: unknown) => reply.reject(e),
+          );
+          return state;
+        }
+      }
+    },
+    async cleanup() {
+      await coord.stop();
+    },
+    describe: (msg) => (msg.type === 'op' ? `op ${msg.op}` : msg.type),
+  };
+}
+
+async function handle(coord: Coordinator, req: CoordinatorRequest, now: number): Promise<unknown> {
+  const deadline = now + Math.max(1, Number(req.timeoutMs) || 5_000);
+  switch (req.op) {
+    case 'nodes.maintenance': {
+      const r = validateMaintenance(req.body);
+      return coord.maintenance(r.node, r.on, deadline);
+    }
+    case 'nodes.remove':
+      return coord.remove(validateRemove(req.body).node);
+    case 'rebalance.status':
+      f.body(req.body, 'rebalance.status', ['timeoutMs']);
+      return coord.status();
+    case 'rebalance.start':
+      return coord.start(validateRebalanceStart(req.body).dryRun);
+    case 'rebalance.pause':
+      f.body(req.body, 'rebalance.pause', ['timeoutMs']);
+      return coord.configure({ paused: true });
+    case 'rebalance.resume':
+      f.body(req.body, 'rebalance.resume', ['timeoutMs']);
+      return coord.configure({ paused: false });
+    case 'rebalance.configure': {
+      const { timeoutMs: _t, ...settings } = validateConfigure(req.body);
+      return coord.configure(settings);
+    }
+    default:
+      throw new InvalidArgumentError(`unknown coordinator operation ${String(req.op)}`);
+  }
+}

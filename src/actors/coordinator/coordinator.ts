@@ -1,0 +1,463 @@
+/**
+ * The rebalance coordinator (DESIGN.md, Moves): one active per cluster, chosen by the lease in
+ * lease.ts, on standby on every node. While active, every tick it reads the cluster (nodes and
+ * their states, the collections' placements, the moves in the bucket), asks the pure planner
+ * (src/cluster/planner.ts) what to do — repair dead nodes' replicas, drain nodes being removed,
+ * even the cluster out — and carries each move through its phases (move-executor.ts). It also
+ * answers the operations of PROTOCOL.md that change placement: nodes.maintenance, nodes.remove
+ * and rebalance.*. Everything it writes is a compare-and-set stamped with its lease epoch.
+ */
+import { randomBytes } from 'node:crypto';
+import type { MembershipView } from '../../cluster/membership.js';
+import { RevisionConflictError, type CollectionRecord, type MetadataStore, type MoveRecord, type RebalanceRecord } from '../../cluster/metadata.js';
+import { planLeaderTransfers, planMoves, underReplicated, type PlanInput, type PlannedMove } from '../../cluster/planner.js';
+import type { Clock } from '../../runtime/clock.js';
+import { NotFoundError, TimeoutError, UnavailableError, describeError } from '../../runtime/errors.js';
+import type { Logger } from '../../runtime/logger.js';
+import type { Subjects } from '../../runtime/subjects.js';
+import type { Requester } from '../router/shard-client.js';
+import { leaderSubject, replicaActorName, type MembershipChange, type ShardStatus } from '../shard-protocol.js';
+import { LeaseKeeper } from './lease.js';
+import { MoveStopped, runMove, type MovePorts } from './move-executor.js';
+
+export const DEFAULT_REBALANCE: Omit<RebalanceRecord, 'epoch'> = {
+  maxConcurrentMoves: 2,
+  maxBytesPerSec: 50 * 1024 * 1024,
+  auto: true,
+  replaceAfterMs: null,
+  paused: false,
+  done: 0,
+  failed: 0,
+};
+
+/** How long a shard status request may take. */
+const STATUS_MS = 1_000;
+/** Leaderships are evened out every this many ticks. */
+const LEADER_EVERY_TICKS = 3;
+
+export interface CoordinatorDeps {
+  node: string;
+  meta: MetadataStore;
+  membership: MembershipView;
+  requester: Requester;
+  subjects: Subjects;
+  clock: Clock;
+  log: Logger;
+  /** The node's own `--replace-after-ms`, used while the cluster's is not configured. */
+  replaceAfterMs: number;
+}
+
+export interface RebalanceStatus {
+  coordinator: string | null;
+  state: 'idle' | 'running' | 'paused';
+  auto: boolean;
+  throttle: { maxConcurrentMoves: number; maxBytesPerSec: number; replaceAfterMs: number };
+  moves: Omit<MoveRecord, 'uid' | 'epoch' | 'failedTargets'>[];
+  done: number;
+  failed: number;
+  pending: number;
+}
+
+interface Running {
+  move: MoveRecord;
+  revision: number;
+  done: Promise<void>;
+}
+
+export class Coordinator {
+  readonly lease: LeaseKeeper;
+  private readonly running = new Map<string, Running>();
+  private config: RebalanceRecord = { ...DEFAULT_REBALANCE, epoch: 0 };
+  private configRevision: number | null = null;
+  private pending = 0;
+  /** rebalance.start asked for: balance moves are planned until the cluster is even, even with auto off. */
+  private requested = false;
+  private ticks = 0;
+  private transfers = new Set<string>();
+
+  constructor(private readonly deps: CoordinatorDeps) {
+    this.lease = new LeaseKeeper(deps.meta, deps.node, () => deps.clock.now());
+  }
+
+  get active(): boolean {
+    return this.lease.epoch() > 0;
+  }
+
+  /** One tick: renew (or take) the lease; while active, resume, plan and start moves. */
+  async tick(): Promise<void> {
+    const epoch = await this.lease.tick();
+    if (epoch === 0) return;
+    this.ticks++;
+    await this.loadConfig(epoch);
+    const records = (await this.deps.meta.listCollections()).map((v) => v.value);
+    const moves = await this.deps.meta.listMoves();
+    // moves a previous coordinator left: go on from their phase
+    for (const { value, revision } of moves) if (!this.running.has(value.id)) this.launch(value, revision);
+    await this.finishDrains(records);
+    const input = this.planInput(records, this.requested || this.config.auto);
+    const room = this.config.paused ? 0 : Math.max(0, this.config.maxConcurrentMoves - this.running.size);
+    const all = planMoves(input, 1_000);
+    const now = all.slice(0, room);
+    this.pending = all.length - now.length;
+    for (const m of now) await this.create(m, m.reason);
+    if (this.requested && all.length === 0 && this.running.size === 0) this.requested = false;
+    if (this.ticks % LEADER_EVERY_TICKS === 0) await this.evenLeaders(records, this.config.auto || this.requested);
+  }
+
+  /** Stops acting (node shutdown): the lease is released, moves stop at their current phase. */
+  async stop(): Promise<void> {
+    await this.lease.release().catch(() => undefined);
+  }
+
+  // ------------------------------------------------------------------ operations
+
+  async status(): Promise<RebalanceStatus> {
+    const moves = (await this.deps.meta.listMoves()).map((v) => v.value);
+    const cfg = this.active ? this.config : ((await this.deps.meta.getControl<RebalanceRecord>('rebalance'))?.value ?? { ...DEFAULT_REBALANCE, epoch: 0 });
+    const lease = await this.deps.meta.getControl<{ node: string }>('coordinator');
+    return {
+      coordinator: this.active ? this.deps.node : (lease?.value.node ?? null),
+      state: cfg.paused ? 'paused' : moves.length > 0 || (this.active && this.pending > 0) ? 'running' : 'idle',
+      auto: cfg.auto,
+      throttle: { maxConcurrentMoves: cfg.maxConcurrentMoves, maxBytesPerSec: cfg.maxBytesPerSec, replaceAfterMs: cfg.replaceAfterMs ?? this.deps.replaceAfterMs },
+      moves: moves.map(({ uid: _u, epoch: _e, failedTargets: _f, ...m }) => m),
+      done: cfg.done,
+      failed: cfg.failed,
+      pending: this.active ? this.pending : 0,
+    };
+  }
+
+  async start(dryRun: boolean): Promise<RebalanceStatus & { planned?: PlannedMove[] }> {
+    this.mustBeActive();
+    if (dryRun) {
+      const records = (await this.deps.meta.listCollections()).map((v) => v.value);
+      const planned = planMoves(this.planInput(records, true), 1_000);
+      return { ...(await this.status()), planned };
+    }
+    this.requested = true;
+    return this.status();
+  }
+
+  async configure(c: { maxConcurrentMoves?: number; maxBytesPerSec?: number; auto?: boolean; replaceAfterMs?: number; paused?: boolean }): Promise<RebalanceStatus> {
+    await this.updateConfig((r) => ({ ...r, ...c }));
+    return this.status();
+  }
+
+  async maintenance(node: string, on: boolean, deadline: number): Promise<{ node: string; state: string; leaders: number }> {
+    this.mustBeActive();
+    await this.setAdmin(node, on ? 'maintenance' : 'active', (cur) => cur === 'removed' || cur === 'draining' ? `node ${node} is ${cur}` : null);
+    if (!on) {
+      const records = (await this.deps.meta.listCollections()).map((v) => v.value);
+      return { node, state: this.deps.membership.stateOf(node, this.deps.clock.now()), leaders: (await this.leadersOn(records, node)).length };
+    }
+    for (;;) {
+      const records = (await this.deps.meta.listCollections()).map((v) => v.value);
+      const led = await this.leadersOn(records, node);
+      if (led.length === 0) return { node, state: 'maintenance', leaders: 0 };
+      if (this.deps.clock.now() >= deadline) {
+        throw new TimeoutError(`node ${node} still leads ${led.length} shard${led.length === 1 ? '' : 's'} (${led.map((s) => `${s.collection}/${s.shard}`).join(', ')}); its leaderships are being handed away`);
+      }
+      await this.evenLeaders(records, false);
+      await this.sleep(Math.min(300, Math.max(1, deadline - this.deps.clock.now())));
+    }
+  }
+
+  async remove(node: string): Promise<{ node: string; state: 'draining'; moves: number }> {
+    this.mustBeActive();
+    const rec = await this.deps.meta.getNode(node);
+    if (!rec || rec.value.admin === 'removed') throw new NotFoundError(`node ${node} is not registered`);
+    const records = (await this.deps.meta.listCollections()).map((v) => v.value);
+    const now = this.deps.clock.now();
+    const others = this.deps.membership.up(now).filter((n) => n !== node);
+    const need = Math.max(0, ...records.map((r) => r.replicas));
+    if (others.length < need) {
+      throw new UnavailableError(`removing ${node} would leave ${others.length} node${others.length === 1 ? '' : 's'} up for collections of ${need} replicas; add a node first`);
+    }
+    await this.setAdmin(node, 'draining', (cur) => (cur === 'removed' ? `node ${node} is removed` : null));
+    const moves = records.reduce((n, r) => n + r.placement.filter((p) => p.replicas.includes(node)).length, 0);
+    return { node, state: 'draining', moves };
+  }
+
+  // ------------------------------------------------------------------ moves
+
+  private planInput(records: CollectionRecord[], rebalance: boolean): PlanInput {
+    const now = this.deps.clock.now();
+    const view = this.deps.membership;
+    const inFlight = [...this.running.values()].map((r) => ({ uid: r.move.uid, shard: r.move.shard, from: r.move.from, to: r.move.to }));
+    return {
+      nodes: view.nodes(now).map((n) => ({ id: n.id, state: n.state, zone: n.zone })),
+      shards: records.flatMap((r) =>
+        r.placement.map((p) => ({
+          collection: r.name,
+          uid: r.uid,
+          shard: p.shard,
+          replicas: r.replicas,
+          voters: [...p.replicas],
+          learners: inFlight.filter((m) => m.uid === r.uid && m.shard === p.shard).map((m) => m.to),
+          leader: null,
+        })),
+      ),
+      inFlight,
+      rebalance,
+    };
+  }
+
+  private async create(m: PlannedMove, reason: MoveRecord['reason']): Promise<void> {
+    const move: MoveRecord = {
+      id: `m-${randomBytes(4).toString('hex')}`,
+      collection: m.collection,
+      uid: m.uid,
+      shard: m.shard,
+      from: m.from,
+      to: m.to,
+      reason,
+      phase: 'prepare',
+      bytesCopied: 0,
+      bytesTotal: null,
+      startedAt: new Date().toISOString(),
+      epoch: this.lease.epoch(),
+    };
+    if (move.epoch === 0) return;
+    const revision = await this.deps.meta.putMove(move, null);
+    this.deps.log.info('move planned', { move: move.id, shard: `${m.collection}/${m.shard}`, from: m.from, to: m.to, reason });
+    this.launch(move, revision);
+  }
+
+  private launch(move: MoveRecord, revision: number): void {
+    const entry: Running = { move, revision, done: Promise.resolve() };
+    this.running.set(move.id, entry);
+    entry.done = runMove(move, this.ports(entry)).then(
+      async () => {
+        this.running.delete(move.id);
+        await this.deps.meta.deleteMove(move.id, entry.revision);
+        await this.updateConfig((r) => ({ ...r, done: r.done + 1 })).catch(() => undefined);
+        this.deps.log.info('move done', { move: move.id, shard: `${move.collection}/${move.shard}`, from: move.from, to: move.to });
+      },
+      async (err: unknown) => {
+        this.running.delete(move.id);
+        if (!this.active) return; // deposed: the next coordinator goes on with it
+        this.deps.log.warn('move failed', { move: move.id, error: describeError(err) });
+        if (err instanceof MoveStopped) {
+          await this.deps.meta.deleteMove(move.id, entry.revision).catch(() => undefined);
+          await this.updateConfig((r) => ({ ...r, failed: r.failed + 1 })).catch(() => undefined);
+        }
+      },
+    );
+  }
+
+  private ports(entry: Running): MovePorts {
+    const d = this.deps;
+    const exists = async (uid: string): Promise<CollectionRecord> => {
+      const r = (await d.meta.listCollections()).map((v) => v.value).find((x) => x.uid === uid);
+      if (!r) throw new MoveStopped(`collection of move ${entry.move.id} was dropped`);
+      return r;
+    };
+    return {
+      now: () => d.clock.now(),
+      sleep: (ms) => this.sleep(ms),
+      epoch: () => this.lease.epoch(),
+      leaderStatus: async (uid, shard) => {
+        try {
+          return await d.requester.request<ShardStatus>(leaderSubject(d.subjects, uid, shard), { type: 'status' }, { timeoutMs: STATUS_MS });
+        } catch {
+          await exists(uid);
+          return undefined;
+        }
+      },
+      replicaStatus: (node, uid, shard) =>
+        d.requester.request<ShardStatus>(d.subjects.actor(node, replicaActorName(uid, shard)), { type: 'status' }, { timeoutMs: STATUS_MS }).catch(() => undefined),
+      conf: async (uid, shard, change: MembershipChange, epoch) => {
+        await d.requester.request(leaderSubject(d.subjects, uid, shard), { type: 'conf', change, epoch, timeoutMs: 10_000 }, { timeoutMs: 10_000 });
+      },
+      transfer: async (uid, shard, to) => {
+        await d.requester.request(leaderSubject(d.subjects, uid, shard), { type: 'transfer', ...(to ? { to } : {}), timeoutMs: 5_000 }, { timeoutMs: 5_000 });
+      },
+      collect: (node, uid, shard) => d.requester.request(d.subjects.actor(node, 'replicas'), { type: 'collect', uid, shard }, { timeoutMs: 5_000 }),
+      isAlive: (node) => d.membership.isAlive(node, d.clock.now()),
+      save: async (move) => {
+        try {
+          entry.revision = await d.meta.putMove(move, entry.revision);
+        } catch (err) {
+          if (err instanceof RevisionConflictError) throw new MoveStopped(`move ${move.id} was changed by another coordinator`);
+          throw err;
+        }
+      },
+      clearBootstrap: async (_collection, uid, shard) => {
+        await this.editCollection(uid, (r) => {
+          const p = r.placement[shard];
+          if (!p || p.bootstrap === null) return false;
+          p.bootstrap = null;
+          return true;
+        });
+      },
+      commitPlacement: async (move) => {
+        await this.editCollection(move.uid, (r) => {
+          const p = r.placement[move.shard];
+          if (!p) return false;
+          const next = p.replicas.filter((n) => n !== move.from);
+          if (!next.includes(move.to)) next.push(move.to);
+          if (next.length === p.replicas.length && next.every((n, i) => n === p.replicas[i])) return false;
+          p.replicas = next;
+          return true;
+        });
+      },
+      retarget: (move) => this.retarget(move),
+      log: d.log,
+    };
+  }
+
+  /** Another up node for a move whose target died: not in the shard, not tried before; distinct zone first, then least loaded. */
+  private retarget(move: MoveRecord): string | null {
+    const now = this.deps.clock.now();
+    const view = this.deps.membership;
+    const excluded = new Set([move.to, ...(move.failedTargets ?? []), ...(move.from ? [move.from] : [])]);
+    const nodes = view.nodes(now).filter((n) => n.state === 'up' && !excluded.has(n.id));
+    nodes.sort((a, b) => a.replicas - b.replicas || (a.id < b.id ? -1 : 1));
+    return nodes[0]?.id ?? null;
+  }
+
+  /** Changes a collection's record by compare-and-set, while this coordinator is active. `edit` returns false when nothing changes. */
+  private async editCollection(uid: string, edit: (r: CollectionRecord) => boolean): Promise<void> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      if (!this.active) throw new MoveStopped('this coordinator is no longer active');
+      const cur = (await this.deps.meta.listCollections()).find((v) => v.value.uid === uid);
+      if (!cur) throw new MoveStopped(`collection ${uid} was dropped`);
+      const r = structuredClone(cur.value);
+      if (!edit(r)) return;
+      try {
+        await this.deps.meta.updateCollection(r, cur.revision);
+        return;
+      } catch (err) {
+        if (!(err instanceof RevisionConflictError)) throw err;
+      }
+    }
+    throw new UnavailableError(`collection ${uid} kept changing`);
+  }
+
+  /** A draining node that holds no replica and no move any more is removed. */
+  private async finishDrains(records: CollectionRecord[]): Promise<void> {
+    for (const n of this.deps.membership.nodes(this.deps.clock.now())) {
+      if (n.state !== 'draining') continue;
+      const holds = records.some((r) => r.placement.some((p) => p.replicas.includes(n.id)));
+      const moving = [...this.running.values()].some((m) => m.move.from === n.id || m.move.to === n.id);
+      if (holds || moving) continue;
+      await this.setAdmin(n.id, 'removed', () => null).catch((err: unknown) => this.deps.log.warn('could not mark a drained node removed', { node: n.id, error: describeError(err) }));
+      this.deps.log.info('node removed', { node: n.id });
+    }
+  }
+
+  // ------------------------------------------------------------------ leadership
+
+  private async leaderStatuses(records: CollectionRecord[]): Promise<{ collection: string; uid: string; shard: number; st: ShardStatus | undefined }[]> {
+    const d = this.deps;
+    return Promise.all(
+      records.flatMap((r) =>
+        r.placement.map(async (p) => ({
+          collection: r.name,
+          uid: r.uid,
+          shard: p.shard,
+          st: await d.requester.request<ShardStatus>(leaderSubject(d.subjects, r.uid, p.shard), { type: 'status' }, { timeoutMs: STATUS_MS }).catch(() => undefined),
+        })),
+      ),
+    );
+  }
+
+  private async leadersOn(records: CollectionRecord[], node: string): Promise<{ collection: string; shard: number }[]> {
+    return (await this.leaderStatuses(records)).filter((s) => s.st?.node === node);
+  }
+
+  /**
+   * Hands leaderships away from maintenance and draining nodes, and (with `balance`) evens them
+   * out over the up nodes, as the planner says.
+   */
+  private async evenLeaders(records: CollectionRecord[], balance: boolean): Promise<void> {
+    const statuses = await this.leaderStatuses(records);
+    const input = this.planInput(records, false);
+    for (const s of input.shards) {
+      const st = statuses.find((x) => x.uid === s.uid && x.shard === s.shard)?.st;
+      s.leader = st?.node ?? null;
+      if (st) s.voters = [...st.voters];
+    }
+    const now = this.deps.clock.now();
+    const transfers = planLeaderTransfers(input).filter((t) => balance || this.deps.membership.stateOf(t.from, now) !== 'up');
+    await Promise.all(
+      transfers.slice(0, 8).map(async (t) => {
+        const key = `${t.uid}/${t.shard}`;
+        if (this.transfers.has(key)) return;
+        this.transfers.add(key);
+        try {
+          await this.deps.requester.request(leaderSubject(this.deps.subjects, t.uid, t.shard), { type: 'transfer', to: t.to, timeoutMs: 3_000 }, { timeoutMs: 3_000 });
+        } catch (err) {
+          this.deps.log.info('leadership transfer failed', { shard: `${t.collection}/${t.shard}`, to: t.to, error: describeError(err) });
+        } finally {
+          this.transfers.delete(key);
+        }
+      }),
+    );
+  }
+
+  /** Shards with a replica on a node that is not up, or fewer voters than their collection's replicas. */
+  underReplicated(records: CollectionRecord[]): number {
+    return underReplicated(this.planInput(records, false)).length;
+  }
+
+  // ------------------------------------------------------------------ records
+
+  private async loadConfig(epoch: number): Promise<void> {
+    const cur = await this.deps.meta.getControl<RebalanceRecord>('rebalance');
+    if (cur) {
+      this.config = cur.value;
+      this.configRevision = cur.revision;
+    } else {
+      this.config = { ...DEFAULT_REBALANCE, epoch };
+      this.configRevision = await this.deps.meta.putControl('rebalance', this.config, null).catch(() => null);
+    }
+  }
+
+  private async updateConfig(change: (r: RebalanceRecord) => RebalanceRecord): Promise<void> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const epoch = this.lease.epoch();
+      if (epoch === 0) throw this.notActive();
+      const cur = await this.deps.meta.getControl<RebalanceRecord>('rebalance');
+      const next = { ...change(cur?.value ?? { ...DEFAULT_REBALANCE, epoch }), epoch };
+      try {
+        this.configRevision = await this.deps.meta.putControl('rebalance', next, cur ? cur.revision : null);
+        this.config = next;
+        return;
+      } catch (err) {
+        if (!(err instanceof RevisionConflictError)) throw err;
+      }
+    }
+    throw new UnavailableError('the rebalance settings kept changing; try again');
+  }
+
+  private async setAdmin(node: string, admin: 'active' | 'maintenance' | 'draining' | 'removed', refuse: (cur: string) => string | null): Promise<void> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const cur = await this.deps.meta.getNode(node);
+      if (!cur) throw new NotFoundError(`node ${node} is not registered`);
+      const why = refuse(cur.value.admin ?? 'active');
+      if (why) throw new UnavailableError(why);
+      if ((cur.value.admin ?? 'active') === admin) return;
+      try {
+        await this.deps.meta.updateNode({ ...cur.value, admin }, cur.revision);
+        this.deps.membership.know(node, { ...cur.value, admin });
+        return;
+      } catch (err) {
+        if (!(err instanceof RevisionConflictError)) throw err;
+      }
+    }
+    throw new UnavailableError(`node ${node}'s record kept changing; try again`);
+  }
+
+  private mustBeActive(): void {
+    if (!this.active) throw this.notActive();
+  }
+
+  private notActive(): Error {
+    return new UnavailableError(`node ${this.deps.node} is not the active coordinator${this.lease.holder ? ` (${this.lease.holder} is)` : ''}; retry`);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((r) => this.deps.clock.setTimer(r, ms));
+  }
+}

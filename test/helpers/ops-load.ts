@@ -1,0 +1,81 @@
+/**
+ * Load for operations tests: writers upsert fresh points (majority) and remember every one that
+ * was acknowledged; readers run `strong` searches and counts and record every failure and every
+ * partial answer. `stop()` ends the load and returns what happened.
+ */
+import type { ShoalClient } from '../../src/client/client.js';
+import { describeError } from '../../src/runtime/errors.js';
+
+export interface LoadReport {
+  acked: Map<string, string[]>;
+  writes: number;
+  reads: number;
+  failures: string[];
+  partial: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function startLoad(client: ShoalClient, collections: string[], dim: number, opts: { writers?: number; readers?: number; timeoutMs?: number } = {}): { stop(): Promise<LoadReport> } {
+  let running = true;
+  const report: LoadReport = { acked: new Map(collections.map((c) => [c, []])), writes: 0, reads: 0, failures: [], partial: 0 };
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  let seq = 0;
+  const vec = (i: number) => Array.from({ length: dim }, (_, d) => Math.sin(i * 0.37 + d));
+  const writer = async (w: number) => {
+    while (running) {
+      for (const c of collections) {
+        const ids = Array.from({ length: 5 }, () => `w${w}-${seq++}`);
+        try {
+          await client.collection(c).upsert(ids.map((id, k) => ({ id, vector: vec(seq + k) })), { timeoutMs });
+          report.acked.get(c)?.push(...ids);
+          report.writes++;
+        } catch (err) {
+          report.failures.push(`upsert ${c}: ${describeError(err)}`);
+        }
+      }
+      await sleep(20);
+    }
+  };
+  const reader = async () => {
+    while (running) {
+      for (const c of collections) {
+        try {
+          const r = await client.collection(c).search(vec(seq), { k: 5, consistency: 'strong', timeoutMs });
+          if (r.partial) report.partial++;
+          report.reads++;
+        } catch (err) {
+          report.failures.push(`search ${c}: ${describeError(err)}`);
+        }
+      }
+      await sleep(20);
+    }
+  };
+  const tasks = [...Array.from({ length: opts.writers ?? 2 }, (_, w) => writer(w)), ...Array.from({ length: opts.readers ?? 1 }, () => reader())];
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(tasks);
+      return report;
+    },
+  };
+}
+
+/** Every acknowledged point is there (strong get), and `count` is exact. */
+export async function checkNothingLost(client: ShoalClient, report: LoadReport, before: Map<string, number> = new Map()): Promise<string[]> {
+  const problems: string[] = [];
+  for (const [c, ids] of report.acked) {
+    for (let i = 0; i < ids.length; i += 1_000) {
+      const chunk = ids.slice(i, i + 1_000);
+      const got = await client.collection(c).get(chunk, { consistency: 'strong', timeoutMs: 20_000 });
+      if (got.length !== chunk.length) {
+        const have = new Set(got.map((p) => p.id));
+        problems.push(`${c}: ${chunk.length - got.length} acknowledged points missing (e.g. ${chunk.filter((id) => !have.has(id)).slice(0, 3).join(', ')})`);
+      }
+    }
+    const count = await client.collection(c).count({ consistency: 'strong', timeoutMs: 20_000 });
+    const want = ids.length + (before.get(c) ?? 0);
+    if (count !== want) problems.push(`${c}: count ${count}, expected ${want}`);
+  }
+  return problems;
+}
