@@ -30,13 +30,19 @@ export function timeoutOf(v: ConnectionValues): number | undefined {
   return intOption(v.timeout, '--timeout (ms)', 1, 60_000);
 }
 
-export async function clientFrom(v: ConnectionValues): Promise<ShoalClient> {
-  const timeoutMs = timeoutOf(v);
+/**
+ * The client of a verb. `hedge: false` for requests that must not be sent twice (a copy of a
+ * leadership transfer would move the leadership again); `defaultTimeoutMs` when the verb waits
+ * longer than a plain request by nature and `--timeout` is not given.
+ */
+export async function clientFrom(v: ConnectionValues, opts: { hedge?: boolean; defaultTimeoutMs?: number } = {}): Promise<ShoalClient> {
+  const timeoutMs = timeoutOf(v) ?? opts.defaultTimeoutMs;
   return ShoalClient.connect({
     servers: v.nats ?? process.env['SHOAL_NATS_URL'] ?? DEFAULT_NATS_URL,
     prefix: v.prefix ?? process.env['SHOAL_PREFIX'] ?? 'shoal',
     encoding: v.cbor ? 'cbor' : 'json',
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(opts.hedge === false ? { hedgeAfterMs: 0 } : {}),
   });
 }
 

@@ -12,6 +12,7 @@ import { startNatsServer, type NatsServer } from '../runtime/nats-server.js';
 import { describeError } from '../runtime/errors.js';
 import { intOption, untilSignal, type Command } from './command.js';
 import { EXIT_IN_USE, lockFile } from './lock.js';
+import { nodeSettingsFrom, zonesFrom } from './ops-options.js';
 import { portFree, DEFAULT_DEV_NATS_PORT } from './nats-command.js';
 
 export const DEFAULT_DEV_NODES = 3;
@@ -23,6 +24,7 @@ export const devCommand: Command = {
   name: 'dev',
   summary: 'run a local cluster: nats-server and N nodes, with a live status line',
   usage: `shoal dev [--nodes ${DEFAULT_DEV_NODES}] [--data ${DEFAULT_DEV_DATA}] [--port ${DEFAULT_DEV_NATS_PORT}] [--prefix shoal] [--no-restart]
+          [--zones a,b,c] [--down-after-ms N] [--replace-after-ms N]
 
 Starts nats-server with JetStream (its store in <data>/nats) and N node processes n1..nN (their
 data in <data>/n1 ...), prints the NATS URL, and shows nodes up, collections and leaders until
@@ -31,14 +33,29 @@ shoal dev on data in use refuses at once, naming the running one.
 
 A node that dies is started again after a second (so that you can kill one and watch the cluster
 heal); --no-restart leaves it down. A node that exits because of a usage error or because its
-data directory is in use is not restarted.`,
+data directory is in use is not restarted.
+
+--zones hands the zones out to the nodes in turn (n1 a, n2 b, n3 c, n4 a, ...); --down-after-ms
+and --replace-after-ms are passed to every node (see shoal node --help): a short
+--replace-after-ms with --no-restart shows a dead node's replicas rebuilt elsewhere.`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
-      options: { nodes: { type: 'string' }, data: { type: 'string' }, port: { type: 'string' }, prefix: { type: 'string' }, 'no-restart': { type: 'boolean' } },
+      options: {
+        nodes: { type: 'string' }, data: { type: 'string' }, port: { type: 'string' }, prefix: { type: 'string' }, 'no-restart': { type: 'boolean' },
+        zones: { type: 'string' }, 'down-after-ms': { type: 'string' }, 'replace-after-ms': { type: 'string' },
+      },
     });
     const restart = !values['no-restart'];
     const n = intOption(values.nodes, '--nodes', 1, 16) ?? DEFAULT_DEV_NODES;
+    const zones = zonesFrom(values.zones);
+    // Checked here, so that a bad value is one usage error and not N nodes failing to start.
+    const settings = nodeSettingsFrom({ 'down-after-ms': values['down-after-ms'], 'replace-after-ms': values['replace-after-ms'] }, {});
+    const nodeFlags = (i: number): string[] => [
+      ...(zones ? ['--zone', zones[(i - 1) % zones.length] as string] : []),
+      ...(settings.downAfterMs !== undefined ? ['--down-after-ms', String(settings.downAfterMs)] : []),
+      ...(settings.replaceAfterMs !== undefined ? ['--replace-after-ms', String(settings.replaceAfterMs)] : []),
+    ];
     const dataDir = resolve(values.data ?? DEFAULT_DEV_DATA);
     const prefix = values.prefix ?? 'shoal';
     mkdirSync(join(dataDir, 'nats'), { recursive: true });
@@ -55,10 +72,11 @@ data directory is in use is not restarted.`,
 
     const children = new Map<string, ChildProcess>();
     let stopping = false;
-    const startNode = (id: string): void => {
+    const startNode = (i: number): void => {
+      const id = `n${i}`;
       const child = spawn(
         process.execPath,
-        [CLI_MAIN, 'node', '--id', id, '--nats', nats.url, '--data', join(dataDir, id), '--prefix', prefix],
+        [CLI_MAIN, 'node', '--id', id, '--nats', nats.url, '--data', join(dataDir, id), '--prefix', prefix, ...nodeFlags(i)],
         // stdin is a pipe the node watches: if this process dies, even by SIGKILL, the pipe
         // closes and the node stops instead of lingering.
         { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env['SHOAL_LOG_LEVEL'] ?? 'warn', SHOAL_EXIT_ON_STDIN_EOF: '1' } },
@@ -70,11 +88,11 @@ data directory is in use is not restarted.`,
         // A usage error or a data directory in use: starting it again would fail the same way.
         const again = restart && code !== 2 && code !== EXIT_IN_USE;
         process.stderr.write(`\r\x1b[2Kshoal dev: node ${id} exited (${sig ?? code}); ${again ? 'restarting it' : 'leaving it down'}\n`);
-        if (again) setTimeout(() => !stopping && startNode(id), 1_000);
+        if (again) setTimeout(() => !stopping && startNode(i), 1_000);
       });
       children.set(id, child);
     };
-    for (let i = 1; i <= n; i++) startNode(`n${i}`);
+    for (let i = 1; i <= n; i++) startNode(i);
 
     const client = await ShoalClient.connect({ servers: nats.url, prefix, timeoutMs: 2_000 });
     const status = setInterval(() => void showStatus(client, n), 1_000);

@@ -7,6 +7,8 @@ import { collectionsCommand } from './collections-command.js';
 import { devCommand } from './dev-command.js';
 import { natsCommand } from './nats-command.js';
 import { nodeCommand } from './node-command.js';
+import { nodesCommand, shardsCommand } from './ops-commands.js';
+import { rebalanceCommand } from './rebalance-command.js';
 import { deleteCommand } from './delete-command.js';
 import { countCommand, getCommand, searchBatchCommand, searchCommand, statusCommand } from './read-commands.js';
 import { upsertCommand } from './upsert-command.js';
@@ -22,7 +24,7 @@ const versionCommand: Command = {
   },
 };
 
-const COMMANDS: Command[] = [devCommand, nodeCommand, collectionsCommand, upsertCommand, deleteCommand, getCommand, searchCommand, searchBatchCommand, countCommand, statusCommand, natsCommand, versionCommand];
+const COMMANDS: Command[] = [devCommand, nodeCommand, collectionsCommand, upsertCommand, deleteCommand, getCommand, searchCommand, searchBatchCommand, countCommand, statusCommand, nodesCommand, shardsCommand, rebalanceCommand, natsCommand, versionCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -17,6 +17,7 @@ import { assertToken } from '../runtime/subjects.js';
 import { openNodeEnv } from '../storage/node-env.js';
 import { UsageError, intOption, type Command } from './command.js';
 import { lockFile } from './lock.js';
+import { DOWN_AFTER_MS_MAX, DOWN_AFTER_MS_MIN, nodeSettingsFrom } from './ops-options.js';
 import { DEFAULT_NATS_URL } from './connection.js';
 import { setupTelemetry } from './telemetry.js';
 import { shoalVersion } from './version.js';
@@ -24,11 +25,17 @@ import { shoalVersion } from './version.js';
 export const DEFAULT_INDEX_WORKERS = 1;
 
 const USAGE = `shoal node --id <id> --nats <url> --data <dir> [--prefix shoal] [--metrics-port <port>] [--index-workers ${DEFAULT_INDEX_WORKERS}]
+           [--zone <label>] [--down-after-ms 5000] [--replace-after-ms 60000]
 
 Runs one node: its replicas, a router for the public API, and membership heartbeats.
+--zone labels the node's failure domain (a rack, a data centre): a shard's replicas go to distinct
+zones first, then distinct nodes. A node not heard from for --down-after-ms (${DOWN_AFTER_MS_MIN} to ${DOWN_AFTER_MS_MAX}) is
+down; one down for longer than --replace-after-ms is dead, and its replicas are rebuilt elsewhere
+(shoal rebalance configure --replace-after-ms changes it for the whole cluster).
 Every flag may come from the environment instead: SHOAL_ID, SHOAL_NATS_URL (comma-separated
-URLs), SHOAL_DATA, SHOAL_PREFIX, SHOAL_METRICS_PORT, SHOAL_INDEX_WORKERS, and SHOAL_KV_REPLICAS
-(replicas of the metadata bucket on a clustered NATS, default 1).
+URLs), SHOAL_DATA, SHOAL_PREFIX, SHOAL_METRICS_PORT, SHOAL_INDEX_WORKERS, SHOAL_ZONE,
+SHOAL_DOWN_AFTER_MS, SHOAL_REPLACE_AFTER_MS, and SHOAL_KV_REPLICAS (replicas of the metadata
+bucket on a clustered NATS, default 1).
 Prints "ready" on standard output once it serves; SIGTERM or Ctrl-C stops it cleanly.`;
 
 export const nodeCommand: Command = {
@@ -41,6 +48,7 @@ export const nodeCommand: Command = {
       options: {
         id: { type: 'string' }, nats: { type: 'string' }, data: { type: 'string' }, prefix: { type: 'string' },
         'metrics-port': { type: 'string' }, 'index-workers': { type: 'string' },
+        zone: { type: 'string' }, 'down-after-ms': { type: 'string' }, 'replace-after-ms': { type: 'string' },
       },
     });
     const env = process.env;
@@ -58,6 +66,7 @@ export const nodeCommand: Command = {
     const metricsPort = intOption(values['metrics-port'] ?? env['SHOAL_METRICS_PORT'], '--metrics-port', 0, 65535);
     const indexWorkers = intOption(values['index-workers'] ?? env['SHOAL_INDEX_WORKERS'], '--index-workers', 1, 64) ?? DEFAULT_INDEX_WORKERS;
     const kvReplicas = intOption(env['SHOAL_KV_REPLICAS'], 'SHOAL_KV_REPLICAS', 1, 5);
+    const settings = nodeSettingsFrom(values, env);
     const data = resolve(dataArg);
     mkdirSync(data, { recursive: true });
     const releaseLock = lockDataDir(data, id);
@@ -78,10 +87,10 @@ export const nodeCommand: Command = {
     });
     const factory = createReplicaFactory({ raft, env: lmdb, dataDir: data, indexWorkers, log: system.log });
     const metrics = new MetricsRegistry();
-    const node = await runNode({ system, factory, version: shoalVersion(), metrics, ...(kvReplicas ? { kvReplicas } : {}) });
+    const node = await runNode({ system, factory, version: shoalVersion(), metrics, ...(kvReplicas ? { kvReplicas } : {}), ...settings });
     registerNodeMetrics(metrics, { raft, node, points: () => factory.pointCounts(), leaderChanges: () => factory.leaderChanges() });
     const metricsServer = metricsPort !== undefined ? await serveMetrics(metrics, metricsPort) : undefined;
-    system.log.info('node ready', { node: id, nats: natsUrl, data, prefix, metricsPort: metricsServer?.port });
+    system.log.info('node ready', { node: id, nats: natsUrl, data, prefix, metricsPort: metricsServer?.port, ...settings });
     process.stdout.write(`ready ${id}\n`);
 
     await stopSignal();

@@ -37,14 +37,18 @@ export class Progress {
     const speed = `${Math.round(rate).toLocaleString('en-US')}/s`;
     if (this.total === undefined || this.total === 0) return `${count}  ${speed}  ${secs.toFixed(1)}s`;
     const frac = Math.min(1, this.done / this.total);
-    const width = 24;
-    const filled = Math.round(frac * width);
     const eta = rate > 0 ? Math.max(0, (this.total - this.done) / rate) : NaN;
-    return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.floor(frac * 100)}%  ${count}  ${speed}  ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)}s` : '?'}`;
+    return `${bar(frac)} ${Math.floor(frac * 100)}%  ${count}  ${speed}  ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)}s` : '?'}`;
   }
 
   private draw(final: boolean): void {
     if (this.tty) this.out.write(`\r\x1b[2K${this.line()}${final ? '\n' : ''}`);
     else this.out.write(`${this.line()}\n`);
   }
+}
+
+/** `[######..................]`: `frac` (clamped to 0..1) of `width` cells filled. */
+export function bar(frac: number, width = 24): string {
+  const filled = Math.round(Math.min(1, Math.max(0, Number.isFinite(frac) ? frac : 0)) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
 }

@@ -264,8 +264,13 @@ export class ShoalClient {
     return this.subjects.api(collection, op);
   }
 
+  /** `<prefix>.v1.admin.<area>.<op>`. */
+  adminSubject(area: string, op: string): string {
+    return this.subjects.admin(area, op);
+  }
+
   private admin<T>(area: string, op: string, body: Record<string, unknown>, timeoutMs?: number): Promise<T> {
-    return this.request<T>(this.subjects.admin(area, op), body, timeoutMs);
+    return this.request<T>(this.adminSubject(area, op), body, timeoutMs);
   }
 }
 

@@ -1,5 +1,6 @@
 /** The TypeScript client's public surface. */
 export * from './client.js';
+export * from './ops.js';
 export {
   ShoalError,
   InvalidArgumentError,
