@@ -65,33 +65,6 @@ export interface ClusterHealth {
   shards: { collection: string; shard: number; leader: string | null; healthyFollowers: number; totalFollowers: number }[];
 }
 
-export interface RebalanceMove {
-  id: string;
-  collection: string;
-  shard: number;
-  from: string | null;
-  to: string;
-  reason: 'repair' | 'decommission' | 'rebalance' | 'reshard';
-  phase: 'prepare' | 'copy' | 'catch-up' | 'switch' | 'cleanup';
-  bytesCopied: number;
-  bytesTotal: number | null;
-  startedAt: string;
-}
-
-/** The reply of every rebalance.* request (PROTOCOL.md, Operations). */
-export interface RebalanceStatus {
-  coordinator: string | null;
-  state: 'idle' | 'running' | 'paused';
-  auto: boolean;
-  throttle: { maxConcurrentMoves: number; maxBytesPerSec: number; replaceAfterMs: number };
-  moves: RebalanceMove[];
-  done: number;
-  failed: number;
-  pending: number;
-  /** rebalance.start with dryRun: the moves it would make. */
-  planned?: { collection: string; shard: number; from: string | null; to: string; reason: string }[];
-}
-
 export interface WriteOptions {
   writeConcern?: WriteConcern;
   requestId?: string;
@@ -181,42 +154,6 @@ export class ShoalClient {
 
   clusterHealth(timeoutMs?: number): Promise<ClusterHealth> {
     return this.admin<ClusterHealth>('cluster', 'health', {}, timeoutMs);
-  }
-
-  // ---- operations ----
-
-  /** Puts a node in maintenance (it hands its leaderships away) or takes it out. */
-  maintenance(node: string, on: boolean, timeoutMs?: number): Promise<{ node: string; state: string; leaders: number }> {
-    return this.admin('nodes', 'maintenance', { node, on }, timeoutMs);
-  }
-
-  /** Decommissions a node: its replicas move elsewhere, then it leaves cluster.status. */
-  removeNode(node: string, timeoutMs?: number): Promise<{ node: string; state: 'draining'; moves: number }> {
-    return this.admin('nodes', 'remove', { node }, timeoutMs);
-  }
-
-  transferLeader(collection: string, shard: number, to?: string, timeoutMs?: number): Promise<{ collection: string; shard: number; leader: string; term: number }> {
-    return this.admin('shards', 'transfer-leader', { collection, shard, ...(to !== undefined ? { to } : {}) }, timeoutMs);
-  }
-
-  rebalanceStatus(timeoutMs?: number): Promise<RebalanceStatus> {
-    return this.admin('rebalance', 'status', {}, timeoutMs);
-  }
-
-  rebalanceStart(opts: { dryRun?: boolean } = {}, timeoutMs?: number): Promise<RebalanceStatus> {
-    return this.admin('rebalance', 'start', { ...opts }, timeoutMs);
-  }
-
-  rebalancePause(timeoutMs?: number): Promise<RebalanceStatus> {
-    return this.admin('rebalance', 'pause', {}, timeoutMs);
-  }
-
-  rebalanceResume(timeoutMs?: number): Promise<RebalanceStatus> {
-    return this.admin('rebalance', 'resume', {}, timeoutMs);
-  }
-
-  rebalanceConfigure(settings: { maxConcurrentMoves?: number; maxBytesPerSec?: number; auto?: boolean; replaceAfterMs?: number }, timeoutMs?: number): Promise<RebalanceStatus> {
-    return this.admin('rebalance', 'configure', { ...settings }, timeoutMs);
   }
 
   // ---- data ----

@@ -37,9 +37,9 @@
  *
  * Leadership (shards with a move in flight are left alone; leaders reported on down or dead nodes
  * are stale and count for nothing): a leader on a maintenance or draining node hands over to the up
- * voter of that shard that leads least. Then, while some up node leads more than one away from the
- * mean (leaders on live nodes / up nodes), a shard led by the up node leading most hands over to
- * one of its up voters leading at least two fewer: the sum of squares strictly falls, so repeated
+ * voter of that shard that leads least. Then, as long as one can, a shard led by the up node
+ * leading most hands over to one of its up voters leading at least two fewer (leaderships are
+ * cheap to move, so they go further than "within one of the mean"): the sum of squares strictly falls, so repeated
  * plans converge and never oscillate. One transfer per shard per call; targets are always voters
  * of the shard on up nodes.
  */
@@ -174,7 +174,9 @@ export function planLeaderTransfers(input: PlanInput): PlannedTransfer[] {
   }
   const ledBy = new Map<string, PlannerShard[]>(view.up.map((n) => [n, []]));
   for (const s of open) ledBy.get(s.leader as string)?.push(s);
-  while (!withinOneOfMean(view.up, count, total)) {
+  // Leaderships are cheap to move: even them out as far as the voters allow (every transfer goes
+  // from the node leading most to one leading at least two fewer), not just to within one of the mean.
+  for (;;) {
     const sources = [...view.up].sort((a, b) => count(b) - count(a) || compareIds(a, b));
     const least = Math.min(...view.up.map(count));
     let found: { s: PlannerShard; from: string; to: string } | undefined;
@@ -206,7 +208,7 @@ export function isEven(input: PlanInput): boolean {
   if (view.shards.some((s) => view.need(s) !== null)) return false;
   if (view.shards.some((s) => s.leader !== null && ['maintenance', 'draining'].includes(view.state(s.leader)))) return false;
   const { leads, total } = leaderCounts(view);
-  return replicasEven(view) && withinOneOfMean(view.up, (n) => leads.get(n) ?? 0, total);
+  return replicasEven(view) && withinOneOfMean(view.up, (n) => leads.get(n) ?? 0, total) && planLeaderTransfers(input).length === 0;
 }
 
 /** Shards with fewer voters on live nodes (up/maintenance/draining) than `replicas`, or with a voter on a down/dead node: for status and health. */

@@ -8,12 +8,14 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { ShoalClient } from '../../src/client/client.js';
+import { OpsClient } from '../../src/client/ops.js';
 import { InvalidArgumentError } from '../../src/runtime/errors.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { checkNothingLost, startLoad } from '../helpers/ops-load.js';
 
 let cluster: TestCluster;
 let client: ShoalClient;
+let ops: OpsClient;
 const COLLECTIONS = ['ops-a', 'ops-b'];
 const DIM = 8;
 const preloaded = new Map<string, number>();
@@ -23,6 +25,7 @@ const NODE_ENV = { SHOAL_DOWN_AFTER_MS: '2000', SHOAL_REPLACE_AFTER_MS: '3000' }
 before(async () => {
   cluster = await TestCluster.start({ nodes: 4, env: NODE_ENV });
   client = await cluster.client({ timeoutMs: 10_000 });
+  ops = new OpsClient(client);
   for (const name of COLLECTIONS) {
     await client.createCollection({ name, dim: DIM, metric: 'l2', shards: 4, replicas: 3 });
     const points = Array.from({ length: 200 }, (_, i) => ({ id: `pre-${i}`, vector: Array.from({ length: DIM }, (_, d) => Math.cos(i + d)) }));
@@ -50,7 +53,7 @@ async function fullyReplicated(): Promise<boolean> {
 }
 
 async function even(): Promise<boolean> {
-  const r = await client.rebalanceStatus();
+  const r = await ops.rebalanceStatus();
   if (r.moves.length > 0 || r.pending > 0) return false;
   const up = (await client.clusterStatus()).nodes.filter((n) => n.state === 'up');
   const reps = up.map((n) => n.replicas);
@@ -63,12 +66,12 @@ describe('rebalance coordinator', () => {
     const d = await client.describeCollection('ops-a');
     const s = d.shards[0]!;
     const follower = s.replicas.find((r) => r.role === 'follower')!.node;
-    const moved = await client.transferLeader('ops-a', 0, follower);
+    const moved = await ops.transferLeader('ops-a', 0, follower);
     assert.equal(moved.leader, follower);
-    const again = await client.transferLeader('ops-a', 0);
+    const again = await ops.transferLeader('ops-a', 0);
     assert.notEqual(again.leader, follower, 'without `to`, another voter leads');
     const outsider = (await client.clusterStatus()).nodes.map((n) => n.id).find((n) => !s.replicas.some((r) => r.node === n))!;
-    await assert.rejects(client.transferLeader('ops-a', 0, outsider), (err: unknown) => err instanceof InvalidArgumentError && /not a voter/.test(err.message));
+    await assert.rejects(ops.transferLeader('ops-a', 0, outsider), (err: unknown) => err instanceof InvalidArgumentError && /not a voter/.test(err.message));
   });
 
   it('coordinator - a node killed for good: its replicas are rebuilt on the live nodes; nothing lost, nothing failed, nothing partial', async () => {
@@ -85,7 +88,7 @@ describe('rebalance coordinator', () => {
     assert.ok(report.writes > 10 && report.reads > 10, `load ran (${report.writes} writes, ${report.reads} reads)`);
     assert.deepEqual(await checkNothingLost(client, report, preloaded), []);
     for (const [c, ids] of report.acked) preloaded.set(c, (preloaded.get(c) ?? 0) + ids.length);
-    const r = await client.rebalanceStatus();
+    const r = await ops.rebalanceStatus();
     assert.ok(r.done >= 6, `the repair moves are counted as done (${r.done})`);
   });
 
@@ -103,13 +106,13 @@ describe('rebalance coordinator', () => {
   });
 
   it('coordinator - nodes.remove: a dead node leaves at once; a live one under load is drained, then leaves', async () => {
-    const dead = await client.removeNode('n4');
+    const dead = await ops.removeNode('n4');
     assert.equal(dead.state, 'draining');
     await cluster.waitFor(async () => !(await client.clusterStatus()).nodes.some((n) => n.id === 'n4'), 'n4 gone from cluster.status', 30_000);
-    await assert.rejects(client.removeNode('never-was'), /not registered/);
+    await assert.rejects(ops.removeNode('never-was'), /not registered/);
 
     const load = startLoad(client, COLLECTIONS, DIM);
-    const r = await client.removeNode('n5');
+    const r = await ops.removeNode('n5');
     assert.equal(r.state, 'draining');
     assert.ok(r.moves > 0);
     await cluster.waitFor(async () => !(await client.clusterStatus()).nodes.some((n) => n.id === 'n5'), 'n5 drained and gone', 120_000);
@@ -122,7 +125,7 @@ describe('rebalance coordinator', () => {
   });
 
   it('coordinator - maintenance: the node leads nothing until it is taken out again', async () => {
-    const on = await client.maintenance('n1', true, 20_000);
+    const on = await ops.maintenance('n1', true, 20_000);
     assert.deepEqual(on, { node: 'n1', state: 'maintenance', leaders: 0 });
     for (const name of COLLECTIONS) {
       const d = await client.describeCollection(name);
@@ -130,7 +133,7 @@ describe('rebalance coordinator', () => {
     }
     const st = (await client.clusterStatus()).nodes.find((n) => n.id === 'n1')!;
     assert.equal(st.state, 'maintenance');
-    const off = await client.maintenance('n1', false);
+    const off = await ops.maintenance('n1', false);
     assert.equal(off.state, 'up');
     await cluster.waitFor(async () => ((await client.clusterStatus()).nodes.find((n) => n.id === 'n1')?.leaders ?? 0) > 0, 'n1 leads again', 30_000);
   });

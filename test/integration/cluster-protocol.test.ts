@@ -208,7 +208,7 @@ describe('cluster protocol', () => {
     assert.match(failed?.stdout ?? '', /INVALID_ARGUMENT/);
     assert.match(failed?.stderr ?? '', /status 400: vector has 1 dimensions/);
   });
-  it('placement - with writes from the first moment, every shard ends up led by the replica placement prefers (placement spreads leaders)', async () => {
+  it('placement - with writes from the first moment, leaderships end up spread: no node leads two more shards than another', async () => {
     await json.createCollection({ name: 'spread', dim: 4, metric: 'l2', shards: 3, replicas: 3 });
     const coll = json.collection('spread');
     // Writes while the groups elect: a new leader's followers are often a few entries behind it.
@@ -225,8 +225,10 @@ describe('cluster protocol', () => {
     );
     await cluster.waitFor(async () => {
       const d = await json.describeCollection('spread');
-      return d.shards.every((s) => s.leader === s.replicas[0]?.node);
-    }, 'every shard led by its preferred replica', 40_000);
+      if (d.shards.some((s) => s.leader === null)) return false;
+      const leads = (await json.clusterStatus()).nodes.map((x) => x.leaders);
+      return Math.max(...leads) - Math.min(...leads) <= 1;
+    }, 'leaderships spread over the nodes (the coordinator evens them out)', 40_000);
     assert.equal(await coll.count({ consistency: 'strong' }), n);
   });
 });

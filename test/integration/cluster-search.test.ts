@@ -3,6 +3,7 @@
  * returns, for every sharding strategy, with and without filters; and the replicas of a shard,
  * read at `eventual` once caught up, answer identically.
  */
+import { OpsClient } from '../../src/client/ops.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ShoalClient, UpsertPoint } from '../../src/client/client.js';
@@ -100,9 +101,9 @@ describe('cluster search', () => {
       const statusOf = (node: string): Promise<ShardStatus> =>
         probe.request<ShardStatus>(probe.subjects.actor(node, replicaActorName(record.uid, 0)), { type: 'status' }, { timeoutMs: 2_000 });
       await coll.upsert([{ id: 'seed', vector: points[0]?.vector as number[] }]);
-      // Leadership settles on the preferred replica (the first) a second after a first election
-      // elsewhere; the reads below must not meet that handover.
-      await cluster.waitFor(async () => (await statusOf(replicas[0] as string)).role === 'leader', 'the preferred replica leads');
+      // The coordinator evens leaderships out by itself; the reads below must not meet a handover.
+      await new OpsClient(client).pauseRebalance();
+      await cluster.waitFor(async () => (await Promise.all(replicas.map(statusOf))).some((st) => st.role === 'leader'), 'a replica leads');
       const followers = (await Promise.all(replicas.map(statusOf))).filter((st) => st.role === 'follower').map((st) => st.node);
       assert.equal(followers.length, 2, 'two of the three replicas follow');
       for (let i = 0; i < 40; i++) {
@@ -160,6 +161,7 @@ describe('cluster search', () => {
         assert.equal(got?.id, p.id, `an API read right after write ${i} sees it`);
       }
     } finally {
+      await new OpsClient(client).resumeRebalance().catch(() => undefined);
       await probe.shutdown();
     }
   });

@@ -52,7 +52,7 @@ export interface RebalanceStatus {
   state: 'idle' | 'running' | 'paused';
   auto: boolean;
   throttle: { maxConcurrentMoves: number; maxBytesPerSec: number; replaceAfterMs: number };
-  moves: Omit<MoveRecord, 'uid' | 'epoch' | 'failedTargets'>[];
+  moves: (Omit<MoveRecord, 'uid' | 'epoch' | 'failedTargets' | 'phase'> & { phase: MoveRecord['phase'] | 'planned' })[];
   done: number;
   failed: number;
   pending: number;
@@ -101,7 +101,7 @@ export class Coordinator {
     this.pending = all.length - now.length;
     for (const m of now) await this.create(m, m.reason);
     if (this.requested && all.length === 0 && this.running.size === 0) this.requested = false;
-    if (this.ticks % LEADER_EVERY_TICKS === 0) await this.evenLeaders(records, this.config.auto || this.requested);
+    if (this.ticks % LEADER_EVERY_TICKS === 0) await this.evenLeaders(records, (this.config.auto || this.requested) && !this.config.paused);
   }
 
   /** Stops acting (node shutdown): the lease is released, moves stop at their current phase. */
@@ -127,12 +127,18 @@ export class Coordinator {
     };
   }
 
-  async start(dryRun: boolean): Promise<RebalanceStatus & { planned?: PlannedMove[] }> {
+  /**
+   * rebalance.start. With `dryRun`, the reply's `moves` are the moves a rebalance would make now
+   * (phase `planned`, ids `plan-<n>`), and nothing is applied.
+   */
+  async start(dryRun: boolean): Promise<RebalanceStatus> {
     this.mustBeActive();
     if (dryRun) {
       const records = (await this.deps.meta.listCollections()).map((v) => v.value);
       const planned = planMoves(this.planInput(records, true), 1_000);
-      return { ...(await this.status()), planned };
+      const at = new Date().toISOString();
+      const moves = planned.map((m: PlannedMove, i) => ({ id: `plan-${i + 1}`, collection: m.collection, shard: m.shard, from: m.from, to: m.to, reason: m.reason, phase: 'planned' as const, bytesCopied: 0, bytesTotal: null, startedAt: at }));
+      return { ...(await this.status()), moves, pending: moves.length };
     }
     this.requested = true;
     return this.status();
