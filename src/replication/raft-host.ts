@@ -319,8 +319,8 @@ export class RaftHost {
 
   /**
    * Limits the bytes per second of snapshot chunks this node receives, shared by all its groups
-   * (0 = unlimited, the default). It delays each chunk's answer, which paces the sender; no one
-   * wait exceeds half of `snapshotStallMs`, so the limit is exact only above about
+   * (0 = unlimited, the default), by delaying each chunk's answer, which paces the sender. No wait
+   * exceeds `snapshotStallMs / 2`: the limit is exact only above about the senders'
    * `snapshotChunkBytes / (snapshotStallMs / 2)` per stream (snapshot-rate.ts).
    */
   setSnapshotRate(bytesPerSec: number): void {
