@@ -17,6 +17,11 @@ export const DEFAULT_MAX_INFLIGHT_MSGS = 256;
 export const DEFAULT_MAX_INFLIGHT_BYTES = 32 * 1024 * 1024;
 /** Idle ticks (all caught up, nothing pending) before a leader quiesces its group; 0 never. */
 export const DEFAULT_QUIESCE_AFTER_TICKS = 20;
+/**
+ * A peer with an empty log gets a snapshot rather than the log once the leader has applied more
+ * than this many entries: 1, so any entry beyond a group's first (its initial configuration).
+ */
+export const DEFAULT_NEW_PEER_SNAPSHOT_AFTER = 1;
 
 /**
  * Deliberate bugs, for proving that the simulation's checkers catch them. Never set outside
@@ -50,6 +55,16 @@ export interface RaftConfig {
    * and the empty appends double the followers' work per commit.
    */
   commitBroadcast: boolean;
+  /**
+   * A peer that has nothing of the leader's log (its next index is 1: a member just added, or
+   * one that lost its log) is sent a snapshot of the leader's state machine at its applied index
+   * instead of every entry from index 1, once the leader has applied more than this many
+   * entries. Replaying the log would make the new member redo all the work the image already
+   * holds (a shard replica would insert every point into its vector index again); up to this
+   * many entries the log is cheaper than an image. A peer that holds part of the log is always
+   * sent the log it lacks (unless compacted away).
+   */
+  newPeerSnapshotAfter: number;
   bugs: TestingBugs;
 }
 
@@ -77,6 +92,7 @@ export function parseRaftConfig(input: RaftConfigInput): RaftConfig {
     maxInflightBytes: positiveInt('maxInflightBytes', input.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES, 1),
     quiesceAfterTicks: positiveInt('quiesceAfterTicks', input.quiesceAfterTicks ?? DEFAULT_QUIESCE_AFTER_TICKS, 0),
     commitBroadcast: input.commitBroadcast ?? false,
+    newPeerSnapshotAfter: positiveInt('newPeerSnapshotAfter', input.newPeerSnapshotAfter ?? DEFAULT_NEW_PEER_SNAPSHOT_AFTER, 0),
     bugs: input.bugs ?? {},
   };
   if (cfg.heartbeatTicks >= cfg.electionTicks) {

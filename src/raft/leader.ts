@@ -178,15 +178,18 @@ function flow(s: RaftState): { maxInflightMsgs: number; maxInflightBytes: number
 
 /**
  * Sends `to` what it lacks, batched up to maxSizePerMsg, pipelined in `replicate` within the
- * in-flight bounds; a snapshot when the entries it needs were compacted away.
+ * in-flight bounds; a snapshot when the entries it needs were compacted away, or when it has
+ * none of the log and the leader has applied more than `newPeerSnapshotAfter` entries (see
+ * RaftConfig). The `snap` message names the point the image covers at least (the host streams
+ * the state machine's image as it is then, and describes it by its own applied index).
  */
 export function sendAppend(s: RaftState, to: NodeId, sendIfEmpty: boolean): boolean {
   const pr = s.prs.get(to);
   if (!pr || pr.isPaused(flow(s))) return false;
   const prevIndex = pr.next - 1;
   const prevTerm = s.raftLog.termAt(prevIndex);
-  if (prevTerm === undefined) {
-    const meta = { index: s.raftLog.snapIndex as LogIndex, term: s.raftLog.snapTerm as Term, conf: s.snapConf };
+  if (prevTerm === undefined || (prevIndex === 0 && s.raftLog.applied > s.cfg.newPeerSnapshotAfter)) {
+    const meta = prevTerm === undefined ? { index: s.raftLog.snapIndex as LogIndex, term: s.raftLog.snapTerm as Term, conf: s.snapConf } : s.snapshotMetaAt(s.raftLog.applied);
     pr.becomeSnapshot(meta.index);
     s.send({ type: 'snap', from: s.id, to, term: s.term as Term, snapshot: meta });
     return true;

@@ -7,7 +7,7 @@ import type { RaftNode } from '../raft/raft-node.js';
 import type { Entry, HardState, SoftState } from '../raft/types.js';
 import { UnavailableError, describeError } from '../runtime/errors.js';
 import type { Clock, Timer } from '../runtime/clock.js';
-import type { ChunkQueue, GroupStatus, ReplicaRole, RoleChange, StateMachine } from './raft-state-machine.js';
+import type { ChunkQueue, GroupStatus, ReplicaRole, RoleChange, SnapshotProgress, StateMachine } from './raft-state-machine.js';
 import { GroupWaiters } from './raft-waiters.js';
 
 export class GroupReplica {
@@ -16,8 +16,14 @@ export class GroupReplica {
   readonly listeners = new Set<(ev: RoleChange) => void>();
   private applyQueue: Entry[] = [];
   private applying = false;
-  /** A snapshot being received: its chunks feed the state machine's restore. */
-  restoring: { queue: ChunkQueue; done: Promise<void>; timer: Timer | undefined; next: number; parts: Uint8Array[] } | null = null;
+  /**
+   * A snapshot being received: its chunks feed the state machine's restore. `bytes` received so
+   * far, `totalBytes` the sender's estimate of the image's size (null when it gave none),
+   * `startedAt` when its first chunk arrived (host clock).
+   */
+  restoring: { queue: ChunkQueue; done: Promise<void>; timer: Timer | undefined; next: number; parts: Uint8Array[]; bytes: number; totalBytes: number | null; startedAt: number } | null = null;
+  /** Bytes of snapshot chunks this replica received, over all streams, since it was created on this host. */
+  snapshotBytesIn = 0;
   /** Peers a snapshot is being streamed to. */
   readonly streaming = new Set<string>();
   /** Readys whose committed entries wait for their turn's flush (later ones must wait behind them). */
@@ -114,6 +120,12 @@ export class GroupReplica {
     }
   }
 
+  /** The snapshot being received, or null. */
+  snapshotProgress(): SnapshotProgress | null {
+    const r = this.restoring;
+    return r ? { bytes: r.bytes, totalBytes: r.totalBytes, startedAt: r.startedAt } : null;
+  }
+
   /** What status pages show; `hostFailure` is why the whole host stopped, if it did. */
   status(hostFailure: string | null, sinceHeard: (node: string) => number | null): GroupStatus {
     const st = this.core.status();
@@ -131,6 +143,7 @@ export class GroupReplica {
       voters: [...st.conf.voters],
       learners: [...st.conf.learners],
       reads: { ...this.readStats, leases: st.leases, rounds: st.readRounds },
+      snapshot: this.restoring ? { bytes: this.restoring.bytes, totalBytes: this.restoring.totalBytes } : null,
       progress: st.progress.map((p) => ({
         node: p.node,
         matchIndex: p.match,

@@ -27,7 +27,7 @@ export type { CreateGroupOptions, RaftHostDeps, RaftHostStartOptions };
 import { PeerLiveness } from './raft-liveness.js';
 import { requestRead, waitApplied, type ReadDeps, type ReadMode } from './raft-reads.js';
 import { SnapshotStreams } from './raft-snapshots.js';
-import type { GroupStatus, RoleChange, WriteConcern } from './raft-state-machine.js';
+import type { GroupStatus, RoleChange, SnapshotProgress, WriteConcern } from './raft-state-machine.js';
 import { NatsRaftTransport } from './nats-raft-transport.js';
 import type { RaftTransport, SnapshotChunk, TransportStats } from './raft-transport.js';
 import { TurnPipeline, type TurnStats } from './raft-turns.js';
@@ -315,6 +315,27 @@ export class RaftHost {
   status(groupId: string): GroupStatus {
     const now = this.clock.now();
     return this.group(groupId).status(this.fatal, (node) => this.liveness.sinceHeard(node, now));
+  }
+
+  /**
+   * Limits the bytes per second of snapshot chunks this node receives, shared by all its groups
+   * (0 = unlimited, the default), by delaying each chunk's answer, which paces the sender. No wait
+   * exceeds `snapshotStallMs / 2`: the limit is exact only above about the senders'
+   * `snapshotChunkBytes / (snapshotStallMs / 2)` per stream (snapshot-rate.ts).
+   */
+  setSnapshotRate(bytesPerSec: number): void {
+    if (typeof bytesPerSec !== 'number' || !Number.isFinite(bytesPerSec) || bytesPerSec < 0) throw new InvalidArgumentError(`bytesPerSec must be a number ≥ 0 (0: unlimited), got ${String(bytesPerSec)}`);
+    this.snapshots.rate.setRate(bytesPerSec);
+  }
+
+  /** The snapshot this replica of `groupId` is receiving (bytes so far, the sender's estimate of the total, when it began), or null. */
+  snapshotProgress(groupId: string): SnapshotProgress | null {
+    return this.group(groupId).snapshotProgress();
+  }
+
+  /** Bytes of snapshot chunks this replica of `groupId` received since it was created on this host (streams that failed included). */
+  snapshotBytesReceived(groupId: string): number {
+    return this.group(groupId).snapshotBytesIn;
   }
 
   /** The group's Raft core, to read only (the simulation's checkers look at its log and role). */

@@ -6,6 +6,11 @@
  * follower feeds the chunks to its state machine's `restore` as they arrive; once the image is
  * complete it steps the `snap` message into its core, which drops its log and persists the
  * snapshot point (before acknowledging, like any append).
+ *
+ * The receiving side counts the bytes each group received, shows the stream under way
+ * ({@link GroupReplica.restoring}: bytes so far, the sender's estimate of the total, when it
+ * began), and paces its senders to the node's snapshot rate ({@link SnapshotRateLimiter}) by
+ * answering a chunk only once the rate allows its bytes.
  */
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
@@ -14,12 +19,15 @@ import type { Message, NodeId } from '../raft/types.js';
 import type { GroupReplica } from './raft-group.js';
 import { ChunkQueue } from './raft-state-machine.js';
 import type { RaftTransport, SnapshotChunk } from './raft-transport.js';
+import { SnapshotRateLimiter } from './snapshot-rate.js';
 
 type SnapMessage = Extract<Message, { type: 'snap' }>;
 
 export class SnapshotStreams {
   /** Counters for tests and status. */
   readonly stats = { sent: 0, received: 0, failed: 0 };
+  /** Paces the chunks this node receives, over all its groups. */
+  readonly rate: SnapshotRateLimiter;
 
   constructor(
     private readonly transport: RaftTransport,
@@ -29,7 +37,9 @@ export class SnapshotStreams {
     private readonly stallMs: number,
     private readonly log: Logger,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.rate = new SnapshotRateLimiter(clock, stallMs / 2);
+  }
 
   /** Leader side: streams `g`'s state machine image to `m.to`, then reports the outcome to the core. */
   send(g: GroupReplica, m: SnapMessage, wake: () => void): void {
@@ -57,8 +67,10 @@ export class SnapshotStreams {
     const msg: SnapMessage = { ...m, snapshot: g.core.snapshotMetaAt(image.appliedIndex) };
     const limit = Math.max(1, Math.min(this.chunkBytes, Math.floor(this.transport.maxPayload / 2)));
     let seq = 0;
+    const total = image.bytes !== undefined && Number.isFinite(image.bytes) && image.bytes >= 0 ? { total: Math.round(image.bytes) } : {};
     const sendOne = (data: Uint8Array, cont: boolean, last: boolean): Promise<boolean> => {
-      const chunk: SnapshotChunk = { k: 'chunk', from: this.node, group: g.id, msg, seq: seq++, data, cont, last };
+      const chunk: SnapshotChunk = { k: 'chunk', from: this.node, group: g.id, msg, seq, data, cont, last, ...(seq === 0 ? total : {}) };
+      seq++;
       return this.transport.sendChunk(m.to, chunk, this.stallMs);
     };
     for await (const piece of image.chunks) {
@@ -89,7 +101,8 @@ export class SnapshotStreams {
       const queue = new ChunkQueue();
       const done = g.sm.restore(meta.index, queue);
       done.catch(() => undefined);
-      g.restoring = { queue, done, timer: undefined, next: 1, parts: [] };
+      const total = typeof chunk.total === 'number' && Number.isFinite(chunk.total) && chunk.total >= 0 ? chunk.total : null;
+      g.restoring = { queue, done, timer: undefined, next: 1, parts: [], bytes: 0, totalBytes: total, startedAt: this.clock.now() };
       this.armStall(g);
     } else {
       const r = g.restoring;
@@ -99,6 +112,9 @@ export class SnapshotStreams {
     }
     const r = g.restoring;
     if (!r) return false;
+    r.bytes += chunk.data.length;
+    g.snapshotBytesIn += chunk.data.length;
+    const answerAt = this.rate.take(chunk.data.length);
     if (!chunk.last) {
       r.parts.push(chunk.data);
       if (!chunk.cont) {
@@ -106,9 +122,9 @@ export class SnapshotStreams {
         r.parts = [];
         // Acknowledged once the state machine has used the piece, not on arrival: the leader
         // sends the next one only then, so a slow restore never buffers the whole image here.
-        return r.queue.push(piece);
+        return this.paced(g, r, r.queue.push(piece), answerAt);
       }
-      return true;
+      return this.paced(g, r, Promise.resolve(true), answerAt);
     }
     r.queue.end();
     r.timer?.cancel();
@@ -125,6 +141,15 @@ export class SnapshotStreams {
     g.core.appliedTo(g.sm.appliedIndex);
     wake();
     return true;
+  }
+
+  /** The answer `ok`, given no earlier than `at` (the node's snapshot rate), and only while the stream is still `r`. */
+  private async paced(g: GroupReplica, r: NonNullable<GroupReplica['restoring']>, ok: Promise<boolean>, at: number): Promise<boolean> {
+    if (!(await ok)) return false;
+    const waitMs = at - this.clock.now();
+    if (waitMs <= 0) return true;
+    await new Promise<void>((resolve) => this.clock.setTimer(resolve, waitMs));
+    return g.restoring === r;
   }
 
   private armStall(g: GroupReplica): void {

@@ -19,8 +19,12 @@ export interface StateMachine {
   readonly appliedIndex: number;
   /** Every committed entry, in order, exactly once per index and per incarnation. One result per entry. */
   apply(entries: AppliedEntry[]): Promise<unknown[]>;
-  /** A consistent point-in-time image, streamed (InstallSnapshot to a follower too far behind). */
-  snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array> }>;
+  /**
+   * A consistent point-in-time image, streamed (InstallSnapshot to a follower too far behind, or
+   * to a new member). `bytes`, if given, estimates the bytes `chunks` will yield: the receiver
+   * shows it as the total of its progress (RaftHost.snapshotProgress), nothing relies on it.
+   */
+  snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array>; bytes?: number }>;
   /** Replaces everything by the image; afterwards `appliedIndex` is `appliedIndex`. */
   restore(appliedIndex: number, chunks: AsyncIterable<Uint8Array>): Promise<void>;
 }
@@ -59,8 +63,20 @@ export interface GroupStatus {
    * holds one. `rounds`: heartbeat rounds it started as leader to confirm read indexes.
    */
   reads: { leaseHits: number; others: number; leases: number; rounds: number };
+  /**
+   * The snapshot this replica is receiving: bytes so far and the sender's estimate of the total
+   * (null when it gave none; an estimate, so `bytes` may pass it). Null when none is.
+   */
+  snapshot?: { bytes: number; totalBytes: number | null } | null;
   /** Leader only. */
   progress: { node: string; matchIndex: number; appliedIndex: number; /** Null when nothing ever arrived from that node. */ lastContactMs: number | null; role: 'voter' | 'learner' }[];
+}
+
+/** A snapshot being received (RaftHost.snapshotProgress): see GroupStatus.snapshot; `startedAt` is when its first chunk arrived, on the host's clock. */
+export interface SnapshotProgress {
+  bytes: number;
+  totalBytes: number | null;
+  startedAt: number;
 }
 
 /**

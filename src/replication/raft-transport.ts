@@ -30,6 +30,8 @@ export interface SnapshotChunk {
   /** The state machine's chunk goes on in the next piece (pieces stay under the max payload). */
   cont: boolean;
   last: boolean;
+  /** Chunk 0 only: the sender's estimate of the image's size in bytes (StateMachine.snapshot's `bytes`), when it gave one. */
+  total?: number;
 }
 
 export type RaftWire = RaftBatch | SnapshotChunk;

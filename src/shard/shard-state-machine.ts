@@ -15,7 +15,7 @@
  *   before it is dropped in the transaction that records it; older checkpoint files are deleted
  *   only after that transaction is flushed.
  */
-import { mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { InternalError, InvalidArgumentError } from '../runtime/errors.js';
 import { IndexHost, type Hit, type HnswIndexOptions, type HnswParams, type IndexStep, type Metric, type SearchQuery, type WorkerIndex } from '../index/mod.js';
@@ -27,7 +27,7 @@ import { applyCommand, type ApplyContext } from './apply-command.js';
 import type { ApplyResult, LogEntry, Point } from './commands.js';
 import { freshMeta, type ShardMeta } from './shard-meta.js';
 import { installSnapshot } from './snapshot-install.js';
-import { SnapshotStream } from './snapshot-stream.js';
+import { estimateSnapshotBytes, SnapshotStream } from './snapshot-stream.js';
 
 /** Checkpoint the index after every entry whose log index is a multiple of this. */
 export const DEFAULT_CHECKPOINT_EVERY = 1024;
@@ -163,9 +163,10 @@ export class ShardStateMachine {
   /**
    * A consistent point-in-time snapshot: the LMDB records of this group as of one read
    * transaction, plus the checkpoint files they refer to. Consume `chunks` to the end or break out
-   * of the loop: that releases the read transaction and the files.
+   * of the loop: that releases the read transaction and the files. `bytes` estimates the size of
+   * the chunks (see estimateSnapshotBytes: an estimate, not exact).
    */
-  snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array> }> {
+  snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array>; bytes: number }> {
     return this.serial(async () => {
       this.checkUsable();
       const meta = { ...this.meta };
@@ -180,12 +181,14 @@ export class ShardStateMachine {
           const d = join(this.opts.dir, checkpointDirName(meta.checkpointIndex));
           for (const name of readdirSync(d).sort()) files.push({ name, fd: openSync(join(d, name), 'r') });
         }
+        const source = { group: this.opts.group, meta, txn, files, points: this.ctx.points, dedup: this.ctx.dedup, shardMeta: this.ctx.meta };
+        const bytes = estimateSnapshotBytes(source);
+        return { appliedIndex: meta.appliedIndex, chunks: new SnapshotStream(source), bytes };
       } catch (err) {
         txn.done();
+        for (const f of files) closeSync(f.fd);
         throw new InternalError(`snapshot at ${meta.appliedIndex} failed: ${(err as Error).message}`, { cause: err });
       }
-      const chunks = new SnapshotStream({ group: this.opts.group, meta, txn, files, points: this.ctx.points, dedup: this.ctx.dedup, shardMeta: this.ctx.meta });
-      return { appliedIndex: meta.appliedIndex, chunks };
     });
   }
 

@@ -39,6 +39,9 @@ export class MemoryStateMachine implements StateMachine {
   onRestoreChunk: (c: Uint8Array) => Promise<void> = () => Promise.resolve();
   /** Bytes per snapshot chunk this state machine yields. */
   chunkBytes = 16;
+  /** Restores begun, and every index applied (a replay from index 1 shows here). */
+  restores = 0;
+  readonly appliedIndexes: number[] = [];
 
   apply(entries: AppliedEntry[]): Promise<unknown[]> {
     const err = this.failApply;
@@ -46,6 +49,7 @@ export class MemoryStateMachine implements StateMachine {
     return Promise.resolve(
       entries.map((e) => {
         this.appliedIndex = e.index;
+        this.appliedIndexes.push(e.index);
         if (e.type !== 'normal') return undefined;
         const text = new TextDecoder().decode(e.data);
         this.entries.set(e.index, text);
@@ -54,12 +58,13 @@ export class MemoryStateMachine implements StateMachine {
     );
   }
 
-  snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array> }> {
+  snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array>; bytes: number }> {
     const image = new TextEncoder().encode(JSON.stringify([...this.entries]));
-    return Promise.resolve({ appliedIndex: this.appliedIndex, chunks: chunked(image, this.chunkBytes) });
+    return Promise.resolve({ appliedIndex: this.appliedIndex, chunks: chunked(image, this.chunkBytes), bytes: image.length });
   }
 
   async restore(appliedIndex: number, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    this.restores++;
     const parts: Uint8Array[] = [];
     for await (const c of chunks) {
       await this.onRestoreChunk(c);

@@ -201,6 +201,33 @@ describe('raft host', () => {
     assert.equal(list[list.length - 1]?.[0], r.index);
   });
 
+  it('raft host - a learner joining a group whose log is not compacted gets a snapshot, at the snapshot rate its node allows', async () => {
+    await createGroup('rate', ['a', 'b'], ['a', 'b']);
+    const l = await waitLeader('rate');
+    // 40 entries of 5 KB: fewer than compaction waits for, so the leader still has its whole log.
+    for (let i = 0; i < 40; i++) await l.host.propose('rate', enc.encode(`r${i}-`.padEnd(5_000, 'x')), { concern: 'majority', timeoutMs: 5_000 });
+    assert.equal(l.host.status('rate').firstIndex, 1);
+    const c = nodes.get('c') as Node;
+    const rate = 100_000;
+    c.host.setSnapshotRate(rate);
+    try {
+      await createGroup('rate', ['c'], ['a', 'b'], true);
+      await l.host.changeMembership('rate', { addLearner: 'c' });
+      const started = await until('the snapshot to start', () => c.host.snapshotProgress('rate') ?? false);
+      assert.equal(started.totalBytes, null, 'this state machine gives no estimate');
+      await until('the snapshot to end', () => c.host.snapshotProgress('rate') === null, 20_000);
+      const took = Date.now() - started.startedAt;
+      const bytes = c.host.snapshotBytesReceived('rate');
+      const expected = (bytes / rate) * 1000;
+      assert.ok(bytes > 200_000, `${bytes} bytes`);
+      assert.ok(Math.abs(took - expected) <= 0.2 * expected, `${bytes} bytes at ${rate} B/s took ${took} ms, expected ${expected.toFixed(0)} ms`);
+      await until('the learner to catch up', () => c.host.status('rate').appliedIndex >= l.host.status('rate').commitIndex);
+      assert.ok(c.host.status('rate').firstIndex > 40, 'the learner got a snapshot, not the log from index 1');
+    } finally {
+      c.host.setSnapshotRate(0);
+    }
+  });
+
   it('raft host - idle groups quiesce and a write wakes them', async () => {
     const groups = Array.from({ length: 10 }, (_, i) => `q${i}`);
     for (const g of groups) await createGroup(g, NODES);

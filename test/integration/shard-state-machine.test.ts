@@ -81,6 +81,18 @@ describe('shard state machine', () => {
     await Promise.all([src.close(), dst.close(), ref.close()]);
   });
 
+  it('shard state machine - a snapshot estimates its size: within 15% of the bytes its stream yields, with and without a checkpoint', async () => {
+    for (const [group, every] of [['est-ckpt', 25], ['est-journal', 1024]] as const) {
+      const sm = await node.open(group, { checkpointEvery: every });
+      await applyInBatches(sm, ENTRIES.slice(0, 170), 20);
+      const snap = await sm.snapshot();
+      let actual = 0;
+      for await (const c of snap.chunks) actual += c.length;
+      assert.ok(Math.abs(snap.bytes - actual) <= 0.15 * actual, `${group}: estimated ${snap.bytes} bytes, the stream has ${actual}`);
+      await sm.close();
+    }
+  });
+
   it('shard state machine - a requestId is applied once while its at is within ten minutes, and forgotten after', async () => {
     const sm = await node.open('dedup');
     const v = (x: number): number[] => Array.from({ length: DIM }, () => x);

@@ -4,7 +4,8 @@
  * in-memory transport, a disk that makes writes durable only when flushed, and a clock in steps.
  * The seeded network drops, duplicates, delays and reorders frames and makes symmetric and
  * asymmetric partitions; crashes lose every transaction the disk had not written (and sometimes
- * corrupt a stored entry); restarts; compaction and snapshots streamed in chunks; membership
+ * corrupt a stored entry); restarts; compaction and snapshots streamed in chunks (paced by a
+ * snapshot rate limit on half the seeds); membership
  * changes, leadership transfers, writes and reads during the faults. After every step it checks
  * election safety, log matching, leader completeness, state machine safety, monotonic commit,
  * that a damaged replica never grants a vote, that every write is answered with its own entry's
@@ -103,6 +104,12 @@ export class SimCluster {
   private corruptP = 0;
   private readonly hostOptions: { quiesceAfterTicks: number; compactKeep: number; compactEvery: number; snapshotChunkBytes: number };
   private readonly flow: { maxSizePerMsg: number; maxInflightMsgs: number };
+  /**
+   * Bytes per second (per step: / 1000) of snapshot chunks each node receives; 0 unlimited. From
+   * the seed, not the generator, so that the other choices of every seed stay as they were. At
+   * 20,000 the waits of 512- and 4096-byte chunks hit their cap (half the stall timeout).
+   */
+  private readonly snapshotRate: number;
   /** A check failed inside a callback (a host's promise, a listener): thrown at the end of the step. */
   private violation: SimViolation | undefined;
   /** Counters a test may look at. */
@@ -118,6 +125,7 @@ export class SimCluster {
     });
     const voters = opts.voters ?? this.pick([3, 3, 3, 1, 5]);
     const conf: ConfState = { voters: IDS.slice(0, voters), learners: [] };
+    this.snapshotRate = [0, 20_000, 0, 200_000][opts.seed % 4] as number;
     this.flow = { maxSizePerMsg: opts.maxSizePerMsg ?? this.pick([1, 256, 4096]), maxInflightMsgs: this.pick([4, 64]) };
     this.hostOptions = {
       quiesceAfterTicks: this.rnd() < 0.5 ? 0 : 6,
@@ -190,6 +198,7 @@ export class SimCluster {
       bugs: this.bugs,
       onFatal: (err) => this.softFail(`${n.id} stopped: ${err.message}`),
     });
+    host.setSnapshotRate(this.snapshotRate);
     n.host = host;
     n.sm = sm;
     n.corrupt = false;

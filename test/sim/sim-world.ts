@@ -263,10 +263,10 @@ export class SimStateMachine implements StateMachine {
     return Promise.resolve(results);
   }
 
-  snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array> }> {
+  snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array>; bytes: number }> {
     this.checks.snapshotTaken();
     const image = new TextEncoder().encode(JSON.stringify([this.appliedIndex, [...this.log]]));
-    return Promise.resolve({ appliedIndex: this.appliedIndex, chunks: chunked(image, this.chunkBytes) });
+    return Promise.resolve({ appliedIndex: this.appliedIndex, chunks: chunked(image, this.chunkBytes), bytes: image.length });
   }
 
   async restore(appliedIndex: number, chunks: AsyncIterable<Uint8Array>): Promise<void> {
