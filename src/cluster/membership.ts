@@ -41,6 +41,8 @@ export interface MembershipOptions {
 export class MembershipView {
   private readonly seen = new Map<string, { hb: Heartbeat; at: number }>();
   private readonly records = new Map<string, NodeRecord>();
+  /** When this view first learned of each node (a node never heard from is down from then, not from long before). */
+  private readonly knownAt = new Map<string, number>();
   private startedAt: number | undefined;
   readonly downAfterMs: number;
   private replaceMs: number;
@@ -78,7 +80,8 @@ export class MembershipView {
   }
 
   /** A node from the registry (its zone and admin state), shown as down until it is heard from. */
-  know(id: string, record?: NodeRecord | null): void {
+  know(id: string, record?: NodeRecord | null, now?: number): void {
+    if (now !== undefined && !this.knownAt.has(id)) this.knownAt.set(id, now);
     if (record === null) {
       this.records.delete(id);
       return;
@@ -114,7 +117,7 @@ export class MembershipView {
     if (admin === 'draining') return 'draining';
     if (admin === 'maintenance') return alive ? 'maintenance' : 'down';
     if (alive) return 'up';
-    const lastSeen = this.seen.get(id)?.at ?? this.startedAt ?? now;
+    const lastSeen = this.seen.get(id)?.at ?? Math.max(this.startedAt ?? now, this.knownAt.get(id) ?? -Infinity);
     return now - lastSeen - this.downAfterMs > this.replaceMs ? 'dead' : 'down';
   }
 

@@ -12,20 +12,25 @@ export interface LoadReport {
   reads: number;
   failures: string[];
   partial: number;
+  /** Why searches were partial (the shards that failed and how). */
+  partialWhy: string[];
 }
 
+let loads = 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function startLoad(client: ShoalClient, collections: string[], dim: number, opts: { writers?: number; readers?: number; timeoutMs?: number } = {}): { stop(): Promise<LoadReport> } {
   let running = true;
-  const report: LoadReport = { acked: new Map(collections.map((c) => [c, []])), writes: 0, reads: 0, failures: [], partial: 0 };
+  const report: LoadReport = { acked: new Map(collections.map((c) => [c, []])), writes: 0, reads: 0, failures: [], partial: 0, partialWhy: [] };
   const timeoutMs = opts.timeoutMs ?? 10_000;
   let seq = 0;
+  // ids unique across loads, so that a second load adds points rather than overwriting the first one's
+  const tag = `l${++loads}`;
   const vec = (i: number) => Array.from({ length: dim }, (_, d) => Math.sin(i * 0.37 + d));
   const writer = async (w: number) => {
     while (running) {
       for (const c of collections) {
-        const ids = Array.from({ length: 5 }, () => `w${w}-${seq++}`);
+        const ids = Array.from({ length: 5 }, () => `${tag}-w${w}-${seq++}`);
         try {
           await client.collection(c).upsert(ids.map((id, k) => ({ id, vector: vec(seq + k) })), { timeoutMs });
           report.acked.get(c)?.push(...ids);
@@ -42,7 +47,10 @@ export function startLoad(client: ShoalClient, collections: string[], dim: numbe
       for (const c of collections) {
         try {
           const r = await client.collection(c).search(vec(seq), { k: 5, consistency: 'strong', timeoutMs });
-          if (r.partial) report.partial++;
+          if (r.partial) {
+            report.partial++;
+            report.partialWhy.push(`${c}: ${JSON.stringify(r.coverage.failed)}`);
+          }
           report.reads++;
         } catch (err) {
           report.failures.push(`search ${c}: ${describeError(err)}`);

@@ -81,7 +81,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
     { mailboxCapacity: 65_536 },
   );
   const stopWatch = await meta.watch((ev) => {
-    if (ev.kind === 'node') membership.know(ev.id, ev.record);
+    if (ev.kind === 'node') membership.know(ev.id, ev.record, system.clock.now());
     if (ev.kind === 'control' && ev.key === 'rebalance') {
       const r = ev.value as RebalanceRecord | null;
       membership.setReplaceAfterMs(r?.replaceAfterMs ?? replaceAfterMs);

@@ -16,7 +16,7 @@
 import type { Hit, Metric, HnswParams } from '../../api/types.js';
 import type { Behavior, Subscription } from '../../runtime/actor.js';
 import type { Clock } from '../../runtime/clock.js';
-import { InternalError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../../runtime/errors.js';
+import { InternalError, InvalidArgumentError, NotFoundError, NotLeaderError, UnavailableError } from '../../runtime/errors.js';
 import type { Subjects } from '../../runtime/subjects.js';
 import type { RoleChange } from '../../replication/raft-state-machine.js';
 import { encodeCommand, type LoggedCommand } from '../../shard/mod.js';
@@ -156,7 +156,9 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
       const reply = ctx.deferReply();
       handle(cfg, state, msg, ctx.clock).then(
         (v) => reply.resolve(v),
-        (e: unknown) => reply.reject(e),
+        // The group left this node (removed from the shard, its data being deleted): the shard
+        // is served elsewhere, so the caller retries there.
+        (e: unknown) => reply.reject(e instanceof NotFoundError ? new UnavailableError(`shard ${cfg.collection}/${cfg.shard} is no longer served on ${cfg.node}: ${e.message}`) : e),
       );
       return state;
     },

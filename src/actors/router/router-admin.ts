@@ -118,7 +118,7 @@ export class AdminRouter {
 
   async status(raw: unknown): Promise<unknown> {
     validateEmpty(raw, 'cluster.status');
-    for (const n of await this.deps.meta.listNodes()) this.deps.membership.know(n.id, n);
+    for (const n of await this.deps.meta.listNodes()) this.deps.membership.know(n.id, n, this.deps.clock.now());
     const moves = (await this.deps.meta.listMoves()).map((v) => v.value);
     const nodes = this.deps.membership.nodes(this.deps.clock.now()).map((n) => ({ ...n, moves: moves.filter((m) => m.from === n.id || m.to === n.id).length }));
     return { nodes, epoch: await this.deps.meta.epoch() };
