@@ -36,6 +36,8 @@ export function placeReplicas(
   replicas: number,
   nodes: string[],
   existing: ReadonlyMap<string, { replicas: number; leaders: number }> = new Map(),
+  /** A node's zone (null: a zone of its own): a shard's replicas go to distinct zones first, then distinct nodes. */
+  zoneOf: (node: string) => string | null = () => null,
 ): ShardPlacement[] {
   if (replicas > nodes.length) {
     throw new RangeError(`cannot place ${replicas} replicas on ${nodes.length} nodes`);
@@ -43,13 +45,16 @@ export function placeReplicas(
   const load = new Map(nodes.map((n) => [n, { ...(existing.get(n) ?? { replicas: 0, leaders: 0 }) }]));
   const out: ShardPlacement[] = [];
   for (let shard = 0; shard < shards; shard++) {
-    const chosen = [...nodes]
-      .sort((a, b) => {
-        const la = load.get(a)!;
-        const lb = load.get(b)!;
-        return la.replicas - lb.replicas || (a < b ? -1 : a > b ? 1 : 0);
-      })
-      .slice(0, replicas);
+    const chosen: string[] = [];
+    const zones = new Map<string, number>();
+    const zone = (n: string): string => zoneOf(n) ?? `node:${n}`;
+    for (let k = 0; k < replicas; k++) {
+      const pick = nodes
+        .filter((n) => !chosen.includes(n))
+        .sort((a, b) => (zones.get(zone(a)) ?? 0) - (zones.get(zone(b)) ?? 0) || load.get(a)!.replicas - load.get(b)!.replicas || (a < b ? -1 : a > b ? 1 : 0))[0] as string;
+      chosen.push(pick);
+      zones.set(zone(pick), (zones.get(zone(pick)) ?? 0) + 1);
+    }
     // among the chosen, the one leading least leads this shard
     chosen.sort((a, b) => load.get(a)!.leaders - load.get(b)!.leaders || (a < b ? -1 : a > b ? 1 : 0));
     for (const n of chosen) load.get(n)!.replicas++;

@@ -79,4 +79,13 @@ describe('placement', () => {
     assert.deepEqual([...(p[0]?.replicas ?? [])].sort(), ['n2', 'n3']);
     assert.throws(() => placeReplicas(1, 4, ['n1', 'n2', 'n3']), /cannot place 4 replicas on 3 nodes/);
   });
+
+  it('placement - with zones, each shard spans three zones when it has three replicas, however the nodes are spread', () => {
+    // zone a has three nodes, b two, c one: filling by load alone would put shards twice in a
+    const zones: Record<string, string> = { a1: 'a', a2: 'a', a3: 'a', b1: 'b', b2: 'b', c1: 'c' };
+    const p = placeReplicas(8, 3, Object.keys(zones), new Map(), (n) => zones[n] ?? null);
+    for (const { replicas } of p) assert.deepEqual(replicas.map((n) => zones[n]).sort(), ['a', 'b', 'c']);
+    // the bootstrap voters are the placement
+    assert.ok(p.every((x) => JSON.stringify(x.bootstrap) === JSON.stringify(x.replicas)));
+  });
 });

@@ -73,6 +73,8 @@ export class Coordinator {
   /** rebalance.start asked for: balance moves are planned until the cluster is even, even with auto off. */
   private requested = false;
   private ticks = 0;
+  /** Shards under-replicated at the last tick (while active). */
+  private under = 0;
   private transfers = new Set<string>();
 
   constructor(private readonly deps: CoordinatorDeps) {
@@ -95,6 +97,7 @@ export class Coordinator {
     for (const { value, revision } of moves) if (!this.running.has(value.id)) this.launch(value, revision);
     await this.finishDrains(records);
     const input = this.planInput(records, this.requested || this.config.auto);
+    this.under = underReplicated(input).length;
     const room = this.config.paused ? 0 : Math.max(0, this.config.maxConcurrentMoves - this.running.size);
     const all = planMoves(input, 1_000);
     const now = all.slice(0, room);
@@ -102,6 +105,12 @@ export class Coordinator {
     for (const m of now) await this.create(m, m.reason);
     if (this.requested && all.length === 0 && this.running.size === 0) this.requested = false;
     if (this.ticks % LEADER_EVERY_TICKS === 0) await this.evenLeaders(records, (this.config.auto || this.requested) && !this.config.paused);
+  }
+
+  /** For metrics: null on standby. */
+  stats(): { movesInFlight: number; done: number; failed: number; pending: number; underReplicated: number } | null {
+    if (!this.active) return null;
+    return { movesInFlight: this.running.size, done: this.config.done, failed: this.config.failed, pending: this.pending, underReplicated: this.under };
   }
 
   /** Stops acting (node shutdown): the lease is released, moves stop at their current phase. */
@@ -400,11 +409,6 @@ export class Coordinator {
         }
       }),
     );
-  }
-
-  /** Shards with a replica on a node that is not up, or fewer voters than their collection's replicas. */
-  underReplicated(records: CollectionRecord[]): number {
-    return underReplicated(this.planInput(records, false)).length;
   }
 
   // ------------------------------------------------------------------ records

@@ -61,5 +61,18 @@ export function registerNodeMetrics(m: MetricsRegistry, src: NodeMetricSources):
   if (src.leaderChanges) m.gauge('shoal_raft_leader_changes', 'Leadership changes seen by this replica since it started, per group.', () => (src.leaderChanges?.() ?? []).map(([g, n]) => [{ group: g }, n]));
   if (src.points) m.gauge('shoal_shard_points', 'Points in each shard replica on this node.', () => (src.points?.() ?? []).map(([g, n]) => [{ group: g }, n]));
   m.gauge('shoal_node_replicas', 'Replicas hosted by this node.', () => [[{}, src.node.hosting().replicas]]);
+  m.gauge('shoal_snapshot_received_bytes', 'Snapshot bytes this node received since it started (replicas copied here by moves, followers caught up by snapshot).', () => [
+    [{}, src.raft.groupIds().reduce((n, g) => n + src.raft.snapshotBytesReceived(g), 0)],
+  ]);
+  const coord = (pick: (s: NonNullable<ReturnType<RunningNode['coordinatorStats']>>) => number): (() => [Record<string, string>, number][]) => () => {
+    const st = src.node.coordinatorStats();
+    return st ? [[{}, pick(st)]] : [];
+  };
+  m.gauge('shoal_coordinator_active', '1 on the node whose coordinator is the active one, 0 on the others.', () => [[{}, src.node.coordinatorStats() ? 1 : 0]]);
+  m.gauge('shoal_rebalance_moves_in_flight', 'Moves running now (reported by the active coordinator only).', coord((s) => s.movesInFlight));
+  m.gauge('shoal_rebalance_moves_pending', 'Moves planned but waiting for a free slot (active coordinator only).', coord((s) => s.pending));
+  m.gauge('shoal_rebalance_moves_done', 'Moves completed since the cluster was created (active coordinator only).', coord((s) => s.done));
+  m.gauge('shoal_rebalance_moves_failed', 'Moves given up (no target fits) since the cluster was created (active coordinator only).', coord((s) => s.failed));
+  m.gauge('shoal_rebalance_under_replicated_shards', 'Shards with a replica on a node that is not up, or fewer voters than their collection\'s replicas (active coordinator only).', coord((s) => s.underReplicated));
   m.gauge('shoal_node_leaders', 'Replicas on this node that lead their shard.', () => [[{}, src.node.hosting().leaders]]);
 }

@@ -42,6 +42,8 @@ export interface RunningNode {
   readonly id: string;
   readonly membership: MembershipView;
   hosting(): { replicas: number; leaders: number };
+  /** The coordinator's figures while this node's is the active one; null on standby. */
+  coordinatorStats(): ReturnType<Coordinator['stats']>;
   stop(): Promise<void>;
 }
 
@@ -114,6 +116,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
     id: system.name,
     membership,
     hosting: () => hostingOf(managerState),
+    coordinatorStats: () => coordinator.stats(),
     async stop() {
       await coordinator.stop();
       stopWatch();

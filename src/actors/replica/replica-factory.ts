@@ -105,10 +105,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     pointCounts: () => [...opened].map(([g, o]) => [g, o.sm.count()]),
     leaderChanges: () => [...opened].map(([g, o]) => [g, o.leaderChanges]),
 
-    setSnapshotRate: (bps) => {
-      const raft = deps.raft as RaftHost & { setSnapshotRate?: (bps: number) => void };
-      raft.setSnapshotRate?.(bps);
-    },
+    setSnapshotRate: (bps) => deps.raft.setSnapshotRate(bps),
     storedGroups: () => new Set(new LmdbRaftLogStore(deps.env).groups()),
 
     async open(r, shard, start, onRole) {
@@ -161,7 +158,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
             lastIndex: st.lastIndex,
             voters: st.voters,
             learners: st.learners,
-            snapshot: (st as { snapshot?: { bytes: number; totalBytes: number | null } | null }).snapshot ?? null,
+            snapshot: st.snapshot ?? null,
             reads: st.reads,
             progress: st.progress.map((p) => ({ node: p.node, matchIndex: p.matchIndex, lastContactMs: p.lastContactMs, role: p.role })),
           };

@@ -64,7 +64,7 @@ export class AdminRouter {
       ...settings,
       uid: randomBytes(6).toString('hex'),
       createdAt: new Date().toISOString(),
-      placement: placeReplicas(settings.shards, settings.replicas, up, load),
+      placement: placeReplicas(settings.shards, settings.replicas, up, load, (n) => this.deps.membership.zone(n)),
     };
     try {
       await this.deps.meta.createCollection(record);
