@@ -67,6 +67,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that goes away (`shoal status | head`) is not an error of ours: stop quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {

@@ -114,8 +114,8 @@ export function settled(s: RebalanceStatus): boolean {
 
 /** The last line of `--watch`. */
 export function finalLine(s: RebalanceStatus): string {
-  if (s.failed === 0) return `the cluster is even: ${plural(s.done, 'move')} done, none failed`;
-  return `no moves in flight or pending: ${s.done} done, ${s.failed} failed`;
+  // Nothing left to move is not the same as even (a node may be down and not dead yet, or `auto` off).
+  return `no moves in flight or pending: ${plural(s.done, 'move')} done, ${s.failed === 0 ? 'none' : s.failed} failed`;
 }
 
 function moveLine(m: Move): string {

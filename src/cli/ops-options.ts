@@ -7,6 +7,7 @@ import type { RebalanceSettings } from '../client/ops.js';
 import { HEARTBEAT_INTERVAL_MS } from '../cluster/membership.js';
 import { describeError } from '../runtime/errors.js';
 import { assertToken } from '../runtime/subjects.js';
+import { MAX_BYTES_PER_SEC, REPLACE_AFTER_MS_MAX, REPLACE_AFTER_MS_MIN } from '../api/ops.js';
 import { UsageError, intOption } from './command.js';
 
 /** PROTOCOL.md, `rebalance.configure`. */
@@ -39,15 +40,17 @@ export function parseBytes(text: string, flag: string): number {
     );
   }
   const bytes = Math.floor(Number(m[1]) * unit);
-  if (!Number.isSafeInteger(bytes)) throw new UsageError(`${flag} must be at most ${Number.MAX_SAFE_INTEGER} bytes, got '${text}'`);
+  if (!Number.isSafeInteger(bytes) || bytes > MAX_BYTES_PER_SEC) throw new UsageError(`${flag} must be at most ${MAX_BYTES_PER_SEC} bytes (1 TiB), got '${text}'`);
   return bytes;
 }
 
-/** A positive integer of milliseconds, or undefined when absent. */
+/** `replaceAfterMs` in milliseconds, within the cluster's bounds (src/api/ops.ts), or undefined when absent. */
 export function positiveMs(value: string | undefined, name: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer (milliseconds), got ${value}`);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < REPLACE_AFTER_MS_MIN || n > REPLACE_AFTER_MS_MAX) {
+    throw new UsageError(`${name} must be ${REPLACE_AFTER_MS_MIN} to ${REPLACE_AFTER_MS_MAX} (milliseconds), got ${value}`);
+  }
   return n;
 }
 

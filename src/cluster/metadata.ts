@@ -84,6 +84,8 @@ export interface RebalanceRecord {
   /** null: each node's own `--replace-after-ms` (the active coordinator's) applies. */
   replaceAfterMs: number | null;
   paused: boolean;
+  /** rebalance.start asked for a rebalance (with auto off): balance moves are planned until none is left. */
+  requested?: boolean;
   done: number;
   failed: number;
   /** Lease epoch of the last writer. */

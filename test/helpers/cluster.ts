@@ -84,6 +84,15 @@ export class TestCluster {
     await exited;
   }
 
+  /** SIGTERM: a clean stop (what an operator's `systemctl stop` does); resolves once the process exited. */
+  async stopNode(id: string): Promise<void> {
+    const proc = this.nodes.get(id)?.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    await exited;
+  }
+
   pause(id: string): void {
     this.nodes.get(id)?.proc?.kill('SIGSTOP');
   }

@@ -75,7 +75,7 @@ export async function checkNothingLost(client: ShoalClient, report: LoadReport, 
   for (const [c, ids] of report.acked) {
     for (let i = 0; i < ids.length; i += 1_000) {
       const chunk = ids.slice(i, i + 1_000);
-      const got = await client.collection(c).get(chunk, { consistency: 'strong', timeoutMs: 20_000 });
+      const got = await client.collection(c).get(chunk, { consistency: 'strong', timeoutMs: 20_000, withVector: false, withMetadata: false });
       if (got.length !== chunk.length) {
         const have = new Set(got.map((p) => p.id));
         problems.push(`${c}: ${chunk.length - got.length} acknowledged points missing (e.g. ${chunk.filter((id) => !have.has(id)).slice(0, 3).join(', ')})`);

@@ -200,7 +200,7 @@ describe('shoal operations verbs', () => {
         'm-41 docs/1: copy → switch',
         'm-41 docs/1 n2 → n4: ended',
         'moves: 0 in flight, 0 pending, 13 done, 0 failed',
-        'the cluster is even: 13 moves done, none failed',
+        'no moves in flight or pending: 13 moves done, none failed',
         '',
       ].join('\n'));
     } finally {

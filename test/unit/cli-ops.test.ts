@@ -84,8 +84,8 @@ describe('cli ops', () => {
     assert.equal(usageError(() => rebalanceSettingsFrom({ 'max-concurrent-moves': '0' })), '--max-concurrent-moves must be 1 to 64, got 0');
     assert.equal(usageError(() => rebalanceSettingsFrom({ 'max-concurrent-moves': '65' })), '--max-concurrent-moves must be 1 to 64, got 65');
     assert.equal(usageError(() => rebalanceSettingsFrom({ auto: 'yes' })), '--auto must be true or false, got yes');
-    assert.equal(usageError(() => rebalanceSettingsFrom({ 'replace-after-ms': '0' })), '--replace-after-ms must be a positive integer (milliseconds), got 0');
-    assert.equal(usageError(() => rebalanceSettingsFrom({ 'replace-after-ms': '1.5' })), '--replace-after-ms must be a positive integer (milliseconds), got 1.5');
+    assert.equal(usageError(() => rebalanceSettingsFrom({ 'replace-after-ms': '0' })), '--replace-after-ms must be 1000 to 604800000 (milliseconds), got 0');
+    assert.equal(usageError(() => rebalanceSettingsFrom({ 'replace-after-ms': '1.5' })), '--replace-after-ms must be 1000 to 604800000 (milliseconds), got 1.5');
     assert.equal(usageError(() => rebalanceSettingsFrom({})), 'rebalance configure needs at least one of --max-concurrent-moves, --max-bytes-per-sec, --auto, --replace-after-ms');
   });
 
@@ -96,7 +96,7 @@ describe('cli ops', () => {
     assert.deepEqual(nodeSettingsFrom({ zone: 'a' }, { SHOAL_ZONE: 'b' }), { zone: 'a' });
     assert.equal(usageError(() => nodeSettingsFrom({ 'down-after-ms': '100' }, {})), '--down-after-ms must be 1000 to 600000, got 100');
     assert.equal(usageError(() => nodeSettingsFrom({}, { SHOAL_DOWN_AFTER_MS: 'soon' })), 'SHOAL_DOWN_AFTER_MS must be 1000 to 600000, got soon');
-    assert.equal(usageError(() => nodeSettingsFrom({}, { SHOAL_REPLACE_AFTER_MS: '-1' })), 'SHOAL_REPLACE_AFTER_MS must be a positive integer (milliseconds), got -1');
+    assert.equal(usageError(() => nodeSettingsFrom({}, { SHOAL_REPLACE_AFTER_MS: '-1' })), 'SHOAL_REPLACE_AFTER_MS must be 1000 to 604800000 (milliseconds), got -1');
     assert.match(usageError(() => nodeSettingsFrom({ zone: 'eu west' }, {})), /^--zone "eu west" is not valid: use 1 to 128 of A-Z a-z 0-9 _ -$/);
     assert.deepEqual(zonesFrom('a,b,c'), ['a', 'b', 'c']);
     assert.equal(zonesFrom(undefined), undefined);
@@ -175,7 +175,7 @@ describe('cli ops', () => {
     assert.equal(settled(status()), false);
     assert.equal(settled(status({ moves: [], pending: 1 })), false);
     assert.equal(settled(status({ moves: [], pending: 0 })), true);
-    assert.equal(finalLine(status({ moves: [], pending: 0, done: 14 })), 'the cluster is even: 14 moves done, none failed');
+    assert.equal(finalLine(status({ moves: [], pending: 0, done: 14 })), 'no moves in flight or pending: 14 moves done, none failed');
     assert.equal(finalLine(status({ moves: [], pending: 0, done: 14, failed: 2 })), 'no moves in flight or pending: 14 done, 2 failed');
   });
 
@@ -223,7 +223,7 @@ describe('cli ops watch', () => {
       'moves: 1 in flight, 0 pending, 12 done, 0 failed',
       'm-41 docs/1 n2 → n4: ended',
       'moves: 0 in flight, 0 pending, 14 done, 0 failed',
-      'the cluster is even: 14 moves done, none failed',
+      'no moves in flight or pending: 14 moves done, none failed',
       '',
     ].join('\n'));
   });
@@ -236,7 +236,7 @@ describe('cli ops watch', () => {
     assert.equal(frames[0], '', 'the first frame does not move up');
     assert.match(frames[1] as string, /\[####\.{16}\] 18 MiB\/90 MiB \(20%\)/);
     assert.ok((frames[1] as string).endsWith('\x1b[6A'), `the second frame first goes up the 6 lines of the first: ${JSON.stringify(frames[1])}`);
-    assert.match(frames[2] as string, /^coordinator n1: running, auto on\n.*\nmoves: 0 in flight, 0 pending, 14 done, 0 failed\nno moves in flight\nthe cluster is even: 14 moves done, none failed\n$/);
+    assert.match(frames[2] as string, /^coordinator n1: running, auto on\n.*\nmoves: 0 in flight, 0 pending, 14 done, 0 failed\nno moves in flight\nno moves in flight or pending: 14 moves done, none failed\n$/);
   });
 
   it('cli ops watch - --json: each changed reply as one JSON line, no final prose', async () => {

@@ -27,10 +27,11 @@ export interface CoordinatorRequest {
   timeoutMs: number;
 }
 
-type Msg = { type: 'tick' } | { type: 'ticked' } | ({ type: 'op' } & CoordinatorRequest);
+type Msg = { type: 'tick' } | { type: 'renewed' } | { type: 'worked' } | ({ type: 'op' } & CoordinatorRequest);
 
 interface State {
-  ticking: boolean;
+  renewing: boolean;
+  working: boolean;
   sub: Subscription | undefined;
 }
 
@@ -39,25 +40,40 @@ export function coordinatorBehavior(coord: Coordinator, subjects: Subjects): Beh
     init(ctx) {
       ctx.every('tick', LEASE_TICK_MS, { type: 'tick' });
       ctx.post({ type: 'tick' });
-      return { ticking: false, sub: undefined };
+      return { renewing: false, working: false, sub: undefined };
     },
     receive(state, msg, ctx) {
       switch (msg.type) {
         case 'tick': {
-          if (state.ticking) return state;
-          state.ticking = true;
+          // The lease is renewed on its own, every tick: planning and moves that take long never hold it up.
           const post = ctx.poster();
-          coord.tick().then(
-            () => post({ type: 'ticked' }),
-            (err: unknown) => {
-              ctx.log.warn('coordinator tick failed', { error: describeError(err) });
-              post({ type: 'ticked' });
-            },
-          );
+          if (!state.renewing) {
+            state.renewing = true;
+            coord.renew().then(
+              () => post({ type: 'renewed' }),
+              (err: unknown) => {
+                ctx.log.warn('coordinator lease renewal failed', { error: describeError(err) });
+                post({ type: 'renewed' });
+              },
+            );
+          }
+          if (!state.working && coord.active) {
+            state.working = true;
+            coord.tick().then(
+              () => post({ type: 'worked' }),
+              (err: unknown) => {
+                ctx.log.warn('coordinator tick failed', { error: describeError(err) });
+                post({ type: 'worked' });
+              },
+            );
+          }
           return state;
         }
-        case 'ticked':
-          state.ticking = false;
+        case 'worked':
+          state.working = false;
+          return state;
+        case 'renewed':
+          state.renewing = false;
           if (coord.active && !state.sub) {
             state.sub = ctx.subscribe(coordinatorSubject(subjects), { map: (d) => ({ type: 'op', ...(d.body as CoordinatorRequest) }) });
             ctx.log.info('coordinator active', { epoch: coord.lease.epoch() });

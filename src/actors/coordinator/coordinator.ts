@@ -45,6 +45,8 @@ export interface CoordinatorDeps {
   log: Logger;
   /** The node's own `--replace-after-ms`, used while the cluster's is not configured. */
   replaceAfterMs: number;
+  /** Test faults (SHOAL_FAULTS): `slow-switch` waits 2 s before each step of a move's switch. */
+  faults?: ReadonlySet<string>;
 }
 
 export interface RebalanceStatus {
@@ -70,41 +72,49 @@ export class Coordinator {
   private config: RebalanceRecord = { ...DEFAULT_REBALANCE, epoch: 0 };
   private configRevision: number | null = null;
   private pending = 0;
-  /** rebalance.start asked for: balance moves are planned until the cluster is even, even with auto off. */
-  private requested = false;
   private ticks = 0;
+  /** The collections as the last tick read them. */
+  private lastRecords: CollectionRecord[] = [];
   /** Shards under-replicated at the last tick (while active). */
   private under = 0;
   private transfers = new Set<string>();
 
   constructor(private readonly deps: CoordinatorDeps) {
-    this.lease = new LeaseKeeper(deps.meta, deps.node, () => deps.clock.now());
+    // A node being removed hands coordination to another one.
+    this.lease = new LeaseKeeper(deps.meta, deps.node, () => deps.clock.now(), undefined, () => !['draining', 'removed'].includes(deps.membership.admin(deps.node)));
   }
 
   get active(): boolean {
     return this.lease.epoch() > 0;
   }
 
-  /** One tick: renew (or take) the lease; while active, resume, plan and start moves. */
+  /** Renews (or takes) the lease. Runs every tick on its own, so that slow planning never lets the lease lapse. */
+  async renew(): Promise<void> {
+    await this.lease.tick();
+  }
+
+  /** One round of work while active: resume, plan and start moves; even out leaderships. */
   async tick(): Promise<void> {
-    const epoch = await this.lease.tick();
+    const epoch = this.lease.epoch();
     if (epoch === 0) return;
     this.ticks++;
     await this.loadConfig(epoch);
     const records = (await this.deps.meta.listCollections()).map((v) => v.value);
+    this.lastRecords = records;
     const moves = await this.deps.meta.listMoves();
     // moves a previous coordinator left: go on from their phase
     for (const { value, revision } of moves) if (!this.running.has(value.id)) this.launch(value, revision);
     await this.finishDrains(records);
-    const input = this.planInput(records, this.requested || this.config.auto);
+    const requested = this.config.requested === true;
+    const input = this.planInput(records, requested || this.config.auto);
     this.under = underReplicated(input).length;
     const room = this.config.paused ? 0 : Math.max(0, this.config.maxConcurrentMoves - this.running.size);
     const all = planMoves(input, 1_000);
     const now = all.slice(0, room);
     this.pending = all.length - now.length;
     for (const m of now) await this.create(m, m.reason);
-    if (this.requested && all.length === 0 && this.running.size === 0) this.requested = false;
-    if (this.ticks % LEADER_EVERY_TICKS === 0) await this.evenLeaders(records, (this.config.auto || this.requested) && !this.config.paused);
+    if (requested && all.length === 0 && this.running.size === 0) await this.updateConfig((r) => ({ ...r, requested: false }));
+    if (this.ticks % LEADER_EVERY_TICKS === 0) await this.evenLeaders(records, (this.config.auto || requested) && !this.config.paused);
   }
 
   /** For metrics: null on standby. */
@@ -149,7 +159,8 @@ export class Coordinator {
       const moves = planned.map((m: PlannedMove, i) => ({ id: `plan-${i + 1}`, collection: m.collection, shard: m.shard, from: m.from, to: m.to, reason: m.reason, phase: 'planned' as const, bytesCopied: 0, bytesTotal: null, startedAt: at }));
       return { ...(await this.status()), moves, pending: moves.length };
     }
-    this.requested = true;
+    // kept in the bucket: a coordinator that takes over goes on with it
+    await this.updateConfig((r) => ({ ...r, requested: true }));
     return this.status();
   }
 
@@ -183,10 +194,11 @@ export class Coordinator {
     if (!rec || rec.value.admin === 'removed') throw new NotFoundError(`node ${node} is not registered`);
     const records = (await this.deps.meta.listCollections()).map((v) => v.value);
     const now = this.deps.clock.now();
-    const others = this.deps.membership.up(now).filter((n) => n !== node);
+    // the nodes that stay: up, or alive in maintenance (they keep their replicas)
+    const others = this.deps.membership.nodes(now).filter((n) => n.id !== node && (n.state === 'up' || n.state === 'maintenance')).map((n) => n.id);
     const need = Math.max(0, ...records.map((r) => r.replicas));
     if (others.length < need) {
-      throw new UnavailableError(`removing ${node} would leave ${others.length} node${others.length === 1 ? '' : 's'} up for collections of ${need} replicas; add a node first`);
+      throw new UnavailableError(`removing ${node} would leave ${others.length} live node${others.length === 1 ? '' : 's'} for collections of ${need} replicas; add a node first`);
     }
     await this.setAdmin(node, 'draining', (cur) => (cur === 'removed' ? `node ${node} is removed` : null));
     const moves = records.reduce((n, r) => n + r.placement.filter((p) => p.replicas.includes(node)).length, 0);
@@ -317,6 +329,7 @@ export class Coordinator {
         });
       },
       retarget: (move) => this.retarget(move),
+      ...(d.faults?.has('slow-switch') ? { beforeSwitchStep: () => this.sleep(2_000) } : {}),
       log: d.log,
     };
   }
@@ -326,8 +339,14 @@ export class Coordinator {
     const now = this.deps.clock.now();
     const view = this.deps.membership;
     const excluded = new Set([move.to, ...(move.failedTargets ?? []), ...(move.from ? [move.from] : [])]);
+    const records = this.lastRecords.find((r) => r.uid === move.uid);
+    const holders = records?.placement[move.shard]?.replicas.filter((n) => n !== move.from) ?? [];
+    for (const h of holders) excluded.add(h);
+    const zoneOf = (n: string): string => view.zone(n) ?? `node:${n}`;
+    const used = new Map<string, number>();
+    for (const h of holders) used.set(zoneOf(h), (used.get(zoneOf(h)) ?? 0) + 1);
     const nodes = view.nodes(now).filter((n) => n.state === 'up' && !excluded.has(n.id));
-    nodes.sort((a, b) => a.replicas - b.replicas || (a.id < b.id ? -1 : 1));
+    nodes.sort((a, b) => (used.get(zoneOf(a.id)) ?? 0) - (used.get(zoneOf(b.id)) ?? 0) || a.replicas - b.replicas || (a.id < b.id ? -1 : 1));
     return nodes[0]?.id ?? null;
   }
 

@@ -31,6 +31,8 @@ export class LeaseKeeper {
     private readonly node: string,
     private readonly now: () => number,
     private readonly leaseMs = LEASE_MS,
+    /** Whether this node may coordinate (a node being removed may not: it gives the lease up). */
+    private readonly eligible: () => boolean = () => true,
   ) {}
 
   /** The epoch of the lease held now, or 0 when this node is not (or may no longer be) the active coordinator. */
@@ -63,6 +65,10 @@ export class LeaseKeeper {
     }
     const mine = cur && cur.value.node === this.node && cur.value.epoch === this.heldEpoch && this.heldEpoch > 0;
     if (!mine) this.heldEpoch = 0;
+    if (!this.eligible()) {
+      if (mine) await this.release();
+      return 0;
+    }
     const expired = !cur || now - this.seenAt >= Math.min(this.leaseMs, cur.value.leaseMs) || (cur.value.node === this.node && !mine);
     if (!mine && !expired) return 0;
     const epoch = mine ? this.heldEpoch : Math.max(this.knownEpoch, cur?.value.epoch ?? 0) + 1;

@@ -56,6 +56,8 @@ export interface MovePorts {
   commitPlacement(move: MoveRecord): Promise<void>;
   /** Another target for a move whose target died, or null when none fits. */
   retarget(move: MoveRecord): string | null;
+  /** Test hook (SHOAL_FAULTS=slow-switch): a wait before each step of the switch, so a test can crash the coordinator in the middle of it. */
+  beforeSwitchStep?(): Promise<void>;
   log: Logger;
 }
 
@@ -147,6 +149,7 @@ export async function runMove(move: MoveRecord, p: MovePorts): Promise<MoveRecor
           break;
         }
         case 'switch': {
+          await p.beforeSwitchStep?.();
           const lead = await p.leaderStatus(move.uid, move.shard);
           if (!lead) {
             await p.sleep(POLL_MS);

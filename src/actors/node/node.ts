@@ -68,10 +68,10 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   await parts.factory.removeStrays(wanted);
   const stored = new Set([...parts.factory.storedGroups()].filter((g) => wanted.has(g)));
 
-  const coordinator = new Coordinator({ node: system.name, meta, membership, requester: system, subjects: system.subjects, clock: system.clock, log: system.log, replaceAfterMs });
+  const faults = new Set((process.env['SHOAL_FAULTS'] ?? '').split(',').filter(Boolean));
+  const coordinator = new Coordinator({ node: system.name, meta, membership, requester: system, subjects: system.subjects, clock: system.clock, log: system.log, replaceAfterMs, faults });
   const rates = new CopyRates(system.name, (bps) => parts.factory.setSnapshotRate(bps));
 
-  const faults = new Set((process.env['SHOAL_FAULTS'] ?? '').split(',').filter(Boolean));
   let managerState: ReplicaManagerState | undefined;
   const factory = faults.has('shard-internal') ? withShardFault(parts.factory) : parts.factory;
   const manager = system.spawn<ReplicaManagerState, ReplicaManagerMsg>(

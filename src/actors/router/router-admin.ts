@@ -200,9 +200,18 @@ export class AdminRouter {
           const statuses = await this.shardStatuses(r, deadline);
           return r.placement.map((p, i) => {
             const st = statuses[i];
-            const followers = p.replicas.length - 1;
-            const healthy = st && st.role === 'leader' ? this.describeShard(r, p.shard, st).replicas.filter((x) => x.role === 'follower' && x.lagMs !== null && x.lagMs <= HEALTHY_CONTACT_MS).length : 0;
-            return { collection: r.name, shard: p.shard, leader: st?.role === 'leader' ? st.node : null, healthyFollowers: healthy, totalFollowers: followers };
+            const now = this.deps.clock.now();
+            if (!st || st.role !== 'leader') return { collection: r.name, shard: p.shard, leader: null, healthyFollowers: 0, totalFollowers: Math.max(0, p.replicas.length - 1) };
+            // The voters of the shard's configuration (during a move's switch there is one more
+            // than the placement; a learner being copied is not a follower yet). A follower is
+            // healthy when its node is alive and the leader heard from it lately.
+            const followers = st.voters.filter((n) => n !== st.node);
+            const healthy = followers.filter((n) => {
+              const pr = st.progress.find((x) => x.node === n);
+              return this.deps.membership.isAlive(n, now) && pr !== undefined && pr.lastContactMs !== null && pr.lastContactMs <= HEALTHY_CONTACT_MS;
+            }).length;
+            // a shard with fewer voters than its collection's replicas is degraded too
+            return { collection: r.name, shard: p.shard, leader: st.node, healthyFollowers: healthy, totalFollowers: Math.max(followers.length, r.replicas - 1) };
           });
         }),
       )

@@ -1,0 +1,161 @@
+/**
+ * The coordinator under faults, on real node processes with writers and strong readers running:
+ * the active coordinator SIGKILLed during a move's copy, and again during its switch (another
+ * takes over within 10 s and the move completes); the copy rate held to maxBytesPerSec; a rolling
+ * restart of every node through maintenance. No request fails and no acknowledged write is lost.
+ * The nodes run with SHOAL_FAULTS=slow-switch (2 s before each membership change of a switch),
+ * so that a kill can land in the middle of one.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { ShoalClient } from '../../src/client/client.js';
+import { OpsClient, type Move } from '../../src/client/ops.js';
+import { TestCluster } from '../helpers/cluster.js';
+import { checkNothingLost, startLoad } from '../helpers/ops-load.js';
+
+let cluster: TestCluster;
+let client: ShoalClient;
+let ops: OpsClient;
+const DIM = 128;
+const points = new Map<string, number>();
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+before(async () => {
+  cluster = await TestCluster.start({ nodes: 6, env: { SHOAL_DOWN_AFTER_MS: '2000', SHOAL_REPLACE_AFTER_MS: '60000', SHOAL_FAULTS: 'slow-switch' } });
+  client = await cluster.client({ timeoutMs: 15_000 });
+  ops = new OpsClient(client);
+  await client.createCollection({ name: 'big', dim: DIM, metric: 'l2', shards: 1, replicas: 3 });
+  // about 3 MB of points and index in the shard: a copy at a few hundred KB/s takes seconds
+  for (let b = 0; b < 24; b++) {
+    await client.collection('big').upsert(Array.from({ length: 250 }, (_, i) => ({ id: `p${b}-${i}`, vector: Array.from({ length: DIM }, (_, d) => Math.sin(b * 250 + i + d * 0.1)) })));
+  }
+  points.set('big', 6_000);
+});
+
+after(async () => {
+  await cluster?.stop();
+});
+
+async function coordinator(): Promise<string> {
+  for (;;) {
+    const c = (await ops.rebalanceStatus()).coordinator;
+    if (c) return c;
+    await sleep(200);
+  }
+}
+
+/** A voter of `big` that is not `but`. */
+async function voterOf(but: string[]): Promise<string> {
+  const d = await client.describeCollection('big');
+  return d.shards[0]!.replicas.map((r) => r.node).find((n) => !but.includes(n))!;
+}
+
+/** Waits for the first move to reach `phase`; returns it. */
+async function moveIn(phase: Move['phase'], timeoutMs = 30_000): Promise<Move> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const m = (await ops.rebalanceStatus()).moves.find((x) => x.phase === phase);
+    if (m) return m;
+    await sleep(50);
+  }
+  throw new Error(`no move reached ${phase}`);
+}
+
+/** Kills the active coordinator; returns how long until another one is active. */
+async function killCoordinator(c: string): Promise<number> {
+  await cluster.kill(c);
+  const t0 = Date.now();
+  await cluster.waitFor(async () => {
+    const now = (await ops.rebalanceStatus(2_000).catch(() => undefined))?.coordinator;
+    return now !== undefined && now !== null && now !== c;
+  }, 'another coordinator active', 20_000);
+  return Date.now() - t0;
+}
+
+async function drained(node: string): Promise<boolean> {
+  return !(await client.clusterStatus()).nodes.some((n) => n.id === node);
+}
+
+describe('coordinator faults', () => {
+  it('coordinator - killed during a copy, and again during a switch: another takes over within 10 s and the moves complete; no request fails', async () => {
+    await ops.configureRebalance({ maxBytesPerSec: 400_000, maxConcurrentMoves: 1 });
+    const load = startLoad(client, ['big'], DIM, { timeoutMs: 15_000 });
+
+    // the coordinator is never the move's target: in maintenance it takes no replicas
+    const c1 = await coordinator();
+    await ops.maintenance(c1, true, 20_000);
+    const x1 = await voterOf([c1]);
+    await ops.removeNode(x1);
+    const copying = await moveIn('copy');
+    assert.equal(copying.from, x1);
+    const took1 = await killCoordinator(c1);
+    assert.ok(took1 <= 10_000, `a coordinator took over ${took1} ms after the kill during the copy`);
+    await cluster.waitFor(() => drained(x1), `${x1} drained after the takeover`, 90_000);
+    await cluster.stopNode(x1);
+    await cluster.startNode(c1);
+    await ops.maintenance(c1, false);
+
+    const c2 = await coordinator();
+    await ops.maintenance(c2, true, 20_000);
+    const x2 = await voterOf([c2]);
+    await ops.removeNode(x2);
+    await moveIn('switch', 60_000);
+    const took2 = await killCoordinator(c2);
+    assert.ok(took2 <= 10_000, `a coordinator took over ${took2} ms after the kill during the switch`);
+    await cluster.waitFor(() => drained(x2), `${x2} drained after the takeover`, 90_000);
+    await cluster.stopNode(x2);
+    await cluster.startNode(c2);
+    await ops.maintenance(c2, false);
+
+    const d = await client.describeCollection('big');
+    assert.equal(d.shards[0]!.replicas.length, 3);
+    assert.ok(d.shards[0]!.replicas.every((r) => r.node !== x1 && r.node !== x2));
+    const report = await load.stop();
+    assert.deepEqual(report.failures, [], 'no request failed (no shard lost its quorum)');
+    assert.deepEqual(report.partialWhy, [], 'no search was partial');
+    assert.deepEqual(await checkNothingLost(client, report, points), []);
+    points.set('big', (points.get('big') ?? 0) + (report.acked.get('big')?.length ?? 0));
+  });
+
+  it('coordinator - the copy rate stays within 20% of maxBytesPerSec', async () => {
+    const rate = 500_000;
+    await ops.configureRebalance({ maxBytesPerSec: rate, maxConcurrentMoves: 1 });
+    // four nodes are left, three of them voters: draining one copies its replica to the fourth
+    const x = await voterOf([]);
+    await ops.removeNode(x);
+    const samples: { t: number; bytes: number; total: number }[] = [];
+    for (let i = 0; i < 400; i++) {
+      const m = (await ops.rebalanceStatus()).moves[0];
+      if (m?.phase === 'copy' && m.bytesCopied > 0) samples.push({ t: Date.now(), bytes: m.bytesCopied, total: m.bytesTotal ?? 0 });
+      if (samples.length > 0 && m?.phase !== 'copy') break;
+      await sleep(100);
+    }
+    const inner = samples.filter((s) => s.bytes < s.total);
+    assert.ok(inner.length >= 3, `enough progress samples during the copy (${inner.length})`);
+    const first = inner[0]!;
+    const last = inner[inner.length - 1]!;
+    const measured = ((last.bytes - first.bytes) / (last.t - first.t)) * 1_000;
+    assert.ok(Math.abs(measured - rate) <= rate * 0.2, `copy rate ${Math.round(measured)} B/s, limit ${rate} B/s`);
+    await cluster.waitFor(() => drained(x), `${x} drained`, 90_000);
+    await cluster.stopNode(x);
+  });
+
+  it('coordinator - a rolling restart through maintenance, one node at a time, under load: no request fails, no write is lost', async () => {
+    await ops.configureRebalance({ maxBytesPerSec: 0 });
+    const load = startLoad(client, ['big'], DIM, { timeoutMs: 15_000 });
+    const nodes = (await client.clusterStatus()).nodes.filter((n) => n.state === 'up').map((n) => n.id);
+    for (const n of nodes) {
+      const on = await ops.maintenance(n, true, 30_000);
+      assert.equal(on.leaders, 0);
+      await cluster.stopNode(n);
+      await cluster.startNode(n);
+      await ops.maintenance(n, false);
+      await cluster.waitFor(async () => (await client.clusterHealth()).healthy, `healthy after restarting ${n}`, 60_000);
+    }
+    const report = await load.stop();
+    assert.deepEqual(report.failures, []);
+    assert.deepEqual(report.partialWhy, []);
+    assert.deepEqual(await checkNothingLost(client, report, points), []);
+  });
+});
