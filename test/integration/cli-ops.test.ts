@@ -84,7 +84,7 @@ describe('shoal operations verbs', () => {
     const cases: [string[], RegExp][] = [
       [['rebalance', 'configure', '--max-concurrent-moves', '0'], /shoal rebalance: --max-concurrent-moves must be 1 to 64, got 0\n/],
       [['rebalance', 'configure', '--max-bytes-per-sec', '50M'], /'50M' is ambiguous; write 50MB \(powers of 1000\) or 50MiB \(powers of 1024\)/],
-      [['rebalance', 'configure', '--replace-after-ms=-5'], /--replace-after-ms must be a positive integer \(milliseconds\), got -5/],
+      [['rebalance', 'configure', '--replace-after-ms=-5'], /--replace-after-ms must be 1000 to 604800000 \(milliseconds\), got -5/],
       [['rebalance', 'configure', '--auto', 'maybe'], /--auto must be true or false, got maybe/],
       [['rebalance', 'configure'], /needs at least one of --max-concurrent-moves/],
       [['rebalance', 'status', '--dry-run'], /--dry-run is not an option of rebalance status/],
@@ -114,7 +114,7 @@ describe('shoal operations verbs', () => {
     assert.match(dev.stderr, /--zones entry "" is not valid/);
     const devMs = await shoal('dev', '--data', data, '--replace-after-ms', '0');
     assert.equal(devMs.code, 2);
-    assert.match(devMs.stderr, /--replace-after-ms must be a positive integer/);
+    assert.match(devMs.stderr, /--replace-after-ms must be 1000 to 604800000/);
     assert.equal(existsSync(data), false);
   });
 

@@ -176,7 +176,7 @@ describe('cli ops', () => {
     assert.equal(settled(status({ moves: [], pending: 1 })), false);
     assert.equal(settled(status({ moves: [], pending: 0 })), true);
     assert.equal(finalLine(status({ moves: [], pending: 0, done: 14 })), 'no moves in flight or pending: 14 moves done, none failed');
-    assert.equal(finalLine(status({ moves: [], pending: 0, done: 14, failed: 2 })), 'no moves in flight or pending: 14 done, 2 failed');
+    assert.equal(finalLine(status({ moves: [], pending: 0, done: 14, failed: 2 })), 'no moves in flight or pending: 14 moves done, 2 failed');
   });
 
   it('cli ops - a redrawn frame fits the terminal: lines cut to its width, at most its height', () => {
