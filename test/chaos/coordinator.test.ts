@@ -84,7 +84,10 @@ describe('rebalance coordinator', () => {
     await cluster.kill(victim);
     rmSync(cluster.nodes.get(victim)!.dataDir, { recursive: true, force: true });
     await cluster.waitFor(async () => (await client.clusterStatus()).nodes.find((n) => n.id === victim)?.state === 'dead', `${victim} dead`, 30_000);
+    const gone = (await client.clusterStatus()).nodes.find((n) => n.id === victim)!;
+    assert.equal(gone.leaders, 0, 'a dead node leads nothing in cluster.status');
     await cluster.waitFor(fullyReplicated, 'every shard back to 3 voters on live nodes', 120_000);
+    assert.equal((await client.clusterStatus()).nodes.find((n) => n.id === victim)!.replicas, 0, 'once repaired, the dead node holds nothing');
     const report = await load.stop();
     assert.deepEqual(report.failures, [], 'no request failed');
     assert.deepEqual(report.partialWhy, [], 'no search was partial');

@@ -120,7 +120,16 @@ export class AdminRouter {
     validateEmpty(raw, 'cluster.status');
     for (const n of await this.deps.meta.listNodes()) this.deps.membership.know(n.id, n, this.deps.clock.now());
     const moves = (await this.deps.meta.listMoves()).map((v) => v.value);
-    const nodes = this.deps.membership.nodes(this.deps.clock.now()).map((n) => ({ ...n, moves: moves.filter((m) => m.from === n.id || m.to === n.id).length }));
+    const records = (await this.deps.meta.listCollections()).map((v) => v.value);
+    const now = this.deps.clock.now();
+    const nodes = this.deps.membership.nodes(now).map((n) => {
+      const own = { ...n, moves: moves.filter((m) => m.from === n.id || m.to === n.id).length };
+      if (this.deps.membership.isAlive(n.id, now)) return own;
+      // A node not heard from leads nothing; what it holds is what the placements give it (its
+      // last heartbeat's figures go stale).
+      const replicas = records.reduce((k, r) => k + r.placement.filter((p) => p.replicas.includes(n.id)).length, 0);
+      return { ...own, replicas, leaders: 0 };
+    });
     return { nodes, epoch: await this.deps.meta.epoch() };
   }
 
