@@ -21,7 +21,8 @@ export class GroupReplica {
    * far, `totalBytes` the sender's estimate of the image's size (null when it gave none),
    * `startedAt` when its first chunk arrived (host clock).
    */
-  restoring: { queue: ChunkQueue; done: Promise<void>; timer: Timer | undefined; next: number; parts: Uint8Array[]; bytes: number; totalBytes: number | null; startedAt: number } | null = null;
+  /** A snapshot being received; `finishing` once every chunk is in and the state machine is loading them. */
+  restoring: { queue: ChunkQueue; done: Promise<void>; timer: Timer | undefined; next: number; parts: Uint8Array[]; bytes: number; totalBytes: number | null; startedAt: number; finishing?: boolean } | null = null;
   /** Bytes of snapshot chunks this replica received, over all streams, since it was created on this host. */
   snapshotBytesIn = 0;
   /** Peers a snapshot is being streamed to. */

@@ -87,6 +87,8 @@ export class SnapshotStreams {
   /** Follower side: one chunk. Resolves true to ask for the next one, false to stop the stream. */
   async receive(g: GroupReplica, chunk: SnapshotChunk, wake: () => void): Promise<boolean> {
     if (chunk.seq === 0) {
+      // A restore that has all its chunks is loading them: the new stream waits for it to end.
+      if (g.restoring?.finishing) return false;
       if (g.restoring) this.abort(g, new Error('a new snapshot stream replaced this one'));
       const meta = chunk.msg.snapshot;
       if (chunk.msg.term < g.core.term) return false;
@@ -128,18 +130,27 @@ export class SnapshotStreams {
     }
     r.queue.end();
     r.timer?.cancel();
-    try {
-      await r.done;
-    } catch (err) {
-      g.restoring = null;
-      this.log.warn('snapshot restore failed', { group: g.id, error: describeError(err) });
-      return false;
-    }
-    g.restoring = null;
-    this.stats.received++;
-    g.core.step({ ...chunk.msg, from: chunk.msg.from as NodeId });
-    g.core.appliedTo(g.sm.appliedIndex);
-    wake();
+    r.finishing = true;
+    // The whole image is here: answered at once. Loading it (the index, the journal) can take
+    // longer than the sender waits for an answer; the core answers the leader once it is loaded,
+    // as it answers any append. Until then the group's log waits (onBatch drops appends), and a
+    // new stream is refused, so that two restores never overlap.
+    void r.done.then(
+      () => {
+        if (g.restoring !== r) return;
+        g.restoring = null;
+        this.stats.received++;
+        g.core.step({ ...chunk.msg, from: chunk.msg.from as NodeId });
+        g.core.appliedTo(g.sm.appliedIndex);
+        wake();
+      },
+      (err: unknown) => {
+        if (g.restoring === r) g.restoring = null;
+        this.stats.failed++;
+        this.log.warn('snapshot restore failed', { group: g.id, error: describeError(err) });
+        wake();
+      },
+    );
     return true;
   }
 

@@ -37,6 +37,8 @@ export class MemoryStateMachine implements StateMachine {
   failApply: Error | undefined;
   /** Called for each chunk a restore consumes (a test may make it slow). */
   onRestoreChunk: (c: Uint8Array) => Promise<void> = () => Promise.resolve();
+  /** Called once a restore has every chunk, before it completes (loading an index: a test may make it slow). */
+  onRestoreEnd: () => Promise<void> = () => Promise.resolve();
   /** Bytes per snapshot chunk this state machine yields. */
   chunkBytes = 16;
   /** Restores begun, and every index applied (a replay from index 1 shows here). */
@@ -70,6 +72,7 @@ export class MemoryStateMachine implements StateMachine {
       await this.onRestoreChunk(c);
       parts.push(c);
     }
+    await this.onRestoreEnd();
     this.entries.clear();
     for (const [i, v] of JSON.parse(new TextDecoder().decode(Buffer.concat(parts))) as [number, string][]) this.entries.set(i, v);
     this.appliedIndex = appliedIndex;

@@ -77,6 +77,21 @@ async function watch(w: World, groups: string[], maxMs = 20_000): Promise<{ star
 }
 
 describe('raft host snapshots', () => {
+  it('raft host snapshots - a restore that loads for longer than the stall timeout still ends caught up, and later writes apply (no second restore left hanging)', async () => {
+    const w = await groupsWithData(['g'], 30, 40);
+    const stallMs = w.c.host.opts.snapshotStallMs;
+    const learner = w.sm('c', 'g');
+    // every chunk is in long before; loading them takes three stall timeouts
+    learner.onRestoreEnd = () => new Promise((r) => w.hosts.clock.setTimer(r, 3 * stallMs));
+    await addLearner(w, 'g');
+    await watch(w, ['g'], 30 * stallMs);
+    const leader = w.hosts.leader('g') as MemoryNode;
+    for (let i = 0; i < 5; i++) await w.hosts.settle(leader.host.propose('g', enc.encode(`after-${i}`), { concern: 'majority', timeoutMs: 2_000 }));
+    await w.hosts.until(() => w.c.host.status('g').appliedIndex >= leader.host.status('g').commitIndex, 10 * stallMs, 'the learner applies the writes after its restore');
+    assert.deepEqual([...learner.entries.values()].slice(-5), ['after-0', 'after-1', 'after-2', 'after-3', 'after-4']);
+    assert.equal(learner.restores, 1, 'one restore: a new stream waited for the one loading');
+  });
+
   it('raft host snapshots - a learner that starts empty is caught up by a snapshot, with no replay of the log from index 1', async () => {
     const w = await groupsWithData(['n1'], 30, 20);
     const { hosts, c } = w;
