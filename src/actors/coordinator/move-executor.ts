@@ -79,12 +79,16 @@ export async function runMove(move: MoveRecord, p: MovePorts): Promise<MoveRecor
     await p.save(move);
     p.log.info('move phase', { move: move.id, shard: shardName, from: move.from, to: move.to, phase });
   };
-  /** The target went away for good: take the learner out and start again elsewhere. */
+  /**
+   * The target went away for good: take the learner out, then start again elsewhere (or give up).
+   * The learner goes first and for certain (a failure is retried like any step's): nothing else
+   * ever removes it, and a dead learner left in the configuration stays there for good.
+   */
   const targetLost = async (): Promise<void> => {
+    await p.conf(move.uid, move.shard, { remove: move.to }, live());
     const next = p.retarget(move);
     p.log.warn('move target lost; trying another', { move: move.id, shard: shardName, target: move.to, next });
     if (!next) throw new MoveStopped(`move ${move.id}: target ${move.to} is down and no other node fits`);
-    await p.conf(move.uid, move.shard, { remove: move.to }, live()).catch(() => undefined);
     move.failedTargets = [...(move.failedTargets ?? []), move.to];
     move.to = next;
     move.bytesCopied = 0;
