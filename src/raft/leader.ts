@@ -356,19 +356,30 @@ export function transferLeadership(s: RaftState, to: NodeId): ProposeResult {
   return { ok: true, index: s.raftLog.lastIndex() as LogIndex, term: s.term as Term };
 }
 
-/** Transfers leadership to the best-matched voter (this leader is no longer one, or can no longer serve). */
+/**
+ * Transfers leadership to the best-matched voter (this leader is no longer one, or can no longer
+ * serve) not tried yet in this term, and after every voter, starts over. Called again each time a
+ * transfer runs out (tickLeader): a transferee that never takes over (down, or damaged and so
+ * unable to campaign) must not be the only one tried, as the group takes no writes meanwhile.
+ */
 export function handOff(s: RaftState): void {
-  const best = bestTransferee(s);
-  if (best !== null) transferLeadership(s, best);
+  let best = bestTransferee(s, s.handOffTried);
+  if (best === null && s.handOffTried.size > 0) {
+    s.handOffTried.clear();
+    best = bestTransferee(s);
+  }
+  if (best === null) return;
+  s.handOffTried.add(best);
+  transferLeadership(s, best);
 }
 
-/** Leader: the voter other than itself whose log matches furthest (the one to hand leadership to), or null. */
-export function bestTransferee(s: RaftState): NodeId | null {
+/** Leader: the voter other than itself (and than those in `skip`) whose log matches furthest (the one to hand leadership to), or null. */
+export function bestTransferee(s: RaftState, skip?: ReadonlySet<NodeId>): NodeId | null {
   let best: NodeId | null = null;
   let bestMatch = -1;
   for (const n of s.conf.voters) {
     const m = s.prs.get(n)?.match ?? -1;
-    if (n !== s.id && m > bestMatch) {
+    if (n !== s.id && m > bestMatch && !skip?.has(n)) {
       best = n;
       bestMatch = m;
     }

@@ -98,6 +98,8 @@ export class RaftState {
   randomizedElectionTimeout = 0;
   leadTransferee: NodeId | null = null;
   transferElapsed = 0;
+  /** Leader handing off (handOff, leader.ts): the voters tried in this term. */
+  readonly handOffTried = new Set<NodeId>();
   /** Index of this leader's first (no-op) entry of its term. */
   termStart = 0;
   idleTicks = 0;
@@ -230,6 +232,7 @@ export class RaftState {
     this.heartbeatElapsed = 0;
     this.resetRandomizedTimeout();
     this.leadTransferee = null;
+    this.handOffTried.clear();
     this.timeoutNowWaits = false;
     this.lease = null;
     this.leaseAsk = null;

@@ -531,6 +531,25 @@ describe('raft dissertation extensions', () => {
     assert.equal(net.core(leader).role, 'follower');
   });
 
+  it('raft diss. §3.10 - a leader that must hand off (withdrawn, or removed) tries the next voter when the one it chose does not take over', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    net.propose('a', 'x');
+    net.tick('a', 2);
+    net.deliverAll();
+    const a = net.core('a');
+    assert.equal(a.bestTransferee(), 'b', 'b and c match alike; b comes first');
+    // b is down (or damaged, which keeps it from campaigning); a handing off must not wait on it for ever
+    net.isolate('b');
+    a.withdraw();
+    for (let i = 0; i < 4 * a.cfg.electionTicks && net.core('c').role !== 'leader'; i++) {
+      net.tick('a');
+      net.tick('c');
+      net.deliverAll();
+    }
+    assert.equal(net.core('c').role, 'leader', 'c took over');
+  });
+
   it('raft diss. §4.1 - one server at a time: a learner receives the log without voting, is promoted, then counts', () => {
     const net = new RaftNet(['a', 'b', 'c', 'd'], NO_STICKY, ['a', 'b', 'c']);
     net.elect('a');
