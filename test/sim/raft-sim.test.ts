@@ -1,10 +1,11 @@
 /**
- * The deterministic simulation (sim-cluster.ts: the real Raft host over an in-memory network, disk and clock) over many seeds. `SEEDS=n` runs more (default
+ * The deterministic simulation (sim-cluster.ts: the real Raft host over an in-memory network, disk and clock; sim-moves.ts:
+ * moves by the real move executor under a crashing coordinator) over many seeds. `SEEDS=n` runs more (default
  * 2,000); `SEED=k` replays exactly one. A failing seed is printed with the command that replays it.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SimCluster, SimViolation } from './sim-cluster.js';
+import { SimCluster, SimViolation, type SimOptions } from './sim-cluster.js';
 
 const SEEDS = Number(process.env['SEEDS'] ?? 2000);
 const ONE = process.env['SEED'] !== undefined ? Number(process.env['SEED']) : undefined;
@@ -25,7 +26,10 @@ describe('raft simulation', () => {
   it(`raft sim - ${ONE !== undefined ? `seed ${ONE}` : `${SEEDS} seeds`} keep every safety property and heal`, async () => {
     const seeds = ONE !== undefined ? [ONE] : Array.from({ length: SEEDS }, (_, i) => i + 1);
     const failures: string[] = [];
-    const totals = { writes: 0, commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, followerReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0 };
+    const totals = {
+      writes: 0, commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, followerReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0,
+      movesPlanned: 0, movesDone: 0, movesStopped: 0, coordinatorCrashes: 0, retargets: 0, replicasDeleted: 0, joins: 0, joinsAfterAdded: 0,
+    };
     let maxHeal = 0;
     for (const seed of seeds) {
       const r = await runSeed(seed);
@@ -41,6 +45,7 @@ describe('raft simulation', () => {
       // The faults must really happen, or the run proves little.
       assert.ok(totals.damagedOutages <= seeds.length / 100, `too many outages by damaged replicas: ${totals.damagedOutages}`);
       assert.ok(totals.snapshots > 0 && totals.confChanges > 0 && totals.crashes > 0 && totals.reads > 0 && totals.leaseReads > 0 && totals.followerReads > 0 && totals.corruptions > 0 && totals.transfers > 0 && totals.writes > 0, JSON.stringify(totals));
+      assert.ok(totals.movesDone > 0 && totals.coordinatorCrashes > 0 && totals.replicasDeleted > 0 && totals.joinsAfterAdded > 0 && totals.joins > totals.joinsAfterAdded, JSON.stringify(totals));
     }
   });
 
@@ -84,6 +89,37 @@ describe('raft simulation', () => {
     }
     assert.ok(caught, 'no seed caught the deliberate bug');
     console.log(`deliberate bug caught: ${caught}`);
+  });
+
+  /** The first violation matching `match` over seeds 1..3000 with `opts`. */
+  async function firstCaught(opts: Omit<SimOptions, 'seed'>, match: RegExp): Promise<string | undefined> {
+    for (let seed = 1; seed <= 3000; seed++) {
+      const sim = new SimCluster({ seed, ...opts });
+      try {
+        await sim.run();
+      } catch (err) {
+        if (err instanceof SimViolation && match.test(err.message)) return err.message;
+      }
+    }
+    return undefined;
+  }
+
+  it('raft sim - the move checks catch a coordinator whose membership changes are not idempotent (one that takes over repeats a change and sticks)', async () => {
+    const caught = await firstCaught({ moves: true, moveBugs: { confNotIdempotent: true } }, /did not finish/);
+    assert.ok(caught, 'no seed caught the deliberate bug');
+    console.log(`deliberate move bug caught: ${caught.slice(0, 200)}`);
+  });
+
+  it('raft sim - the move checks catch a retarget that picks a node already in the shard (as coordinator.ts\'s retarget can): the move ends a voter short', async () => {
+    const caught = await firstCaught({ moves: true, voters: 4, steps: 1500, moveBugs: { retargetToMember: true } }, /ended with/);
+    assert.ok(caught, 'no seed caught the deliberate bug');
+    console.log(`deliberate move bug caught: ${caught}`);
+  });
+
+  it('raft sim - the checkers catch a move back to a node that held a replica before: it rejoins under the same Raft id with no memory of its votes', async () => {
+    const caught = await firstCaught({ moves: true, voters: 3, steps: 1500, crashP: 0.02, moveBugs: { moveBack: true } }, /leader completeness|state machine safety|election safety|log matching/);
+    assert.ok(caught, 'no seed caught the deliberate bug');
+    console.log(`deliberate move bug caught: ${caught}`);
   });
 
   it('raft sim - a seed replays exactly', async () => {

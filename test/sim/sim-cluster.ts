@@ -5,21 +5,26 @@
  * The seeded network drops, duplicates, delays and reorders frames and makes symmetric and
  * asymmetric partitions; crashes lose every transaction the disk had not written (and sometimes
  * corrupt a stored entry); restarts; compaction and snapshots streamed in chunks (paced by a
- * snapshot rate limit on half the seeds); membership
- * changes, leadership transfers, writes and reads during the faults. After every step it checks
+ * snapshot rate limit on half the seeds); membership changes, leadership transfers, writes and
+ * reads during the faults. In most seeds (60%) the membership changes are moves of a replica
+ * carried out by the real move executor under a coordinator that crashes between phases
+ * (sim-moves.ts, with its own checks); in the others, random changes. After every step it checks
  * election safety, log matching, leader completeness, state machine safety, monotonic commit,
  * that a damaged replica never grants a vote, that every write is answered with its own entry's
  * result, and that confirmed reads (on the leader, through follower read indexes and through
  * follower leases) are linearizable. After the faults heal it checks that a leader is elected and
- * a new entry commits and is applied everywhere within a bound.
+ * a new entry commits and is applied everywhere within a bound (and that the move under way
+ * finishes).
  */
 import { seededRandom, type TestingBugs } from '../../src/raft/config.js';
+import { decodeConf, sameConf } from '../../src/raft/entry.js';
 import { bootstrapInit, emptyInit, type RaftNodeView } from '../../src/raft/raft-node.js';
 import type { ConfState, Entry, Message, NodeId } from '../../src/raft/types.js';
 import { MemoryRaftNetwork, type FrameKind } from '../../src/replication/memory-raft-transport.js';
 import { RaftHost } from '../../src/replication/raft-host.js';
 import type { HostTestingBugs } from '../../src/replication/raft-turns.js';
 import type { Logger } from '../../src/runtime/logger.js';
+import { GROUP, SimMoves, type MoveBugs, type MoveWorld } from './sim-moves.js';
 import { corruptEntry, SimClock, SimDisk, SimStateMachine, SimStore } from './sim-world.js';
 
 export interface SimOptions {
@@ -39,6 +44,10 @@ export interface SimOptions {
   leaderCrashP?: number;
   /** Fix the message drop probability (default: 0, 0.02, 0.1 or 0.25 by seed). */
   dropP?: number;
+  /** Membership through moves run by the real move executor under a crashing coordinator (sim-moves.ts), rather than random changes (default: by seed). */
+  moves?: boolean;
+  /** Deliberate mistakes of the coordinator's ports, for the tests of the move checks. */
+  moveBugs?: MoveBugs;
   /** Receives a line per event, for debugging a seed. */
   trace?: (line: string) => void;
 }
@@ -64,7 +73,6 @@ interface SimNode {
   corrupt: boolean;
 }
 
-const GROUP = 'g';
 const IDS = ['a', 'b', 'c', 'd', 'e'].map((s) => s as NodeId);
 /** Steps per tick of a host. */
 const TICK_MS = 4;
@@ -98,6 +106,8 @@ export class SimCluster {
   private applied = new Map<number, number>();
   private proposals = 0;
   private everRemoved = new Set<NodeId>();
+  /** Nodes crashed for good: no restart until the faults heal. */
+  private readonly keptDown = new Set<NodeId>();
   private dropP = 0;
   private dupP = 0;
   private maxDelay = 3;
@@ -112,8 +122,17 @@ export class SimCluster {
   private readonly snapshotRate: number;
   /** A check failed inside a callback (a host's promise, a listener): thrown at the end of the step. */
   private violation: SimViolation | undefined;
+  /** The coordinator and the replica managers' moves, in seeds that make membership changes by moves. */
+  private readonly moves: SimMoves | null = null;
+  /** The coordinator's own random stream (so that a seed without moves runs exactly as it did before they existed). */
+  private readonly mrnd: () => number;
+  /** The configuration in force at the highest index committed anywhere so far. */
+  private latestConf: { index: number; conf: ConfState };
   /** Counters a test may look at. */
-  readonly stats = { commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, followerReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0, writes: 0 };
+  readonly stats = {
+    commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, followerReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0, writes: 0,
+    movesPlanned: 0, movesDone: 0, movesStopped: 0, coordinatorCrashes: 0, retargets: 0, replicasDeleted: 0, joins: 0, joinsAfterAdded: 0,
+  };
 
   constructor(private readonly opts: SimOptions) {
     this.seed = opts.seed;
@@ -123,9 +142,14 @@ export class SimCluster {
       fate: (from, to, kind) => this.fate(from, to, kind),
       observe: (from, _to, msgs) => this.observe(from, msgs),
     });
-    const voters = opts.voters ?? this.pick([3, 3, 3, 1, 5]);
+    this.mrnd = seededRandom(opts.seed * 104_729 + 3);
+    const withMoves = opts.moves ?? this.mrnd() < 0.6;
+    let voters = opts.voters ?? this.pick([3, 3, 3, 1, 5]);
+    // Moves need a node outside the group to move to.
+    if (withMoves && opts.voters === undefined) voters = [1, 2, 3, 3, 4][Math.floor(this.mrnd() * 5)] as number;
     const conf: ConfState = { voters: IDS.slice(0, voters), learners: [] };
     this.snapshotRate = [0, 20_000, 0, 200_000][opts.seed % 4] as number;
+    this.latestConf = { index: 0, conf };
     this.flow = { maxSizePerMsg: opts.maxSizePerMsg ?? this.pick([1, 256, 4096]), maxInflightMsgs: this.pick([4, 64]) };
     this.hostOptions = {
       quiesceAfterTicks: this.rnd() < 0.5 ? 0 : 6,
@@ -135,7 +159,9 @@ export class SimCluster {
     };
     for (const id of IDS) {
       const init = conf.voters.includes(id) ? bootstrapInit(conf) : emptyInit();
-      const n: SimNode = { id, disk: new SimDisk({ hardState: init.hardState, snapshot: init.snapshot, entries: [...init.entries] }), host: null, sm: null, lastCommit: 0, corrupt: false };
+      // With moves, a node outside the group has no replica until a move names it.
+      const stored = conf.voters.includes(id) || !withMoves ? { hardState: init.hardState, snapshot: init.snapshot, entries: [...init.entries] } : undefined;
+      const n: SimNode = { id, disk: new SimDisk(stored), host: null, sm: null, lastCommit: 0, corrupt: false };
       this.nodes.set(id, n);
       // Nodes start a few steps apart, so their ticks are out of phase.
       this.clock.setTimer(() => this.start(n), Math.floor(this.rnd() * TICK_MS));
@@ -144,6 +170,32 @@ export class SimCluster {
     this.dupP = this.pick([0, 0.02, 0.1]);
     this.maxDelay = this.pick([1, 3, 8, 20]);
     this.corruptP = this.pick([0, 0, 0.3]);
+    if (withMoves) this.moves = new SimMoves(this.moveWorld(), this.mrnd, conf.voters, this.stats, opts.moveBugs);
+  }
+
+  /** What the coordinator and the replica managers see and do (sim-moves.ts). */
+  private moveWorld(): MoveWorld {
+    return {
+      ids: IDS,
+      now: () => this.clock.now(),
+      setTimer: (fn, steps) => this.clock.setTimer(fn, steps),
+      fate: () => (this.mrnd() < this.dropP ? null : 1 + Math.floor(this.mrnd() * this.maxDelay)),
+      host: (id) => this.nodes.get(id)?.host ?? undefined,
+      replica: (id) => {
+        const n = this.nodes.get(id);
+        return n && this.core(n) ? (n.host as RaftHost) : undefined;
+      },
+      leaders: () => IDS.filter((id) => this.core(this.nodes.get(id) as SimNode)?.isReadyLeader()),
+      committedConf: () => this.committedConf(),
+      openJoiner: (id) => this.openGroup(this.nodes.get(id) as SimNode, true),
+      deleteReplica: (id) => this.deleteReplica(this.nodes.get(id) as SimNode),
+      crash: (id, forGood) => {
+        this.crash(this.nodes.get(id) as SimNode);
+        if (forGood) this.keptDown.add(id);
+      },
+      fail: (m) => this.softFail(m),
+      log: this.opts.trace ? this.traceLogger('coordinator') : SILENT,
+    };
   }
 
   private pick<T>(xs: readonly T[]): T {
@@ -177,14 +229,6 @@ export class SimCluster {
     const d = n.disk.durable;
     this.t(`start ${n.id} hs=${JSON.stringify(d.raft?.hardState)} snap=${d.raft?.snapshot.index} entries=${d.raft?.entries.length} sm=${d.smApplied}`);
     const incarnation = n.disk.incarnation;
-    const sm = new SimStateMachine(n.id, n.disk, incarnation, {
-      applied: (node, index, fp) => this.checkApplied(node, index, fp),
-      fail: (m) => this.fail(m),
-      snapshotTaken: () => {
-        this.stats.snapshots++;
-        this.t(`${n.id} snapshot image taken at ${sm.appliedIndex}`);
-      },
-    }, this.pick([50, 500, 100_000]));
     const transport = this.net.attach(n.id, { requestTimeoutMs: 2 * ELECTION_TICKS * TICK_MS });
     const host = RaftHost.open({
       nodeId: n.id,
@@ -200,17 +244,66 @@ export class SimCluster {
     });
     host.setSnapshotRate(this.snapshotRate);
     n.host = host;
-    n.sm = sm;
+    n.sm = null;
     n.corrupt = false;
-    void host.createGroup(GROUP, { voters: [n.id], stateMachine: sm }).catch((err: unknown) => this.softFail(`createGroup on ${n.id}: ${String(err)}`));
-    host.onRoleChange(GROUP, (ev) => {
-      this.t(`${n.id} role ${JSON.stringify(ev)}`);
-      if (ev.role !== 'leader') return;
-      this.stats.elections++;
-      this.checkNewLeader(n);
-      this.checkCompleteness(n);
+    // A replica opens from its stored state; with moves, a node without one opens it empty (to
+    // join) only if the placement or a move names it, as the replica manager does.
+    if (n.disk.durable.raft || !this.moves) this.openGroup(n, false);
+    else this.moves.reconcile(n.id);
+  }
+
+  /** Opens the node's replica of the group: from its stored state, or empty to join (`join`). */
+  private openGroup(n: SimNode, join: boolean): void {
+    const host = n.host;
+    if (!host || n.sm) return;
+    if (join && (n.disk.durable.raft || n.disk.durable.smApplied > 0)) this.fail(`${n.id} opens a joining replica over stored state`);
+    const sm = new SimStateMachine(n.id, n.disk, n.disk.incarnation, {
+      applied: (node, index, fp) => this.checkApplied(node, index, fp),
+      fail: (m) => this.fail(m),
+      snapshotTaken: () => {
+        this.stats.snapshots++;
+        this.t(`${n.id} snapshot image taken at ${sm.appliedIndex}`);
+      },
+    }, this.pick([50, 500, 100_000]));
+    n.sm = sm;
+    const opened = (): void => {
+      if (n.host !== host || n.sm !== sm) return;
+      host.onRoleChange(GROUP, (ev) => {
+        this.t(`${n.id} role ${JSON.stringify(ev)}`);
+        if (ev.role !== 'leader') return;
+        this.stats.elections++;
+        this.checkNewLeader(n);
+        this.checkCompleteness(n);
+      });
+      n.lastCommit = host.inspect(GROUP).log.committed;
+    };
+    if (!join) {
+      void host.createGroup(GROUP, { voters: [n.id], stateMachine: sm }).catch((err: unknown) => this.softFail(`createGroup on ${n.id}: ${String(err)}`));
+      opened();
+      return;
+    }
+    this.t(`${n.id} opens an empty replica to join`);
+    this.stats.joins++;
+    // The replica manager learns of the move after a delay: the learner may be in the configuration already.
+    if (this.committedConf().learners.includes(n.id)) this.stats.joinsAfterAdded++;
+    const voters = this.latestConf.conf.voters;
+    host.createGroup(GROUP, { voters: [...voters], join: true, stateMachine: sm }).then(opened, (err: unknown) => {
+      if (n.host === host) this.softFail(`createGroup (join) on ${n.id}: ${String(err)}`);
     });
-    n.lastCommit = host.inspect(GROUP).log.committed;
+  }
+
+  /** Deletes the node's replica and its state machine's data, as the replica manager's collection does. */
+  private async deleteReplica(n: SimNode): Promise<void> {
+    const host = n.host;
+    const sm = n.sm;
+    if (!host || !sm || !this.core(n)) return;
+    this.t(`${n.id} deletes its replica`);
+    // Both deletions in one transaction: a crash keeps both or neither.
+    sm.drop();
+    const removed = host.removeGroup(GROUP);
+    n.sm = null;
+    n.lastCommit = 0;
+    await removed;
   }
 
   private crash(n: SimNode): void {
@@ -221,7 +314,7 @@ export class SimCluster {
     // At most one replica damaged at a time, in groups of three or more voters: a majority of
     // damaged replicas can never be repaired (by design they will not vote), which is an outage
     // the checkers would report, not a safety bug.
-    const others = [...this.nodes.values()].filter((o) => o !== n && (o.host ? o.host.inspect(GROUP).damaged : o.corrupt));
+    const others = [...this.nodes.values()].filter((o) => o !== n && (o.host ? this.core(o)?.damaged : o.corrupt));
     const voters = this.leader()?.host?.inspect(GROUP).conf.voters.length ?? 0;
     // Detached first: a crashed process answers nothing, not even the requests it was holding.
     this.net.detach(n.id);
@@ -253,8 +346,8 @@ export class SimCluster {
   /** Every batch a host sends: a damaged replica must never grant a vote. */
   private observe(from: string, msgs: readonly [string, Message][]): void {
     const n = this.nodes.get(from as NodeId);
-    if (!n?.host) return;
-    const core = n.host.inspect(GROUP);
+    const core = n && this.core(n);
+    if (!n || !core) return;
     if (this.opts.trace) for (const [, m] of msgs) this.t(`send ${m.from}>${m.to} ${m.type} t${m.term}${m.type === 'app' ? ` prev=${m.prevIndex}/${m.prevTerm} n=${m.entries.length} c=${m.commit}` : m.type === 'appResp' ? ` i=${m.index} rej=${m.reject} hint=${m.hintIndex}` : m.type === 'snap' ? ` s=${m.snapshot.index}` : ''}`);
     for (const [, m] of msgs) {
       if (core.damaged && (m.type === 'voteResp' || m.type === 'preVoteResp') && !m.reject) this.softFail(`damaged ${n.id} granted a ${m.type}`);
@@ -304,10 +397,12 @@ export class SimCluster {
         if (!c) {
           this.committed.set(i, { crc: e.crc, term: e.term, seenAtTerm: core.term });
           this.stats.commits++;
+          if (e.type === 'config') this.noteConf(i, decodeConf(e.data));
         } else if (c.crc !== e.crc) this.fail(`state machine safety: ${n.id} committed a different entry at ${i}`);
       }
       n.lastCommit = core.log.committed;
     }
+    this.committedConf();
     // Log matching (§5.3): same index and term ⇒ identical prefix.
     for (let x = 0; x < live.length; x++) {
       for (let y = x + 1; y < live.length; y++) this.checkLogMatching(live[x] as SimNode, live[y] as SimNode);
@@ -329,6 +424,29 @@ export class SimCluster {
       const ea = la.entry(i) as Entry;
       const eb = lb.entry(i) as Entry;
       if (ea.term !== eb.term || ea.crc !== eb.crc) this.fail(`log matching: ${a.id} and ${b.id} agree at ${top} but differ at ${i}`);
+    }
+  }
+
+  /**
+   * The configuration in force at the highest index committed anywhere so far: from the commit
+   * indexes of the live replicas now, and from every `config` entry seen committed (its replica
+   * may have crashed since).
+   */
+  private committedConf(): ConfState {
+    for (const n of this.nodes.values()) {
+      const core = this.core(n);
+      if (core) this.noteConf(core.log.committed, core.conf);
+    }
+    return this.latestConf.conf;
+  }
+
+  private noteConf(index: number, conf: ConfState): void {
+    if (index <= this.latestConf.index) return;
+    const changed = !sameConf(conf, this.latestConf.conf);
+    this.latestConf = { index, conf: { voters: [...conf.voters], learners: [...conf.learners] } };
+    if (changed) {
+      this.t(`committed configuration at ${index}: voters ${conf.voters.join(',')} learners ${conf.learners.join(',')}`);
+      this.moves?.confCommitted(conf);
     }
   }
 
@@ -382,8 +500,9 @@ export class SimCluster {
     if (faulty) {
       this.fault();
       this.client();
-      await this.settle();
     }
+    this.moves?.step(faulty);
+    if (faulty || this.moves) await this.settle();
     if (this.violation) throw this.violation;
     this.check();
   }
@@ -454,7 +573,7 @@ export class SimCluster {
       leader.host.readIndex(GROUP, { mode, timeoutMs: REQUEST_MS, forPeer: f.id }).then(({ index, term }) => {
         if (this.blocked.has(`${leader.id}>${f.id}`)) return;
         this.clock.setTimer(() => {
-          if (f.host !== host || host.termOf(GROUP) !== term) return;
+          if (f.host !== host || !this.core(f) || host.termOf(GROUP) !== term) return;
           if (index < floor) this.softFail(`follower read on ${f.id} (term ${term}) at index ${index} but ${floor} was already committed when it asked`);
           this.stats.followerReads++;
           host.waitApplied(GROUP, index, REQUEST_MS).catch(noop);
@@ -481,7 +600,7 @@ export class SimCluster {
       this.crash(some());
     } else if (r < crashP + 0.02) {
       const n = some();
-      if (!n.host) this.start(n);
+      if (!n.host && !this.keptDown.has(n.id)) this.start(n);
     } else if (r < crashP + 0.025) {
       // symmetric partition: one node cut off
       const x = some().id;
@@ -492,7 +611,8 @@ export class SimCluster {
     } else if (r < crashP + 0.04) {
       this.blocked.clear();
     } else if (r < crashP + 0.045) {
-      this.confChange();
+      // With moves, the coordinator alone changes the membership.
+      if (!this.moves) this.confChange();
     } else if (r < crashP + 0.048) {
       const l = this.leader();
       const core = l && this.core(l);
@@ -557,15 +677,18 @@ export class SimCluster {
     this.dropP = 0;
     this.dupP = 0;
     this.maxDelay = Math.min(this.maxDelay, 2);
+    this.keptDown.clear();
     for (const n of this.nodes.values()) if (!n.host) this.start(n);
+    this.moves?.heal();
     await this.settle();
     // Time to elect, plus time to ship the backlog a new leader may have to replicate before its
     // first entry commits (slow when the seed chose one entry per message).
-    const cores = [...this.nodes.values()].map((n) => this.core(n) as RaftNodeView);
+    const cores = [...this.nodes.values()].map((n) => this.core(n)).filter((c): c is RaftNodeView => c !== undefined);
     const backlog = Math.max(...cores.map((c) => c.log.lastIndex())) - Math.min(...cores.filter((c) => c.isVoter()).map((c) => c.log.committed));
     const bound = (this.opts.healBound ?? 400) + 4 * Math.max(0, backlog);
     let marker = -1;
     let committedAt = -1;
+    let appliedEverywhere = false;
     for (let i = 0; i < bound + CATCH_UP_BOUND; i++) {
       await this.advance(false);
       const l = this.leader();
@@ -582,7 +705,13 @@ export class SimCluster {
       if (committedAt < 0 && core.log.committed >= marker) committedAt = i;
       if (committedAt < 0 && i >= bound) break;
       const members = [...core.conf.voters, ...core.conf.learners];
-      if (committedAt >= 0 && members.every((id) => (this.nodes.get(id)?.sm?.appliedIndex ?? 0) >= marker)) return committedAt;
+      appliedEverywhere = committedAt >= 0 && members.every((id) => (this.nodes.get(id)?.sm?.appliedIndex ?? 0) >= marker);
+      // With moves, healing also ends the move under way (the coordinator comes back if it was down).
+      if (appliedEverywhere && !this.moves?.busy()) {
+        this.moves?.checkSettled(this.committedConf());
+        if (this.violation) throw this.violation;
+        return committedAt;
+      }
     }
     const l = this.leader();
     const state = [...this.nodes.values()]
@@ -597,6 +726,7 @@ export class SimCluster {
       this.stats.damagedOutages++;
       return -1;
     }
+    if (appliedEverywhere && this.moves) this.fail(`the move under way did not finish within ${bound + CATCH_UP_BOUND} steps after healing (${this.moves.describe()}; ${state})`);
     this.fail(committedAt < 0 ? `no leader committed a new entry within ${bound} steps after healing (leader ${l?.id ?? 'none'}; ${state})` : `members did not all apply the new entry within ${CATCH_UP_BOUND} steps after it committed (${state})`);
   }
 }

@@ -232,6 +232,8 @@ export interface SmChecks {
 export class SimStateMachine implements StateMachine {
   appliedIndex: number;
   readonly log: Map<number, number>;
+  /** Its replica was deleted: it writes nothing more to the disk. */
+  private dropped = false;
 
   constructor(
     private readonly node: string,
@@ -256,11 +258,23 @@ export class SimStateMachine implements StateMachine {
     }
     const applied = this.appliedIndex;
     const added = entries.map((e) => [e.index, this.log.get(e.index) as number] as const);
-    this.disk.write(this.incarnation, (d) => {
+    if (!this.dropped) this.disk.write(this.incarnation, (d) => {
       for (const [i, fp] of added) d.smLog.set(i, fp);
       d.smApplied = applied;
     });
     return Promise.resolve(results);
+  }
+
+  /**
+   * Deletes the state machine's data with its replica's (in the disk's current transaction, so
+   * that a crash keeps both or neither); nothing this instance does afterwards reaches the disk.
+   */
+  drop(): void {
+    this.dropped = true;
+    this.disk.write(this.incarnation, (d) => {
+      d.smApplied = 0;
+      d.smLog = new Map();
+    });
   }
 
   snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array>; bytes: number }> {
@@ -279,7 +293,7 @@ export class SimStateMachine implements StateMachine {
     for (const [i, fp] of log) this.log.set(i, fp);
     this.appliedIndex = applied;
     const copy = new Map(this.log);
-    this.disk.write(this.incarnation, (d) => {
+    if (!this.dropped) this.disk.write(this.incarnation, (d) => {
       d.smLog = copy;
       d.smApplied = applied;
     });
