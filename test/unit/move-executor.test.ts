@@ -66,7 +66,41 @@ const move = (): MoveRecord => ({
   bytesCopied: 0, bytesTotal: null, startedAt: new Date(0).toISOString(), epoch: 1,
 });
 
+/** A move a -> d in `switch`: d votes already, a leads; d never takes leadership over (damaged, say). */
+function switching() {
+  let leader = 'a';
+  let voters = ['a', 'b', 'c', 'd'];
+  const transfers: (string | undefined)[] = [];
+  const ports: MovePorts = {
+    ...shard(null, 0).ports,
+    // an executor that keeps asking d stops here instead of spinning
+    epoch: () => (transfers.length > 4 ? 0 : 1),
+    save: () => Promise.resolve(),
+    isAlive: () => true,
+    leaderStatus: () => Promise.resolve({ ...status(voters, []), node: leader, leader }),
+    transfer: (_uid, _shard, to) => {
+      transfers.push(to);
+      if (to === 'd') return Promise.reject(new Error('leadership transfer to d did not complete'));
+      leader = 'b';
+      return Promise.resolve();
+    },
+    conf: (_uid, _shard, change: MembershipChange) => {
+      if ('remove' in change) voters = voters.filter((n) => n !== change.remove);
+      return Promise.resolve();
+    },
+  };
+  return { ports, transfers, voters: () => voters };
+}
+
 describe('move executor', () => {
+  it('move executor - when the new replica does not take over from the source, the next transfer lets the leader pick', async () => {
+    const s = switching();
+    const done = await runMove({ ...move(), from: 'a', phase: 'switch' }, s.ports);
+    assert.equal(done.phase, 'cleanup');
+    assert.deepEqual(s.transfers, ['d', undefined]);
+    assert.deepEqual(s.voters(), ['b', 'c', 'd']);
+  });
+
   it('move executor - a lost target\'s learner is taken out before the move starts over elsewhere, retried until that lands', async () => {
     const s = shard('e', 2);
     await assert.rejects(runMove(move(), s.ports), MoveStopped);

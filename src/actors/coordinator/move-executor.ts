@@ -68,6 +68,8 @@ export async function runMove(move: MoveRecord, p: MovePorts): Promise<MoveRecor
   const shardName = `${move.collection}/${move.shard}`;
   let lostSince: number | null = null;
   let lastProgressSave = 0;
+  /** Leadership transfers asked of the source while it leads. */
+  let handOffs = 0;
   const live = (): number => {
     const e = p.epoch();
     if (e === 0) throw new MoveStopped(`move ${move.id}: this coordinator is no longer active`);
@@ -168,7 +170,10 @@ export async function runMove(move: MoveRecord, p: MovePorts): Promise<MoveRecor
           const fromDead = move.from !== null && !p.isAlive(move.from);
           if (fromIn && (fromDead || lead.voters.includes(move.to))) {
             if (lead.node === move.from) {
-              await p.transfer(move.uid, move.shard, lead.voters.includes(move.to) ? move.to : undefined);
+              // To the new replica; after a try that did not take, every other one lets the leader
+              // pick (the new replica may never take over: down, or damaged and so unable to campaign).
+              const to = lead.voters.includes(move.to) && handOffs++ % 2 === 0 ? move.to : undefined;
+              await p.transfer(move.uid, move.shard, to);
               break;
             }
             await p.conf(move.uid, move.shard, { remove: move.from as string }, live());
