@@ -110,7 +110,7 @@ describe('raft simulation', () => {
     console.log(`deliberate move bug caught: ${caught.slice(0, 200)}`);
   });
 
-  it('raft sim - the move checks catch a retarget that picks a node already in the shard (as coordinator.ts\'s retarget can): the move ends a voter short', async () => {
+  it('raft sim - the move checks catch a retarget that picks a node already in the shard (as coordinator.ts\'s could before 1f11fff): the move ends a voter short', async () => {
     const caught = await firstCaught({ moves: true, voters: 4, steps: 1500, moveBugs: { retargetToMember: true } }, /ended with/);
     assert.ok(caught, 'no seed caught the deliberate bug');
     console.log(`deliberate move bug caught: ${caught}`);

@@ -78,7 +78,7 @@ export interface MoveWorld {
 export interface MoveBugs {
   /** The conf port proposes a change even when the committed configuration already shows it. */
   confNotIdempotent?: boolean;
-  /** Retargeting may pick a node already in the shard (it excludes only the move's source, target and failed targets). */
+  /** Retargeting may pick a node already in the shard (it excludes only the move's source, target and failed targets, as coordinator.ts's did before 1f11fff). */
   retargetToMember?: boolean;
   /**
    * A move may target a node that held a replica of the group before (as the real planner may):
@@ -571,7 +571,7 @@ async function serveTransfer(node: NodeId, host: RaftHost, to: string | undefine
   if (to !== node) await host.transferLeadership(GROUP, to);
 }
 
-/** A replica's status as the replica actor answers it (no snapshot progress: GroupStatus has none, so replica-factory.ts reports null). */
+/** A replica's status as the replica actor answers it (replica-factory.ts). */
 function shardStatus(node: NodeId, st: GroupStatus): ShardStatus {
   return {
     node,
@@ -585,7 +585,7 @@ function shardStatus(node: NodeId, st: GroupStatus): ShardStatus {
     voters: st.voters,
     learners: st.learners,
     lastIndex: st.lastIndex,
-    snapshot: null,
+    snapshot: st.snapshot ?? null,
     reads: st.reads,
     followerReads: { reads: 0, requests: 0, leased: 0 },
   };
