@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ShoalClient } from '../../src/client/client.js';
 import { OpsClient, type Move } from '../../src/client/ops.js';
 import { TestCluster } from '../helpers/cluster.js';
-import { checkNothingLost, startLoad } from '../helpers/ops-load.js';
+import { bigShard, checkNothingLost, drained, startLoad, voterOf } from '../helpers/ops-load.js';
 
 let cluster: TestCluster;
 let client: ShoalClient;
@@ -24,12 +24,7 @@ before(async () => {
   cluster = await TestCluster.start({ nodes: 6, env: { SHOAL_DOWN_AFTER_MS: '2000', SHOAL_REPLACE_AFTER_MS: '60000', SHOAL_FAULTS: 'slow-switch' } });
   client = await cluster.client({ timeoutMs: 15_000 });
   ops = new OpsClient(client);
-  await client.createCollection({ name: 'big', dim: DIM, metric: 'l2', shards: 1, replicas: 3 });
-  // about 3 MB of points and index in the shard: a copy at a few hundred KB/s takes seconds
-  for (let b = 0; b < 24; b++) {
-    await client.collection('big').upsert(Array.from({ length: 250 }, (_, i) => ({ id: `p${b}-${i}`, vector: Array.from({ length: DIM }, (_, d) => Math.sin(b * 250 + i + d * 0.1)) })));
-  }
-  points.set('big', 6_000);
+  points.set('big', await bigShard(client, 'big'));
 });
 
 after(async () => {
@@ -42,12 +37,6 @@ async function coordinator(): Promise<string> {
     if (c) return c;
     await sleep(200);
   }
-}
-
-/** A voter of `big` that is not `but`. */
-async function voterOf(but: string[]): Promise<string> {
-  const d = await client.describeCollection('big');
-  return d.shards[0]!.replicas.map((r) => r.node).find((n) => !but.includes(n))!;
 }
 
 /** Waits for the first move to reach `phase`; returns it. */
@@ -72,10 +61,6 @@ async function killCoordinator(c: string): Promise<number> {
   return Date.now() - t0;
 }
 
-async function drained(node: string): Promise<boolean> {
-  return !(await client.clusterStatus()).nodes.some((n) => n.id === node);
-}
-
 describe('coordinator faults', () => {
   it('coordinator - killed during a copy, and again during a switch: another takes over within 10 s and the moves complete; no request fails', async () => {
     await ops.configureRebalance({ maxBytesPerSec: 400_000, maxConcurrentMoves: 1 });
@@ -84,25 +69,25 @@ describe('coordinator faults', () => {
     // the coordinator is never the move's target: in maintenance it takes no replicas
     const c1 = await coordinator();
     await ops.maintenance(c1, true, 20_000);
-    const x1 = await voterOf([c1]);
+    const x1 = await voterOf(client, 'big', [c1]);
     await ops.removeNode(x1);
     const copying = await moveIn('copy');
     assert.equal(copying.from, x1);
     const took1 = await killCoordinator(c1);
     assert.ok(took1 <= 10_000, `a coordinator took over ${took1} ms after the kill during the copy`);
-    await cluster.waitFor(() => drained(x1), `${x1} drained after the takeover`, 90_000);
+    await cluster.waitFor(() => drained(client, x1), `${x1} drained after the takeover`, 90_000);
     await cluster.stopNode(x1);
     await cluster.startNode(c1);
     await ops.maintenance(c1, false);
 
     const c2 = await coordinator();
     await ops.maintenance(c2, true, 20_000);
-    const x2 = await voterOf([c2]);
+    const x2 = await voterOf(client, 'big', [c2]);
     await ops.removeNode(x2);
     await moveIn('switch', 60_000);
     const took2 = await killCoordinator(c2);
     assert.ok(took2 <= 10_000, `a coordinator took over ${took2} ms after the kill during the switch`);
-    await cluster.waitFor(() => drained(x2), `${x2} drained after the takeover`, 90_000);
+    await cluster.waitFor(() => drained(client, x2), `${x2} drained after the takeover`, 90_000);
     await cluster.stopNode(x2);
     await cluster.startNode(c2);
     await ops.maintenance(c2, false);

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ShoalClient } from '../../src/client/client.js';
 import { OpsClient } from '../../src/client/ops.js';
 import { TestCluster } from '../helpers/cluster.js';
-import { checkNothingLost, startLoad } from '../helpers/ops-load.js';
+import { bigShard, checkNothingLost, drained, startLoad, voterOf } from '../helpers/ops-load.js';
 
 let cluster: TestCluster;
 let client: ShoalClient;
@@ -22,34 +22,19 @@ before(async () => {
   cluster = await TestCluster.start({ nodes: 4, env: { SHOAL_DOWN_AFTER_MS: '2000', SHOAL_REPLACE_AFTER_MS: '60000' } });
   client = await cluster.client({ timeoutMs: 15_000 });
   ops = new OpsClient(client);
-  await client.createCollection({ name: 'big', dim: DIM, metric: 'l2', shards: 1, replicas: 3 });
-  // about 3 MB of points and index in the shard: a copy at a few hundred KB/s takes seconds
-  for (let b = 0; b < 24; b++) {
-    await client.collection('big').upsert(Array.from({ length: 250 }, (_, i) => ({ id: `p${b}-${i}`, vector: Array.from({ length: DIM }, (_, d) => Math.sin(b * 250 + i + d * 0.1)) })));
-  }
-  points.set('big', 6_000);
+  points.set('big', await bigShard(client, 'big'));
 });
 
 after(async () => {
   await cluster?.stop();
 });
 
-/** A voter of `big` that is not `but`. */
-async function voterOf(but: string[]): Promise<string> {
-  const d = await client.describeCollection('big');
-  return d.shards[0]!.replicas.map((r) => r.node).find((n) => !but.includes(n))!;
-}
-
-async function drained(node: string): Promise<boolean> {
-  return !(await client.clusterStatus()).nodes.some((n) => n.id === node);
-}
-
 describe('coordinator at the operator\'s pace', () => {
   it('coordinator - the copy rate stays within 20% of maxBytesPerSec', async () => {
     const rate = 500_000;
     await ops.configureRebalance({ maxBytesPerSec: rate, maxConcurrentMoves: 1 });
     // four nodes are left, three of them voters: draining one copies its replica to the fourth
-    const x = await voterOf([]);
+    const x = await voterOf(client, 'big', []);
     await ops.removeNode(x);
     const samples: { t: number; bytes: number; total: number }[] = [];
     for (let i = 0; i < 400; i++) {
@@ -64,7 +49,7 @@ describe('coordinator at the operator\'s pace', () => {
     const last = inner[inner.length - 1]!;
     const measured = ((last.bytes - first.bytes) / (last.t - first.t)) * 1_000;
     assert.ok(Math.abs(measured - rate) <= rate * 0.2, `copy rate ${Math.round(measured)} B/s, limit ${rate} B/s`);
-    await cluster.waitFor(() => drained(x), `${x} drained`, 90_000);
+    await cluster.waitFor(() => drained(client, x), `${x} drained`, 90_000);
     await cluster.stopNode(x);
   });
 

@@ -87,3 +87,24 @@ export async function checkNothingLost(client: ShoalClient, report: LoadReport, 
   }
   return problems;
 }
+
+/** A collection `name` of one shard (3 replicas) with 6,000 points of 128 dimensions: about 3 MB, so a copy at a few hundred KB/s takes seconds. */
+export async function bigShard(client: ShoalClient, name: string): Promise<number> {
+  const dim = 128;
+  await client.createCollection({ name, dim, metric: 'l2', shards: 1, replicas: 3 });
+  for (let b = 0; b < 24; b++) {
+    await client.collection(name).upsert(Array.from({ length: 250 }, (_, i) => ({ id: `p${b}-${i}`, vector: Array.from({ length: dim }, (_, d) => Math.sin(b * 250 + i + d * 0.1)) })));
+  }
+  return 24 * 250;
+}
+
+/** A voter of shard 0 of `name` that is not in `but`. */
+export async function voterOf(client: ShoalClient, name: string, but: string[]): Promise<string> {
+  const d = await client.describeCollection(name);
+  return d.shards[0]!.replicas.map((r) => r.node).find((n) => !but.includes(n))!;
+}
+
+/** Whether `node` has left cluster.status (a removed node, once drained). */
+export async function drained(client: ShoalClient, node: string): Promise<boolean> {
+  return !(await client.clusterStatus()).nodes.some((n) => n.id === node);
+}
