@@ -129,7 +129,13 @@ export function handleVoteRequest(s: RaftState, m: Extract<Message, { type: 'vot
   const pre = m.type === 'preVote';
   const canVote = s.vote === m.from || (s.vote === null && s.lead === null) || (pre && m.term > s.term);
   const upToDate = s.cfg.bugs.voteWithoutLogCheck === true || s.raftLog.isUpToDate(m.lastIndex, m.lastTerm);
-  if (canVote && upToDate && !s.damaged) {
+  // A blank log votes for no one: it is a replica that joined empty and has heard from no leader
+  // yet, perhaps on a node that held the group before and deleted its data (same Raft id, no
+  // memory of the votes it gave). A legitimate election never needs it: no learner is promoted
+  // before it holds some of the log (leader.ts proposeConfChange), and bootstrap voters start
+  // with the first entry.
+  const blank = s.raftLog.lastIndex() === 0 && s.raftLog.snapIndex === 0;
+  if (canVote && upToDate && !s.damaged && !blank) {
     s.send({ type: pre ? 'preVoteResp' : 'voteResp', from: s.id, to: m.from, term: m.term, reject: false });
     if (!pre) {
       s.electionElapsed = 0;

@@ -247,6 +247,10 @@ export function proposeConfChange(s: RaftState, change: ConfChange): ProposeResu
     // before any new voter learned that it did, and they could not elect anyone (diss. §4.2.2).
     return { ok: false, reason: 'invalid', leader: s.lead, detail: `${s.id} leads this group: transfer leadership before removing it` };
   }
+  if (change.type === 'promote' && (s.prs.get(change.node)?.match ?? 0) === 0) {
+    // A voter never starts blank: a blank log does not vote (candidate.ts handleVoteRequest).
+    return { ok: false, reason: 'confPending', leader: s.lead, detail: `learner ${change.node} has nothing of the log yet; promote it once it has caught up` };
+  }
   const next = applyConfChange(s.conf, change);
   if (typeof next === 'string') return { ok: false, reason: 'invalid', leader: s.lead, detail: next };
   appendEntry(s, 'config', encodeConf(next));

@@ -26,8 +26,9 @@
  * replica while the committed configuration holds it; and after the faults heal, every move
  * finishes and the placement equals the committed voters, with no learner left.
  *
- * Moves go only to nodes that never held a replica of the group: one that did would rejoin under
- * the same Raft id with no memory of its votes, which is unsafe (MoveBugs.moveBack shows it).
+ * Moves may go back to nodes that held a replica of the group before (as the real planner's do):
+ * the replica comes back empty under the same Raft id, with no memory of its votes, and is safe
+ * only because a blank log votes for no one and no learner is promoted blank (src/raft).
  */
 import { MoveStopped, runMove, type MovePorts } from '../../src/actors/coordinator/move-executor.js';
 import type { MembershipChange, ShardStatus } from '../../src/actors/shard-protocol.js';
@@ -80,13 +81,6 @@ export interface MoveBugs {
   confNotIdempotent?: boolean;
   /** Retargeting may pick a node already in the shard (it excludes only the move's source, target and failed targets, as coordinator.ts's did before 1f11fff). */
   retargetToMember?: boolean;
-  /**
-   * A move may target a node that held a replica of the group before (as the real planner may):
-   * its replica, deleted since, comes back empty under the same Raft id, with no memory of its
-   * votes or log, and a stale replica whose configuration still counts it can win an election
-   * with its vote.
-   */
-  moveBack?: boolean;
 }
 
 export interface MoveStats {
@@ -133,8 +127,6 @@ export class SimMoves {
   /** No committed configuration may have fewer voters (the last move's starting voters, less one). */
   private voterFloor: number;
   private readonly collecting = new Map<NodeId, RaftHost>();
-  /** Every node that ever held a replica of the group (or was a move's target). */
-  private readonly everHeld = new Set<NodeId>();
   private readonly downSince = new Map<NodeId, number>();
   private healing = false;
   // Per seed: the coordinator's milliseconds per step, how long the membership view takes to see
@@ -157,7 +149,6 @@ export class SimMoves {
   ) {
     this.bucket = { placement: [...voters], bootstrap: [...voters], move: null, revision: 1 };
     this.voterFloor = voters.length;
-    for (const v of voters) this.everHeld.add(v);
     this.msPerStep = this.pick([10, 25, 50]);
     this.aliveLag = this.pick([0, 20, 80]);
     this.crashP = this.pick([0, 0.005, 0.02]);
@@ -264,9 +255,8 @@ export class SimMoves {
     const placement = this.bucket.placement;
     const conf = this.w.committedConf();
     const up = (n: NodeId): boolean => this.w.host(n) !== undefined;
-    // A node that held a replica of the group before would rejoin under the same Raft id, with
-    // no memory of its votes: unsafe (MoveBugs.moveBack), so only nodes new to the group.
-    const outside = this.w.ids.filter((n) => !placement.includes(n) && !conf.voters.includes(n) && !conf.learners.includes(n) && (this.bugs.moveBack || !this.everHeld.has(n)));
+    // Nodes that held a replica of the group before are targets too (they rejoin blank).
+    const outside = this.w.ids.filter((n) => !placement.includes(n) && !conf.voters.includes(n) && !conf.learners.includes(n));
     // As the real planner, mostly an up node; now and then one that just went down unnoticed.
     const targets = this.rnd() < 0.9 ? outside.filter(up) : outside;
     if (targets.length === 0) return;
@@ -291,7 +281,6 @@ export class SimMoves {
       startedAt: new Date(this.w.now() * this.msPerStep).toISOString(),
       epoch: c.epoch,
     };
-    this.everHeld.add(to);
     this.planned = { id: move.id, voters: conf.voters.length };
     this.voterFloor = conf.voters.length - 1;
     this.stats.movesPlanned++;
@@ -375,12 +364,10 @@ export class SimMoves {
     const excluded = new Set<string>([move.to, ...(move.failedTargets ?? []), ...(move.from !== null ? [move.from] : [])]);
     const members = new Set<string>([...this.bucket.placement, ...conf.voters, ...conf.learners]);
     if (!this.bugs.retargetToMember) for (const n of members) excluded.add(n);
-    if (!this.bugs.moveBack) for (const n of this.everHeld) if (!members.has(n)) excluded.add(n);
     const load = (n: NodeId): number => (this.w.replica(n) ? 1 : 0);
     const nodes = this.w.ids.filter((n) => this.isAlive(n) && this.w.host(n) && !excluded.has(n));
     nodes.sort((a, b) => load(a) - load(b) || (a < b ? -1 : 1));
     const next = nodes[0] ?? null;
-    if (next !== null) this.everHeld.add(next);
     return next;
   }
 

@@ -94,3 +94,35 @@ describe('raft new member', () => {
     assert.equal(net.trace.filter((m) => m.to === 'd' && m.type === 'app' && m.prevIndex === 0 && m.entries.length > 0).length, 0);
   });
 });
+
+describe('raft blank replicas', () => {
+  it('raft blank - a replica with a blank log votes for no one (it may be a node that held the group before, deleted its data and rejoined under the same id)', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.add('d', emptyInit());
+    const d = net.core('d');
+    for (const type of ['vote', 'preVote'] as const) {
+      d.step({ type, from: id('a'), to: id('d'), term: 5 as never, lastIndex: 0 as never, lastTerm: 0 as never } as Message);
+    }
+    const answers = d.ready().messages.filter((m) => m.type === 'voteResp' || m.type === 'preVoteResp');
+    assert.equal(answers.length, 2);
+    assert.ok(answers.every((m) => (m as { reject: boolean }).reject), 'both refused');
+  });
+
+  it('raft blank - a learner that has nothing of the log yet is not promoted (no voter starts blank); once caught up, it is', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    const a = net.core('a');
+    assert.ok(a.proposeConfChange({ type: 'addLearner', node: id('d') }).ok);
+    // the change commits among a, b, c while d is not there to hear anything
+    net.deliverAll();
+    const early = a.proposeConfChange({ type: 'promote', node: id('d') });
+    assert.equal(early.ok, false);
+    assert.match((early as { detail?: string }).detail ?? '', /nothing of the log/);
+    net.add('d', emptyInit());
+    net.tick('a', 2);
+    net.deliverAll();
+    net.tick('a', 2);
+    net.deliverAll();
+    assert.ok(a.proposeConfChange({ type: 'promote', node: id('d') }).ok, 'promoted once it holds the log');
+  });
+});
