@@ -3,6 +3,7 @@
  * in flight, and those planned so far in one call, are done. Pure; ties break by node id, then
  * collection, shard and uid, so the same input always gives the same plan.
  */
+import type { MoveReason as RecordMoveReason } from './metadata.js';
 
 export type PlannerNodeState = 'up' | 'down' | 'dead' | 'maintenance' | 'draining';
 
@@ -25,7 +26,8 @@ export interface PlannerShard {
   leader: string | null;
 }
 
-export type MoveReason = 'repair' | 'decommission' | 'rebalance';
+/** The reasons the planner moves a replica for (resharding is not the planner's). */
+export type MoveReason = Exclude<RecordMoveReason, 'reshard'>;
 
 export interface PlannedMove {
   collection: string;

@@ -324,7 +324,6 @@ export class RaftHost {
    * `snapshotChunkBytes / (snapshotStallMs / 2)` per stream (snapshot-rate.ts).
    */
   setSnapshotRate(bytesPerSec: number): void {
-    if (typeof bytesPerSec !== 'number' || !Number.isFinite(bytesPerSec) || bytesPerSec < 0) throw new InvalidArgumentError(`bytesPerSec must be a number ≥ 0 (0: unlimited), got ${String(bytesPerSec)}`);
     this.snapshots.rate.setRate(bytesPerSec);
   }
 

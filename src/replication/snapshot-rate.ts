@@ -14,6 +14,7 @@
  * stream.
  */
 import type { Clock } from '../runtime/clock.js';
+import { InvalidArgumentError } from '../runtime/errors.js';
 
 /** Milliseconds of bytes the bucket holds when full: a stream after a pause gets this much at once, and no more. */
 const BURST_MS = 50;
@@ -38,6 +39,7 @@ export class SnapshotRateLimiter {
 
   /** Sets the rate (0 = unlimited). Starts the bucket empty: no burst right after a change. */
   setRate(bytesPerSec: number): void {
+    if (typeof bytesPerSec !== 'number' || !Number.isFinite(bytesPerSec) || bytesPerSec < 0) throw new InvalidArgumentError(`bytesPerSec must be a number ≥ 0 (0: unlimited), got ${String(bytesPerSec)}`);
     this.rate = bytesPerSec;
     this.tokens = 0;
     this.last = this.clock.now();

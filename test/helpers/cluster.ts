@@ -76,20 +76,21 @@ export class TestCluster {
   }
 
   /** SIGKILL: the process dies at once, with whatever it had not flushed. */
-  async kill(id: string): Promise<void> {
-    const proc = this.nodes.get(id)?.proc;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGKILL');
-    await exited;
+  kill(id: string): Promise<void> {
+    return this.signal(id, 'SIGKILL');
   }
 
   /** SIGTERM: a clean stop (what an operator's `systemctl stop` does); resolves once the process exited. */
-  async stopNode(id: string): Promise<void> {
+  stopNode(id: string): Promise<void> {
+    return this.signal(id, 'SIGTERM');
+  }
+
+  /** Sends `sig` to node `id`'s process, if it runs; resolves once it exited. */
+  private async signal(id: string, sig: NodeJS.Signals): Promise<void> {
     const proc = this.nodes.get(id)?.proc;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
+    proc.kill(sig);
     await exited;
   }
 

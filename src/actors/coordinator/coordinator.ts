@@ -70,7 +70,6 @@ export class Coordinator {
   readonly lease: LeaseKeeper;
   private readonly running = new Map<string, Running>();
   private config: RebalanceRecord = { ...DEFAULT_REBALANCE, epoch: 0 };
-  private configRevision: number | null = null;
   private pending = 0;
   private ticks = 0;
   /** The collections as the last tick read them. */
@@ -436,10 +435,9 @@ export class Coordinator {
     const cur = await this.deps.meta.getControl<RebalanceRecord>('rebalance');
     if (cur) {
       this.config = cur.value;
-      this.configRevision = cur.revision;
     } else {
       this.config = { ...DEFAULT_REBALANCE, epoch };
-      this.configRevision = await this.deps.meta.putControl('rebalance', this.config, null).catch(() => null);
+      await this.deps.meta.putControl('rebalance', this.config, null).catch(() => undefined);
     }
   }
 
@@ -450,7 +448,7 @@ export class Coordinator {
       const cur = await this.deps.meta.getControl<RebalanceRecord>('rebalance');
       const next = { ...change(cur?.value ?? { ...DEFAULT_REBALANCE, epoch }), epoch };
       try {
-        this.configRevision = await this.deps.meta.putControl('rebalance', next, cur ? cur.revision : null);
+        await this.deps.meta.putControl('rebalance', next, cur ? cur.revision : null);
         this.config = next;
         return;
       } catch (err) {

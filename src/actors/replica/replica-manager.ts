@@ -84,11 +84,6 @@ export function hostingOf(state: ReplicaManagerState | undefined): { replicas: n
   return { replicas: state.hosted.size, leaders };
 }
 
-/** The shards of `record` whose placement names `node`. */
-export function shardsPlacedOn(record: CollectionRecord, node: string): number[] {
-  return record.placement.filter((p) => p.replicas.includes(node)).map((p) => p.shard);
-}
-
 export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: ReplicaManagerState) => void): Behavior<ReplicaManagerState, ReplicaManagerMsg> {
   const movesHere = (state: ReplicaManagerState, uid: string, shard: number): boolean => {
     for (const m of state.moves.values()) if (m.uid === uid && m.shard === shard && m.to === deps.node) return true;
@@ -177,10 +172,12 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
         if (placedHere(state, r, shard) || state.stored.has(key)) start(state, r, shard, ctx);
       }
     }
-    // replicas nothing places here any more: removed once their shard's leader agrees
-    for (const [key, h] of state.hosted) {
-      if (!placedHere(state, h.record, h.shard)) void collect(state, key, ctx).catch(() => undefined);
-    }
+    collectUnplaced(state, ctx);
+  };
+
+  /** Replicas nothing places here any more: removed once their shard's leader agrees. */
+  const collectUnplaced = (state: ReplicaManagerState, ctx: ActorContext<ReplicaManagerMsg>): void => {
+    for (const [key, h] of state.hosted) if (!placedHere(state, h.record, h.shard)) void collect(state, key, ctx).catch(() => undefined);
   };
 
   return {
@@ -201,7 +198,7 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
           await reconcile(state, ctx);
           return state;
         case 'collect-all':
-          for (const [key, h] of state.hosted) if (!placedHere(state, h.record, h.shard)) void collect(state, key, ctx).catch(() => undefined);
+          collectUnplaced(state, ctx);
           return state;
         case 'collect': {
           const reply = ctx.deferReply();
