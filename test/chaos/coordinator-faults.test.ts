@@ -65,38 +65,53 @@ describe('coordinator faults', () => {
   it('coordinator - killed during a copy, and again during a switch: another takes over within 10 s and the moves complete; no request fails', async () => {
     await ops.configureRebalance({ maxBytesPerSec: 400_000, maxConcurrentMoves: 1 });
     const load = startLoad(client, ['big'], DIM, { timeoutMs: 15_000 });
+    // what happened when, in ms since the load started: printed beside any failure
+    const t0 = Date.now();
+    const timeline: string[] = [];
+    const mark = (what: string) => timeline.push(`+${Date.now() - t0} ms ${what}`);
 
     // the coordinator is never the move's target: in maintenance it takes no replicas
     const c1 = await coordinator();
     await ops.maintenance(c1, true, 20_000);
     const x1 = await voterOf(client, 'big', [c1]);
     await ops.removeNode(x1);
+    mark(`${c1} (coordinator) in maintenance; remove ${x1}`);
     const copying = await moveIn('copy');
     assert.equal(copying.from, x1);
+    mark(`move ${copying.from} -> ${copying.to} copying; kill ${c1}`);
     const took1 = await killCoordinator(c1);
+    mark(`another coordinator active`);
     assert.ok(took1 <= 10_000, `a coordinator took over ${took1} ms after the kill during the copy`);
     await cluster.waitFor(() => drained(client, x1), `${x1} drained after the takeover`, 90_000);
+    mark(`${x1} drained`);
     await cluster.stopNode(x1);
     await cluster.startNode(c1);
+    mark(`${c1} restarted`);
     await ops.maintenance(c1, false);
 
     const c2 = await coordinator();
     await ops.maintenance(c2, true, 20_000);
     const x2 = await voterOf(client, 'big', [c2]);
     await ops.removeNode(x2);
-    await moveIn('switch', 60_000);
+    mark(`${c2} (coordinator) in maintenance; remove ${x2}`);
+    const switching = await moveIn('switch', 60_000);
+    mark(`move ${switching.from} -> ${switching.to} switching; kill ${c2}`);
     const took2 = await killCoordinator(c2);
+    mark(`another coordinator active`);
     assert.ok(took2 <= 10_000, `a coordinator took over ${took2} ms after the kill during the switch`);
     await cluster.waitFor(() => drained(client, x2), `${x2} drained after the takeover`, 90_000);
+    mark(`${x2} drained`);
     await cluster.stopNode(x2);
     await cluster.startNode(c2);
+    mark(`${c2} restarted`);
     await ops.maintenance(c2, false);
 
     const d = await client.describeCollection('big');
     assert.equal(d.shards[0]!.replicas.length, 3);
     assert.ok(d.shards[0]!.replicas.every((r) => r.node !== x1 && r.node !== x2));
     const report = await load.stop();
-    assert.deepEqual(report.failures, [], 'no request failed (no shard lost its quorum)');
+    mark('load stopped');
+    assert.deepEqual(report.failures, [], `no request failed (no shard lost its quorum); timeline:\n${timeline.join('\n')}`);
     assert.deepEqual(report.partialWhy, [], 'no search was partial');
     assert.deepEqual(await checkNothingLost(client, report, points), []);
     points.set('big', (points.get('big') ?? 0) + (report.acked.get('big')?.length ?? 0));

@@ -23,6 +23,9 @@ export function startLoad(client: ShoalClient, collections: string[], dim: numbe
   let running = true;
   const report: LoadReport = { acked: new Map(collections.map((c) => [c, []])), writes: 0, reads: 0, failures: [], partial: 0, partialWhy: [] };
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  const t0 = Date.now();
+  // when a request failed (began), in ms since the load started, to set beside the test's own events
+  const at = (began: number) => `(began at +${began - t0} ms, failed at +${Date.now() - t0} ms)`;
   let seq = 0;
   // ids unique across loads, so that a second load adds points rather than overwriting the first one's
   const tag = `l${++loads}`;
@@ -31,12 +34,13 @@ export function startLoad(client: ShoalClient, collections: string[], dim: numbe
     while (running) {
       for (const c of collections) {
         const ids = Array.from({ length: 5 }, () => `${tag}-w${w}-${seq++}`);
+        const began = Date.now();
         try {
           await client.collection(c).upsert(ids.map((id, k) => ({ id, vector: vec(seq + k) })), { timeoutMs });
           report.acked.get(c)?.push(...ids);
           report.writes++;
         } catch (err) {
-          report.failures.push(`upsert ${c}: ${describeError(err)}`);
+          report.failures.push(`upsert ${c}: ${describeError(err)} ${at(began)}`);
         }
       }
       await sleep(20);
@@ -45,6 +49,7 @@ export function startLoad(client: ShoalClient, collections: string[], dim: numbe
   const reader = async () => {
     while (running) {
       for (const c of collections) {
+        const began = Date.now();
         try {
           const r = await client.collection(c).search(vec(seq), { k: 5, consistency: 'strong', timeoutMs });
           if (r.partial) {
@@ -53,7 +58,7 @@ export function startLoad(client: ShoalClient, collections: string[], dim: numbe
           }
           report.reads++;
         } catch (err) {
-          report.failures.push(`search ${c}: ${describeError(err)}`);
+          report.failures.push(`search ${c}: ${describeError(err)} ${at(began)}`);
         }
       }
       await sleep(20);

@@ -1,11 +1,12 @@
 /** A replica actor under a ManualClock, with stand-ins for its shard store and Raft group. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { replicaBehavior, type ReplicaResources } from '../../src/actors/replica/replica-actor.js';
+import { FOLLOWER_READ_MAX_LAG, FOLLOWER_READ_MAX_WAIT_MS, replicaBehavior, type ReplicaResources } from '../../src/actors/replica/replica-actor.js';
 import type { Requester } from '../../src/actors/router/shard-client.js';
 import { anyReplicaSubject, type ReadIndexResult } from '../../src/actors/shard-protocol.js';
 import { ActorSystem } from '../../src/runtime/actor-system.js';
 import { ManualClock } from '../../src/runtime/clock.js';
+import { TimeoutError, UnavailableError } from '../../src/runtime/errors.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import type { NatsServer } from '../../src/runtime/nats-server.js';
 import { startTestNats } from '../helpers/nats.js';
@@ -27,23 +28,20 @@ after(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('replica actor', () => {
-  it('replica actor - a follower read waits to apply the leader read index only for what is left of its deadline on the clock', async () => {
+  /** A follower replica `replica.<uid>.0` whose leader confirms read indexes by `answerReadIndex`, with `waitApplied` and the applied index given. */
+  async function follower(uid: string, appliedIndex: number, waitApplied: (index: number, timeoutMs: number) => Promise<void>): Promise<{ subject: string; readIndex: () => Promise<(r: ReadIndexResult) => void> }> {
     let answerReadIndex: ((r: ReadIndexResult) => void) | undefined;
-    const waits: number[] = [];
     const requester: Requester = {
       request: <R>() => new Promise<R>((resolve) => (answerReadIndex = resolve as (r: ReadIndexResult) => void)),
     };
     const resources: ReplicaResources = {
-      store: { appliedIndex: 7, count: () => 3, search: () => Promise.resolve([]), get: () => Promise.resolve([]) },
+      store: { appliedIndex, count: () => 3, search: () => Promise.resolve([]), get: () => Promise.resolve([]) },
       group: {
         propose: () => Promise.reject(new Error('not used')),
         readBarrier: () => Promise.reject(new Error('not used')),
         readIndex: () => Promise.reject(new Error('not used')),
         term: () => 1,
-        waitApplied: (_index, timeoutMs) => {
-          waits.push(timeoutMs);
-          return Promise.resolve();
-        },
+        waitApplied,
         leaseRead: () => undefined,
         onRoleChange: (listener) => {
           listener({ role: 'follower', term: 1, leader: 'n2', ready: false });
@@ -58,20 +56,56 @@ describe('replica actor', () => {
       parseFilter: (f) => f,
       close: () => Promise.resolve(),
     };
-    sys.spawn('replica.u.0', replicaBehavior({
-      node: 'n1', uid: 'u', shard: 0, collection: 'c', dim: 2, metric: 'l2', hnsw: { m: 16, efConstruction: 200, ef: 64 },
+    sys.spawn(`replica.${uid}.0`, replicaBehavior({
+      node: 'n1', uid, shard: 0, collection: 'c', dim: 2, metric: 'l2', hnsw: { m: 16, efConstruction: 200, ef: 64 },
       subjects: sys.subjects, requester, coordinatorEpoch: () => 0, open: () => Promise.resolve(resources), announce: () => undefined,
     }));
-    const subject = anyReplicaSubject(sys.subjects, 'u', 0);
+    const subject = anyReplicaSubject(sys.subjects, uid, 0);
     for (let i = 0; i < 200 && !sys.servesLocally(subject); i++) await sleep(5);
-    const count = sys.request<{ count: number }>(subject, { type: 'count', consistency: 'strong', timeoutMs: 1_000 }, { timeoutMs: 5_000 });
-    for (let i = 0; i < 200 && !answerReadIndex; i++) await sleep(5);
-    assert.ok(answerReadIndex, 'the follower asked the leader for a read index');
+    return {
+      subject,
+      async readIndex() {
+        for (let i = 0; i < 200 && !answerReadIndex; i++) await sleep(5);
+        assert.ok(answerReadIndex, 'the follower asked the leader for a read index');
+        const answer = answerReadIndex;
+        answerReadIndex = undefined;
+        return answer;
+      },
+    };
+  }
+
+  it('replica actor - a follower read waits to apply the leader read index only for what is left of its deadline on the clock', async () => {
+    const waits: number[] = [];
+    const f = await follower('u', 7, (_index, timeoutMs) => {
+      waits.push(timeoutMs);
+      return Promise.resolve();
+    });
+    const count = sys.request<{ count: number }>(f.subject, { type: 'count', consistency: 'strong', timeoutMs: 1_000 }, { timeoutMs: 5_000 });
+    const answerReadIndex = await f.readIndex();
     // the leader takes 400 ms (on the system's clock) to confirm the read index
     await clock.advance(400);
     answerReadIndex({ index: 7, term: 1 });
     assert.deepEqual(await count, { count: 3 });
     // 1000 ms asked, less the 5 ms kept for the answer's trip back, less the 400 ms spent
     assert.deepEqual(waits, [595]);
+  });
+
+  it('replica actor - a follower far behind, or that does not apply within a second, answers UNAVAILABLE so that the router asks the leader', async () => {
+    const waits: number[] = [];
+    const f = await follower('v', 100, (index, timeoutMs) => {
+      waits.push(timeoutMs);
+      return Promise.reject(new TimeoutError(`index ${index} not applied within ${timeoutMs} ms`));
+    });
+    const ask = () => sys.request<{ count: number }>(f.subject, { type: 'count', consistency: 'strong', timeoutMs: 10_000 }, { timeoutMs: 5_000 });
+    // 1,001 entries behind: no wait at all
+    const far = ask();
+    (await f.readIndex())({ index: 100 + FOLLOWER_READ_MAX_LAG + 1, term: 1 });
+    await assert.rejects(far, (e: unknown) => e instanceof UnavailableError && /1001 entries behind the leader; ask the leader/.test(e.message));
+    assert.deepEqual(waits, []);
+    // near, but applying slowly: a second, not the 10 s of the request
+    const slow = ask();
+    (await f.readIndex())({ index: 150, term: 1 });
+    await assert.rejects(slow, (e: unknown) => e instanceof UnavailableError && /did not apply up to the leader's read index 150 within 1000 ms \(it is at 100\); ask the leader/.test(e.message));
+    assert.deepEqual(waits, [FOLLOWER_READ_MAX_WAIT_MS]);
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Hit } from '../../src/api/types.js';
 import { mergeHits } from '../../src/actors/router/merge.js';
-import { callShard, type Requester } from '../../src/actors/router/shard-client.js';
+import { callShard, localReadAttemptMs, type Requester } from '../../src/actors/router/shard-client.js';
 import { ManualClock, type Clock } from '../../src/runtime/clock.js';
 import { InvalidArgumentError, NoRespondersError, NotLeaderError, TimeoutError, UnavailableError } from '../../src/runtime/errors.js';
 
@@ -61,6 +61,26 @@ describe('router logic', () => {
     const out = await callShard<{ count: number }>(r, (attempt) => (attempt === 0 ? 'any' : 'leader'), { type: 'count', consistency: 'strong', timeoutMs: 2_000 }, Date.now() + 2_000, 'shard 0', real);
     assert.deepEqual(out, { count: 4 });
     assert.deepEqual(r.subjects, ['any', 'leader', 'leader']);
+  });
+
+  it('shard calls - a read on this node\'s replica that does not answer is sent to the leader after a third of the deadline', async () => {
+    // a follower that never catches up: its request times out as a NATS request would
+    const subjects: string[] = [];
+    const r: Requester = {
+      request<R>(subject: string, _msg: unknown, opts: { timeoutMs: number }): Promise<R> {
+        subjects.push(subject);
+        if (subject === 'leader') return Promise.resolve({ count: 7 } as R);
+        return new Promise((_, reject) => setTimeout(() => reject(new TimeoutError(`no reply within ${opts.timeoutMs} ms`)), opts.timeoutMs));
+      },
+    };
+    const t0 = Date.now();
+    const out = await callShard<{ count: number }>(r, (attempt) => (attempt === 0 ? 'any' : 'leader'), { type: 'count', consistency: 'strong', timeoutMs: 6_000 }, Date.now() + 6_000, 'shard 0', real, { attemptMs: localReadAttemptMs });
+    const took = Date.now() - t0;
+    assert.deepEqual(out, { count: 7 });
+    assert.deepEqual(subjects, ['any', 'leader']);
+    assert.ok(took >= 1_900 && took < 4_000, `the local try was given up after ${took} ms (a third of 6 s)`);
+    assert.equal(localReadAttemptMs(600, 0), 1_000, 'never less than a second');
+    assert.equal(localReadAttemptMs(6_000, 1), 6_000, 'the leader is given what is left');
   });
 
   it('shard calls - a bad request fails at once, without retry', async () => {

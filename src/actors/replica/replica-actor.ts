@@ -16,7 +16,7 @@
 import type { Hit, Metric, HnswParams } from '../../api/types.js';
 import type { Behavior, Subscription } from '../../runtime/actor.js';
 import type { Clock } from '../../runtime/clock.js';
-import { InternalError, InvalidArgumentError, NotFoundError, NotLeaderError, UnavailableError } from '../../runtime/errors.js';
+import { InternalError, InvalidArgumentError, NotFoundError, NotLeaderError, TimeoutError, UnavailableError } from '../../runtime/errors.js';
 import type { Subjects } from '../../runtime/subjects.js';
 import type { RoleChange } from '../../replication/raft-state-machine.js';
 import { encodeCommand, type LoggedCommand } from '../../shard/mod.js';
@@ -94,9 +94,17 @@ const ANSWER_MARGIN_MS = 5;
 
 /**
  * A follower further behind the leader's read index than this many entries does not wait to
- * catch up: it answers UNAVAILABLE at once, and the router asks the leader instead.
+ * catch up: it answers UNAVAILABLE at once, and the router asks the leader instead. A healthy
+ * follower is a few turns' worth of entries behind; a thousand is seconds of writes.
  */
-export const FOLLOWER_READ_MAX_LAG = 10_000;
+export const FOLLOWER_READ_MAX_LAG = 1_000;
+
+/**
+ * A follower waits at most this long to apply up to the leader's read index; then it answers
+ * UNAVAILABLE and the router asks the leader (a follower that applies slowly, its index worker
+ * busy restoring a snapshot, does not hold reads).
+ */
+export const FOLLOWER_READ_MAX_WAIT_MS = 1_000;
 
 /** Shard requests arrive as they are (on the leader subject, the queue group, or the actor's own subject); role changes and leader balance are the actor's own. */
 type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleChange };
@@ -265,7 +273,17 @@ async function barrier(cfg: ReplicaConfig, state: ReplicaState, consistency: 'st
   if (lag > FOLLOWER_READ_MAX_LAG) {
     throw new UnavailableError(`shard ${cfg.collection}/${cfg.shard}: the replica on ${cfg.node} is ${lag} entries behind the leader; ask the leader`);
   }
-  await group.waitApplied(index, Math.max(1, deadline - clock.now()));
+  const left = Math.max(1, deadline - clock.now());
+  if (left <= FOLLOWER_READ_MAX_WAIT_MS) {
+    await group.waitApplied(index, left);
+    return;
+  }
+  try {
+    await group.waitApplied(index, FOLLOWER_READ_MAX_WAIT_MS);
+  } catch (err) {
+    if (!(err instanceof TimeoutError)) throw err;
+    throw new UnavailableError(`shard ${cfg.collection}/${cfg.shard}: the replica on ${cfg.node} did not apply up to the leader's read index ${index} within ${FOLLOWER_READ_MAX_WAIT_MS} ms (it is at ${store.appliedIndex}); ask the leader`);
+  }
 }
 
 function writeResult(cfg: ReplicaConfig, req: Extract<ShardRequest, { type: 'write' }>, result: unknown): WriteResult {

@@ -16,7 +16,7 @@ import { parseFilter } from '../../index/mod.js';
 import { mergeHits } from './merge.js';
 import type { RouterMetrics } from '../node/node-metrics.js';
 import type { LeaderWatch } from './leader-watch.js';
-import { callShard, writeAttemptMs, type CallOptions, type Requester } from './shard-client.js';
+import { callShard, localReadAttemptMs, writeAttemptMs, type CallOptions, type Requester } from './shard-client.js';
 import {
   anyReplicaSubject,
   leaderSubject,
@@ -237,7 +237,8 @@ export class DataRouter {
    * `eventual` reads go to any replica (this node's when it holds one). `strong` and `leased`
    * reads go to this node's replica when it holds one — a follower there asks the leader for a
    * read index, which costs less than carrying the read to the leader — and otherwise, and on
-   * every retry, to the leader.
+   * every retry, to the leader. The local try is cut short ({@link localReadAttemptMs}) so that a
+   * follower still catching up does not hold the read.
    */
   private read<R>(c: CachedCollection, shard: number, consistency: Consistency, req: ShardRequest, deadline: number): Promise<R> {
     const any = anyReplicaSubject(this.deps.subjects, c.record.uid, shard);
@@ -245,7 +246,11 @@ export class DataRouter {
     if (consistency === 'eventual') return callShard<R>(this.deps.requester, any, req, deadline, what, this.deps.clock);
     const leader = leaderSubject(this.deps.subjects, c.record.uid, shard);
     const local = this.deps.servesLocally?.(any) ?? false;
-    return callShard<R>(this.deps.requester, (attempt) => (local && attempt === 0 ? any : leader), req, deadline, what, this.deps.clock, this.onNewLeader(c, shard));
+    if (!local) return callShard<R>(this.deps.requester, leader, req, deadline, what, this.deps.clock, this.onNewLeader(c, shard));
+    return callShard<R>(this.deps.requester, (attempt) => (attempt === 0 ? any : leader), req, deadline, what, this.deps.clock, {
+      ...this.onNewLeader(c, shard),
+      attemptMs: localReadAttemptMs,
+    });
   }
 
   private onNewLeader(c: CachedCollection, shard: number): CallOptions {

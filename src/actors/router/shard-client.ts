@@ -26,8 +26,8 @@ const TRANSIENT = new Set(['NO_RESPONDERS', 'NOT_LEADER', 'MAILBOX_FULL', 'ACTOR
 
 /** How a call's attempts are bounded and cut short. */
 export interface CallOptions {
-  /** The longest one attempt may wait, given what is left of the deadline (default: all of it). */
-  attemptMs?: (remaining: number) => number;
+  /** The longest one attempt may wait, given what is left of the deadline and the attempt's number from 0 (default: all of it). */
+  attemptMs?: (remaining: number, attempt: number) => number;
   /** A wait that, when it resolves, abandons the attempt in flight and sends the request again at once (a new leader was announced). */
   interrupt?: () => LeaderWait;
 }
@@ -42,6 +42,18 @@ export const WRITE_ATTEMPT_MIN_MS = 1_000;
 
 export function writeAttemptMs(remaining: number): number {
   return Math.max(WRITE_ATTEMPT_MIN_MS, Math.floor(remaining / 3));
+}
+
+/**
+ * A strong or leased read tried first on this node's replica waits at most this long, or a third
+ * of what is left of the deadline if that is more, before it is sent to the leader: a follower
+ * that cannot serve it soon (restarted far behind, restoring a snapshot, its index worker busy)
+ * does not hold the read until its deadline.
+ */
+export const LOCAL_READ_ATTEMPT_MIN_MS = 1_000;
+
+export function localReadAttemptMs(remaining: number, attempt: number): number {
+  return attempt === 0 ? Math.max(LOCAL_READ_ATTEMPT_MIN_MS, Math.floor(remaining / 3)) : remaining;
 }
 
 const INTERRUPTED = Symbol('interrupted');
@@ -67,7 +79,7 @@ export async function callShard<R>(
   for (let attempt = 0; ; attempt++) {
     const remaining = Math.floor(deadline - clock.now());
     if (remaining < 1) break;
-    const timeoutMs = o.attemptMs ? Math.max(1, Math.min(remaining, o.attemptMs(remaining))) : remaining;
+    const timeoutMs = o.attemptMs ? Math.max(1, Math.min(remaining, o.attemptMs(remaining, attempt))) : remaining;
     const withTimeout = 'timeoutMs' in req ? { ...req, timeoutMs } : req;
     const wait = o.interrupt?.();
     try {
