@@ -1,0 +1,103 @@
+/**
+ * A collection's shard map (docs/resharding.md): the shard count, the `range` boundaries, the Raft
+ * group of each shard, and an epoch that grows by one with each reshard. Pure: what routers,
+ * shards and the coordinator compute from a map, so that all of them compute it alike.
+ */
+import type { ShardingConfig } from '../api/types.js';
+import { compareUtf8 } from '../index/utf8.js';
+import { InvalidArgumentError } from '../runtime/errors.js';
+import { createSharder, type Sharder } from './sharding.js';
+
+/** Shard counts a map may have (PROTOCOL.md: 1 to 256). */
+export const SHARDS_MIN = 1;
+export const SHARDS_MAX = 256;
+
+export interface ShardMap {
+  epoch: number;
+  shards: number;
+  /** `range` only: shards - 1 strictly increasing keys. */
+  boundaries?: string[];
+  /** The Raft group of each shard, by shard number. */
+  groups: string[];
+}
+
+/** The group of `shard` in a collection's first map (epoch 0), as every collection had before resharding. */
+export function initialGroupId(uid: string, shard: number): string {
+  return `${uid}-${shard}`;
+}
+
+/** The map of a collection created with `shards` shards: epoch 0, groups `<uid>-<shard>`. */
+export function initialMap(uid: string, sharding: ShardingConfig, shards: number): ShardMap {
+  const map: ShardMap = { epoch: 0, shards, groups: Array.from({ length: shards }, (_, s) => initialGroupId(uid, s)) };
+  if (sharding.strategy === 'range') map.boundaries = [...sharding.boundaries];
+  return map;
+}
+
+/**
+ * The map a reshard to `shards` (and, for `range`, `boundaries`) makes of `from`: the next epoch;
+ * a shard number in both maps keeps its group, a new one gets `<uid>-e<epoch>-<shard>` (never an
+ * id a dropped shard had, since the epoch is in it). Throws {@link InvalidArgumentError} naming
+ * the field for a count out of 1..256, the current count (with the same boundaries), or bad boundaries.
+ */
+export function reshardedMap(uid: string, sharding: ShardingConfig, from: ShardMap, shards: number, boundaries?: readonly string[]): ShardMap {
+  if (!Number.isInteger(shards) || shards < SHARDS_MIN || shards > SHARDS_MAX) {
+    throw new InvalidArgumentError(`shards must be an integer from ${SHARDS_MIN} to ${SHARDS_MAX}, got ${JSON.stringify(shards)}`);
+  }
+  if (sharding.strategy !== 'range' && boundaries !== undefined) {
+    throw new InvalidArgumentError(`boundaries is only for the 'range' strategy, not '${sharding.strategy}'`);
+  }
+  const epoch = from.epoch + 1;
+  const to: ShardMap = {
+    epoch,
+    shards,
+    groups: Array.from({ length: shards }, (_, s) => from.groups[s] ?? `${uid}-e${epoch}-${s}`),
+  };
+  if (sharding.strategy === 'range') {
+    if (boundaries === undefined) throw new InvalidArgumentError(`boundaries is required for the 'range' strategy: shards - 1 = ${shards - 1} strictly increasing strings`);
+    if (boundaries.length !== shards - 1) throw new InvalidArgumentError(`boundaries must have exactly shards - 1 = ${shards - 1} strings, got ${boundaries.length}`);
+    for (let i = 1; i < boundaries.length; i++) {
+      if (compareUtf8(boundaries[i - 1] as string, boundaries[i] as string) >= 0) {
+        throw new InvalidArgumentError(`boundaries must be strictly increasing (by UTF-8 bytes): [${i - 1}] '${boundaries[i - 1]}' is not below [${i}] '${boundaries[i]}'`);
+      }
+    }
+    to.boundaries = [...boundaries];
+    if (shards === from.shards && to.boundaries.every((b, i) => b === from.boundaries?.[i])) {
+      throw new InvalidArgumentError(`the collection already has ${shards} shards with these boundaries`);
+    }
+  } else if (shards === from.shards) {
+    throw new InvalidArgumentError(`the collection already has ${shards} shards`);
+  }
+  return to;
+}
+
+/** The sharder of one map: which shard number owns a key (the id, or `shardKey` for `custom`). */
+export function sharderOf(sharding: ShardingConfig, map: ShardMap): Sharder {
+  return createSharder(sharding.strategy === 'range' ? { strategy: 'range', boundaries: map.boundaries ?? [] } : sharding, map.shards);
+}
+
+/** The groups of `from` that `to` does not keep (dropped at a reshard's cleanup). */
+export function droppedGroups(from: ShardMap, to: ShardMap): string[] {
+  const kept = new Set(to.groups);
+  return from.groups.filter((g) => !kept.has(g));
+}
+
+/**
+ * The (source, target) shard pairs between which keys may move: for `hash`, `range` and the
+ * rings, every pair whose key sets can intersect. Computed by sampling is not good enough for the
+ * coordinator (a pair missed is a key lost), so this is by construction: every source to every
+ * target but itself, except where the strategy proves a pair empty (a ring that only grew moves
+ * keys only to the new shards; one that only shrank, only from the removed ones).
+ */
+export function movePairs(sharding: ShardingConfig, from: ShardMap, to: ShardMap): { source: number; target: number }[] {
+  const pairs: { source: number; target: number }[] = [];
+  const ring = sharding.strategy === 'consistent-hash' || sharding.strategy === 'custom';
+  for (let source = 0; source < from.shards; source++) {
+    for (let target = 0; target < to.shards; target++) {
+      if (source === target && source < to.shards) continue;
+      if (ring && to.shards > from.shards && target < from.shards) continue;
+      if (ring && to.shards < from.shards && source < to.shards) continue;
+      pairs.push({ source, target });
+    }
+  }
+  return pairs;
+}
