@@ -90,9 +90,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer nc.Close()
 
-	if max := nc.MaxPayload(); int64(len(body)) > max {
+	if limit := nc.MaxPayload(); int64(len(body)) > limit {
 		fmt.Fprintf(stderr, "shoal-go: the body is %d bytes and this NATS server takes at most %d (its max_payload): "+
-			"split it into several requests (an upsert takes at most 10,000 points)\n", len(body), max)
+			"split it into several requests (an upsert takes at most 10,000 points)\n", len(body), limit)
 		return exitUsage
 	}
 
@@ -108,7 +108,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "shoal-go: timeout: no reply on %q within %v. Something subscribes to it (a Shoal router, or\n"+
 			"  another service) but did not answer in time: a node paused or overloaded, or -timeout shorter than the\n"+
 			"  request's timeoutMs. For a write the outcome is unknown: send it again with the same requestId, which\n"+
-			"  applies it at most once.\n", subject, wait)
+			"  applies it at most once (without a requestId, a resend may apply it twice).\n", subject, wait)
 		return exitTimeout
 	case err != nil:
 		fmt.Fprintf(stderr, "shoal-go: request on %q failed: %v\n", subject, err)
