@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Shoal needs on a Debian or Ubuntu machine with Node.js 20+, then builds it:
 #   - nats-server (Debian's package), when it is not already installed;
+#   - Go and the official NATS client for Go (golang-go, golang-github-nats-io-go-nats-dev), when
+#     missing: the Go example (examples/go) and its test build against them offline;
 #   - with --bench: Debian's Fashion-MNIST dataset too (dataset-fashion-mnist), for the benchmarks;
 #   - the npm packages (npm ci), when node_modules is missing or older than package-lock.json;
 #   - the TypeScript build.
@@ -27,6 +29,12 @@ packages=()
 if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ] && [ -z "${NATS_SERVER_BIN:-}" ]; then
   packages+=(nats-server)
 fi
+if ! command -v go >/dev/null 2>&1; then
+  packages+=(golang-go)
+fi
+if [ ! -f /usr/share/gocode/src/github.com/nats-io/nats.go/nats.go ]; then
+  packages+=(golang-github-nats-io-go-nats-dev)
+fi
 if [ "$want_bench" = 1 ] && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   packages+=(dataset-fashion-mnist)
 fi
@@ -40,7 +48,13 @@ if [ ${#packages[@]} -gt 0 ]; then
   fi
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "Shoal needs: ${packages[*]}, and this machine has no apt-get." >&2
-    echo "Install nats-server from https://github.com/nats-io/nats-server/releases and put it on the PATH (or set NATS_SERVER_BIN)." >&2
+    case " ${packages[*]} " in *" nats-server "*)
+      echo "Install nats-server from https://github.com/nats-io/nats-server/releases and put it on the PATH (or set NATS_SERVER_BIN)." >&2 ;;
+    esac
+    case " ${packages[*]} " in *" golang-"*)
+      echo "The Go example's test builds offline against Debian's packaged Go and nats.go (/usr/share/gocode);" >&2
+      echo "elsewhere, examples/go/README.md says how to build the example with Go modules." >&2 ;;
+    esac
     exit 1
   fi
   echo "setup: installing ${packages[*]} with apt-get" >&2
@@ -56,4 +70,4 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 npm run --silent build
-echo "setup: ready ($(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version), node $(node --version))" >&2
+echo "setup: ready ($(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version), node $(node --version), $(go version 2>/dev/null | cut -d' ' -f3))" >&2

@@ -4,6 +4,9 @@
 Shoal's API is plain NATS request-reply with JSON bodies (PROTOCOL.md), so any NATS client in any
 language works; this script speaks the NATS text protocol over a socket to show how little that
 takes. With the official client (pip install nats-py) it is `await nc.request(subject, body)`.
+It is a sketch (one request per connection, the body only as an argument): the example on a real
+NATS client library is examples/go (shoal-go, on nats.go), which also reads bodies from files and
+stdin and explains no responders and timeouts.
 
     python3 shoal_request.py nats://127.0.0.1:4222 shoal.v1.admin.collections.create '{"name": "docs", "dim": 3}'
     python3 shoal_request.py nats://127.0.0.1:4222 shoal.v1.docs.upsert '{"points": [{"id": "a", "vector": [1, 0, 0]}]}'
