@@ -76,6 +76,13 @@ export interface KeyOp {
   complete: number;
   /** write: the state it leaves; delete: 0; read: the state it observed. */
   state: number;
+  /**
+   * A failed write of a token no other operation leaves (the only way to reach its state): the
+   * search places it only just before a read of its token (see prepare).
+   */
+  lazy: boolean;
+  /** A read of a lazy write's token: that write's index, else -1. */
+  glue: number;
 }
 
 /** The states of one key, interned: `names[s]` is the token of state `s`, `names[0]` is null. */
@@ -138,6 +145,12 @@ function initialOf(initial: CheckOptions['initial'], key: string): string | null
  * Interns the key's states and drops the failed writes and deletes that no read could have
  * seen: such a call's only effect is a state no read observed, so leaving it out of any
  * linearization leaves a linearization, and keeping it would only widen the search.
+ *
+ * A failed write W of a token that nothing else leaves (not the initial state, no other write)
+ * is lazy: if a linearization places W, the next operation is a read of the token (anything else
+ * would make W's effect unseen, and W can be left out) and moving W later, up to that read, keeps
+ * it a linearization, since no operation must follow W. So the search tries W only together with
+ * such a read; tried on its own at every step, each failed write would double the search.
  */
 function prepare(list: Operation[], initial: string | null): { ops: KeyOp[]; states: KeyStates } {
   const names: (string | null)[] = [null];
@@ -156,11 +169,22 @@ function prepare(list: Operation[], initial: string | null): { ops: KeyOp[]; sta
   const seen = new Set<number>();
   for (const op of list) if (op.kind === 'read') seen.add(intern(op.value));
   const ops: KeyOp[] = [];
+  const writers = new Map<number, number[]>();
   for (const op of list) {
     const state = op.kind === 'delete' ? 0 : intern(op.value);
     if (op.complete === undefined && !seen.has(state)) continue;
-    ops.push({ op, invoke: op.invoke, complete: op.complete ?? Infinity, state });
+    if (op.kind === 'write') writers.set(state, [...(writers.get(state) ?? []), ops.length]);
+    ops.push({ op, invoke: op.invoke, complete: op.complete ?? Infinity, state, lazy: false, glue: -1 });
   }
+  const lazyOf = new Map<number, number>();
+  for (const [state, ws] of writers) {
+    const w = ws[0]!;
+    if (ws.length === 1 && state !== initialState && ops[w]!.complete === Infinity) {
+      ops[w]!.lazy = true;
+      lazyOf.set(state, w);
+    }
+  }
+  for (const o of ops) if (o.op.kind === 'read') o.glue = lazyOf.get(o.state) ?? -1;
   return { ops, states: { names, initial: initialState } };
 }
 
@@ -178,6 +202,7 @@ interface SearchOutcome {
 
 interface Entry {
   op: number;
+  time: number;
   call: boolean;
   /** A call's return entry; null for a return, and for a call whose effect is unknown. */
   match: Entry | null;
@@ -198,7 +223,7 @@ interface Cached {
  */
 function searchKey(ops: KeyOp[], initial: number, budget: number): SearchOutcome {
   const n = ops.length;
-  const head = buildEntries(ops);
+  const { head, calls } = buildEntries(ops);
   const words = Math.ceil(n / 32);
   const bits = new Uint32Array(words);
   // Zobrist hashing of the linearized set, kept up to date in O(1) per step.
@@ -208,7 +233,8 @@ function searchKey(ops: KeyOp[], initial: number, budget: number): SearchOutcome
   let h1 = 0;
   let h2 = 0;
   const cache = new Map<number, Cached[]>();
-  const stack: { entry: Entry; state: number }[] = [];
+  /** A linearized call, with the lazy write placed just before it, if any. */
+  const stack: { entry: Entry; glued: Entry | null; state: number }[] = [];
   let state = initial;
   let pending = ops.filter((o) => o.complete !== Infinity).length;
   let visits = 0;
@@ -221,29 +247,44 @@ function searchKey(ops: KeyOp[], initial: number, budget: number): SearchOutcome
     if (entry !== null && entry.call) {
       if (++visits > budget) return { outcome: 'undecided', visits, best };
       const o = ops[entry.op]!;
-      const next = o.op.kind === 'read' ? (o.state === state ? state : -1) : o.state;
+      if (o.lazy) {
+        entry = entry.next;
+        continue;
+      }
+      let next = o.op.kind === 'read' ? (o.state === state ? state : -1) : o.state;
+      let glued: Entry | null = null;
+      if (next < 0 && o.glue >= 0 && !has(bits, o.glue) && callableNow(ops[o.glue]!.invoke, entry)) {
+        glued = calls[o.glue]!;
+        next = o.state;
+      }
       if (next >= 0) {
-        const w = entry.op >>> 5;
-        const b = 1 << (entry.op & 31);
-        bits[w]! |= b;
-        const k1 = h1 ^ z1[entry.op]!;
-        const k2 = h2 ^ z2[entry.op]!;
+        flip(bits, entry.op);
+        let k1 = h1 ^ z1[entry.op]!;
+        let k2 = h2 ^ z2[entry.op]!;
+        if (glued) {
+          flip(bits, glued.op);
+          k1 ^= z1[glued.op]!;
+          k2 ^= z2[glued.op]!;
+        }
         if (remember(cache, bits, next, k1, k2)) {
           h1 = k1;
           h2 = k2;
-          stack.push({ entry, state });
+          stack.push({ entry, glued, state });
           state = next;
+          if (glued) lift(glued);
           lift(entry);
           if (o.complete !== Infinity) pending--;
-          if (++done > bestDone) {
+          done += glued ? 2 : 1;
+          if (done > bestDone) {
             bestDone = done;
-            best.order = stack.map((s) => s.entry.op);
+            best.order = stack.flatMap((s) => (s.glued ? [s.glued.op, s.entry.op] : [s.entry.op]));
             best.state = state;
           }
           entry = head.next;
           continue;
         }
-        bits[w]! &= ~b;
+        flip(bits, entry.op);
+        if (glued) flip(bits, glued.op);
       }
       entry = entry.next;
       continue;
@@ -251,17 +292,36 @@ function searchKey(ops: KeyOp[], initial: number, budget: number): SearchOutcome
     // A return (or the end of the list): its operation had to be linearized before here.
     const top = stack.pop();
     if (top === undefined) return { outcome: 'violation', visits, best };
-    done--;
     state = top.state;
-    const op = top.entry.op;
-    bits[op >>> 5]! &= ~(1 << (op & 31));
-    h1 ^= z1[op]!;
-    h2 ^= z2[op]!;
-    if (ops[op]!.complete !== Infinity) pending++;
-    unlift(top.entry);
+    for (const e of top.glued ? [top.entry, top.glued] : [top.entry]) {
+      flip(bits, e.op);
+      h1 ^= z1[e.op]!;
+      h2 ^= z2[e.op]!;
+      if (ops[e.op]!.complete !== Infinity) pending++;
+      done--;
+      unlift(e);
+    }
     entry = top.entry.next;
   }
   return { outcome: 'linearizable', visits, best };
+}
+
+function has(bits: Uint32Array, i: number): boolean {
+  return (bits[i >>> 5]! & (1 << (i & 31))) !== 0;
+}
+
+function flip(bits: Uint32Array, i: number): void {
+  bits[i >>> 5]! ^= 1 << (i & 31);
+}
+
+/**
+ * Whether a call invoked at `invoke` may be linearized now, the search being at `from`: its call
+ * entry comes before the list's first return entry, which lies at or after `from`.
+ */
+function callableNow(invoke: number, from: Entry): boolean {
+  let e: Entry | null = from;
+  while (e !== null && e.call) e = e.next;
+  return e === null || invoke <= e.time;
 }
 
 /** Adds (bits, state) to the cache; false when it was there already. */
@@ -287,25 +347,26 @@ function sameBits(a: Uint32Array, b: Uint32Array): boolean {
  * call goes before a return, so that operations that touch at an instant count as concurrent:
  * the checker never reports a violation that rests on a tie.
  */
-function buildEntries(ops: KeyOp[]): Entry {
-  const events: { time: number; entry: Entry }[] = [];
-  ops.forEach((o, i) => {
-    const call: Entry = { op: i, call: true, match: null, prev: null, next: null };
-    events.push({ time: o.invoke, entry: call });
+function buildEntries(ops: KeyOp[]): { head: Entry; calls: Entry[] } {
+  const events: Entry[] = [];
+  const calls = ops.map((o, i) => {
+    const call: Entry = { op: i, time: o.invoke, call: true, match: null, prev: null, next: null };
+    events.push(call);
     if (o.complete !== Infinity) {
-      call.match = { op: i, call: false, match: null, prev: null, next: null };
-      events.push({ time: o.complete, entry: call.match });
+      call.match = { op: i, time: o.complete, call: false, match: null, prev: null, next: null };
+      events.push(call.match);
     }
+    return call;
   });
-  events.sort((a, b) => a.time - b.time || Number(b.entry.call) - Number(a.entry.call) || a.entry.op - b.entry.op);
-  const head: Entry = { op: -1, call: false, match: null, prev: null, next: null };
+  events.sort((a, b) => a.time - b.time || Number(b.call) - Number(a.call) || a.op - b.op);
+  const head: Entry = { op: -1, time: -Infinity, call: false, match: null, prev: null, next: null };
   let last = head;
-  for (const { entry } of events) {
+  for (const entry of events) {
     last.next = entry;
     entry.prev = last;
     last = entry;
   }
-  return head;
+  return { head, calls };
 }
 
 function lift(call: Entry): void {

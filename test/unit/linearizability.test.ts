@@ -79,6 +79,51 @@ function injectStaleRead(history: Operation[], seed: number): string | undefined
   return undefined;
 }
 
+/**
+ * An independent, obviously correct and exponential check of one key: tries every order in
+ * which each operation goes after every operation that completed before it began. A failed
+ * write or delete may also be left out.
+ */
+function bruteForce(history: Operation[]): boolean {
+  const ops = history.filter((o) => !(o.kind === 'read' && o.complete === undefined));
+  const placed = ops.map(() => false);
+  const go = (state: string | null): boolean => {
+    if (ops.every((o, i) => placed[i] || o.complete === undefined)) return true;
+    for (const [i, o] of ops.entries()) {
+      if (placed[i]) continue;
+      // o may go next only if no operation left completed before it began
+      if (ops.some((q, j) => !placed[j] && j !== i && q.complete !== undefined && q.complete < o.invoke)) continue;
+      if (o.kind === 'read' && o.value !== state) continue;
+      placed[i] = true;
+      const ok = go(o.kind === 'read' ? state : o.kind === 'write' ? o.value! : null);
+      placed[i] = false;
+      if (ok) return true;
+    }
+    return false;
+  };
+  return go(null);
+}
+
+/**
+ * A small random history of one key, with no regard for linearizability: writes of a few
+ * repeated values, or (`unique`) each write its own token and more of them failed.
+ */
+function randomSmall(rand: () => number, n: number, unique: boolean): Operation[] {
+  const out: Operation[] = [];
+  const values = unique ? Array.from({ length: n }, (_, i) => `t${i}`) : ['a', 'b', 'c'];
+  for (let i = 0; i < n; i++) {
+    const invoke = Math.floor(rand() * 20);
+    const complete = rand() < (unique ? 0.3 : 0.15) ? undefined : invoke + Math.floor(rand() * 8);
+    const pick = rand();
+    if (pick < 0.45) out.push(r('k', null, invoke, complete));
+    else if (pick < 0.55) out.push(del('k', invoke, complete));
+    else out.push(w('k', unique ? values[i]! : values[Math.floor(rand() * 3)]!, invoke, complete));
+  }
+  const written = [null, ...out.filter((o) => o.kind === 'write').map((o) => o.value!)];
+  for (const o of out) if (o.kind === 'read') o.value = written[Math.floor(rand() * written.length)]!;
+  return out;
+}
+
 describe('linearizability checker', () => {
   it('linearizability - accepts sequential histories of writes, reads and deletes', () => {
     accepts([]);
@@ -171,6 +216,20 @@ describe('linearizability checker', () => {
     assert.equal(res.keys, 20);
     history.push(w('k12', 'w2', 100, 110), r('k12', 'v12', 120, 130));
     rejects(history, 'k12', /Stale read/);
+  });
+
+  it('linearizability - agrees with a brute-force search on small random histories, linearizable or not', () => {
+    const rand = rng(17);
+    const tally = { linearizable: 0, violation: 0 };
+    for (let i = 0; i < 4_000; i++) {
+      const history = randomSmall(rand, 2 + Math.floor(rand() * 6), i % 2 === 1);
+      const expected = bruteForce(history);
+      const res = checkHistory(history);
+      assert.equal(res.ok, expected, `history ${i}: ${JSON.stringify(history)}\n${res.why ?? ''}`);
+      tally[res.verdict === 'linearizable' ? 'linearizable' : 'violation']++;
+    }
+    assert.ok(tally.linearizable > 400 && tally.violation > 400, JSON.stringify(tally));
+    console.log(`brute force agrees on 4,000 small histories: ${JSON.stringify(tally)}`);
   });
 
   it('linearizability - a key whose search runs out of budget is undecided, not ok and not a violation', () => {
