@@ -4,7 +4,8 @@
  * of a value written only later, a stale read); then where the search got stuck: the longest
  * linearizable prefix it found and the operations it could not place after it.
  */
-import type { Deepest, KeyOp, KeyStates, Operation } from './linearizability.js';
+import type { KeyOp, KeyStates, Operation } from './linearizability.js';
+import type { Deepest } from './linearizability-search.js';
 
 const MAX_LISTED = 6;
 
