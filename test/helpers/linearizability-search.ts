@@ -56,6 +56,8 @@ export function searchKey(ops: KeyOp[], initial: number, budget: number): Search
   let visits = 0;
   const best: Deepest = { order: [], state };
   let bestDone = 0;
+  // The deepest stack is copied only when the search backs out of it, not at every new depth.
+  let deeper = false;
   let done = 0;
 
   let entry = head.next;
@@ -93,8 +95,7 @@ export function searchKey(ops: KeyOp[], initial: number, budget: number): Search
           done += glued ? 2 : 1;
           if (done > bestDone) {
             bestDone = done;
-            best.order = stack.flatMap((s) => (s.glued ? [s.glued.op, s.entry.op] : [s.entry.op]));
-            best.state = state;
+            deeper = true;
           }
           entry = head.next;
           continue;
@@ -106,6 +107,11 @@ export function searchKey(ops: KeyOp[], initial: number, budget: number): Search
       continue;
     }
     // A return (or the end of the list): its operation had to be linearized before here.
+    if (deeper) {
+      deeper = false;
+      best.order = stack.flatMap((s) => (s.glued ? [s.glued.op, s.entry.op] : [s.entry.op]));
+      best.state = state;
+    }
     const top = stack.pop();
     if (top === undefined) return { outcome: 'violation', visits, best };
     state = top.state;
