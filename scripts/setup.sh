@@ -56,4 +56,4 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 npm run --silent build
-echo "setup: ready ($(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version), node $(node --version))" >&2
+echo "setup: ready ($(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version), node $(node --version)); in this directory, \`npx shoal --help\` lists the commands" >&2
