@@ -70,4 +70,4 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 npm run --silent build
-echo "setup: ready ($(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version), node $(node --version), $(go version 2>/dev/null | cut -d' ' -f3))" >&2
+echo "setup: ready ($(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version), node $(node --version), $(go version 2>/dev/null | cut -d' ' -f3)); in this directory, \`npx shoal --help\` lists the commands" >&2

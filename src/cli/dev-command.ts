@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ShoalClient } from '../client/client.js';
-import { startNatsServer, type NatsServer } from '../runtime/nats-server.js';
+import { DEV_MAX_PAYLOAD, startNatsServer, type NatsServer } from '../runtime/nats-server.js';
 import { describeError } from '../runtime/errors.js';
 import { intOption, untilSignal, type Command } from './command.js';
 import { EXIT_IN_USE, lockFile } from './lock.js';
@@ -26,8 +26,8 @@ export const devCommand: Command = {
   usage: `shoal dev [--nodes ${DEFAULT_DEV_NODES}] [--data ${DEFAULT_DEV_DATA}] [--port ${DEFAULT_DEV_NATS_PORT}] [--prefix shoal] [--no-restart]
           [--zones a,b,c] [--down-after-ms N] [--replace-after-ms N]
 
-Starts nats-server with JetStream (its store in <data>/nats) and N node processes n1..nN (their
-data in <data>/n1 ...), prints the NATS URL, and shows nodes up, collections and leaders until
+Starts nats-server with JetStream (its store in <data>/nats) and a max payload of 8 MiB, and N
+node processes n1..nN (their data in <data>/n1 ...), prints the NATS URL, and shows nodes up, collections and leaders until
 Ctrl-C, which stops everything. Run again with the same --data, it finds its data; a second
 shoal dev on data in use refuses at once, naming the running one.
 
@@ -65,8 +65,16 @@ and --replace-after-ms are passed to every node (see shoal node --help): a short
       process.stderr.write(`port ${port} is in use (a system nats-server?); using a free port instead\n`);
       port = 0;
     }
-    // A hung node is dropped by the server after ~10 s instead of its default 4 minutes.
-    const nats = await startNatsServer({ port: port === 0 ? -1 : port, storeDir: join(dataDir, 'nats'), serverName: 'shoal-dev', pingIntervalSec: 5, pingMax: 2 });
+    // A hung node is dropped by the server after ~10 s instead of its default 4 minutes; requests
+    // and replies up to 8 MiB (vectors are large), not the default 1 MiB.
+    const nats = await startNatsServer({
+      port: port === 0 ? -1 : port,
+      storeDir: join(dataDir, 'nats'),
+      serverName: 'shoal-dev',
+      pingIntervalSec: 5,
+      pingMax: 2,
+      maxPayload: DEV_MAX_PAYLOAD,
+    });
     process.stdout.write(`${nats.url}\n`);
     process.stderr.write(`shoal dev: nats-server at ${nats.url}, ${n} nodes, data in ${dataDir}; Ctrl-C stops everything\n`);
 

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
-import { startNatsServer } from '../runtime/nats-server.js';
+import { DEV_MAX_PAYLOAD, startNatsServer } from '../runtime/nats-server.js';
 import { intOption, untilSignal, type Command } from './command.js';
 
 export const DEFAULT_DEV_NATS_PORT = 4222;
@@ -15,7 +15,8 @@ export const natsCommand: Command = {
   --store <dir>   JetStream store directory (default: a temporary one, removed on exit)
   --verbose       print the server's own log
 
-Prints the URL on the first line of standard output, then runs until Ctrl-C.`,
+The server accepts messages up to 8 MiB (nats-server's default is 1 MiB). Prints the URL on the
+first line of standard output, then runs until Ctrl-C.`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
@@ -32,6 +33,7 @@ Prints the URL on the first line of standard output, then runs until Ctrl-C.`,
       port: port === 0 ? -1 : port,
       ...(values.store !== undefined ? { storeDir: values.store } : {}),
       verbose: values.verbose ?? false,
+      maxPayload: DEV_MAX_PAYLOAD,
     });
     process.stdout.write(`${server.url}\n`);
     process.stderr.write(`nats-server ${server.pid} is listening on ${server.url} with JetStream in ${server.storeDir}; Ctrl-C stops it\n`);

@@ -14,15 +14,15 @@ export const DEFAULT_BATCH = 500;
 function plural(n: number, noun: string): string {
   return `${n.toLocaleString('en-US')} ${n === 1 ? noun : noun.endsWith('ch') ? `${noun}es` : `${noun}s`}`;
 }
-/** Keep each request well under NATS's default 1 MiB max payload. */
-export const MAX_BATCH_BYTES = 512 * 1024;
 const RETRIES = 5;
 
 const USAGE = `shoal upsert <collection> --file <points.jsonl | -> [--batch ${DEFAULT_BATCH}] [--write-concern majority|all|leader]
 
 Reads one point per line: {"id": "...", "vector": [...], "metadata": {...}}. Sends batches of up
-to --batch points (and at most ${MAX_BATCH_BYTES / 1024} KiB), each with its own requestId, so a batch retried
-after a timeout or a leader change is applied once. Shows progress on stderr and a summary.
+to --batch points (and at most the NATS server's max payload of lines), each with its own
+requestId, so a batch retried after a timeout or a leader change is applied once. A batch too
+large for one NATS message is sent in several requests, each with a requestId derived from the
+batch's, so a retry applies each of them once too. Shows progress on stderr and a summary.
 
 ${CONNECTION_USAGE}`;
 
@@ -45,6 +45,8 @@ export const upsertCommand: Command = {
 
     const total = values.file === '-' ? undefined : countLines(values.file);
     const client = await clientFrom(values);
+    // The client splits a batch into requests that fit; this bounds what is read ahead of them.
+    const maxBatchBytes = client.maxPayload;
     const coll = client.collection(name);
     const progress = new Progress('points', total);
     const started = Date.now();
@@ -75,7 +77,7 @@ export const upsertCommand: Command = {
         } catch (err) {
           throw new UsageError(`${values.file}:${lineNo} is not valid JSON (${describeError(err)}); ${plural(sent, 'point')} ${sent === 1 ? 'was' : 'were'} upserted before it`);
         }
-        if (batch.length >= batchSize || batchBytes + line.length > MAX_BATCH_BYTES) await flush();
+        if (batch.length >= batchSize || batchBytes + line.length > maxBatchBytes) await flush();
         batch.push(p);
         batchBytes += line.length;
       }

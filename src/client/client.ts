@@ -2,13 +2,14 @@
  * The TypeScript client for Shoal's public protocol (PROTOCOL.md): every subject, JSON or CBOR,
  * and every error code revived as its own class (`InvalidArgumentError`, `NotFoundError`, …).
  */
-import { randomUUID } from 'node:crypto';
 import { connect, headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { CollectionDescription, Consistency, Coverage, Hit, Metric, Point, SearchReply, ShardDescription, ShardingConfig, WriteConcern } from '../api/types.js';
 import { CBOR_CONTENT_TYPE, decodeBody, encodeBody, encodingOf, type Encoding } from '../runtime/codec.js';
-import { InboxRequester, isNoResponders, isRequestTimeout } from '../runtime/inbox-requester.js';
-import { errorFromCode, InternalError, isWireError, ShoalError, TimeoutError, UnavailableError, describeError, type ErrorCode } from '../runtime/errors.js';
+import { InboxRequester, isMaxPayload, isNoResponders, isRequestTimeout } from '../runtime/inbox-requester.js';
+import { errorFromCode, InternalError, isWireError, PayloadTooLargeError, ShoalError, TimeoutError, UnavailableError, describeError, type ErrorCode } from '../runtime/errors.js';
 import { Subjects } from '../runtime/subjects.js';
+import { CollectionClient } from './collection-client.js';
+import { DEFAULT_MAX_PAYLOAD } from './payload-split.js';
 
 export interface ClientOptions {
   /** NATS URL(s); ignored when `nc` is given. Default `nats://127.0.0.1:4222`. */
@@ -93,11 +94,14 @@ export interface UpsertPoint {
 }
 
 export type { CollectionDescription, Coverage, Hit, Point, SearchReply, ShardDescription };
+export { CollectionClient, type GetOptions } from './collection-client.js';
 
 export class ShoalClient {
   private readonly subjects: Subjects;
-  private readonly encoding: Encoding;
-  private readonly timeoutMs: number;
+  /** The encoding of requests (and so of replies). */
+  readonly encoding: Encoding;
+  /** The default deadline of a request. */
+  readonly timeoutMs: number;
   private readonly hedgeAfterMs: number | undefined;
   private readonly requests: InboxRequester;
 
@@ -123,6 +127,14 @@ export class ShoalClient {
       throw new UnavailableError(`cannot connect to NATS at ${String(servers)}: ${describeError(err)}`, { cause: err });
     }
     return new ShoalClient(nc, true, opts);
+  }
+
+  /**
+   * The largest message the NATS server takes (its `max_payload`, 1 MiB unless configured):
+   * every request and reply must fit, and the data operations split themselves to fit it.
+   */
+  get maxPayload(): number {
+    return this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
   }
 
   async close(): Promise<void> {
@@ -166,6 +178,7 @@ export class ShoalClient {
   async request<T>(subject: string, body: Record<string, unknown>, timeoutMs?: number): Promise<T> {
     const deadlineMs = timeoutMs ?? (body['timeoutMs'] as number | undefined) ?? this.timeoutMs;
     const start = Date.now();
+    let bytes = 0;
     let h: MsgHdrs | undefined;
     if (this.encoding === 'cbor') {
       h = natsHeaders();
@@ -175,6 +188,7 @@ export class ShoalClient {
       // a later copy asks for what is left of the deadline, so its answer is still in time
       const remaining = Math.max(1, deadlineMs - (Date.now() - start));
       const payload = encodeBody({ ...body, timeoutMs: remaining }, this.encoding);
+      bytes = payload.length;
       const res = await this.requests.request(subject, payload, { timeout: remaining + REPLY_GRACE_MS, headers: h });
       return decodeBody(res.data, encodingOf(res.headers));
     };
@@ -184,6 +198,9 @@ export class ShoalClient {
       decoded = await (hedgeAfter > 0 ? hedged(attempt, hedgeAfter, answersAtOnce) : attempt());
     } catch (err) {
       if (err instanceof ShoalError) throw err;
+      if (isMaxPayload(err)) {
+        throw new PayloadTooLargeError(`the request on ${subject} (${bytes} bytes) is over the NATS server's max payload (${this.maxPayload} bytes): send fewer points or ids`, { cause: err });
+      }
       if (isNoResponders(err)) {
         throw new UnavailableError(`no Shoal router answers on ${subject}: is a cluster running with prefix '${this.subjects.prefix}'?`, { cause: err });
       }
@@ -273,47 +290,4 @@ function hedged<T>(attempt: () => Promise<T>, afterMs: number, answersAtOnce: (r
       timer = undefined;
     }, afterMs);
   });
-}
-
-/** The data operations of one collection. */
-export class CollectionClient {
-  constructor(
-    private readonly client: ShoalClient,
-    readonly name: string,
-  ) {}
-
-  /** Upserts points; without a `requestId` one is made, so the client's hedged copy can never apply twice. */
-  async upsert(points: UpsertPoint[], opts: WriteOptions = {}): Promise<number> {
-    const r = await this.call<{ upserted: number }>('upsert', { points, ...opts, requestId: opts.requestId ?? randomUUID() });
-    return r.upserted;
-  }
-
-  async delete(ids: string[], opts: WriteOptions = {}): Promise<number> {
-    const r = await this.call<{ deleted: number }>('delete', { ids, ...opts, requestId: opts.requestId ?? randomUUID() });
-    return r.deleted;
-  }
-
-  async get(ids: string[], opts: ReadOptions & { withVector?: boolean; withMetadata?: boolean } = {}): Promise<Point[]> {
-    const r = await this.call<{ points: Point[] }>('get', { ids, ...opts });
-    return r.points;
-  }
-
-  search(vector: number[] | Float32Array, opts: SearchOptions = {}): Promise<SearchReply> {
-    return this.call<SearchReply>('search', { vector, ...opts });
-  }
-
-  async searchBatch(queries: (SearchOptions & { vector: number[] | Float32Array })[], timeoutMs?: number): Promise<SearchReply[]> {
-    const r = await this.call<{ results: SearchReply[] }>('search-batch', { queries, ...(timeoutMs ? { timeoutMs } : {}) });
-    return r.results;
-  }
-
-  async count(opts: ReadOptions = {}): Promise<number> {
-    const r = await this.call<{ count: number }>('count', { ...opts });
-    return r.count;
-  }
-
-  private call<T>(op: string, body: Record<string, unknown>): Promise<T> {
-    const clean = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
-    return this.client.request<T>(this.client.apiSubject(this.name, op), clean, body['timeoutMs'] as number | undefined);
-  }
 }

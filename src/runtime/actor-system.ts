@@ -438,7 +438,7 @@ function internalReply(msg: Msg): Reply {
 
 function tooLarge(bytes: number | undefined, err: unknown): PayloadTooLargeError {
   const what = `the reply${bytes === undefined ? '' : ` (${bytes} bytes)`} is over the NATS server's max payload (${describeError(err)})`;
-  return new PayloadTooLargeError(`${what}: ask for fewer ids, a smaller k, or withVector false, or speak CBOR (vectors take a third of the bytes of JSON)`, { cause: err });
+  return new PayloadTooLargeError(`${what}: ask for fewer ids, a smaller k, or withVector false, or speak CBOR (a float32 takes 4 bytes in CBOR, about 19 in JSON)`, { cause: err });
 }
 
 function encodeErrorReply(err: unknown): Uint8Array {

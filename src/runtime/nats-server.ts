@@ -19,6 +19,13 @@ export const INSTALL_HINT =
 
 export const DEFAULT_START_TIMEOUT_MS = 15_000;
 
+/**
+ * The max payload of the servers `shoal dev` and `shoal nats` start: 8 MiB, the most NATS
+ * recommends (the server warns above it). nats-server's default, 1 MiB, holds a reply of about
+ * 170 vectors of 1,536 dimensions in CBOR, 35 in JSON; 8 MiB holds eight times as many.
+ */
+export const DEV_MAX_PAYLOAD = 8 * 1024 * 1024;
+
 export class NatsServerNotFoundError extends Error {
   constructor() {
     super(INSTALL_HINT);
@@ -68,6 +75,12 @@ export interface NatsServerOptions {
    */
   pingIntervalSec?: number;
   pingMax?: number;
+  /**
+   * The largest message the server accepts, in bytes (nats-server's default: 1 MiB). Every
+   * request and reply must fit; a get or search with vectors needs more (see
+   * {@link DEV_MAX_PAYLOAD}).
+   */
+  maxPayload?: number;
   /** Extra command-line arguments. */
   args?: string[];
   /**
@@ -124,11 +137,16 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     args.push('--cluster_name', opts.cluster.name, '--cluster', `nats://${host}:${opts.cluster.port}`);
     if (opts.cluster.routes.length > 0) args.push('--routes', opts.cluster.routes.join(','));
   }
+  // nats-server (2.9) has no flags for these: they go in a configuration file (flags still win).
+  const conf: string[] = [];
   if (opts.pingIntervalSec !== undefined || opts.pingMax !== undefined) {
-    // nats-server has no flags for these: they go in a configuration file (flags still win).
-    const conf = join(storeDir, 'shoal-nats.conf');
-    writeFileSync(conf, `ping_interval: "${opts.pingIntervalSec ?? 120}s"\nping_max: ${opts.pingMax ?? 2}\n`);
-    args.push('-c', conf);
+    conf.push(`ping_interval: "${opts.pingIntervalSec ?? 120}s"`, `ping_max: ${opts.pingMax ?? 2}`);
+  }
+  if (opts.maxPayload !== undefined) conf.push(`max_payload: ${opts.maxPayload}`);
+  if (conf.length > 0) {
+    const file = join(storeDir, 'shoal-nats.conf');
+    writeFileSync(file, `${conf.join('\n')}\n`);
+    args.push('-c', file);
   }
   args.push(...(opts.args ?? []));
 
