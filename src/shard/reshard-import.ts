@@ -1,81 +1,148 @@
 /**
  * The copy of a reshard (docs/resharding.md, copy and catch-up): a target pulls from each source
- * what moves to it, and proposes it to its own log as `import` entries.
+ * what moves to it, and proposes it to its own log as import commands.
  *
- * - The source answers a pull with cursor 0 with its points that move to the target, read at one
- *   applied index I (≥ its `begin`), and the entries of its request-id table that wrote them
- *   (with those keys only); any later pull, with the entries of
- *   its journal after the cursor (up to its applied index) for keys that move to the target.
- *   Every replica of the source has the same points and journal, so any that has applied its
- *   `begin` may answer.
- * - The import reaches `upTo`: the target has everything of the source up to that index. An import
- *   at or below the target's cursor is skipped when applied, so a pull repeated by a new target
- *   leader, or answered twice, changes nothing.
+ * - **Copy**, while the target's cursor for the source is 0: pages of the source's points that
+ *   move to the target, in key order, each read at the source's applied index then (`index`),
+ *   the first with the entries of the source's request-id table that wrote such keys (with those
+ *   keys only). Pages may be read at different indexes, repeated, or arrive late: the target
+ *   keeps the lowest index of the pages it applied (`copyLows`), and `import-copied` sets the
+ *   cursor to it, so the journal is replayed from before every page. Replaying a write a page
+ *   already showed is harmless: the journal ends at the newest value. A page that arrives after
+ *   `import-copied` is refused (it could hold a value older than the journal replayed since).
+ * - **Catch-up**, once the cursor is set: the source's journal entries after the cursor, for keys
+ *   that move to the target, up to its applied index (`upTo`). One at or below the cursor is skipped.
  *
- * Generic over how a point's value is stored (the simulation's model and the real shard alike).
+ * Every replica of the source has the same points and journal, so any that has applied its
+ * `begin` may answer. Generic over how a point's value is carried (the model's strings, the
+ * shard's vectors and metadata).
  */
-import type { ShardOwnership } from './reshard-state.js';
+import type { ReshardState, ShardOwnership } from './reshard-state.js';
 
 /** One write of the journal, filtered to a source's moving keys: `value` null for a delete. */
 export interface JournalEntry<V> {
   index: number;
-  ops: { key: string; value: V | null }[];
+  ops: ImportOp<V>[];
   requestId?: string | undefined;
+}
+
+export interface ImportOp<V> {
+  key: string;
+  value: V | null;
 }
 
 /** What a source offers a pull. */
 export interface SourceView<V> {
   appliedIndex: number;
-  points(): Iterable<[string, V]>;
+  /** Points with key above `after` (all without it), in key order. */
+  points(after: string | undefined): Iterable<[string, V]>;
   /** Journal entries with index above `after`, in index order. */
   journalAfter(after: number): Iterable<JournalEntry<V>>;
   /** The request-id table: each request id with the keys its write applied here. */
   requestIds(): Iterable<[string, readonly string[]]>;
 }
 
-export interface ImportBatch<V> {
-  source: number;
-  epoch: number;
-  upTo: number;
-  ops: { key: string; value: V | null }[];
-  /** Request ids that wrote keys moving to the target, with those keys: a retry after the switch applies only the keys not listed. */
-  requestIds: { id: string; keys: string[] }[];
-}
+export type ImportCommand<V> =
+  /** A page of the copy, read at the source's applied index `index`; `requestIds` only on the first page. */
+  | { type: 'import-page'; source: number; epoch: number; index: number; ops: ImportOp<V>[]; requestIds: { id: string; keys: string[] }[] }
+  /** The copy from `source` is complete: the cursor becomes the lowest index of its pages. */
+  | { type: 'import-copied'; source: number; epoch: number }
+  /** Journal entries of `source` after the cursor, up to `upTo`. */
+  | { type: 'import'; source: number; epoch: number; upTo: number; ops: ImportOp<V>[]; requestIds: { id: string; keys: string[] }[] };
 
-/** Why a source cannot answer a pull now (it has not begun this reshard, or has moved past it). */
+/** The answer to a pull: a page of the copy (`next` the key to go on after, null when it was the last), or journal entries. */
+export type PullAnswer<V> =
+  | { type: 'import-page'; source: number; epoch: number; index: number; ops: ImportOp<V>[]; requestIds: { id: string; keys: string[] }[]; next: string | null }
+  | { type: 'import'; source: number; epoch: number; upTo: number; ops: ImportOp<V>[]; requestIds: { id: string; keys: string[] }[] };
+
+/** Why a source cannot answer a pull now (it has not begun this reshard, or has ended it). */
 export class PullRefused extends Error {}
 
-/**
- * A source's answer to `target`'s pull after `cursor`, for the reshard to `epoch`. `source` is the
- * source's ownership (its reshard state). At most `maxOps` operations: a pull that has more ends
- * early at an entry boundary (a snapshot, which is one index, is never cut).
- */
-export function answerPull<V>(source: ShardOwnership, view: SourceView<V>, target: number, epoch: number, cursor: number, maxOps = Infinity): ImportBatch<V> {
+export interface PullRequest {
+  target: number;
+  epoch: number;
+  /** The target's cursor for this source (0 while copying). */
+  cursor: number;
+  /** While copying: the key the previous page ended at (none for the first page). */
+  after?: string | undefined;
+  /** At most this many operations in the answer (a journal entry is never cut; a page may scan further and return fewer). */
+  maxOps: number;
+}
+
+export function answerPull<V>(source: ShardOwnership, view: SourceView<V>, req: PullRequest): PullAnswer<V> {
   const next = source.state.next;
+  const { target, epoch } = req;
   if (next === null || next.epoch !== epoch) throw new PullRefused(`shard ${source.shard} runs no reshard to epoch ${epoch}`);
   const movesToTarget = (key: string): boolean => source.moving(key) && source.ownerAt(key, epoch) === target;
-  if (cursor === 0) {
-    const ops: ImportBatch<V>['ops'] = [];
-    for (const [key, value] of view.points()) if (movesToTarget(key)) ops.push({ key, value });
-    const requestIds: ImportBatch<V>['requestIds'] = [];
-    for (const [id, keys] of view.requestIds()) {
-      const moved = keys.filter(movesToTarget);
-      if (moved.length > 0) requestIds.push({ id, keys: moved });
+  if (req.cursor === 0) {
+    const ops: ImportOp<V>[] = [];
+    // Keys that stay are skipped without counting against maxOps, up to ten times as many.
+    let scanned = 0;
+    let last: string | undefined;
+    let more = false;
+    for (const [key, value] of view.points(req.after)) {
+      if (ops.length >= req.maxOps || scanned >= req.maxOps * 10) {
+        more = true;
+        break;
+      }
+      scanned++;
+      last = key;
+      if (movesToTarget(key)) ops.push({ key, value });
     }
-    return { source: source.shard, epoch, upTo: view.appliedIndex, ops, requestIds };
+    const requestIds: { id: string; keys: string[] }[] = [];
+    if (req.after === undefined) {
+      for (const [id, keys] of view.requestIds()) {
+        const moved = keys.filter(movesToTarget);
+        if (moved.length > 0) requestIds.push({ id, keys: moved });
+      }
+    }
+    return { type: 'import-page', source: source.shard, epoch, index: view.appliedIndex, ops, requestIds, next: more ? (last ?? req.after ?? null) : null };
   }
-  const ops: ImportBatch<V>['ops'] = [];
-  const requestIds: ImportBatch<V>['requestIds'] = [];
+  const ops: ImportOp<V>[] = [];
+  const requestIds: { id: string; keys: string[] }[] = [];
   let upTo = view.appliedIndex;
-  for (const e of view.journalAfter(cursor)) {
+  for (const e of view.journalAfter(req.cursor)) {
     if (e.index > view.appliedIndex) break;
     const mine = e.ops.filter((o) => movesToTarget(o.key));
-    if (ops.length > 0 && ops.length + mine.length > maxOps) {
+    if (ops.length > 0 && ops.length + mine.length > req.maxOps) {
       upTo = e.index - 1;
       break;
     }
     ops.push(...mine);
     if (mine.length > 0 && e.requestId !== undefined) requestIds.push({ id: e.requestId, keys: mine.map((o) => o.key) });
   }
-  return { source: source.shard, epoch, upTo: Math.max(upTo, cursor), ops, requestIds };
+  return { type: 'import', source: source.shard, epoch, upTo: Math.max(upTo, req.cursor), ops, requestIds };
+}
+
+/**
+ * Whether a target applies an import command: it must run the reshard the command is for and not
+ * have switched yet; a page only while the copy from its source is not complete; `import-copied`
+ * once (after at least one page); a journal import only past the cursor. The reasons are for logs.
+ */
+export function importApplies(own: ShardOwnership, cmd: ImportCommand<unknown>): { ok: true } | { ok: false; why: string } {
+  const st = own.state;
+  if (st.next === null || st.next.epoch !== cmd.epoch) return { ok: false, why: `no reshard to epoch ${cmd.epoch} runs` };
+  if (st.switched) return { ok: false, why: 'switched already' };
+  const cursor = st.cursors[cmd.source] ?? 0;
+  switch (cmd.type) {
+    case 'import-page':
+      return cursor === 0 ? { ok: true } : { ok: false, why: `the copy from shard ${cmd.source} is complete (cursor ${cursor})` };
+    case 'import-copied':
+      if (cursor !== 0) return { ok: false, why: `the copy from shard ${cmd.source} was complete already` };
+      return st.copyLows[cmd.source] === undefined ? { ok: false, why: `no page from shard ${cmd.source} was applied` } : { ok: true };
+    case 'import':
+      return cmd.upTo > cursor && cursor > 0 ? { ok: true } : { ok: false, why: `shard ${cmd.source}'s entries up to ${cmd.upTo} are in (cursor ${cursor})` };
+  }
+}
+
+/** The target's reshard state after an import command it applies. */
+export function afterImport(state: ReshardState, cmd: ImportCommand<unknown>): ReshardState {
+  switch (cmd.type) {
+    case 'import-page':
+      return { ...state, copyLows: { ...state.copyLows, [cmd.source]: Math.min(cmd.index, state.copyLows[cmd.source] ?? Infinity) } };
+    case 'import-copied':
+      return { ...state, cursors: { ...state.cursors, [cmd.source]: state.copyLows[cmd.source] as number } };
+    case 'import':
+      return { ...state, cursors: { ...state.cursors, [cmd.source]: cmd.upTo } };
+  }
 }

@@ -21,13 +21,16 @@ export interface ReshardState {
   fencedAt: number | null;
   /** Whether the shard has committed `switch` for `next`: it serves `next`, and refuses `active`'s epoch. */
   switched: boolean;
-  /** Per source shard number: the source's log index this shard's imports have reached. */
+  /** Per source shard number: the source's log index this shard's imports have reached (0 while its copy runs). */
   cursors: Record<number, number>;
+  /** Per source shard number, while its copy runs: the lowest source index of the copy's pages applied (reshard-import.ts). */
+  copyLows: Record<number, number>;
 }
 
 /** A command of the shard's log that changes its maps. */
 export type ReshardCommand =
-  | { type: 'reshard-begin'; next: ShardMap }
+  /** `from`: the map the shard serves until the switch (a shard that never resharded has no state yet; it starts from this). */
+  | { type: 'reshard-begin'; from: ShardMap; next: ShardMap }
   | { type: 'reshard-fence'; epoch: number }
   /** `need`: per source, the index its fence was committed at; a target refuses to switch before its cursor reaches it. */
   | { type: 'reshard-switch'; epoch: number; need: Record<number, number> }
@@ -45,7 +48,7 @@ export type Refusal =
 export type WriteAdmission = { ok: true; journal: string[] } | ({ ok: false } & Refusal);
 
 export function initialReshardState(map: ShardMap): ReshardState {
-  return { active: map, next: null, fenced: false, fencedAt: null, switched: false, cursors: {} };
+  return { active: map, next: null, fenced: false, fencedAt: null, switched: false, cursors: {}, copyLows: {} };
 }
 
 /** The state of a group a reshard from `from` to `to` creates: begun, owning nothing until it switches. */
@@ -126,27 +129,12 @@ export class ShardOwnership {
     return { ok: true, journal: moving };
   }
 
-  /**
-   * Whether an import from `source` reaching `upTo` adds anything: not one at or below the cursor
-   * (applied before), and none once the shard has switched (its imports reached the fences, after
-   * which the sources write no moving key; a late answer to an earlier pull carries nothing new).
-   */
-  importNeeded(source: number, upTo: number): boolean {
-    if (this.state.next === null || this.state.switched) return false;
-    return upTo > (this.state.cursors[source] ?? 0);
-  }
-
   /** The keys of an import this shard may take: those it owns at the next epoch. */
   importable(keys: readonly string[]): { ok: true } | { ok: false; keys: string[] } {
     if (this.state.next === null || this.state.switched) return { ok: false, keys: [...keys] };
     const wrong = keys.filter((k) => !this.owns(k, (this.state.next as ShardMap).epoch));
     return wrong.length === 0 ? { ok: true } : { ok: false, keys: wrong };
   }
-}
-
-/** The state after an import from `source` up to `upTo` was applied. */
-export function afterImport(state: ReshardState, source: number, upTo: number): ReshardState {
-  return { ...state, cursors: { ...state.cursors, [source]: Math.max(upTo, state.cursors[source] ?? 0) } };
 }
 
 /**
@@ -162,7 +150,7 @@ export function applyReshard(state: ReshardState, cmd: ReshardCommand, index: nu
       if (cmd.next.epoch <= state.active.epoch) return { unchanged: `epoch ${cmd.next.epoch} is not after the active ${state.active.epoch}` };
       if (state.next !== null) return { unchanged: `the reshard to epoch ${state.next.epoch} runs` };
       if (cmd.next.epoch !== state.active.epoch + 1) return { unchanged: `epoch ${cmd.next.epoch} does not follow the active ${state.active.epoch}` };
-      return { state: { ...state, next: cmd.next, fenced: false, fencedAt: null, switched: false, cursors: {} } };
+      return { state: { ...state, next: cmd.next, fenced: false, fencedAt: null, switched: false, cursors: {}, copyLows: {} } };
     }
     case 'reshard-fence': {
       if (state.next?.epoch !== cmd.epoch) return { unchanged: `no reshard to epoch ${cmd.epoch} runs` };
@@ -179,7 +167,7 @@ export function applyReshard(state: ReshardState, cmd: ReshardCommand, index: nu
     case 'reshard-end': {
       if (state.next?.epoch !== cmd.epoch) return { unchanged: `no reshard to epoch ${cmd.epoch} runs` };
       if (!state.switched) return { unchanged: 'not switched yet' };
-      return { state: { active: state.next, next: null, fenced: false, fencedAt: null, switched: false, cursors: {} } };
+      return { state: { active: state.next, next: null, fenced: false, fencedAt: null, switched: false, cursors: {}, copyLows: {} } };
     }
   }
 }

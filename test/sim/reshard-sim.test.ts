@@ -41,6 +41,7 @@ describe('reshard simulation', () => {
     ['targets switch before their imports reach the fences', { switchBeforeCaughtUp: true }],
     ['sources ignore their fence', { ignoreFence: true }],
     ['a known requestId skips every key of a retry', { dedupByIdOnly: true }],
+    ['the copy\'s cursor is set at its newest page', { copyCursorAtNewestPage: true }],
   ];
   for (const [what, bug] of bugs) {
     it(`reshard sim - the checks catch a broken cutover: ${what}`, async () => {

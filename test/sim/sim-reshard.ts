@@ -22,7 +22,7 @@
 import type { ShardingConfig } from '../../src/api/types.js';
 import { runReshard, ReshardStopped, type ReshardPorts, type ReshardRecord, type ReshardShardStatus } from '../../src/actors/coordinator/reshard-driver.js';
 import { initialMap, movePairs, reshardedMap, sharderOf, type ShardMap } from '../../src/cluster/shard-map.js';
-import { answerPull, PullRefused, type JournalEntry } from '../../src/shard/reshard-import.js';
+import { afterImport, answerPull, importApplies, PullRefused, type ImportCommand, type JournalEntry } from '../../src/shard/reshard-import.js';
 import { applyReshard, initialReshardState, newShardState, ShardOwnership, type ReshardCommand, type ReshardState } from '../../src/shard/reshard-state.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import { rng } from '../helpers/shard-workload.js';
@@ -39,6 +39,8 @@ export interface ReshardSimOptions {
     ignoreFence?: boolean;
     /** A known requestId counts as applied for every key of a retry (not only the keys it wrote). */
     dedupByIdOnly?: boolean;
+    /** The copy's cursor is set at its newest page's index, not its oldest: writes between the pages are not replayed. */
+    copyCursorAtNewestPage?: boolean;
   };
 }
 
@@ -227,21 +229,30 @@ export class ReshardSim {
     return g.status();
   }
 
-  private applyImport(g: Group, batch: ReturnType<typeof answerPull<Value>>): void {
+  /** Per group and source, the newest index of a page applied (for the bug copyCursorAtNewestPage). */
+  private readonly newestPage = new Map<string, number>();
+
+  private applyImport(g: Group, cmd: ImportCommand<Value>): void {
     g.applied++;
-    if (!g.own.importNeeded(batch.source, batch.upTo)) return;
-    const ok = g.own.importable(batch.ops.map((o) => o.key));
-    if (!ok.ok) this.fail(`shard ${g.shard} was sent an import of keys it does not own at the next epoch: ${ok.keys.join(', ')}`);
-    for (const o of batch.ops) {
-      if (o.value === null) g.points.delete(o.key);
-      else g.points.set(o.key, o.value);
+    if (!importApplies(g.own, cmd).ok) return;
+    if (cmd.type === 'import-page') this.newestPage.set(`${g.id}/${cmd.source}`, Math.max(cmd.index, this.newestPage.get(`${g.id}/${cmd.source}`) ?? 0));
+    if (cmd.type !== 'import-copied') {
+      const ok = g.own.importable(cmd.ops.map((o) => o.key));
+      if (!ok.ok) this.fail(`shard ${g.shard} was sent an import of keys it does not own at the next epoch: ${ok.keys.join(', ')}`);
+      for (const o of cmd.ops) {
+        if (o.value === null) g.points.delete(o.key);
+        else g.points.set(o.key, o.value);
+      }
+      for (const r of cmd.requestIds) {
+        const set = g.dedup.get(r.id) ?? new Set<string>();
+        for (const k of r.keys) set.add(k);
+        g.dedup.set(r.id, set);
+      }
     }
-    for (const r of batch.requestIds) {
-      const set = g.dedup.get(r.id) ?? new Set<string>();
-      for (const k of r.keys) set.add(k);
-      g.dedup.set(r.id, set);
+    g.setState(afterImport(g.state, cmd));
+    if (cmd.type === 'import-copied' && this.opts.bugs?.copyCursorAtNewestPage) {
+      g.setState({ ...g.state, cursors: { ...g.state.cursors, [cmd.source]: this.newestPage.get(`${g.id}/${cmd.source}`) as number } });
     }
-    g.setState({ ...g.state, cursors: { ...g.state.cursors, [batch.source]: Math.max(batch.upTo, g.state.cursors[batch.source] ?? 0) } });
     this.stats.imports++;
   }
 
@@ -474,11 +485,26 @@ export class ReshardSim {
             if (!alive) return;
             const cursor = g.state.cursors[source] ?? 0;
             try {
-              const batch = await this.send(st.active.groups[source] as string, (src) =>
-                answerPull(src.own, { appliedIndex: src.applied, points: () => src.points, journalAfter: (after) => src.journal.filter((e) => e.index > after), requestIds: () => [...src.dedup].map(([id, keys]) => [id, [...keys]] as [string, string[]]) }, g.shard, next.epoch, cursor, 4),
-              );
-              if (!alive) return;
-              await this.send(g.id, (tg) => this.applyImport(tg, batch));
+              const pull = (after: string | undefined) =>
+                this.send(st.active.groups[source] as string, (src) =>
+                  answerPull(src.own, { appliedIndex: src.applied, points: (a) => [...src.points].filter(([k]) => a === undefined || k > a).sort(([x], [y]) => (x < y ? -1 : 1)), journalAfter: (a) => src.journal.filter((e) => e.index > a), requestIds: () => [...src.dedup].map(([id, keys]) => [id, [...keys]] as [string, string[]]) }, { target: g.shard, epoch: next.epoch, cursor, after, maxOps: 4 }),
+                );
+              if (cursor === 0) {
+                // the copy, page by page; then the cursor is set to the lowest page's index
+                let after: string | undefined;
+                for (;;) {
+                  const page = await pull(after);
+                  if (!alive || page.type !== 'import-page') return;
+                  await this.send(g.id, (tg) => this.applyImport(tg, { ...page }));
+                  if (page.next === null) break;
+                  after = page.next;
+                }
+                await this.send(g.id, (tg) => this.applyImport(tg, { type: 'import-copied', source, epoch: next.epoch }));
+              } else {
+                const batch = await pull(undefined);
+                if (!alive) return;
+                await this.send(g.id, (tg) => this.applyImport(tg, batch));
+              }
             } catch (err) {
               if (err instanceof ReshardViolation) return;
               if (!(err instanceof Refused) && !(err instanceof PullRefused)) throw err;

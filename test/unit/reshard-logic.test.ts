@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { ShardingConfig } from '../../src/api/types.js';
 import { initialMap, movePairs, reshardedMap, sharderOf } from '../../src/cluster/shard-map.js';
 import { InvalidArgumentError } from '../../src/runtime/errors.js';
-import { answerPull } from '../../src/shard/reshard-import.js';
+import { afterImport, answerPull, importApplies } from '../../src/shard/reshard-import.js';
 import { applyReshard, initialReshardState, newShardState, ShardOwnership, type ReshardState } from '../../src/shard/reshard-state.js';
 
 const ring: ShardingConfig = { strategy: 'consistent-hash', vnodes: 64 };
@@ -83,7 +83,7 @@ describe('reshard logic', () => {
     assert.deepEqual(new ShardOwnership(ring, 0, s).admitWrite(0, [mover, stayer]), { ok: true, journal: [] }, 'no reshard: no journal');
     assert.deepEqual(new ShardOwnership(ring, 0, s).admitWrite(0, [other]), { ok: false, code: 'WRONG_SHARD', keys: [other] });
     assert.deepEqual(new ShardOwnership(ring, 0, s).admitWrite(1, [stayer]), { ok: false, code: 'STALE_MAP', epoch: 0 }, 'an epoch ahead of the shard');
-    s = step(s, { type: 'reshard-begin', next: to });
+    s = step(s, { type: 'reshard-begin', from, next: to });
     assert.deepEqual(new ShardOwnership(ring, 0, s).admitWrite(0, [mover, stayer]), { ok: true, journal: [mover] });
     s = step(s, { type: 'reshard-fence', epoch: 1 });
     assert.equal(s.fencedAt, 10);
@@ -108,33 +108,54 @@ describe('reshard logic', () => {
     const refused = applyReshard(t, { type: 'reshard-switch', epoch: 1, need: { 0: 40, 1: 12 } }, 5);
     assert.ok('unchanged' in refused && /imports behind the fences: shard 0 at 0 of 40, shard 1 at 0 of 12/.test(refused.unchanged));
     t = { ...t, cursors: { 0: 40, 1: 12 } };
-    assert.equal(own().importNeeded(0, 40), false, 'an import at the cursor was applied before');
-    assert.equal(own().importNeeded(0, 41), true);
     t = step(t, { type: 'reshard-switch', epoch: 1, need: { 0: 40, 1: 12 } }, { type: 'reshard-switch', epoch: 1, need: { 0: 40, 1: 12 } });
     assert.equal(own().serving, 1);
-    assert.equal(own().importNeeded(0, 99), false, 'nothing is imported after the switch');
-    t = step(t, { type: 'reshard-end', epoch: 1 }, { type: 'reshard-end', epoch: 1 }, { type: 'reshard-begin', next: to });
-    assert.deepEqual(t, { active: to, next: null, fenced: false, fencedAt: null, switched: false, cursors: {} }, 'ended once; an old begin again changes nothing');
+    assert.deepEqual(importApplies(own(), { type: 'import', source: 0, epoch: 1, upTo: 99, ops: [], requestIds: [] }), { ok: false, why: 'switched already' }, 'nothing is imported after the switch');
+    t = step(t, { type: 'reshard-end', epoch: 1 }, { type: 'reshard-end', epoch: 1 }, { type: 'reshard-begin', from, next: to });
+    assert.deepEqual(t, { active: to, next: null, fenced: false, fencedAt: null, switched: false, cursors: {}, copyLows: {} }, 'ended once; an old begin again changes nothing');
   });
 
-  it('pull - the source sends its points that move to the target at one index, then its journal after the cursor, cut at entry boundaries', () => {
+  it('pull - pages of the points that move to the target, in key order, then the journal after the cursor, cut at entry boundaries', () => {
     const from = initialMap('u', ring, 1);
     const to = reshardedMap('u', ring, from, 2);
-    const movers = keys.filter((k) => sharderOf(ring, to).shardOf(k) === 1).slice(0, 3) as [string, string, string];
+    const movers = keys.filter((k) => sharderOf(ring, to).shardOf(k) === 1).slice(0, 3).sort() as [string, string, string];
     const stayer = keys.find((k) => sharderOf(ring, to).shardOf(k) === 0) as string;
-    const src = new ShardOwnership(ring, 0, step(initialReshardState(from), { type: 'reshard-begin', next: to }));
+    const src = new ShardOwnership(ring, 0, step(initialReshardState(from), { type: 'reshard-begin', from, next: to }));
+    const points = new Map([[movers[0], 'a'], [movers[1], 'b'], [stayer, 'c']]);
     const view = {
       appliedIndex: 20,
-      points: () => new Map([[movers[0], 'a'], [stayer, 'b']]),
+      points: (after: string | undefined) => [...points].filter(([k]) => after === undefined || k > after).sort(([a], [b]) => (a < b ? -1 : 1)),
       journalAfter: (after: number) => [
-        { index: 15, ops: [{ key: movers[1], value: 'c' }], requestId: 'r1' },
-        { index: 18, ops: [{ key: movers[2], value: null }, { key: movers[0], value: 'd' }], requestId: 'r2' },
+        { index: 15, ops: [{ key: movers[1], value: 'd' }], requestId: 'r1' },
+        { index: 18, ops: [{ key: movers[2], value: null }, { key: movers[0], value: 'e' }], requestId: 'r2' },
       ].filter((e) => e.index > after),
       requestIds: () => [['r0', [movers[0], stayer]] as [string, string[]]],
     };
-    assert.deepEqual(answerPull(src, view, 1, 1, 0), { source: 0, epoch: 1, upTo: 20, ops: [{ key: movers[0], value: 'a' }], requestIds: [{ id: 'r0', keys: [movers[0]] }] });
-    assert.deepEqual(answerPull(src, view, 1, 1, 12, 1), { source: 0, epoch: 1, upTo: 17, ops: [{ key: movers[1], value: 'c' }], requestIds: [{ id: 'r1', keys: [movers[1]] }] });
-    assert.deepEqual(answerPull(src, view, 1, 1, 17).ops, [{ key: movers[2], value: null }, { key: movers[0], value: 'd' }]);
-    assert.throws(() => answerPull(src, view, 1, 2, 0), /runs no reshard to epoch 2/);
+    const p1 = answerPull(src, view, { target: 1, epoch: 1, cursor: 0, maxOps: 1 });
+    assert.deepEqual(p1, { type: 'import-page', source: 0, epoch: 1, index: 20, ops: [{ key: movers[0], value: 'a' }], requestIds: [{ id: 'r0', keys: [movers[0]] }], next: movers[0] });
+    const p2 = answerPull(src, view, { target: 1, epoch: 1, cursor: 0, after: movers[0], maxOps: 1 });
+    assert.deepEqual(p2.ops, [{ key: movers[1], value: 'b' }]);
+    assert.deepEqual(p2.type === 'import-page' && p2.requestIds, [], 'the request ids come with the first page only');
+    const p3 = answerPull(src, view, { target: 1, epoch: 1, cursor: 0, after: movers[1], maxOps: 1 });
+    assert.deepEqual([p3.ops, p3.type === 'import-page' && p3.next], [[], null], 'the last page says so');
+    assert.deepEqual(answerPull(src, view, { target: 1, epoch: 1, cursor: 12, maxOps: 1 }), { type: 'import', source: 0, epoch: 1, upTo: 17, ops: [{ key: movers[1], value: 'd' }], requestIds: [{ id: 'r1', keys: [movers[1]] }] });
+    assert.deepEqual(answerPull(src, view, { target: 1, epoch: 1, cursor: 17, maxOps: 10 }).ops, [{ key: movers[2], value: null }, { key: movers[0], value: 'e' }]);
+    assert.throws(() => answerPull(src, view, { target: 1, epoch: 2, cursor: 0, maxOps: 10 }), /runs no reshard to epoch 2/);
+  });
+
+  it('import - pages while copying, the cursor at the lowest page, journal imports past it only, nothing after the switch', () => {
+    const from = initialMap('u', ring, 1);
+    const to = reshardedMap('u', ring, from, 2);
+    let t = newShardState(from, to);
+    const own = () => new ShardOwnership(ring, 1, t);
+    const page = (index: number) => ({ type: 'import-page' as const, source: 0, epoch: 1, index, ops: [], requestIds: [] });
+    assert.deepEqual(importApplies(own(), { type: 'import-copied', source: 0, epoch: 1 }), { ok: false, why: 'no page from shard 0 was applied' });
+    for (const p of [page(30), page(25), page(40)]) t = afterImport(t, p);
+    t = afterImport(t, { type: 'import-copied', source: 0, epoch: 1 });
+    assert.equal(t.cursors[0], 25, 'the journal is replayed from before every page');
+    assert.equal(importApplies(own(), page(50)).ok, false, 'a late page is refused once the copy is complete');
+    assert.equal(importApplies(own(), { type: 'import', source: 0, epoch: 1, upTo: 25, ops: [], requestIds: [] }).ok, false);
+    assert.equal(importApplies(own(), { type: 'import', source: 0, epoch: 1, upTo: 26, ops: [], requestIds: [] }).ok, true);
+    assert.equal(importApplies(own(), { type: 'import', source: 0, epoch: 2, upTo: 26, ops: [], requestIds: [] }).ok, false);
   });
 });

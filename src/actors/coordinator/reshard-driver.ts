@@ -129,7 +129,7 @@ export async function runReshard(rec: ReshardRecord, p: ReshardPorts): Promise<R
     switch (rec.phase) {
       case 'prepare':
         await p.createGroups(rec, newGroups(rec));
-        for (const g of rec.from.groups) await command(g, { type: 'reshard-begin', next: rec.to });
+        for (const g of rec.from.groups) await command(g, { type: 'reshard-begin', from: rec.from, next: rec.to });
         await advance('copy');
         break;
       case 'copy':
