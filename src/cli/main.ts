@@ -2,7 +2,7 @@
 /** The `shoal` command. */
 import { describeError } from '../runtime/errors.js';
 import type { Command } from './command.js';
-import { EXIT_USAGE, errorLine, exitCodeOf, isUsageError, wireErrorOf } from './exit-codes.js';
+import { EXIT_CODES, EXIT_USAGE, errorLine, exitCodeOf, isUsageError, wireErrorOf } from './exit-codes.js';
 import { collectionsCommand } from './collections-command.js';
 import { devCommand } from './dev-command.js';
 import { natsCommand } from './nats-command.js';
@@ -37,6 +37,7 @@ function help(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Run `shoal <command> --help` for a command\'s options.',
+    `Exit codes (docs/cli.md): ${EXIT_CODES.map((c) => `${c.code} ${c.name}`).join(', ')}.`,
   ].join('\n');
 }
 

@@ -76,7 +76,8 @@ export const searchCommand: Command = {
                    [--consistency strong|leased|eventual] [--with-vector] [--shard-keys a,b]
 
 --vector and --filter take JSON, or @file to read it from a file. --shard-keys searches only the
-shards of those keys (collections sharded by a custom key).
+shards of those keys (collections sharded by a custom key). A partial result (some shards did not
+answer) is printed, and the exit code is ${EXIT_PARTIAL}.
 
 ${CONNECTION_USAGE}`,
   async run(argv) {
@@ -146,7 +147,7 @@ export const searchBatchCommand: Command = {
   usage: `shoal search-batch <collection> --file <queries.jsonl | ->
 
 Reads one search body per line ({"vector": [...], "k": 10, "filter": {...}, ...}; at most 100) and
-prints one result per query: its hits, and whether it was partial.
+prints one result per query: its hits, and whether it was partial (exit ${EXIT_PARTIAL} when any was).
 
 ${CONNECTION_USAGE}`,
   async run(argv) {
@@ -191,7 +192,7 @@ ${CONNECTION_USAGE}`,
 export const statusCommand: Command = {
   name: 'status',
   summary: 'nodes, their liveness and what they host; shard health',
-  usage: `shoal status\n\n${CONNECTION_USAGE}`,
+  usage: `shoal status\n\nExits ${EXIT_DEGRADED} when the cluster is not healthy (a shard without a leader or with unhealthy followers).\n\n${CONNECTION_USAGE}`,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CONNECTION_OPTIONS } });
     if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(' ')}`);

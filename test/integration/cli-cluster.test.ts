@@ -45,7 +45,8 @@ async function startDev(data: string): Promise<Dev> {
 }
 
 async function shoal(url: string, ...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run(process.execPath, [CLI, ...args, '--nats', url], { encoding: 'utf8' });
+  // upsert keeps its progress records in the state directory: the test's own, not the home directory
+  return run(process.execPath, [CLI, ...args, '--nats', url], { encoding: 'utf8', env: { ...process.env, SHOAL_STATE_DIR: join(dir, 'state') } });
 }
 
 async function until(fn: () => Promise<boolean>, what: string): Promise<void> {
