@@ -118,8 +118,10 @@ export const upsertCommand: Command = {
       record();
     };
     const coll = client.collection(name);
+    let loading = false;
     try {
       const spec = specOf(await client.describeCollection(name));
+      loading = true;
       progress = new Progress('points', total !== undefined ? total - (resumeFrom?.nonBlank ?? 0) : undefined);
       const input = file === '-' ? process.stdin : createReadStream(file);
       let lineNo = 0;
@@ -159,7 +161,7 @@ export const upsertCommand: Command = {
     } catch (err) {
       progress?.finish();
       const resume = progressFile && doneLine > 0 ? `; run again with --resume to go on from line ${doneLine + 1}` : '';
-      throw err instanceof UsageError ? err : withContext(err, `; ${plural(sent, 'point')} in ${plural(batches, 'batch')} ${sent === 1 ? 'was' : 'were'} upserted before it${resume}`);
+      throw err instanceof UsageError || !loading ? err : withContext(err, `; ${plural(sent, 'point')} in ${plural(batches, 'batch')} ${sent === 1 ? 'was' : 'were'} upserted before it${resume}`);
     } finally {
       await client.close();
     }

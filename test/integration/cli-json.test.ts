@@ -138,7 +138,7 @@ describe('shoal --json and exit codes against a cluster', () => {
     assert.equal(text.stderr.trim(), "error: NOT_FOUND: collection 'nope' does not exist");
 
     await jsonError('NOT_FOUND', /does not exist/, 'collections', 'describe', 'nope');
-    await jsonError('NOT_FOUND', /does not exist/, 'upsert', 'nope', '--file', join(dir, 'docs.jsonl'));
+    await jsonError('NOT_FOUND', /^collection 'nope' does not exist$/, 'upsert', 'nope', '--file', join(dir, 'docs.jsonl'));
     await jsonError('ALREADY_EXISTS', /exists with different settings: dim 4 \(asked 5\)/, 'collections', 'create', 'docs', '--dim', '5', '--shards', '2', '--replicas', '1', '--metric', 'l2');
     await jsonError('INVALID_ARGUMENT', /vector has 3 dimensions/, 'search', 'docs', '--vector', '[1, 2, 3]');
     const many = join(dir, 'many-queries.jsonl');
