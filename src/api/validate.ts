@@ -108,7 +108,7 @@ function requestId(v: unknown): string | undefined {
 export function validateUpsert(raw: unknown, c: CollectionSpec): UpsertRequest {
   const b = f.body(raw, 'upsert', ['points', 'writeConcern', 'requestId', 'timeoutMs']);
   const rawPoints = f.list(b['points'] ?? [], 'points', LIMITS.pointsPerUpsert);
-  const points = rawPoints.map((p, i) => point(p, `points[${i}]`, c));
+  const points = rawPoints.map((p, i) => validatePoint(p, `points[${i}]`, c));
   const out: UpsertRequest = {
     points,
     writeConcern: f.oneOf(b['writeConcern'], 'writeConcern', WRITE_CONCERNS, DEFAULTS.writeConcern),
@@ -119,7 +119,11 @@ export function validateUpsert(raw: unknown, c: CollectionSpec): UpsertRequest {
   return out;
 }
 
-function point(v: unknown, path: string, c: CollectionSpec): PointInput {
+/**
+ * One point of an upsert, checked against its collection exactly as the cluster checks it (the
+ * CLI checks each line of a file with this before sending, so it can name the line).
+ */
+export function validatePoint(v: unknown, path: string, c: CollectionSpec): PointInput {
   const p = f.object(v, path, ['id', 'vector', 'metadata', 'shardKey']);
   const id = f.string(p['id'], `${path}.id`, LIMITS.idMaxBytes);
   const vec = f.vector(p['vector'], `${path}.vector`, c.dim);

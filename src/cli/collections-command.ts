@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
-import type { CreateCollectionOptions } from '../client/client.js';
+import type { CollectionDescription, CollectionSummary, CreateCollectionOptions, ShoalClient } from '../client/client.js';
+import { NotFoundError } from '../runtime/errors.js';
 import { UsageError, intOption, type Command } from './command.js';
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientFrom, printJson, table } from './connection.js';
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, adminRequest, clientFrom, printJson, table } from './connection.js';
 
 const USAGE = `shoal collections create <name> --dim <n> [--metric cosine|l2|ip] [--shards <n>] [--replicas <n>]
                    [--sharding consistent-hash|hash|range|custom] [--vnodes <n>] [--boundaries a,b,...]
@@ -9,6 +10,9 @@ const USAGE = `shoal collections create <name> --dim <n> [--metric cosine|l2|ip]
 shoal collections list
 shoal collections describe <name>
 shoal collections drop <name>
+
+create of a collection that exists with the same settings changes nothing and says so (exit 0);
+with other settings it is ALREADY_EXISTS.
 
 ${CONNECTION_USAGE}`;
 
@@ -60,22 +64,28 @@ export const collectionsCommand: Command = {
             if (n !== undefined) hnsw[key] = n;
           }
           if (Object.keys(hnsw).length > 0) spec.hnsw = hnsw;
-          const c = await client.createCollection(spec);
-          if (values.json) printJson(c);
+          // The reply is the describe either way (create is idempotent); asking first tells which it was.
+          const existed = await exists(client, spec.name);
+          const reply = await adminRequest<{ collection: CollectionDescription }>(client, 'collections', 'create', { ...spec });
+          const c = reply.collection;
+          if (values.json) printJson(reply);
+          else if (existed) process.stdout.write(`'${c.name}' already exists with the same settings (dim ${c.dim}, ${c.metric}, ${c.shards.length} shards × ${c.replicas} replicas): nothing changed\n`);
           else process.stdout.write(`created '${c.name}': dim ${c.dim}, ${c.metric}, ${c.shards.length} shards × ${c.replicas} replicas\n`);
           return 0;
         }
         case 'list': {
-          const list = await client.listCollections();
-          if (values.json) printJson(list);
+          const reply = await adminRequest<{ collections: CollectionSummary[] }>(client, 'collections', 'list', {});
+          const list = reply.collections;
+          if (values.json) printJson(reply);
           else if (list.length === 0) process.stdout.write('no collections\n');
           else process.stdout.write(`${table(list.map((c) => [c.name, c.dim, c.metric, c.shards, c.replicas, c.count]), ['NAME', 'DIM', 'METRIC', 'SHARDS', 'REPLICAS', 'POINTS'])}\n`);
           return 0;
         }
         case 'describe': {
-          const c = await client.describeCollection(needName());
+          const reply = await adminRequest<{ collection: CollectionDescription }>(client, 'collections', 'describe', { name: needName() });
+          const c = reply.collection;
           if (values.json) {
-            printJson(c);
+            printJson(reply);
             return 0;
           }
           process.stdout.write(`${c.name}: dim ${c.dim}, ${c.metric}, ${c.count} points, ${c.replicas} replicas per shard, sharding ${c.sharding.strategy}\n`);
@@ -84,8 +94,9 @@ export const collectionsCommand: Command = {
           return 0;
         }
         default: {
-          await client.dropCollection(needName());
-          process.stdout.write(`dropped '${needName()}'\n`);
+          const reply = await adminRequest<{ dropped: boolean }>(client, 'collections', 'drop', { name: needName() });
+          if (values.json) printJson(reply);
+          else process.stdout.write(`dropped '${needName()}'\n`);
           return 0;
         }
       }
@@ -94,3 +105,14 @@ export const collectionsCommand: Command = {
     }
   },
 };
+
+/** Whether collection `name` exists (NOT_FOUND is an answer here, not a failure). */
+async function exists(client: ShoalClient, name: string): Promise<boolean> {
+  try {
+    await client.describeCollection(name);
+    return true;
+  } catch (err) {
+    if (err instanceof NotFoundError) return false;
+    throw err;
+  }
+}

@@ -16,7 +16,7 @@ export const CONNECTION_USAGE = `  --nats <url>      NATS server (default $SHOAL
   --prefix <p>      the cluster's subject prefix (default $SHOAL_PREFIX or shoal)
   --cbor            speak CBOR instead of JSON
   --timeout <ms>    request deadline (default 5000)
-  --json            print the raw reply as JSON`;
+  --json            print the protocol's reply as JSON on stdout (an error too: {"error": {"code", "message"}})`;
 
 export interface ConnectionValues {
   nats?: string | undefined;
@@ -24,6 +24,16 @@ export interface ConnectionValues {
   cbor?: boolean | undefined;
   timeout?: string | undefined;
   json?: boolean | undefined;
+}
+
+/** The NATS URL(s) a verb connects to: --nats, else $SHOAL_NATS_URL, else the default. */
+export function natsUrlOf(v: ConnectionValues): string {
+  return v.nats ?? process.env['SHOAL_NATS_URL'] ?? DEFAULT_NATS_URL;
+}
+
+/** The cluster's subject prefix: --prefix, else $SHOAL_PREFIX, else `shoal`. */
+export function prefixOf(v: ConnectionValues): string {
+  return v.prefix ?? process.env['SHOAL_PREFIX'] ?? 'shoal';
 }
 
 export function timeoutOf(v: ConnectionValues): number | undefined {
@@ -38,12 +48,25 @@ export function timeoutOf(v: ConnectionValues): number | undefined {
 export async function clientFrom(v: ConnectionValues, opts: { hedge?: boolean; defaultTimeoutMs?: number } = {}): Promise<ShoalClient> {
   const timeoutMs = timeoutOf(v) ?? opts.defaultTimeoutMs;
   return ShoalClient.connect({
-    servers: v.nats ?? process.env['SHOAL_NATS_URL'] ?? DEFAULT_NATS_URL,
-    prefix: v.prefix ?? process.env['SHOAL_PREFIX'] ?? 'shoal',
+    servers: natsUrlOf(v),
+    prefix: prefixOf(v),
     encoding: v.cbor ? 'cbor' : 'json',
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(opts.hedge === false ? { hedgeAfterMs: 0 } : {}),
   });
+}
+
+/**
+ * A data request on `collection`, its reply as the protocol gives it (what --json prints; the
+ * client's methods unwrap it).
+ */
+export function dataRequest<T>(client: ShoalClient, collection: string, op: string, body: Record<string, unknown>): Promise<T> {
+  return client.request<T>(client.apiSubject(collection, op), body);
+}
+
+/** An admin request (`<prefix>.v1.admin.<area>.<op>`), its reply as the protocol gives it. */
+export function adminRequest<T>(client: ShoalClient, area: string, op: string, body: Record<string, unknown>): Promise<T> {
+  return client.request<T>(client.adminSubject(area, op), body);
 }
 
 /** Prints `value` as JSON (for --json) with typed arrays as arrays. */

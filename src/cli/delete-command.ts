@@ -1,8 +1,9 @@
 /** `shoal delete`: removes points by id, applied at most once however often it is retried. */
+import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { WriteConcern } from '../api/types.js';
 import { UsageError, type Command } from './command.js';
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientFrom, printJson } from './connection.js';
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientFrom, dataRequest, printJson } from './connection.js';
 
 export const deleteCommand: Command = {
   name: 'delete',
@@ -16,9 +17,10 @@ export const deleteCommand: Command = {
     if (wc !== undefined && wc !== 'majority' && wc !== 'all' && wc !== 'leader') throw new UsageError(`--write-concern must be majority, all or leader, got ${wc}`);
     const client = await clientFrom(values);
     try {
-      // The client gives the request a requestId: its own resend of it is applied once.
-      const deleted = await client.collection(name).delete(ids, wc ? { writeConcern: wc as WriteConcern } : {});
-      if (values.json) printJson({ deleted });
+      // One requestId for the request: the client's own resend of it is applied once.
+      const reply = await dataRequest<{ deleted: number }>(client, name, 'delete', { ids, requestId: randomUUID(), ...(wc ? { writeConcern: wc as WriteConcern } : {}) });
+      const deleted = reply.deleted;
+      if (values.json) printJson(reply);
       else process.stdout.write(`deleted ${deleted} of ${ids.length} ${ids.length === 1 ? 'id' : 'ids'} from '${name}'\n`);
       return 0;
     } finally {

@@ -11,7 +11,8 @@ import { ShoalClient } from '../client/client.js';
 import { DEV_MAX_PAYLOAD, startNatsServer, type NatsServer } from '../runtime/nats-server.js';
 import { describeError } from '../runtime/errors.js';
 import { intOption, untilSignal, type Command } from './command.js';
-import { EXIT_IN_USE, lockFile } from './lock.js';
+import { EXIT_IN_USE, EXIT_USAGE } from './exit-codes.js';
+import { lockFile } from './lock.js';
 import { nodeSettingsFrom, zonesFrom } from './ops-options.js';
 import { portFree, DEFAULT_DEV_NATS_PORT } from './nats-command.js';
 
@@ -94,7 +95,7 @@ and --replace-after-ms are passed to every node (see shoal node --help): a short
         children.delete(id);
         if (stopping) return;
         // A usage error or a data directory in use: starting it again would fail the same way.
-        const again = restart && code !== 2 && code !== EXIT_IN_USE;
+        const again = restart && code !== EXIT_USAGE && code !== EXIT_IN_USE;
         process.stderr.write(`\r\x1b[2Kshoal dev: node ${id} exited (${sig ?? code}); ${again ? 'restarting it' : 'leaving it down'}\n`);
         if (again) setTimeout(() => !stopping && startNode(i), 1_000);
       });

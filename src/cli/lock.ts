@@ -4,9 +4,6 @@
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 
-/** Exit code of a command that found its directory in use by another process. */
-export const EXIT_IN_USE = 3;
-
 /** The directory is held by another live process: running again will not help until it stops. */
 export class InUseError extends Error {
   constructor(

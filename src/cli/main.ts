@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /** The `shoal` command. */
 import { describeError } from '../runtime/errors.js';
-import { UsageError, type Command } from './command.js';
-import { EXIT_IN_USE, InUseError } from './lock.js';
+import type { Command } from './command.js';
+import { EXIT_CODES, EXIT_USAGE, errorLine, exitCodeOf, isUsageError, wireErrorOf } from './exit-codes.js';
 import { collectionsCommand } from './collections-command.js';
 import { devCommand } from './dev-command.js';
 import { natsCommand } from './nats-command.js';
@@ -37,6 +37,7 @@ function help(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Run `shoal <command> --help` for a command\'s options.',
+    `Exit codes (docs/cli.md): ${EXIT_CODES.map((c) => `${c.code} ${c.name}`).join(', ')}.`,
   ].join('\n');
 }
 
@@ -44,13 +45,13 @@ export async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
     process.stdout.write(`${help()}\n`);
-    return verb === undefined ? 2 : 0;
+    return verb === undefined ? EXIT_USAGE : 0;
   }
   if (verb === '--version' || verb === '-v') return versionCommand.run([]);
   const cmd = COMMANDS.find((c) => c.name === verb);
   if (!cmd) {
     process.stderr.write(`shoal: unknown command '${verb}'\n\n${help()}\n`);
-    return 2;
+    return EXIT_USAGE;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${cmd.usage}\n`);
@@ -59,11 +60,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await cmd.run(rest);
   } catch (err) {
-    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    process.stderr.write(`shoal ${cmd.name}: ${describeError(err)}\n`);
-    if (usage) process.stderr.write(`\n${cmd.usage}\n`);
-    if (err instanceof InUseError) return EXIT_IN_USE;
-    return usage ? 2 : 1;
+    // With --json a program reads stdout: the error is the protocol's, on one line there.
+    if (rest.includes('--json')) process.stdout.write(`${JSON.stringify(wireErrorOf(err))}\n`);
+    else process.stderr.write(`${errorLine(err)}\n${isUsageError(err) ? `\n${cmd.usage}\n` : ''}`);
+    return exitCodeOf(err);
   }
 }
 

@@ -19,6 +19,7 @@ import { UsageError, intOption, type Command } from './command.js';
 import { lockFile } from './lock.js';
 import { DOWN_AFTER_MS_MAX, DOWN_AFTER_MS_MIN, nodeSettingsFrom } from './ops-options.js';
 import { DEFAULT_NATS_URL } from './connection.js';
+import { EXIT_FLUSH_FAILED } from './exit-codes.js';
 import { setupTelemetry } from './telemetry.js';
 import { shoalVersion } from './version.js';
 
@@ -82,7 +83,7 @@ export const nodeCommand: Command = {
       // more) and recovers from what is on disk when it is started again.
       onFatal: (err) => {
         process.stderr.write(`node ${id}: ${describeError(err)}; the raft log could not be flushed, exiting so that a restart recovers from disk\n`);
-        process.exit(70);
+        process.exit(EXIT_FLUSH_FAILED);
       },
     });
     const factory = createReplicaFactory({ raft, env: lmdb, dataDir: data, indexWorkers, log: system.log });

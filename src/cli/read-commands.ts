@@ -1,11 +1,12 @@
 /** `shoal get`, `shoal search`, `shoal status`: reads, printed for people or as JSON. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { Consistency } from '../api/types.js';
+import type { Consistency, Point, SearchReply } from '../api/types.js';
 import { describeError } from '../runtime/errors.js';
 import { LIMITS } from '../api/limits.js';
 import { UsageError, intOption, type Command } from './command.js';
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientFrom, printJson, table } from './connection.js';
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientFrom, dataRequest, printJson, table } from './connection.js';
+import { EXIT_DEGRADED, EXIT_PARTIAL } from './exit-codes.js';
 
 function consistencyOf(v: string | undefined): Consistency | undefined {
   if (v === undefined) return undefined;
@@ -20,6 +21,15 @@ function consistencyOf(v: string | undefined): Consistency | undefined {
 export function formatDistance(d: number): string {
   if (Math.abs(d) < 1e-5) return '0';
   return String(Number(d.toPrecision(6)));
+}
+
+/**
+ * A vector for a table: its first `shown` components (four significant digits) and, when there
+ * are more, `…(784)` with the dimension: `[0.1235, -2, 0, …(784)]`.
+ */
+export function formatVector(v: ArrayLike<number>, shown = 3): string {
+  const head = Array.from({ length: Math.min(shown, v.length) }, (_, i) => String(Number((v[i] ?? NaN).toPrecision(4))));
+  return `[${head.join(', ')}${v.length > shown ? `, …(${v.length})` : ''}]`;
 }
 
 function parseJsonFlag(text: string, flag: string): unknown {
@@ -46,8 +56,9 @@ export const getCommand: Command = {
     const consistency = consistencyOf(values.consistency);
     const client = await clientFrom(values);
     try {
-      const points = await client.collection(name).get(ids, { withVector: !values['no-vector'], ...(consistency ? { consistency } : {}) });
-      if (values.json) printJson(points);
+      const reply = await dataRequest<{ points: Point[] }>(client, name, 'get', { ids, withVector: !values['no-vector'], ...(consistency ? { consistency } : {}) });
+      const points = reply.points;
+      if (values.json) printJson(reply);
       else for (const p of points) process.stdout.write(`${JSON.stringify(p, (_k, x: unknown) => (ArrayBuffer.isView(x) ? Array.from(x as unknown as ArrayLike<number>) : x))}\n`);
       const missing = ids.filter((id) => !points.some((p) => p.id === id));
       if (missing.length > 0) process.stderr.write(`not found: ${missing.join(', ')}\n`);
@@ -65,7 +76,8 @@ export const searchCommand: Command = {
                    [--consistency strong|leased|eventual] [--with-vector] [--shard-keys a,b]
 
 --vector and --filter take JSON, or @file to read it from a file. --shard-keys searches only the
-shards of those keys (collections sharded by a custom key).
+shards of those keys (collections sharded by a custom key). A partial result (some shards did not
+answer) is printed, and the exit code is ${EXIT_PARTIAL}.
 
 ${CONNECTION_USAGE}`,
   async run(argv) {
@@ -91,15 +103,17 @@ ${CONNECTION_USAGE}`,
     if (values['shard-keys'] !== undefined) opts['shardKeys'] = values['shard-keys'].split(',').filter((k) => k.length > 0);
     const client = await clientFrom(values);
     try {
-      const r = await client.collection(name).search(vector as number[], opts);
+      const r = await dataRequest<SearchReply>(client, name, 'search', { vector, ...opts });
       if (values.json) {
         printJson(r);
-        return 0;
+        return r.partial ? EXIT_PARTIAL : 0;
       }
-      process.stdout.write(`${table(r.hits.map((h, i) => [i + 1, h.id, formatDistance(h.distance), h.metadata ? JSON.stringify(h.metadata) : null]), ['#', 'ID', 'DISTANCE', 'METADATA'])}\n`);
+      const withVector = Boolean(values['with-vector']);
+      const rows = r.hits.map((h) => [h.id, formatDistance(h.distance), ...(withVector ? [h.vector ? formatVector(h.vector) : null] : []), h.metadata ? JSON.stringify(h.metadata) : null]);
+      process.stdout.write(`${table(rows.map((row, i) => [i + 1, ...row]), ['#', 'ID', 'DISTANCE', ...(withVector ? ['VECTOR'] : []), 'METADATA'])}\n`);
       const cov = r.coverage;
       process.stderr.write(`${r.hits.length} hits from ${cov.answered}/${cov.shards} shards${r.partial ? ` (PARTIAL: ${cov.failed.map((f) => `shard ${f.shard} ${f.reason}`).join(', ')})` : ''}\n`);
-      return 0;
+      return r.partial ? EXIT_PARTIAL : 0;
     } finally {
       await client.close();
     }
@@ -117,9 +131,9 @@ export const countCommand: Command = {
     const consistency = consistencyOf(values.consistency);
     const client = await clientFrom(values);
     try {
-      const count = await client.collection(name).count(consistency ? { consistency } : {});
-      if (values.json) printJson({ count });
-      else process.stdout.write(`${count}\n`);
+      const reply = await dataRequest<{ count: number }>(client, name, 'count', consistency ? { consistency } : {});
+      if (values.json) printJson(reply);
+      else process.stdout.write(`${reply.count}\n`);
       return 0;
     } finally {
       await client.close();
@@ -133,7 +147,7 @@ export const searchBatchCommand: Command = {
   usage: `shoal search-batch <collection> --file <queries.jsonl | ->
 
 Reads one search body per line ({"vector": [...], "k": 10, "filter": {...}, ...}; at most 100) and
-prints one result per query: its hits, and whether it was partial.
+prints one result per query: its hits, and whether it was partial (exit ${EXIT_PARTIAL} when any was).
 
 ${CONNECTION_USAGE}`,
   async run(argv) {
@@ -159,15 +173,16 @@ ${CONNECTION_USAGE}`,
     if (queries.length === 0) throw new UsageError(`${file} holds no queries`);
     const client = await clientFrom(values);
     try {
-      const results = await client.collection(name).searchBatch(queries);
+      const reply = await dataRequest<{ results: SearchReply[] }>(client, name, 'search-batch', { queries });
+      const partial = reply.results.some((r) => r.partial);
       if (values.json) {
-        printJson({ results });
-        return 0;
+        printJson(reply);
+        return partial ? EXIT_PARTIAL : 0;
       }
-      results.forEach((r, q) => {
+      reply.results.forEach((r, q) => {
         process.stdout.write(`query ${q + 1}: ${r.hits.map((h) => `${h.id} (${formatDistance(h.distance)})`).join(', ') || 'no hits'}${r.partial ? ' PARTIAL' : ''}\n`);
       });
-      return 0;
+      return partial ? EXIT_PARTIAL : 0;
     } finally {
       await client.close();
     }
@@ -177,7 +192,7 @@ ${CONNECTION_USAGE}`,
 export const statusCommand: Command = {
   name: 'status',
   summary: 'nodes, their liveness and what they host; shard health',
-  usage: `shoal status\n\n${CONNECTION_USAGE}`,
+  usage: `shoal status\n\nExits ${EXIT_DEGRADED} when the cluster is not healthy (a shard without a leader or with unhealthy followers).\n\n${CONNECTION_USAGE}`,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CONNECTION_OPTIONS } });
     if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(' ')}`);
@@ -185,14 +200,15 @@ export const statusCommand: Command = {
     try {
       const [status, health] = await Promise.all([client.clusterStatus(), client.clusterHealth()]);
       if (values.json) {
+        // the cluster.status reply, with the cluster.health reply as its `health`
         printJson({ ...status, health });
-        return 0;
+        return health.healthy ? 0 : EXIT_DEGRADED;
       }
       process.stdout.write(`${table(status.nodes.map((n) => [n.id, n.state, n.lastHeartbeatMs, n.replicas, n.leaders]), ['NODE', 'STATE', 'LAST HEARTBEAT MS', 'REPLICAS', 'LEADERS'])}\n`);
       const unhealthy = health.shards.filter((s) => !s.leader || s.healthyFollowers < s.totalFollowers);
       process.stdout.write(`epoch ${status.epoch}; ${health.healthy ? 'healthy' : 'NOT healthy'}: ${health.shards.length} shards, ${unhealthy.length} degraded\n`);
       for (const s of unhealthy) process.stdout.write(`  ${s.collection}/${s.shard}: leader ${s.leader ?? 'none'}, ${s.healthyFollowers}/${s.totalFollowers} followers healthy\n`);
-      return health.healthy ? 0 : 3;
+      return health.healthy ? 0 : EXIT_DEGRADED;
     } finally {
       await client.close();
     }

@@ -6,13 +6,11 @@
  */
 import type { RebalanceStatus } from '../client/ops.js';
 import { describeError, ShoalError } from '../runtime/errors.js';
+import { EXIT_SIGINT, EXIT_SIGTERM } from './exit-codes.js';
 import { finalLine, fitFrame, formatStatus, settled, watchEvents } from './ops-format.js';
 
 export const WATCH_INTERVAL_MS = 1_000;
 
-/** Exit codes of a watch stopped by a signal: 128 + its number. */
-export const EXIT_SIGINT = 130;
-export const EXIT_SIGTERM = 143;
 
 export interface WatchOutput {
   write(text: string): unknown;

@@ -82,7 +82,7 @@ describe('shoal operations verbs', () => {
   it('cli ops - usage errors exit 2 naming the flag and its limit, before connecting to anything', async () => {
     const nowhere = ['--nats', 'nats://127.0.0.1:1'];
     const cases: [string[], RegExp][] = [
-      [['rebalance', 'configure', '--max-concurrent-moves', '0'], /shoal rebalance: --max-concurrent-moves must be 1 to 64, got 0\n/],
+      [['rebalance', 'configure', '--max-concurrent-moves', '0'], /^error: --max-concurrent-moves must be 1 to 64, got 0\n/],
       [['rebalance', 'configure', '--max-bytes-per-sec', '50M'], /'50M' is ambiguous; write 50MB \(powers of 1000\) or 50MiB \(powers of 1024\)/],
       [['rebalance', 'configure', '--replace-after-ms=-5'], /--replace-after-ms must be 1000 to 604800000 \(milliseconds\), got -5/],
       [['rebalance', 'configure', '--auto', 'maybe'], /--auto must be true or false, got maybe/],
@@ -140,13 +140,16 @@ describe('shoal operations verbs', () => {
     }
   });
 
-  it('cli ops - an error reply prints the server\'s message and exits 1', async () => {
+  it('cli ops - an error reply prints the server\'s code and message and exits with the code of its class; with --json, the error reply itself', async () => {
     const rm = respond('shoal.v1.admin.nodes.remove', (_n, b) => ({ error: { code: 'NOT_FOUND', message: `node '${String(b['node'])}' was never registered` } }));
     try {
       const r = await shoal('nodes', 'remove', 'n9', '--nats', server.url);
-      assert.equal(r.code, 1);
-      assert.equal(r.stderr, "shoal nodes: node 'n9' was never registered\n");
+      assert.equal(r.code, 11, 'NOT_FOUND (docs/cli.md)');
+      assert.equal(r.stderr, "error: NOT_FOUND: node 'n9' was never registered\n");
       assert.equal(r.stdout, '');
+      const j = await shoal('nodes', 'remove', 'n9', '--nats', server.url, '--json');
+      assert.equal(j.code, 11);
+      assert.equal(j.stdout, `${JSON.stringify({ error: { code: 'NOT_FOUND', message: "node 'n9' was never registered" } })}\n`);
     } finally {
       rm.sub.unsubscribe();
     }
