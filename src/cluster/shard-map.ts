@@ -75,6 +75,14 @@ export function sharderOf(sharding: ShardingConfig, map: ShardMap): Sharder {
   return createSharder(sharding.strategy === 'range' ? { strategy: 'range', boundaries: map.boundaries ?? [] } : sharding, map.shards);
 }
 
+/** Which shard number owns a key under a map, for the shard's reshard decisions (src/shard/reshard-state.ts's OwnerOf). */
+export function ownerOfFor(sharding: ShardingConfig): (map: ShardMap) => (key: string) => number {
+  return (map) => {
+    const s = sharderOf(sharding, map);
+    return (key) => s.shardOf(key);
+  };
+}
+
 /** The groups of `from` that `to` does not keep (dropped at a reshard's cleanup). */
 export function droppedGroups(from: ShardMap, to: ShardMap): string[] {
   const kept = new Set(to.groups);

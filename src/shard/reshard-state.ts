@@ -6,9 +6,17 @@
  * same commands in the same order and decides alike. The state is plain data, kept with the
  * shard's meta.
  */
-import type { ShardingConfig } from '../api/types.js';
-import { sharderOf, type ShardMap } from '../cluster/shard-map.js';
-import type { Sharder } from '../cluster/sharding.js';
+
+/** A collection's shard map (src/cluster/shard-map.ts has the map's rules; a shard only reads it). */
+export interface ShardMap {
+  epoch: number;
+  shards: number;
+  boundaries?: string[];
+  groups: string[];
+}
+
+/** Which shard number owns a key under a map: the collection's sharding strategy, given by whoever opens the shard. */
+export type OwnerOf = (map: ShardMap) => (key: string) => number;
 
 export interface ReshardState {
   /** The map the shard serves, or served last (a shard the new map dropped: `retired`). */
@@ -58,16 +66,16 @@ export function newShardState(from: ShardMap, to: ShardMap): ReshardState {
 
 /** A shard's decisions for one state; build a new one after each reshard command (they are rare). */
 export class ShardOwnership {
-  private readonly activeSharder: Sharder;
-  private readonly nextSharder: Sharder | undefined;
+  private readonly activeOwner: (key: string) => number;
+  private readonly nextOwner: ((key: string) => number) | undefined;
 
   constructor(
-    private readonly sharding: ShardingConfig,
+    ownerOf: OwnerOf,
     readonly shard: number,
     readonly state: ReshardState,
   ) {
-    this.activeSharder = sharderOf(sharding, state.active);
-    this.nextSharder = state.next ? sharderOf(sharding, state.next) : undefined;
+    this.activeOwner = ownerOf(state.active);
+    this.nextOwner = state.next ? ownerOf(state.next) : undefined;
   }
 
   /** The epoch this shard serves, or null for a shard the switched-to map has no place for. */
@@ -81,20 +89,20 @@ export class ShardOwnership {
     return this.state.switched ? (this.state.next as ShardMap).epoch : this.state.active.epoch;
   }
 
-  private sharderAt(epoch: number): Sharder | undefined {
-    if (epoch === this.state.active.epoch) return this.activeSharder;
-    if (epoch === this.state.next?.epoch) return this.nextSharder;
+  private ownerAtEpoch(epoch: number): ((key: string) => number) | undefined {
+    if (epoch === this.state.active.epoch) return this.activeOwner;
+    if (epoch === this.state.next?.epoch) return this.nextOwner;
     return undefined;
   }
 
   /** The shard number that owns `key` at `epoch`, or undefined for an epoch this shard does not know. */
   ownerAt(key: string, epoch: number): number | undefined {
-    return this.sharderAt(epoch)?.shardOf(key);
+    return this.ownerAtEpoch(epoch)?.(key);
   }
 
   /** Whether this shard owns `key` at `epoch` (of the maps it knows). */
   owns(key: string, epoch: number): boolean {
-    return this.sharderAt(epoch)?.shardOf(key) === this.shard;
+    return this.ownerAtEpoch(epoch)?.(key) === this.shard;
   }
 
   /** A point this shard holds is visible (returned by search, get and count) when it owns it at the epoch it serves. */

@@ -21,7 +21,7 @@
  */
 import type { ShardingConfig } from '../../src/api/types.js';
 import { runReshard, ReshardStopped, type ReshardPorts, type ReshardRecord, type ReshardShardStatus } from '../../src/actors/coordinator/reshard-driver.js';
-import { initialMap, movePairs, reshardedMap, sharderOf, type ShardMap } from '../../src/cluster/shard-map.js';
+import { initialMap, movePairs, ownerOfFor, reshardedMap, sharderOf, type ShardMap } from '../../src/cluster/shard-map.js';
 import { afterImport, answerPull, importApplies, PullRefused, type ImportCommand, type JournalEntry } from '../../src/shard/reshard-import.js';
 import { applyReshard, initialReshardState, newShardState, ShardOwnership, type ReshardCommand, type ReshardState } from '../../src/shard/reshard-state.js';
 import { createLogger } from '../../src/runtime/logger.js';
@@ -74,12 +74,12 @@ class Group {
     readonly sharding: ShardingConfig,
     public state: ReshardState,
   ) {
-    this.own = new ShardOwnership(sharding, shard, state);
+    this.own = new ShardOwnership(ownerOfFor(sharding), shard, state);
   }
 
   setState(s: ReshardState): void {
     this.state = s;
-    this.own = new ShardOwnership(this.sharding, this.shard, s);
+    this.own = new ShardOwnership(ownerOfFor(this.sharding), this.shard, s);
   }
 
   status(): ReshardShardStatus {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ShardingConfig } from '../../src/api/types.js';
-import { initialMap, movePairs, reshardedMap, sharderOf } from '../../src/cluster/shard-map.js';
+import { initialMap, movePairs, ownerOfFor, reshardedMap, sharderOf } from '../../src/cluster/shard-map.js';
 import { InvalidArgumentError } from '../../src/runtime/errors.js';
 import { afterImport, answerPull, importApplies } from '../../src/shard/reshard-import.js';
 import { applyReshard, initialReshardState, newShardState, ShardOwnership, type ReshardState } from '../../src/shard/reshard-state.js';
@@ -80,18 +80,18 @@ describe('reshard logic', () => {
     const stayer = keys.find((k) => sharderOf(ring, from).shardOf(k) === 0 && sharderOf(ring, to).shardOf(k) === 0) as string;
     const other = keys.find((k) => sharderOf(ring, from).shardOf(k) === 1) as string;
     let s = initialReshardState(from);
-    assert.deepEqual(new ShardOwnership(ring, 0, s).admitWrite(0, [mover, stayer]), { ok: true, journal: [] }, 'no reshard: no journal');
-    assert.deepEqual(new ShardOwnership(ring, 0, s).admitWrite(0, [other]), { ok: false, code: 'WRONG_SHARD', keys: [other] });
-    assert.deepEqual(new ShardOwnership(ring, 0, s).admitWrite(1, [stayer]), { ok: false, code: 'STALE_MAP', epoch: 0 }, 'an epoch ahead of the shard');
+    assert.deepEqual(new ShardOwnership(ownerOfFor(ring), 0, s).admitWrite(0, [mover, stayer]), { ok: true, journal: [] }, 'no reshard: no journal');
+    assert.deepEqual(new ShardOwnership(ownerOfFor(ring), 0, s).admitWrite(0, [other]), { ok: false, code: 'WRONG_SHARD', keys: [other] });
+    assert.deepEqual(new ShardOwnership(ownerOfFor(ring), 0, s).admitWrite(1, [stayer]), { ok: false, code: 'STALE_MAP', epoch: 0 }, 'an epoch ahead of the shard');
     s = step(s, { type: 'reshard-begin', from, next: to });
-    assert.deepEqual(new ShardOwnership(ring, 0, s).admitWrite(0, [mover, stayer]), { ok: true, journal: [mover] });
+    assert.deepEqual(new ShardOwnership(ownerOfFor(ring), 0, s).admitWrite(0, [mover, stayer]), { ok: true, journal: [mover] });
     s = step(s, { type: 'reshard-fence', epoch: 1 });
     assert.equal(s.fencedAt, 10);
-    assert.deepEqual(new ShardOwnership(ring, 0, s).admitWrite(0, [mover, stayer]), { ok: false, code: 'MOVING', keys: [mover] });
-    assert.deepEqual(new ShardOwnership(ring, 0, s).admitWrite(0, [stayer]), { ok: true, journal: [] }, 'keys that stay are written through the fence');
-    assert.ok(new ShardOwnership(ring, 0, s).visible(mover), 'before the switch the source still serves its moving keys');
+    assert.deepEqual(new ShardOwnership(ownerOfFor(ring), 0, s).admitWrite(0, [mover, stayer]), { ok: false, code: 'MOVING', keys: [mover] });
+    assert.deepEqual(new ShardOwnership(ownerOfFor(ring), 0, s).admitWrite(0, [stayer]), { ok: true, journal: [] }, 'keys that stay are written through the fence');
+    assert.ok(new ShardOwnership(ownerOfFor(ring), 0, s).visible(mover), 'before the switch the source still serves its moving keys');
     s = step(s, { type: 'reshard-switch', epoch: 1, need: {} });
-    const own = new ShardOwnership(ring, 0, s);
+    const own = new ShardOwnership(ownerOfFor(ring), 0, s);
     assert.deepEqual(own.admitWrite(0, [stayer]), { ok: false, code: 'STALE_MAP', epoch: 1 });
     assert.deepEqual(own.admitWrite(1, [stayer]), { ok: true, journal: [] });
     assert.equal(own.visible(mover), false, 'after it, what moved away is hidden');
@@ -102,7 +102,7 @@ describe('reshard logic', () => {
     const from = initialMap('u', ring, 2);
     const to = reshardedMap('u', ring, from, 3);
     let t = newShardState(from, to);
-    const own = () => new ShardOwnership(ring, 2, t);
+    const own = () => new ShardOwnership(ownerOfFor(ring), 2, t);
     assert.equal(own().serving, null);
     assert.deepEqual(own().admitRead(0), { ok: false, code: 'STALE_MAP', epoch: 0 });
     const refused = applyReshard(t, { type: 'reshard-switch', epoch: 1, need: { 0: 40, 1: 12 } }, 5);
@@ -120,7 +120,7 @@ describe('reshard logic', () => {
     const to = reshardedMap('u', ring, from, 2);
     const movers = keys.filter((k) => sharderOf(ring, to).shardOf(k) === 1).slice(0, 3).sort() as [string, string, string];
     const stayer = keys.find((k) => sharderOf(ring, to).shardOf(k) === 0) as string;
-    const src = new ShardOwnership(ring, 0, step(initialReshardState(from), { type: 'reshard-begin', from, next: to }));
+    const src = new ShardOwnership(ownerOfFor(ring), 0, step(initialReshardState(from), { type: 'reshard-begin', from, next: to }));
     const points = new Map([[movers[0], 'a'], [movers[1], 'b'], [stayer, 'c']]);
     const view = {
       appliedIndex: 20,
@@ -147,7 +147,7 @@ describe('reshard logic', () => {
     const from = initialMap('u', ring, 1);
     const to = reshardedMap('u', ring, from, 2);
     let t = newShardState(from, to);
-    const own = () => new ShardOwnership(ring, 1, t);
+    const own = () => new ShardOwnership(ownerOfFor(ring), 1, t);
     const page = (index: number) => ({ type: 'import-page' as const, source: 0, epoch: 1, index, ops: [], requestIds: [] });
     assert.deepEqual(importApplies(own(), { type: 'import-copied', source: 0, epoch: 1 }), { ok: false, why: 'no page from shard 0 was applied' });
     for (const p of [page(30), page(25), page(40)]) t = afterImport(t, p);
