@@ -8,6 +8,15 @@
  * saw the same upserts and deletes in the same order, and that were {@link HnswIndex.checkpoint
  * checkpointed} (written and read back) at the same points of that sequence, hold the same
  * graph and answer every query identically.
+ *
+ * Labels and hidden points: a deleted point's label is marked deleted in hnswlib and put on the
+ * table's free list; the table hands it to a later new id, and `addPoint` on it updates the node
+ * in place and clears the mark (the index is created without hnswlib's `allowReplaceDeleted`, so
+ * hnswlib never reuses a label by itself). A hidden point is marked deleted too (`markDelete`:
+ * its node stays in the graph and is still traversed, but never returned), yet its label is not
+ * free: only a delete frees a label, and a delete of a hidden id unhides it first. Hiding and
+ * unhiding flip that mark and nothing else: they draw no level and change no link. The table
+ * file lists the hidden labels, and the graph file has their marks.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -41,7 +50,9 @@ export const DEFAULT_INITIAL_CAPACITY = 1024;
 
 export const GRAPH_FILE = 'graph.hnsw';
 export const TABLE_FILE = 'table.v8';
-const FORMAT = 1;
+/** Format 2 lists hidden labels in the table file; format 1 (before hiding existed) had none. */
+const FORMAT = 2;
+const READABLE_FORMATS: readonly number[] = [1, 2];
 
 export interface HnswIndexOptions {
   dim: number;
@@ -115,11 +126,12 @@ export class HnswIndex implements VectorIndex {
     checkIndexOptions(opts.dim, opts.metric);
     checkParams(opts.hnsw);
     const file = deserialize(readFileSync(join(dir, TABLE_FILE))) as TableFile;
-    if (file.format !== FORMAT || file.metric !== opts.metric || file.table.dim !== opts.dim) {
+    if (!READABLE_FORMATS.includes(file.format) || file.metric !== opts.metric || file.table.dim !== opts.dim) {
       throw new InvalidArgumentError(`index in ${dir} is format ${file.format}, ${file.metric}, dim ${file.table.dim}; expected format ${FORMAT}, ${opts.metric}, dim ${opts.dim}`);
     }
     const graph = new hnswlib.HierarchicalNSW(opts.metric, opts.dim);
     graph.readIndexSync(join(dir, GRAPH_FILE), false);
+    // The graph file keeps the deleted marks, hidden points' included: nothing to mark again.
     return new HnswIndex(opts, graph, PointTable.fromState(file.table));
   }
 
@@ -128,17 +140,44 @@ export class HnswIndex implements VectorIndex {
     for (const p of points) {
       const label = this.table.upsert(p);
       this.ensureCapacity(this.table.labelSpan);
-      // An existing label (live, or deleted and now reused) is updated in place by hnswlib.
+      // An existing label (live, or deleted and now reused) is updated in place by hnswlib,
+      // which clears its deleted mark: a hidden point gets its mark back.
       this.graph.addPoint(toNumberArray(p.vector), label);
+      if (this.table.isHidden(label)) this.graph.markDelete(label);
     }
   }
 
   delete(ids: readonly string[]): number {
     let n = 0;
     for (const id of ids) {
-      const label = this.table.remove(id);
+      const label = this.table.labelOf(id);
+      if (label === undefined) continue;
+      // A hidden point is marked deleted already; the delete frees its label.
+      const marked = this.table.isHidden(label);
+      this.table.remove(id);
+      if (!marked) this.graph.markDelete(label);
+      n++;
+    }
+    return n;
+  }
+
+  hide(ids: readonly string[]): number {
+    let n = 0;
+    for (const id of ids) {
+      const label = this.table.hide(id);
       if (label === undefined) continue;
       this.graph.markDelete(label);
+      n++;
+    }
+    return n;
+  }
+
+  unhide(ids: readonly string[]): number {
+    let n = 0;
+    for (const id of ids) {
+      const label = this.table.unhide(id);
+      if (label === undefined) continue;
+      this.graph.unmarkDelete(label);
       n++;
     }
     return n;
@@ -149,7 +188,7 @@ export class HnswIndex implements VectorIndex {
   }
 
   count(): number {
-    return this.table.size;
+    return this.table.visible;
   }
 
   plan(query: SearchQuery): SearchPlan {
@@ -159,9 +198,10 @@ export class HnswIndex implements VectorIndex {
   search(query: SearchQuery): Hit[] {
     checkQuery(query, this.dim, this.metric);
     const { plan, labels } = this.choose(query);
-    if (this.table.size === 0 || (labels && labels.length === 0)) return [];
+    const visible = this.table.visible;
+    if (visible === 0 || (labels && labels.length === 0)) return [];
     const q = asFloat32(query.vector);
-    const k = Math.min(query.k, labels ? labels.length : this.table.size);
+    const k = Math.min(query.k, labels ? labels.length : visible);
     let scored: Scored[];
     switch (plan) {
       case 'exact':
@@ -191,11 +231,12 @@ export class HnswIndex implements VectorIndex {
 
   private choose(query: SearchQuery): { plan: SearchPlan; labels: number[] | null } {
     const filter = query.filter && query.filter.op !== 'all' ? query.filter : undefined;
-    if (!filter) return { plan: this.table.size * this.dim <= this.exactBudget ? 'exact' : 'hnsw', labels: null };
+    const visible = this.table.visible;
+    if (!filter) return { plan: visible * this.dim <= this.exactBudget ? 'exact' : 'hnsw', labels: null };
     const labels = this.table.select(filter);
     const m = labels.length;
     const ef = Math.max(query.ef ?? this.params.ef, query.k);
-    const exact = m <= query.k || m * this.dim <= this.exactBudget || m * m <= this.filteredGraphCost * ef * this.table.size;
+    const exact = m <= query.k || m * this.dim <= this.exactBudget || m * m <= this.filteredGraphCost * ef * visible;
     return { plan: exact ? 'exact' : 'hnsw-filtered', labels };
   }
 
@@ -205,7 +246,8 @@ export class HnswIndex implements VectorIndex {
   }
 
   /**
-   * Writes the graph and the table into `dir` (which must exist), each file flushed to disk.
+   * Writes the graph and the table (hidden labels included) into `dir` (which must exist), each
+   * file flushed to disk.
    * The caller makes the directory appear atomically (write elsewhere, then rename).
    */
   save(dir: string): void {
