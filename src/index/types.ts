@@ -55,7 +55,7 @@ export interface HnswParams {
  *
  * A point can be **hidden** (docs/resharding.md: a reshard's target hides what it imports until
  * the switch, a source hides what moved away at the switch): it stays stored (in an HNSW index
- * its node stays in the graph, marked deleted) but {@link search} of any plan, {@link get} and
+ * its node stays in the graph, and inserts link to it) but {@link search} of any plan, {@link get} and
  * {@link count} leave it out until it is unhidden. Upserting a hidden id replaces it and it stays
  * hidden; deleting it deletes it (a later upsert of the id is visible). The hidden set is part of
  * the index's state: a checkpoint keeps it.
