@@ -42,7 +42,7 @@ class TopK {
 /** Above this k, exact search sorts all candidates instead of keeping a running top k. */
 const TOP_K_INSERTION_MAX = 64;
 
-/** The k nearest of `labels` (all live labels when null) to `q`, exactly; ties by id. */
+/** The k nearest of `labels` (all visible labels when null: hidden ones are skipped) to `q`, exactly; ties by id. */
 export function exactTopK(table: PointTable, metric: Metric, q: Float32Array, k: number, labels: readonly number[] | null): Scored[] {
   const qNorm = norm(q);
   const data = table.vectors;
@@ -50,7 +50,7 @@ export function exactTopK(table: PointTable, metric: Metric, q: Float32Array, k:
   if (k <= TOP_K_INSERTION_MAX) {
     const top = new TopK(k, table);
     if (labels) for (const label of labels) top.offer(label, distanceAt(metric, q, qNorm, data, label * dim, table.normOf(label)));
-    else for (let label = 0; label < table.labelSpan; label++) if (table.isLive(label)) top.offer(label, distanceAt(metric, q, qNorm, data, label * dim, table.normOf(label)));
+    else for (let label = 0; label < table.labelSpan; label++) if (table.isVisible(label)) top.offer(label, distanceAt(metric, q, qNorm, data, label * dim, table.normOf(label)));
     return top.items;
   }
   const scored: Scored[] = [];
@@ -58,7 +58,7 @@ export function exactTopK(table: PointTable, metric: Metric, q: Float32Array, k:
     scored.push({ label, distance: distanceAt(metric, q, qNorm, data, label * dim, table.normOf(label)) });
   };
   if (labels) for (const label of labels) score(label);
-  else for (let label = 0; label < table.labelSpan; label++) if (table.isLive(label)) score(label);
+  else for (let label = 0; label < table.labelSpan; label++) if (table.isVisible(label)) score(label);
   return sortScored(table, scored).slice(0, k);
 }
 

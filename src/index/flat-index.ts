@@ -30,12 +30,24 @@ export class FlatIndex implements VectorIndex {
     return n;
   }
 
+  hide(ids: readonly string[]): number {
+    let n = 0;
+    for (const id of ids) if (this.table.hide(id) !== undefined) n++;
+    return n;
+  }
+
+  unhide(ids: readonly string[]): number {
+    let n = 0;
+    for (const id of ids) if (this.table.unhide(id) !== undefined) n++;
+    return n;
+  }
+
   get(id: string): IndexPoint | undefined {
     return this.table.point(id);
   }
 
   count(): number {
-    return this.table.size;
+    return this.table.visible;
   }
 
   plan(_query: SearchQuery): SearchPlan {

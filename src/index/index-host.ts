@@ -227,7 +227,7 @@ export class WorkerIndex {
   /**
    * Applies steps in order. Large upserts go in several messages, yielding the caller's event loop
    * between them; requests made meanwhile queue behind the whole apply. Resolves with one entry
-   * per step: the number deleted for a delete, null otherwise.
+   * per step: the number deleted, hidden or unhidden for a delete, hide or unhide, null otherwise.
    */
   apply(steps: readonly IndexStep[]): Promise<(number | null)[]> {
     for (const s of steps) {
@@ -270,6 +270,18 @@ export class WorkerIndex {
 
   async delete(ids: string[]): Promise<number> {
     const [n] = await this.apply([{ type: 'delete', ids }]);
+    return n ?? 0;
+  }
+
+  /** Hides points (see {@link VectorIndex.hide}); resolves to how many were hidden. */
+  async hide(ids: string[]): Promise<number> {
+    const [n] = await this.apply([{ type: 'hide', ids }]);
+    return n ?? 0;
+  }
+
+  /** Unhides points (see {@link VectorIndex.unhide}); resolves to how many were unhidden. */
+  async unhide(ids: string[]): Promise<number> {
+    const [n] = await this.apply([{ type: 'unhide', ids }]);
     return n ?? 0;
   }
 

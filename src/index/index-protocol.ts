@@ -6,6 +6,10 @@ import type { Hit, IndexPoint, SearchPlan, SearchQuery } from './types.js';
 export type IndexStep =
   | { type: 'upsert'; points: IndexPoint[] }
   | { type: 'delete'; ids: string[] }
+  /** Hide stored points from searches, gets and counts (see {@link VectorIndex.hide}); resolves to how many were hidden. */
+  | { type: 'hide'; ids: string[] }
+  /** Show hidden points again (see {@link VectorIndex.unhide}); resolves to how many were unhidden. */
+  | { type: 'unhide'; ids: string[] }
   /** Write the index to the directory `dir` (atomically, durably) and read it back: see {@link HnswIndex.checkpoint}. */
   | { type: 'checkpoint'; dir: string };
 
@@ -13,6 +17,8 @@ export type IndexStep =
 export type WireStep =
   | { type: 'upsert'; ids: string[]; vectors: Float32Array; metadata: (IndexPoint['metadata'] | null)[] }
   | { type: 'delete'; ids: string[] }
+  | { type: 'hide'; ids: string[] }
+  | { type: 'unhide'; ids: string[] }
   | { type: 'checkpoint'; dir: string };
 
 export type IndexKind = 'hnsw' | 'flat';

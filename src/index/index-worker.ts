@@ -45,6 +45,10 @@ function applyStep(index: VectorIndex, step: WireStep): number | null {
     }
     case 'delete':
       return index.delete(step.ids);
+    case 'hide':
+      return index.hide(step.ids);
+    case 'unhide':
+      return index.unhide(step.ids);
     case 'checkpoint':
       if (!(index instanceof HnswIndex)) throw new InternalError('only an HNSW index can be checkpointed');
       index.checkpoint(step.dir);

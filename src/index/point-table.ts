@@ -4,6 +4,11 @@
  * without scanning. Labels of deleted points are reused, newest freed first, so memory follows
  * the live count. Everything here is deterministic: the same upserts and deletes in the same
  * order give the same labels on every replica.
+ *
+ * A stored point can be hidden (a reshard's imports before the switch, and what moved away after
+ * it: docs/resharding.md): it keeps its label, vector, metadata and postings, but {@link select},
+ * {@link point}, {@link isVisible} and {@link visible} leave it out. Only {@link remove} frees a
+ * label, and it unhides it first, so a hidden point's label is never in the free list.
  */
 import type { Filter, Scalar } from './filter-parse.js';
 import { matches } from './filter-match.js';
@@ -56,6 +61,8 @@ export interface PointTableState {
   free: Uint32Array;
   vectors: Float32Array;
   metadata: (Metadata | null)[];
+  /** Labels of hidden points, ascending. Absent in states written before hiding existed: none. */
+  hidden?: Uint32Array | undefined;
 }
 
 export class PointTable {
@@ -69,11 +76,15 @@ export class PointTable {
   private meta: (Metadata | null)[] = [];
   private readonly postings = new Map<string, Map<string, Set<number>>>();
   private live = 0;
+  /** 1 at the label of every hidden point. */
+  private hiddenAt: Uint8Array;
+  private hiddenCount = 0;
 
   constructor(dim: number, initialCapacity = 1024) {
     this.dim = dim;
     this.data = new Float32Array(initialCapacity * dim);
     this.norms = new Float64Array(initialCapacity);
+    this.hiddenAt = new Uint8Array(initialCapacity);
   }
 
   /** One past the highest label ever used: the capacity a graph over these labels needs. */
@@ -81,8 +92,18 @@ export class PointTable {
     return this.next;
   }
 
-  get size(): number {
+  /** Stored points, hidden ones included. */
+  get stored(): number {
     return this.live;
+  }
+
+  /** Stored points that are not hidden: what searches and counts see. */
+  get visible(): number {
+    return this.live - this.hiddenCount;
+  }
+
+  get hiddenSize(): number {
+    return this.hiddenCount;
   }
 
   /** The raw vector store; the vector of `label` starts at `label * dim`. */
@@ -108,14 +129,23 @@ export class PointTable {
     return this.ids[label] !== null && this.ids[label] !== undefined;
   }
 
+  /** Stored and not hidden. */
+  isVisible(label: number): boolean {
+    return this.hiddenAt[label] !== 1 && this.isLive(label);
+  }
+
+  isHidden(label: number): boolean {
+    return this.hiddenAt[label] === 1;
+  }
+
   metadataOf(label: number): Metadata | undefined {
     return this.meta[label] ?? undefined;
   }
 
-  /** The point stored under `id` (its vector a copy), or undefined. */
+  /** The visible point stored under `id` (its vector a copy), or undefined (also when hidden). */
   point(id: string): IndexPoint | undefined {
     const label = this.byId.get(id);
-    if (label === undefined) return undefined;
+    if (label === undefined || this.hiddenAt[label] === 1) return undefined;
     return { id, vector: this.vectorOf(label).slice(), metadata: this.metadataOf(label) };
   }
 
@@ -123,7 +153,10 @@ export class PointTable {
     return this.data.subarray(label * this.dim, (label + 1) * this.dim);
   }
 
-  /** Stores `p`; returns its label (its old one when the id exists, else a freed or a new one). */
+  /**
+   * Stores `p`; returns its label (its old one when the id exists, else a freed or a new one).
+   * A hidden id stays hidden.
+   */
   upsert(p: IndexPoint): number {
     let label = this.byId.get(p.id);
     if (label !== undefined) {
@@ -146,6 +179,10 @@ export class PointTable {
   remove(id: string): number | undefined {
     const label = this.byId.get(id);
     if (label === undefined) return undefined;
+    if (this.hiddenAt[label] === 1) {
+      this.hiddenAt[label] = 0;
+      this.hiddenCount--;
+    }
     this.unpost(label);
     this.byId.delete(id);
     this.ids[label] = null;
@@ -155,22 +192,46 @@ export class PointTable {
     return label;
   }
 
+  /** Hides `id`; returns its label, or undefined when it is not stored or already hidden. */
+  hide(id: string): number | undefined {
+    const label = this.byId.get(id);
+    if (label === undefined || this.hiddenAt[label] === 1) return undefined;
+    this.hiddenAt[label] = 1;
+    this.hiddenCount++;
+    return label;
+  }
+
+  /** Unhides `id`; returns its label, or undefined when it is not stored or not hidden. */
+  unhide(id: string): number | undefined {
+    const label = this.byId.get(id);
+    if (label === undefined || this.hiddenAt[label] !== 1) return undefined;
+    this.hiddenAt[label] = 0;
+    this.hiddenCount--;
+    return label;
+  }
+
   /**
-   * The live labels that match `filter`, in no particular order. Uses postings for equality and
+   * The visible labels that match `filter`, in no particular order. Uses postings for equality and
    * `$in` where it can (intersecting under `$and`, joining under `$or`), checks the candidates
    * against the whole filter unless the postings answered it exactly, and scans every label only
    * when no posting narrows the search.
    */
   select(filter: Filter): number[] {
     const found = this.candidates(filter);
-    if (found?.exact) return Array.from(found.labels);
+    const hidden = this.hiddenAt;
+    if (found?.exact) {
+      if (this.hiddenCount === 0) return Array.from(found.labels);
+      const out: number[] = [];
+      for (const label of found.labels) if (hidden[label] !== 1) out.push(label);
+      return out;
+    }
     const out: number[] = [];
     if (found) {
-      for (const label of found.labels) if (matches(filter, this.meta[label] ?? undefined)) out.push(label);
+      for (const label of found.labels) if (hidden[label] !== 1 && matches(filter, this.meta[label] ?? undefined)) out.push(label);
       return out;
     }
     for (let label = 0; label < this.next; label++) {
-      if (this.ids[label] !== null && matches(filter, this.meta[label] ?? undefined)) out.push(label);
+      if (this.ids[label] !== null && hidden[label] !== 1 && matches(filter, this.meta[label] ?? undefined)) out.push(label);
     }
     return out;
   }
@@ -251,6 +312,9 @@ export class PointTable {
     const norms = new Float64Array(cap);
     norms.set(this.norms);
     this.norms = norms;
+    const hiddenAt = new Uint8Array(cap);
+    hiddenAt.set(this.hiddenAt);
+    this.hiddenAt = hiddenAt;
   }
 
   /**
@@ -266,7 +330,16 @@ export class PointTable {
       free: Uint32Array.from(this.free),
       vectors: this.data.slice(0, this.next * this.dim),
       metadata: Array.from({ length: this.next }, (_, i) => this.meta[i] ?? null),
+      hidden: this.hiddenLabels(),
     };
+  }
+
+  /** Labels of hidden points, ascending. */
+  hiddenLabels(): Uint32Array {
+    const out = new Uint32Array(this.hiddenCount);
+    let j = 0;
+    for (let label = 0; label < this.next && j < out.length; label++) if (this.hiddenAt[label] === 1) out[j++] = label;
+    return out;
   }
 
   static fromState(s: PointTableState): PointTable {
@@ -283,6 +356,11 @@ export class PointTable {
       t.live++;
       t.norms[label] = norm(t.vectorOf(label));
       t.post(label);
+    }
+    for (const label of s.hidden ?? []) {
+      if (!t.isLive(label) || t.hiddenAt[label] === 1) throw new Error(`hidden label ${label} is not a stored point, or is listed twice`);
+      t.hiddenAt[label] = 1;
+      t.hiddenCount++;
     }
     return t;
   }

@@ -52,17 +52,30 @@ export interface HnswParams {
 /**
  * A vector index over string ids. Synchronous: it blocks the thread it runs on, so Shoal runs it
  * inside a worker thread ({@link IndexHost}); unit tests and the worker call it directly.
+ *
+ * A point can be **hidden** (docs/resharding.md: a reshard's target hides what it imports until
+ * the switch, a source hides what moved away at the switch): it stays stored (in an HNSW index
+ * its node stays in the graph, and inserts link to it) but {@link search} of any plan, {@link get} and
+ * {@link count} leave it out until it is unhidden. Upserting a hidden id replaces it and it stays
+ * hidden; deleting it deletes it (a later upsert of the id is visible). The hidden set is part of
+ * the index's state: a checkpoint keeps it.
  */
 export interface VectorIndex {
   readonly dim: number;
   readonly metric: Metric;
-  /** Inserts or replaces points, in order (a repeated id: the last one wins). */
+  /** Inserts or replaces points, in order (a repeated id: the last one wins). A hidden id stays hidden. */
   upsert(points: readonly IndexPoint[]): void;
-  /** Deletes points; returns how many of the ids existed. */
+  /** Deletes points; returns how many of the ids existed (hidden ones included). */
   delete(ids: readonly string[]): number;
+  /** Hides points; returns how many were visible and are now hidden (unknown and hidden ids change nothing). */
+  hide(ids: readonly string[]): number;
+  /** Unhides points; returns how many were hidden and are now visible (unknown and visible ids change nothing). */
+  unhide(ids: readonly string[]): number;
+  /** The point, or undefined when it does not exist or is hidden. */
   get(id: string): IndexPoint | undefined;
-  /** Live points (deleted ones are not counted). */
+  /** Visible points (deleted and hidden ones are not counted). */
   count(): number;
+  /** The nearest visible points. */
   search(query: SearchQuery): Hit[];
   /** Which path {@link search} takes for this query. */
   plan(query: SearchQuery): SearchPlan;

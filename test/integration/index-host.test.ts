@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { InternalError, InvalidArgumentError } from '../../src/runtime/errors.js';
 import { IndexHost, parseFilter, POINTS_PER_MESSAGE } from '../../src/index/mod.js';
@@ -56,6 +59,47 @@ describe('index host', () => {
     assert.deepEqual(fromA.map((h) => h.id), [`late${late.length - 1}`]);
     assert.deepEqual(fromB.map((h) => h.id), ['b3']);
     await host.close();
+  });
+
+  it('index host - hide and unhide steps: hidden points are not searched, got or counted, and a checkpoint keeps them hidden', async () => {
+    const host = IndexHost.start();
+    const dir = mkdtempSync(join(tmpdir(), 'shoal-host-hidden-'));
+    try {
+      const options = { dim: 2, metric: 'l2' as const, hnsw: PARAMS, exactBudget: 0 };
+      const points = Array.from({ length: 50 }, (_, i) => ({ id: `p${i}`, vector: Float32Array.from([i, 0]), metadata: { odd: i % 2 === 1 } }));
+      for (const kind of ['hnsw', 'flat'] as const) {
+        const index = await host.create(kind, options);
+        const results = await index.apply([
+          { type: 'upsert', points },
+          { type: 'hide', ids: ['p3', 'p4', 'nope', 'p3'] },
+          { type: 'unhide', ids: ['p5'] },
+          { type: 'upsert', points: [{ id: 'p3', vector: Float32Array.from([100, 0]), metadata: { odd: true } }] },
+        ]);
+        assert.deepEqual(results, [null, 2, 0, null], kind);
+        assert.equal(await index.count(), 48, kind);
+        assert.deepEqual((await index.search({ vector: [3, 0], k: 3 })).map((h) => h.id), ['p2', 'p1', 'p5'], `${kind}: p1 and p5 tie, by id`);
+        assert.deepEqual((await index.search({ vector: [3, 0], k: 2, filter: parseFilter({ odd: true }) })).map((h) => h.id), ['p1', 'p5'], kind);
+        assert.deepEqual((await index.search({ vector: [100, 0], k: 1 })).map((h) => h.id), ['p49'], `${kind}: a hidden id upserted stays hidden`);
+        assert.deepEqual(await index.get(['p4', 'p5']).then((ps) => ps.map((p) => p?.id ?? null)), [null, 'p5'], kind);
+        let after = index;
+        if (kind === 'hnsw') {
+          await index.checkpoint(join(dir, 'ckpt'));
+          after = await host.load(join(dir, 'ckpt'), options);
+          assert.equal(await after.count(), 48, 'the loaded index keeps them hidden');
+          assert.deepEqual((await after.search({ vector: [3, 0], k: 3 })).map((h) => h.id), ['p2', 'p1', 'p5']);
+        }
+        assert.equal(await after.unhide(['p3', 'p4', 'p6']), 2, kind);
+        assert.equal(await after.count(), 50, kind);
+        assert.deepEqual((await after.search({ vector: [100, 0], k: 1 })).map((h) => h.id), ['p3'], `${kind}: it comes back with its new vector`);
+        assert.deepEqual(Array.from((await after.get(['p4']))[0]?.vector ?? []), [4, 0], kind);
+        assert.equal(await after.hide(['p0']), 1, kind);
+        assert.deepEqual(await after.apply([{ type: 'delete', ids: ['p0', 'p1'] }]), [2], `${kind}: a hidden id is deleted`);
+        assert.equal(await after.count(), 48, kind);
+      }
+    } finally {
+      await host.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('index host - indexes in one worker are independent', async () => {
