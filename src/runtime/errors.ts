@@ -20,6 +20,8 @@ export const ERROR_CODES = [
   'ACTOR_FAILED',
   'ACTOR_STOPPED',
   'NOT_LEADER',
+  'STALE_MAP',
+  'MOVING',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -45,6 +47,8 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   ACTOR_FAILED: 500,
   ACTOR_STOPPED: 503,
   NOT_LEADER: 503,
+  STALE_MAP: 503,
+  MOVING: 503,
 };
 
 /** Base of every Shoal error. `code` is what programs branch on; `message` is for people. */
@@ -155,6 +159,25 @@ export class NotLeaderError extends ShoalError {
   }
 }
 
+/**
+ * A shard refused a request made with a shard map it does not serve (docs/resharding.md): the
+ * router reads the collection's map again and retries inside the deadline.
+ */
+export class StaleMapError extends ShoalError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STALE_MAP', message, options);
+    this.name = 'StaleMapError';
+  }
+}
+
+/** A write of a key that a reshard is moving to another shard, between its fence and its switch: retried inside the deadline. */
+export class MovingError extends ShoalError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MOVING', message, options);
+    this.name = 'MovingError';
+  }
+}
+
 type ErrorClass = new (message: string, options?: { cause?: unknown }) => ShoalError;
 
 const CLASSES: Readonly<Record<ErrorCode, ErrorClass>> = {
@@ -171,6 +194,8 @@ const CLASSES: Readonly<Record<ErrorCode, ErrorClass>> = {
   ACTOR_FAILED: ActorFailedError,
   ACTOR_STOPPED: ActorStoppedError,
   NOT_LEADER: NotLeaderError,
+  STALE_MAP: StaleMapError,
+  MOVING: MovingError,
 };
 
 /** Builds the class that belongs to `code`. */
@@ -222,6 +247,8 @@ const PUBLIC_CODE: Readonly<Record<ErrorCode, PublicErrorCode>> = {
   ACTOR_FAILED: 'INTERNAL',
   ACTOR_STOPPED: 'UNAVAILABLE',
   NOT_LEADER: 'UNAVAILABLE',
+  STALE_MAP: 'UNAVAILABLE',
+  MOVING: 'UNAVAILABLE',
 };
 
 /**

@@ -12,8 +12,9 @@ import { checkVector, type Metric } from '../index/mod.js';
 import type { ApplyResult, LogEntry } from './commands.js';
 import { MAX_ID_BYTES, MAX_REQUEST_ID_BYTES } from './commands.js';
 import type { ShardMeta } from './shard-meta.js';
+import { admit, applyImport, applyReshardStep, journalMoves, type ShardPlace } from './apply-reshard.js';
 
-export interface ApplyContext {
+export interface ApplyContext extends ShardPlace {
   group: string;
   dim: number;
   metric: Metric;
@@ -39,10 +40,12 @@ function checkId(id: unknown, path: string): string {
   return id;
 }
 
-function upsert(ctx: ApplyContext, points: unknown, meta: ShardMeta): { result: ApplyResult; journal: JournalEntry } {
+type ParsedPoint = { vector: Float32Array; metadata: Record<string, unknown> | undefined };
+
+/** An upsert's points by id, checked (a repeated id: the last one wins, at the first one's position). */
+function parsePoints(ctx: ApplyContext, points: unknown): Map<string, ParsedPoint> {
   if (!Array.isArray(points)) reject('points must be an array');
-  // Within one upsert a repeated id: the last one wins (its position is the first one's).
-  const byId = new Map<string, { vector: Float32Array; metadata: Record<string, unknown> | undefined }>();
+  const byId = new Map<string, ParsedPoint>();
   points.forEach((p: unknown, i) => {
     if (!isPlainObject(p)) reject(`points[${i}] must be an object`);
     const id = checkId(p.id, `points[${i}].id`);
@@ -57,8 +60,19 @@ function upsert(ctx: ApplyContext, points: unknown, meta: ShardMeta): { result: 
     const vector = v instanceof Float32Array ? v : Float32Array.from(v as number[]);
     byId.set(id, { vector, metadata: (p.metadata as Record<string, unknown> | null | undefined) ?? undefined });
   });
+  return byId;
+}
+
+/** A delete's ids, checked before anything is removed: a refused command writes nothing. */
+function parseIds(ids: unknown): Set<string> {
+  if (!Array.isArray(ids)) reject('ids must be an array');
+  return new Set<string>(ids.map((raw: unknown, i) => checkId(raw, `ids[${i}]`)));
+}
+
+function upsert(ctx: ApplyContext, byId: Map<string, ParsedPoint>, skip: ReadonlySet<string>, meta: ShardMeta): { result: ApplyResult; journal: JournalEntry } {
   const journal: JournalEntry = { upserts: [], deletes: [] };
   for (const [id, p] of byId) {
+    if (skip.has(id)) continue;
     if (!ctx.points.has(ctx.group, id)) meta.count++;
     ctx.points.put(ctx.group, id, p.vector, p.metadata);
     journal.upserts.push([id, p.vector, p.metadata ?? null]);
@@ -66,12 +80,10 @@ function upsert(ctx: ApplyContext, points: unknown, meta: ShardMeta): { result: 
   return { result: { upserted: byId.size }, journal };
 }
 
-function remove(ctx: ApplyContext, ids: unknown, meta: ShardMeta): { result: ApplyResult; journal: JournalEntry } {
-  if (!Array.isArray(ids)) reject('ids must be an array');
-  // Every id is checked before anything is removed: a refused command writes nothing.
-  const distinct = new Set<string>(ids.map((raw: unknown, i) => checkId(raw, `ids[${i}]`)));
+function remove(ctx: ApplyContext, ids: Set<string>, skip: ReadonlySet<string>, meta: ShardMeta): { result: ApplyResult; journal: JournalEntry } {
   const journal: JournalEntry = { upserts: [], deletes: [] };
-  for (const id of distinct) {
+  for (const id of ids) {
+    if (skip.has(id)) continue;
     if (ctx.points.remove(ctx.group, id)) {
       meta.count--;
       journal.deletes.push(id);
@@ -91,6 +103,11 @@ function remove(ctx: ApplyContext, ids: unknown, meta: ShardMeta): { result: App
 export function applyCommand(ctx: ApplyContext, entry: LogEntry, meta: ShardMeta): { result: ApplyResult; journal: JournalEntry | null } {
   const cmd = entry.command;
   if (cmd.type === 'noop') return { result: { noop: true }, journal: null };
+  if (cmd.type === 'reshard' || cmd.type === 'import') {
+    const r = cmd.type === 'reshard' ? applyReshardStep(ctx, meta, cmd.step, entry.index) : applyImport(ctx, meta, cmd.step, cmd.at);
+    if (r.journal) ctx.meta.putJournal(ctx.group, entry.index, r.journal);
+    return r;
+  }
   if (cmd.type !== 'upsert' && cmd.type !== 'delete') {
     return { result: { rejected: { code: 'INVALID_ARGUMENT', message: `unknown command type ${JSON.stringify((cmd as { type: unknown }).type)}` } }, journal: null };
   }
@@ -98,24 +115,35 @@ export function applyCommand(ctx: ApplyContext, entry: LogEntry, meta: ShardMeta
     meta.maxAt = cmd.at;
     ctx.dedup.expire(ctx.group, meta.maxAt - DEDUP_WINDOW_MS);
   }
+  const epoch = typeof cmd.mapEpoch === 'number' ? cmd.mapEpoch : 0;
   const requestId = cmd.requestId;
   const validId = typeof requestId === 'string' && requestId.length > 0 && Buffer.byteLength(requestId) <= MAX_REQUEST_ID_BYTES;
-  if (validId) {
-    const prior = ctx.dedup.get<ApplyResult>(ctx.group, requestId);
-    if (prior) return { result: prior.result, journal: null };
-  }
-  let out: { result: ApplyResult; journal: JournalEntry | null };
+  const prior = validId ? ctx.dedup.get<ApplyResult>(ctx.group, requestId) : undefined;
+  // The same request again at the same map epoch: nothing is applied, the first result returned.
+  if (prior && (prior.keys === undefined || (prior.epoch ?? 0) === epoch)) return { result: prior.result, journal: null };
+  let parsed: { points: Map<string, ParsedPoint> } | { ids: Set<string> };
   try {
     if (requestId !== undefined && !validId) reject(`requestId must be a non-empty string of at most ${MAX_REQUEST_ID_BYTES} bytes`);
     if (typeof cmd.at !== 'number' || !Number.isFinite(cmd.at)) reject('at must be a finite number (the leader-assigned timestamp)');
-    out = cmd.type === 'upsert' ? upsert(ctx, cmd.points, meta) : remove(ctx, cmd.ids, meta);
+    parsed = cmd.type === 'upsert' ? { points: parsePoints(ctx, cmd.points) } : { ids: parseIds(cmd.ids) };
   } catch (err) {
     if (!(err instanceof Rejected)) throw err;
-    // Validation happens before any write of this command, so nothing of it was written.
-    out = { result: { rejected: { code: 'INVALID_ARGUMENT', message: err.message } }, journal: null };
+    // Checked before any write of this command, so nothing of it was written.
+    const result: ApplyResult = { rejected: { code: 'INVALID_ARGUMENT', message: err.message } };
+    if (validId && !prior) ctx.dedup.put(ctx.group, requestId, { result, at: cmd.at, keys: [], epoch });
+    return { result, journal: null };
   }
-  if (validId) ctx.dedup.put(ctx.group, requestId, { result: out.result, at: cmd.at });
-  if (out.journal && out.journal.upserts.length + out.journal.deletes.length === 0) out.journal = null;
-  if (out.journal) ctx.meta.putJournal(ctx.group, entry.index, out.journal);
-  return out;
+  const ids = 'points' in parsed ? [...parsed.points.keys()] : [...parsed.ids];
+  // The shard map (docs/resharding.md): refused writes are not remembered, so their retry is applied.
+  const admitted = admit(ctx, meta, epoch, ids);
+  if ('refused' in admitted) return { result: admitted.refused, journal: null };
+  // The same request at another epoch (retried across a reshard): only the ids it has not applied here.
+  const skip = new Set(prior?.keys ?? []);
+  const out = 'points' in parsed ? upsert(ctx, parsed.points, skip, meta) : remove(ctx, parsed.ids, skip, meta);
+  const applied = ids.filter((id) => !skip.has(id));
+  if (validId) ctx.dedup.put(ctx.group, requestId, { result: prior?.result ?? out.result, at: prior?.at ?? cmd.at, keys: [...skip, ...applied], epoch });
+  journalMoves(ctx, entry.index, admitted.journal.filter((id) => !skip.has(id)), validId ? requestId : undefined);
+  const journal = out.journal.upserts.length + out.journal.deletes.length === 0 ? null : out.journal;
+  if (journal) ctx.meta.putJournal(ctx.group, entry.index, journal);
+  return { result: prior?.result ?? out.result, journal };
 }

@@ -4,6 +4,8 @@
  * on (including `at`, the leader's clock reading) is in the command.
  */
 import { Decoder, Encoder } from 'cbor-x';
+import type { ImportCommand } from './reshard-import.js';
+import type { ReshardCommand, ReshardState } from './reshard-state.js';
 import { DecodeError } from '../runtime/errors.js';
 
 export interface CommandPoint {
@@ -17,8 +19,13 @@ export interface CommandPoint {
  * {@link encodeCommand} and read back by {@link decodeCommand}.
  */
 export type LoggedCommand =
-  | { type: 'upsert'; points: CommandPoint[]; requestId?: string | undefined; at: number }
-  | { type: 'delete'; ids: string[]; requestId?: string | undefined; at: number };
+  /** `mapEpoch`: the shard map the router used (docs/resharding.md); absent in entries written before maps had epochs (epoch 0). */
+  | { type: 'upsert'; points: CommandPoint[]; requestId?: string | undefined; at: number; mapEpoch?: number | undefined }
+  | { type: 'delete'; ids: string[]; requestId?: string | undefined; at: number; mapEpoch?: number | undefined }
+  /** A step of a reshard, from the coordinator. */
+  | { type: 'reshard'; step: ReshardCommand; at: number }
+  /** What a target imports from a source during a reshard; a value is a point as the points store encodes it. */
+  | { type: 'import'; step: ImportCommand<Uint8Array>; at: number };
 
 /** What the state machine applies: a logged command, or a no-op for an entry that carries none. */
 export type ShardCommand =
@@ -61,7 +68,18 @@ export type ApplyResult =
    * The command is invalid (a bad point the router should have refused): every replica refuses it
    * alike and nothing of it is applied.
    */
-  | { rejected: { code: 'INVALID_ARGUMENT'; message: string } };
+  | { rejected: { code: 'INVALID_ARGUMENT'; message: string } }
+  /**
+   * Not applied, and not remembered under its requestId, because of the shard map
+   * (docs/resharding.md): the router's epoch is not the one this shard serves (`STALE_MAP`), a key
+   * is moving to another shard (`MOVING`), or a key is not this shard's (`WRONG_SHARD`). The
+   * router retries (the first two) inside its deadline.
+   */
+  | { refused: { code: 'STALE_MAP' | 'MOVING' | 'WRONG_SHARD'; message: string } }
+  /** A reshard step: the shard's reshard state after it (`unchanged` says why it did nothing). */
+  | { reshard: ReshardState; unchanged?: string }
+  /** An import: whether it was applied (`why` when not). */
+  | { imported: boolean; why?: string };
 
 export interface LogEntry {
   index: number;

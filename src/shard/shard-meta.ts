@@ -1,5 +1,6 @@
 /** The record a shard state machine keeps about itself in LMDB (`[group, 'meta']`). */
 import type { Metric } from '../index/mod.js';
+import type { ReshardState } from './reshard-state.js';
 
 export const META_FORMAT = 1;
 
@@ -17,6 +18,13 @@ export interface ShardMeta {
   checkpointIndex: number;
   /** True while a snapshot is being installed: a restart finding it wipes the group and starts empty. */
   restoring: boolean;
+  /**
+   * The shard's maps (docs/resharding.md); null (or absent, in records written before) for a
+   * shard that has never taken part in a reshard: it serves epoch 0 and checks no ownership.
+   */
+  reshard?: ReshardState | null;
+  /** Points stored but not visible at the epoch the shard serves (a target's imports, a source's moved points): `count` excludes them. */
+  hidden?: number;
 }
 
 export function freshMeta(dim: number, metric: Metric): ShardMeta {

@@ -23,10 +23,14 @@ import { DedupStore } from '../storage/dedup-store.js';
 import type { NodeEnv } from '../storage/node-env.js';
 import { PointsStore } from '../storage/points-store.js';
 import { ShardMetaStore, type JournalEntry } from '../storage/shard-meta-store.js';
+import { decodeValue } from '../storage/store-codec.js';
 import { applyCommand, type ApplyContext } from './apply-command.js';
 import type { ApplyResult, LogEntry, Point } from './commands.js';
 import { freshMeta, type ShardMeta } from './shard-meta.js';
 import { installSnapshot } from './snapshot-install.js';
+import { ownershipOf } from './apply-reshard.js';
+import { answerPull, type PullAnswer, type PullRequest } from './reshard-import.js';
+import type { OwnerOf, ReshardState } from './reshard-state.js';
 import { estimateSnapshotBytes, SnapshotStream } from './snapshot-stream.js';
 
 /** Checkpoint the index after every entry whose log index is a multiple of this. */
@@ -54,6 +58,11 @@ export interface ShardStateMachineOptions {
   exactBudget?: number | undefined;
   /** See `DEFAULT_FILTERED_GRAPH_COST` of the index. */
   filteredGraphCost?: number | undefined;
+  /** This shard's number, and which shard owns a key under a map: for the shard's reshard decisions (docs/resharding.md). Default shard 0, and no reshard possible. */
+  shard?: number | undefined;
+  ownerOf?: OwnerOf | undefined;
+  /** The reshard state of a group a reshard creates (reshard-state.ts, newShardState), taken when the group has no state yet. */
+  initialReshard?: ReshardState | undefined;
 }
 
 /** A search on a shard: the index's query (`filter` parsed by `parseFilter`). */
@@ -74,6 +83,8 @@ function journalSteps(j: JournalEntry): IndexStep[] {
   const steps: IndexStep[] = [];
   if (j.upserts.length > 0) steps.push({ type: 'upsert', points: j.upserts.map(([id, vector, metadata]) => ({ id, vector, metadata: metadata ?? undefined })) });
   if (j.deletes.length > 0) steps.push({ type: 'delete', ids: j.deletes });
+  if (j.hide && j.hide.length > 0) steps.push({ type: 'hide', ids: j.hide });
+  if (j.unhide && j.unhide.length > 0) steps.push({ type: 'unhide', ids: j.unhide });
   return steps;
 }
 
@@ -94,7 +105,13 @@ export class ShardStateMachine {
     private readonly ownsHost: boolean,
   ) {
     this.every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
-    this.ctx = { group: opts.group, dim: opts.dim, metric: opts.metric, points: new PointsStore(opts.env), dedup: new DedupStore(opts.env), meta: new ShardMetaStore<ShardMeta>(opts.env) };
+    const noReshard: OwnerOf = () => () => {
+      throw new InternalError(`shard state machine ${opts.group} was opened without its collection's sharding: it cannot reshard`);
+    };
+    this.ctx = {
+      group: opts.group, dim: opts.dim, metric: opts.metric, points: new PointsStore(opts.env), dedup: new DedupStore(opts.env), meta: new ShardMetaStore<ShardMeta>(opts.env),
+      shard: opts.shard ?? 0, ownerOf: opts.ownerOf ?? noReshard,
+    };
   }
 
   static async open(opts: ShardStateMachineOptions): Promise<ShardStateMachine> {
@@ -108,7 +125,7 @@ export class ShardStateMachine {
     }
     mkdirSync(opts.dir, { recursive: true });
     const host = opts.host ?? IndexHost.start();
-    const sm = new ShardStateMachine(opts, meta ?? freshMeta(opts.dim, opts.metric), host, !opts.host);
+    const sm = new ShardStateMachine(opts, meta ?? { ...freshMeta(opts.dim, opts.metric), reshard: opts.initialReshard ?? null }, host, !opts.host);
     try {
       if (meta?.restoring) await sm.wipe(); // a restore that did not finish: start empty
       else await sm.rebuildIndex();
@@ -124,9 +141,48 @@ export class ShardStateMachine {
     return this.meta.appliedIndex;
   }
 
-  /** Live points. */
+  /** Live points, less those hidden by a reshard (docs/resharding.md). */
   count(): number {
-    return this.meta.count;
+    return this.meta.count - (this.meta.hidden ?? 0);
+  }
+
+  /** The shard's reshard state: null for a shard that never took part in one (it serves map epoch 0). */
+  get reshard(): ReshardState | null {
+    return this.meta.reshard ?? null;
+  }
+
+  /** The shard map epoch this shard serves (null: one a reshard dropped it from). */
+  get servingEpoch(): number | null {
+    const st = this.meta.reshard;
+    return st ? ownershipOf(this.ctx, st).serving : 0;
+  }
+
+  /**
+   * A source's answer to a target's pull (reshard-import.ts), read from one LMDB read
+   * transaction: pages of the points that move to the target, or the reshard journal after its cursor.
+   */
+  pull(req: PullRequest): PullAnswer<Uint8Array> {
+    this.checkUsable();
+    const txn = this.opts.env.useReadTransaction();
+    try {
+      const meta = this.ctx.meta.getMeta(this.opts.group, txn);
+      if (!meta?.reshard) throw new InvalidArgumentError(`shard ${this.ctx.shard} runs no reshard`);
+      const { group } = this.opts;
+      const { points, dedup } = this.ctx;
+      const shardMeta = this.ctx.meta;
+      return answerPull(ownershipOf(this.ctx, meta.reshard), {
+        appliedIndex: meta.appliedIndex,
+        points: (after) => points.entries(group, txn, after),
+        *journalAfter(after) {
+          for (const [, value] of shardMeta.movesRaw(group, after, txn)) yield decodeValue(value);
+        },
+        *requestIds() {
+          for (const [id, e] of dedup.entries(group, txn)) yield [id, e.keys ?? []];
+        },
+      }, req);
+    } finally {
+      txn.done();
+    }
   }
 
   /**
@@ -150,10 +206,13 @@ export class ShardStateMachine {
     if (!Array.isArray(ids)) throw new InvalidArgumentError('ids must be an array of strings');
     const seen = new Set<string>();
     const out: Point[] = [];
+    // a point a reshard hides (a target's imports before the switch, a source's moved points after it) is not there
+    const own = this.meta.reshard ? ownershipOf(this.ctx, this.meta.reshard) : undefined;
     ids.forEach((id, i) => {
       if (typeof id !== 'string') throw new InvalidArgumentError(`ids[${i}] must be a string`);
       if (seen.has(id)) return;
       seen.add(id);
+      if (own && !own.visible(id)) return;
       const p = this.ctx.points.get(this.opts.group, id, opts);
       if (p) out.push({ id, ...p });
     });

@@ -7,16 +7,20 @@
 import { Decoder, Encoder } from 'cbor-x';
 import { InvalidArgumentError } from '../runtime/errors.js';
 import type { Metric } from '../index/mod.js';
+import type { ReshardState } from './reshard-state.js';
 
 export const SNAPSHOT_FORMAT = 1;
 
 export type SnapshotFrame =
-  | { t: 'header'; format: number; dim: number; metric: Metric; appliedIndex: number; count: number; maxAt: number; checkpointIndex: number }
+  /** `reshard` and `hidden`: the shard's part in a reshard (absent in snapshots taken before resharding existed). */
+  | { t: 'header'; format: number; dim: number; metric: Metric; appliedIndex: number; count: number; maxAt: number; checkpointIndex: number; reshard?: ReshardState | null; hidden?: number }
   | { t: 'file'; name: string; data: Uint8Array }
   | { t: 'points'; entries: [id: string, value: Uint8Array][] }
   | { t: 'dedup'; entries: [requestId: string, entry: { result: unknown; at: number }][] }
   | { t: 'journal'; entries: [index: number, value: Uint8Array][] }
-  | { t: 'end'; points: number; dedup: number; journal: number; fileBytes: number };
+  /** The reshard journal (a source's writes of moving keys, docs/resharding.md). */
+  | { t: 'moves'; entries: [index: number, value: Uint8Array][] }
+  | { t: 'end'; points: number; dedup: number; journal: number; fileBytes: number; moves?: number };
 
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: true });
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true, copyBuffers: true });

@@ -47,7 +47,7 @@ export async function installSnapshot(o: InstallOptions): Promise<ShardMeta> {
   const reader = new FrameReader();
   let header: Extract<SnapshotFrame, { t: 'header' }> | undefined;
   let end: Extract<SnapshotFrame, { t: 'end' }> | undefined;
-  const seen = { points: 0, dedup: 0, journal: 0, fileBytes: 0 };
+  const seen = { points: 0, dedup: 0, journal: 0, fileBytes: 0, moves: 0 };
   const need = (): Extract<SnapshotFrame, { t: 'header' }> => {
     if (!header) throw new InvalidArgumentError('snapshot stream does not start with a header frame');
     if (end) throw new InvalidArgumentError('snapshot stream has frames after its end frame');
@@ -94,6 +94,13 @@ export async function installSnapshot(o: InstallOptions): Promise<ShardMeta> {
             });
             seen.journal += frame.entries.length;
             break;
+          case 'moves':
+            need();
+            await env.transaction(() => {
+              for (const [index, value] of frame.entries) ctx.meta.putMoves(group, index, value);
+            });
+            seen.moves += frame.entries.length;
+            break;
           case 'end':
             need();
             end = frame;
@@ -107,7 +114,7 @@ export async function installSnapshot(o: InstallOptions): Promise<ShardMeta> {
     }
     reader.finish();
     if (!header || !end) throw new InvalidArgumentError('snapshot stream ended before its end frame');
-    if (end.points !== seen.points || end.dedup !== seen.dedup || end.journal !== seen.journal || end.fileBytes !== seen.fileBytes) {
+    if (end.points !== seen.points || end.dedup !== seen.dedup || end.journal !== seen.journal || end.fileBytes !== seen.fileBytes || (end.moves ?? 0) !== seen.moves) {
       throw new InvalidArgumentError(`snapshot stream is incomplete: got ${JSON.stringify(seen)}, its end frame says ${JSON.stringify(end)}`);
     }
     if (seen.points !== header.count) throw new InvalidArgumentError(`snapshot has ${seen.points} points; its header says ${header.count}`);
@@ -134,6 +141,8 @@ export async function installSnapshot(o: InstallOptions): Promise<ShardMeta> {
     maxAt: header.maxAt,
     checkpointIndex: header.checkpointIndex,
     restoring: false,
+    reshard: header.reshard ?? null,
+    hidden: header.hidden ?? 0,
   };
   await env.transaction(() => ctx.meta.putMeta(group, meta));
   return meta;

@@ -30,7 +30,7 @@ export interface SnapshotSource {
 
 function* frames(src: SnapshotSource): Generator<SnapshotFrame> {
   const { meta, group, txn } = src;
-  yield { t: 'header', format: SNAPSHOT_FORMAT, dim: meta.dim, metric: meta.metric, appliedIndex: meta.appliedIndex, count: meta.count, maxAt: meta.maxAt, checkpointIndex: meta.checkpointIndex };
+  yield { t: 'header', format: SNAPSHOT_FORMAT, dim: meta.dim, metric: meta.metric, appliedIndex: meta.appliedIndex, count: meta.count, maxAt: meta.maxAt, checkpointIndex: meta.checkpointIndex, reshard: meta.reshard ?? null, hidden: meta.hidden ?? 0 };
   let fileBytes = 0;
   for (const f of src.files) {
     for (;;) {
@@ -72,7 +72,22 @@ function* frames(src: SnapshotSource): Generator<SnapshotFrame> {
     }
   }
   if (journal.length > 0) yield { t: 'journal', entries: journal };
-  yield { t: 'end', ...counts, fileBytes };
+  let moves: [number, Uint8Array][] = [];
+  let movesCount = 0;
+  bytes = 0;
+  for (const [index, value] of src.shardMeta.movesRaw(group, 0, txn)) {
+    if (index > meta.appliedIndex) break;
+    moves.push([index, value]);
+    movesCount++;
+    bytes += value.length;
+    if (bytes >= SNAPSHOT_FRAME_BYTES) {
+      yield { t: 'moves', entries: moves };
+      moves = [];
+      bytes = 0;
+    }
+  }
+  if (moves.length > 0) yield { t: 'moves', entries: moves };
+  yield { t: 'end', ...counts, fileBytes, moves: movesCount };
 }
 
 /**

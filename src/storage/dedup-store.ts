@@ -16,6 +16,15 @@ export const DEDUP_WINDOW_MS = 10 * 60_000;
 export interface DedupEntry<R> {
   result: R;
   at: number;
+  /**
+   * The ids the request's writes applied here (or that this shard imported with it). After a
+   * reshard the same request can bring this shard ids that another shard applied and this one
+   * imported, next to ids nobody applied (docs/resharding.md): a retry at a later epoch applies
+   * only the ids not listed. Absent in entries written before it existed: every id counts as applied.
+   */
+  keys?: string[];
+  /** The map epoch the request was applied at (absent: 0). A retry at the same epoch applies nothing; one at another applies the ids `keys` does not list. */
+  epoch?: number;
 }
 
 type Key = (string | number)[];

@@ -59,6 +59,11 @@ export class PointsStore {
   }
 
   /** Inside a write transaction. */
+  /** The stored value of a point, still encoded (what {@link putRaw} takes). */
+  getRaw(group: string, id: string): Buffer | undefined {
+    return this.db.get([group, id]);
+  }
+
   put(group: string, id: string, vector: Float32Array, metadata: Record<string, unknown> | undefined): void {
     this.db.putSync([group, id], encodePoint(vector, metadata));
   }
@@ -74,10 +79,16 @@ export class PointsStore {
   }
 
   /** The group's points in id order, as raw values; with `transaction`, as of that read transaction. */
-  *entries(group: string, transaction?: Transaction): Iterable<[string, Buffer]> {
-    for (const { key, value } of this.db.getRange({ start: [group], end: [groupEnd(group)], ...(transaction ? { transaction } : {}) })) {
+  *entries(group: string, transaction?: Transaction, after?: string): Iterable<[string, Buffer]> {
+    const start = after === undefined ? { start: [group] as Key | [string] } : { start: [group, after] as Key, exclusiveStart: true };
+    for (const { key, value } of this.db.getRange({ ...start, end: [groupEnd(group)], ...(transaction ? { transaction } : {}) })) {
       yield [key[1], value];
     }
+  }
+
+  /** The group's point ids in id order. */
+  *ids(group: string): Iterable<string> {
+    for (const key of this.db.getKeys({ start: [group], end: [groupEnd(group)] })) yield (key as Key)[1];
   }
 
   /** Inside a write transaction: removes all of the group's points. */

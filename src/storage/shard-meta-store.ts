@@ -15,6 +15,9 @@ import { decodeValue, encodeValue, groupEnd } from './store-codec.js';
 export interface JournalEntry {
   upserts: [id: string, vector: Float32Array, metadata: Record<string, unknown> | null][];
   deletes: string[];
+  /** Ids hidden from searches after the upserts and deletes (a reshard's imports, or what moved away), then ids shown again. */
+  hide?: string[];
+  unhide?: string[];
 }
 
 type Key = (string | number)[];
@@ -77,6 +80,22 @@ export class ShardMetaStore<M> {
   getJournal(group: string, index: number): JournalEntry | undefined {
     const bytes = this.db.get([group, 'journal', index]);
     return bytes === undefined ? undefined : decodeValue<JournalEntry>(bytes);
+  }
+
+  /** Inside a write transaction: a reshard's journal entry (a write's moving keys, docs/resharding.md), already encoded. */
+  putMoves(group: string, index: number, value: Uint8Array): void {
+    this.db.putSync([group, 'moves', index], Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  }
+
+  /** The reshard journal's entries with `after < index`, in index order, still encoded. */
+  *movesRaw(group: string, after: number, transaction?: Transaction): Iterable<[number, Buffer]> {
+    const range = { start: [group, 'moves', after], end: [group, 'moves', Number.MAX_SAFE_INTEGER], exclusiveStart: true };
+    for (const { key, value } of this.db.getRange({ ...range, ...(transaction ? { transaction } : {}) })) yield [key[2] as number, value];
+  }
+
+  /** Inside a write transaction: drops the reshard journal (the reshard ended). */
+  clearMoves(group: string): void {
+    for (const key of Array.from(this.db.getKeys({ start: [group, 'moves', 0], end: [group, 'moves', Number.MAX_SAFE_INTEGER] }))) this.db.removeSync(key);
   }
 
   /** Inside a write transaction: drops journal entries up to and including `upTo`. */

@@ -67,7 +67,7 @@ export function model(entries: readonly LogEntry[], windowMs = 10 * 60_000): Map
   const seen = new Map<string, number>();
   let maxAt = -Infinity;
   for (const { command: c } of entries) {
-    if (c.type === 'noop') continue;
+    if (c.type !== 'upsert' && c.type !== 'delete') continue;
     maxAt = Math.max(maxAt, c.at);
     for (const [rid, at] of seen) if (at < maxAt - windowMs) seen.delete(rid);
     if (c.requestId !== undefined) {
