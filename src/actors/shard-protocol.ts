@@ -7,10 +7,15 @@
 import type { Consistency, Hit, Metadata, Point, WriteConcern } from '../api/types.js';
 import type { ReplicaRole } from '../replication/raft-state-machine.js';
 import type { Subjects } from '../runtime/subjects.js';
+import type { PullRequest } from '../shard/reshard-import.js';
+import type { ReshardCommand, ReshardState } from '../shard/reshard-state.js';
 
-/** The Raft group and state machine of one shard of one collection incarnation. */
-export function groupIdOf(uid: string, shard: number): string {
-  return `${uid}-${shard}`;
+/** A shard's part in reshards: its state (null: never resharded), its applied index, the epoch it serves; `unchanged` says why a step did nothing. */
+export interface ReshardStatus {
+  state: ReshardState | null;
+  appliedIndex: number;
+  servingEpoch: number | null;
+  unchanged?: string;
 }
 
 export function replicaActorName(uid: string, shard: number): string {
@@ -68,11 +73,22 @@ export interface ShardQuery {
   withMetadata: boolean;
 }
 
+/**
+ * Requests from routers carry `mapEpoch`, the epoch of the shard map the router used
+ * (docs/resharding.md): a shard that serves another refuses with STALE_MAP, and the router reads
+ * the map again. Absent: epoch 0.
+ */
 export type ShardRequest =
-  | { type: 'write'; write: ShardWrite; requestId: string; concern: WriteConcern; timeoutMs: number }
-  | { type: 'search'; queries: ShardQuery[]; consistency: Consistency; timeoutMs: number }
-  | { type: 'get'; ids: string[]; withVector: boolean; withMetadata: boolean; consistency: Consistency; timeoutMs: number }
-  | { type: 'count'; consistency: Consistency; timeoutMs: number }
+  | { type: 'write'; write: ShardWrite; requestId: string; concern: WriteConcern; timeoutMs: number; mapEpoch?: number }
+  | { type: 'search'; queries: ShardQuery[]; consistency: Consistency; timeoutMs: number; mapEpoch?: number }
+  | { type: 'get'; ids: string[]; withVector: boolean; withMetadata: boolean; consistency: Consistency; timeoutMs: number; mapEpoch?: number }
+  | { type: 'count'; consistency: Consistency; timeoutMs: number; mapEpoch?: number }
+  /** To the leader, from the coordinator: one step of a reshard, answered once applied with {@link ReshardStatus}; fenced by the coordinator's lease `epoch` like `conf`. */
+  | { type: 'reshard'; step: ReshardCommand; epoch: number; timeoutMs: number }
+  /** The shard's reshard state ({@link ReshardStatus}), from whichever replica answers (the leader's, on its leader subject). */
+  | { type: 'reshardStatus' }
+  /** To a source's leader, from a target's importer: what moves to the target (reshard-import.ts). */
+  | { type: 'pull'; pull: PullRequest }
   /** To the leader, from a follower serving a `strong` or `leased` read: answered with {@link ReadIndexResult}. */
   | { type: 'readIndex'; mode: 'strong' | 'leased'; from: string; timeoutMs: number }
   | { type: 'status' }

@@ -11,6 +11,25 @@ import type { CollectionSpec } from '../api/types.js';
 import { AlreadyExistsError, InternalError, UnavailableError, describeError } from '../runtime/errors.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import type { ShardPlacement } from './placement.js';
+import type { ShardMap } from './shard-map.js';
+
+/** A reshard as the coordinator drives it (src/actors/coordinator/reshard-driver.ts), kept in the collection's record. */
+export interface ReshardRecord {
+  collection: string;
+  uid: string;
+  sharding: CollectionSpec['sharding'];
+  from: ShardMap;
+  to: ShardMap;
+  phase: 'prepare' | 'copy' | 'catch-up' | 'fence' | 'switch' | 'cleanup' | 'done';
+  /** The coordinator's lease epoch at its last write. */
+  epoch: number;
+  startedAt: string;
+  /** Per source shard: the index of its `fence` entry (from the `fence` phase on). */
+  fences: Record<number, number>;
+  /** Bytes to copy and copied, for `progress` (the coordinator's estimate). */
+  bytesTotal?: number;
+  bytesCopied?: number;
+}
 
 /** A collection as the control plane holds it. */
 export interface CollectionRecord extends CollectionSpec {
@@ -20,7 +39,19 @@ export interface CollectionRecord extends CollectionSpec {
    */
   uid: string;
   createdAt: string;
+  /**
+   * By shard number: the goal for each shard's replicas. While a reshard runs it covers the shard
+   * numbers of both maps (a shard number is in one group at a time: see shard-map.ts, groupOf).
+   */
   placement: ShardPlacement[];
+  /**
+   * The active shard map (docs/resharding.md); absent until the collection's first reshard, when
+   * it is epoch 0 with `shards` and groups `<uid>-<shard>`. `shards` and `sharding` always
+   * describe the active map.
+   */
+  map?: ShardMap;
+  /** The reshard running (the coordinator's record of it), or null/absent. */
+  resharding?: ReshardRecord | null;
 }
 
 export interface NodeRecord {

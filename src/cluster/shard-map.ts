@@ -83,6 +83,27 @@ export function ownerOfFor(sharding: ShardingConfig): (map: ShardMap) => (key: s
   };
 }
 
+/** A collection record's active map (records written before maps existed: epoch 0). */
+export function activeMap(r: { uid: string; shards: number; sharding: ShardingConfig; map?: ShardMap | undefined }): ShardMap {
+  return r.map ?? initialMap(r.uid, r.sharding, r.shards);
+}
+
+/**
+ * The group of shard number `shard` of a collection, while a reshard runs too: a shard number is
+ * in both maps with the same group, or in one of them only (a shard the new map adds, or one it
+ * drops), so it names one group at any time.
+ */
+export function groupOf(r: { uid: string; shards: number; sharding: ShardingConfig; map?: ShardMap | undefined; resharding?: { from: ShardMap; to: ShardMap } | null | undefined }, shard: number): string {
+  const active = activeMap(r);
+  if (shard < active.shards) return active.groups[shard] as string;
+  const rs = r.resharding;
+  if (rs) {
+    const other = rs.to.epoch === active.epoch ? rs.from : rs.to;
+    if (shard < other.shards) return other.groups[shard] as string;
+  }
+  return initialGroupId(r.uid, shard);
+}
+
 /** The groups of `from` that `to` does not keep (dropped at a reshard's cleanup). */
 export function droppedGroups(from: ShardMap, to: ShardMap): string[] {
   const kept = new Set(to.groups);

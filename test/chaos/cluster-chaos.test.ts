@@ -9,7 +9,7 @@ import type { ShoalClient } from '../../src/client/client.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { groupIdOf } from '../../src/actors/shard-protocol.js';
+import { groupOf } from '../../src/cluster/shard-map.js';
 import { MetadataStore } from '../../src/cluster/metadata.js';
 import { createSharder } from '../../src/cluster/sharding.js';
 import { ShoalError, TimeoutError, UnavailableError } from '../../src/runtime/errors.js';
@@ -152,7 +152,7 @@ describe('cluster chaos', () => {
     await probe.close();
     assert.ok(record);
     const host = record.placement[0]?.replicas.find((n) => n !== (record.placement[0]?.replicas[0] ?? '')) as string;
-    const dirs = record.placement.filter((p) => p.replicas.includes(host)).map((p) => join(cluster.nodes.get(host)?.dataDir as string, 'shards', groupIdOf(record.uid, p.shard)));
+    const dirs = record.placement.filter((p) => p.replicas.includes(host)).map((p) => join(cluster.nodes.get(host)?.dataDir as string, 'shards', groupOf(record, p.shard)));
     await cluster.waitFor(() => dirs.every((d) => existsSync(d)), `${host} holds the collection's shards`);
     await cluster.kill(host);
     assert.equal(await client.dropCollection('gone'), true);

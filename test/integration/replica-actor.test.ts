@@ -35,7 +35,7 @@ describe('replica actor', () => {
       request: <R>() => new Promise<R>((resolve) => (answerReadIndex = resolve as (r: ReadIndexResult) => void)),
     };
     const resources: ReplicaResources = {
-      store: { appliedIndex, count: () => 3, search: () => Promise.resolve([]), get: () => Promise.resolve([]) },
+      store: { appliedIndex, servingEpoch: 0, reshard: null, pull: () => { throw new Error('not used'); }, count: () => 3, search: () => Promise.resolve([]), get: () => Promise.resolve([]) },
       group: {
         propose: () => Promise.reject(new Error('not used')),
         readBarrier: () => Promise.reject(new Error('not used')),

@@ -14,35 +14,22 @@
  *   reach the fences), and only then does the collection's record take the new map;
  * - `cleanup`: every group of the new map commits `end`, and the groups the new map dropped are deleted.
  */
-import type { ShardMap } from '../../cluster/shard-map.js';
+import type { ReshardRecord } from '../../cluster/metadata.js';
 import { movePairs } from '../../cluster/shard-map.js';
-import type { ShardingConfig } from '../../api/types.js';
 import type { ReshardCommand, ReshardState } from '../../shard/reshard-state.js';
 import type { Logger } from '../../runtime/logger.js';
 import { describeError } from '../../runtime/errors.js';
 
 export const RESHARD_PHASES = ['prepare', 'copy', 'catch-up', 'fence', 'switch', 'cleanup', 'done'] as const;
-export type ReshardPhase = (typeof RESHARD_PHASES)[number];
+export type ReshardPhase = ReshardRecord['phase'];
 
 /** Imports are caught up once within this many entries of their sources. */
 export const RESHARD_CATCH_UP_ENTRIES = 100;
 /** How often a phase that waits looks again. */
 export const RESHARD_POLL_MS = 250;
 
-/** The `resharding` of a collection's record. */
-export interface ReshardRecord {
-  collection: string;
-  uid: string;
-  sharding: ShardingConfig;
-  from: ShardMap;
-  to: ShardMap;
-  phase: ReshardPhase;
-  /** The coordinator's lease epoch at its last write. */
-  epoch: number;
-  startedAt: string;
-  /** Per source shard: the index of its `fence` entry (from the `fence` phase on). */
-  fences: Record<number, number>;
-}
+/** The `resharding` of a collection's record (src/cluster/metadata.ts). */
+export type { ReshardRecord };
 
 /** What the driver reads of one group. */
 export interface ReshardShardStatus {

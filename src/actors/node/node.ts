@@ -7,6 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { CollectionCache } from '../../cluster/collection-cache.js';
 import { DEFAULT_DOWN_AFTER_MS, DEFAULT_REPLACE_AFTER_MS, MembershipView } from '../../cluster/membership.js';
 import { MetadataStore, type RebalanceRecord } from '../../cluster/metadata.js';
+import { groupOf } from '../../cluster/shard-map.js';
 import { Coordinator, DEFAULT_REBALANCE } from '../coordinator/coordinator.js';
 import { coordinatorBehavior } from '../coordinator/coordinator-actor.js';
 import { CopyRates } from '../coordinator/copy-rates.js';
@@ -21,7 +22,6 @@ import { replicaManagerBehavior, hostingOf, type ReplicaFactory, type ReplicaMan
 import { AdminRouter } from '../router/router-admin.js';
 import { routerBehavior } from '../router/router-actor.js';
 import { DataRouter } from '../router/router-data.js';
-import { groupIdOf } from '../shard-protocol.js';
 
 export interface NodeParts {
   system: ActorSystem;
@@ -63,7 +63,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   // create: nothing of a collection created after this snapshot is on this node yet.
   const wanted = new Set<string>();
   for (const { value: r } of await meta.listCollections()) {
-    for (const p of r.placement) wanted.add(groupIdOf(r.uid, p.shard));
+    for (const p of r.placement) wanted.add(groupOf(r, p.shard));
   }
   await parts.factory.removeStrays(wanted);
   const stored = new Set([...parts.factory.storedGroups()].filter((g) => wanted.has(g)));
@@ -145,6 +145,13 @@ function withShardFault(factory: ReplicaFactory): ReplicaFactory {
           get appliedIndex() {
             return store.appliedIndex;
           },
+          get servingEpoch() {
+            return store.servingEpoch;
+          },
+          get reshard() {
+            return store.reshard;
+          },
+          pull: (req) => store.pull(req),
           count: () => store.count(),
           get: (ids, opts) => store.get(ids, opts),
           search: () => Promise.reject(new Error('injected fault (SHOAL_FAULTS=shard-internal)')),

@@ -16,11 +16,16 @@
 import type { Hit, Metric, HnswParams } from '../../api/types.js';
 import type { Behavior, Subscription } from '../../runtime/actor.js';
 import type { Clock } from '../../runtime/clock.js';
-import { InternalError, InvalidArgumentError, NotFoundError, NotLeaderError, TimeoutError, UnavailableError } from '../../runtime/errors.js';
+import { describeError, InternalError, InvalidArgumentError, MovingError, NotFoundError, NotLeaderError, StaleMapError, TimeoutError, UnavailableError } from '../../runtime/errors.js';
+import type { Logger } from '../../runtime/logger.js';
+import type { ShardingConfig } from '../../api/types.js';
+import { runImporter } from './importer.js';
 import type { Subjects } from '../../runtime/subjects.js';
 import type { RoleChange } from '../../replication/raft-state-machine.js';
 import { encodeCommand, type LoggedCommand } from '../../shard/mod.js';
 import { LeaderReadIndex } from './follower-reads.js';
+import { PullRefused, type PullAnswer, type PullRequest } from '../../shard/reshard-import.js';
+import type { ReshardState } from '../../shard/reshard-state.js';
 import type { Requester } from '../router/shard-client.js';
 import {
   REPLICA_QUEUE_GROUP,
@@ -29,6 +34,7 @@ import {
   type LeaderAnnouncement,
   type MembershipChange,
   type ReadIndexResult,
+  type ReshardStatus,
   type ShardRequest,
   type ShardStatus,
   type WriteResult,
@@ -37,6 +43,11 @@ import {
 /** What a replica needs of its shard's state machine (src/shard's ShardStateMachine). */
 export interface ShardStore {
   readonly appliedIndex: number;
+  /** The shard map epoch the shard serves (null: a reshard dropped it); its reshard state (null: never resharded). */
+  readonly servingEpoch: number | null;
+  readonly reshard: ReshardState | null;
+  /** A source's answer to a target's pull during a reshard. */
+  pull(req: PullRequest): PullAnswer<Uint8Array>;
   count(): number;
   search(q: { vector: Float32Array; k: number; ef?: number; filter?: unknown; withVector: boolean; withMetadata: boolean }): Promise<Hit[]>;
   get(ids: readonly string[], opts: { withVector: boolean; withMetadata: boolean }): Promise<{ id: string; vector?: Float32Array; metadata?: Record<string, unknown> }[]>;
@@ -87,6 +98,8 @@ export interface ReplicaConfig {
   open(): Promise<ReplicaResources>;
   /** Tells the routers that this replica now leads (shard-protocol.ts, leaderAnnounceSubject). */
   announce(a: LeaderAnnouncement): void;
+  /** The collection's sharding, for a reshard's importer (absent: this replica imports nothing). */
+  sharding?: ShardingConfig;
 }
 
 /** Margin kept from a request's deadline for the answer's trip back. */
@@ -117,6 +130,10 @@ interface ReplicaState {
   /** The shard's queue group for reads: joined only while this replica is a voter (a learner is still copying). */
   anySub: Subscription | undefined;
   stopRoleWatch: () => void;
+  /** Whether a reshard importer runs (on the leader only; see importer.ts). */
+  importing: boolean;
+  stopped: boolean;
+  log: Logger;
 }
 
 export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, ReplicaMsg> {
@@ -137,7 +154,7 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
         }
         return r.index;
       });
-      return { res, role: { role: 'learner', term: 0, leader: null, ready: false }, leaderReads, leaderSub: undefined, anySub: undefined, stopRoleWatch };
+      return { res, role: { role: 'learner', term: 0, leader: null, ready: false }, leaderReads, leaderSub: undefined, anySub: undefined, stopRoleWatch, importing: false, stopped: false, log: ctx.log };
     },
     receive(state, msg, ctx) {
       if (msg.type === 'role') {
@@ -159,6 +176,7 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
           state.leaderSub.unsubscribe();
           state.leaderSub = undefined;
         }
+        if (leading) startImporter(cfg, state);
         return state;
       }
       const reply = ctx.deferReply();
@@ -172,6 +190,7 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
     },
     async cleanup(state) {
       if (!state) return;
+      state.stopped = true;
       state.stopRoleWatch();
       await state.res.close();
     },
@@ -188,24 +207,47 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
       // The wall clock, not the system's: `at` goes into the log, where dedup expiry compares it
       // with the readings of other leaders, on other nodes and after restarts.
       const at = Date.now();
+      const mapEpoch = req.mapEpoch ?? 0;
       const command: LoggedCommand =
         req.write.op === 'upsert'
-          ? { type: 'upsert', points: req.write.points, requestId: req.requestId, at }
-          : { type: 'delete', ids: req.write.ids, requestId: req.requestId, at };
+          ? { type: 'upsert', points: req.write.points, requestId: req.requestId, at, mapEpoch }
+          : { type: 'delete', ids: req.write.ids, requestId: req.requestId, at, mapEpoch };
       const { result } = await group.propose(encodeCommand(command), { concern: req.concern, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS) });
       return writeResult(cfg, req, result);
     }
     case 'search': {
       const queries = req.queries.map((q) => ({ ...q, filter: q.filter === undefined ? undefined : state.res.parseFilter(q.filter) }));
       await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
+      checkEpoch(cfg, store, req.mapEpoch);
       return { results: await Promise.all(queries.map((q) => store.search(q))) };
     }
     case 'get':
       await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
+      checkEpoch(cfg, store, req.mapEpoch);
       return { points: await store.get(req.ids, { withVector: req.withVector, withMetadata: req.withMetadata }) };
     case 'count':
       await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
+      checkEpoch(cfg, store, req.mapEpoch);
       return { count: store.count() };
+    case 'reshardStatus':
+      return reshardStatus(store);
+    case 'reshard': {
+      const known = cfg.coordinatorEpoch();
+      if (req.epoch < known) throw new UnavailableError(`shard ${cfg.collection}/${cfg.shard}: a reshard step from coordinator epoch ${req.epoch} refused; epoch ${known} is current`);
+      if (state.role.role !== 'leader') throw new NotLeaderError(`shard ${cfg.collection}/${cfg.shard}: node ${cfg.node} does not lead`);
+      const { result } = await group.propose(encodeCommand({ type: 'reshard', step: req.step, at: Date.now() }), { concern: 'majority', timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS) });
+      const r = result as { unchanged?: string } | undefined;
+      // a leader that begins to lead a shard a reshard fills starts its importer
+      startImporter(cfg, state);
+      return { ...reshardStatus(store), ...(r?.unchanged ? { unchanged: r.unchanged } : {}) } satisfies ReshardStatus;
+    }
+    case 'pull':
+      try {
+        return store.pull(req.pull);
+      } catch (err) {
+        if (err instanceof PullRefused || err instanceof InvalidArgumentError) throw new UnavailableError(`shard ${cfg.collection}/${cfg.shard} on ${cfg.node}: ${err.message}`);
+        throw err;
+      }
     case 'conf':
       return changeMembership(cfg, state, req);
     case 'transfer': {
@@ -286,6 +328,41 @@ async function barrier(cfg: ReplicaConfig, state: ReplicaState, consistency: 'st
   }
 }
 
+function reshardStatus(store: ShardStore): ReshardStatus {
+  return { state: store.reshard, appliedIndex: store.appliedIndex, servingEpoch: store.servingEpoch };
+}
+
+/** A read made with a map this shard does not serve (after its barrier: what it has applied covers every switch the router can know of). */
+function checkEpoch(cfg: ReplicaConfig, store: ShardStore, mapEpoch: number | undefined): void {
+  const asked = mapEpoch ?? 0;
+  const serving = store.servingEpoch;
+  if (serving !== asked) throw new StaleMapError(`shard ${cfg.collection}/${cfg.shard} serves map epoch ${serving ?? 'none (a reshard dropped it)'}, not ${asked}`);
+}
+
+/** Starts the reshard importer on a leader whose shard a reshard fills, unless it runs. */
+function startImporter(cfg: ReplicaConfig, state: ReplicaState): void {
+  const { store, group } = state.res;
+  const st = store.reshard;
+  if (state.importing || state.stopped || !cfg.sharding || st === null || st.next === null || st.switched) return;
+  state.importing = true;
+  const leading = () => !state.stopped && state.role.role === 'leader' && state.role.ready;
+  void runImporter({
+    shard: cfg.shard,
+    dim: cfg.dim,
+    sharding: cfg.sharding,
+    state: () => store.reshard,
+    leading,
+    pull: (source, pull) => cfg.requester.request<PullAnswer<Uint8Array>>(leaderSubject(cfg.subjects, cfg.uid, source), { type: 'pull', pull }, { timeoutMs: 10_000 }),
+    propose: async (data) => (await group.propose(data, { concern: 'majority', timeoutMs: 10_000 })).result,
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    log: state.log,
+  })
+    .catch((err: unknown) => state.log.warn('reshard importer stopped', { shard: `${cfg.collection}/${cfg.shard}`, error: describeError(err) }))
+    .finally(() => {
+      state.importing = false;
+    });
+}
+
 function writeResult(cfg: ReplicaConfig, req: Extract<ShardRequest, { type: 'write' }>, result: unknown): WriteResult {
   // Write concern `leader` answers before apply, so the counts are of what was asked
   // (for a delete, which of the ids existed is not known yet).
@@ -296,6 +373,13 @@ function writeResult(cfg: ReplicaConfig, req: Extract<ShardRequest, { type: 'wri
   if (typeof r['upserted'] === 'number') return { upserted: r['upserted'] };
   if (typeof r['deleted'] === 'number') return { deleted: r['deleted'] };
   if (r['rejected']) throw new InvalidArgumentError(String((r['rejected'] as { message?: unknown }).message ?? 'rejected by the shard'));
+  const refused = r['refused'] as { code?: string; message?: string } | undefined;
+  if (refused) {
+    const msg = `shard ${cfg.collection}/${cfg.shard}: ${String(refused.message)}`;
+    if (refused.code === 'STALE_MAP') throw new StaleMapError(msg);
+    if (refused.code === 'MOVING') throw new MovingError(msg);
+    throw new InternalError(msg);
+  }
   if (r['skipped']) throw new UnavailableError(`shard ${cfg.collection}/${cfg.shard}: the entry was applied before this replica's answer was ready; retry`);
   throw new InternalError(`shard ${cfg.collection}/${cfg.shard}: unexpected apply result ${JSON.stringify(r)}`);
 }

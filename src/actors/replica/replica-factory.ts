@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import type { Hit } from '../../api/types.js';
 import type { CollectionRecord } from '../../cluster/metadata.js';
 import { murmur3 } from '../../cluster/hash.js';
+import { groupOf, ownerOfFor } from '../../cluster/shard-map.js';
+import { newShardState, type ReshardState } from '../../shard/reshard-state.js';
 import { IndexHost, parseFilter, type Filter } from '../../index/mod.js';
 import type { Logger } from '../../runtime/logger.js';
 import { decodeCommand, ShardStateMachine } from '../../shard/mod.js';
@@ -18,7 +20,6 @@ import type { RaftHost } from '../../replication/raft-host.js';
 import type { AppliedEntry, RoleChange, StateMachine } from '../../replication/raft-state-machine.js';
 import type { ReplicaFactory, ReplicaStart } from './replica-manager.js';
 import type { ReplicaResources, ReplicatedGroup, ShardStore } from './replica-actor.js';
-import { groupIdOf } from '../shard-protocol.js';
 
 export interface ReplicaFactoryDeps {
   raft: RaftHost;
@@ -63,6 +64,12 @@ export function indexSeedOf(uid: string, shard: number): number {
   return murmur3(`${uid}/${shard}`);
 }
 
+/** A group a running reshard creates starts begun, owning nothing until it switches (docs/resharding.md). */
+function initialReshardOf(r: CollectionRecord, group: string): ReshardState | undefined {
+  const rs = r.resharding;
+  return rs && rs.to.groups.includes(group) && !rs.from.groups.includes(group) ? newShardState(rs.from, rs.to) : undefined;
+}
+
 export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFactory {
   const hosts = Array.from({ length: Math.max(1, deps.indexWorkers) }, () => IndexHost.start());
   let nextHost = 0;
@@ -70,7 +77,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
   const opening = new Map<string, Promise<Opened>>();
 
   const openStateMachine = (r: CollectionRecord, shard: number): Promise<ShardStateMachine> => {
-    const group = groupIdOf(r.uid, shard);
+    const group = groupOf(r, shard);
     const host = hosts[nextHost++ % hosts.length] as IndexHost;
     return ShardStateMachine.open({
       env: deps.env,
@@ -81,11 +88,14 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
       hnsw: r.hnsw,
       seed: indexSeedOf(r.uid, shard),
       host,
+      shard,
+      ownerOf: ownerOfFor(r.sharding),
+      initialReshard: initialReshardOf(r, group),
     });
   };
 
   const openGroup = async (r: CollectionRecord, shard: number, start: ReplicaStart): Promise<Opened> => {
-    const group = groupIdOf(r.uid, shard);
+    const group = groupOf(r, shard);
     const sm = await openStateMachine(r, shard);
     const listeners = new Set<(ev: RoleChange) => void>();
     // With state on disk, the host reopens it and ignores these; without, it bootstraps or joins.
@@ -109,7 +119,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     storedGroups: () => new Set(new LmdbRaftLogStore(deps.env).groups()),
 
     async open(r, shard, start, onRole) {
-      const group = groupIdOf(r.uid, shard);
+      const group = groupOf(r, shard);
       let o = opened.get(group);
       if (!o) {
         let p = opening.get(group);
@@ -128,6 +138,13 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
           return own.sm.appliedIndex;
         },
         count: () => own.sm.count(),
+        get servingEpoch() {
+          return own.sm.servingEpoch;
+        },
+        get reshard() {
+          return own.sm.reshard;
+        },
+        pull: (req) => own.sm.pull(req),
         search: (q) => own.sm.search({ ...q, filter: q.filter as Filter | undefined }) as Promise<Hit[]>,
         get: (ids, opts) => own.sm.get(ids, opts),
       };
@@ -178,7 +195,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     },
 
     async destroy(r, shard) {
-      const group = groupIdOf(r.uid, shard);
+      const group = groupOf(r, shard);
       const o = opened.get(group) ?? (await opening.get(group));
       opened.delete(group);
       await deps.raft.removeGroup(group);

@@ -14,12 +14,13 @@
  */
 import type { CollectionRecord, MetadataEvent, MoveRecord } from '../../cluster/metadata.js';
 import { bootstrapVoters } from '../../cluster/placement.js';
+import { groupOf, initialGroupId } from '../../cluster/shard-map.js';
 import type { RoleChange } from '../../replication/raft-state-machine.js';
 import type { ActorContext, ActorRef, Behavior } from '../../runtime/actor.js';
 import { describeError } from '../../runtime/errors.js';
 import type { Subjects } from '../../runtime/subjects.js';
 import type { Requester } from '../router/shard-client.js';
-import { groupIdOf, leaderAnnounceSubject, leaderSubject, replicaActorName, type ShardStatus } from '../shard-protocol.js';
+import { leaderAnnounceSubject, leaderSubject, replicaActorName, type ShardStatus } from '../shard-protocol.js';
 import { replicaBehavior, type ReplicaResources } from './replica-actor.js';
 
 /** How a replica with no state on this node starts: bootstrapping the group's first configuration, or joining it empty. */
@@ -93,7 +94,7 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
     (r.placement[shard]?.replicas.includes(deps.node) ?? false) || movesHere(state, r.uid, shard);
 
   const start = (state: ReplicaManagerState, r: CollectionRecord, shard: number, ctx: ActorContext<ReplicaManagerMsg>): void => {
-    const key = groupIdOf(r.uid, shard);
+    const key = groupOf(r, shard);
     const boot = bootstrapVoters(r.placement[shard]);
     const how: ReplicaStart = boot?.includes(deps.node) && !movesHere(state, r.uid, shard) ? { bootstrap: boot } : { join: true };
     const post = ctx.poster();
@@ -105,6 +106,7 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
       dim: r.dim,
       metric: r.metric,
       hnsw: r.hnsw,
+      sharding: r.sharding,
       subjects: deps.subjects,
       requester: deps.requester,
       coordinatorEpoch: deps.coordinatorEpoch,
@@ -167,7 +169,7 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
     }
     for (const r of state.records.values()) {
       for (let shard = 0; shard < r.placement.length; shard++) {
-        const key = groupIdOf(r.uid, shard);
+        const key = groupOf(r, shard);
         if (state.hosted.has(key) || state.collecting.has(key)) continue;
         if (placedHere(state, r, shard) || state.stored.has(key)) start(state, r, shard, ctx);
       }
@@ -202,7 +204,8 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
           return state;
         case 'collect': {
           const reply = ctx.deferReply();
-          const key = groupIdOf(String(msg.uid), Number(msg.shard));
+          const record = [...state.records.values()].find((r) => r.uid === String(msg.uid));
+          const key = record ? groupOf(record, Number(msg.shard)) : initialGroupId(String(msg.uid), Number(msg.shard));
           collect(state, key, ctx).then(
             (removed) => reply.resolve({ removed, hosted: state.hosted.has(key) }),
             (err: unknown) => reply.reject(err),
