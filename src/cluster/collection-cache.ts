@@ -4,12 +4,15 @@
  * not have reached this watcher yet).
  */
 import type { MetadataStore, CollectionRecord } from './metadata.js';
-import { createSharder, type Sharder } from './sharding.js';
+import { activeMap, sharderOf } from './shard-map.js';
+import type { Sharder } from './sharding.js';
 
 export interface CachedCollection {
   record: CollectionRecord;
   revision: number;
+  /** The sharder and the epoch of the record's active map (docs/resharding.md). */
   sharder: Sharder;
+  epoch: number;
 }
 
 export class CollectionCache {
@@ -40,6 +43,12 @@ export class CollectionCache {
     return fresh ? this.put(fresh.value, fresh.revision) : undefined;
   }
 
+  /** The collection read from the bucket now (not waiting for the watch), or undefined if it does not exist. */
+  async refresh(name: string): Promise<CachedCollection | undefined> {
+    const fresh = await this.meta.getCollection(name);
+    return fresh ? this.put(fresh.value, fresh.revision) : undefined;
+  }
+
   /** Forgets a collection (after a drop through this router). */
   forget(name: string): void {
     this.byName.delete(name);
@@ -52,7 +61,8 @@ export class CollectionCache {
   private put(record: CollectionRecord, revision: number): CachedCollection {
     const current = this.byName.get(record.name);
     if (current && current.revision >= revision) return current;
-    const entry = { record, revision, sharder: createSharder(record.sharding, record.shards) };
+    const map = activeMap(record);
+    const entry = { record, revision, sharder: sharderOf(record.sharding, map), epoch: map.epoch };
     this.byName.set(record.name, entry);
     return entry;
   }

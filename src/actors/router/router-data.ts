@@ -10,13 +10,13 @@ import type { Consistency, Coverage, Hit, Point, SearchReply, SearchRequest } fr
 import { validateCount, validateDelete, validateGet, validateSearch, validateSearchBatch, validateUpsert } from '../../api/validate.js';
 import type { CachedCollection } from '../../cluster/collection-cache.js';
 import type { Clock } from '../../runtime/clock.js';
-import { InternalError, ShoalError, TimeoutError, UnavailableError, toPublicError } from '../../runtime/errors.js';
+import { InternalError, NotFoundError, ShoalError, StaleMapError, TimeoutError, UnavailableError, toPublicError } from '../../runtime/errors.js';
 import type { Subjects } from '../../runtime/subjects.js';
 import { parseFilter } from '../../index/mod.js';
 import { mergeHits } from './merge.js';
 import type { RouterMetrics } from '../node/node-metrics.js';
 import type { LeaderWatch } from './leader-watch.js';
-import { callShard, localReadAttemptMs, writeAttemptMs, type CallOptions, type Requester } from './shard-client.js';
+import { callShard, localReadAttemptMs, RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MIN_MS, writeAttemptMs, type CallOptions, type Requester } from './shard-client.js';
 import {
   anyReplicaSubject,
   leaderSubject,
@@ -44,6 +44,8 @@ export interface DataRouterDeps {
   clock: Clock;
   /** New leaders' announcements: a call waiting on a shard's leader goes again at the next one. */
   leaders?: LeaderWatch | undefined;
+  /** The collection read again from the bucket (after a shard answered STALE_MAP). */
+  refresh?(name: string): Promise<CachedCollection | undefined>;
 }
 
 /** The router answers a little before the client's deadline, so that a partial reply arrives in time. */
@@ -63,23 +65,27 @@ export class DataRouter {
       last.delete(p.id);
       last.set(p.id, p);
     }
-    const byShard = new Map<number, ShardPoint[]>();
-    for (const p of last.values()) {
-      const shard = c.sharder.shardOf(p.shardKey ?? p.id);
-      const list = byShard.get(shard) ?? [];
-      const sp: ShardPoint = { id: p.id, vector: p.vector };
-      if (p.metadata) sp.metadata = p.metadata;
-      list.push(sp);
-      byShard.set(shard, list);
-    }
     const requestId = req.requestId ?? `auto-${randomUUID()}`;
     const deadline = replyDeadline(start, req.timeoutMs);
-    const results = await Promise.all(
-      [...byShard].map(([shard, points]) =>
-        this.write(c, shard, { type: 'write', write: { op: 'upsert', points }, requestId, concern: req.writeConcern, timeoutMs: req.timeoutMs }, deadline),
-      ),
-    );
-    return { upserted: results.reduce((n, r) => n + ('upserted' in r ? r.upserted : 0), 0) };
+    // Split by the map this router holds; a shard that serves another map sends the whole write
+    // again on the new one, with the same requestId: each shard applies each id once.
+    return this.onMap(c, deadline, async (c) => {
+      const byShard = new Map<number, ShardPoint[]>();
+      for (const p of last.values()) {
+        const shard = c.sharder.shardOf(p.shardKey ?? p.id);
+        const list = byShard.get(shard) ?? [];
+        const sp: ShardPoint = { id: p.id, vector: p.vector };
+        if (p.metadata) sp.metadata = p.metadata;
+        list.push(sp);
+        byShard.set(shard, list);
+      }
+      const results = await Promise.all(
+        [...byShard].map(([shard, points]) =>
+          this.write(c, shard, { type: 'write', write: { op: 'upsert', points }, requestId, concern: req.writeConcern, timeoutMs: req.timeoutMs, mapEpoch: c.epoch }, deadline),
+        ),
+      );
+      return { upserted: results.reduce((n, r) => n + ('upserted' in r ? r.upserted : 0), 0) };
+    });
   }
 
   async delete(c: CachedCollection, raw: unknown): Promise<{ deleted: number }> {
@@ -87,16 +93,18 @@ export class DataRouter {
     const req = validateDelete(raw);
     const ids = [...new Set(req.ids)];
     if (ids.length === 0) return { deleted: 0 };
-    // With custom sharding an id alone does not name its shard: every shard is asked.
-    const byShard = this.groupIds(c, ids);
     const requestId = req.requestId ?? `auto-${randomUUID()}`;
     const deadline = replyDeadline(start, req.timeoutMs);
-    const results = await Promise.all(
-      [...byShard].map(([shard, shardIds]) =>
-        this.write(c, shard, { type: 'write', write: { op: 'delete', ids: shardIds }, requestId, concern: req.writeConcern, timeoutMs: req.timeoutMs }, deadline),
-      ),
-    );
-    return { deleted: results.reduce((n, r) => n + ('deleted' in r ? r.deleted : 0), 0) };
+    return this.onMap(c, deadline, async (c) => {
+      // With custom sharding an id alone does not name its shard: every shard is asked.
+      const byShard = this.groupIds(c, ids);
+      const results = await Promise.all(
+        [...byShard].map(([shard, shardIds]) =>
+          this.write(c, shard, { type: 'write', write: { op: 'delete', ids: shardIds }, requestId, concern: req.writeConcern, timeoutMs: req.timeoutMs, mapEpoch: c.epoch }, deadline),
+        ),
+      );
+      return { deleted: results.reduce((n, r) => n + ('deleted' in r ? r.deleted : 0), 0) };
+    });
   }
 
   async get(c: CachedCollection, raw: unknown): Promise<{ points: Point[] }> {
@@ -104,9 +112,11 @@ export class DataRouter {
     const req = validateGet(raw);
     if (req.ids.length === 0) return { points: [] };
     const deadline = replyDeadline(start, req.timeoutMs);
-    const parts = await Promise.all(
-      [...this.groupIds(c, req.ids)].map(([shard, ids]) =>
-        this.read<GetResult>(c, shard, req.consistency, { type: 'get', ids, withVector: req.withVector, withMetadata: req.withMetadata, consistency: req.consistency, timeoutMs: req.timeoutMs }, deadline),
+    const parts = await this.onMap(c, deadline, (c) =>
+      Promise.all(
+        [...this.groupIds(c, req.ids)].map(([shard, ids]) =>
+          this.read<GetResult>(c, shard, req.consistency, { type: 'get', ids, withVector: req.withVector, withMetadata: req.withMetadata, consistency: req.consistency, timeoutMs: req.timeoutMs, mapEpoch: c.epoch }, deadline),
+        ),
       ),
     );
     const found = new Map<string, Point>();
@@ -118,9 +128,12 @@ export class DataRouter {
     const start = this.deps.clock.now();
     const req = validateCount(raw);
     const deadline = replyDeadline(start, req.timeoutMs);
-    const parts = await Promise.all(
-      Array.from({ length: c.record.shards }, (_, shard) =>
-        this.read<CountResult>(c, shard, req.consistency, { type: 'count', consistency: req.consistency, timeoutMs: req.timeoutMs }, deadline),
+    // every shard of one map: a count is never summed over two
+    const parts = await this.onMap(c, deadline, (c) =>
+      Promise.all(
+        Array.from({ length: c.record.shards }, (_, shard) =>
+          this.read<CountResult>(c, shard, req.consistency, { type: 'count', consistency: req.consistency, timeoutMs: req.timeoutMs, mapEpoch: c.epoch }, deadline),
+        ),
       ),
     );
     return { count: parts.reduce((n, p) => n + p.count, 0) };
@@ -130,7 +143,7 @@ export class DataRouter {
     const start = this.deps.clock.now();
     const req = validateSearch(raw, c.record);
     if (this.deps.faults?.has('internal') && c.record.name === 'fault-internal') throw new Error('injected fault (SHOAL_FAULTS=internal)');
-    const [reply] = await this.fanOutSearch(c, [req], req.timeoutMs, start);
+    const [reply] = await this.onMap(c, replyDeadline(start, req.timeoutMs), (c) => this.fanOutSearch(c, [req], req.timeoutMs, start));
     return reply as SearchReply;
   }
 
@@ -138,7 +151,7 @@ export class DataRouter {
     const start = this.deps.clock.now();
     const req = validateSearchBatch(raw, c.record);
     if (req.queries.length === 0) return { results: [] };
-    return { results: await this.fanOutSearch(c, req.queries, req.timeoutMs, start) };
+    return { results: await this.onMap(c, replyDeadline(start, req.timeoutMs), (c) => this.fanOutSearch(c, req.queries, req.timeoutMs, start)) };
   }
 
   /**
@@ -165,16 +178,22 @@ export class DataRouter {
     const hits: Hit[][][] = queries.map(() => []);
     const failed: Map<number, Coverage['failed'][number]>[] = queries.map(() => new Map());
     let fatal: ShoalError | undefined;
+    let stale: ShoalError | undefined;
     await Promise.all(
       [...plan.values()].map(async ({ shard, consistency, queries: qis }) => {
         const shardQueries: ShardQuery[] = qis.map((qi) => toShardQuery(queries[qi] as SearchRequest));
         try {
-          const r = await this.read<SearchResult>(c, shard, consistency, { type: 'search', queries: shardQueries, consistency, timeoutMs }, deadline);
+          const r = await this.read<SearchResult>(c, shard, consistency, { type: 'search', queries: shardQueries, consistency, timeoutMs, mapEpoch: c.epoch }, deadline);
           qis.forEach((qi, j) => (hits[qi] as Hit[][]).push(r.results[j] ?? []));
         } catch (err) {
           // A bug on a shard (ACTOR_FAILED, INTERNAL) or a request it refuses fails the whole
           // search; a shard that cannot serve it now (unreachable, no leader, not hosted here
           // yet, out of time) makes the result partial (PROTOCOL.md).
+          // A shard on another map: the whole search again on the new one (answers of two maps never mix).
+          if (err instanceof StaleMapError) {
+            stale ??= err;
+            return;
+          }
           const e = toPublicError(err);
           if (e.code === 'INTERNAL' || e.code === 'INVALID_ARGUMENT') {
             fatal ??= e.code === 'INTERNAL' ? new InternalError(`search of shard ${shard} of '${c.record.name}' failed: ${e.message}`, { cause: err }) : e;
@@ -186,6 +205,7 @@ export class DataRouter {
       }),
     );
     if (fatal) throw fatal;
+    if (stale) throw stale;
     return queries.map((q, qi) => {
       const shards = (targets[qi] as number[]).length;
       const fails = [...(failed[qi] as Map<number, Coverage['failed'][number]>).values()].sort((a, b) => a.shard - b.shard);
@@ -203,6 +223,31 @@ export class DataRouter {
         partial: fails.length > 0,
       };
     });
+  }
+
+  /**
+   * Runs `op` with the collection's map, and again with a fresh one each time a shard answers
+   * STALE_MAP (docs/resharding.md), inside `deadline`: read from the bucket at once rather than
+   * waiting for the watch; while the bucket still has the same map (a switch in progress), after
+   * a backoff.
+   */
+  private async onMap<T>(c: CachedCollection, deadline: number, op: (c: CachedCollection) => Promise<T>): Promise<T> {
+    let cur = c;
+    let backoff = RETRY_BACKOFF_MIN_MS;
+    for (;;) {
+      try {
+        return await op(cur);
+      } catch (err) {
+        if (!(err instanceof StaleMapError) || !this.deps.refresh || this.deps.clock.now() >= deadline) throw err;
+        const fresh = await this.deps.refresh(cur.record.name);
+        if (!fresh) throw new NotFoundError(`collection '${cur.record.name}' does not exist`);
+        if (fresh.epoch === cur.epoch) {
+          await new Promise<void>((r) => this.deps.clock.setTimer(r, Math.min(backoff, Math.max(0, deadline - this.deps.clock.now()))));
+          backoff = Math.min(backoff * 2, RETRY_BACKOFF_MAX_MS);
+        }
+        cur = fresh;
+      }
+    }
   }
 
   private shardsFor(c: CachedCollection, q: SearchRequest): number[] {

@@ -22,7 +22,8 @@ export interface Requester {
 export const RETRY_BACKOFF_MIN_MS = 5;
 export const RETRY_BACKOFF_MAX_MS = 200;
 
-const TRANSIENT = new Set(['NO_RESPONDERS', 'NOT_LEADER', 'MAILBOX_FULL', 'ACTOR_STOPPED', 'UNAVAILABLE']);
+// MOVING: a key a reshard is moving, between its fence and its switch (docs/resharding.md).
+const TRANSIENT = new Set(['NO_RESPONDERS', 'NOT_LEADER', 'MAILBOX_FULL', 'ACTOR_STOPPED', 'UNAVAILABLE', 'MOVING']);
 
 /** How a call's attempts are bounded and cut short. */
 export interface CallOptions {
