@@ -66,3 +66,17 @@ export function validateConfigure(raw: unknown): RebalanceSettings & { timeoutMs
   if (b['replaceAfterMs'] !== undefined) out.replaceAfterMs = f.integer(b['replaceAfterMs'], 'replaceAfterMs', REPLACE_AFTER_MS_MIN, REPLACE_AFTER_MS_MAX);
   return out;
 }
+
+/** collections.reshard (PROTOCOL.md): the new shard count, 1 to 256, and for `range` the new boundaries (checked against the collection by the coordinator). */
+export function validateReshard(raw: unknown): { name: string; shards: number; boundaries?: string[]; timeoutMs: number } {
+  const b = f.body(raw, 'collections.reshard', ['name', 'shards', 'boundaries', 'timeoutMs']);
+  if (b['name'] === undefined) throw new InvalidArgumentError('name is required');
+  if (b['shards'] === undefined) throw new InvalidArgumentError('shards is required (1 to 256)');
+  const out: { name: string; shards: number; boundaries?: string[]; timeoutMs: number } = {
+    name: collectionName(b['name'], 'name'),
+    shards: f.integer(b['shards'], 'shards', 1, 256),
+    timeoutMs: f.timeoutMs(b['timeoutMs']),
+  };
+  if (b['boundaries'] !== undefined) out.boundaries = f.list(b['boundaries'], 'boundaries', 255).map((x, i) => f.string(x, `boundaries[${i}]`, 256));
+  return out;
+}

@@ -131,4 +131,6 @@ export interface ShardDescription {
 export interface CollectionDescription extends Omit<CollectionSpec, 'shards'> {
   count: number;
   shards: ShardDescription[];
+  /** The reshard running (PROTOCOL.md, collections.reshard), or null. */
+  resharding?: { from: number; to: number; phase: string; progress: number } | null;
 }

@@ -3,6 +3,7 @@
  * leadership transfer, and the rebalance coordinator. Replies are typed as the protocol gives
  * them; phases and reasons the client does not know yet come through as strings.
  */
+import type { CollectionDescription } from '../api/types.js';
 import type { ShoalClient } from './client.js';
 
 /** `nodes.maintenance`: the node's state once it leads no shard (or `up` again). */
@@ -113,6 +114,11 @@ export class OpsClient {
   configureRebalance(settings: RebalanceSettings, timeoutMs?: number): Promise<RebalanceStatus> {
     const body = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
     return this.call('rebalance', 'configure', body, timeoutMs);
+  }
+
+  /** collections.reshard: begins changing the collection's shard count (for `range`, with the new boundaries); the reply is its describe, with `resharding`. */
+  reshard(name: string, shards: number, opts: { boundaries?: string[] } = {}, timeoutMs?: number): Promise<CollectionDescription> {
+    return this.call<{ collection: CollectionDescription }>('collections', 'reshard', { name, shards, ...(opts.boundaries ? { boundaries: opts.boundaries } : {}) }, timeoutMs).then((r) => r.collection);
   }
 
   private call<T>(area: string, op: string, body: Record<string, unknown>, timeoutMs: number | undefined): Promise<T> {

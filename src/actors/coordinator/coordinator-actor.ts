@@ -3,7 +3,7 @@
  * while it is the active one, answers the operations routers forward to it on
  * {@link coordinatorSubject}. On standby it only watches the lease.
  */
-import { validateConfigure, validateMaintenance, validateRebalanceStart, validateRemove } from '../../api/ops.js';
+import { validateConfigure, validateMaintenance, validateRebalanceStart, validateRemove, validateReshard } from '../../api/ops.js';
 import * as f from '../../api/fields.js';
 import type { Behavior, Subscription } from '../../runtime/actor.js';
 import { InvalidArgumentError, describeError } from '../../runtime/errors.js';
@@ -17,7 +17,7 @@ export function coordinatorSubject(s: Subjects): string {
 }
 
 /** The operations a router forwards to the coordinator. */
-export const COORDINATOR_OPS = ['nodes.maintenance', 'nodes.remove', 'rebalance.status', 'rebalance.start', 'rebalance.pause', 'rebalance.resume', 'rebalance.configure'] as const;
+export const COORDINATOR_OPS = ['nodes.maintenance', 'nodes.remove', 'rebalance.status', 'rebalance.start', 'rebalance.pause', 'rebalance.resume', 'rebalance.configure', 'collections.reshard'] as const;
 export type CoordinatorOp = (typeof COORDINATOR_OPS)[number];
 
 export interface CoordinatorRequest {
@@ -123,6 +123,10 @@ async function handle(coord: Coordinator, req: CoordinatorRequest, now: number):
     case 'rebalance.configure': {
       const { timeoutMs: _t, ...settings } = validateConfigure(req.body);
       return coord.configure(settings);
+    }
+    case 'collections.reshard': {
+      const r = validateReshard(req.body);
+      return coord.reshards.start(r.name, r.shards, r.boundaries);
     }
     default:
       throw new InvalidArgumentError(`unknown coordinator operation ${String(req.op)}`);

@@ -19,6 +19,7 @@ import type { Requester } from '../router/shard-client.js';
 import { leaderSubject, replicaActorName, type MembershipChange, type ShardStatus } from '../shard-protocol.js';
 import { LeaseKeeper } from './lease.js';
 import { MoveStopped, runMove, type MovePorts } from './move-executor.js';
+import { Reshards } from './reshards.js';
 
 export const DEFAULT_REBALANCE: Omit<RebalanceRecord, 'epoch'> = {
   maxConcurrentMoves: 2,
@@ -78,9 +79,22 @@ export class Coordinator {
   private under = 0;
   private transfers = new Set<string>();
 
+  readonly reshards: Reshards;
+
   constructor(private readonly deps: CoordinatorDeps) {
     // A node being removed hands coordination to another one.
     this.lease = new LeaseKeeper(deps.meta, deps.node, () => deps.clock.now(), undefined, () => !['draining', 'removed'].includes(deps.membership.admin(deps.node)));
+    this.reshards = new Reshards({
+      meta: deps.meta,
+      membership: deps.membership,
+      requester: deps.requester,
+      subjects: deps.subjects,
+      clock: deps.clock,
+      log: deps.log,
+      epoch: () => this.lease.epoch(),
+      sleep: (ms) => this.sleep(ms),
+      editCollection: (uid, edit) => this.editCollection(uid, edit),
+    });
   }
 
   get active(): boolean {
@@ -103,6 +117,8 @@ export class Coordinator {
     const moves = await this.deps.meta.listMoves();
     // moves a previous coordinator left: go on from their phase
     for (const { value, revision } of moves) if (!this.running.has(value.id)) this.launch(value, revision);
+    // reshards, begun by collections.reshard or left by a previous coordinator
+    this.reshards.tick(records);
     await this.finishDrains(records);
     const requested = this.config.requested === true;
     const input = this.planInput(records, requested || this.config.auto);

@@ -33,7 +33,8 @@ export type { ReshardRecord };
 
 /** What the driver reads of one group. */
 export interface ReshardShardStatus {
-  state: ReshardState;
+  /** Null for a shard that has not begun any reshard yet. */
+  state: ReshardState | null;
   appliedIndex: number;
 }
 
@@ -109,7 +110,7 @@ export async function runReshard(rec: ReshardRecord, p: ReshardPorts): Promise<R
     }
   };
   const cursor = (st: Map<string, ReshardShardStatus>, target: number, source: number): number =>
-    (st.get(rec.to.groups[target] as string) as ReshardShardStatus).state.cursors[source] ?? 0;
+    (st.get(rec.to.groups[target] as string) as ReshardShardStatus).state?.cursors[source] ?? 0;
   const applied = (st: Map<string, ReshardShardStatus>, source: number): number => (st.get(rec.from.groups[source] as string) as ReshardShardStatus).appliedIndex;
 
   for (;;) {
@@ -131,8 +132,9 @@ export async function runReshard(rec: ReshardRecord, p: ReshardPorts): Promise<R
         const fences: Record<number, number> = {};
         for (let source = 0; source < rec.from.shards; source++) {
           const st = await command(rec.from.groups[source] as string, { type: 'reshard-fence', epoch: rec.to.epoch });
-          if (st.state.fencedAt === null) throw new Error(`${name}: shard ${source} applied its fence but reports none`);
-          fences[source] = st.state.fencedAt;
+          const at = st.state?.fencedAt ?? null;
+          if (at === null) throw new Error(`${name}: shard ${source} applied its fence but reports none`);
+          fences[source] = at;
         }
         rec.fences = fences;
         await advance('switch');
@@ -146,7 +148,7 @@ export async function runReshard(rec: ReshardRecord, p: ReshardPorts): Promise<R
           // A target refuses to switch until its imports reach the fences: ask again until it has.
           for (;;) {
             const st = await command(g, { type: 'reshard-switch', epoch: rec.to.epoch, need });
-            if (st.state.switched || st.state.active.epoch === rec.to.epoch) break;
+            if (st.state?.switched || st.state?.active.epoch === rec.to.epoch) break;
             await p.sleep(RESHARD_POLL_MS);
           }
         }

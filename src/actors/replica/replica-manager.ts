@@ -165,6 +165,8 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
     for (const [key, h] of [...state.hosted]) {
       const r = live.get(h.record.uid);
       if (!r) await remove(state, key, 'collection dropped', ctx);
+      // a shard a finished reshard dropped (docs/resharding.md, cleanup): its group is gone for good
+      else if (h.shard >= r.placement.length || groupOf(r, h.shard) !== key) await remove(state, key, 'shard dropped by a reshard', ctx);
       else h.record = r;
     }
     for (const r of state.records.values()) {

@@ -25,6 +25,7 @@ export const ADMIN_OPS = [
   ['collections', 'list'],
   ['collections', 'describe'],
   ['collections', 'drop'],
+  ['collections', 'reshard'],
   ['cluster', 'status'],
   ['cluster', 'health'],
   ['nodes', 'maintenance'],
@@ -119,6 +120,8 @@ async function route(deps: RouterDeps, msg: RouterMsg): Promise<unknown> {
         return deps.admin.describe(msg.body);
       case 'collections.drop':
         return deps.admin.drop(msg.body);
+      case 'collections.reshard':
+        return deps.admin.reshard(msg.body);
       case 'cluster.status':
         return deps.admin.status(msg.body);
       case 'cluster.health':

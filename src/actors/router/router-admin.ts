@@ -14,10 +14,11 @@ import type { Clock } from '../../runtime/clock.js';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, ShoalError, TimeoutError, UnavailableError } from '../../runtime/errors.js';
 import { callShard } from './shard-client.js';
 import type { Subjects } from '../../runtime/subjects.js';
-import { validateConfigure, validateMaintenance, validateRebalanceStart, validateRemove, validateTransferLeader } from '../../api/ops.js';
+import { validateConfigure, validateMaintenance, validateRebalanceStart, validateRemove, validateReshard, validateTransferLeader } from '../../api/ops.js';
 import * as f from '../../api/fields.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { coordinatorSubject, type CoordinatorOp } from '../coordinator/coordinator-actor.js';
+import { reshardingSummary } from '../coordinator/reshards.js';
 import type { Requester } from './shard-client.js';
 import { leaderSubject, replicaActorName, type ShardStatus } from '../shard-protocol.js';
 
@@ -170,9 +171,19 @@ export class AdminRouter {
         return validateRebalanceStart(raw).timeoutMs;
       case 'rebalance.configure':
         return validateConfigure(raw).timeoutMs;
+      case 'collections.reshard':
+        return validateReshard(raw).timeoutMs;
       default:
         return f.timeoutMs(f.body(raw, op, ['timeoutMs'])['timeoutMs']);
     }
+  }
+
+  /** collections.reshard (PROTOCOL.md): begun by the coordinator; the reply is the collection's describe, which shows the reshard. */
+  async reshard(raw: unknown): Promise<{ collection: unknown }> {
+    const { name } = (await this.operate('collections.reshard', raw)) as { name: string };
+    const fresh = await this.deps.collections.refresh(name);
+    if (!fresh) throw new NotFoundError(`collection '${name}' does not exist`);
+    return { collection: await this.describeRecord(fresh.record, this.deps.clock.now() + STATUS_TIMEOUT_MS) };
   }
 
   /** shards.transfer-leader: the shard's leader hands over (to `to`, or its most caught-up other voter); answered once another replica leads. */
@@ -232,8 +243,8 @@ export class AdminRouter {
   async describeRecord(r: CollectionRecord, deadline: number): Promise<unknown> {
     const statuses = await this.shardStatuses(r, deadline);
     const shards = r.placement.map((p, i) => this.describeShard(r, p.shard, statuses[i]));
-    const { uid: _uid, createdAt: _created, placement: _placement, ...settings } = r;
-    return { ...settings, count: shards.reduce((n, s) => n + s.count, 0), shards };
+    const { uid: _uid, createdAt: _created, placement: _placement, map: _map, resharding: _rs, ...settings } = r;
+    return { ...settings, count: shards.reduce((n, s) => n + s.count, 0), shards, resharding: reshardingSummary(r) };
   }
 
   private describeShard(r: CollectionRecord, shard: number, st: ShardStatus | undefined): ShardDescription {
