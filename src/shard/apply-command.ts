@@ -13,6 +13,7 @@ import type { ApplyResult, LogEntry } from './commands.js';
 import { MAX_ID_BYTES, MAX_REQUEST_ID_BYTES } from './commands.js';
 import type { ShardMeta } from './shard-meta.js';
 import { admit, applyImport, applyReshardStep, journalMoves, type ShardPlace } from './apply-reshard.js';
+import { idsToApply } from './dedup-rule.js';
 
 export interface ApplyContext extends ShardPlace {
   group: string;
@@ -119,8 +120,8 @@ export function applyCommand(ctx: ApplyContext, entry: LogEntry, meta: ShardMeta
   const requestId = cmd.requestId;
   const validId = typeof requestId === 'string' && requestId.length > 0 && Buffer.byteLength(requestId) <= MAX_REQUEST_ID_BYTES;
   const prior = validId ? ctx.dedup.get<ApplyResult>(ctx.group, requestId) : undefined;
-  // The same request again at the same map epoch: nothing is applied, the first result returned.
-  if (prior && (prior.keys === undefined || (prior.epoch ?? 0) === epoch)) return { result: prior.result, journal: null };
+  // The same request again: nothing is applied, the first result returned (dedup-rule.ts).
+  if (prior && 'none' in idsToApply(prior, epoch, [])) return { result: prior.result, journal: null };
   let parsed: { points: Map<string, ParsedPoint> } | { ids: Set<string> };
   try {
     if (requestId !== undefined && !validId) reject(`requestId must be a non-empty string of at most ${MAX_REQUEST_ID_BYTES} bytes`);
@@ -137,13 +138,14 @@ export function applyCommand(ctx: ApplyContext, entry: LogEntry, meta: ShardMeta
   // The shard map (docs/resharding.md): refused writes are not remembered, so their retry is applied.
   const admitted = admit(ctx, meta, epoch, ids);
   if ('refused' in admitted) return { result: admitted.refused, journal: null };
-  // The same request at another epoch (retried across a reshard): only the ids it has not applied here.
+  // Retried across a reshard, or known only from an import: the ids not applied here yet.
   const skip = new Set(prior?.keys ?? []);
   const out = 'points' in parsed ? upsert(ctx, parsed.points, skip, meta) : remove(ctx, parsed.ids, skip, meta);
   const applied = ids.filter((id) => !skip.has(id));
-  if (validId) ctx.dedup.put(ctx.group, requestId, { result: prior?.result ?? out.result, at: prior?.at ?? cmd.at, keys: [...skip, ...applied], epoch });
+  const result = prior && !prior.imported ? prior.result : out.result;
+  if (validId) ctx.dedup.put(ctx.group, requestId, { result, at: prior?.at ?? cmd.at, keys: [...skip, ...applied], epoch });
   journalMoves(ctx, entry.index, admitted.journal.filter((id) => !skip.has(id)), validId ? requestId : undefined);
   const journal = out.journal.upserts.length + out.journal.deletes.length === 0 ? null : out.journal;
   if (journal) ctx.meta.putJournal(ctx.group, entry.index, journal);
-  return { result: prior?.result ?? out.result, journal };
+  return { result, journal };
 }

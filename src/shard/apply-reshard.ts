@@ -99,7 +99,8 @@ export function applyImport(ctx: ApplyContext, meta: ShardMeta, step: ImportComm
     for (const r of step.requestIds) {
       const prior = ctx.dedup.get<ApplyResult>(ctx.group, r.id);
       const keys = new Set([...(prior?.keys ?? []), ...r.keys]);
-      ctx.dedup.put(ctx.group, r.id, { result: prior?.result ?? { upserted: r.keys.length }, at: prior?.at ?? at, keys: [...keys], epoch: prior?.epoch ?? meta.reshard.active.epoch });
+      // An entry of the shard's own stays its own; a new one is marked imported (dedup-rule.ts).
+      ctx.dedup.put(ctx.group, r.id, prior ? { ...prior, keys: [...keys] } : { result: { upserted: r.keys.length }, at, keys: [...keys], epoch: meta.reshard.active.epoch, imported: true });
     }
   }
   meta.reshard = afterImport(meta.reshard, step);

@@ -23,8 +23,10 @@ export interface DedupEntry<R> {
    * only the ids not listed. Absent in entries written before it existed: every id counts as applied.
    */
   keys?: string[];
-  /** The map epoch the request was applied at (absent: 0). A retry at the same epoch applies nothing; one at another applies the ids `keys` does not list. */
+  /** The map epoch the request was applied at (absent: 0). See src/shard/dedup-rule.ts for what a retry applies. */
   epoch?: number;
+  /** True for an entry a reshard's import wrote (another shard applied the request): it never stands for this shard's own part. */
+  imported?: boolean;
 }
 
 type Key = (string | number)[];

@@ -42,6 +42,7 @@ describe('reshard simulation', () => {
     ['sources ignore their fence', { ignoreFence: true }],
     ['a known requestId skips every key of a retry', { dedupByIdOnly: true }],
     ['the copy\'s cursor is set at its newest page', { copyCursorAtNewestPage: true }],
+    ['an imported request-id entry counts as the shard\'s own', { importedCountsAsOwn: true }],
   ];
   for (const [what, bug] of bugs) {
     it(`reshard sim - the checks catch a broken cutover: ${what}`, async () => {

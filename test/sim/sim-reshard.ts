@@ -25,6 +25,7 @@ import { initialMap, movePairs, ownerOfFor, reshardedMap, sharderOf, type ShardM
 import { afterImport, answerPull, importApplies, PullRefused, type ImportCommand, type JournalEntry } from '../../src/shard/reshard-import.js';
 import { applyReshard, initialReshardState, newShardState, ShardOwnership, type ReshardCommand, type ReshardState } from '../../src/shard/reshard-state.js';
 import { createLogger } from '../../src/runtime/logger.js';
+import { idsToApply } from '../../src/shard/dedup-rule.js';
 import { rng } from '../helpers/shard-workload.js';
 
 export class ReshardViolation extends Error {}
@@ -41,6 +42,8 @@ export interface ReshardSimOptions {
     dedupByIdOnly?: boolean;
     /** The copy's cursor is set at its newest page's index, not its oldest: writes between the pages are not replayed. */
     copyCursorAtNewestPage?: boolean;
+    /** An entry an import wrote counts as the shard's own application at its epoch: a part that arrives after it is skipped. */
+    importedCountsAsOwn?: boolean;
   };
 }
 
@@ -60,8 +63,8 @@ class Refused extends Error {
 /** One shard's replicated state machine, applied atomically. */
 class Group {
   points = new Map<string, Value>();
-  /** requestId -> the keys its writes applied here (or imported). */
-  dedup = new Map<string, Set<string>>();
+  /** requestId -> the keys its writes applied here (or imported), the epoch of the last own application, and whether only imports wrote it (dedup-rule.ts). */
+  dedup = new Map<string, { keys: Set<string>; epoch: number; imported: boolean }>();
   journal: JournalEntry<Value>[] = [];
   applied = 0;
   dropped = false;
@@ -156,7 +159,9 @@ export class ReshardSim {
         }
       };
       this.at(timeout, () => settle(() => reject(new Refused('TIMEOUT'))));
-      this.at(1 + Math.floor(this.rand() * 8), () => {
+      // now and then a request is slow on its way (a paused process, a congested link), as long as a timeout
+      const slow = !this.healing && this.rand() < 0.05;
+      this.at(slow ? 20 + Math.floor(this.rand() * 40) : 1 + Math.floor(this.rand() * 8), () => {
         const g = this.groups.get(id);
         if (!g || g.dropped) {
           this.at(1, () => settle(() => reject(new Refused('NO_GROUP'))));
@@ -193,7 +198,9 @@ export class ReshardSim {
     } else journal = adm.journal;
     g.applied++;
     const seen = g.dedup.get(requestId);
-    const todo = seen === undefined ? ops : this.opts.bugs?.dedupByIdOnly ? [] : ops.filter((o) => !seen.has(o.key));
+    const facts = seen && { keys: [...seen.keys], epoch: seen.epoch, imported: this.opts.bugs?.importedCountsAsOwn ? false : seen.imported };
+    const decision = idsToApply(facts, epoch, ops.map((o) => o.key));
+    const todo = 'all' in decision ? ops : 'none' in decision || this.opts.bugs?.dedupByIdOnly ? [] : ops.filter((o) => decision.only.has(o.key));
     for (const o of todo) {
       const once = `${requestId}/${o.key}`;
       if (this.appliedOnce.has(once)) this.fail(`${requestId} applied twice to ${o.key} (on shard ${g.shard})`);
@@ -205,9 +212,11 @@ export class ReshardSim {
       else g.points.set(o.key, o.value);
       this.truth.set(o.key, o.value);
     }
-    const set = seen ?? new Set<string>();
-    for (const o of todo) set.add(o.key);
-    g.dedup.set(requestId, set);
+    if (!('none' in decision)) {
+      const keys = seen?.keys ?? new Set<string>();
+      for (const o of todo) keys.add(o.key);
+      g.dedup.set(requestId, { keys, epoch, imported: false });
+    }
     const moved = todo.filter((o) => journal.includes(o.key));
     if (moved.length > 0) g.journal.push({ index: g.applied, ops: moved, requestId });
     return ops.length;
@@ -244,9 +253,9 @@ export class ReshardSim {
         else g.points.set(o.key, o.value);
       }
       for (const r of cmd.requestIds) {
-        const set = g.dedup.get(r.id) ?? new Set<string>();
-        for (const k of r.keys) set.add(k);
-        g.dedup.set(r.id, set);
+        const e = g.dedup.get(r.id) ?? { keys: new Set<string>(), epoch: g.state.active.epoch, imported: true };
+        for (const k of r.keys) e.keys.add(k);
+        g.dedup.set(r.id, e);
       }
     }
     g.setState(afterImport(g.state, cmd));
@@ -487,7 +496,7 @@ export class ReshardSim {
             try {
               const pull = (after: string | undefined) =>
                 this.send(st.active.groups[source] as string, (src) =>
-                  answerPull(src.own, { appliedIndex: src.applied, points: (a) => [...src.points].filter(([k]) => a === undefined || k > a).sort(([x], [y]) => (x < y ? -1 : 1)), journalAfter: (a) => src.journal.filter((e) => e.index > a), requestIds: () => [...src.dedup].map(([id, keys]) => [id, [...keys]] as [string, string[]]) }, { target: g.shard, epoch: next.epoch, cursor, after, maxOps: 4 }),
+                  answerPull(src.own, { appliedIndex: src.applied, points: (a) => [...src.points].filter(([k]) => a === undefined || k > a).sort(([x], [y]) => (x < y ? -1 : 1)), journalAfter: (a) => src.journal.filter((e) => e.index > a), requestIds: () => [...src.dedup].map(([id, e]) => [id, [...e.keys]] as [string, string[]]) }, { target: g.shard, epoch: next.epoch, cursor, after, maxOps: 4 }),
                 );
               if (cursor === 0) {
                 // the copy, page by page; then the cursor is set to the lowest page's index
