@@ -10,6 +10,10 @@ const USAGE = `shoal collections create <name> --dim <n> [--metric cosine|l2|ip]
 shoal collections list
 shoal collections describe <name>
 shoal collections drop <name>
+shoal collections reshard <name> --shards <n> [--boundaries a,b,...] [--watch]
+
+reshard changes the shard count online (1 to 256; for range sharding, with the new boundaries):
+requests go on while points move. --watch shows its phase and progress until it is done.
 
 create of a collection that exists with the same settings changes nothing and says so (exit 0);
 with other settings it is ALREADY_EXISTS.
@@ -32,6 +36,7 @@ export const collectionsCommand: Command = {
         dim: { type: 'string' }, metric: { type: 'string' }, shards: { type: 'string' }, replicas: { type: 'string' },
         sharding: { type: 'string' }, vnodes: { type: 'string' }, boundaries: { type: 'string' },
         m: { type: 'string' }, 'ef-construction': { type: 'string' }, ef: { type: 'string' },
+        watch: { type: 'boolean' },
       },
     });
     const [verb, name, ...extra] = positionals;
@@ -40,7 +45,8 @@ export const collectionsCommand: Command = {
       if (!name) throw new UsageError(`collections ${verb} needs a collection name`);
       return name;
     };
-    if (!['create', 'list', 'describe', 'drop'].includes(verb ?? '')) throw new UsageError(`collections needs create, list, describe or drop${verb ? `, not '${verb}'` : ''}`);
+    if (!['create', 'list', 'describe', 'drop', 'reshard'].includes(verb ?? '')) throw new UsageError(`collections needs create, list, describe, drop or reshard${verb ? `, not '${verb}'` : ''}`);
+    if (verb === 'reshard' && values.shards === undefined) throw new UsageError('collections reshard needs --shards <n>');
     const client = await clientFrom(values);
     try {
       switch (verb) {
@@ -93,6 +99,16 @@ export const collectionsCommand: Command = {
           process.stdout.write(`${table(rows, ['SHARD', 'NODE', 'ROLE', 'MATCH', 'LAG MS', 'POINTS'])}\n`);
           return 0;
         }
+        case 'reshard': {
+          const body: Record<string, unknown> = { name: needName(), shards: int(values.shards, '--shards') };
+          if (values.boundaries) body['boundaries'] = values.boundaries.split(',');
+          const reply = await adminRequest<{ collection: CollectionDescription }>(client, 'collections', 'reshard', body);
+          const rs = reply.collection.resharding;
+          if (values.json && !values.watch) printJson(reply);
+          else if (!values.json) process.stdout.write(`resharding '${reply.collection.name}' from ${rs?.from ?? '?'} to ${rs?.to ?? body['shards']} shards${values.watch ? '' : `; follow it with: shoal collections reshard ${reply.collection.name} --shards ${String(body['shards'])} --watch, or describe`}\n`);
+          if (values.watch) return await watchReshard(client, needName(), Boolean(values.json));
+          return 0;
+        }
         default: {
           const reply = await adminRequest<{ dropped: boolean }>(client, 'collections', 'drop', { name: needName() });
           if (values.json) printJson(reply);
@@ -114,5 +130,21 @@ async function exists(client: ShoalClient, name: string): Promise<boolean> {
   } catch (err) {
     if (err instanceof NotFoundError) return false;
     throw err;
+  }
+}
+
+/** Follows a reshard until describe says none runs: one line per change of phase or progress (JSON lines with --json). */
+async function watchReshard(client: ShoalClient, name: string, json: boolean): Promise<number> {
+  let last = '';
+  for (;;) {
+    const c = await client.describeCollection(name);
+    const rs = c.resharding ?? null;
+    const line = rs ? `${rs.from} -> ${rs.to} shards: ${rs.phase}, ${Math.round(rs.progress * 100)}%` : `done: ${c.shards.length} shards, ${c.count} points`;
+    if (line !== last) {
+      process.stdout.write(json ? `${JSON.stringify({ resharding: rs, shards: c.shards.length, count: c.count })}\n` : `${line}\n`);
+      last = line;
+    }
+    if (!rs) return 0;
+    await new Promise((r) => setTimeout(r, 500));
   }
 }

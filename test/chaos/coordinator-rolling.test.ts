@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ShoalClient } from '../../src/client/client.js';
 import { OpsClient } from '../../src/client/ops.js';
 import { TestCluster } from '../helpers/cluster.js';
-import { bigShard, checkNothingLost, drained, startLoad, voterOf } from '../helpers/ops-load.js';
+import { bigShard, checkNothingLost, drained, startLoad, stopLoads, voterOf } from '../helpers/ops-load.js';
 
 let cluster: TestCluster;
 let client: ShoalClient;
@@ -26,6 +26,7 @@ before(async () => {
 });
 
 after(async () => {
+  await stopLoads();
   await cluster?.stop();
 });
 

@@ -11,7 +11,7 @@ import type { ShoalClient } from '../../src/client/client.js';
 import { OpsClient } from '../../src/client/ops.js';
 import { InvalidArgumentError } from '../../src/runtime/errors.js';
 import { TestCluster } from '../helpers/cluster.js';
-import { checkNothingLost, startLoad } from '../helpers/ops-load.js';
+import { checkNothingLost, startLoad, stopLoads } from '../helpers/ops-load.js';
 
 let cluster: TestCluster;
 let client: ShoalClient;
@@ -35,6 +35,7 @@ before(async () => {
 });
 
 after(async () => {
+  await stopLoads();
   await cluster?.stop();
 });
 

@@ -11,7 +11,7 @@ import type { ShoalClient } from '../../src/client/client.js';
 import { OpsClient } from '../../src/client/ops.js';
 import { describeError } from '../../src/runtime/errors.js';
 import { TestCluster } from '../helpers/cluster.js';
-import { checkNothingLost, startLoad } from '../helpers/ops-load.js';
+import { checkNothingLost, startLoad, stopLoads } from '../helpers/ops-load.js';
 
 let cluster: TestCluster;
 let client: ShoalClient;
@@ -25,7 +25,12 @@ before(async () => {
   ops = new OpsClient(client);
 });
 
+/** Search watchers still running (a failed test leaves them, and they would keep the process alive). */
+const watchers = new Set<() => Promise<string[]>>();
+
 after(async () => {
+  await stopLoads();
+  await Promise.all([...watchers].map((w) => w()));
   await cluster?.stop();
 });
 
@@ -55,13 +60,14 @@ function watchDuplicates(name: string): { stop(): Promise<string[]> } {
       await sleep(30);
     }
   })();
-  return {
-    async stop() {
-      running = false;
-      await task;
-      return problems;
-    },
+  const stop = async (): Promise<string[]> => {
+    running = false;
+    watchers.delete(stop);
+    await task;
+    return problems;
   };
+  watchers.add(stop);
+  return { stop };
 }
 
 async function reshardUnderLoad(name: string, sharding: ShardingConfig, from: number, to: number, boundaries?: string[]): Promise<void> {
@@ -85,7 +91,7 @@ async function reshardUnderLoad(name: string, sharding: ShardingConfig, from: nu
   assert.deepEqual(report.failures, [], 'no request failed');
   assert.deepEqual(problems, [], 'every search whole, no id twice');
   assert.deepEqual(await checkNothingLost(client, report, new Map([[name, 2_000]])), [], 'no acknowledged write lost; count exact');
-  const again = await ops.reshard(name, to).catch((err: unknown) => err);
+  const again = await ops.reshard(name, to, boundaries ? { boundaries } : {}).catch((err: unknown) => err);
   assert.match(describeError(again), /already has/, 'a reshard to the same count is refused');
 }
 

@@ -17,10 +17,17 @@ export interface LoadReport {
 }
 
 let loads = 0;
+/** Loads not stopped yet: a test that fails midway leaves its load running, which keeps its process alive. */
+const running = new Set<() => Promise<LoadReport>>();
+
+/** Stops every load still running (for a test file's `after`). */
+export async function stopLoads(): Promise<void> {
+  await Promise.all([...running].map((stop) => stop()));
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function startLoad(client: ShoalClient, collections: string[], dim: number, opts: { writers?: number; readers?: number; timeoutMs?: number } = {}): { stop(): Promise<LoadReport> } {
-  let running = true;
+  let going = true;
   const report: LoadReport = { acked: new Map(collections.map((c) => [c, []])), writes: 0, reads: 0, failures: [], partial: 0, partialWhy: [] };
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const t0 = Date.now();
@@ -31,7 +38,7 @@ export function startLoad(client: ShoalClient, collections: string[], dim: numbe
   const tag = `l${++loads}`;
   const vec = (i: number) => Array.from({ length: dim }, (_, d) => Math.sin(i * 0.37 + d));
   const writer = async (w: number) => {
-    while (running) {
+    while (going) {
       for (const c of collections) {
         const ids = Array.from({ length: 5 }, () => `${tag}-w${w}-${seq++}`);
         const began = Date.now();
@@ -47,7 +54,7 @@ export function startLoad(client: ShoalClient, collections: string[], dim: numbe
     }
   };
   const reader = async () => {
-    while (running) {
+    while (going) {
       for (const c of collections) {
         const began = Date.now();
         try {
@@ -65,13 +72,14 @@ export function startLoad(client: ShoalClient, collections: string[], dim: numbe
     }
   };
   const tasks = [...Array.from({ length: opts.writers ?? 2 }, (_, w) => writer(w)), ...Array.from({ length: opts.readers ?? 1 }, () => reader())];
-  return {
-    async stop() {
-      running = false;
-      await Promise.all(tasks);
-      return report;
-    },
+  const stop = async (): Promise<LoadReport> => {
+    going = false;
+    running.delete(stop);
+    await Promise.all(tasks);
+    return report;
   };
+  running.add(stop);
+  return { stop };
 }
 
 /** Every acknowledged point is there (strong get), and `count` is exact. */
