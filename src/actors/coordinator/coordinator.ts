@@ -94,6 +94,7 @@ export class Coordinator {
       epoch: () => this.lease.epoch(),
       sleep: (ms) => this.sleep(ms),
       editCollection: (uid, edit) => this.editCollection(uid, edit),
+      faults: deps.faults,
     });
   }
 

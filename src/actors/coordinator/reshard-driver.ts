@@ -54,6 +54,8 @@ export interface ReshardPorts {
   activate(rec: ReshardRecord): Promise<void>;
   /** Deletes the groups the new map dropped (idempotent). */
   dropGroups(rec: ReshardRecord, groups: string[]): Promise<void>;
+  /** Test hook (SHOAL_FAULTS=slow-reshard): a wait before the fence and before each switch step, so that a test can crash things in the middle. */
+  beforeStep?(what: 'fence' | 'switch'): Promise<void>;
   log: Logger;
 }
 
@@ -129,6 +131,7 @@ export async function runReshard(rec: ReshardRecord, p: ReshardPorts): Promise<R
         await advance('fence');
         break;
       case 'fence': {
+        await p.beforeStep?.('fence');
         const fences: Record<number, number> = {};
         for (let source = 0; source < rec.from.shards; source++) {
           const st = await command(rec.from.groups[source] as string, { type: 'reshard-fence', epoch: rec.to.epoch });
@@ -146,6 +149,7 @@ export async function runReshard(rec: ReshardRecord, p: ReshardPorts): Promise<R
           const need: Record<number, number> = {};
           for (const pr of pairs) if (pr.target === target) need[pr.source] = rec.fences[pr.source] as number;
           // A target refuses to switch until its imports reach the fences: ask again until it has.
+          await p.beforeStep?.('switch');
           for (;;) {
             const st = await command(g, { type: 'reshard-switch', epoch: rec.to.epoch, need });
             if (st.state?.switched || st.state?.active.epoch === rec.to.epoch) break;

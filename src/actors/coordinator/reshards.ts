@@ -31,6 +31,8 @@ export interface ReshardsDeps {
   sleep(ms: number): Promise<void>;
   /** Changes a collection's record by compare-and-set while the coordinator is active (coordinator.ts). */
   editCollection(uid: string, edit: (r: CollectionRecord) => boolean): Promise<void>;
+  /** Test faults (SHOAL_FAULTS): `slow-reshard` waits 3 s before the fence and 1.5 s before each switch step. */
+  faults?: ReadonlySet<string> | undefined;
 }
 
 /** The phase's share of a reshard, for describe's `progress` (the copy is most of it). */
@@ -147,6 +149,7 @@ export class Reshards {
           return r.placement.length !== before;
         });
       },
+      ...(d.faults?.has('slow-reshard') ? { beforeStep: (what: 'fence' | 'switch') => d.sleep(what === 'fence' ? 3_000 : 1_500) } : {}),
       log: d.log,
     };
   }
