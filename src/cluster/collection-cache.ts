@@ -49,6 +49,11 @@ export class CollectionCache {
     return fresh ? this.put(fresh.value, fresh.revision) : undefined;
   }
 
+  /** The map epoch held now for a collection (no bucket read), or undefined. */
+  epochOf(name: string): number | undefined {
+    return this.byName.get(name)?.epoch;
+  }
+
   /** Forgets a collection (after a drop through this router). */
   forget(name: string): void {
     this.byName.delete(name);

@@ -82,7 +82,15 @@ function registers(history: History, clients: number): { stop(): Promise<string[
 }
 
 async function phaseIs(phases: string[], timeoutMs = 60_000): Promise<void> {
-  await cluster.waitFor(async () => phases.includes((await client.describeCollection(NAME, 2_000).catch(() => undefined))?.resharding?.phase ?? ''), `reshard in ${phases.join(' or ')}`, timeoutMs);
+  const seen: string[] = [];
+  await cluster.waitFor(async () => {
+    const rs = (await client.describeCollection(NAME, 2_000).catch(() => undefined))?.resharding;
+    const now = rs ? `${rs.from}->${rs.to} ${rs.phase}` : 'none';
+    if (seen[seen.length - 1] !== now) seen.push(now);
+    return phases.includes(rs?.phase ?? '');
+  }, `reshard in ${phases.join(' or ')}`, timeoutMs).catch((err: unknown) => {
+    throw new Error(`${describeError(err)}; phases seen: ${seen.join(', ')}`);
+  });
 }
 
 async function done(shards: number): Promise<void> {

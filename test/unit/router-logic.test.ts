@@ -4,7 +4,7 @@ import type { Hit } from '../../src/api/types.js';
 import { mergeHits } from '../../src/actors/router/merge.js';
 import { callShard, localReadAttemptMs, type Requester } from '../../src/actors/router/shard-client.js';
 import { ManualClock, type Clock } from '../../src/runtime/clock.js';
-import { InvalidArgumentError, NoRespondersError, NotLeaderError, TimeoutError, UnavailableError } from '../../src/runtime/errors.js';
+import { InvalidArgumentError, NoRespondersError, NotLeaderError, StaleMapError, TimeoutError, UnavailableError } from '../../src/runtime/errors.js';
 
 const h = (id: string, distance: number): Hit => ({ id, distance });
 // Real time, with timers that keep the process alive (RealClock's do not; in a node its NATS connection does).
@@ -81,6 +81,19 @@ describe('router logic', () => {
     assert.ok(took >= 1_900 && took < 4_000, `the local try was given up after ${took} ms (a third of 6 s)`);
     assert.equal(localReadAttemptMs(600, 0), 1_000, 'never less than a second');
     assert.equal(localReadAttemptMs(6_000, 1), 6_000, 'the leader is given what is left');
+  });
+
+  it('shard calls - a retry is given up with what `abandon` says (the map changed while a shard had no responders)', async () => {
+    const r = scripted([() => { throw new NoRespondersError('no one on shard 3'); }]);
+    let changed = false;
+    setTimeout(() => (changed = true), 50);
+    const t0 = Date.now();
+    await assert.rejects(
+      callShard(r, 's', { type: 'status' }, Date.now() + 5_000, 'shard 3', real, { abandon: () => (changed ? new StaleMapError('the map changed') : undefined) }),
+      (e: unknown) => e instanceof StaleMapError,
+    );
+    assert.ok(Date.now() - t0 < 2_000, 'given up long before the deadline');
+    assert.ok(r.calls >= 2, 'retried while the map stood');
   });
 
   it('shard calls - a bad request fails at once, without retry', async () => {

@@ -107,7 +107,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   const rm = parts.metrics ? routerMetrics(parts.metrics) : undefined;
   const leaders = new LeaderWatch();
   leaders.start(system.nc, system.subjects, system.log);
-  const data = new DataRouter({ requester, servesLocally: (subject) => system.servesLocally(subject), subjects: system.subjects, clock: system.clock, metrics: rm, faults, leaders, refresh: (name) => collections.refresh(name) });
+  const data = new DataRouter({ requester, servesLocally: (subject) => system.servesLocally(subject), subjects: system.subjects, clock: system.clock, metrics: rm, faults, leaders, refresh: (name) => collections.refresh(name), cachedEpoch: (name) => collections.epochOf(name) });
   const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, clock: system.clock, coordinator });
   system.spawn('router', routerBehavior({ subjects: system.subjects, data, admin, collections, service, metrics: rm }), { mailboxCapacity: 65_536 });
   await system.flush();

@@ -46,6 +46,8 @@ export interface DataRouterDeps {
   leaders?: LeaderWatch | undefined;
   /** The collection read again from the bucket (after a shard answered STALE_MAP). */
   refresh?(name: string): Promise<CachedCollection | undefined>;
+  /** The map epoch the router's cache holds for a collection now (kept current by its watch). */
+  cachedEpoch?(name: string): number | undefined;
 }
 
 /** The router answers a little before the client's deadline, so that a partial reply arrives in time. */
@@ -270,9 +272,22 @@ export class DataRouter {
     return out;
   }
 
+  /**
+   * While a shard call retries (no leader, no responders), the collection's map may change: a
+   * shard of the old map may even be gone (a reshard dropped it). The call then gives up with
+   * STALE_MAP, and {@link onMap} sends the request again on the new map.
+   */
+  private staleMap(c: CachedCollection): () => StaleMapError | undefined {
+    return () => {
+      const now = this.deps.cachedEpoch?.(c.record.name);
+      return now !== undefined && now !== c.epoch ? new StaleMapError(`the map of '${c.record.name}' changed (epoch ${c.epoch} -> ${now}) while a request waited`) : undefined;
+    };
+  }
+
   private write(c: CachedCollection, shard: number, req: ShardRequest, deadline: number): Promise<WriteResult> {
     const subject = leaderSubject(this.deps.subjects, c.record.uid, shard);
     return callShard<WriteResult>(this.deps.requester, subject, req, deadline, `shard ${shard} of '${c.record.name}'`, this.deps.clock, {
+      abandon: this.staleMap(c),
       attemptMs: writeAttemptMs,
       ...this.onNewLeader(c, shard),
     });
@@ -288,13 +303,15 @@ export class DataRouter {
   private read<R>(c: CachedCollection, shard: number, consistency: Consistency, req: ShardRequest, deadline: number): Promise<R> {
     const any = anyReplicaSubject(this.deps.subjects, c.record.uid, shard);
     const what = `shard ${shard} of '${c.record.name}'`;
-    if (consistency === 'eventual') return callShard<R>(this.deps.requester, any, req, deadline, what, this.deps.clock);
+    const abandon = this.staleMap(c);
+    if (consistency === 'eventual') return callShard<R>(this.deps.requester, any, req, deadline, what, this.deps.clock, { abandon });
     const leader = leaderSubject(this.deps.subjects, c.record.uid, shard);
     const local = this.deps.servesLocally?.(any) ?? false;
-    if (!local) return callShard<R>(this.deps.requester, leader, req, deadline, what, this.deps.clock, this.onNewLeader(c, shard));
+    if (!local) return callShard<R>(this.deps.requester, leader, req, deadline, what, this.deps.clock, { ...this.onNewLeader(c, shard), abandon });
     return callShard<R>(this.deps.requester, (attempt) => (attempt === 0 ? any : leader), req, deadline, what, this.deps.clock, {
       ...this.onNewLeader(c, shard),
       attemptMs: localReadAttemptMs,
+      abandon,
     });
   }
 

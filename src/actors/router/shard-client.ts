@@ -31,6 +31,8 @@ export interface CallOptions {
   attemptMs?: (remaining: number, attempt: number) => number;
   /** A wait that, when it resolves, abandons the attempt in flight and sends the request again at once (a new leader was announced). */
   interrupt?: () => LeaderWait;
+  /** Asked before each retry: an error to give up with instead (the collection's map changed while the request waited: see router-data.ts). */
+  abandon?: () => ShoalError | undefined;
 }
 
 /**
@@ -101,6 +103,8 @@ export async function callShard<R>(
         continue;
       }
       if (!TRANSIENT.has(err.code)) throw err;
+      const instead = o.abandon?.();
+      if (instead) throw instead;
       await new Promise<void>((r) => clock.setTimer(r, Math.min(backoff, Math.max(0, deadline - clock.now()))));
       backoff = Math.min(backoff * 2, RETRY_BACKOFF_MAX_MS);
     } finally {
