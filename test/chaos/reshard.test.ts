@@ -70,38 +70,50 @@ function watchDuplicates(name: string): { stop(): Promise<string[]> } {
   return { stop };
 }
 
-async function reshardUnderLoad(name: string, sharding: ShardingConfig, from: number, to: number, boundaries?: string[]): Promise<void> {
-  await seed(name, sharding, from, 2_000);
+/** Reshards `name` to each count of `steps` in turn under writers and strong searchers (each reshard waited for); checks what the file's header says. */
+async function reshardUnderLoad(name: string, sharding: ShardingConfig, from: number, steps: { shards: number; boundaries?: string[] }[]): Promise<void> {
+  await seed(name, sharding, from, 1_000);
   const load = startLoad(client, [name], DIM, { timeoutMs: 15_000 });
   const dupes = watchDuplicates(name);
-  await sleep(500);
-  const t0 = Date.now();
-  const d = await ops.reshard(name, to, boundaries ? { boundaries } : {});
-  assert.ok(d.resharding, 'the reply shows the reshard');
-  assert.equal(d.resharding?.to, to);
-  await cluster.waitFor(async () => {
-    const now = await client.describeCollection(name);
-    return now.resharding === null && now.shards.length === to;
-  }, `${name} resharded ${from} -> ${to}`, 120_000);
-  const took = Date.now() - t0;
-  await sleep(500);
+  const took: string[] = [];
+  let shards = from;
+  for (const step of steps) {
+    await sleep(300);
+    const t0 = Date.now();
+    const d = await ops.reshard(name, step.shards, step.boundaries ? { boundaries: step.boundaries } : {});
+    assert.equal(d.resharding?.to, step.shards, 'the reply shows the reshard');
+    await cluster.waitFor(async () => {
+      const now = await client.describeCollection(name);
+      return now.resharding === null && now.shards.length === step.shards;
+    }, `${name} resharded ${shards} -> ${step.shards}`, 120_000);
+    took.push(`${shards} -> ${step.shards} in ${Date.now() - t0} ms`);
+    shards = step.shards;
+  }
+  await sleep(300);
   const report = await load.stop();
   const problems = await dupes.stop();
-  console.log(`reshard ${name} ${sharding.strategy} ${from} -> ${to}: ${took} ms; ${report.writes} writes, ${report.reads} searches during it`);
+  console.log(`reshard ${name} (${sharding.strategy}): ${took.join(', ')}; ${report.writes} writes, ${report.reads} searches`);
   assert.deepEqual(report.failures, [], 'no request failed');
   assert.deepEqual(problems, [], 'every search whole, no id twice');
-  assert.deepEqual(await checkNothingLost(client, report, new Map([[name, 2_000]])), [], 'no acknowledged write lost; count exact');
-  const again = await ops.reshard(name, to, boundaries ? { boundaries } : {}).catch((err: unknown) => err);
+  assert.deepEqual(await checkNothingLost(client, report, new Map([[name, 1_000]])), [], 'no acknowledged write lost; count exact');
+  const last = steps[steps.length - 1] as { shards: number; boundaries?: string[] };
+  const again = await ops.reshard(name, last.shards, last.boundaries ? { boundaries: last.boundaries } : {}).catch((err: unknown) => err);
   assert.match(describeError(again), /already has/, 'a reshard to the same count is refused');
 }
 
 describe('reshard', () => {
-  it('reshard - consistent-hash 2 -> 4 under writers and strong searchers: nothing lost, nothing failed, no id twice', async () => {
-    await reshardUnderLoad('ring', { strategy: 'consistent-hash', vnodes: 64 }, 2, 4);
+  it('reshard - consistent-hash 2 -> 4 -> 3, and 1 -> 2, under writers and strong searchers: nothing lost, nothing failed, no id twice', async () => {
+    await reshardUnderLoad('ring', { strategy: 'consistent-hash', vnodes: 64 }, 2, [{ shards: 4 }, { shards: 3 }]);
+    await reshardUnderLoad('ring1', { strategy: 'consistent-hash', vnodes: 64 }, 1, [{ shards: 2 }]);
   });
 
-  it('reshard - hash 4 -> 3 and range 1 -> 2 under load', async () => {
-    await reshardUnderLoad('hashed', { strategy: 'hash' }, 4, 3);
-    await reshardUnderLoad('ranged', { strategy: 'range', boundaries: [] }, 1, 2, ['s5']);
+  it('reshard - hash 2 -> 4 -> 3, and 1 -> 2, under load', async () => {
+    await reshardUnderLoad('hashed', { strategy: 'hash' }, 2, [{ shards: 4 }, { shards: 3 }]);
+    await reshardUnderLoad('hashed1', { strategy: 'hash' }, 1, [{ shards: 2 }]);
+  });
+
+  it('reshard - range 2 -> 4 -> 3 with new boundaries, and 1 -> 2, under load', async () => {
+    await reshardUnderLoad('ranged', { strategy: 'range', boundaries: ['s5'] }, 2, [{ shards: 4, boundaries: ['l1', 's3', 's6'] }, { shards: 3, boundaries: ['l', 's4'] }]);
+    await reshardUnderLoad('ranged1', { strategy: 'range', boundaries: [] }, 1, [{ shards: 2, boundaries: ['s5'] }]);
   });
 });
