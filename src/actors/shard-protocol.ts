@@ -57,6 +57,8 @@ export interface ShardPoint {
   id: string;
   vector: Float32Array;
   metadata?: Metadata;
+  /** Custom sharding: the point's shard key, kept with it (a reshard moves it by this key). */
+  shardKey?: string;
 }
 
 /** A write for one shard: the part of a client's request that falls in this shard. */

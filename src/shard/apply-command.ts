@@ -12,7 +12,7 @@ import { checkVector, type Metric } from '../index/mod.js';
 import type { ApplyResult, LogEntry } from './commands.js';
 import { MAX_ID_BYTES, MAX_REQUEST_ID_BYTES } from './commands.js';
 import type { ShardMeta } from './shard-meta.js';
-import { admit, applyImport, applyReshardStep, journalMoves, type ShardPlace } from './apply-reshard.js';
+import { admit, applyImport, applyReshardStep, journalMoves, routeOfValue, type ShardPlace } from './apply-reshard.js';
 import { idsToApply } from './dedup-rule.js';
 
 export interface ApplyContext extends ShardPlace {
@@ -41,7 +41,7 @@ function checkId(id: unknown, path: string): string {
   return id;
 }
 
-type ParsedPoint = { vector: Float32Array; metadata: Record<string, unknown> | undefined };
+type ParsedPoint = { vector: Float32Array; metadata: Record<string, unknown> | undefined; shardKey: string | undefined };
 
 /** An upsert's points by id, checked (a repeated id: the last one wins, at the first one's position). */
 function parsePoints(ctx: ApplyContext, points: unknown): Map<string, ParsedPoint> {
@@ -58,8 +58,9 @@ function parsePoints(ctx: ApplyContext, points: unknown): Map<string, ParsedPoin
       reject((err as Error).message);
     }
     if (p.metadata !== undefined && p.metadata !== null && !isPlainObject(p.metadata)) reject(`points[${i}].metadata must be an object`);
+    if (p.shardKey !== undefined && (typeof p.shardKey !== 'string' || Buffer.byteLength(p.shardKey) > MAX_ID_BYTES)) reject(`points[${i}].shardKey must be a string of at most ${MAX_ID_BYTES} bytes`);
     const vector = v instanceof Float32Array ? v : Float32Array.from(v as number[]);
-    byId.set(id, { vector, metadata: (p.metadata as Record<string, unknown> | null | undefined) ?? undefined });
+    byId.set(id, { vector, metadata: (p.metadata as Record<string, unknown> | null | undefined) ?? undefined, shardKey: p.shardKey as string | undefined });
   });
   return byId;
 }
@@ -75,7 +76,7 @@ function upsert(ctx: ApplyContext, byId: Map<string, ParsedPoint>, skip: Readonl
   for (const [id, p] of byId) {
     if (skip.has(id)) continue;
     if (!ctx.points.has(ctx.group, id)) meta.count++;
-    ctx.points.put(ctx.group, id, p.vector, p.metadata);
+    ctx.points.put(ctx.group, id, p.vector, p.metadata, p.shardKey);
     journal.upserts.push([id, p.vector, p.metadata ?? null]);
   }
   return { result: { upserted: byId.size }, journal };
@@ -135,8 +136,17 @@ export function applyCommand(ctx: ApplyContext, entry: LogEntry, meta: ShardMeta
     return { result, journal: null };
   }
   const ids = 'points' in parsed ? [...parsed.points.keys()] : [...parsed.ids];
+  // What places each point: its shard key (custom sharding), else its id. A delete is checked for
+  // the points this shard holds (with custom sharding every shard is asked to delete every id).
+  const checked =
+    'points' in parsed
+      ? ids.map((id) => ({ id, route: parsed.points.get(id)?.shardKey ?? id }))
+      : ids.flatMap((id) => {
+          const v = ctx.points.getRaw(ctx.group, id);
+          return v ? [{ id, route: routeOfValue(id, v) }] : [];
+        });
   // The shard map (docs/resharding.md): refused writes are not remembered, so their retry is applied.
-  const admitted = admit(ctx, meta, epoch, ids);
+  const admitted = admit(ctx, meta, epoch, checked.map((c) => c.id), checked.map((c) => c.route));
   if ('refused' in admitted) return { result: admitted.refused, journal: null };
   // Retried across a reshard, or known only from an import: the ids not applied here yet.
   const skip = new Set(prior?.keys ?? []);
@@ -144,7 +154,7 @@ export function applyCommand(ctx: ApplyContext, entry: LogEntry, meta: ShardMeta
   const applied = ids.filter((id) => !skip.has(id));
   const result = prior && !prior.imported ? prior.result : out.result;
   if (validId) ctx.dedup.put(ctx.group, requestId, { result, at: prior?.at ?? cmd.at, keys: [...skip, ...applied], epoch });
-  journalMoves(ctx, entry.index, admitted.journal.filter((id) => !skip.has(id)), validId ? requestId : undefined);
+  journalMoves(ctx, entry.index, admitted.journal.filter((m) => !skip.has(m.id)), validId ? requestId : undefined);
   const journal = out.journal.upserts.length + out.journal.deletes.length === 0 ? null : out.journal;
   if (journal) ctx.meta.putJournal(ctx.group, entry.index, journal);
   return { result, journal };

@@ -5,7 +5,7 @@
  * steps (at the switch, what moved in is shown and what moved away is hidden; at the end, what
  * moved away is deleted). Every decision is the pure one of reshard-state.ts and reshard-import.ts.
  */
-import { decodePoint } from '../storage/points-store.js';
+import { decodePoint, shardKeyOf } from '../storage/points-store.js';
 import type { JournalEntry } from '../storage/shard-meta-store.js';
 import { encodeValue } from '../storage/store-codec.js';
 import type { ApplyContext } from './apply-command.js';
@@ -30,33 +30,46 @@ export function ownershipOf(place: ShardPlace, state: ReshardState): ShardOwners
 }
 
 /**
- * Whether a write of `ids` at the router's map `epoch` is applied here; for one that is, the ids
- * that go to the reshard journal (moving keys, before the fence). A shard that never resharded
- * serves epoch 0 and checks nothing else.
+ * Whether a write of `ids` (placed by `routes`: their shard keys for custom sharding, else the ids)
+ * at the router's map `epoch` is applied here; for one that is, the ids that go to the reshard
+ * journal (moving keys, before the fence). A shard that never resharded serves epoch 0 and checks
+ * nothing else.
  */
-export function admit(ctx: ApplyContext, meta: ShardMeta, epoch: number, ids: readonly string[]): { refused: Extract<ApplyResult, { refused: unknown }> } | { journal: string[] } {
+export function admit(ctx: ApplyContext, meta: ShardMeta, epoch: number, ids: readonly string[], routes: readonly string[]): { refused: Extract<ApplyResult, { refused: unknown }> } | { journal: { id: string; route: string }[] } {
   const state = meta.reshard ?? null;
   if (state === null) {
     if (epoch === 0) return { journal: [] };
     return { refused: { refused: { code: 'STALE_MAP', message: `shard ${ctx.shard} serves map epoch 0, not ${epoch}` } } };
   }
   const own = ownershipOf(ctx, state);
-  const a = own.admitWrite(epoch, ids);
-  if (a.ok) return { journal: a.journal };
+  const a = own.admitWrite(epoch, routes);
+  if (a.ok) {
+    const moving = new Set(a.journal);
+    return { journal: ids.flatMap((id, i) => (moving.has(routes[i] as string) ? [{ id, route: routes[i] as string }] : [])) };
+  }
   const message =
     a.code === 'STALE_MAP'
       ? `shard ${ctx.shard} serves map epoch ${own.serving ?? 'none'} (it knows ${a.epoch}), not ${epoch}`
       : a.code === 'MOVING'
-        ? `${a.keys.length} of the ids are moving to another shard (e.g. '${a.keys[0]}'); retry`
-        : `shard ${ctx.shard} does not own ${a.keys.length} of the ids at epoch ${epoch} (e.g. '${a.keys[0]}')`;
+        ? `${a.keys.length} of the points are moving to another shard (e.g. '${a.keys[0]}'); retry`
+        : `shard ${ctx.shard} does not own ${a.keys.length} of the points at epoch ${epoch} (e.g. '${a.keys[0]}')`;
   return { refused: { refused: { code: a.code, message } } };
 }
 
-/** Writes the reshard journal entry of a write's moving ids (their stored values after it, or null for deleted ones). */
-export function journalMoves(ctx: ApplyContext, index: number, ids: readonly string[], requestId: string | undefined): void {
-  if (ids.length === 0) return;
-  const ops: ImportOp<Uint8Array>[] = ids.map((key) => ({ key, value: ctx.points.getRaw(ctx.group, key) ?? null }));
+/** Writes the reshard journal entry of a write's moving points (their stored values after it, or null for deleted ones, with what places them). */
+export function journalMoves(ctx: ApplyContext, index: number, moving: readonly { id: string; route: string }[], requestId: string | undefined): void {
+  if (moving.length === 0) return;
+  const ops: ImportOp<Uint8Array>[] = moving.map(({ id, route }) => {
+    const op: ImportOp<Uint8Array> = { key: id, value: ctx.points.getRaw(ctx.group, id) ?? null };
+    if (route !== id) op.route = route;
+    return op;
+  });
   ctx.meta.putMoves(ctx.group, index, encodeValue({ index, ops, requestId }));
+}
+
+/** What places a stored point: its shard key (custom sharding), else its id. */
+export function routeOfValue(id: string, value: Uint8Array | null | undefined): string {
+  return (value ? shardKeyOf(value) : undefined) ?? id;
 }
 
 /** Applies an import (docs/resharding.md, copy and catch-up): its points stored and hidden, its deletes, its request ids. */
@@ -67,7 +80,7 @@ export function applyImport(ctx: ApplyContext, meta: ShardMeta, step: ImportComm
   if (!d.ok) return { result: { imported: false, why: d.why }, journal: null };
   const journal: JournalEntry = { upserts: [], deletes: [], hide: [] };
   if (step.type !== 'import-copied') {
-    const ok = own.importable(step.ops.map((o) => o.key));
+    const ok = own.importable(step.ops.map((o) => o.route ?? routeOfValue(o.key, o.value)));
     if (!ok.ok) return { result: { imported: false, why: `the import names ids this shard does not own at the next epoch (e.g. '${ok.keys[0]}')` }, journal: null };
     let hidden = meta.hidden ?? 0;
     // A key's last operation in the import is its state (an import may carry several writes of one key).
@@ -119,9 +132,10 @@ export function applyReshardStep(ctx: ApplyContext, meta: ShardMeta, step: Resha
   if (step.type === 'reshard-switch') {
     // What moved in is shown; what moves away is hidden (docs/resharding.md, switch).
     journal = { upserts: [], deletes: [], hide: [], unhide: [] };
-    for (const id of ctx.points.ids(ctx.group)) {
-      const was = before.visible(id);
-      const is = after.visible(id);
+    for (const [id, value] of ctx.points.entries(ctx.group)) {
+      const route = routeOfValue(id, value);
+      const was = before.visible(route);
+      const is = after.visible(route);
       if (was && !is) journal.hide?.push(id);
       else if (!was && is) journal.unhide?.push(id);
     }
@@ -129,8 +143,8 @@ export function applyReshardStep(ctx: ApplyContext, meta: ShardMeta, step: Resha
   } else if (step.type === 'reshard-end') {
     // What moved away is deleted, with the journal that carried it.
     journal = { upserts: [], deletes: [] };
-    for (const id of Array.from(ctx.points.ids(ctx.group))) {
-      if (after.visible(id)) continue;
+    for (const [id, value] of Array.from(ctx.points.entries(ctx.group))) {
+      if (after.visible(routeOfValue(id, value))) continue;
       ctx.points.remove(ctx.group, id);
       meta.count--;
       journal.deletes.push(id);

@@ -12,6 +12,8 @@ export interface CommandPoint {
   id: string;
   vector: Float32Array | number[];
   metadata?: Record<string, unknown> | undefined;
+  /** Custom sharding: the key that places the point (kept with it, so a reshard moves it by its key). */
+  shardKey?: string | undefined;
 }
 
 /**

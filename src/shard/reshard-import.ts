@@ -29,6 +29,8 @@ export interface JournalEntry<V> {
 export interface ImportOp<V> {
   key: string;
   value: V | null;
+  /** What places the point when it is not `key` (a custom-sharded point's shard key; a delete carries it since its value is gone). */
+  route?: string | undefined;
 }
 
 /** What a source offers a pull. */
@@ -40,6 +42,8 @@ export interface SourceView<V> {
   journalAfter(after: number): Iterable<JournalEntry<V>>;
   /** The request-id table: each request id with the keys its write applied here. */
   requestIds(): Iterable<[string, readonly string[]]>;
+  /** What places a point: its shard key for custom sharding (from `value`, or the stored point; undefined when unknown), else its key. Default: the key. */
+  route?(key: string, value?: V): string | undefined;
 }
 
 export type ImportCommand<V> =
@@ -73,7 +77,8 @@ export function answerPull<V>(source: ShardOwnership, view: SourceView<V>, req: 
   const next = source.state.next;
   const { target, epoch } = req;
   if (next === null || next.epoch !== epoch) throw new PullRefused(`shard ${source.shard} runs no reshard to epoch ${epoch}`);
-  const movesToTarget = (key: string): boolean => source.moving(key) && source.ownerAt(key, epoch) === target;
+  const movesToTarget = (route: string): boolean => source.moving(route) && source.ownerAt(route, epoch) === target;
+  const routeOf = (key: string, value?: V): string | undefined => (view.route ? view.route(key, value) : key);
   if (req.cursor === 0) {
     const ops: ImportOp<V>[] = [];
     // Keys that stay are skipped without counting against maxOps, up to ten times as many.
@@ -87,12 +92,17 @@ export function answerPull<V>(source: ShardOwnership, view: SourceView<V>, req: 
       }
       scanned++;
       last = key;
-      if (movesToTarget(key)) ops.push({ key, value });
+      const route = routeOf(key, value) ?? key;
+      if (movesToTarget(route)) ops.push(route === key ? { key, value } : { key, value, route });
     }
     const requestIds: { id: string; keys: string[] }[] = [];
     if (req.after === undefined) {
       for (const [id, keys] of view.requestIds()) {
-        const moved = keys.filter(movesToTarget);
+        // an id whose place is unknown (a deleted custom point) is kept: it was applied, which is all the entry says
+        const moved = keys.filter((k) => {
+          const route = routeOf(k);
+          return route === undefined || movesToTarget(route);
+        });
         if (moved.length > 0) requestIds.push({ id, keys: moved });
       }
     }
@@ -103,7 +113,7 @@ export function answerPull<V>(source: ShardOwnership, view: SourceView<V>, req: 
   let upTo = view.appliedIndex;
   for (const e of view.journalAfter(req.cursor)) {
     if (e.index > view.appliedIndex) break;
-    const mine = e.ops.filter((o) => movesToTarget(o.key));
+    const mine = e.ops.filter((o) => movesToTarget(o.route ?? o.key));
     if (ops.length > 0 && ops.length + mine.length > req.maxOps) {
       upTo = e.index - 1;
       break;

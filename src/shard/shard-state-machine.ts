@@ -28,7 +28,7 @@ import { applyCommand, type ApplyContext } from './apply-command.js';
 import type { ApplyResult, LogEntry, Point } from './commands.js';
 import { freshMeta, type ShardMeta } from './shard-meta.js';
 import { installSnapshot } from './snapshot-install.js';
-import { ownershipOf } from './apply-reshard.js';
+import { ownershipOf, routeOfValue } from './apply-reshard.js';
 import { answerPull, type PullAnswer, type PullRequest } from './reshard-import.js';
 import type { OwnerOf, ReshardState } from './reshard-state.js';
 import { estimateSnapshotBytes, SnapshotStream } from './snapshot-stream.js';
@@ -179,6 +179,7 @@ export class ShardStateMachine {
         *requestIds() {
           for (const [id, e] of dedup.entries(group, txn)) yield [id, e.keys ?? []];
         },
+        route: (key, value) => (value ? routeOfValue(key, value) : points.routeOf(group, key) ?? (points.has(group, key) ? key : undefined)),
       }, req);
     } finally {
       txn.done();
@@ -212,9 +213,11 @@ export class ShardStateMachine {
       if (typeof id !== 'string') throw new InvalidArgumentError(`ids[${i}] must be a string`);
       if (seen.has(id)) return;
       seen.add(id);
-      if (own && !own.visible(id)) return;
       const p = this.ctx.points.get(this.opts.group, id, opts);
-      if (p) out.push({ id, ...p });
+      if (!p) return;
+      const { shardKey, ...point } = p;
+      if (own && !own.visible(shardKey ?? id)) return;
+      out.push({ id, ...point });
     });
     return out;
   }

@@ -112,6 +112,75 @@ describe('reshard', () => {
     await reshardUnderLoad('hashed1', { strategy: 'hash' }, 1, [{ shards: 2 }]);
   });
 
+  it('reshard - custom 2 -> 4 -> 3: points stay with their shard key; searches by shardKeys find exactly their points, throughout', async () => {
+    const name = 'tenants';
+    const tenants = 23;
+    await client.createCollection({ name, dim: DIM, metric: 'l2', shards: 2, replicas: 3, sharding: { strategy: 'custom', vnodes: 64 } });
+    const coll = client.collection(name);
+    const byTenant = new Map<string, Set<string>>();
+    const add = (id: string, t: string) => byTenant.set(t, (byTenant.get(t) ?? new Set()).add(id));
+    for (let b = 0; b < 5; b++) {
+      const pts = Array.from({ length: 200 }, (_, i) => ({ id: `p${b * 200 + i}`, shardKey: `t${(b * 200 + i) % tenants}`, vector: Array.from({ length: DIM }, (_, d) => Math.sin(b * 200 + i + d)), metadata: { tenant: `t${(b * 200 + i) % tenants}` } }));
+      await coll.upsert(pts, { requestId: `tenants-${b}` });
+      for (const p of pts) add(p.id, p.shardKey);
+    }
+    let going = true;
+    const failures: string[] = [];
+    let n = 0;
+    const writer = (async () => {
+      while (going) {
+        const id = `w${n}`;
+        const t = `t${n++ % tenants}`;
+        try {
+          await coll.upsert([{ id, shardKey: t, vector: Array.from({ length: DIM }, (_, d) => Math.cos(n + d)), metadata: { tenant: t } }], { timeoutMs: 15_000 });
+          add(id, t);
+        } catch (err) {
+          failures.push(`upsert ${id}: ${describeError(err)}`);
+        }
+        await sleep(20);
+      }
+    })();
+    const searcher = (async () => {
+      let i = 0;
+      while (going) {
+        const t = `t${i++ % tenants}`;
+        // what was acknowledged before the search began
+        const known = new Map([[t, new Set(byTenant.get(t) ?? [])]]);
+        try {
+          const r = await coll.search(Array.from({ length: DIM }, () => 0), { k: 1000, shardKeys: [t], withMetadata: true, consistency: 'strong', timeoutMs: 15_000 });
+          const ids = r.hits.map((h) => h.id);
+          if (new Set(ids).size !== ids.length) failures.push(`search ${t}: an id twice`);
+          // the shard of t's key holds all of t's points (k is more than a shard holds)
+          const got = new Set(ids);
+          const missing = [...(known.get(t) ?? [])].filter((id) => !got.has(id));
+          if (missing.length > 0) failures.push(`search ${t}: ${missing.length} of its points missing (e.g. ${missing[0]})`);
+          if (r.partial) failures.push(`search ${t}: partial`);
+        } catch (err) {
+          failures.push(`search ${t}: ${describeError(err)}`);
+        }
+        await sleep(30);
+      }
+    })();
+    for (const shards of [4, 3]) {
+      await ops.reshard(name, shards);
+      await cluster.waitFor(async () => {
+        const d = await client.describeCollection(name);
+        return d.resharding === null && d.shards.length === shards;
+      }, `${name} resharded to ${shards}`, 120_000);
+    }
+    going = false;
+    await Promise.all([writer, searcher]);
+    assert.deepEqual(failures, [], 'no request failed; a search by shard key found all of its points, each once');
+    const all = [...byTenant.values()].reduce((k, ids) => k + ids.size, 0);
+    assert.equal(await coll.count({ consistency: 'strong' }), all, 'count exact');
+    for (const [t, ids] of byTenant) {
+      const r = await coll.search(Array.from({ length: DIM }, () => 0), { k: 1000, shardKeys: [t], consistency: 'strong', withMetadata: true });
+      const got = new Set(r.hits.map((h) => h.id));
+      assert.deepEqual([...ids].filter((id) => !got.has(id)), [], `tenant ${t}: all its points on the shard of its key`);
+      assert.ok(r.hits.length < all, 'one shard searched, not all');
+    }
+  });
+
   it('reshard - range 2 -> 4 -> 3 with new boundaries, and 1 -> 2, under load', async () => {
     await reshardUnderLoad('ranged', { strategy: 'range', boundaries: ['s5'] }, 2, [{ shards: 4, boundaries: ['l1', 's3', 's6'] }, { shards: 3, boundaries: ['l', 's4'] }]);
     await reshardUnderLoad('ranged1', { strategy: 'range', boundaries: [] }, 1, [{ shards: 2, boundaries: ['s5'] }]);

@@ -9,7 +9,7 @@ import type { CollectionRecord, MetadataStore, ReshardRecord } from '../../clust
 import { placeReplicas } from '../../cluster/placement.js';
 import { activeMap, reshardedMap } from '../../cluster/shard-map.js';
 import type { Clock } from '../../runtime/clock.js';
-import { InvalidArgumentError, NotFoundError, UnavailableError, describeError } from '../../runtime/errors.js';
+import { NotFoundError, UnavailableError, describeError } from '../../runtime/errors.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { Subjects } from '../../runtime/subjects.js';
 import type { Requester } from '../router/shard-client.js';
@@ -56,7 +56,6 @@ export class Reshards {
     if (!cur) throw new NotFoundError(`collection '${name}' does not exist`);
     const r = cur.value;
     if (r.resharding) throw new UnavailableError(`a reshard of '${name}' from ${r.resharding.from.shards} to ${r.resharding.to.shards} shards runs (phase ${r.resharding.phase}); wait for it to finish`);
-    if (r.sharding.strategy === 'custom') throw new InvalidArgumentError(`resharding a collection of the 'custom' strategy is not supported yet (its points do not keep their shardKey); see docs/resharding.md`);
     const from = activeMap(r);
     const to = reshardedMap(r.uid, r.sharding, from, shards, boundaries);
     const now = this.d.clock.now();

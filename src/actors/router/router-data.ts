@@ -78,6 +78,7 @@ export class DataRouter {
         const list = byShard.get(shard) ?? [];
         const sp: ShardPoint = { id: p.id, vector: p.vector };
         if (p.metadata) sp.metadata = p.metadata;
+        if (p.shardKey !== undefined) sp.shardKey = p.shardKey;
         list.push(sp);
         byShard.set(shard, list);
       }
