@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import type { ShardingConfig } from '../../src/api/types.js';
 import { initialMap, movePairs, ownerOfFor, reshardedMap, sharderOf } from '../../src/cluster/shard-map.js';
 import { InvalidArgumentError } from '../../src/runtime/errors.js';
+import { decodePoint, encodePoint, shardKeyOf } from '../../src/storage/points-store.js';
 import { afterImport, answerPull, importApplies } from '../../src/shard/reshard-import.js';
 import { applyReshard, initialReshardState, newShardState, ShardOwnership, type ReshardState } from '../../src/shard/reshard-state.js';
 
@@ -157,5 +158,19 @@ describe('reshard logic', () => {
     assert.equal(importApplies(own(), { type: 'import', source: 0, epoch: 1, upTo: 25, ops: [], requestIds: [] }).ok, false);
     assert.equal(importApplies(own(), { type: 'import', source: 0, epoch: 1, upTo: 26, ops: [], requestIds: [] }).ok, true);
     assert.equal(importApplies(own(), { type: 'import', source: 0, epoch: 2, upTo: 26, ops: [], requestIds: [] }).ok, false);
+  });
+});
+
+describe('points store values', () => {
+  it('points store - a custom point keeps its shard key after its vector; a value without one reads as before', () => {
+    const v = Float32Array.from([1, -2.5, 3]);
+    const plain = encodePoint(v, { lang: 'en' });
+    assert.deepEqual({ ...decodePoint(plain) }, { vector: v, metadata: { lang: 'en' } });
+    assert.equal(shardKeyOf(plain), undefined);
+    const keyed = encodePoint(v, { lang: 'en' }, 'tenant-é');
+    assert.deepEqual({ ...decodePoint(keyed) }, { vector: v, metadata: { lang: 'en' }, shardKey: 'tenant-é' });
+    assert.equal(shardKeyOf(keyed), 'tenant-é');
+    assert.deepEqual({ ...decodePoint(encodePoint(v, undefined, 'k')) }, { vector: v, shardKey: 'k' });
+    assert.deepEqual({ ...decodePoint(keyed, false, false) }, { shardKey: 'tenant-é' });
   });
 });
