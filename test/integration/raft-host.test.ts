@@ -193,6 +193,8 @@ describe('raft host', () => {
     await until('the learner to catch up', () => c.host.status('mem').appliedIndex >= l.host.status('mem').commitIndex);
     assert.equal(c.host.status('mem').role, 'learner');
     assert.ok(c.host.status('mem').firstIndex > 1, 'the learner got a snapshot, not the whole log');
+    // the leader promotes no learner it has not heard has something of the log (a blank learner must not vote)
+    await until('the leader to know the learner caught up', () => (l.host.status('mem').progress.find((p) => p.node === 'c')?.matchIndex ?? 0) > 0);
     await l.host.changeMembership('mem', { promote: 'c' });
     await until('c to count as a voter', () => c.host.status('mem').voters.includes('c'));
     const r = await l.host.propose('mem', enc.encode('after'), { concern: 'all', timeoutMs: 5_000 });
