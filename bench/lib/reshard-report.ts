@@ -103,11 +103,15 @@ export function report(r: ReportInput): string {
     `once idle, once under the same ${r.clients} search clients; each fresh collection dropped before the reshard. One run: no medians over rounds.`,
     '',
   );
-  L.push('| what | s | points/s | reshard / this |', '|---|---:|---:|---:|');
-  L.push(`| ingest of all ${r.n} points (${r.fromShards} shards) | ${s(r.ingestMs)} | ${rate(r.ingestMs, r.n)} | |`);
-  L.push(`| anchor: ${r.moving} moving points into ${r.toShards} fresh shards, idle | ${s(r.anchorIdleMs)} | ${rate(r.anchorIdleMs, r.moving)} | ${fmt(ratioIdle, 2)}× |`);
-  L.push(`| anchor, under the ${r.clients} search clients | ${s(r.anchorLoadedMs)} | ${rate(r.anchorLoadedMs, r.moving)} | ${fmt(ratioLoaded, 2)}× |`);
-  L.push(`| **reshard ${r.fromShards} → ${r.toShards}**, under the ${r.clients} search clients | **${s(reshardMs)}** | ${rate(reshardMs, r.moving)} | 1.00× |`, '');
+  const nodeNames = [...r.cpu.between(...r.windows.before).keys()].filter((k) => /^n\d+$/.test(k)).sort();
+  /** CPU seconds the node processes spent in window `w`. */
+  const nodeCpuS = (w: Interval): string => fmt((nodeNames.reduce((sum, k) => sum + (r.cpu.between(...w).get(k) ?? 0), 0) / 100) * ((w[1] - w[0]) / 1000), 0);
+  L.push('| what | s | points/s | reshard / this | CPU of the nodes, s |', '|---|---:|---:|---:|---:|');
+  L.push(`| ingest of all ${r.n} points (${r.fromShards} shards) | ${s(r.ingestMs)} | ${rate(r.ingestMs, r.n)} | | |`);
+  L.push(`| anchor: ${r.moving} moving points into ${r.toShards} fresh shards, idle | ${s(r.anchorIdleMs)} | ${rate(r.anchorIdleMs, r.moving)} | ${fmt(ratioIdle, 2)}× | ${nodeCpuS(r.windows.anchorIdle)} |`);
+  L.push(`| anchor, under the ${r.clients} search clients | ${s(r.anchorLoadedMs)} | ${rate(r.anchorLoadedMs, r.moving)} | ${fmt(ratioLoaded, 2)}× | ${nodeCpuS(r.windows.anchorLoaded)} |`);
+  L.push(`| **reshard ${r.fromShards} → ${r.toShards}**, under the ${r.clients} search clients | **${s(reshardMs)}** | ${rate(reshardMs, r.moving)} | 1.00× | ${nodeCpuS(during)} |`, '');
+  L.push('CPU of the nodes: the three node processes\' user + system time in the window, searches included where they ran.', '');
 
   L.push('Phases (as describe showed them; a phase shorter than a poll may not show):', '');
   L.push(`| phase | from, s | took, s | share | QPS | p50 ms | p99 ms | failed |`, '|---|---:|---:|---:|---:|---:|---:|---:|');
