@@ -29,7 +29,7 @@ export const IMPORT_IDLE_MS = 200;
 export const PACED_PAGE_MS = 250;
 /** ...but no less than this many bytes. */
 export const MIN_PAGE_BYTES = 16 * 1024;
-/** A pacer after a pause lets at most this many milliseconds of bytes through at once. */
+/** A pacer after a pause lets at most this many milliseconds of bytes, or one page, through at once. */
 const BURST_MS = 100;
 
 /** The bytes of import operations: each key's UTF-8 bytes and its encoded value's (a delete has none). */
@@ -64,7 +64,9 @@ export class ImportPacer {
     }
     const elapsed = this.last === null ? 0 : Math.max(0, now - this.last);
     this.last = now;
-    this.tokens = Math.min(this.tokens + (elapsed * bytesPerSec) / 1000, (BURST_MS * bytesPerSec) / 1000) - bytes;
+    // The bucket holds at least the page: the time a page takes to pull and propose counts
+    // towards the next one's wait, however long (capping it lower would lose it and run slow).
+    this.tokens = Math.min(this.tokens + (elapsed * bytesPerSec) / 1000, Math.max((BURST_MS * bytesPerSec) / 1000, bytes)) - bytes;
     return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens * 1000) / bytesPerSec);
   }
 }
