@@ -16,6 +16,23 @@ export interface ReshardStatus {
   appliedIndex: number;
   servingEpoch: number | null;
   unchanged?: string;
+  /** The node that answered (the leader, on the leader subject). */
+  node?: string;
+  /** The points the shard counts now (what it serves at its epoch). */
+  count?: number;
+  /** What this replica's importers proposed for the reshard running, if any (counted in memory: it starts again at 0 on a new leader). */
+  imported?: ImportTally;
+}
+
+/**
+ * The bytes and points a replica's reshard importers proposed, by source shard, for the reshard to
+ * `epoch`. `run` names the counter (a new leader, or the actor restarted, starts a new one at 0):
+ * the coordinator adds up the runs it sees (reshard-progress.ts).
+ */
+export interface ImportTally {
+  epoch: number;
+  run: string;
+  bySource: Record<number, { bytes: number; points: number }>;
 }
 
 export function replicaActorName(uid: string, shard: number): string {

@@ -6,6 +6,11 @@
  * even the cluster out — and carries each move through its phases (move-executor.ts). It also
  * answers the operations of PROTOCOL.md that change placement: nodes.maintenance, nodes.remove
  * and rebalance.*. Everything it writes is a compare-and-set stamped with its lease epoch.
+ *
+ * A running reshard counts as one move per (source, target) pair (reshard-moves.ts): its pairs
+ * show in `rebalance.status` with reason `reshard`, and take slots of `maxConcurrentMoves`, so
+ * planned moves wait for them. The reshard itself starts at once (an operator asked for it, and
+ * its pairs cut over together).
  */
 import { randomBytes } from 'node:crypto';
 import type { MembershipView } from '../../cluster/membership.js';
@@ -19,6 +24,7 @@ import type { Requester } from '../router/shard-client.js';
 import { leaderSubject, replicaActorName, type MembershipChange, type ShardStatus } from '../shard-protocol.js';
 import { LeaseKeeper } from './lease.js';
 import { MoveStopped, runMove, type MovePorts } from './move-executor.js';
+import { reshardMoves, reshardMovesInFlight } from './reshard-moves.js';
 import { Reshards } from './reshards.js';
 
 export const DEFAULT_REBALANCE: Omit<RebalanceRecord, 'epoch'> = {
@@ -78,6 +84,8 @@ export class Coordinator {
   /** Shards under-replicated at the last tick (while active). */
   private under = 0;
   private transfers = new Set<string>();
+  /** Moves the running reshards count as (one per pair), at the last tick. */
+  private reshardPairs = 0;
 
   readonly reshards: Reshards;
 
@@ -124,7 +132,8 @@ export class Coordinator {
     const requested = this.config.requested === true;
     const input = this.planInput(records, requested || this.config.auto);
     this.under = underReplicated(input).length;
-    const room = this.config.paused ? 0 : Math.max(0, this.config.maxConcurrentMoves - this.running.size);
+    this.reshardPairs = reshardMovesInFlight(records);
+    const room = this.config.paused ? 0 : Math.max(0, this.config.maxConcurrentMoves - this.running.size - this.reshardPairs);
     const all = planMoves(input, 1_000);
     const now = all.slice(0, room);
     this.pending = all.length - now.length;
@@ -136,7 +145,7 @@ export class Coordinator {
   /** For metrics: null on standby. */
   stats(): { movesInFlight: number; done: number; failed: number; pending: number; underReplicated: number } | null {
     if (!this.active) return null;
-    return { movesInFlight: this.running.size, done: this.config.done, failed: this.config.failed, pending: this.pending, underReplicated: this.under };
+    return { movesInFlight: this.running.size + this.reshardPairs, done: this.config.done, failed: this.config.failed, pending: this.pending, underReplicated: this.under };
   }
 
   /** Stops acting (node shutdown): the lease is released, moves stop at their current phase. */
@@ -147,7 +156,11 @@ export class Coordinator {
   // ------------------------------------------------------------------ operations
 
   async status(): Promise<RebalanceStatus> {
-    const moves = (await this.deps.meta.listMoves()).map((v) => v.value);
+    const records = (await this.deps.meta.listCollections()).map((v) => v.value);
+    const moves = [
+      ...(await this.deps.meta.listMoves()).map(({ value: { uid: _u, epoch: _e, failedTargets: _f, ...m } }) => m),
+      ...records.flatMap((r) => reshardMoves(r)),
+    ];
     const cfg = this.active ? this.config : ((await this.deps.meta.getControl<RebalanceRecord>('rebalance'))?.value ?? { ...DEFAULT_REBALANCE, epoch: 0 });
     const lease = await this.deps.meta.getControl<{ node: string }>('coordinator');
     return {
@@ -155,7 +168,7 @@ export class Coordinator {
       state: cfg.paused ? 'paused' : moves.length > 0 || (this.active && this.pending > 0) ? 'running' : 'idle',
       auto: cfg.auto,
       throttle: { maxConcurrentMoves: cfg.maxConcurrentMoves, maxBytesPerSec: cfg.maxBytesPerSec, replaceAfterMs: cfg.replaceAfterMs ?? this.deps.replaceAfterMs },
-      moves: moves.map(({ uid: _u, epoch: _e, failedTargets: _f, ...m }) => m),
+      moves,
       done: cfg.done,
       failed: cfg.failed,
       pending: this.active ? this.pending : 0,

@@ -13,12 +13,18 @@
  * - `switch`: every group of both maps commits `switch` (a target refuses it until its cursors
  *   reach the fences), and only then does the collection's record take the new map;
  * - `cleanup`: every group of the new map commits `end`, and the groups the new map dropped are deleted.
+ *
+ * While it waits in `copy` and `catch-up`, the driver hands each round of statuses to `progress`
+ * (reshard-progress.ts: the bytes of each pair) and writes the record with them at most every
+ * {@link RESHARD_PROGRESS_EVERY_MS}; every phase's write carries the latest too.
  */
-import type { ReshardRecord } from '../../cluster/metadata.js';
+import type { ReshardPairRecord, ReshardRecord } from '../../cluster/metadata.js';
 import { movePairs } from '../../cluster/shard-map.js';
 import type { ReshardCommand, ReshardState } from '../../shard/reshard-state.js';
 import type { Logger } from '../../runtime/logger.js';
 import { describeError } from '../../runtime/errors.js';
+import type { ImportTally } from '../shard-protocol.js';
+import { pairTotals } from './reshard-moves.js';
 
 export const RESHARD_PHASES = ['prepare', 'copy', 'catch-up', 'fence', 'switch', 'cleanup', 'done'] as const;
 export type ReshardPhase = ReshardRecord['phase'];
@@ -27,6 +33,8 @@ export type ReshardPhase = ReshardRecord['phase'];
 export const RESHARD_CATCH_UP_ENTRIES = 100;
 /** How often a phase that waits looks again. */
 export const RESHARD_POLL_MS = 250;
+/** The pairs' bytes are written into the record at most this often (as a move's, move-executor.ts). */
+export const RESHARD_PROGRESS_EVERY_MS = 1_000;
 
 /** The `resharding` of a collection's record (src/cluster/metadata.ts). */
 export type { ReshardRecord };
@@ -36,6 +44,10 @@ export interface ReshardShardStatus {
   /** Null for a shard that has not begun any reshard yet. */
   state: ReshardState | null;
   appliedIndex: number;
+  /** The node that answered (its leader); its point count; what its importers proposed (ReshardStatus). */
+  node?: string | undefined;
+  count?: number | undefined;
+  imported?: ImportTally | undefined;
 }
 
 export interface ReshardPorts {
@@ -54,6 +66,10 @@ export interface ReshardPorts {
   activate(rec: ReshardRecord): Promise<void>;
   /** Deletes the groups the new map dropped (idempotent). */
   dropGroups(rec: ReshardRecord, groups: string[]): Promise<void>;
+  /** The pairs' figures after a round of statuses of every group (reshard-progress.ts); without it, the record has none. */
+  progress?(rec: ReshardRecord, st: ReadonlyMap<string, ReshardShardStatus>): ReshardPairRecord[];
+  /** Milliseconds, for spacing the progress writes (needed with `progress`). */
+  now?(): number;
   /** Test hook (SHOAL_FAULTS=slow-reshard): a wait before the fence and before each switch step, so that a test can crash things in the middle. */
   beforeStep?(what: 'fence' | 'switch'): Promise<void>;
   log: Logger;
@@ -102,11 +118,28 @@ export async function runReshard(rec: ReshardRecord, p: ReshardPorts): Promise<R
     }
     return out;
   };
+  let lastProgressSave = -Infinity;
+  /** Takes the pairs' figures from a round of statuses; writes them at most every RESHARD_PROGRESS_EVERY_MS. */
+  const noteProgress = async (st: Map<string, ReshardShardStatus>): Promise<void> => {
+    if (!p.progress) return;
+    const pairs = p.progress(rec, st);
+    const t = pairTotals(pairs);
+    rec.pairs = pairs;
+    rec.bytesCopied = t.bytesCopied;
+    if (t.bytesTotal === undefined) delete rec.bytesTotal;
+    else rec.bytesTotal = t.bytesTotal;
+    const now = p.now?.() ?? 0;
+    if (now - lastProgressSave < RESHARD_PROGRESS_EVERY_MS) return;
+    lastProgressSave = now;
+    rec.epoch = live();
+    await p.save(rec);
+  };
   /** Waits until `done` holds of the statuses of every group of both maps. */
   const waitUntil = async (done: (st: Map<string, ReshardShardStatus>) => boolean): Promise<void> => {
     for (;;) {
       live();
       const st = await statuses(allGroups);
+      if (st) await noteProgress(st);
       if (st && done(st)) return;
       await p.sleep(RESHARD_POLL_MS);
     }

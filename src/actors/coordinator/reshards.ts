@@ -15,6 +15,8 @@ import type { Subjects } from '../../runtime/subjects.js';
 import type { Requester } from '../router/shard-client.js';
 import { leaderSubject, type ReshardStatus } from '../shard-protocol.js';
 import { ReshardStopped, runReshard, type ReshardPorts, type ReshardShardStatus } from './reshard-driver.js';
+import { reshardProgress } from './reshard-moves.js';
+import { ReshardProgress } from './reshard-progress.js';
 
 const STATUS_MS = 1_000;
 const COMMAND_MS = 10_000;
@@ -35,14 +37,11 @@ export interface ReshardsDeps {
   faults?: ReadonlySet<string> | undefined;
 }
 
-/** The phase's share of a reshard, for describe's `progress` (the copy is most of it). */
-const PROGRESS: Record<ReshardRecord['phase'], number> = { prepare: 0, copy: 0.05, 'catch-up': 0.7, fence: 0.85, switch: 0.9, cleanup: 0.97, done: 1 };
-
 /** What describe says of a running reshard (PROTOCOL.md, collections.reshard), or null. */
 export function reshardingSummary(r: CollectionRecord): { from: number; to: number; phase: ReshardRecord['phase']; progress: number } | null {
   const rs = r.resharding;
   if (!rs) return null;
-  return { from: rs.from.shards, to: rs.to.shards, phase: rs.phase, progress: PROGRESS[rs.phase] };
+  return { from: rs.from.shards, to: rs.to.shards, phase: rs.phase, progress: reshardProgress(rs) };
 }
 
 export class Reshards {
@@ -108,7 +107,8 @@ export class Reshards {
     // the driver names groups; shards answer on their (uid, shard number) subjects
     let current = first;
     const subject = (group: string): string => leaderSubject(d.subjects, uid, shardOf(current, group));
-    const asStatus = (s: ReshardStatus): ReshardShardStatus => ({ state: s.state, appliedIndex: s.appliedIndex });
+    const asStatus = (s: ReshardStatus): ReshardShardStatus => ({ state: s.state, appliedIndex: s.appliedIndex, node: s.node, count: s.count, imported: s.imported });
+    const progress = new ReshardProgress();
     return {
       sleep: (ms) => d.sleep(ms),
       epoch: () => d.epoch(),
@@ -148,6 +148,8 @@ export class Reshards {
           return r.placement.length !== before;
         });
       },
+      progress: (rec, st) => progress.observe(rec, st),
+      now: () => d.clock.now(),
       ...(d.faults?.has('slow-reshard') ? { beforeStep: (what: 'fence' | 'switch') => d.sleep(what === 'fence' ? 3_000 : 1_500) } : {}),
       log: d.log,
     };

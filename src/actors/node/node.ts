@@ -77,7 +77,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   const manager = system.spawn<ReplicaManagerState, ReplicaManagerMsg>(
     'replicas',
     replicaManagerBehavior(
-      { node: system.name, subjects: system.subjects, requester: system, factory, stored, publish: (subject, msg) => system.publish(subject, msg), coordinatorEpoch: () => coordinator.lease.knownEpoch },
+      { node: system.name, subjects: system.subjects, requester: system, factory, stored, publish: (subject, msg) => system.publish(subject, msg), coordinatorEpoch: () => coordinator.lease.knownEpoch, importRate: (uid, shard) => rates.importRate(uid, shard) },
       (s) => (managerState = s),
     ),
     { mailboxCapacity: 65_536 },
@@ -91,6 +91,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
     }
     if (ev.kind === 'control' && ev.key === 'coordinator') coordinator.lease.knownEpoch = Math.max(coordinator.lease.knownEpoch, (ev.value as { epoch?: number } | null)?.epoch ?? 0);
     if (ev.kind === 'move') rates.move(ev.id, ev.record);
+    if (ev.kind === 'collection') rates.collection(ev.name, ev.record);
     system.post(manager, { type: 'meta', ev });
   });
 

@@ -13,6 +13,7 @@
  * mailbox; role changes arrive as messages, so subscribing and unsubscribing the leader subject
  * is ordered with everything else the actor does.
  */
+import { randomBytes } from 'node:crypto';
 import type { Hit, Metric, HnswParams } from '../../api/types.js';
 import type { Behavior, Subscription } from '../../runtime/actor.js';
 import type { Clock } from '../../runtime/clock.js';
@@ -34,6 +35,7 @@ import {
   type LeaderAnnouncement,
   type MembershipChange,
   type ReadIndexResult,
+  type ImportTally,
   type ReshardStatus,
   type ShardRequest,
   type ShardStatus,
@@ -100,6 +102,8 @@ export interface ReplicaConfig {
   announce(a: LeaderAnnouncement): void;
   /** The collection's sharding, for a reshard's importer (absent: this replica imports nothing). */
   sharding?: ShardingConfig;
+  /** The bytes per second this shard's reshard copy may take now (the node's share of `maxBytesPerSec`, copy-rates.ts; 0 or absent: unlimited). */
+  importRate?(): number;
 }
 
 /** Margin kept from a request's deadline for the answer's trip back. */
@@ -132,6 +136,8 @@ interface ReplicaState {
   stopRoleWatch: () => void;
   /** Whether a reshard importer runs (on the leader only; see importer.ts). */
   importing: boolean;
+  /** What this replica's importers proposed for the newest reshard they ran (ReshardStatus.imported). */
+  imported: ImportTally | null;
   stopped: boolean;
   log: Logger;
 }
@@ -154,7 +160,7 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
         }
         return r.index;
       });
-      return { res, role: { role: 'learner', term: 0, leader: null, ready: false }, leaderReads, leaderSub: undefined, anySub: undefined, stopRoleWatch, importing: false, stopped: false, log: ctx.log };
+      return { res, role: { role: 'learner', term: 0, leader: null, ready: false }, leaderReads, leaderSub: undefined, anySub: undefined, stopRoleWatch, importing: false, imported: null, stopped: false, log: ctx.log };
     },
     receive(state, msg, ctx) {
       if (msg.type === 'role') {
@@ -230,7 +236,7 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
       checkEpoch(cfg, store, req.mapEpoch);
       return { count: store.count() };
     case 'reshardStatus':
-      return reshardStatus(store);
+      return reshardStatus(cfg, state);
     case 'reshard': {
       const known = cfg.coordinatorEpoch();
       if (req.epoch < known) throw new UnavailableError(`shard ${cfg.collection}/${cfg.shard}: a reshard step from coordinator epoch ${req.epoch} refused; epoch ${known} is current`);
@@ -239,7 +245,7 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
       const r = result as { unchanged?: string } | undefined;
       // a leader that begins to lead a shard a reshard fills starts its importer
       startImporter(cfg, state);
-      return { ...reshardStatus(store), ...(r?.unchanged ? { unchanged: r.unchanged } : {}) } satisfies ReshardStatus;
+      return { ...reshardStatus(cfg, state), ...(r?.unchanged ? { unchanged: r.unchanged } : {}) } satisfies ReshardStatus;
     }
     case 'pull':
       try {
@@ -328,8 +334,24 @@ async function barrier(cfg: ReplicaConfig, state: ReplicaState, consistency: 'st
   }
 }
 
-function reshardStatus(store: ShardStore): ReshardStatus {
-  return { state: store.reshard, appliedIndex: store.appliedIndex, servingEpoch: store.servingEpoch };
+function reshardStatus(cfg: ReplicaConfig, state: ReplicaState): ReshardStatus {
+  const { store } = state.res;
+  return {
+    state: store.reshard,
+    appliedIndex: store.appliedIndex,
+    servingEpoch: store.servingEpoch,
+    node: cfg.node,
+    count: store.count(),
+    ...(state.imported ? { imported: state.imported } : {}),
+  };
+}
+
+/** Adds one import to the replica's tally (a new tally for a newer reshard). */
+function countImport(state: ReplicaState, source: number, epoch: number, bytes: number, points: number): void {
+  if (state.imported === null || state.imported.epoch !== epoch) state.imported = { epoch, run: randomBytes(4).toString('hex'), bySource: {} };
+  const t = (state.imported.bySource[source] ??= { bytes: 0, points: 0 });
+  t.bytes += bytes;
+  t.points += points;
 }
 
 /** A read made with a map this shard does not serve (after its barrier: what it has applied covers every switch the router can know of). */
@@ -354,6 +376,9 @@ function startImporter(cfg: ReplicaConfig, state: ReplicaState): void {
     leading,
     pull: (source, pull) => cfg.requester.request<PullAnswer<Uint8Array>>(leaderSubject(cfg.subjects, cfg.uid, source), { type: 'pull', pull }, { timeoutMs: 10_000 }),
     propose: async (data) => (await group.propose(data, { concern: 'majority', timeoutMs: 10_000 })).result,
+    rate: () => cfg.importRate?.() ?? 0,
+    counted: (source, epoch, bytes, points) => countImport(state, source, epoch, bytes, points),
+    now: () => Date.now(),
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     log: state.log,
   })

@@ -44,6 +44,8 @@ export interface ReplicaManagerDeps {
   publish(subject: string, msg: unknown): void;
   /** The latest coordinator lease epoch this node knows of. */
   coordinatorEpoch(): number;
+  /** The bytes per second shard `shard` of collection `uid` may import at now, as a reshard target (copy-rates.ts; 0: unlimited). */
+  importRate?(uid: string, shard: number): number;
 }
 
 /** How often replicas that nothing places here are checked against their shard's configuration. */
@@ -110,6 +112,7 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
       subjects: deps.subjects,
       requester: deps.requester,
       coordinatorEpoch: deps.coordinatorEpoch,
+      importRate: () => deps.importRate?.(r.uid, shard) ?? 0,
       open: () => deps.factory.open(r, shard, how, (roleEv) => post({ type: 'role', key, ev: roleEv })),
       announce: (a) => deps.publish(leaderAnnounceSubject(deps.subjects, a.uid, a.shard), a),
     }), { mailboxCapacity: 8_192 });
