@@ -31,15 +31,11 @@ export class FlatIndex implements VectorIndex {
   }
 
   hide(ids: readonly string[]): number {
-    let n = 0;
-    for (const id of ids) if (this.table.hide(id) !== undefined) n++;
-    return n;
+    return this.table.setHidden(ids, true);
   }
 
   unhide(ids: readonly string[]): number {
-    let n = 0;
-    for (const id of ids) if (this.table.unhide(id) !== undefined) n++;
-    return n;
+    return this.table.setHidden(ids, false);
   }
 
   get(id: string): IndexPoint | undefined {

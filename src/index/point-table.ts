@@ -201,6 +201,13 @@ export class PointTable {
     return label;
   }
 
+  /** Hides (`on`) or unhides each of `ids`; returns how many changed state. */
+  setHidden(ids: readonly string[], on: boolean): number {
+    let n = 0;
+    for (const id of ids) if ((on ? this.hide(id) : this.unhide(id)) !== undefined) n++;
+    return n;
+  }
+
   /** Unhides `id`; returns its label, or undefined when it is not stored or not hidden. */
   unhide(id: string): number | undefined {
     const label = this.byId.get(id);

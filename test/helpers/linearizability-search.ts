@@ -2,6 +2,7 @@
  * The search of one key's history, for linearizability.ts: Wing & Gong's (1993), with Lowe's
  * (2017) cache of (set of operations linearized, register state), as Porcupine's checkSingle.
  */
+import { rng } from './shard-workload.js';
 import type { KeyOp, Verdict } from './linearizability.js';
 
 /** The deepest point the search reached: the operations linearized, in order, and the state. */
@@ -43,7 +44,8 @@ export function searchKey(ops: KeyOp[], initial: number, budget: number): Search
   const words = Math.ceil(n / 32);
   const bits = new Uint32Array(words);
   // Zobrist hashing of the linearized set, kept up to date in O(1) per step.
-  const rand = xorshift(0x9e3779b9 ^ n);
+  const unit = rng(0x9e3779b9 ^ n);
+  const rand = () => Math.floor(unit() * 2 ** 32);
   const z1 = Uint32Array.from({ length: n }, () => rand());
   const z2 = Uint32Array.from({ length: n }, () => rand());
   let h1 = 0;
@@ -212,14 +214,3 @@ function unlift(call: Entry): void {
   if (call.next) call.next.prev = call;
 }
 
-function xorshift(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
