@@ -4,8 +4,8 @@
  * shard's leader SIGKILLed in the middle of the switch. Each reshard completes; no request fails;
  * no acknowledged write is lost; every key's history of strong reads and writes is linearizable
  * (test/helpers/linearizability.ts); a write retried with its requestId across the switch is
- * applied once. The nodes run with SHOAL_FAULTS=slow-reshard (3 s before the fence, 1.5 s before
- * each switch step) so that the kills land inside those phases.
+ * applied once. The nodes run with SHOAL_FAULTS=slow-reshard (3 s before the fence and before
+ * the switch) so that the kills land inside those phases.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

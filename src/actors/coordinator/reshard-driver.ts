@@ -10,7 +10,7 @@
  *   source's points at one index, is in);
  * - `catch-up`: every cursor is within {@link RESHARD_CATCH_UP_ENTRIES} of its source's applied index;
  * - `fence`: every source commits `fence`; the indexes of those entries are kept in the record;
- * - `switch`: every group of both maps commits `switch` (a target refuses it until its cursors
+ * - `switch`: every group of both maps commits `switch`, all at once (a target refuses it until its cursors
  *   reach the fences), and only then does the collection's record take the new map;
  * - `cleanup`: every group of the new map commits `end`, and the groups the new map dropped are deleted.
  *
@@ -70,7 +70,7 @@ export interface ReshardPorts {
   progress?(rec: ReshardRecord, st: ReadonlyMap<string, ReshardShardStatus>): ReshardPairRecord[];
   /** Milliseconds, for spacing the progress writes (needed with `progress`). */
   now?(): number;
-  /** Test hook (SHOAL_FAULTS=slow-reshard): a wait before the fence and before each switch step, so that a test can crash things in the middle. */
+  /** Test hook (SHOAL_FAULTS=slow-reshard): a wait before the fence and before the switch, so that a test can crash things in the middle. */
   beforeStep?(what: 'fence' | 'switch'): Promise<void>;
   log: Logger;
 }
@@ -177,18 +177,23 @@ export async function runReshard(rec: ReshardRecord, p: ReshardPorts): Promise<R
         break;
       }
       case 'switch': {
-        for (const g of allGroups) {
-          const target = rec.to.groups.indexOf(g);
-          const need: Record<number, number> = {};
-          for (const pr of pairs) if (pr.target === target) need[pr.source] = rec.fences[pr.source] as number;
-          // A target refuses to switch until its imports reach the fences: ask again until it has.
-          await p.beforeStep?.('switch');
-          for (;;) {
-            const st = await command(g, { type: 'reshard-switch', epoch: rec.to.epoch, need });
-            if (st.state?.switched || st.state?.active.epoch === rec.to.epoch) break;
-            await p.sleep(RESHARD_POLL_MS);
-          }
-        }
+        // Every group at once: from a group's switch until the record takes the new map, requests
+        // on either map may be refused and retried, so the switches are not made one after another.
+        // Any order is safe: no router uses the new map before the record has it.
+        await p.beforeStep?.('switch');
+        await Promise.all(
+          allGroups.map(async (g) => {
+            const target = rec.to.groups.indexOf(g);
+            const need: Record<number, number> = {};
+            for (const pr of pairs) if (pr.target === target) need[pr.source] = rec.fences[pr.source] as number;
+            // A target refuses to switch until its imports reach the fences: ask again until it has.
+            for (;;) {
+              const st = await command(g, { type: 'reshard-switch', epoch: rec.to.epoch, need });
+              if (st.state?.switched || st.state?.active.epoch === rec.to.epoch) break;
+              await p.sleep(RESHARD_POLL_MS);
+            }
+          }),
+        );
         live();
         await p.activate(rec);
         await advance('cleanup');

@@ -33,7 +33,7 @@ export interface ReshardsDeps {
   sleep(ms: number): Promise<void>;
   /** Changes a collection's record by compare-and-set while the coordinator is active (coordinator.ts). */
   editCollection(uid: string, edit: (r: CollectionRecord) => boolean): Promise<void>;
-  /** Test faults (SHOAL_FAULTS): `slow-reshard` waits 3 s before the fence and 1.5 s before each switch step. */
+  /** Test faults (SHOAL_FAULTS): `slow-reshard` waits 3 s before the fence and 3 s before the switch. */
   faults?: ReadonlySet<string> | undefined;
 }
 
@@ -150,7 +150,7 @@ export class Reshards {
       },
       progress: (rec, st) => progress.observe(rec, st),
       now: () => d.clock.now(),
-      ...(d.faults?.has('slow-reshard') ? { beforeStep: (what: 'fence' | 'switch') => d.sleep(what === 'fence' ? 3_000 : 1_500) } : {}),
+      ...(d.faults?.has('slow-reshard') ? { beforeStep: (what: 'fence' | 'switch') => d.sleep(3_000) } : {}),
       log: d.log,
     };
   }
