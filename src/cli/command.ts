@@ -17,10 +17,20 @@ export class UsageError extends Error {
 /** Resolves on the first SIGINT or SIGTERM. */
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    let first: NodeJS.Signals | undefined;
+    let more = 0;
+    // The handlers stay until the process exits: a second Ctrl-C while the command stops what it
+    // started is noted, and does not kill it halfway through (leaving servers or temp files
+    // behind); a third one exits at once.
     const on = (sig: NodeJS.Signals): void => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(sig);
+      if (first === undefined) {
+        first = sig;
+        resolve(sig);
+      } else if (++more === 1) {
+        process.stderr.write(`${sig} again: still stopping (after ${first}); once more to exit at once\n`);
+      } else {
+        process.exit(130);
+      }
     };
     process.on('SIGINT', on);
     process.on('SIGTERM', on);

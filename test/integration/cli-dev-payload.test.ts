@@ -38,9 +38,10 @@ function startCli(args: string[]): Promise<{ proc: ChildProcess; url: string }> 
   });
 }
 
-function interrupt(proc: ChildProcess): Promise<number | null> {
+/** SIGINT, then the exit code (or the signal that ended it, to say so in a failure). */
+function interrupt(proc: ChildProcess): Promise<number | string> {
   return new Promise((resolve) => {
-    proc.once('exit', (code) => resolve(code));
+    proc.once('exit', (code, signal) => resolve(code ?? `killed by ${signal}`));
     proc.kill('SIGINT');
   });
 }
