@@ -102,6 +102,34 @@ async function reshardUnderLoad(name: string, sharding: ShardingConfig, from: nu
 }
 
 describe('reshard', () => {
+  it('reshard - bad requests are refused naming the field and the limit; a second reshard while one runs is UNAVAILABLE; an unknown collection NOT_FOUND', async () => {
+    await client.createCollection({ name: 'refusals', dim: DIM, metric: 'l2', shards: 2, replicas: 3, sharding: { strategy: 'range', boundaries: ['m'] } });
+    const refused = async (body: Record<string, unknown>, code: string, re: RegExp) => {
+      const err = await client.request('shoal.v1.admin.collections.reshard', body).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof Error, `${JSON.stringify(body)} was refused`);
+      assert.equal((err as { code?: string }).code, code, `${JSON.stringify(body)}: ${describeError(err)}`);
+      assert.match(describeError(err), re);
+    };
+    await refused({ shards: 3 }, 'INVALID_ARGUMENT', /name is required/);
+    await refused({ name: 'refusals' }, 'INVALID_ARGUMENT', /shards is required \(1 to 256\)/);
+    await refused({ name: 'refusals', shards: 0 }, 'INVALID_ARGUMENT', /shards.*1.*256/);
+    await refused({ name: 'refusals', shards: 257 }, 'INVALID_ARGUMENT', /shards.*1.*256/);
+    await refused({ name: 'refusals', shards: 3, color: 'red' }, 'INVALID_ARGUMENT', /color/);
+    await refused({ name: 'refusals', shards: 3 }, 'INVALID_ARGUMENT', /boundaries is required for the 'range' strategy/);
+    await refused({ name: 'refusals', shards: 3, boundaries: ['t'] }, 'INVALID_ARGUMENT', /exactly shards - 1 = 2 strings, got 1/);
+    await refused({ name: 'refusals', shards: 3, boundaries: ['t', 'c'] }, 'INVALID_ARGUMENT', /strictly increasing.*\[0\] 't' is not below \[1\] 'c'/);
+    await refused({ name: 'refusals', shards: 2, boundaries: ['m'] }, 'INVALID_ARGUMENT', /already has 2 shards with these boundaries/);
+    await refused({ name: 'nosuch', shards: 3 }, 'NOT_FOUND', /'nosuch' does not exist/);
+    // one at a time per collection
+    await ops.reshard('refusals', 3, { boundaries: ['f', 's'] });
+    await refused({ name: 'refusals', shards: 4, boundaries: ['d', 'k', 's'] }, 'UNAVAILABLE', /a reshard of 'refusals' from 2 to 3 shards runs/);
+    await cluster.waitFor(async () => (await client.describeCollection('refusals')).resharding === null, 'the reshard of refusals done', 60_000);
+    const d = await client.describeCollection('refusals');
+    assert.equal(d.shards.length, 3);
+    assert.deepEqual(d.sharding, { strategy: 'range', boundaries: ['f', 's'] }, 'describe gives the new boundaries');
+  });
+
+
   it('reshard - consistent-hash 2 -> 4 -> 3, and 1 -> 2, under writers and strong searchers: nothing lost, nothing failed, no id twice', async () => {
     await reshardUnderLoad('ring', { strategy: 'consistent-hash', vnodes: 64 }, 2, [{ shards: 4 }, { shards: 3 }]);
     await reshardUnderLoad('ring1', { strategy: 'consistent-hash', vnodes: 64 }, 1, [{ shards: 2 }]);
