@@ -85,7 +85,12 @@ async function reshardUnderLoad(name: string, sharding: ShardingConfig, from: nu
     await cluster.waitFor(async () => {
       const now = await client.describeCollection(name);
       return now.resharding === null && now.shards.length === step.shards;
-    }, `${name} resharded ${shards} -> ${step.shards}`, 120_000);
+    }, `${name} resharded ${shards} -> ${step.shards}`, 120_000).catch(async (err: unknown) => {
+      // where it stopped: the phase, and each pair's bytes
+      const d = await client.describeCollection(name).catch(() => undefined);
+      const moves = (await ops.rebalanceStatus().catch(() => undefined))?.moves.filter((m) => m.collection === name);
+      throw new Error(`${describeError(err)}; resharding ${JSON.stringify(d?.resharding)}; moves ${JSON.stringify(moves)}`);
+    });
     took.push(`${shards} -> ${step.shards} in ${Date.now() - t0} ms`);
     shards = step.shards;
   }

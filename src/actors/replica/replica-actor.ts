@@ -236,6 +236,9 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
       checkEpoch(cfg, store, req.mapEpoch);
       return { count: store.count() };
     case 'reshardStatus':
+      // The coordinator asks the leader this every quarter second while a reshard copies: an
+      // importer that should run here and does not (whatever stopped it) starts again.
+      if (state.role.role === 'leader' && state.role.ready) startImporter(cfg, state);
       return reshardStatus(cfg, state);
     case 'reshard': {
       const known = cfg.coordinatorEpoch();
