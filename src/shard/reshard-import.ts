@@ -57,7 +57,7 @@ export type ImportCommand<V> =
 /** The answer to a pull: a page of the copy (`next` the key to go on after, null when it was the last), or journal entries. */
 export type PullAnswer<V> =
   | { type: 'import-page'; source: number; epoch: number; index: number; ops: ImportOp<V>[]; requestIds: { id: string; keys: string[] }[]; next: string | null }
-  | { type: 'import'; source: number; epoch: number; upTo: number; ops: ImportOp<V>[]; requestIds: { id: string; keys: string[] }[] };
+  | { type: 'import'; source: number; epoch: number; upTo: number; ops: ImportOp<V>[]; requestIds: { id: string; keys: string[] }[]; fencedAt?: number | null };
 
 /** Why a source cannot answer a pull now (it has not begun this reshard, or has ended it). */
 export class PullRefused extends Error {}
@@ -121,7 +121,8 @@ export function answerPull<V>(source: ShardOwnership, view: SourceView<V>, req: 
     ops.push(...mine);
     if (mine.length > 0 && e.requestId !== undefined) requestIds.push({ id: e.requestId, keys: mine.map((o) => o.key) });
   }
-  return { type: 'import', source: source.shard, epoch, upTo: Math.max(upTo, req.cursor), ops, requestIds };
+  // the fence's index too: a target whose cursor is behind it imports even an empty stretch (it must reach it to switch)
+  return { type: 'import', source: source.shard, epoch, upTo: Math.max(upTo, req.cursor), ops, requestIds, fencedAt: source.state.fencedAt };
 }
 
 /**

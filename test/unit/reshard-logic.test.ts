@@ -6,6 +6,7 @@ import { initialMap, movePairs, ownerOfFor, reshardedMap, sharderOf } from '../.
 import { InvalidArgumentError } from '../../src/runtime/errors.js';
 import { decodePoint, encodePoint, shardKeyOf } from '../../src/storage/points-store.js';
 import { afterImport, answerPull, importApplies } from '../../src/shard/reshard-import.js';
+import { EMPTY_IMPORT_ENTRIES, worthImporting } from '../../src/actors/replica/importer.js';
 import { applyReshard, initialReshardState, newShardState, ShardOwnership, type ReshardState } from '../../src/shard/reshard-state.js';
 
 const ring: ShardingConfig = { strategy: 'consistent-hash', vnodes: 64 };
@@ -139,9 +140,18 @@ describe('reshard logic', () => {
     assert.deepEqual(p2.type === 'import-page' && p2.requestIds, [], 'the request ids come with the first page only');
     const p3 = answerPull(src, view, { target: 1, epoch: 1, cursor: 0, after: movers[1], maxOps: 1 });
     assert.deepEqual([p3.ops, p3.type === 'import-page' && p3.next], [[], null], 'the last page says so');
-    assert.deepEqual(answerPull(src, view, { target: 1, epoch: 1, cursor: 12, maxOps: 1 }), { type: 'import', source: 0, epoch: 1, upTo: 17, ops: [{ key: movers[1], value: 'd' }], requestIds: [{ id: 'r1', keys: [movers[1]] }] });
+    assert.deepEqual(answerPull(src, view, { target: 1, epoch: 1, cursor: 12, maxOps: 1 }), { type: 'import', source: 0, epoch: 1, upTo: 17, ops: [{ key: movers[1], value: 'd' }], requestIds: [{ id: 'r1', keys: [movers[1]] }], fencedAt: null });
     assert.deepEqual(answerPull(src, view, { target: 1, epoch: 1, cursor: 17, maxOps: 10 }).ops, [{ key: movers[2], value: null }, { key: movers[0], value: 'e' }]);
     assert.throws(() => answerPull(src, view, { target: 1, epoch: 2, cursor: 0, maxOps: 10 }), /runs no reshard to epoch 2/);
+  });
+
+  it('import - an empty stretch of journal is imported only when far behind or to reach the source\'s fence (two shards importing from each other do not bump each other forever)', () => {
+    const empty = (upTo: number, fencedAt: number | null = null) => ({ upTo, ops: [], requestIds: [], fencedAt });
+    assert.equal(worthImporting(empty(10 + EMPTY_IMPORT_ENTRIES - 1), 10), false);
+    assert.equal(worthImporting(empty(10 + EMPTY_IMPORT_ENTRIES), 10), true);
+    assert.equal(worthImporting(empty(12, 11), 10), true, 'behind the fence');
+    assert.equal(worthImporting(empty(12, 9), 10), false, 'past the fence');
+    assert.equal(worthImporting({ upTo: 11, ops: [1], requestIds: [] }, 10), true, 'writes always');
   });
 
   it('import - pages while copying, the cursor at the lowest page, journal imports past it only, nothing after the switch', () => {

@@ -92,6 +92,22 @@ export interface ImporterPorts {
   log: Logger;
 }
 
+/** An empty stretch of a source's journal is imported only once this many entries have gone by (or to reach the source's fence). */
+export const EMPTY_IMPORT_ENTRIES = 32;
+
+/**
+ * Whether a journal answer is worth an entry of this shard's log: it carries writes, or request
+ * ids, or the cursor is behind the source's fence (it must reach it to switch), or it has fallen
+ * EMPTY_IMPORT_ENTRIES behind. Without the last rules two shards that import from each other (a
+ * `hash` reshard) would bump each other's applied index with empty imports for as long as the
+ * reshard lasts, neither ever idle.
+ */
+export function worthImporting(a: { upTo: number; ops: unknown[]; requestIds: unknown[]; fencedAt?: number | null | undefined }, cursor: number): boolean {
+  if (a.ops.length > 0 || a.requestIds.length > 0) return true;
+  if (a.fencedAt !== undefined && a.fencedAt !== null && cursor < a.fencedAt) return true;
+  return a.upTo - cursor >= EMPTY_IMPORT_ENTRIES;
+}
+
 /** Runs until this replica stops leading or the shard needs no more imports. */
 export async function runImporter(p: ImporterPorts): Promise<void> {
   const opsIn = (bytes: number): number => Math.max(1, Math.floor(bytes / (p.dim * 4 + 64)));
@@ -132,8 +148,9 @@ export async function runImporter(p: ImporterPorts): Promise<void> {
           continue;
         }
         const a = await p.pull(source, { target: p.shard, epoch: next.epoch, cursor, maxOps });
-        if (a.type === 'import' && a.upTo > cursor) {
-          await propose(a);
+        if (a.type === 'import' && a.upTo > cursor && worthImporting(a, cursor)) {
+          const { fencedAt: _f, ...step } = a;
+          await propose(step);
           busy = true;
         }
       } catch (err) {
