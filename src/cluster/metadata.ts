@@ -11,46 +11,10 @@ import type { CollectionSpec } from '../api/types.js';
 import { AlreadyExistsError, InternalError, UnavailableError, describeError } from '../runtime/errors.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import type { ShardPlacement } from './placement.js';
-import type { ShardMap } from './shard-map.js';
+import type { ReshardRecord, ShardMap } from './shard-map.js';
 
-/** A reshard as the coordinator drives it (src/actors/coordinator/reshard-driver.ts), kept in the collection's record. */
-export interface ReshardRecord {
-  collection: string;
-  uid: string;
-  sharding: CollectionSpec['sharding'];
-  from: ShardMap;
-  to: ShardMap;
-  phase: 'prepare' | 'copy' | 'catch-up' | 'fence' | 'switch' | 'cleanup' | 'done';
-  /** The coordinator's lease epoch at its last write. */
-  epoch: number;
-  startedAt: string;
-  /** Per source shard: the index of its `fence` entry (from the `fence` phase on). */
-  fences: Record<number, number>;
-  /** Bytes to copy and copied over every pair, for describe's `progress` (the coordinator's estimate; see reshard-progress.ts). */
-  bytesTotal?: number;
-  bytesCopied?: number;
-  /**
-   * Per (source, target) pair that moves keys: what `rebalance.status` shows as a move of reason
-   * `reshard`, and what every node's copy-rate split counts. Written by the coordinator with the
-   * phases and at most once a second while the copy and catch-up run; absent until the first write.
-   */
-  pairs?: ReshardPairRecord[];
-}
-
-/** One (source, target) pair of a reshard (ReshardRecord.pairs). */
-export interface ReshardPairRecord {
-  source: number;
-  target: number;
-  /** The node of the source's leader, and of the target's (whose importer pulls), as last seen; null before. */
-  from: string | null;
-  to: string | null;
-  /** Bytes of points (keys and encoded values) the target's importers proposed from this source, copy and journal. */
-  bytesCopied: number;
-  /** The estimate of the bytes to copy (exact once the copy is done); null before anything is known. */
-  bytesTotal: number | null;
-  /** Whether the copy of this pair is done (the target's cursor for the source is set): it no longer shares the copy rate. */
-  copied: boolean;
-}
+/** A collection's running reshard, as its record keeps it (shard-map.ts). */
+export type { ReshardPairRecord, ReshardRecord } from './shard-map.js';
 
 /** A collection as the control plane holds it. */
 export interface CollectionRecord extends CollectionSpec {

@@ -3,7 +3,7 @@
  * group of each shard, and an epoch that grows by one with each reshard. Pure: what routers,
  * shards and the coordinator compute from a map, so that all of them compute it alike.
  */
-import type { ShardingConfig } from '../api/types.js';
+import type { CollectionSpec, ShardingConfig } from '../api/types.js';
 import { compareUtf8 } from '../index/utf8.js';
 import { InvalidArgumentError } from '../runtime/errors.js';
 import { createSharder, type Sharder } from './sharding.js';
@@ -129,4 +129,43 @@ export function movePairs(sharding: ShardingConfig, from: ShardMap, to: ShardMap
     }
   }
   return pairs;
+}
+
+/** A reshard as the coordinator drives it (src/actors/coordinator/reshard-driver.ts), kept in the collection's record. */
+export interface ReshardRecord {
+  collection: string;
+  uid: string;
+  sharding: CollectionSpec['sharding'];
+  from: ShardMap;
+  to: ShardMap;
+  phase: 'prepare' | 'copy' | 'catch-up' | 'fence' | 'switch' | 'cleanup' | 'done';
+  /** The coordinator's lease epoch at its last write. */
+  epoch: number;
+  startedAt: string;
+  /** Per source shard: the index of its `fence` entry (from the `fence` phase on). */
+  fences: Record<number, number>;
+  /** Bytes to copy and copied over every pair, for describe's `progress` (the coordinator's estimate; see reshard-progress.ts). */
+  bytesTotal?: number;
+  bytesCopied?: number;
+  /**
+   * Per (source, target) pair that moves keys: what `rebalance.status` shows as a move of reason
+   * `reshard`, and what every node's copy-rate split counts. Written by the coordinator with the
+   * phases and at most once a second while the copy and catch-up run; absent until the first write.
+   */
+  pairs?: ReshardPairRecord[];
+}
+
+/** One (source, target) pair of a reshard (ReshardRecord.pairs). */
+export interface ReshardPairRecord {
+  source: number;
+  target: number;
+  /** The node of the source's leader, and of the target's (whose importer pulls), as last seen; null before. */
+  from: string | null;
+  to: string | null;
+  /** Bytes of points (keys and encoded values) the target's importers proposed from this source, copy and journal. */
+  bytesCopied: number;
+  /** The estimate of the bytes to copy (exact once the copy is done); null before anything is known. */
+  bytesTotal: number | null;
+  /** Whether the copy of this pair is done (the target's cursor for the source is set): it no longer shares the copy rate. */
+  copied: boolean;
 }

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import type { MembershipView } from '../../cluster/membership.js';
 import { RevisionConflictError, type CollectionRecord, type MetadataStore, type MoveRecord, type RebalanceRecord } from '../../cluster/metadata.js';
-import { planLeaderTransfers, planMoves, underReplicated, type PlanInput, type PlannedMove } from '../../cluster/planner.js';
+import { planMoves, underReplicated, type PlanInput, type PlannedMove } from '../../cluster/planner.js';
 import type { Clock } from '../../runtime/clock.js';
 import { NotFoundError, TimeoutError, UnavailableError, describeError } from '../../runtime/errors.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -25,6 +25,7 @@ import { leaderSubject, replicaActorName, type MembershipChange, type ShardStatu
 import { LeaseKeeper } from './lease.js';
 import { MoveStopped, runMove, type MovePorts } from './move-executor.js';
 import { reshardMoves, reshardMovesInFlight } from './reshard-moves.js';
+import { Leaderships } from './leaderships.js';
 import { Reshards } from './reshards.js';
 
 export const DEFAULT_REBALANCE: Omit<RebalanceRecord, 'epoch'> = {
@@ -83,26 +84,21 @@ export class Coordinator {
   private lastRecords: CollectionRecord[] = [];
   /** Shards under-replicated at the last tick (while active). */
   private under = 0;
-  private transfers = new Set<string>();
   /** Moves the running reshards count as (one per pair), at the last tick. */
   private reshardPairs = 0;
 
   readonly reshards: Reshards;
+  private readonly leaderships: Leaderships;
 
   constructor(private readonly deps: CoordinatorDeps) {
     // A node being removed hands coordination to another one.
     this.lease = new LeaseKeeper(deps.meta, deps.node, () => deps.clock.now(), undefined, () => !['draining', 'removed'].includes(deps.membership.admin(deps.node)));
+    this.leaderships = new Leaderships(deps);
     this.reshards = new Reshards({
-      meta: deps.meta,
-      membership: deps.membership,
-      requester: deps.requester,
-      subjects: deps.subjects,
-      clock: deps.clock,
-      log: deps.log,
+      ...deps,
       epoch: () => this.lease.epoch(),
       sleep: (ms) => this.sleep(ms),
       editCollection: (uid, edit) => this.editCollection(uid, edit),
-      faults: deps.faults,
     });
   }
 
@@ -139,7 +135,7 @@ export class Coordinator {
     this.pending = all.length - now.length;
     for (const m of now) await this.create(m, m.reason);
     if (requested && all.length === 0 && this.running.size === 0) await this.updateConfig((r) => ({ ...r, requested: false }));
-    if (this.ticks % LEADER_EVERY_TICKS === 0) await this.evenLeaders(records, (this.config.auto || requested) && !this.config.paused);
+    if (this.ticks % LEADER_EVERY_TICKS === 0) await this.leaderships.even(records, this.planInput(records, false), (this.config.auto || requested) && !this.config.paused);
   }
 
   /** For metrics: null on standby. */
@@ -203,16 +199,16 @@ export class Coordinator {
     await this.setAdmin(node, on ? 'maintenance' : 'active', (cur) => cur === 'removed' || cur === 'draining' ? `node ${node} is ${cur}` : null);
     if (!on) {
       const records = (await this.deps.meta.listCollections()).map((v) => v.value);
-      return { node, state: this.deps.membership.stateOf(node, this.deps.clock.now()), leaders: (await this.leadersOn(records, node)).length };
+      return { node, state: this.deps.membership.stateOf(node, this.deps.clock.now()), leaders: (await this.leaderships.on(records, node)).length };
     }
     for (;;) {
       const records = (await this.deps.meta.listCollections()).map((v) => v.value);
-      const led = await this.leadersOn(records, node);
+      const led = await this.leaderships.on(records, node);
       if (led.length === 0) return { node, state: 'maintenance', leaders: 0 };
       if (this.deps.clock.now() >= deadline) {
         throw new TimeoutError(`node ${node} still leads ${led.length} shard${led.length === 1 ? '' : 's'} (${led.map((s) => `${s.collection}/${s.shard}`).join(', ')}); its leaderships are being handed away`);
       }
-      await this.evenLeaders(records, false);
+      await this.leaderships.even(records, this.planInput(records, false), false);
       await this.sleep(Math.min(300, Math.max(1, deadline - this.deps.clock.now())));
     }
   }
@@ -407,56 +403,6 @@ export class Coordinator {
       await this.setAdmin(n.id, 'removed', () => null).catch((err: unknown) => this.deps.log.warn('could not mark a drained node removed', { node: n.id, error: describeError(err) }));
       this.deps.log.info('node removed', { node: n.id });
     }
-  }
-
-  // ------------------------------------------------------------------ leadership
-
-  private async leaderStatuses(records: CollectionRecord[]): Promise<{ collection: string; uid: string; shard: number; st: ShardStatus | undefined }[]> {
-    const d = this.deps;
-    return Promise.all(
-      records.flatMap((r) =>
-        r.placement.map(async (p) => ({
-          collection: r.name,
-          uid: r.uid,
-          shard: p.shard,
-          st: await d.requester.request<ShardStatus>(leaderSubject(d.subjects, r.uid, p.shard), { type: 'status' }, { timeoutMs: STATUS_MS }).catch(() => undefined),
-        })),
-      ),
-    );
-  }
-
-  private async leadersOn(records: CollectionRecord[], node: string): Promise<{ collection: string; shard: number }[]> {
-    return (await this.leaderStatuses(records)).filter((s) => s.st?.node === node);
-  }
-
-  /**
-   * Hands leaderships away from maintenance and draining nodes, and (with `balance`) evens them
-   * out over the up nodes, as the planner says.
-   */
-  private async evenLeaders(records: CollectionRecord[], balance: boolean): Promise<void> {
-    const statuses = await this.leaderStatuses(records);
-    const input = this.planInput(records, false);
-    for (const s of input.shards) {
-      const st = statuses.find((x) => x.uid === s.uid && x.shard === s.shard)?.st;
-      s.leader = st?.node ?? null;
-      if (st) s.voters = [...st.voters];
-    }
-    const now = this.deps.clock.now();
-    const transfers = planLeaderTransfers(input).filter((t) => balance || this.deps.membership.stateOf(t.from, now) !== 'up');
-    await Promise.all(
-      transfers.slice(0, 8).map(async (t) => {
-        const key = `${t.uid}/${t.shard}`;
-        if (this.transfers.has(key)) return;
-        this.transfers.add(key);
-        try {
-          await this.deps.requester.request(leaderSubject(this.deps.subjects, t.uid, t.shard), { type: 'transfer', to: t.to, timeoutMs: 3_000 }, { timeoutMs: 3_000 });
-        } catch (err) {
-          this.deps.log.info('leadership transfer failed', { shard: `${t.collection}/${t.shard}`, to: t.to, error: describeError(err) });
-        } finally {
-          this.transfers.delete(key);
-        }
-      }),
-    );
   }
 
   // ------------------------------------------------------------------ records

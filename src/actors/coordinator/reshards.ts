@@ -4,16 +4,12 @@
  * the active coordinator carries each record's reshard through its phases with the driver
  * (reshard-driver.ts), going on from the phase the record names after a takeover.
  */
-import type { MembershipView } from '../../cluster/membership.js';
-import type { CollectionRecord, MetadataStore, ReshardRecord } from '../../cluster/metadata.js';
+import type { CollectionRecord, ReshardRecord } from '../../cluster/metadata.js';
 import { placeReplicas } from '../../cluster/placement.js';
 import { activeMap, reshardedMap } from '../../cluster/shard-map.js';
-import type { Clock } from '../../runtime/clock.js';
 import { NotFoundError, UnavailableError, describeError } from '../../runtime/errors.js';
-import type { Logger } from '../../runtime/logger.js';
-import type { Subjects } from '../../runtime/subjects.js';
-import type { Requester } from '../router/shard-client.js';
 import { leaderSubject, type ReshardStatus } from '../shard-protocol.js';
+import type { CoordinatorDeps } from './coordinator.js';
 import { ReshardStopped, runReshard, type ReshardPorts, type ReshardShardStatus } from './reshard-driver.js';
 import { reshardProgress } from './reshard-moves.js';
 import { ReshardProgress } from './reshard-progress.js';
@@ -21,20 +17,13 @@ import { ReshardProgress } from './reshard-progress.js';
 const STATUS_MS = 1_000;
 const COMMAND_MS = 10_000;
 
-export interface ReshardsDeps {
-  meta: MetadataStore;
-  membership: MembershipView;
-  requester: Requester;
-  subjects: Subjects;
-  clock: Clock;
-  log: Logger;
+/** The coordinator's own parts (coordinator.ts), and what a reshard needs of the coordinator itself. */
+export interface ReshardsDeps extends Pick<CoordinatorDeps, 'meta' | 'membership' | 'requester' | 'subjects' | 'clock' | 'log' | 'faults'> {
   /** The coordinator's lease epoch (0: not active). */
   epoch(): number;
   sleep(ms: number): Promise<void>;
-  /** Changes a collection's record by compare-and-set while the coordinator is active (coordinator.ts). */
+  /** Changes a collection's record by compare-and-set while the coordinator is active. */
   editCollection(uid: string, edit: (r: CollectionRecord) => boolean): Promise<void>;
-  /** Test faults (SHOAL_FAULTS): `slow-reshard` waits 3 s before the fence and 3 s before the switch. */
-  faults?: ReadonlySet<string> | undefined;
 }
 
 /** What describe says of a running reshard (PROTOCOL.md, collections.reshard), or null. */
