@@ -35,6 +35,11 @@ import { TurnPipeline, type TurnStats } from './raft-turns.js';
 const GROUP_ID = /^[A-Za-z0-9_.-]{1,200}$/;
 /** A follower asks for its next read lease once this many ticks or fewer are left of the one it holds. */
 const LEASE_RENEW_TICKS = 2;
+/**
+ * When the clock is this many ticks past what the cores have counted (the process stalled, or was
+ * paused), the ticks it owes are run before a message is stepped or a read uses a lease.
+ */
+const CATCH_UP_AFTER_TICKS = 1.5;
 
 export class RaftHost {
   readonly nodeId: string;
@@ -50,6 +55,13 @@ export class RaftHost {
   private readonly liveness: PeerLiveness;
   private turnScheduled = false;
   private ticker: Timer | undefined;
+  /**
+   * The time the cores' ticks stand for. Ticks are counted from the clock, not from timer
+   * firings: a timer that fires late, or once after a pause (SIGSTOP) or a long stall of the event
+   * loop, runs every tick that the time since asks for, so no lease outlives its length in real
+   * time (see {@link catchUp}).
+   */
+  private tickedTo: number;
   private readSeq = 0;
   private stopped = false;
   /** Why the host stopped itself (fail-stop), if it did. */
@@ -67,6 +79,7 @@ export class RaftHost {
     this.transport = deps.transport;
     this.defer = deps.defer ?? ((fn) => setImmediate(fn));
     this.liveness = new PeerLiveness(this.nodeId, this.clock.now());
+    this.tickedTo = this.clock.now();
     this.snapshots = new SnapshotStreams(this.transport, this.nodeId, this.opts.snapshotChunkBytes, this.opts.snapshotStallMs, this.log, this.clock);
     this.turns = new TurnPipeline({
       store: this.store,
@@ -208,6 +221,7 @@ export class RaftHost {
   readBarrier(groupId: string, o: { mode: ReadMode; timeoutMs: number }): Promise<void> {
     return settle(() => {
       checkTimeout(o.timeoutMs);
+      this.catchUp();
       return requestRead(this.serving(groupId), o, false, this.readDeps).then(() => undefined);
     });
   }
@@ -222,6 +236,7 @@ export class RaftHost {
   readIndex(groupId: string, o: { mode: ReadMode; timeoutMs: number; forPeer?: string }): Promise<{ index: number; term: number }> {
     return settle(() => {
       checkTimeout(o.timeoutMs);
+      this.catchUp();
       const g = this.serving(groupId);
       // The term the index is taken in: a follower serving the read checks it is still in it (RaftNode.readIndex).
       const term = g.core.term;
@@ -242,6 +257,7 @@ export class RaftHost {
    */
   leaseRead(groupId: string, timeoutMs: number): Promise<number> | undefined {
     checkTimeout(timeoutMs);
+    this.catchUp();
     const g = this.serving(groupId);
     const lease = g.core.followerLease();
     if (lease === undefined || lease.ticksLeft <= LEASE_RENEW_TICKS) {
@@ -430,7 +446,7 @@ export class RaftHost {
   private scheduleTick(): void {
     this.ticker = this.clock.setTimer(() => {
       if (this.stopped) return;
-      this.tick();
+      this.tick(true);
       this.scheduleTick();
     }, this.opts.tickMs);
   }
@@ -440,21 +456,39 @@ export class RaftHost {
    * been silent for an election timeout, and ping peer nodes that got nothing for a heartbeat
    * interval. A quiescent group costs two field reads here and nothing else.
    */
-  private tick(): void {
+  private tick(fromTimer: boolean): void {
     const now = this.clock.now();
+    const owed = Math.floor((now - this.tickedTo) / this.opts.tickMs);
+    // After a long pause every timer has run out once 2 election timeouts are counted: no more.
+    const cap = 2 * this.opts.electionTicks + 2;
+    const n = owed > cap ? cap : fromTimer ? Math.max(1, owed) : owed;
+    if (n === 0) return;
+    this.tickedTo = owed > cap ? now : this.tickedTo + n * this.opts.tickMs;
     const silent = this.liveness.tick(this.groups.values(), now, this.opts.electionTicks * this.opts.tickMs);
     for (const g of this.groups.values()) {
       const core = g.core;
       if (silent && core.lead !== null && silent.has(core.lead)) core.leaderNodeDown(core.lead);
       if (core.quiesced) continue;
-      core.tick();
+      for (let i = 0; i < n && !core.quiesced; i++) core.tick();
       g.checkAll();
       this.markDirty(g);
     }
     this.transport.ping(this.liveness.peers(), now, this.opts.heartbeatTicks * this.opts.tickMs);
   }
 
+  /**
+   * Runs the ticks the clock owes when the cores' count is behind it by {@link CATCH_UP_AFTER_TICKS}
+   * or more: called before a message is stepped and before a read uses a lease. A leader that was
+   * paused past its lease must not serve a leased read, nor grant a follower a lease, on the
+   * strength of ticks that never ran; the messages and reads waiting for it when it resumes are
+   * handled before its late timer fires.
+   */
+  private catchUp(): void {
+    if (!this.stopped && this.clock.now() - this.tickedTo >= CATCH_UP_AFTER_TICKS * this.opts.tickMs) this.tick(false);
+  }
+
   private onBatch(from: string, msgs: [string, Message][]): boolean {
+    this.catchUp();
     this.liveness.heardFrom(from, this.clock.now());
     for (const [groupId, m] of msgs) {
       const g = this.groups.get(groupId);

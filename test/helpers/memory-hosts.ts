@@ -6,7 +6,7 @@
 import { MemoryRaftNetwork } from '../../src/replication/memory-raft-transport.js';
 import { RaftHost } from '../../src/replication/raft-host.js';
 import type { AppliedEntry, StateMachine } from '../../src/replication/raft-state-machine.js';
-import { ManualClock } from '../../src/runtime/clock.js';
+import { ManualClock, type Clock, type Timer } from '../../src/runtime/clock.js';
 import type { Logger } from '../../src/runtime/logger.js';
 import { MemoryRaftLogStore } from '../../src/storage/raft-log-store.js';
 
@@ -16,6 +16,33 @@ export const QUIET: Logger = { debug: noop, info: noop, warn: noop, error: noop,
 /** A state machine image as the host streams it: pieces of `size` bytes. */
 export async function* chunked(image: Uint8Array, size: number): AsyncIterable<Uint8Array> {
   for (let off = 0; off < image.length; off += size) yield image.subarray(off, off + size);
+}
+
+/**
+ * One process's view of a shared {@link ManualClock} whose event loop can be stalled: while
+ * stalled, its timers that fall due are held, and they fire late, at {@link release} (as after a
+ * SIGSTOP, or a long synchronous task). Time itself goes on.
+ */
+export class StallableClock implements Clock {
+  stalled = false;
+  private held: (() => void)[] = [];
+
+  constructor(private readonly inner: ManualClock) {}
+
+  now(): number {
+    return this.inner.now();
+  }
+
+  setTimer(fn: () => void, delayMs: number): Timer {
+    return this.inner.setTimer(() => (this.stalled ? this.held.push(fn) : fn()), delayMs);
+  }
+
+  release(): void {
+    this.stalled = false;
+    const held = this.held;
+    this.held = [];
+    for (const fn of held) fn();
+  }
 }
 
 /** The memory store, with a flush that can be made to fail once. */
@@ -92,24 +119,28 @@ export class MemoryHosts {
   readonly clock = new ManualClock(1_000);
   /** Snapshot chunks sent to each node. */
   readonly chunkArrivals = new Map<string, number>();
+  /** Nodes cut off: nothing they send arrives, nothing sent to them arrives. */
+  readonly cut = new Set<string>();
   readonly net = new MemoryRaftNetwork(this.clock, {
-    fate: (_from, to, kind) => {
+    fate: (from, to, kind) => {
+      if (this.cut.has(from) || this.cut.has(to)) return [];
       if (kind === 'chunk') this.chunkArrivals.set(to, (this.chunkArrivals.get(to) ?? 0) + 1);
       return [0];
     },
   });
   readonly nodes = new Map<string, MemoryNode>();
 
-  add(id: string, o: { compactEvery?: number; compactKeep?: number; snapshotChunkBytes?: number } = {}): MemoryNode {
+  add(id: string, o: { compactEvery?: number; compactKeep?: number; snapshotChunkBytes?: number; clock?: Clock } = {}): MemoryNode {
     const store = new FlakyMemoryStore();
     const fatal: Error[] = [];
+    const { clock, ...options } = o;
     const host = RaftHost.open({
       nodeId: id,
-      clock: this.clock,
+      clock: clock ?? this.clock,
       log: QUIET,
       store,
       transport: this.net.attach(id, { requestTimeoutMs: 200 }),
-      options: { tickMs: 10, electionTicks: 6, heartbeatTicks: 2, seed: id.charCodeAt(0), ...o },
+      options: { tickMs: 10, electionTicks: 6, heartbeatTicks: 2, seed: id.charCodeAt(0), ...options },
       onFatal: (err) => fatal.push(err),
     });
     const n: MemoryNode = { id, host, store, sm: new MemoryStateMachine(), fatal };
