@@ -100,7 +100,8 @@ export class MemoryHosts {
   });
   readonly nodes = new Map<string, MemoryNode>();
 
-  add(id: string, o: { compactEvery?: number; compactKeep?: number; snapshotChunkBytes?: number } = {}): MemoryNode {
+  add(id: string, o: { compactEvery?: number; compactKeep?: number; snapshotChunkBytes?: number; writeGate?: () => Error | undefined } = {}): MemoryNode {
+    const { writeGate, ...options } = o;
     const store = new FlakyMemoryStore();
     const fatal: Error[] = [];
     const host = RaftHost.open({
@@ -109,8 +110,9 @@ export class MemoryHosts {
       log: QUIET,
       store,
       transport: this.net.attach(id, { requestTimeoutMs: 200 }),
-      options: { tickMs: 10, electionTicks: 6, heartbeatTicks: 2, seed: id.charCodeAt(0), ...o },
+      options: { tickMs: 10, electionTicks: 6, heartbeatTicks: 2, seed: id.charCodeAt(0), ...options },
       onFatal: (err) => fatal.push(err),
+      ...(writeGate ? { writeGate } : {}),
     });
     const n: MemoryNode = { id, host, store, sm: new MemoryStateMachine(), fatal };
     this.nodes.set(id, n);
