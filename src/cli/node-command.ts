@@ -13,29 +13,40 @@ import { registerNodeMetrics } from '../actors/node/node-metrics.js';
 import { ActorSystem } from '../runtime/actor-system.js';
 import { describeError } from '../runtime/errors.js';
 import { MetricsRegistry, serveMetrics } from '../runtime/metrics.js';
+import { DEFAULT_MIN_FREE_DISK_BYTES, ResourceGuard } from '../runtime/resource-guard.js';
+import { DEFAULT_MAX_PENDING_REQUESTS } from '../actors/replica/request-bound.js';
 import { assertToken } from '../runtime/subjects.js';
 import { openNodeEnv } from '../storage/node-env.js';
 import { UsageError, intOption, type Command } from './command.js';
 import { lockFile } from './lock.js';
-import { DOWN_AFTER_MS_MAX, DOWN_AFTER_MS_MIN, nodeSettingsFrom } from './ops-options.js';
+import { DOWN_AFTER_MS_MAX, DOWN_AFTER_MS_MIN, nodeSettingsFrom, parseBytes } from './ops-options.js';
 import { DEFAULT_NATS_URL } from './connection.js';
 import { EXIT_FLUSH_FAILED } from './exit-codes.js';
 import { setupTelemetry } from './telemetry.js';
 import { shoalVersion } from './version.js';
 
 export const DEFAULT_INDEX_WORKERS = 1;
+/** The least --max-memory taken: a node needs about this much to start. */
+export const MIN_MAX_MEMORY_BYTES = 16 * 2 ** 20;
 
 const USAGE = `shoal node --id <id> --nats <url> --data <dir> [--prefix shoal] [--metrics-port <port>] [--index-workers ${DEFAULT_INDEX_WORKERS}]
            [--zone <label>] [--down-after-ms 5000] [--replace-after-ms 60000]
+           [--max-memory <bytes>] [--min-free-disk 256MiB] [--max-pending-requests ${DEFAULT_MAX_PENDING_REQUESTS}]
 
 Runs one node: its replicas, a router for the public API, and membership heartbeats.
 --zone labels the node's failure domain (a rack, a data centre): a shard's replicas go to distinct
 zones first, then distinct nodes. A node not heard from for --down-after-ms (${DOWN_AFTER_MS_MIN} to ${DOWN_AFTER_MS_MAX}) is
 down; one down for longer than --replace-after-ms is dead, and its replicas are rebuilt elsewhere
 (shoal rebalance configure --replace-after-ms changes it for the whole cluster).
+Resource limits (docs/operations.md): writes are refused with UNAVAILABLE, naming the node and the
+limit, while the data directory's filesystem has --min-free-disk or less free, or while the
+process's memory is at 90% of --max-memory or more (none by default; bytes, or with a unit: 4GiB);
+reads go on, and writes resume by themselves once the limit is clear. Past --max-pending-requests
+client requests in flight on this node, new ones are refused with UNAVAILABLE at once.
 Every flag may come from the environment instead: SHOAL_ID, SHOAL_NATS_URL (comma-separated
 URLs), SHOAL_DATA, SHOAL_PREFIX, SHOAL_METRICS_PORT, SHOAL_INDEX_WORKERS, SHOAL_ZONE,
-SHOAL_DOWN_AFTER_MS, SHOAL_REPLACE_AFTER_MS, and SHOAL_KV_REPLICAS (replicas of the metadata
+SHOAL_DOWN_AFTER_MS, SHOAL_REPLACE_AFTER_MS, SHOAL_MAX_MEMORY, SHOAL_MIN_FREE_DISK,
+SHOAL_MAX_PENDING_REQUESTS, and SHOAL_KV_REPLICAS (replicas of the metadata
 bucket on a clustered NATS, default 1).
 Prints "ready" on standard output once it serves; SIGTERM or Ctrl-C stops it cleanly.`;
 
@@ -50,6 +61,7 @@ export const nodeCommand: Command = {
         id: { type: 'string' }, nats: { type: 'string' }, data: { type: 'string' }, prefix: { type: 'string' },
         'metrics-port': { type: 'string' }, 'index-workers': { type: 'string' },
         zone: { type: 'string' }, 'down-after-ms': { type: 'string' }, 'replace-after-ms': { type: 'string' },
+        'max-memory': { type: 'string' }, 'min-free-disk': { type: 'string' }, 'max-pending-requests': { type: 'string' },
       },
     });
     const env = process.env;
@@ -68,6 +80,12 @@ export const nodeCommand: Command = {
     const indexWorkers = intOption(values['index-workers'] ?? env['SHOAL_INDEX_WORKERS'], '--index-workers', 1, 64) ?? DEFAULT_INDEX_WORKERS;
     const kvReplicas = intOption(env['SHOAL_KV_REPLICAS'], 'SHOAL_KV_REPLICAS', 1, 5);
     const settings = nodeSettingsFrom(values, env);
+    const maxMemoryText = values['max-memory'] ?? env['SHOAL_MAX_MEMORY'];
+    const maxMemoryBytes = maxMemoryText ? parseBytes(maxMemoryText, '--max-memory') : undefined;
+    if (maxMemoryBytes !== undefined && maxMemoryBytes < MIN_MAX_MEMORY_BYTES) throw new UsageError(`--max-memory must be at least ${MIN_MAX_MEMORY_BYTES / 2 ** 20} MiB, got '${maxMemoryText}'`);
+    const minFreeText = values['min-free-disk'] ?? env['SHOAL_MIN_FREE_DISK'];
+    const minFreeDiskBytes = minFreeText ? parseBytes(minFreeText, '--min-free-disk') : DEFAULT_MIN_FREE_DISK_BYTES;
+    const maxPendingRequests = intOption(values['max-pending-requests'] ?? env['SHOAL_MAX_PENDING_REQUESTS'], '--max-pending-requests', 1, 1_000_000) ?? DEFAULT_MAX_PENDING_REQUESTS;
     const data = resolve(dataArg);
     mkdirSync(data, { recursive: true });
     const releaseLock = lockDataDir(data, id);
@@ -75,7 +93,9 @@ export const nodeCommand: Command = {
     const telemetry = setupTelemetry({ serviceName: `shoal-node-${id}` });
     const system = await ActorSystem.connect(natsUrl.split(','), { name: id, prefix });
     const lmdb = openNodeEnv({ path: join(data, 'lmdb') });
+    const guard = await ResourceGuard.start({ nodeId: id, dataDir: data, minFreeDiskBytes, maxMemoryBytes, clock: system.clock, log: system.log });
     const raft = await RaftHost.start({
+      writeGate: () => guard.writeError(),
       system,
       env: lmdb,
       nodeId: id,
@@ -86,12 +106,12 @@ export const nodeCommand: Command = {
         process.exit(EXIT_FLUSH_FAILED);
       },
     });
-    const factory = createReplicaFactory({ raft, env: lmdb, dataDir: data, indexWorkers, log: system.log });
+    const factory = createReplicaFactory({ raft, env: lmdb, dataDir: data, indexWorkers, log: system.log, maxPendingRequests });
     const metrics = new MetricsRegistry();
     const node = await runNode({ system, factory, version: shoalVersion(), metrics, ...(kvReplicas ? { kvReplicas } : {}), ...settings });
     registerNodeMetrics(metrics, { raft, node, points: () => factory.pointCounts(), leaderChanges: () => factory.leaderChanges() });
     const metricsServer = metricsPort !== undefined ? await serveMetrics(metrics, metricsPort) : undefined;
-    system.log.info('node ready', { node: id, nats: natsUrl, data, prefix, metricsPort: metricsServer?.port, ...settings });
+    system.log.info('node ready', { node: id, nats: natsUrl, data, prefix, metricsPort: metricsServer?.port, minFreeDiskBytes, maxMemoryBytes, maxPendingRequests, ...settings });
     process.stdout.write(`ready ${id}\n`);
 
     await stopSignal();
@@ -102,6 +122,7 @@ export const nodeCommand: Command = {
     }, 15_000);
     hardStop.unref();
     // Order: stop serving (router, replicas), then Raft, then the state machines and LMDB.
+    guard.stop();
     await node.stop().catch((e: unknown) => system.log.warn('node stop', { error: describeError(e) }));
     await raft.stop().catch((e: unknown) => system.log.warn('raft stop', { error: describeError(e) }));
     await factory.closeAll().catch((e: unknown) => system.log.warn('replicas close', { error: describeError(e) }));

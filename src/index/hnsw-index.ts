@@ -253,13 +253,20 @@ export class HnswIndex implements VectorIndex {
    * `dir.tmp`, flushed, renamed, parent flushed), then reads the graph back from it, so that this
    * index continues exactly as an index loaded from `dir` would (hnswlib's level generator
    * restarts on read). Every replica checkpoints at the same log indexes; that keeps their graphs
-   * identical. An existing `dir` is replaced.
+   * identical. An existing `dir` is replaced. A save that fails (ENOSPC) removes its partial
+   * `dir.tmp`, so that it neither holds the space nor is taken for a checkpoint; `dir` and the
+   * checkpoints before it are untouched.
    */
   checkpoint(dir: string): void {
     const tmp = `${dir}.tmp`;
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
-    this.save(tmp);
+    try {
+      this.save(tmp);
+    } catch (err) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw err;
+    }
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
     fsyncFile(dirname(dir));

@@ -63,6 +63,7 @@ export class RaftHost {
    */
   private tickedTo: number;
   private readSeq = 0;
+  private ticks = 0;
   private stopped = false;
   /** Why the host stopped itself (fail-stop), if it did. */
   private fatal: string | null = null;
@@ -116,7 +117,11 @@ export class RaftHost {
     const opts = parseRaftHostOptions(o.options ?? {}, o.nodeId);
     const electionMs = opts.electionTicks * opts.tickMs;
     const transport = new NatsRaftTransport(o.system.nc, o.system.requests, o.system.subjects, o.nodeId, Math.max(2 * electionMs, 500), o.system.log);
-    const host = RaftHost.open({ nodeId: o.nodeId, clock: o.system.clock, log: o.system.log, store, transport, options: { ...o.options, seed: opts.seed }, ...(o.onFatal ? { onFatal: o.onFatal } : {}) });
+    const host = RaftHost.open({
+      nodeId: o.nodeId, clock: o.system.clock, log: o.system.log, store, transport, options: { ...o.options, seed: opts.seed },
+      ...(o.onFatal ? { onFatal: o.onFatal } : {}),
+      ...(o.writeGate ? { writeGate: o.writeGate } : {}),
+    });
     await o.system.flush();
     return host;
   }
@@ -207,6 +212,8 @@ export class RaftHost {
     checkTimeout(o.timeoutMs);
     if (o.concern !== 'majority' && o.concern !== 'all' && o.concern !== 'leader') throw new InvalidArgumentError(`concern must be 'majority', 'all' or 'leader', got ${String(o.concern)}`);
     if (g.failed) return Promise.reject(new UnavailableError(`group ${groupId}: ${g.failed}`));
+    const refused = this.deps.writeGate?.();
+    if (refused) return Promise.reject(refused);
     const res = g.core.propose([data]);
     if (!res.ok) return Promise.reject(this.notLeader(g, res.reason, res.leader));
     this.markDirty(g);
@@ -464,6 +471,7 @@ export class RaftHost {
     const n = owed > cap ? cap : fromTimer ? Math.max(1, owed) : owed;
     if (n === 0) return;
     this.tickedTo = owed > cap ? now : this.tickedTo + n * this.opts.tickMs;
+    if (fromTimer && ++this.ticks % this.opts.electionTicks === 0 && this.deps.writeGate?.()) this.handOverLeaderships();
     const silent = this.liveness.tick(this.groups.values(), now, this.opts.electionTicks * this.opts.tickMs);
     for (const g of this.groups.values()) {
       const core = g.core;
@@ -487,14 +495,30 @@ export class RaftHost {
     if (!this.stopped && this.clock.now() - this.tickedTo >= CATCH_UP_AFTER_TICKS * this.opts.tickMs) this.tick(false);
   }
 
+  /**
+   * While this node takes no writes (writeGate), each group it leads is handed to a caught-up
+   * voter, if it has one, so that the group takes writes again elsewhere. Tried once an election
+   * timeout until it works or the gate opens.
+   */
+  private handOverLeaderships(): void {
+    for (const g of this.groups.values()) {
+      if (g.core.role !== 'leader' || g.stopped) continue;
+      const to = g.core.bestTransferee();
+      if (!to || to === this.nodeId) continue;
+      this.transferNow(g.id, to).catch(() => undefined);
+    }
+  }
+
   private onBatch(from: string, msgs: [string, Message][]): boolean {
     this.catchUp();
     this.liveness.heardFrom(from, this.clock.now());
+    // A node that must take no writes acknowledges no appends: it could not persist them.
+    const gated = this.deps.writeGate?.() !== undefined;
     for (const [groupId, m] of msgs) {
       const g = this.groups.get(groupId);
       if (!g || typeof m !== 'object' || m === null) continue;
       // While a snapshot is being restored, the log waits for it; heartbeats still count.
-      if (g.restoring && (m.type === 'app' || m.type === 'snap')) continue;
+      if ((g.restoring || gated) && (m.type === 'app' || m.type === 'snap')) continue;
       try {
         g.core.step(m);
       } catch (err) {
@@ -508,7 +532,7 @@ export class RaftHost {
   private onChunk(chunk: SnapshotChunk): Promise<boolean> {
     this.liveness.heardFrom(chunk.from, this.clock.now());
     const g = this.groups.get(chunk.group);
-    if (!g) return Promise.resolve(false);
+    if (!g || this.deps.writeGate?.() !== undefined) return Promise.resolve(false);
     return this.snapshots.receive(g, chunk, () => this.markDirty(g));
   }
 

@@ -90,7 +90,16 @@ export interface RaftHostStartOptions {
    * flush of the Raft log): the process should exit and recover from what is on disk.
    */
   onFatal?: (err: Error) => void;
+  /** See {@link RaftHostDeps.writeGate}. */
+  writeGate?: WriteGate;
 }
+
+/**
+ * Asked before each proposal and each inbound append: an error while this node must not take
+ * writes (its disk or memory limit is passed: runtime/resource-guard.ts), else undefined. It must
+ * be cheap (a field read): it runs on the write path.
+ */
+export type WriteGate = () => Error | undefined;
 
 /** The host's ports: everything outside it that it talks to. */
 export interface RaftHostDeps {
@@ -105,6 +114,13 @@ export interface RaftHostDeps {
   onFatal?: (err: Error) => void;
   /** Deliberate bugs of the core and the host, for proving the simulation catches them. Never set outside tests. */
   bugs?: TestingBugs & HostTestingBugs;
+  /**
+   * While it returns an error, this node takes no writes: proposals are refused with it, a
+   * follower drops the leader's appends and snapshots (it does not acknowledge what it cannot
+   * persist; the group goes on with the other replicas), and a leader hands its leadership to a
+   * caught-up voter when it has one. Reads and elections go on.
+   */
+  writeGate?: WriteGate;
   /** Overrides of the cores' flow control (the simulation varies them). */
   flow?: { maxSizePerMsg?: number; maxInflightMsgs?: number };
 }

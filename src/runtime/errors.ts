@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'NOT_LEADER',
   'STALE_MAP',
   'MOVING',
+  'OVERLOADED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -49,6 +50,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   NOT_LEADER: 503,
   STALE_MAP: 503,
   MOVING: 503,
+  OVERLOADED: 503,
 };
 
 /** Base of every Shoal error. `code` is what programs branch on; `message` is for people. */
@@ -178,6 +180,19 @@ export class MovingError extends ShoalError {
   }
 }
 
+/**
+ * A node refused a request at once because one of its limits is passed: its bound of requests in
+ * flight, its disk's free-space reserve, or `--max-memory` (docs/operations.md, Resource limits).
+ * It surfaces as UNAVAILABLE, and a router does not retry it inside the deadline: the client hears
+ * at once and backs off, instead of its request waiting in a queue until it times out.
+ */
+export class OverloadedError extends ShoalError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('OVERLOADED', message, options);
+    this.name = 'OverloadedError';
+  }
+}
+
 type ErrorClass = new (message: string, options?: { cause?: unknown }) => ShoalError;
 
 const CLASSES: Readonly<Record<ErrorCode, ErrorClass>> = {
@@ -196,6 +211,7 @@ const CLASSES: Readonly<Record<ErrorCode, ErrorClass>> = {
   NOT_LEADER: NotLeaderError,
   STALE_MAP: StaleMapError,
   MOVING: MovingError,
+  OVERLOADED: OverloadedError,
 };
 
 /** Builds the class that belongs to `code`. */
@@ -249,6 +265,7 @@ const PUBLIC_CODE: Readonly<Record<ErrorCode, PublicErrorCode>> = {
   NOT_LEADER: 'UNAVAILABLE',
   STALE_MAP: 'UNAVAILABLE',
   MOVING: 'UNAVAILABLE',
+  OVERLOADED: 'UNAVAILABLE',
 };
 
 /**

@@ -29,6 +29,15 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Flags for the node processes' Node.js (e.g. `--cpu-prof`). */
   nodeArgs?: string[];
+  /** Environment of single nodes, by id, on top of `env`. */
+  nodeEnv?: Record<string, Record<string, string>>;
+  /**
+   * Called for each node before its first start (e.g. to mount a small filesystem on its data
+   * directory); a throw fails the start. `release` is called for each node in {@link TestCluster.stop},
+   * once every process has exited and before the cluster's directory is removed.
+   */
+  prepare?: (node: TestNode) => void;
+  release?: (node: TestNode) => void;
 }
 
 export class TestCluster {
@@ -41,15 +50,25 @@ export class TestCluster {
     readonly prefix: string,
     private readonly env: Record<string, string>,
     private readonly nodeArgs: string[],
+    private readonly release?: (node: TestNode) => void,
   ) {}
 
   static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
     // a paused node is dropped by the server within ~3 s (its subscriptions with it)
     const nats = await startTestNats({ pingIntervalSec: 1, pingMax: 2 });
     const root = mkdtempSync(join(tmpdir(), 'shoal-cluster-'));
-    const c = new TestCluster(nats, root, opts.prefix ?? 'shoal', opts.env ?? {}, opts.nodeArgs ?? []);
+    const c = new TestCluster(nats, root, opts.prefix ?? 'shoal', opts.env ?? {}, opts.nodeArgs ?? [], opts.release);
     const n = opts.nodes ?? 3;
-    for (let i = 1; i <= n; i++) c.nodes.set(`n${i}`, { id: `n${i}`, dataDir: join(root, `n${i}`), proc: undefined, log: [] });
+    for (let i = 1; i <= n; i++) {
+      const id = `n${i}`;
+      c.nodes.set(id, { id, dataDir: join(root, id), proc: undefined, log: [], ...(opts.nodeEnv?.[id] ? { env: opts.nodeEnv[id] } : {}) });
+    }
+    try {
+      for (const node of c.nodes.values()) opts.prepare?.(node);
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
     await Promise.all([...c.nodes.keys()].map((id) => c.startNode(id)));
     await c.waitFor(async () => {
       const s = await (await c.client()).clusterStatus(2_000);
@@ -134,7 +153,16 @@ export class TestCluster {
       }),
     );
     await this.nats.stop();
+    const failures: unknown[] = [];
+    for (const n of this.nodes.values()) {
+      try {
+        this.release?.(n);
+      } catch (err) {
+        failures.push(err);
+      }
+    }
     rmSync(this.root, { recursive: true, force: true });
+    if (failures.length > 0) throw failures[0];
   }
 }
 

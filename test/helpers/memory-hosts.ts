@@ -130,10 +130,10 @@ export class MemoryHosts {
   });
   readonly nodes = new Map<string, MemoryNode>();
 
-  add(id: string, o: { compactEvery?: number; compactKeep?: number; snapshotChunkBytes?: number; clock?: Clock } = {}): MemoryNode {
+  add(id: string, o: { compactEvery?: number; compactKeep?: number; snapshotChunkBytes?: number; clock?: Clock; writeGate?: () => Error | undefined } = {}): MemoryNode {
+    const { writeGate, clock, ...options } = o;
     const store = new FlakyMemoryStore();
     const fatal: Error[] = [];
-    const { clock, ...options } = o;
     const host = RaftHost.open({
       nodeId: id,
       clock: clock ?? this.clock,
@@ -142,6 +142,7 @@ export class MemoryHosts {
       transport: this.net.attach(id, { requestTimeoutMs: 200 }),
       options: { tickMs: 10, electionTicks: 6, heartbeatTicks: 2, seed: id.charCodeAt(0), ...options },
       onFatal: (err) => fatal.push(err),
+      ...(writeGate ? { writeGate } : {}),
     });
     const n: MemoryNode = { id, host, store, sm: new MemoryStateMachine(), fatal };
     this.nodes.set(id, n);

@@ -101,11 +101,21 @@ describe('shoal operations verbs', () => {
     }
   });
 
-  it('cli ops - node and dev refuse bad zone and failure-detection settings before touching their data directory', async () => {
+  it('cli ops - node and dev refuse bad zone, failure-detection and resource-limit settings before touching their data directory', async () => {
     const data = join(dir, 'never');
     const node = await shoal('node', '--id', 'n1', '--data', data, '--down-after-ms', '10');
     assert.equal(node.code, 2);
     assert.match(node.stderr, /--down-after-ms must be 1000 to 600000, got 10/);
+    for (const [flag, value, message] of [
+      ['--max-memory', '10', /--max-memory must be at least 16 MiB, got '10'/],
+      ['--max-memory', '4G', /--max-memory: '4G' is ambiguous/],
+      ['--min-free-disk', 'lots', /--min-free-disk must be a number of bytes ≥ 0/],
+      ['--max-pending-requests', '0', /--max-pending-requests must be 1 to 1000000, got 0/],
+    ] as const) {
+      const r = await shoal('node', '--id', 'n1', '--data', data, flag, value);
+      assert.equal(r.code, 2, `${flag} ${value}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
     const zone = await shoal('node', '--id', 'n1', '--data', data, '--zone', 'eu west');
     assert.equal(zone.code, 2);
     assert.match(zone.stderr, /--zone "eu west" is not valid/);

@@ -21,6 +21,7 @@ import { describeError, InternalError, InvalidArgumentError, MovingError, NotFou
 import type { Logger } from '../../runtime/logger.js';
 import type { ShardingConfig } from '../../api/types.js';
 import { runImporter } from './importer.js';
+import type { RequestBound } from './request-bound.js';
 import type { Subjects } from '../../runtime/subjects.js';
 import type { RoleChange } from '../../replication/raft-state-machine.js';
 import { encodeCommand, type LoggedCommand } from '../../shard/mod.js';
@@ -104,6 +105,8 @@ export interface ReplicaConfig {
   sharding?: ShardingConfig;
   /** The bytes per second this shard's reshard copy may take now (the node's share of `maxBytesPerSec`, copy-rates.ts; 0 or absent: unlimited). */
   importRate?(): number;
+  /** The node's bound on client requests in flight (request-bound.ts); absent: unbounded. */
+  bound?: RequestBound;
 }
 
 /** Margin kept from a request's deadline for the answer's trip back. */
@@ -122,6 +125,9 @@ export const FOLLOWER_READ_MAX_LAG = 1_000;
  * busy restoring a snapshot, does not hold reads).
  */
 export const FOLLOWER_READ_MAX_WAIT_MS = 1_000;
+
+/** The requests a client's operation makes, counted against the node's {@link RequestBound}; the cluster's own (status, read index, reshard, membership) are not. */
+const CLIENT_REQUESTS: ReadonlySet<string> = new Set(['write', 'search', 'get', 'count']);
 
 /** Shard requests arrive as they are (on the leader subject, the queue group, or the actor's own subject); role changes and leader balance are the actor's own. */
 type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleChange };
@@ -186,12 +192,22 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
         return state;
       }
       const reply = ctx.deferReply();
+      const counted = cfg.bound !== undefined && CLIENT_REQUESTS.has(msg.type);
+      if (counted) {
+        const refused = cfg.bound?.enter();
+        if (refused) {
+          reply.reject(refused);
+          return state;
+        }
+      }
       handle(cfg, state, msg, ctx.clock).then(
         (v) => reply.resolve(v),
         // The group left this node (removed from the shard, its data being deleted): the shard
         // is served elsewhere, so the caller retries there.
         (e: unknown) => reply.reject(e instanceof NotFoundError ? new UnavailableError(`shard ${cfg.collection}/${cfg.shard} is no longer served on ${cfg.node}: ${e.message}`) : e),
-      );
+      ).finally(() => {
+        if (counted) cfg.bound?.leave();
+      });
       return state;
     },
     async cleanup(state) {

@@ -20,6 +20,7 @@ import type { RaftHost } from '../../replication/raft-host.js';
 import type { AppliedEntry, RoleChange, StateMachine } from '../../replication/raft-state-machine.js';
 import type { ReplicaFactory, ReplicaStart } from './replica-manager.js';
 import type { ReplicaResources, ReplicatedGroup, ShardStore } from './replica-actor.js';
+import { DEFAULT_MAX_PENDING_REQUESTS, RequestBound } from './request-bound.js';
 
 export interface ReplicaFactoryDeps {
   raft: RaftHost;
@@ -29,6 +30,8 @@ export interface ReplicaFactoryDeps {
   /** Index worker threads shared by this node's shards (round robin). */
   indexWorkers: number;
   log: Logger;
+  /** Client requests the node's replicas work on at once; past it they are refused (request-bound.ts). Default {@link DEFAULT_MAX_PENDING_REQUESTS}. */
+  maxPendingRequests?: number;
 }
 
 interface Opened {
@@ -57,6 +60,7 @@ export interface NodeReplicaFactory extends ReplicaFactory {
   closeAll(): Promise<void>;
   /** Index workers, for metrics. */
   readonly indexHosts: readonly IndexHost[];
+  readonly requestBound: RequestBound;
 }
 
 /** Every replica of a group builds its HNSW graph with the same seed (DESIGN.md, Storage). */
@@ -112,6 +116,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
 
   return {
     indexHosts: hosts,
+    requestBound: new RequestBound(deps.raft.nodeId, deps.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS),
     pointCounts: () => [...opened].map(([g, o]) => [g, o.sm.count()]),
     leaderChanges: () => [...opened].map(([g, o]) => [g, o.leaderChanges]),
 

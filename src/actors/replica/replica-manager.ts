@@ -22,6 +22,7 @@ import type { Subjects } from '../../runtime/subjects.js';
 import type { Requester } from '../router/shard-client.js';
 import { leaderAnnounceSubject, leaderSubject, replicaActorName, type ShardStatus } from '../shard-protocol.js';
 import { replicaBehavior, type ReplicaResources } from './replica-actor.js';
+import type { RequestBound } from './request-bound.js';
 
 /** How a replica with no state on this node starts: bootstrapping the group's first configuration, or joining it empty. */
 export type ReplicaStart = { bootstrap: string[] } | { join: true };
@@ -30,6 +31,8 @@ export type ReplicaStart = { bootstrap: string[] } | { join: true };
 export interface ReplicaFactory {
   open(record: CollectionRecord, shard: number, start: ReplicaStart, onRole: (ev: RoleChange) => void): Promise<ReplicaResources>;
   destroy(record: CollectionRecord, shard: number): Promise<void>;
+  /** The node's bound on client requests in flight, shared by its replicas (absent: unbounded). */
+  readonly requestBound?: RequestBound;
 }
 
 export interface ReplicaManagerDeps {
@@ -115,6 +118,7 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
       importRate: () => deps.importRate?.(r.uid, shard) ?? 0,
       open: () => deps.factory.open(r, shard, how, (roleEv) => post({ type: 'role', key, ev: roleEv })),
       announce: (a) => deps.publish(leaderAnnounceSubject(deps.subjects, a.uid, a.shard), a),
+      ...(deps.factory.requestBound ? { bound: deps.factory.requestBound } : {}),
     }), { mailboxCapacity: 8_192 });
     state.hosted.set(key, { record: r, shard, ref, leading: false });
     state.stored.delete(key);

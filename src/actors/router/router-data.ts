@@ -182,6 +182,7 @@ export class DataRouter {
     const failed: Map<number, Coverage['failed'][number]>[] = queries.map(() => new Map());
     let fatal: ShoalError | undefined;
     let stale: ShoalError | undefined;
+    let why: string | undefined;
     await Promise.all(
       [...plan.values()].map(async ({ shard, consistency, queries: qis }) => {
         const shardQueries: ShardQuery[] = qis.map((qi) => toShardQuery(queries[qi] as SearchRequest));
@@ -203,6 +204,7 @@ export class DataRouter {
             return;
           }
           const reason = e.code === 'TIMEOUT' ? 'TIMEOUT' : 'UNAVAILABLE';
+          why ??= `shard ${shard}: ${e.message}`;
           for (const qi of qis) (failed[qi] as Map<number, Coverage['failed'][number]>).set(shard, { shard, reason });
         }
       }),
@@ -215,7 +217,8 @@ export class DataRouter {
       if (fails.length === shards && shards > 0) {
         const allTimeouts = fails.every((f) => f.reason === 'TIMEOUT');
         const msg = `search of '${c.record.name}': none of its ${shards} shards answered before the deadline`;
-        throw allTimeouts ? new TimeoutError(msg) : new UnavailableError(msg);
+        // Say why when a shard refused (a node over a limit answers at once, not at the deadline).
+        throw allTimeouts ? new TimeoutError(msg) : new UnavailableError(`search of '${c.record.name}': none of its ${shards} shards answered (${why ?? 'unavailable'})`);
       }
       const m0 = performance.now();
       const merged = mergeHits(hits[qi] as Hit[][], q.k);
