@@ -20,6 +20,13 @@ export function utf8Length(s: string): number {
   return ascii ? s.length : utf8.encode(s).length;
 }
 
+/** `s` in quotes for an error message, cut to its first 64 characters when longer (the message must stay small). */
+export function quoted(s: string): string {
+  if (s.length <= 64) return `'${s}'`;
+  const cut = s.charCodeAt(63) >= 0xd800 && s.charCodeAt(63) <= 0xdbff ? 63 : 64;
+  return `'${s.slice(0, cut)}…' (${utf8Length(s)} bytes)`;
+}
+
 export function describeType(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
@@ -41,7 +48,7 @@ export function body(v: unknown, what: string, allowed: readonly string[]): Reco
   if (!isPlainObject(v)) throw new InvalidArgumentError(`${what} body must be an object, got ${describeType(v)}`);
   for (const key of Object.keys(v)) {
     if (!allowed.includes(key)) {
-      throw new InvalidArgumentError(`unknown field '${key}' in ${what} request; expected ${allowed.join(', ')}`);
+      throw new InvalidArgumentError(`unknown field ${quoted(key)} in ${what} request; expected ${allowed.join(', ')}`);
     }
   }
   return v;
@@ -50,7 +57,7 @@ export function body(v: unknown, what: string, allowed: readonly string[]): Reco
 export function object(v: unknown, path: string, allowed: readonly string[]): Record<string, unknown> {
   if (!isPlainObject(v)) throw new InvalidArgumentError(`${path} must be an object, got ${describeType(v)}`);
   for (const key of Object.keys(v)) {
-    if (!allowed.includes(key)) throw new InvalidArgumentError(`unknown field ${path}.${key}; expected ${allowed.join(', ')}`);
+    if (!allowed.includes(key)) throw new InvalidArgumentError(`unknown field ${path}.${key.length > 64 ? quoted(key) : key}; expected ${allowed.join(', ')}`);
   }
   return v;
 }
@@ -74,7 +81,7 @@ export function boolean(v: unknown, path: string, dflt: boolean): boolean {
 export function oneOf<T extends string>(v: unknown, path: string, options: readonly T[], dflt: T): T {
   if (v === undefined) return dflt;
   if (typeof v !== 'string' || !options.includes(v as T)) {
-    throw new InvalidArgumentError(`${path} must be one of ${options.map((o) => `'${o}'`).join(', ')}, got ${typeof v === 'string' ? `'${v}'` : describeType(v)}`);
+    throw new InvalidArgumentError(`${path} must be one of ${options.map((o) => `'${o}'`).join(', ')}, got ${typeof v === 'string' ? quoted(v) : describeType(v)}`);
   }
   return v as T;
 }

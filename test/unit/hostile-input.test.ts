@@ -4,12 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { validateSearch, validateUpsert, validateGet, validateCount } from '../../src/api/validate.js';
+import { validateMaintenance, validateRemove } from '../../src/api/ops.js';
+import { validateCount, validateGet, validateNamed, validateSearch, validateUpsert } from '../../src/api/validate.js';
 import type { CollectionSpec } from '../../src/api/types.js';
 import { parseFilter } from '../../src/index/filter-parse.js';
 import { CBOR_MAX_DEPTH, checkPublicCbor } from '../../src/runtime/cbor-check.js';
 import { decodeBody, encodeCbor } from '../../src/runtime/codec.js';
-import { toPublicError } from '../../src/runtime/errors.js';
+import { MAX_ERROR_MESSAGE_CHARS, respondEdgeError } from '../../src/runtime/actor-system.js';
+import { InvalidArgumentError, toPublicError } from '../../src/runtime/errors.js';
 
 const spec: CollectionSpec = {
   name: 'c', dim: 3, metric: 'cosine', shards: 1, replicas: 1,
@@ -140,5 +142,42 @@ describe('hostile input', () => {
     assert.match(refusal(() => validateSearch(decodeBody(utf8('{"vector":[1,1,1],"k":1e400}'), 'json'), spec)).message, /^k must be an integer, got Infinity/);
     assert.match(refusal(() => validateSearch(decodeBody(encodeCbor({ vector: new Float32Array([1, NaN, 1]) }), 'cbor'), spec)).message, /^vector\[1\] must be a finite number/);
     assert.match(refusal(() => validateSearch(decodeBody(encodeCbor({ vector: new Float64Array([1, 1, 1e300]) }), 'cbor'), spec)).message, /^vector\[2\] must be a finite number within float32 range, got 1e\+300/);
+  });
+});
+
+describe('hostile input - names and messages', () => {
+  it('hostile input - a node id must be a subject token (a NUL in one reached the metadata store as an invalid key: INTERNAL)', () => {
+    for (const node of ['\u0000', 'a.b', 'n 1', 'n*', '>']) {
+      const r = refusal(() => validateMaintenance({ node, on: true }));
+      assert.equal(r.code, 'INVALID_ARGUMENT');
+      assert.match(r.message, /^node '.*' is not a node id: 1 to 128 of A-Z a-z 0-9 _ -$/s);
+    }
+    assert.match(refusal(() => validateRemove({ node: 'x'.repeat(129) })).message, /^node is 129 bytes; the limit is 128/);
+    assert.equal(validateRemove({ node: 'n-2_b' }).node, 'n-2_b');
+  });
+
+  it('hostile input - error messages quote at most 64 characters of a hostile name, key or value', () => {
+    const huge = 'x'.repeat(500_000);
+    for (const r of [
+      refusal(() => validateNamed({ name: huge }, 'collections.describe')),
+      refusal(() => validateCount({ [huge]: 1 })),
+      refusal(() => validateCount({ consistency: huge })),
+      refusal(() => validateUpsert({ points: [{ id: 'a', vector: [1, 1, 1] }], writeConcern: huge }, spec)),
+    ]) {
+      assert.equal(r.code, 'INVALID_ARGUMENT');
+      assert.ok(r.message.length < 300, `a short message, got ${r.message.length} characters`);
+      assert.match(r.message, /'x{64}…' \(\d+ bytes\)/);
+    }
+  });
+
+  it('hostile input - a public error reply carries at most 4,096 characters of message, in its body and its header', () => {
+    let sent: { data: Uint8Array; header: string } | undefined;
+    const msg = { respond: (data: Uint8Array, opts: { headers: { get(k: string): string } }) => (sent = { data, header: opts.headers.get('Nats-Service-Error') }) };
+    respondEdgeError(msg as unknown as Parameters<typeof respondEdgeError>[0], 'json', new InvalidArgumentError(`bad ${'z'.repeat(2_000_000)}`));
+    assert.ok(sent);
+    const body = JSON.parse(new TextDecoder().decode(sent.data)) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'INVALID_ARGUMENT');
+    assert.equal(body.error.message.length, MAX_ERROR_MESSAGE_CHARS + '… (message cut)'.length);
+    assert.equal(sent.header, body.error.message);
   });
 });
