@@ -496,7 +496,22 @@ export function respondEdgeError(msg: Msg, encoding: Encoding, err: unknown): vo
   h.set('Nats-Service-Error-Code', String(ERROR_STATUS[e.code]));
   h.set('Nats-Service-Error', message.replace(/[\r\n]+/g, ' '));
   if (encoding === 'cbor') h.set('Content-Type', CBOR_CONTENT_TYPE);
-  msg.respond(encodeBody({ error: { code: e.code, message } }, encoding), { headers: h });
+  try {
+    msg.respond(encodeBody({ error: { code: e.code, message } }, encoding), { headers: h });
+  } catch (err) {
+    // This runs in a reply callback: a throw here would end the process. The asker gets a short
+    // answer instead (the NATS client refuses, for one, a reply over the server's max payload).
+    const fallback = new InternalError(`the error reply could not be sent (${describeError(err).slice(0, 200)}); it was ${e.code}`);
+    const h2 = natsHeaders();
+    h2.set('Nats-Service-Error-Code', String(ERROR_STATUS.INTERNAL));
+    h2.set('Nats-Service-Error', fallback.message.replace(/[\r\n]+/g, ' '));
+    if (encoding === 'cbor') h2.set('Content-Type', CBOR_CONTENT_TYPE);
+    try {
+      msg.respond(encodeBody({ error: { code: fallback.code, message: fallback.message } }, encoding), { headers: h2 });
+    } catch {
+      // nothing more can be said to this asker; its request times out
+    }
+  }
 }
 
 /** Longest error message a public reply carries; longer ones are cut. */

@@ -5,12 +5,13 @@
  * scratch collection) that its points read back as sent, every 250 requests and at the end
  * that every node is up and every seeded point reads back the same. A failure is shrunk to a
  * minimal request, and both the first failing request and the shrunk one are in the message.
+ * The {@link REGRESSIONS} go first.
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { connect } from '@nats-io/transport-node';
 import type { TestCluster } from './cluster.js';
-import { DIM, FUZZED, SCRATCH, assertNodesUp, checkStored, fuzzRequest, isSafe, newStats, seedPoints, sendAndCheck, showRequest, snapshotOf, type FuzzStats } from './fuzz-api.js';
+import { DIM, FUZZED, REGRESSIONS, SCRATCH, assertNodesUp, checkStored, fuzzRequest, isSafe, newStats, seedPoints, sendAndCheck, showRequest, snapshotOf, type FuzzStats } from './fuzz-api.js';
 
 export interface FuzzOptions {
   runs: number;
@@ -64,7 +65,7 @@ export async function runFuzz(cluster: TestCluster, opts: FuzzOptions): Promise<
         throw err;
       }
     });
-    const out = await fc.check(property, { seed: opts.seed, numRuns: opts.runs, maxSkipsPerRun: 1 });
+    const out = await fc.check(property, { seed: opts.seed, numRuns: opts.runs, maxSkipsPerRun: 1, examples: REGRESSIONS.map((r) => [r]) });
     let failure: string | undefined;
     if (out.failed) {
       const shrunk = out.counterexample?.[0];

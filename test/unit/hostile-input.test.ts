@@ -181,3 +181,26 @@ describe('hostile input - names and messages', () => {
     assert.equal(sent.header, body.error.message);
   });
 });
+
+describe('hostile input - error replies', () => {
+  it('hostile input - an error reply the NATS client will not send (over max payload) becomes a short INTERNAL reply, never a throw out of the reply callback (which ended the node)', () => {
+    const sent: { data: Uint8Array; code: string }[] = [];
+    let calls = 0;
+    const msg = {
+      respond: (data: Uint8Array, opts: { headers: { get(k: string): string } }) => {
+        if (calls++ === 0) throw new Error("'payload' max_payload size exceeded");
+        sent.push({ data, code: opts.headers.get('Nats-Service-Error-Code') });
+        return true;
+      },
+    };
+    respondEdgeError(msg as unknown as Parameters<typeof respondEdgeError>[0], 'json', new InvalidArgumentError('name is bad'));
+    assert.equal(sent.length, 1);
+    const body = JSON.parse(new TextDecoder().decode(sent[0]?.data)) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'INTERNAL');
+    assert.match(body.error.message, /the error reply could not be sent \('payload' max_payload size exceeded\); it was INVALID_ARGUMENT/);
+    assert.equal(sent[0]?.code, '500');
+    // and when even that fails, nothing is thrown
+    const dead = { respond: () => { throw new Error('connection closed'); } };
+    respondEdgeError(dead as unknown as Parameters<typeof respondEdgeError>[0], 'cbor', new InvalidArgumentError('x'));
+  });
+});
