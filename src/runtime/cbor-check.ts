@@ -34,8 +34,14 @@ interface Frame {
   read: number;
 }
 
+/** Malformed CBOR. */
 function fail(what: string, at: number): never {
-  throw new DecodeError(`bytes are not an acceptable CBOR request: ${what} (at byte ${at})`);
+  throw new DecodeError(`bytes are not valid CBOR: ${what} (at byte ${at})`);
+}
+
+/** Well-formed CBOR that a request may not hold. */
+function refuse(what: string, at: number): never {
+  throw new DecodeError(`CBOR request refused: ${what} (at byte ${at})`);
 }
 
 /** Throws {@link DecodeError} unless `bytes` is one CBOR value that a public request may be. */
@@ -81,7 +87,7 @@ export function checkPublicCbor(bytes: Uint8Array): void {
       complete();
       continue;
     }
-    if (wantBytes && (major !== 2 || info === 31)) fail('a typed-array tag (64 to 87) must hold a definite-length byte string', start);
+    if (wantBytes && (major !== 2 || info === 31)) refuse('a typed-array tag (64 to 87) must hold a definite-length byte string', start);
     wantBytes = false;
 
     let arg = 0;
@@ -102,12 +108,12 @@ export function checkPublicCbor(bytes: Uint8Array): void {
         break;
       case 2:
       case 3:
-        if (indefinite) fail('an indefinite-length string (not supported; send its length)', start);
+        if (indefinite) refuse('an indefinite-length string (not supported; send its length)', start);
         if (arg > end - pos) fail(`a string of ${arg} bytes where ${end - pos} are left`, start);
         if (major === 3) {
           const text = bytes.subarray(pos, pos + arg);
-          if (!isUtf8(text)) fail('a text string that is not valid UTF-8', start);
-          if (isKey() && sameAsProto(text)) fail("a map key '__proto__'", start);
+          if (!isUtf8(text)) refuse('a text string that is not valid UTF-8', start);
+          if (isKey() && sameAsProto(text)) refuse("a map key '__proto__'", start);
         }
         pos += arg;
         complete();
@@ -120,14 +126,14 @@ export function checkPublicCbor(bytes: Uint8Array): void {
           complete();
           break;
         }
-        if (stack.length >= CBOR_MAX_DEPTH) fail(`nesting deeper than ${CBOR_MAX_DEPTH} levels`, start);
+        if (stack.length >= CBOR_MAX_DEPTH) refuse(`nesting deeper than ${CBOR_MAX_DEPTH} levels`, start);
         stack.push({ left: indefinite ? -1 : items, map: major === 5, read: 0 });
         break;
       }
       case 6:
         if (indefinite) fail('a tag of indefinite length', start);
         if (arg >= TYPED_ARRAY_TAGS.min && arg <= TYPED_ARRAY_TAGS.max) wantBytes = true;
-        else if (arg !== SELF_DESCRIBE_TAG) fail(`CBOR tag ${arg} is not accepted (only RFC 8746 typed arrays, tags ${TYPED_ARRAY_TAGS.min} to ${TYPED_ARRAY_TAGS.max})`, start);
+        else if (arg !== SELF_DESCRIBE_TAG) refuse(`CBOR tag ${arg} is not accepted (only RFC 8746 typed arrays, tags ${TYPED_ARRAY_TAGS.min} to ${TYPED_ARRAY_TAGS.max})`, start);
         // the tag's content is the next item; the pair counts as one
         break;
       case 7:
