@@ -1,5 +1,5 @@
 /**
- * Runs the hostile-input property of {@link ./fuzz-api.ts} against a running cluster: seeds the
+ * Runs the hostile-input property (requests from fuzz-requests.ts, checks from fuzz-checks.ts) against a running cluster: seeds the
  * checked collection, sends `runs` generated requests (fast-check, seeded), and checks after
  * each write to the checked collection that its count holds, after each accepted upsert (to the
  * scratch collection) that its points read back as sent, every 250 requests and at the end
@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { connect } from '@nats-io/transport-node';
 import type { TestCluster } from './cluster.js';
-import { DIM, FUZZED, REGRESSIONS, SCRATCH, assertNodesUp, checkStored, fuzzRequest, isSafe, newStats, seedPoints, sendAndCheck, showRequest, snapshotOf, type FuzzStats } from './fuzz-api.js';
+import { assertNodesUp, checkStored, isSafe, newStats, sendAndCheck, snapshotOf, type FuzzStats } from './fuzz-checks.js';
+import { DIM, FUZZED, REGRESSIONS, SCRATCH, fuzzRequest, seedPoints, showRequest } from './fuzz-requests.js';
 
 export interface FuzzOptions {
   runs: number;
