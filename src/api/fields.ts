@@ -2,6 +2,7 @@
  * Readers for untrusted request fields. Each names the field's path and the limit it broke in
  * its error (`points[3].vector has 3 dimensions; …`), so a client can fix its request.
  */
+import { isWellFormedUnicode } from '../index/utf8.js';
 import { InvalidArgumentError, PayloadTooLargeError } from '../runtime/errors.js';
 import { LIMITS } from './limits.js';
 
@@ -19,15 +20,27 @@ export function utf8Length(s: string): number {
   return ascii ? s.length : utf8.encode(s).length;
 }
 
+/** `s` in quotes for an error message, cut to its first 64 characters when longer (the message must stay small). */
+export function quoted(s: string): string {
+  if (s.length <= 64) return `'${s}'`;
+  const cut = s.charCodeAt(63) >= 0xd800 && s.charCodeAt(63) <= 0xdbff ? 63 : 64;
+  return `'${s.slice(0, cut)}…' (${utf8Length(s)} bytes)`;
+}
+
 export function describeType(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
-  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
-  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+  if (typeof v !== 'object') return `a ${typeof v}`;
+  if (isPlainObject(v)) return 'an object';
+  const name: unknown = (Object.getPrototypeOf(v) as { constructor?: { name?: unknown } }).constructor?.name;
+  return `a ${typeof name === 'string' && name !== '' ? name : 'non-plain object'}`;
 }
 
+/** An object as JSON has them: its prototype is Object's (or none). Not a Map, Set, Date, typed array, RegExp or Error. */
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) && !(v instanceof Date);
+  if (typeof v !== 'object' || v === null) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }
 
 /** The request body as an object, refusing fields the request does not have. */
@@ -35,7 +48,7 @@ export function body(v: unknown, what: string, allowed: readonly string[]): Reco
   if (!isPlainObject(v)) throw new InvalidArgumentError(`${what} body must be an object, got ${describeType(v)}`);
   for (const key of Object.keys(v)) {
     if (!allowed.includes(key)) {
-      throw new InvalidArgumentError(`unknown field '${key}' in ${what} request; expected ${allowed.join(', ')}`);
+      throw new InvalidArgumentError(`unknown field ${quoted(key)} in ${what} request; expected ${allowed.join(', ')}`);
     }
   }
   return v;
@@ -44,7 +57,7 @@ export function body(v: unknown, what: string, allowed: readonly string[]): Reco
 export function object(v: unknown, path: string, allowed: readonly string[]): Record<string, unknown> {
   if (!isPlainObject(v)) throw new InvalidArgumentError(`${path} must be an object, got ${describeType(v)}`);
   for (const key of Object.keys(v)) {
-    if (!allowed.includes(key)) throw new InvalidArgumentError(`unknown field ${path}.${key}; expected ${allowed.join(', ')}`);
+    if (!allowed.includes(key)) throw new InvalidArgumentError(`unknown field ${path}.${key.length > 64 ? quoted(key) : key}; expected ${allowed.join(', ')}`);
   }
   return v;
 }
@@ -68,7 +81,7 @@ export function boolean(v: unknown, path: string, dflt: boolean): boolean {
 export function oneOf<T extends string>(v: unknown, path: string, options: readonly T[], dflt: T): T {
   if (v === undefined) return dflt;
   if (typeof v !== 'string' || !options.includes(v as T)) {
-    throw new InvalidArgumentError(`${path} must be one of ${options.map((o) => `'${o}'`).join(', ')}, got ${typeof v === 'string' ? `'${v}'` : describeType(v)}`);
+    throw new InvalidArgumentError(`${path} must be one of ${options.map((o) => `'${o}'`).join(', ')}, got ${typeof v === 'string' ? quoted(v) : describeType(v)}`);
   }
   return v as T;
 }
@@ -79,6 +92,7 @@ export function string(v: unknown, path: string, maxBytes: number): string {
   if (v.length === 0) throw new InvalidArgumentError(`${path} must not be empty`);
   const n = utf8Length(v);
   if (n > maxBytes) throw new InvalidArgumentError(`${path} is ${n} bytes; the limit is ${maxBytes}`);
+  if (!isWellFormedUnicode(v)) throw new InvalidArgumentError(`${path} is not valid Unicode (it has a lone surrogate, which has no UTF-8 form)`);
   return v;
 }
 
@@ -123,18 +137,36 @@ export function vector(v: unknown, path: string, dim: number): Float32Array {
   return out;
 }
 
-/** Metadata: a JSON object (strings, finite numbers, booleans, null, arrays, objects) of at most 64 KiB as JSON. */
+/**
+ * Metadata: a JSON object (strings, finite numbers, booleans, null, arrays, objects) of at most
+ * 64 KiB as JSON and 32 levels deep; strings and keys valid Unicode; no key `__proto__` (which
+ * would not survive the cluster's CBOR: its decoder renames it).
+ */
 export function metadata(v: unknown, path: string): Record<string, unknown> {
   if (!isPlainObject(v)) throw new InvalidArgumentError(`${path} must be a JSON object, got ${describeType(v)}`);
-  jsonValue(v, path, 0);
-  const size = utf8Length(JSON.stringify(v));
+  // The size first: JSON.stringify is native and quick, so an 8 MiB object is refused without a
+  // walk of its every key. It overflows the stack on nesting far past the limit; the walk then
+  // names the depth.
+  let json: string;
+  try {
+    json = JSON.stringify(v);
+  } catch (err) {
+    jsonValue(v, path, 0);
+    throw err;
+  }
+  const size = utf8Length(json);
   if (size > LIMITS.metadataMaxBytes) throw new InvalidArgumentError(`${path} is ${size} bytes as JSON; the limit is ${LIMITS.metadataMaxBytes}`);
+  jsonValue(v, path, 0);
   return v;
 }
 
 function jsonValue(v: unknown, path: string, depth: number): void {
   if (depth > LIMITS.metadataMaxDepth) throw new InvalidArgumentError(`${path} nests deeper than ${LIMITS.metadataMaxDepth} levels`);
-  if (v === null || typeof v === 'string' || typeof v === 'boolean') return;
+  if (v === null || typeof v === 'boolean') return;
+  if (typeof v === 'string') {
+    if (!isWellFormedUnicode(v)) throw new InvalidArgumentError(`${path} is not valid Unicode (it has a lone surrogate, which has no UTF-8 form)`);
+    return;
+  }
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) throw new InvalidArgumentError(`${path} must be a finite number, got ${v}`);
     return;
@@ -144,7 +176,11 @@ function jsonValue(v: unknown, path: string, depth: number): void {
     return;
   }
   if (isPlainObject(v)) {
-    for (const [k, x] of Object.entries(v)) jsonValue(x, `${path}.${k}`, depth + 1);
+    for (const [k, x] of Object.entries(v)) {
+      if (k === '__proto__') throw new InvalidArgumentError(`${path} has the key '__proto__', which is not allowed`);
+      if (!isWellFormedUnicode(k)) throw new InvalidArgumentError(`${path} has a key that is not valid Unicode (a lone surrogate, which has no UTF-8 form)`);
+      jsonValue(x, `${path}.${k}`, depth + 1);
+    }
     return;
   }
   throw new InvalidArgumentError(`${path} must be a JSON value, got ${describeType(v)}`);

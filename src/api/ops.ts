@@ -7,11 +7,13 @@ import * as f from './fields.js';
 import { collectionName } from './validate.js';
 
 const NODE_ID_MAX_BYTES = 128;
+/** A node id is one subject token, as `shoal node --id` requires. */
+const NODE_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 
 function nodeId(v: unknown, path: string): string {
   if (v === undefined) throw new InvalidArgumentError(`${path} is required`);
   const s = f.string(v, path, NODE_ID_MAX_BYTES);
-  if (s.length === 0) throw new InvalidArgumentError(`${path} must not be empty`);
+  if (!NODE_ID_RE.test(s)) throw new InvalidArgumentError(`${path} ${f.quoted(s)} is not a node id: 1 to 128 of A-Z a-z 0-9 _ -`);
   return s;
 }
 

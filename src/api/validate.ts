@@ -31,7 +31,7 @@ export function isValidCollectionName(name: string): boolean {
 
 export function collectionName(v: unknown, path = 'name'): string {
   if (typeof v !== 'string') throw new InvalidArgumentError(`${path} must be a string, got ${f.describeType(v)}`);
-  if (!NAME_RE.test(v)) throw new InvalidArgumentError(`${path} '${v}' must match ^[A-Za-z0-9_-]{1,64}$`);
+  if (!NAME_RE.test(v)) throw new InvalidArgumentError(`${path} ${f.quoted(v)} must match ^[A-Za-z0-9_-]{1,64}$`);
   if (v === 'admin' || v.startsWith('_')) throw new InvalidArgumentError(`${path} '${v}' is reserved ('admin' and names starting with _)`);
   return v;
 }

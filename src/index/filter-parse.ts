@@ -4,6 +4,7 @@
  * tree is bounded in depth and size so that a hostile filter cannot cost unbounded work.
  */
 import { InvalidArgumentError } from '../runtime/errors.js';
+import { isWellFormedUnicode } from './utf8.js';
 
 export type Scalar = string | number | boolean | null;
 export type CompareOp = 'gt' | 'gte' | 'lt' | 'lte';
@@ -29,17 +30,20 @@ export const FILTER_LIMITS = {
 const COMPARE: Readonly<Record<string, CompareOp>> = { $gt: 'gt', $gte: 'gte', $lt: 'lt', $lte: 'lte' };
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+  if (typeof v !== 'object' || v === null) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }
 
 function isScalar(v: unknown): v is Scalar {
-  return v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+  return v === null || (typeof v === 'string' && isWellFormedUnicode(v)) || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
 }
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  if (typeof v === 'string') return 'a string that is not valid Unicode (a lone surrogate)';
   return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
@@ -84,6 +88,9 @@ class Parser {
   private field(field: string, value: unknown, at: string): Filter[] {
     if (field.length === 0 || Buffer.byteLength(field) > FILTER_LIMITS.maxFieldBytes || field.split('.').some((s) => s.length === 0)) {
       throw new InvalidArgumentError(`${at}: field name must be non-empty dotted segments of at most ${FILTER_LIMITS.maxFieldBytes} bytes`);
+    }
+    if (!isWellFormedUnicode(field) || field.split('.').includes('__proto__')) {
+      throw new InvalidArgumentError(`${at}: field name must be valid Unicode and no segment may be '__proto__'`);
     }
     const path = field.split('.');
     if (isScalar(value)) {

@@ -20,3 +20,14 @@ export function compareUtf8(a: string, b: string): number {
 export function utf8Length(s: string): number {
   return Buffer.byteLength(s, 'utf8');
 }
+
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Whether `s` is well-formed Unicode: no lone surrogate (JSON's `"\ud800"` makes one). A lone
+ * surrogate has no UTF-8 form, so it would be stored as U+FFFD and two different strings would
+ * become one.
+ */
+export function isWellFormedUnicode(s: string): boolean {
+  return !LONE_SURROGATE.test(s);
+}

@@ -490,9 +490,29 @@ export function respondEdge(msg: Msg, encoding: Encoding, value: unknown): void 
  */
 export function respondEdgeError(msg: Msg, encoding: Encoding, err: unknown): void {
   const e = toPublicError(err);
+  // A message that echoes a hostile request (a huge key or name) must not make the reply too large to send.
+  const message = e.message.length > MAX_ERROR_MESSAGE_CHARS ? `${e.message.slice(0, MAX_ERROR_MESSAGE_CHARS)}… (message cut)` : e.message;
   const h = natsHeaders();
   h.set('Nats-Service-Error-Code', String(ERROR_STATUS[e.code]));
-  h.set('Nats-Service-Error', e.message.replace(/[\r\n]+/g, ' '));
+  h.set('Nats-Service-Error', message.replace(/[\r\n]+/g, ' '));
   if (encoding === 'cbor') h.set('Content-Type', CBOR_CONTENT_TYPE);
-  msg.respond(encodeBody({ error: { code: e.code, message: e.message } }, encoding), { headers: h });
+  try {
+    msg.respond(encodeBody({ error: { code: e.code, message } }, encoding), { headers: h });
+  } catch (err) {
+    // This runs in a reply callback: a throw here would end the process. The asker gets a short
+    // answer instead (the NATS client refuses, for one, a reply over the server's max payload).
+    const fallback = new InternalError(`the error reply could not be sent (${describeError(err).slice(0, 200)}); it was ${e.code}`);
+    const h2 = natsHeaders();
+    h2.set('Nats-Service-Error-Code', String(ERROR_STATUS.INTERNAL));
+    h2.set('Nats-Service-Error', fallback.message.replace(/[\r\n]+/g, ' '));
+    if (encoding === 'cbor') h2.set('Content-Type', CBOR_CONTENT_TYPE);
+    try {
+      msg.respond(encodeBody({ error: { code: fallback.code, message: fallback.message } }, encoding), { headers: h2 });
+    } catch {
+      // nothing more can be said to this asker; its request times out
+    }
+  }
 }
+
+/** Longest error message a public reply carries; longer ones are cut. */
+export const MAX_ERROR_MESSAGE_CHARS = 4_096;

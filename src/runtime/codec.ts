@@ -5,6 +5,7 @@
  * {@link DecodeError}, never a crash.
  */
 import { Decoder, Encoder } from 'cbor-x';
+import { checkPublicCbor } from './cbor-check.js';
 import { DecodeError, InternalError } from './errors.js';
 
 export type Encoding = 'json' | 'cbor';
@@ -81,11 +82,15 @@ export function encodingOf(headers: HeaderReader | undefined): Encoding {
 
 /**
  * Decodes a public request body. An empty body is `{}` (PROTOCOL.md). Throws
- * {@link DecodeError} for bytes that do not decode.
+ * {@link DecodeError} for bytes that do not decode, and for CBOR that a request may not hold
+ * (invalid UTF-8, tags other than typed arrays, a `__proto__` key, deep nesting: see
+ * {@link checkPublicCbor}).
  */
 export function decodeBody(bytes: Uint8Array, encoding: Encoding): unknown {
   if (bytes.length === 0) return {};
-  return encoding === 'cbor' ? decodeCbor(bytes) : decodeJson(bytes);
+  if (encoding === 'json') return decodeJson(bytes);
+  checkPublicCbor(bytes);
+  return decodeCbor(bytes);
 }
 
 /** Encodes a public reply. In JSON, typed arrays become arrays of numbers. */
