@@ -3,6 +3,7 @@
 #   - nats-server (Debian's package), when it is not already installed;
 #   - Go and the official NATS client for Go (golang-go, golang-github-nats-io-go-nats-dev), when
 #     missing: the Go example (examples/go) and its test build against them offline;
+#   - faketime (libfaketime), when missing: the clock-skew test runs a node on a fast or slow clock;
 #   - with --bench: Debian's Fashion-MNIST dataset too (dataset-fashion-mnist), for the benchmarks;
 #   - the npm packages (npm ci), when node_modules is missing or older than package-lock.json;
 #   - the TypeScript build.
@@ -34,6 +35,9 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 if [ ! -f /usr/share/gocode/src/github.com/nats-io/nats.go/nats.go ]; then
   packages+=(golang-github-nats-io-go-nats-dev)
+fi
+if [ ! -f /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] && ! command -v faketime >/dev/null 2>&1; then
+  packages+=(faketime)
 fi
 if [ "$want_bench" = 1 ] && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   packages+=(dataset-fashion-mnist)

@@ -4,11 +4,20 @@
  * it: then no other leader can have committed anything the read would miss. A leased read skips
  * the round while a quorum acknowledged a round sent less than (election timeout - 2) ticks
  * ago: those followers refuse to vote for anyone else for an election timeout after hearing
- * from this leader (leader stickiness), so no other leader can exist yet. That assumes clocks
- * that tick at the same rate within a tick per election timeout.
+ * from this leader (leader stickiness), so no other leader can exist yet.
+ *
+ * The margin, in real time, when each node's tick count is the whole ticks its clock has run (the
+ * host keeps it so whenever a message is stepped or a lease used: src/replication/raft-host.ts,
+ * catchUp): a lease that holds rests on a round sent less than `electionTicks - 2` ticks ago; a
+ * follower that heard that round votes for no one else until `electionTicks` of its ticks have
+ * begun, more than `electionTicks - 1` ticks later. A tick in `electionTicks - 2` is left for
+ * clocks that run at different rates: one in four with the host's 6, about 10% either way.
  */
 import type { Progress } from './progress.js';
 import type { LogIndex, NodeId, ReadFailure, ReadState } from './types.js';
+
+/** A lease ends this many ticks short of an election timeout after the round it rests on. */
+const LEASE_MARGIN_TICKS = 2;
 
 interface PendingRead {
   id: number;
@@ -97,15 +106,15 @@ export class ReadTracker {
     const q = this.quorumSeq(peers, prs, needed);
     if (q <= this.leaseFloor) return false;
     const at = this.sentAt.get(q);
-    return at !== undefined && this.now < at + this.electionTicks - 2;
+    return at !== undefined && this.now < at + this.electionTicks - LEASE_MARGIN_TICKS;
   }
 
   /** Ticks left in the lease (0 when it does not hold): it ends `electionTicks - 2` ticks after its round was sent. */
   leaseTicksLeft(peers: readonly NodeId[], prs: ReadonlyMap<NodeId, Progress>, needed: number): number {
     if (!this.leaseValid(peers, prs, needed)) return 0;
-    if (needed <= 0) return this.electionTicks - 2;
+    if (needed <= 0) return Math.max(0, this.electionTicks - LEASE_MARGIN_TICKS);
     const at = this.sentAt.get(this.quorumSeq(peers, prs, needed)) as number;
-    return at + this.electionTicks - 2 - this.now;
+    return at + this.electionTicks - LEASE_MARGIN_TICKS - this.now;
   }
 
   /** Forgets every acknowledgement so far as a basis for a lease. */

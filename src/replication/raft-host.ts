@@ -36,10 +36,12 @@ const GROUP_ID = /^[A-Za-z0-9_.-]{1,200}$/;
 /** A follower asks for its next read lease once this many ticks or fewer are left of the one it holds. */
 const LEASE_RENEW_TICKS = 2;
 /**
- * When the clock is this many ticks past what the cores have counted (the process stalled, or was
- * paused), the ticks it owes are run before a message is stepped or a read uses a lease.
+ * When the clock is this many ticks past what the cores have counted (a late timer, a stalled
+ * event loop, a pause), the ticks it owes are run before a message is stepped or a read uses a
+ * lease: a count is never a tick behind the clock when it matters (the lease margin in
+ * src/raft/read-tracker.ts rests on it).
  */
-const CATCH_UP_AFTER_TICKS = 1.5;
+const CATCH_UP_AFTER_TICKS = 1;
 
 export class RaftHost {
   readonly nodeId: string;
@@ -468,7 +470,8 @@ export class RaftHost {
     const owed = Math.floor((now - this.tickedTo) / this.opts.tickMs);
     // After a long pause every timer has run out once 2 election timeouts are counted: no more.
     const cap = 2 * this.opts.electionTicks + 2;
-    const n = owed > cap ? cap : fromTimer ? Math.max(1, owed) : owed;
+    // None owed (a catch-up ran since this timer was set): the count stays the clock's whole ticks, never ahead.
+    const n = Math.min(owed, cap);
     if (n === 0) return;
     this.tickedTo = owed > cap ? now : this.tickedTo + n * this.opts.tickMs;
     if (fromTimer && ++this.ticks % this.opts.electionTicks === 0 && this.deps.writeGate?.()) this.handOverLeaderships();
