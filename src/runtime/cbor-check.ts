@@ -111,9 +111,9 @@ export function checkPublicCbor(bytes: Uint8Array): void {
         if (indefinite) refuse('an indefinite-length string (not supported; send its length)', start);
         if (arg > end - pos) fail(`a string of ${arg} bytes where ${end - pos} are left`, start);
         if (major === 3) {
-          const text = bytes.subarray(pos, pos + arg);
-          if (!isUtf8(text)) refuse('a text string that is not valid UTF-8', start);
-          if (isKey() && sameAsProto(text)) refuse("a map key '__proto__'", start);
+          // Most text (ids, keys, metadata) is short ASCII: checked in place, no view, no native call.
+          if (!isAscii(bytes, pos, pos + arg) && !isUtf8(bytes.subarray(pos, pos + arg))) refuse('a text string that is not valid UTF-8', start);
+          if (arg === PROTO.length && isKey() && sameAsProto(bytes, pos)) refuse("a map key '__proto__'", start);
         }
         pos += arg;
         complete();
@@ -154,8 +154,14 @@ function readUint(bytes: Uint8Array, pos: number, n: number, start: number): num
   return v;
 }
 
-function sameAsProto(key: ArrayLike<number>): boolean {
-  if (key.length !== PROTO.length) return false;
-  for (let i = 0; i < PROTO.length; i++) if (key[i] !== PROTO[i]) return false;
+function sameAsProto(bytes: Uint8Array, pos: number): boolean {
+  for (let i = 0; i < PROTO.length; i++) if (bytes[pos + i] !== PROTO[i]) return false;
+  return true;
+}
+
+/** Whether bytes [from, to) are all ASCII (valid UTF-8 then); long strings go to the native check. */
+function isAscii(bytes: Uint8Array, from: number, to: number): boolean {
+  if (to - from > 64) return false;
+  for (let i = from; i < to; i++) if ((bytes[i] as number) >= 0x80) return false;
   return true;
 }
