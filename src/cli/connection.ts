@@ -1,6 +1,7 @@
 /** Options every client verb takes, and the client they build. */
 import { ShoalClient } from '../client/client.js';
 import { intOption } from './command.js';
+import { NATS_SECURITY_OPTIONS, NATS_SECURITY_USAGE, natsSecurityFrom, type NatsSecurityValues } from './nats-security.js';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
@@ -10,15 +11,17 @@ export const CONNECTION_OPTIONS = {
   cbor: { type: 'boolean' },
   timeout: { type: 'string' },
   json: { type: 'boolean' },
+  ...NATS_SECURITY_OPTIONS,
 } as const;
 
 export const CONNECTION_USAGE = `  --nats <url>      NATS server (default $SHOAL_NATS_URL or ${DEFAULT_NATS_URL})
   --prefix <p>      the cluster's subject prefix (default $SHOAL_PREFIX or shoal)
   --cbor            speak CBOR instead of JSON
   --timeout <ms>    request deadline (default 5000)
-  --json            print the protocol's reply as JSON on stdout (an error too: {"error": {"code", "message"}})`;
+  --json            print the protocol's reply as JSON on stdout (an error too: {"error": {"code", "message"}})
+${NATS_SECURITY_USAGE}`;
 
-export interface ConnectionValues {
+export interface ConnectionValues extends NatsSecurityValues {
   nats?: string | undefined;
   prefix?: string | undefined;
   cbor?: boolean | undefined;
@@ -47,8 +50,10 @@ export function timeoutOf(v: ConnectionValues): number | undefined {
  */
 export async function clientFrom(v: ConnectionValues, opts: { hedge?: boolean; defaultTimeoutMs?: number } = {}): Promise<ShoalClient> {
   const timeoutMs = timeoutOf(v) ?? opts.defaultTimeoutMs;
+  const security = natsSecurityFrom(v);
   return ShoalClient.connect({
     servers: natsUrlOf(v),
+    security,
     prefix: prefixOf(v),
     encoding: v.cbor ? 'cbor' : 'json',
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),

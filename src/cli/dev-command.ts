@@ -15,6 +15,8 @@ import { EXIT_IN_USE, EXIT_USAGE } from './exit-codes.js';
 import { lockFile } from './lock.js';
 import { nodeSettingsFrom, zonesFrom } from './ops-options.js';
 import { portFree, DEFAULT_DEV_NATS_PORT } from './nats-command.js';
+import { makeDevCertificates, type DevCertificates } from './dev-certs.js';
+import { natsSecurityFrom } from './nats-security.js';
 
 export const DEFAULT_DEV_NODES = 3;
 export const DEFAULT_DEV_DATA = './.shoal';
@@ -25,7 +27,7 @@ export const devCommand: Command = {
   name: 'dev',
   summary: 'run a local cluster: nats-server and N nodes, with a live status line',
   usage: `shoal dev [--nodes ${DEFAULT_DEV_NODES}] [--data ${DEFAULT_DEV_DATA}] [--port ${DEFAULT_DEV_NATS_PORT}] [--prefix shoal] [--no-restart]
-          [--zones a,b,c] [--down-after-ms N] [--replace-after-ms N]
+          [--zones a,b,c] [--down-after-ms N] [--replace-after-ms N] [--tls]
 
 Starts nats-server with JetStream (its store in <data>/nats) and a max payload of 8 MiB, and N
 node processes n1..nN (their data in <data>/n1 ...), prints the NATS URL, and shows nodes up, collections and leaders until
@@ -38,13 +40,17 @@ data directory is in use is not restarted.
 
 --zones hands the zones out to the nodes in turn (n1 a, n2 b, n3 c, n4 a, ...); --down-after-ms
 and --replace-after-ms are passed to every node (see shoal node --help): a short
---replace-after-ms with --no-restart shows a dead node's replicas rebuilt elsewhere.`,
+--replace-after-ms with --no-restart shows a dead node's replicas rebuilt elsewhere.
+
+--tls makes a throwaway CA and certificates with openssl (in <data>/tls, made anew on each
+start) and runs everything over mutual TLS: the server requires a client certificate, the nodes
+use one, and standard error shows the SHOAL_NATS_TLS_* variables that give a client one.`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
       options: {
         nodes: { type: 'string' }, data: { type: 'string' }, port: { type: 'string' }, prefix: { type: 'string' }, 'no-restart': { type: 'boolean' },
-        zones: { type: 'string' }, 'down-after-ms': { type: 'string' }, 'replace-after-ms': { type: 'string' },
+        zones: { type: 'string' }, 'down-after-ms': { type: 'string' }, 'replace-after-ms': { type: 'string' }, tls: { type: 'boolean' },
       },
     });
     const restart = !values['no-restart'];
@@ -66,9 +72,11 @@ and --replace-after-ms are passed to every node (see shoal node --help): a short
       process.stderr.write(`port ${port} is in use (a system nats-server?); using a free port instead\n`);
       port = 0;
     }
+    const certs = values.tls ? makeDevCertificates(join(dataDir, 'tls'), ['node', 'client']) : undefined;
     // A hung node is dropped by the server after ~10 s instead of its default 4 minutes; requests
     // and replies up to 8 MiB (vectors are large), not the default 1 MiB.
     const nats = await startNatsServer({
+      ...(certs ? { tls: { certFile: certs.server.cert, keyFile: certs.server.key, caFile: certs.ca, verify: true } } : {}),
       port: port === 0 ? -1 : port,
       storeDir: join(dataDir, 'nats'),
       serverName: 'shoal-dev',
@@ -78,6 +86,8 @@ and --replace-after-ms are passed to every node (see shoal node --help): a short
     });
     process.stdout.write(`${nats.url}\n`);
     process.stderr.write(`shoal dev: nats-server at ${nats.url}, ${n} nodes, data in ${dataDir}; Ctrl-C stops everything\n`);
+    if (certs) process.stderr.write(`shoal dev: TLS with client certificates required; for a client:\n${tlsExports(certs, 'client')}\n`);
+    const nodeEnv = certs ? tlsEnv(certs, 'node') : {};
 
     const children = new Map<string, ChildProcess>();
     let stopping = false;
@@ -88,7 +98,7 @@ and --replace-after-ms are passed to every node (see shoal node --help): a short
         [CLI_MAIN, 'node', '--id', id, '--nats', nats.url, '--data', join(dataDir, id), '--prefix', prefix, ...nodeFlags(i)],
         // stdin is a pipe the node watches: if this process dies, even by SIGKILL, the pipe
         // closes and the node stops instead of lingering.
-        { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env['SHOAL_LOG_LEVEL'] ?? 'warn', SHOAL_EXIT_ON_STDIN_EOF: '1' } },
+        { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env['SHOAL_LOG_LEVEL'] ?? 'warn', SHOAL_EXIT_ON_STDIN_EOF: '1', ...nodeEnv } },
       );
       child.stderr?.on('data', (d: Buffer) => process.stderr.write(`\r\x1b[2K[${id}] ${d.toString()}`));
       child.once('exit', (code, sig) => {
@@ -103,7 +113,7 @@ and --replace-after-ms are passed to every node (see shoal node --help): a short
     };
     for (let i = 1; i <= n; i++) startNode(i);
 
-    const client = await ShoalClient.connect({ servers: nats.url, prefix, timeoutMs: 2_000 });
+    const client = await ShoalClient.connect({ servers: nats.url, prefix, timeoutMs: 2_000, security: natsSecurityFrom({}, tlsEnv(certs, 'client')) });
     const status = setInterval(() => void showStatus(client, n), 1_000);
     status.unref();
     await untilSignal();
@@ -118,6 +128,17 @@ and --replace-after-ms are passed to every node (see shoal node --help): a short
     return 0;
   },
 };
+
+/** The SHOAL_NATS_TLS_* variables that give certificate `name` of `certs` (none without TLS). */
+function tlsEnv(certs: DevCertificates | undefined, name: string): Record<string, string> {
+  const pair = certs?.clients[name];
+  if (!certs || !pair) return {};
+  return { SHOAL_NATS_TLS_CA: certs.ca, SHOAL_NATS_TLS_CERT: pair.cert, SHOAL_NATS_TLS_KEY: pair.key };
+}
+
+function tlsExports(certs: DevCertificates, name: string): string {
+  return Object.entries(tlsEnv(certs, name)).map(([k, v]) => `  export ${k}=${v}`).join('\n');
+}
 
 let lastLine = '';
 

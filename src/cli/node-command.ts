@@ -21,6 +21,7 @@ import { UsageError, intOption, type Command } from './command.js';
 import { lockFile } from './lock.js';
 import { DOWN_AFTER_MS_MAX, DOWN_AFTER_MS_MIN, nodeSettingsFrom, parseBytes } from './ops-options.js';
 import { DEFAULT_NATS_URL } from './connection.js';
+import { NATS_SECURITY_OPTIONS, NATS_SECURITY_USAGE, describeSecurity, natsSecurityFrom } from './nats-security.js';
 import { EXIT_FLUSH_FAILED } from './exit-codes.js';
 import { setupTelemetry } from './telemetry.js';
 import { shoalVersion } from './version.js';
@@ -32,6 +33,7 @@ export const MIN_MAX_MEMORY_BYTES = 16 * 2 ** 20;
 const USAGE = `shoal node --id <id> --nats <url> --data <dir> [--prefix shoal] [--metrics-port <port>] [--index-workers ${DEFAULT_INDEX_WORKERS}]
            [--zone <label>] [--down-after-ms 5000] [--replace-after-ms 60000]
            [--max-memory <bytes>] [--min-free-disk 256MiB] [--max-pending-requests ${DEFAULT_MAX_PENDING_REQUESTS}]
+           [--tls-ca <file>] [--tls-cert <file> --tls-key <file>] [--creds <file> | --user <name> --password <pw>]
 
 Runs one node: its replicas, a router for the public API, and membership heartbeats.
 --zone labels the node's failure domain (a rack, a data centre): a shard's replicas go to distinct
@@ -48,6 +50,11 @@ URLs), SHOAL_DATA, SHOAL_PREFIX, SHOAL_METRICS_PORT, SHOAL_INDEX_WORKERS, SHOAL_
 SHOAL_DOWN_AFTER_MS, SHOAL_REPLACE_AFTER_MS, SHOAL_MAX_MEMORY, SHOAL_MIN_FREE_DISK,
 SHOAL_MAX_PENDING_REQUESTS, and SHOAL_KV_REPLICAS (replicas of the metadata
 bucket on a clustered NATS, default 1).
+
+Connecting to a NATS server that requires TLS or authentication (docs/security.md; the user
+needs the node permissions of deploy/nats/permissions.conf):
+${NATS_SECURITY_USAGE}
+
 Prints "ready" on standard output once it serves; SIGTERM or Ctrl-C stops it cleanly.`;
 
 export const nodeCommand: Command = {
@@ -62,6 +69,7 @@ export const nodeCommand: Command = {
         'metrics-port': { type: 'string' }, 'index-workers': { type: 'string' },
         zone: { type: 'string' }, 'down-after-ms': { type: 'string' }, 'replace-after-ms': { type: 'string' },
         'max-memory': { type: 'string' }, 'min-free-disk': { type: 'string' }, 'max-pending-requests': { type: 'string' },
+        ...NATS_SECURITY_OPTIONS,
       },
     });
     const env = process.env;
@@ -86,12 +94,13 @@ export const nodeCommand: Command = {
     const minFreeText = values['min-free-disk'] ?? env['SHOAL_MIN_FREE_DISK'];
     const minFreeDiskBytes = minFreeText ? parseBytes(minFreeText, '--min-free-disk') : DEFAULT_MIN_FREE_DISK_BYTES;
     const maxPendingRequests = intOption(values['max-pending-requests'] ?? env['SHOAL_MAX_PENDING_REQUESTS'], '--max-pending-requests', 1, 1_000_000) ?? DEFAULT_MAX_PENDING_REQUESTS;
+    const security = natsSecurityFrom(values, env);
     const data = resolve(dataArg);
     mkdirSync(data, { recursive: true });
     const releaseLock = lockDataDir(data, id);
 
     const telemetry = setupTelemetry({ serviceName: `shoal-node-${id}` });
-    const system = await ActorSystem.connect(natsUrl.split(','), { name: id, prefix });
+    const system = await ActorSystem.connect(natsUrl.split(','), { name: id, prefix, security });
     const lmdb = openNodeEnv({ path: join(data, 'lmdb') });
     const guard = await ResourceGuard.start({ nodeId: id, dataDir: data, minFreeDiskBytes, maxMemoryBytes, clock: system.clock, log: system.log });
     const raft = await RaftHost.start({
@@ -111,7 +120,7 @@ export const nodeCommand: Command = {
     const node = await runNode({ system, factory, version: shoalVersion(), metrics, ...(kvReplicas ? { kvReplicas } : {}), ...settings });
     registerNodeMetrics(metrics, { raft, node, points: () => factory.pointCounts(), leaderChanges: () => factory.leaderChanges() });
     const metricsServer = metricsPort !== undefined ? await serveMetrics(metrics, metricsPort) : undefined;
-    system.log.info('node ready', { node: id, nats: natsUrl, data, prefix, metricsPort: metricsServer?.port, minFreeDiskBytes, maxMemoryBytes, maxPendingRequests, ...settings });
+    system.log.info('node ready', { node: id, nats: natsUrl, natsSecurity: describeSecurity(security), data, prefix, metricsPort: metricsServer?.port, minFreeDiskBytes, maxMemoryBytes, maxPendingRequests, ...settings });
     process.stdout.write(`ready ${id}\n`);
 
     await stopSignal();

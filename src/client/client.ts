@@ -7,6 +7,7 @@ import type { CollectionDescription, Consistency, Coverage, Hit, Metric, Point, 
 import { CBOR_CONTENT_TYPE, decodeBody, encodeBody, encodingOf, type Encoding } from '../runtime/codec.js';
 import { InboxRequester, isMaxPayload, isNoResponders, isRequestTimeout } from '../runtime/inbox-requester.js';
 import { errorFromCode, InternalError, isWireError, PayloadTooLargeError, ShoalError, TimeoutError, UnavailableError, describeError, type ErrorCode } from '../runtime/errors.js';
+import type { NatsSecurity } from '../runtime/nats-security.js';
 import { Subjects } from '../runtime/subjects.js';
 import { CollectionClient } from './collection-client.js';
 import { DEFAULT_MAX_PAYLOAD } from './payload-split.js';
@@ -16,6 +17,12 @@ export interface ClientOptions {
   servers?: string | string[];
   /** An existing connection (the client will not close it). */
   nc?: NatsConnection;
+  /**
+   * TLS (`{caFile, certFile, keyFile}`), an authenticator (`credsAuthenticator(...)`) or
+   * `user`/`pass` for the connection the client opens; ignored when `nc` is given. Shoal's CLI
+   * builds it from its flags (docs/security.md).
+   */
+  security?: NatsSecurity;
   /** Subject prefix of the cluster (default `shoal`). */
   prefix?: string;
   /** Request encoding (default `json`). */
@@ -122,7 +129,7 @@ export class ShoalClient {
     const servers = opts.servers ?? 'nats://127.0.0.1:4222';
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers, name: 'shoal-client', noAsyncTraces: true });
+      nc = await connect({ servers, name: 'shoal-client', noAsyncTraces: true, ...opts.security });
     } catch (err) {
       throw new UnavailableError(`cannot connect to NATS at ${String(servers)}: ${describeError(err)}`, { cause: err });
     }

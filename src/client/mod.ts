@@ -12,3 +12,4 @@ export {
   InternalError,
 } from '../runtime/errors.js';
 export type { ErrorCode } from '../runtime/errors.js';
+export type { NatsSecurity } from '../runtime/nats-security.js';

@@ -41,6 +41,7 @@ import {
 import { InboxRequester, isMaxPayload, isNoResponders, isRequestTimeout } from './inbox-requester.js';
 import { createLogger, type Logger } from './logger.js';
 import { assertActorName, assertToken, Subjects } from './subjects.js';
+import type { NatsSecurity } from './nats-security.js';
 import type { SystemInternals } from './system-internals.js';
 import { injectTrace } from './tracing.js';
 
@@ -107,10 +108,11 @@ export class ActorSystem implements SystemInternals {
   /** This system's request-reply over NATS (one inbox subscription); other parts on its connection may share it. */
   readonly requests: InboxRequester;
 
-  /** Connects to NATS and starts a system that owns the connection. */
-  static async connect(servers: string | string[], opts: Omit<ActorSystemOptions, 'ownsConnection'>): Promise<ActorSystem> {
-    const nc = await connect({ servers, name: `shoal-${opts.name}`, ...NATS_CONNECTION_DEFAULTS });
-    const system = new ActorSystem(nc, { ...opts, ownsConnection: true });
+  /** Connects to NATS (with `security`: TLS, credentials, user) and starts a system that owns the connection. */
+  static async connect(servers: string | string[], opts: Omit<ActorSystemOptions, 'ownsConnection'> & { security?: NatsSecurity }): Promise<ActorSystem> {
+    const { security, ...systemOpts } = opts;
+    const nc = await connect({ servers, name: `shoal-${opts.name}`, ...NATS_CONNECTION_DEFAULTS, ...security });
+    const system = new ActorSystem(nc, { ...systemOpts, ownsConnection: true });
     await system.flush();
     return system;
   }

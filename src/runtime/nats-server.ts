@@ -81,6 +81,19 @@ export interface NatsServerOptions {
    * {@link DEV_MAX_PAYLOAD}).
    */
   maxPayload?: number;
+  /**
+   * TLS for client connections: the server's certificate and key, and with `caFile` and
+   * `verify` it requires every client to present a certificate signed by that CA (mutual TLS).
+   * Clients must then connect with TLS (see `src/cli/nats-security.ts`).
+   */
+  tls?: { certFile: string; keyFile: string; caFile?: string; verify?: boolean };
+  /**
+   * More of the server's configuration file, as text (e.g. an `authorization { users = [...] }`
+   * block); `$NAME` in it is taken from {@link env} when the file does not define it.
+   */
+  config?: string;
+  /** Environment variables for the server process (e.g. the passwords a {@link config} refers to). */
+  env?: Record<string, string>;
   /** Extra command-line arguments. */
   args?: string[];
   /**
@@ -143,6 +156,8 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     conf.push(`ping_interval: "${opts.pingIntervalSec ?? 120}s"`, `ping_max: ${opts.pingMax ?? 2}`);
   }
   if (opts.maxPayload !== undefined) conf.push(`max_payload: ${opts.maxPayload}`);
+  if (opts.tls) conf.push(tlsBlock(opts.tls));
+  if (opts.config !== undefined) conf.push(opts.config);
   if (conf.length > 0) {
     const file = join(storeDir, 'shoal-nats.conf');
     writeFileSync(file, `${conf.join('\n')}\n`);
@@ -153,7 +168,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const [cmd = '/bin/sh', ...prefix] = [...(opts.wrap ?? []), '/bin/sh'];
   const child = spawn(cmd, [...prefix, '-c', WATCHDOG, 'shoal-nats-watchdog', bin, ...args], {
     stdio: ['pipe', 'ignore', 'pipe'],
-    env: { ...process.env, SHOAL_NATS_TMP_STORE: ownStore ? storeDir : '' },
+    env: { ...process.env, ...opts.env, SHOAL_NATS_TMP_STORE: ownStore ? storeDir : '' },
   });
   const timeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   let port: number;
@@ -180,6 +195,15 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       return stopped;
     },
   };
+}
+
+/** The server's `tls {}` block; paths are quoted, as the configuration format needs for `/` and `.`. */
+function tlsBlock(tls: NonNullable<NatsServerOptions['tls']>): string {
+  const lines = [`  cert_file: ${JSON.stringify(tls.certFile)}`, `  key_file: ${JSON.stringify(tls.keyFile)}`];
+  if (tls.caFile !== undefined) lines.push(`  ca_file: ${JSON.stringify(tls.caFile)}`);
+  if (tls.verify) lines.push('  verify: true');
+  lines.push('  timeout: 5');
+  return `tls {\n${lines.join('\n')}\n}`;
 }
 
 function readPid(pidFile: string): number {
