@@ -4,6 +4,8 @@ import { intOption } from './command.js';
 import { NATS_SECURITY_OPTIONS, NATS_SECURITY_USAGE, natsSecurityFrom, type NatsSecurityValues } from './nats-security.js';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+/** How long a client verb waits for its NATS connection without --timeout (the request's default deadline). */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 export const CONNECTION_OPTIONS = {
   nats: { type: 'string' },
@@ -54,6 +56,8 @@ export async function clientFrom(v: ConnectionValues, opts: { hedge?: boolean; d
   return ShoalClient.connect({
     servers: natsUrlOf(v),
     security,
+    // a one-shot command waits for its connection no longer than for its request
+    connectTimeoutMs: timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     prefix: prefixOf(v),
     encoding: v.cbor ? 'cbor' : 'json',
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),

@@ -23,6 +23,8 @@ export interface ClientOptions {
    * builds it from its flags (docs/security.md).
    */
   security?: NatsSecurity;
+  /** How long to wait for the connection to the NATS server (default nats.js's, 20 s). */
+  connectTimeoutMs?: number;
   /** Subject prefix of the cluster (default `shoal`). */
   prefix?: string;
   /** Request encoding (default `json`). */
@@ -129,9 +131,12 @@ export class ShoalClient {
     const servers = opts.servers ?? 'nats://127.0.0.1:4222';
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers, name: 'shoal-client', noAsyncTraces: true, ...opts.security });
+      nc = await connect({ servers, name: 'shoal-client', noAsyncTraces: true, ...(opts.connectTimeoutMs !== undefined ? { timeout: opts.connectTimeoutMs } : {}), ...opts.security });
     } catch (err) {
-      throw new UnavailableError(`cannot connect to NATS at ${String(servers)}: ${describeError(err)}`, { cause: err });
+      // A server that requires client certificates closes a TLS connection without one after the
+      // handshake, and nats.js then only reports a timeout.
+      const hint = opts.security?.tls && !opts.security.tls.certFile ? ' (no client certificate was given: a server that requires one closes the connection)' : '';
+      throw new UnavailableError(`cannot connect to NATS at ${String(servers)}: ${describeError(err)}${hint}`, { cause: err });
     }
     return new ShoalClient(nc, true, opts);
   }

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ShoalClient, type ClientOptions } from '../../src/client/client.js';
-import type { NatsServer } from '../../src/runtime/nats-server.js';
+import type { NatsServer, NatsServerOptions } from '../../src/runtime/nats-server.js';
+import type { NatsSecurity } from '../../src/runtime/nats-security.js';
 import { startTestNats } from './nats.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
@@ -38,6 +39,13 @@ export interface ClusterOptions {
    */
   prepare?: (node: TestNode) => void;
   release?: (node: TestNode) => void;
+  /** More options for the cluster's nats-server: `tls`, `config` (e.g. an authorization block), `env`. */
+  nats?: NatsServerOptions;
+  /**
+   * How {@link TestCluster.client} connects unless told otherwise (TLS, user): needed when the
+   * nats-server requires it. The nodes get theirs through `env` (`SHOAL_NATS_*`).
+   */
+  clientSecurity?: NatsSecurity;
 }
 
 export class TestCluster {
@@ -50,14 +58,15 @@ export class TestCluster {
     readonly prefix: string,
     private readonly env: Record<string, string>,
     private readonly nodeArgs: string[],
-    private readonly release?: (node: TestNode) => void,
+    private readonly release: ((node: TestNode) => void) | undefined,
+    private readonly clientSecurity: NatsSecurity | undefined,
   ) {}
 
   static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
     // a paused node is dropped by the server within ~3 s (its subscriptions with it)
-    const nats = await startTestNats({ pingIntervalSec: 1, pingMax: 2 });
+    const nats = await startTestNats({ pingIntervalSec: 1, pingMax: 2, ...opts.nats });
     const root = mkdtempSync(join(tmpdir(), 'shoal-cluster-'));
-    const c = new TestCluster(nats, root, opts.prefix ?? 'shoal', opts.env ?? {}, opts.nodeArgs ?? [], opts.release);
+    const c = new TestCluster(nats, root, opts.prefix ?? 'shoal', opts.env ?? {}, opts.nodeArgs ?? [], opts.release, opts.clientSecurity);
     const n = opts.nodes ?? 3;
     for (let i = 1; i <= n; i++) {
       const id = `n${i}`;
@@ -122,7 +131,7 @@ export class TestCluster {
   }
 
   async client(opts: Partial<ClientOptions> = {}): Promise<ShoalClient> {
-    const c = await ShoalClient.connect({ servers: this.nats.url, prefix: this.prefix, ...opts });
+    const c = await ShoalClient.connect({ servers: this.nats.url, prefix: this.prefix, ...(this.clientSecurity ? { security: this.clientSecurity } : {}), ...opts });
     this.clients.push(c);
     return c;
   }
