@@ -113,8 +113,24 @@ export class ActorSystem implements SystemInternals {
     const { security, ...systemOpts } = opts;
     const nc = await connect({ servers, name: `shoal-${opts.name}`, ...NATS_CONNECTION_DEFAULTS, ...security });
     const system = new ActorSystem(nc, { ...systemOpts, ownsConnection: true });
+    system.logPermissionViolations();
     await system.flush();
     return system;
+  }
+
+  /**
+   * Logs each publish or subscription the NATS server refuses this connection (its user lacks the
+   * permission: docs/security.md). The server only tells the connection, asynchronously, and the
+   * request behind it times out; without this line a node missing a permission fails silently.
+   */
+  private logPermissionViolations(): void {
+    void (async () => {
+      for await (const s of this.nc.status()) {
+        if (s.type !== 'error' || s.error.name !== 'PermissionViolationError') continue;
+        const e = s.error as Error & { operation?: string; subject?: string };
+        this.log.error('the NATS server refused a permission to this node', { operation: e.operation, subject: e.subject, error: e.message });
+      }
+    })().catch(() => undefined);
   }
 
   constructor(nc: NatsConnection, opts: ActorSystemOptions) {
