@@ -4,6 +4,7 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NatsServerNotFoundError, startNatsServer, type NatsServer, type NatsServerOptions } from '../../src/runtime/nats-server.js';
+import type { NatsSecurity } from '../../src/runtime/nats-security.js';
 
 export async function startTestNats(opts: NatsServerOptions = {}): Promise<NatsServer> {
   try {
@@ -16,6 +17,7 @@ export async function startTestNats(opts: NatsServerOptions = {}): Promise<NatsS
   }
 }
 
-export async function connectTo(server: NatsServer): Promise<NatsConnection> {
-  return connect({ servers: server.url });
+/** A connection to `server`; `security` (TLS, credentials, user) when the server requires it. */
+export async function connectTo(server: NatsServer, security: NatsSecurity = {}): Promise<NatsConnection> {
+  return connect({ servers: server.url, ...security });
 }
