@@ -4,7 +4,7 @@ import { intOption } from './command.js';
 import { NATS_SECURITY_OPTIONS, NATS_SECURITY_USAGE, natsSecurityFrom, type NatsSecurityValues } from './nats-security.js';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
-/** How long a client verb waits for its NATS connection without --timeout (the request's default deadline). */
+/** How long a client verb waits for its NATS connection (longer when --timeout is longer). */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 export const CONNECTION_OPTIONS = {
@@ -56,8 +56,10 @@ export async function clientFrom(v: ConnectionValues, opts: { hedge?: boolean; d
   return ShoalClient.connect({
     servers: natsUrlOf(v),
     security,
-    // a one-shot command waits for its connection no longer than for its request
-    connectTimeoutMs: timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    // A one-shot command does not wait nats.js's 20 s for a connection that will not come (a
+    // server that wants a client certificate only lets it time out); a short --timeout is for
+    // the request, not the connection.
+    connectTimeoutMs: Math.max(timeoutMs ?? 0, DEFAULT_CONNECT_TIMEOUT_MS),
     prefix: prefixOf(v),
     encoding: v.cbor ? 'cbor' : 'json',
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
