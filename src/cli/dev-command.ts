@@ -16,7 +16,7 @@ import { lockFile } from './lock.js';
 import { nodeSettingsFrom, zonesFrom } from './ops-options.js';
 import { portFree, DEFAULT_DEV_NATS_PORT } from './nats-command.js';
 import { makeDevCertificates, type DevCertificates } from './dev-certs.js';
-import { natsSecurityFrom } from './nats-security.js';
+import { NATS_SECURITY_ENV, natsSecurityFrom } from './nats-security.js';
 
 export const DEFAULT_DEV_NODES = 3;
 export const DEFAULT_DEV_DATA = './.shoal';
@@ -98,7 +98,7 @@ use one, and standard error shows the SHOAL_NATS_TLS_* variables that give a cli
         [CLI_MAIN, 'node', '--id', id, '--nats', nats.url, '--data', join(dataDir, id), '--prefix', prefix, ...nodeFlags(i)],
         // stdin is a pipe the node watches: if this process dies, even by SIGKILL, the pipe
         // closes and the node stops instead of lingering.
-        { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env['SHOAL_LOG_LEVEL'] ?? 'warn', SHOAL_EXIT_ON_STDIN_EOF: '1', ...nodeEnv } },
+        { stdio: ['pipe', 'ignore', 'pipe'], env: { ...withoutNatsSecurity(process.env), SHOAL_LOG_LEVEL: process.env['SHOAL_LOG_LEVEL'] ?? 'warn', SHOAL_EXIT_ON_STDIN_EOF: '1', ...nodeEnv } },
       );
       child.stderr?.on('data', (d: Buffer) => process.stderr.write(`\r\x1b[2K[${id}] ${d.toString()}`));
       child.once('exit', (code, sig) => {
@@ -134,6 +134,13 @@ function tlsEnv(certs: DevCertificates | undefined, name: string): Record<string
   const pair = certs?.clients[name];
   if (!certs || !pair) return {};
   return { SHOAL_NATS_TLS_CA: certs.ca, SHOAL_NATS_TLS_CERT: pair.cert, SHOAL_NATS_TLS_KEY: pair.key };
+}
+
+/** `env` without SHOAL_NATS_TLS_*, _CREDS, _USER, _PASSWORD: dev's nodes log in to dev's own server as dev says, not as a shell set up for another cluster would. */
+function withoutNatsSecurity(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of Object.values(NATS_SECURITY_ENV)) delete out[name];
+  return out;
 }
 
 function tlsExports(certs: DevCertificates, name: string): string {
