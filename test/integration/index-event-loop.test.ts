@@ -61,7 +61,7 @@ describe('index event loop', () => {
   it('index event loop - the measurement catches the same work done on the main thread', async (t) => {
     const index = HnswIndex.create({ dim: DIM, metric: 'l2', hnsw: PARAMS });
     const rand = rng(4);
-    const batch = points(rand, 0, 1500);
+    const batch = points(rand, 0, 4000);
     const delay = await measure(async () => {
       await new Promise((r) => setTimeout(r, 5));
       index.upsert(batch); // blocks this thread
