@@ -181,6 +181,9 @@ export class TestCluster {
  * such as `ip netns exec`), keeping its last stderr chunks in `log`. `ready` resolves once it
  * reports ready and rejects if it exits first; the process is there at once, for a stop to find.
  */
+/** How long a node process may take to report ready before its start fails. */
+const NODE_START_TIMEOUT_MS = 60_000;
+
 export function spawnNode(id: string, command: string[], env: Record<string, string>, log: string[]): { proc: ChildProcess; ready: Promise<void> } {
   const [bin, ...args] = command as [string, ...string[]];
   const proc = spawn(bin, args, {
@@ -194,15 +197,24 @@ export function spawnNode(id: string, command: string[], env: Record<string, str
   });
   const ready = new Promise<void>((resolve, reject) => {
     let out = '';
+    // A node that cannot start (a refused permission, a lock) must fail its test, not hang it.
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`node ${id} did not report ready within ${NODE_START_TIMEOUT_MS} ms: ${log.join('')}`));
+    }, NODE_START_TIMEOUT_MS);
     const onData = (d: Buffer): void => {
       out += d.toString();
       if (out.includes('ready')) {
+        clearTimeout(timer);
         proc.stdout.off('data', onData);
         resolve();
       }
     };
     proc.stdout.on('data', onData);
-    proc.once('exit', (code, sig) => reject(new Error(`node ${id} exited while starting (${sig ?? code}): ${log.join('')}`)));
+    proc.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`node ${id} exited while starting (${sig ?? code}): ${log.join('')}`));
+    });
   });
   return { proc, ready };
 }
