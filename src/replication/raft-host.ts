@@ -467,6 +467,8 @@ export class RaftHost {
    */
   private tick(fromTimer: boolean): void {
     const now = this.clock.now();
+    // A clock stepped back: count from where it is now (no tick is taken back or counted twice).
+    if (now < this.tickedTo) this.tickedTo = now;
     const owed = Math.floor((now - this.tickedTo) / this.opts.tickMs);
     // After a long pause every timer has run out once 2 election timeouts are counted: no more.
     const cap = 2 * this.opts.electionTicks + 2;
