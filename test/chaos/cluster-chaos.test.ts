@@ -56,7 +56,9 @@ describe('cluster chaos', () => {
       // hedged copy and these retries ride that out.
       await cluster.waitFor(async () => {
         try {
-          const r = await coll.search([0, 0, 0, 0], { k: 60, consistency: 'eventual', timeoutMs: 1_500 });
+          // strong: shard 1's answer holds every point (an eventual read may reach its follower
+          // before it applied the batch, which a CI run under load once saw: 0 hits from shard 1)
+          const r = await coll.search([0, 0, 0, 0], { k: 60, consistency: 'strong', timeoutMs: 1_500 });
           if (r.partial) partial = r;
           return r.partial;
         } catch (err) {
