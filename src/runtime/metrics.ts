@@ -6,8 +6,8 @@
  *
  * prom-client, not the OpenTelemetry SDK with its Prometheus exporter: it writes the text format
  * under exactly the names given (the exporter derives names from units and may add suffixes), and
- * it is the cheaper of the two on the request path (bench/metrics-bench.ts: ~0.25 µs a labelled
- * counter increment, ~0.4 µs a histogram observation).
+ * it is the cheaper of the two on the request path (bench/metrics-bench.ts: ~0.2 µs a labelled
+ * counter increment, ~0.4 µs a histogram observation, against the SDK's ~0.8 and ~0.6 µs).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
