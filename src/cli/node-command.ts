@@ -3,7 +3,7 @@
  * (Raft logs, points, dedup table) and the index checkpoints. Restarted with the same data, it
  * rejoins with it.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createReplicaFactory } from '../actors/replica/replica-factory.js';
@@ -116,10 +116,21 @@ export const nodeCommand: Command = {
       },
     });
     const factory = createReplicaFactory({ raft, env: lmdb, dataDir: data, indexWorkers, log: system.log, maxPendingRequests });
-    const metrics = new MetricsRegistry();
-    const node = await runNode({ system, factory, version: shoalVersion(), metrics, ...(kvReplicas ? { kvReplicas } : {}), ...settings });
-    registerNodeMetrics(metrics, { raft, node, points: () => factory.pointCounts(), leaderChanges: () => factory.leaderChanges() });
-    const metricsServer = metricsPort !== undefined ? await serveMetrics(metrics, metricsPort) : undefined;
+    const metrics = new MetricsRegistry().withProcessMetrics();
+    const version = shoalVersion();
+    const node = await runNode({ system, factory, raft, version, metrics, ...(kvReplicas ? { kvReplicas } : {}), ...settings });
+    const bound = factory.requestBound;
+    registerNodeMetrics(metrics, {
+      raft,
+      node,
+      version,
+      points: () => factory.pointCounts(),
+      leaderChanges: () => factory.leaderChanges(),
+      checkpoints: () => factory.checkpointCounts(),
+      resources: { sample: () => guard.sample(), minFreeDiskBytes: guard.minFreeDiskBytes, maxMemoryBytes: guard.maxMemoryBytes, pending: () => bound.pending, maxPending: bound.limit, refusedPending: () => bound.refused },
+      storageBytes: () => dirBytes(join(data, 'lmdb')),
+    });
+    const metricsServer = metricsPort !== undefined ? await serveMetrics(metrics, metricsPort, { ready: async () => ({ ...(await node.readiness.check()) }) }) : undefined;
     system.log.info('node ready', { node: id, nats: natsUrl, natsSecurity: describeSecurity(security), data, prefix, metricsPort: metricsServer?.port, minFreeDiskBytes, maxMemoryBytes, maxPendingRequests, ...settings });
     process.stdout.write(`ready ${id}\n`);
 
@@ -142,6 +153,15 @@ export const nodeCommand: Command = {
     return 0;
   },
 };
+
+/** Bytes of the files directly in `dir` (0 when it cannot be read). */
+function dirBytes(dir: string): number {
+  try {
+    return readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+  } catch {
+    return 0;
+  }
+}
 
 /** SIGTERM, SIGINT, or (when started by `shoal dev` or a test) the end of standard input. */
 function stopSignal(): Promise<void> {

@@ -72,6 +72,8 @@ export class RaftHost {
   private seedSeq = 0;
   private readonly turns: TurnPipeline;
   private readonly readDeps: ReadDeps;
+  /** Proposals the write gate refused since the host started, by the `limit` its error names ('other' when it names none). */
+  private readonly refusedProposals = new Map<string, number>();
 
   private constructor(private readonly deps: RaftHostDeps) {
     this.nodeId = deps.nodeId;
@@ -215,7 +217,12 @@ export class RaftHost {
     if (o.concern !== 'majority' && o.concern !== 'all' && o.concern !== 'leader') throw new InvalidArgumentError(`concern must be 'majority', 'all' or 'leader', got ${String(o.concern)}`);
     if (g.failed) return Promise.reject(new UnavailableError(`group ${groupId}: ${g.failed}`));
     const refused = this.deps.writeGate?.();
-    if (refused) return Promise.reject(refused);
+    if (refused) {
+      const limit = (refused as { limit?: unknown }).limit;
+      const k = typeof limit === 'string' ? limit : 'other';
+      this.refusedProposals.set(k, (this.refusedProposals.get(k) ?? 0) + 1);
+      return Promise.reject(refused);
+    }
     const res = g.core.propose([data]);
     if (!res.ok) return Promise.reject(this.notLeader(g, res.reason, res.leader));
     this.markDirty(g);
@@ -365,6 +372,16 @@ export class RaftHost {
   /** The group's Raft core, to read only (the simulation's checkers look at its log and role). */
   inspect(groupId: string): RaftNodeView {
     return this.group(groupId).core;
+  }
+
+  /** Snapshot streams since the host started: sent and received whole, failed (either side), and chunk bytes received over all groups (groups removed since included). */
+  snapshotStats(): { sent: number; received: number; failed: number; bytesReceived: number } {
+    return { ...this.snapshots.stats };
+  }
+
+  /** Proposals the write gate refused since the host started, by the `limit` property of its error ('other' when it has none). */
+  writesRefused(): [string, number][] {
+    return [...this.refusedProposals];
   }
 
   groupIds(): string[] {

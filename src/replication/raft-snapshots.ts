@@ -25,7 +25,7 @@ type SnapMessage = Extract<Message, { type: 'snap' }>;
 
 export class SnapshotStreams {
   /** Counters for tests and status. */
-  readonly stats = { sent: 0, received: 0, failed: 0 };
+  readonly stats = { sent: 0, received: 0, failed: 0, bytesReceived: 0 };
   /** Paces the chunks this node receives, over all its groups. */
   readonly rate: SnapshotRateLimiter;
 
@@ -116,6 +116,7 @@ export class SnapshotStreams {
     if (!r) return false;
     r.bytes += chunk.data.length;
     g.snapshotBytesIn += chunk.data.length;
+    this.stats.bytesReceived += chunk.data.length;
     const answerAt = this.rate.take(chunk.data.length);
     if (!chunk.last) {
       r.parts.push(chunk.data);

@@ -44,6 +44,19 @@ export interface ResourceGuardOptions {
   memoryBytes?: () => Promise<number>;
 }
 
+/** The limit that refuses writes, named after its flag (`--min-free-disk`, `--max-memory`); a metric label. */
+export type ResourceLimit = 'min_free_disk' | 'max_memory';
+
+/** A write refused by a resource limit: UNAVAILABLE to the client (as any {@link OverloadedError}); `limit` says which. */
+export class ResourceLimitError extends OverloadedError {
+  constructor(
+    message: string,
+    readonly limit: ResourceLimit,
+  ) {
+    super(message);
+  }
+}
+
 /** What the guard last measured. */
 export interface ResourceSample {
   freeDiskBytes: number;
@@ -60,6 +73,7 @@ export class ResourceGuard {
   private readonly freeDisk: (path: string) => Promise<{ free: number; size: number }>;
   private readonly memory: () => Promise<number>;
   private refusal: string | null = null;
+  private refusalLimit: ResourceLimit | null = null;
   private last: ResourceSample = { freeDiskBytes: Number.NaN, diskBytes: Number.NaN, memoryBytes: Number.NaN, refusal: null };
   private timer: Timer | undefined;
   private stopped = false;
@@ -86,8 +100,8 @@ export class ResourceGuard {
   }
 
   /** The error to refuse a write with, or undefined when writes are allowed. */
-  writeError(): OverloadedError | undefined {
-    return this.refusal === null ? undefined : new OverloadedError(this.refusal);
+  writeError(): ResourceLimitError | undefined {
+    return this.refusal === null ? undefined : new ResourceLimitError(this.refusal, this.refusalLimit ?? 'min_free_disk');
   }
 
   sample(): ResourceSample {
@@ -103,20 +117,24 @@ export class ResourceGuard {
   async probe(): Promise<void> {
     const { nodeId, dataDir } = this.o;
     let why: string | null = null;
+    let limit: ResourceLimit | null = null;
     let disk = { free: Number.NaN, size: Number.NaN };
     try {
       disk = await this.freeDisk(dataDir);
       if (disk.free <= this.minFreeDiskBytes) {
+        limit = 'min_free_disk';
         why = `node ${nodeId}: disk full (ENOSPC) at ${dataDir}: ${mib(disk.free)} free of ${mib(disk.size)}, at or below the ${mib(this.minFreeDiskBytes)} kept free (--min-free-disk); writes are refused until space is freed, reads are served`;
       }
     } catch (err) {
       // A failed statfs says nothing about space: keep what the last sample said.
       this.o.log.warn('free disk space could not be read', { path: dataDir, error: String(err) });
       why = this.refusal?.includes('disk full') ? this.refusal : null;
+      limit = why === null ? null : this.refusalLimit;
     }
     const mem = await this.memory().catch(() => Number.NaN);
     const max = this.maxMemoryBytes;
     if (why === null && max !== undefined && mem >= max * MEMORY_REFUSE_FRACTION) {
+      limit = 'max_memory';
       why = `node ${nodeId}: memory ${mib(mem)} is at ${Math.round(MEMORY_REFUSE_FRACTION * 100)}% or more of its limit of ${mib(max)} (--max-memory); writes are refused until it falls, reads are served`;
     }
     if (why !== this.refusal) {
@@ -124,6 +142,7 @@ export class ResourceGuard {
       else this.o.log.info('writes allowed again', { node: nodeId, previously: this.refusal ?? '' });
     }
     this.refusal = why;
+    this.refusalLimit = why === null ? null : limit;
     this.last = { freeDiskBytes: disk.free, diskBytes: disk.size, memoryBytes: mem, refusal: why };
   }
 

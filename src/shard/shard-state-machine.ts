@@ -89,6 +89,8 @@ function journalSteps(j: JournalEntry): IndexStep[] {
 }
 
 export class ShardStateMachine {
+  /** Index checkpoints recorded since this state machine opened (live applies and replays alike), for metrics. */
+  checkpoints = 0;
   private index!: WorkerIndex;
   private queue: Promise<unknown> = Promise.resolve();
   /** Set while restore/close/drop replace or free the index: searches wait for it. */
@@ -410,6 +412,7 @@ export class ShardStateMachine {
       this.ctx.meta.truncateJournal(this.opts.group, index);
     });
     this.meta = meta;
+    this.checkpoints++;
     // Older checkpoint files stay until the record of the new one is on disk.
     await this.opts.env.flushed;
     this.removeCheckpointsExcept(index);

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OverloadedError } from '../../src/runtime/errors.js';
+import { ResourceLimitError } from '../../src/runtime/resource-guard.js';
 import { MemoryHosts, type MemoryNode } from '../helpers/memory-hosts.js';
 
 const enc = new TextEncoder();
@@ -15,7 +16,7 @@ const enc = new TextEncoder();
 async function gatedNodes(group: string): Promise<{ hosts: MemoryHosts; closed: Set<string> }> {
   const hosts = new MemoryHosts();
   const closed = new Set<string>();
-  for (const id of ['a', 'b', 'c']) hosts.add(id, { writeGate: () => (closed.has(id) ? new OverloadedError(`node ${id}: disk full`) : undefined) });
+  for (const id of ['a', 'b', 'c']) hosts.add(id, { writeGate: () => (closed.has(id) ? new ResourceLimitError(`node ${id}: disk full`, 'min_free_disk') : undefined) });
   for (const n of hosts.nodes.values()) await n.host.createGroup(group, { voters: ['a', 'b', 'c'], stateMachine: n.sm });
   await hosts.until(() => hosts.leader(group) !== undefined, 5_000, 'a leader');
   return { hosts, closed };
@@ -44,12 +45,14 @@ describe('raft host write gate', () => {
     await hosts.stop();
   });
 
-  it('raft host write gate - a gated leader refuses proposals with the gate error and hands leadership to another voter', async () => {
+  it('raft host write gate - a gated leader refuses proposals with the gate error, counts them by limit, and hands leadership to another voter', async () => {
     const { hosts, closed } = await gatedNodes('g2');
     const old = hosts.leader('g2') as MemoryNode;
     closed.add(old.id);
     await assert.rejects(old.host.propose('g2', enc.encode('x'), { concern: 'majority', timeoutMs: 2_000 }), (err: unknown) => err instanceof OverloadedError && /disk full/.test(err.message));
     await hosts.until(() => hosts.leader('g2') !== undefined && hosts.leader('g2') !== old, 5_000, 'another node leading');
+    // counted by the limit its error names, once per refused proposal (not for the gate's other checks: handing over, ticks)
+    assert.deepEqual(old.host.writesRefused(), [['min_free_disk', 1]]);
     const next = hosts.leader('g2') as MemoryNode;
     const w = await hosts.settle(next.host.propose('g2', enc.encode('after'), { concern: 'majority', timeoutMs: 2_000 }));
     assert.equal(w.result, 'after');

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { OverloadedError } from '../../src/runtime/errors.js';
-import { MEMORY_REFUSE_FRACTION, RESOURCE_PROBE_MS, ResourceGuard } from '../../src/runtime/resource-guard.js';
+import { MEMORY_REFUSE_FRACTION, RESOURCE_PROBE_MS, ResourceGuard, ResourceLimitError } from '../../src/runtime/resource-guard.js';
 import { QUIET } from '../helpers/memory-hosts.js';
 
 const MiB = 2 ** 20;
@@ -23,6 +23,7 @@ describe('resource guard', () => {
     await new Promise((r) => setImmediate(r));
     const err = g.writeError();
     assert.ok(err instanceof OverloadedError);
+    assert.ok(err instanceof ResourceLimitError && err.limit === 'min_free_disk', 'the error names its limit (a metric label)');
     assert.match(err.message, /^node n7: disk full \(ENOSPC\) at \/data\/n7: 64\.0 MiB free of 1024\.0 MiB, at or below the 64\.0 MiB kept free \(--min-free-disk\)/);
     free = 65 * MiB;
     await clock.advance(RESOURCE_PROBE_MS);
@@ -36,6 +37,7 @@ describe('resource guard', () => {
     const limit = 1000 * MiB;
     let mem = limit * MEMORY_REFUSE_FRACTION;
     const g = await ResourceGuard.start({ nodeId: 'n2', dataDir: '/d', minFreeDiskBytes: 0, maxMemoryBytes: limit, clock, log: QUIET, freeDiskBytes: () => Promise.resolve({ free: 10 * MiB, size: 20 * MiB }), memoryBytes: () => Promise.resolve(mem) });
+    assert.equal(g.writeError()?.limit, 'max_memory');
     assert.match(g.writeError()?.message ?? '', /^node n2: memory 900\.0 MiB is at 90% or more of its limit of 1000\.0 MiB \(--max-memory\)/);
     mem = limit * MEMORY_REFUSE_FRACTION - MiB;
     await clock.advance(RESOURCE_PROBE_MS);

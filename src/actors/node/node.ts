@@ -5,7 +5,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CollectionCache } from '../../cluster/collection-cache.js';
-import { DEFAULT_DOWN_AFTER_MS, DEFAULT_REPLACE_AFTER_MS, MembershipView } from '../../cluster/membership.js';
+import { DEFAULT_DOWN_AFTER_MS, DEFAULT_REPLACE_AFTER_MS, MembershipView, type NodeState } from '../../cluster/membership.js';
 import { MetadataStore, type RebalanceRecord } from '../../cluster/metadata.js';
 import { groupOf } from '../../cluster/shard-map.js';
 import { Coordinator, DEFAULT_REBALANCE } from '../coordinator/coordinator.js';
@@ -17,6 +17,9 @@ import type { MetricsRegistry } from '../../runtime/metrics.js';
 import { LeaderWatch } from '../router/leader-watch.js';
 import { membershipBehavior } from '../membership/membership-actor.js';
 import { routerMetrics } from './node-metrics.js';
+import { NodeReadiness, type ExpectedReplica } from './node-readiness.js';
+import { leaderSubject, type ShardStatus } from '../shard-protocol.js';
+import type { RaftHost } from '../../replication/raft-host.js';
 import type { NodeReplicaFactory } from '../replica/replica-factory.js';
 import { replicaManagerBehavior, hostingOf, type ReplicaFactory, type ReplicaManagerMsg, type ReplicaManagerState } from '../replica/replica-manager.js';
 import { AdminRouter } from '../router/router-admin.js';
@@ -30,6 +33,8 @@ export interface NodeParts {
   metrics?: MetricsRegistry;
   /** Replicas of the metadata bucket's stream (3 on a clustered NATS). */
   kvReplicas?: number;
+  /** The node's Raft host: readiness reads its replicas' state. */
+  raft: RaftHost;
   /** The node's zone label (`--zone`): a shard's replicas go to distinct zones first. */
   zone?: string | null;
   /** A node not heard from for this long is `down` (PROTOCOL.md, node states). Default 5000. */
@@ -42,6 +47,14 @@ export interface RunningNode {
   readonly id: string;
   readonly membership: MembershipView;
   hosting(): { replicas: number; leaders: number };
+  /** The replicas placed here with their collections (hosted, and those on disk still waiting for their collection's record). */
+  replicas(): ExpectedReplica[] | undefined;
+  /** The node's state as its own membership view holds it (PROTOCOL.md, node states). */
+  state(): NodeState;
+  /** Whether the node's NATS connection is up (not disconnected, not closed). */
+  natsConnected(): boolean;
+  /** `/readyz`: connected to NATS, every replica loaded and caught up to its leader. */
+  readonly readiness: NodeReadiness;
   /** The coordinator's figures while this node's is the active one; null on standby. */
   coordinatorStats(): ReturnType<Coordinator['stats']>;
   stop(): Promise<void>;
@@ -113,10 +126,43 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   system.spawn('router', routerBehavior({ subjects: system.subjects, data, admin, collections, service, metrics: rm }), { mailboxCapacity: 65_536 });
   await system.flush();
 
+  let connected = !nc.isClosed();
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') connected = false;
+      else if (s.type === 'reconnect') connected = true;
+      else if (s.type === 'close') connected = false;
+    }
+  })().catch(() => undefined);
+  const natsConnected = (): boolean => connected && !nc.isClosed();
+  const replicas = (): ExpectedReplica[] | undefined => (managerState ? expectedReplicas(managerState) : undefined);
+  const readiness = new NodeReadiness({
+    node: system.name,
+    natsConnected,
+    expected: replicas,
+    local: (group) => {
+      if (!parts.raft.groupIds().includes(group)) return undefined;
+      try {
+        return parts.raft.status(group);
+      } catch {
+        return undefined;
+      }
+    },
+    leaderCommit: async (uid, shard, timeoutMs) => {
+      const st = await system.request<ShardStatus>(leaderSubject(system.subjects, uid, shard), { type: 'status' }, { timeoutMs });
+      return { node: st.node, commitIndex: st.commitIndex };
+    },
+    now: () => system.clock.now(),
+  });
+
   return {
     id: system.name,
     membership,
     hosting: () => hostingOf(managerState),
+    replicas,
+    state: () => membership.stateOf(system.name, system.clock.now()),
+    natsConnected,
+    readiness,
     coordinatorStats: () => coordinator.stats(),
     async stop() {
       await coordinator.stop();
@@ -127,6 +173,18 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
       await system.shutdown();
     },
   };
+}
+
+/** The replicas a node's manager hosts, and those on disk that wait for their collection's record (group `<uid>-<shard>`). */
+function expectedReplicas(state: ReplicaManagerState): ExpectedReplica[] {
+  const out: ExpectedReplica[] = [];
+  for (const [group, h] of state.hosted) out.push({ group, collection: h.record.name, uid: h.record.uid, shard: h.shard });
+  for (const group of state.stored) {
+    if (state.hosted.has(group)) continue;
+    const cut = group.lastIndexOf('-');
+    out.push({ group, collection: '', uid: group.slice(0, cut), shard: Number(group.slice(cut + 1)) });
+  }
+  return out;
 }
 
 /**

@@ -56,6 +56,8 @@ export interface NodeReplicaFactory extends ReplicaFactory {
   pointCounts(): [string, number][];
   /** Leadership changes seen per open group since this process started, for metrics. */
   leaderChanges(): [string, number][];
+  /** Index checkpoints recorded per open group since this process started, for metrics. */
+  checkpointCounts(): [string, number][];
   /** Closes every replica's resources (node shutdown); Raft state and data stay on disk. */
   closeAll(): Promise<void>;
   /** Index workers, for metrics. */
@@ -119,6 +121,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     requestBound: new RequestBound(deps.raft.nodeId, deps.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS),
     pointCounts: () => [...opened].map(([g, o]) => [g, o.sm.count()]),
     leaderChanges: () => [...opened].map(([g, o]) => [g, o.leaderChanges]),
+    checkpointCounts: () => [...opened].map(([g, o]) => [g, o.sm.checkpoints]),
 
     setSnapshotRate: (bps) => deps.raft.setSnapshotRate(bps),
     storedGroups: () => new Set(new LmdbRaftLogStore(deps.env).groups()),
