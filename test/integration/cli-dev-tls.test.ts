@@ -4,15 +4,13 @@
  * needs, and a client without a certificate is refused.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { promisify } from 'node:util';
+import { CLI, runShoal, type CliRun } from '../helpers/run-cli.js';
 
-const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
-const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'shoal-dev-tls-'));
 let dev: ChildProcess | undefined;
 
@@ -25,14 +23,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function shoal(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env, SHOAL_STATE_DIR: join(dir, 'state') } });
-    return { code: 0, ...r };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function shoal(env: Record<string, string>, ...args: string[]): Promise<CliRun> {
+  return runShoal(args, { ...env, SHOAL_STATE_DIR: join(dir, 'state') });
 }
 
 describe('shoal dev --tls', () => {

@@ -5,18 +5,15 @@
  * refused. A creds file of an account the server does not know is refused.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { credsAuthenticator } from '@nats-io/transport-node';
 import { TestCluster } from '../helpers/cluster.js';
 import { TestOperator } from '../helpers/nats-jwt.js';
+import { runShoal, type CliRun } from '../helpers/run-cli.js';
 
-const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
-const run = promisify(execFile);
 let dir: string;
 let cluster: TestCluster;
 const creds: Record<'node' | 'admin' | 'app' | 'stranger', string> = { node: '', admin: '', app: '', stranger: '' };
@@ -47,14 +44,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function shoal(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args, '--nats', cluster.nats.url], { encoding: 'utf8', env: { ...process.env, SHOAL_STATE_DIR: join(dir, 'state') } });
-    return { code: 0, ...r };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function shoal(...args: string[]): Promise<CliRun> {
+  return runShoal([...args, '--nats', cluster.nats.url], { SHOAL_STATE_DIR: join(dir, 'state') });
 }
 
 describe('nats creds - JWT and nkey credentials', () => {

@@ -5,18 +5,15 @@
  * with a certificate work; a client without one, or with one from another CA, is refused.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { ShoalClient, UnavailableError } from '../../src/client/mod.js';
 import { makeDevCertificates, type DevCertificates } from '../../src/cli/dev-certs.js';
 import { TestCluster } from '../helpers/cluster.js';
+import { runShoal, type CliRun } from '../helpers/run-cli.js';
 
-const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
-const run = promisify(execFile);
 let dir: string;
 let certs: DevCertificates;
 let stranger: DevCertificates;
@@ -41,15 +38,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs the CLI; resolves with its exit code and output whether it succeeded or not. */
-async function shoal(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args, '--nats', cluster.nats.url], { encoding: 'utf8', env: { ...process.env, SHOAL_STATE_DIR: join(dir, 'state') } });
-    return { code: 0, ...r };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function shoal(...args: string[]): Promise<CliRun> {
+  return runShoal([...args, '--nats', cluster.nats.url], { SHOAL_STATE_DIR: join(dir, 'state') });
 }
 
 describe('nats tls - mutual TLS', () => {
