@@ -9,17 +9,21 @@
  *
  * `cut(i)` takes the bridge's end of host i's link down: host i's server and node still talk to
  * each other, but nothing crosses between host i and the rest (the other hosts and this process)
- * until `heal(i)`. TCP connections are not reset; each side finds out through its pings. (Not
+ * until `heal(i)`. TCP connections are not reset; each side finds out through its pings. Not
  * nats-server 2.9.10 about its routes: outbound traffic on a route delays its PINGs, so a route
- * that carries traffic to a cut-off host is not dropped, and what is routed to that host, a third
- * of the routers' queue group included, is lost until TCP gives up; nats-io/nats-server#4014,
- * fixed upstream by #4016.)
+ * that carries traffic to a cut-off host is not dropped, and what is routed to that host (a third
+ * of the routers' queue group, JetStream's requests and replies for the metadata bucket) is lost
+ * until TCP gives up (nats-io/nats-server#4014, fixed upstream by #4016). With Linux's default
+ * (15 retransmissions, minutes) such a route lived on for 25 s and more after a cut, and the
+ * metadata bucket answered nothing meanwhile; so each host's namespace gives up on unacknowledged
+ * data after 3 retransmissions (`net.ipv4.tcp_retries2=3`: about 3 s on this network, as the
+ * servers' pings take for an idle route), as docs/deploy.md advises for the servers' machines.
  *
  * Needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN) and `ip`; without them `start()` fails and
  * says so. The namespaces, veths and bridge are removed by `stop()`, when `start()` fails, and
  * when this process exits; leftovers of a process that was SIGKILLed are removed by the next start.
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +38,8 @@ const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 
 export const NETNS_CLIENT_PORT = 4222;
 export const NETNS_ROUTE_PORT = 6222;
+/** Retransmissions of unacknowledged data before TCP gives up on a connection, in each host's namespace (Linux: 15). */
+const TCP_RETRIES2 = 3;
 /** The bridge's (this process's) address in the hosts' /24. */
 const BRIDGE_HOST = 254;
 
@@ -68,6 +74,7 @@ export class NetnsCluster {
   readonly hosts: NetnsHost[] = [];
   private readonly clients: ShoalClient[] = [];
   private readonly conns: NatsConnection[] = [];
+  private readonly children: ChildProcess[] = [];
   private readonly onExit = (): void => this.teardownSync();
 
   private constructor(
@@ -146,6 +153,18 @@ export class NetnsCluster {
     return leaderOf(client, name, shard);
   }
 
+  /**
+   * Runs `node <script> <args>` inside host `i`'s namespace, as a program on that host: it reaches
+   * the host's own server at `nats://<ip>:4222` and, like the host, nothing else while the host is
+   * cut off. Its stdin is a pipe (closing it is how such a program is told to finish); it is
+   * killed by `stop()` if still running.
+   */
+  spawnIn(i: number, script: string, args: string[]): ChildProcess {
+    const proc = spawn('ip', ['netns', 'exec', this.host(i).ns, process.execPath, script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.children.push(proc);
+    return proc;
+  }
+
   /** Cuts host `i` off from the other hosts and from this process. */
   cut(i: number): void {
     ip('link', 'set', this.host(i).link, 'down');
@@ -158,6 +177,14 @@ export class NetnsCluster {
   async stop(): Promise<void> {
     process.off('exit', this.onExit);
     for (const h of this.hosts) tryIp('link', 'set', h.link, 'up');
+    await Promise.all(
+      this.children.map(async (p) => {
+        if (p.exitCode !== null || p.signalCode !== null) return;
+        const exited = new Promise((r) => p.once('exit', r));
+        p.kill('SIGKILL');
+        await exited;
+      }),
+    );
     await Promise.all(this.clients.map((c) => c.close().catch(() => undefined)));
     await Promise.all(this.conns.map((nc) => nc.close().catch(() => undefined)));
     await Promise.all(
@@ -210,6 +237,8 @@ export class NetnsCluster {
       ip('-n', h.ns, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth0');
       ip('-n', h.ns, 'link', 'set', 'eth0', 'up');
       ip('-n', h.ns, 'link', 'set', 'lo', 'up');
+      // see the header: a route to a cut-off host that carries traffic dies with its TCP connection
+      ip('netns', 'exec', h.ns, 'sh', '-c', `echo ${TCP_RETRIES2} > /proc/sys/net/ipv4/tcp_retries2`);
       ip('link', 'set', h.link, 'master', this.bridge);
       ip('link', 'set', h.link, 'up');
     }
@@ -225,6 +254,7 @@ export class NetnsCluster {
 
   /** Synchronous, so that it can run on process exit: kills what is left, then removes the network. */
   private teardownSync(): void {
+    for (const p of this.children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     for (const h of this.hosts) {
       if (h.proc && h.proc.exitCode === null && h.proc.signalCode === null) h.proc.kill('SIGKILL');
       if (h.nats && h.nats.pid > 0) {
