@@ -265,6 +265,16 @@ export class NetnsCluster {
         }
       }
     }
+    // A NATS client's connect attempt that timed out leaves its socket trying (nats.js does not
+    // destroy a socket still connecting): one begun while a host was cut off can still be sending
+    // SYNs here, and without the bridge's route they would leave through the default route to an
+    // address outside this machine (and keep this process alive for minutes). The /24 is this
+    // cluster's alone, so every socket of this namespace to it is one of ours: abort them.
+    try {
+      execFileSync('ss', ['-K', '-tn', 'dst', `${this.subnet}.0/24`], { stdio: 'ignore' });
+    } catch {
+      // no ss: the sockets time out by themselves
+    }
     for (const h of this.hosts) {
       tryIp('link', 'del', h.link);
       tryIp('netns', 'del', h.ns);
