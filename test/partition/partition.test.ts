@@ -124,12 +124,16 @@ async function servedAgain(hc: HostClient, t: number, what: string): Promise<{ m
   return { ms, detail: firsts.map(([op, c]) => `${op} +${Math.round(c.complete! - t)} ms`).join(', ') };
 }
 
-/** What the host's client got for the calls it made at `from` or later and had an answer to before `to`: answered, and refused by code. */
+/**
+ * What the host's client got for the calls it made in [from, to): the ones answered before `to`
+ * (a call answered after it may have been served after a heal at `to`), and the ones refused, by code.
+ */
 function tally(hc: HostClient, from: number, to: number): { answered: Call[]; refused: number; byCode: Record<string, number> } {
-  const inWindow = hc.calls.filter((c) => c.invoke >= from && (c.complete ?? c.failed ?? Infinity) < to);
+  const made = hc.calls.filter((c) => c.invoke >= from && c.invoke < to);
+  const refused = made.filter((c) => !succeeded(c));
   const byCode: Record<string, number> = {};
-  for (const c of inWindow) if (!succeeded(c)) byCode[c.code ?? '?'] = (byCode[c.code ?? '?'] ?? 0) + 1;
-  return { answered: inWindow.filter(succeeded), refused: inWindow.length - inWindow.filter(succeeded).length, byCode };
+  for (const c of refused) byCode[c.code ?? '?'] = (byCode[c.code ?? '?'] ?? 0) + 1;
+  return { answered: made.filter((c) => c.complete !== undefined && c.complete < to), refused: refused.length, byCode };
 }
 
 function toOperation(c: Call): Operation {
