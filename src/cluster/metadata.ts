@@ -198,24 +198,11 @@ export class MetadataStore {
    */
   static async openWhenReady(nc: NatsConnection, prefix: string, node: string, opts: MetadataOptions & { log: Logger; zone?: string | null }): Promise<MetadataStore> {
     const bucket = MetadataStore.bucketName(prefix);
-    let delay = 100;
-    let lastLog = -Infinity;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const meta = await MetadataStore.open(nc, prefix, opts);
-        await meta.registerNode(node, opts.zone ?? null);
-        if (attempt > 1) opts.log.info('JetStream answers; metadata bucket open', { bucket, attempts: attempt });
-        return meta;
-      } catch (err) {
-        if (nc.isClosed()) throw err;
-        if (Date.now() - lastLog >= WAIT_LOG_EVERY_MS) {
-          lastLog = Date.now();
-          opts.log.warn('waiting for JetStream to open the metadata bucket (is JetStream enabled, and does the NATS cluster have a JetStream leader?)', { bucket, attempts: attempt, error: describeError(err) });
-        }
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 2_000);
-      }
-    }
+    return whenJetStreamAnswers(nc, 'open the metadata bucket (is JetStream enabled, and does the NATS cluster have a JetStream leader?)', opts.log, { bucket }, async () => {
+      const meta = await MetadataStore.open(nc, prefix, opts);
+      await meta.registerNode(node, opts.zone ?? null);
+      return meta;
+    });
   }
 
   async getCollection(name: string): Promise<Versioned<CollectionRecord> | undefined> {
@@ -458,6 +445,32 @@ export class MetadataStore {
       if (v) out.push(v);
     }
     return out;
+  }
+}
+
+/**
+ * Runs `fn` until it succeeds, for a node starting: JetStream may not answer yet (a NATS cluster
+ * still electing its JetStream leader, or the bucket's stream its leader: a request then times
+ * out). Says what it waits for at once and every {@link WAIT_LOG_EVERY_MS} after, backs off from
+ * 100 ms to 2 s between tries, and gives up only when the connection closes.
+ */
+export async function whenJetStreamAnswers<T>(nc: NatsConnection, what: string, log: Logger, fields: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
+  let delay = 100;
+  let lastLog = -Infinity;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = await fn();
+      if (attempt > 1) log.info(`JetStream answers: ${what.replace(/ \(.*\)$/, '')}`, { ...fields, attempts: attempt });
+      return result;
+    } catch (err) {
+      if (nc.isClosed()) throw err;
+      if (Date.now() - lastLog >= WAIT_LOG_EVERY_MS) {
+        lastLog = Date.now();
+        log.warn(`waiting for JetStream to ${what}`, { ...fields, attempts: attempt, error: describeError(err) });
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 2_000);
+    }
   }
 }
 

@@ -6,7 +6,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CollectionCache } from '../../cluster/collection-cache.js';
 import { DEFAULT_DOWN_AFTER_MS, DEFAULT_REPLACE_AFTER_MS, MembershipView, type NodeState } from '../../cluster/membership.js';
-import { MetadataStore, type RebalanceRecord } from '../../cluster/metadata.js';
+import { MetadataStore, whenJetStreamAnswers, type RebalanceRecord } from '../../cluster/metadata.js';
 import { groupOf } from '../../cluster/shard-map.js';
 import { Coordinator, DEFAULT_REBALANCE } from '../coordinator/coordinator.js';
 import { coordinatorBehavior } from '../coordinator/coordinator-actor.js';
@@ -66,16 +66,19 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   const meta = await MetadataStore.openWhenReady(nc, system.subjects.prefix, system.name, { ...(parts.kvReplicas ? { replicas: parts.kvReplicas } : {}), log: system.log, zone: parts.zone ?? null });
   const replaceAfterMs = parts.replaceAfterMs ?? DEFAULT_REPLACE_AFTER_MS;
   const membership = new MembershipView({ downAfterMs: parts.downAfterMs ?? DEFAULT_DOWN_AFTER_MS, replaceAfterMs });
-  for (const n of await meta.listNodes()) membership.know(n.id, n);
+  // Every read of the bucket while starting waits for JetStream as the open did: a bucket just
+  // opened can still time out a request (its stream electing a leader), which would end the node.
+  const ready = <T>(what: string, fn: () => Promise<T>): Promise<T> => whenJetStreamAnswers(nc, what, system.log, {}, fn);
+  for (const n of await ready('list the nodes', () => meta.listNodes())) membership.know(n.id, n);
   const collections = new CollectionCache(meta);
-  await collections.start();
+  await ready('watch the collections', () => collections.start());
 
   // Before any replica opens: delete the replicas of collections dropped while this node was
   // down. Replicas of live collections stay, placed here or not: the replica manager removes one
   // only once its shard's configuration no longer holds this node. Safe against a concurrent
   // create: nothing of a collection created after this snapshot is on this node yet.
   const wanted = new Set<string>();
-  for (const { value: r } of await meta.listCollections()) {
+  for (const { value: r } of await ready('list the collections', () => meta.listCollections())) {
     for (const p of r.placement) wanted.add(groupOf(r, p.shard));
   }
   await parts.factory.removeStrays(wanted);
@@ -95,7 +98,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
     ),
     { mailboxCapacity: 65_536 },
   );
-  const stopWatch = await meta.watch((ev) => {
+  const stopWatch = await ready('watch the metadata', () => meta.watch((ev) => {
     if (ev.kind === 'node') membership.know(ev.id, ev.record, system.clock.now());
     if (ev.kind === 'control' && ev.key === 'rebalance') {
       const r = ev.value as RebalanceRecord | null;
@@ -106,7 +109,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
     if (ev.kind === 'move') rates.move(ev.id, ev.record);
     if (ev.kind === 'collection') rates.collection(ev.name, ev.record);
     system.post(manager, { type: 'meta', ev });
-  });
+  }));
 
   system.spawn('membership', membershipBehavior({ system, view: membership, hosting: () => hostingOf(managerState), state: () => (membership.admin(system.name) === 'maintenance' ? 'maintenance' : 'up') }));
   system.spawn('coordinator', coordinatorBehavior(coordinator, system.subjects));
