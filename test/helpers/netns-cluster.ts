@@ -321,8 +321,9 @@ function removeLeftovers(): void {
     try {
       process.kill(pid, 0);
       return true;
-    } catch {
-      return false;
+    } catch (err) {
+      // EPERM: there, but another user's (a run without root but with CAP_NET_ADMIN)
+      return (err as NodeJS.ErrnoException).code === 'EPERM';
     }
   };
   let namespaces = '';
