@@ -248,7 +248,7 @@ describe('partition', () => {
         `${reads} reads and ${writes} writes answered on the hosts; load ${report.writes} writes acknowledged (${acked.length} points, count ${count}, ${report.failures.length} failed); ` +
         `host ${follower} cut off (no leader): ${minority1.refused} calls refused ${JSON.stringify(minority1.byCode)}, ${minority1.answered.length} answered; ` +
         `host ${old} cut off (old leader): ${minority2.refused} calls refused ${JSON.stringify(minority2.byCode)}, ${minority2.answered.length} answered, ` +
-        `its last read answered was made ${lastServed2 ? `${Math.round(lastServed2.invoke - cut2Done)} ms after the cut` : 'never'}; ` +
+        `its last read answered was made at ${lastServed2 ? `${Math.round(lastServed2.invoke - cut2Done)} ms from the cut` : 'no time'}; ` +
         `new leader ${Math.round(newLeader - cut2)} ms after the cut, ${majorityWrites.length} writes on the majority side while cut off; ` +
         `${leader2} seen down ${seenDown === undefined ? `never (${statusError || 'up'})` : `${Math.round(seenDown - cut2)} ms after the cut`}; ` +
         `served again ${Math.round(served1.ms)} ms and ${Math.round(served2.ms)} ms after the heals, all nodes up ${Math.round(allUp - heal2)} ms after; ` +
