@@ -4,6 +4,7 @@
 #   - Go and the official NATS client for Go (golang-go, golang-github-nats-io-go-nats-dev), when
 #     missing: the Go example (examples/go) and its test build against them offline;
 #   - faketime (libfaketime), when missing: the clock-skew test runs a node on a fast or slow clock;
+#   - iproute2, when `ip` is missing: the partition test makes network namespaces with it;
 #   - with --bench: Debian's Fashion-MNIST dataset too (dataset-fashion-mnist), for the benchmarks;
 #   - the npm packages (npm ci), when node_modules is missing or older than package-lock.json;
 #   - the TypeScript build.
@@ -38,6 +39,9 @@ if [ ! -f /usr/share/gocode/src/github.com/nats-io/nats.go/nats.go ]; then
 fi
 if [ ! -f /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] && ! command -v faketime >/dev/null 2>&1; then
   packages+=(faketime)
+fi
+if ! command -v ip >/dev/null 2>&1; then
+  packages+=(iproute2)
 fi
 if [ "$want_bench" = 1 ] && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   packages+=(dataset-fashion-mnist)
