@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -45,8 +45,10 @@ describe('tracing', () => {
     await sys.flush();
     const traceFile = join(dir, 'peer-spans.jsonl');
     const peer = spawn(process.execPath, [new URL('../fixtures/traced-peer.js', import.meta.url).pathname, server.url, traceFile], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    let peerErr = '';
+    peer.stderr.on('data', (d: Buffer) => (peerErr += d.toString()));
     await new Promise<void>((resolve, reject) => {
       peer.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
       peer.once('exit', (code) => reject(new Error(`peer exited early with ${code}`)));
@@ -65,9 +67,10 @@ describe('tracing', () => {
       }
     });
     assert.equal(answer, 'sunk');
-    const exited = new Promise((r) => peer.once('exit', r));
+    const exited = new Promise<string>((r) => peer.once('exit', (code, sig) => r(String(sig ?? code))));
     peer.kill('SIGTERM');
-    await exited;
+    const how = await exited;
+    assert.ok(existsSync(traceFile), `the peer wrote no spans; it exited with ${how}; its stderr: ${peerErr || '(nothing)'}`);
 
     const peerSpans = readFileSync(traceFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as SpanRecord);
     const relay = peerSpans.find((s) => s.name === 'relay relay');
