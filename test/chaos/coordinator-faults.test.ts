@@ -42,13 +42,17 @@ async function coordinator(): Promise<string> {
 
 /** Waits for the first move to reach `phase`; returns it. */
 async function moveIn(phase: Move['phase'], timeoutMs = 30_000): Promise<Move> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const m = (await ops.rebalanceStatus()).moves.find((x) => x.phase === phase);
+  const t0 = Date.now();
+  const seen: string[] = [];
+  while (Date.now() < t0 + timeoutMs) {
+    const moves = (await ops.rebalanceStatus()).moves;
+    const now = moves.map((x) => `${x.from}->${x.to} ${x.phase} ${x.bytesCopied}/${x.bytesTotal ?? '?'}`).join(', ') || 'none';
+    if (seen[seen.length - 1]?.endsWith(now) !== true) seen.push(`+${Date.now() - t0} ms ${now}`);
+    const m = moves.find((x) => x.phase === phase);
     if (m) return m;
     await sleep(50);
   }
-  throw new Error(`no move reached ${phase}`);
+  throw new Error(`no move reached ${phase} in ${timeoutMs} ms; moves seen: ${seen.slice(-12).join('; ')}`);
 }
 
 /** Kills the active coordinator; returns how long until another one is active. */
