@@ -166,4 +166,22 @@ export interface ShardStatus {
    * read lease, with no request (`leased`).
    */
   followerReads: { reads: number; requests: number; leased: number };
+  /**
+   * Whether this replica serves: `ok`; `repairing` (its data or log was found damaged and it is
+   * being rebuilt from its peers: it serves no reads and votes for no one until caught up);
+   * `failed` (its data is damaged and no other replica can rebuild it: it serves nothing).
+   * docs/operations.md, Corruption.
+   */
+  health: ReplicaHealth;
+  /** The damage this replica's node found in its data since the node started, or null. */
+  damage: ReplicaDamage | null;
+}
+
+export type ReplicaHealth = 'ok' | 'repairing' | 'failed';
+
+/** Damaged data found in a replica: the file, what was wrong, when (ISO time). */
+export interface ReplicaDamage {
+  file: string;
+  problem: string;
+  at: string;
 }
