@@ -1,0 +1,168 @@
+/**
+ * Damaged data on a real node (docs/operations.md, Corruption): a node stopped, one shard's index
+ * checkpoint file and one point's value in another shard's LMDB data file overwritten behind its
+ * back, restarted. Before this, the flipped checkpoint bytes loaded without a word (hnswlib checks
+ * nothing) and the flipped vector was served by `get` as it was. Now each damaged replica finds
+ * it, says so in a log line and in its status (the file, what was wrong), serves no reads, and is
+ * rebuilt from its peers, after which it holds every point again; the node's third shard serves
+ * throughout. Then a value damaged while the node runs is found by the read that meets it.
+ */
+import assert from 'node:assert/strict';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { ShoalClient, UpsertPoint } from '../../src/client/client.js';
+import { MetadataStore, type CollectionRecord } from '../../src/cluster/metadata.js';
+import { groupOf } from '../../src/cluster/shard-map.js';
+import { ActorSystem } from '../../src/runtime/actor-system.js';
+import { replicaActorName, type SearchResult, type ShardStatus } from '../../src/actors/shard-protocol.js';
+import { TestCluster } from '../helpers/cluster.js';
+
+const DIM = 8;
+/** Requests of one point per shard: every shard passes its first index checkpoint (at entry 1024). */
+const ROUNDS = 1_040;
+const SHARDS = ['a', 'b', 'c'];
+const VICTIM = 'n2';
+
+let cluster: TestCluster;
+let client: ShoalClient;
+let probe: ActorSystem;
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+
+const rand = rng(11);
+const points = new Map<string, number[]>();
+for (let i = 0; i < ROUNDS; i++) {
+  for (const p of SHARDS) points.set(`${p}${String(i).padStart(4, '0')}`, Array.from({ length: DIM }, () => Math.fround(rand() * 2 - 1)));
+}
+
+before(async () => {
+  cluster = await TestCluster.start({ nodes: 3 });
+  client = await cluster.client({ timeoutMs: 15_000 });
+  probe = await ActorSystem.connect(cluster.nats.url, { name: 'probe-corrupt' });
+});
+
+after(async () => {
+  await probe?.shutdown().catch(() => undefined);
+  await cluster?.stop();
+});
+
+/** Overwrites `bytes` at `offset` of `path` with their complement. */
+function flip(path: string, offset: number, length: number): void {
+  const fd = openSync(path, 'r+');
+  try {
+    const buf = Buffer.alloc(length);
+    readSync(fd, buf, 0, length, offset);
+    for (let i = 0; i < length; i++) buf[i] = ~(buf[i] as number) & 0xff;
+    writeSync(fd, buf, 0, length, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Every offset of `pattern` in `path`. */
+function find(path: string, pattern: Buffer): number[] {
+  const data = readFileSync(path);
+  const out: number[] = [];
+  for (let at = data.indexOf(pattern); at >= 0; at = data.indexOf(pattern, at + 1)) out.push(at);
+  return out;
+}
+
+function vectorBytes(id: string): Buffer {
+  return Buffer.from(Float32Array.from(points.get(id) as number[]).buffer);
+}
+
+describe('corruption', () => {
+  it('corruption - a damaged index checkpoint and a damaged point value are found at restart, reported, never served, and rebuilt from the peers; the node\'s other shard serves throughout', async () => {
+    await client.createCollection({ name: 'docs', dim: DIM, metric: 'l2', shards: 3, replicas: 3, sharding: { strategy: 'range', boundaries: ['b', 'c'] } });
+    const coll = client.collection('docs');
+    const ids = [...points.keys()];
+    const batches: UpsertPoint[][] = [];
+    for (let i = 0; i < ROUNDS; i++) batches.push(SHARDS.map((p) => ({ id: `${p}${String(i).padStart(4, '0')}`, vector: points.get(`${p}${String(i).padStart(4, '0')}`) as number[] })));
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < batches.length) await coll.upsert(batches[next++] as UpsertPoint[]);
+    }));
+    assert.equal(await coll.count({ consistency: 'strong' }), ids.length);
+
+    const record = (await (await MetadataStore.open(probe.nc, 'shoal')).getCollection('docs'))?.value as CollectionRecord;
+    const dirOf = (shard: number): string => join(cluster.root, VICTIM, 'shards', groupOf(record, shard));
+    const statusOf = (shard: number, node = VICTIM): Promise<ShardStatus> =>
+      probe.request<ShardStatus>(probe.subjects.actor(node, replicaActorName(record.uid, shard)), { type: 'status' }, { timeoutMs: 2_000 });
+    // shard 0's replica on the victim has written its first checkpoint
+    const ckpt = (): string | undefined => readdirSync(dirOf(0)).find((n) => n.startsWith('ckpt-'));
+    await cluster.waitFor(() => ckpt() !== undefined && existsSync(join(dirOf(0), ckpt() as string, 'sums.json')), `a checkpoint of shard 0 on ${VICTIM}`);
+    await cluster.waitFor(async () => (await statusOf(0)).appliedIndex >= 1_024 && (await statusOf(1)).appliedIndex >= 1_024, `${VICTIM} applied past 1024`);
+
+    await cluster.stopNode(VICTIM);
+    // (a) 64 bytes in the middle of shard 0's HNSW graph file, its size unchanged
+    const graph = join(dirOf(0), ckpt() as string, 'graph.hnsw');
+    flip(graph, Math.floor(statSync(graph).size / 2), 64);
+    // (b) one float of point b0007's vector (shard 1) in the LMDB data file, wherever its bytes are (stale page copies too)
+    const mdb = join(cluster.root, VICTIM, 'lmdb', 'data.mdb');
+    const at = find(mdb, vectorBytes('b0007'));
+    assert.ok(at.length >= 1, 'the vector of b0007 is in data.mdb');
+    for (const o of at) flip(mdb, o + 12, 1);
+    const logFrom = cluster.nodes.get(VICTIM)?.log.length ?? 0;
+    await cluster.startNode(VICTIM);
+
+    // Reads through the cluster while the victim repairs: always every point, never the damaged vector.
+    const reading = (async () => {
+      let reads = 0;
+      const until = Date.now() + 4_000;
+      while (Date.now() < until) {
+        const got = await coll.get(['a0001', 'b0007', 'c0003'], { consistency: 'eventual', withVector: true });
+        assert.deepEqual(got.map((p) => p.id), ['a0001', 'b0007', 'c0003'], 'an eventual get finds every point');
+        for (const p of got) assert.deepEqual(Array.from(p.vector ?? []), points.get(p.id), `the vector of ${p.id} as written`);
+        assert.equal(await coll.count({ consistency: 'eventual' }), ids.length);
+        reads++;
+      }
+      return reads;
+    })();
+
+    // The victim says what it found: in its log, naming shard, file and problem, and in each replica's status.
+    const log = (): string => (cluster.nodes.get(VICTIM)?.log ?? []).slice(logFrom).join('');
+    await cluster.waitFor(() => /replica data is damaged/.test(log()) && log().includes('graph.hnsw') && log().includes('b0007'), 'log lines naming the damaged files');
+    const lines = log().split('\n').filter((l) => l.includes('replica data is damaged')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const graphLine = lines.find((l) => String(l['file']).endsWith('graph.hnsw'));
+    assert.ok(graphLine, `a line names the graph file: ${JSON.stringify(lines)}`);
+    assert.equal(graphLine['shard'], 0);
+    assert.match(String(graphLine['problem']), /fails its checksum/);
+    const pointLine = lines.find((l) => String(l['file']).endsWith('data.mdb'));
+    assert.ok(pointLine, `a line names data.mdb: ${JSON.stringify(lines)}`);
+    assert.equal(pointLine['shard'], 1);
+    assert.match(String(pointLine['problem']), /point "b0007".*CRC-32/);
+
+    // Rebuilt from the peers: both damaged replicas serve again, holding every point of their shard.
+    await cluster.waitFor(async () => {
+      const st = await Promise.all([0, 1].map((s) => statusOf(s)));
+      return st.every((x) => x.health === 'ok' && x.role === 'follower' && x.appliedIndex >= 1_024);
+    }, `${VICTIM}'s damaged replicas rebuilt`, 30_000);
+    const [s0, s1, s2] = await Promise.all([0, 1, 2].map((s) => statusOf(s)));
+    assert.equal(s0?.damage?.file, graph, 'shard 0\'s status names the graph file');
+    assert.equal(s1?.damage?.file, mdb, 'shard 1\'s status names data.mdb');
+    assert.equal(s2?.health, 'ok');
+    assert.equal(s2?.damage, null, 'shard 2 was never damaged');
+    assert.ok(await reading > 0);
+
+    // Straight to the victim's replicas: every id, its exact vector; the counts; a search like the leader's.
+    for (const [shard, prefix] of SHARDS.entries()) {
+      const mine = ids.filter((id) => id.startsWith(prefix));
+      const subject = probe.subjects.actor(VICTIM, replicaActorName(record.uid, shard));
+      const got = await probe.request<{ points: { id: string; vector?: Float32Array }[] }>(subject, { type: 'get', ids: mine, withVector: true, withMetadata: false, consistency: 'strong', timeoutMs: 10_000 }, { timeoutMs: 10_000 });
+      assert.equal(got.points.length, mine.length, `shard ${shard} on ${VICTIM} holds all ${mine.length} points`);
+      for (const p of got.points) assert.deepEqual(Array.from(p.vector ?? []), points.get(p.id), `vector of ${p.id} on ${VICTIM}`);
+      const n = await probe.request<{ count: number }>(subject, { type: 'count', consistency: 'strong', timeoutMs: 5_000 }, { timeoutMs: 5_000 });
+      assert.equal(n.count, mine.length);
+      const q = { vector: Float32Array.from(points.get(`${prefix}0500`) as number[]), k: 10, withVector: false, withMetadata: false };
+      const here = await probe.request<SearchResult>(subject, { type: 'search', queries: [q], consistency: 'strong', timeoutMs: 5_000 }, { timeoutMs: 5_000 });
+      const leader = (await statusOf(shard)).leader as string;
+      const there = await probe.request<SearchResult>(probe.subjects.actor(leader, replicaActorName(record.uid, shard)), { type: 'search', queries: [q], consistency: 'strong', timeoutMs: 5_000 }, { timeoutMs: 5_000 });
+      assert.equal(here.results[0]?.[0]?.id, `${prefix}0500`, `a search on ${VICTIM}'s shard ${shard} finds the point itself first`);
+      assert.deepEqual(here.results[0]?.map((h) => h.id), there.results[0]?.map((h) => h.id), `shard ${shard}: ${VICTIM} answers like the leader ${leader}`);
+    }
+  });
+});
