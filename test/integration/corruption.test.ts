@@ -5,7 +5,7 @@
  * nothing) and the flipped vector was served by `get` as it was. Now each damaged replica finds
  * it, says so in a log line and in its status (the file, what was wrong), serves no reads, and is
  * rebuilt from its peers, after which it holds every point again; the node's third shard serves
- * throughout. Then a value damaged while the node runs is found by the read that meets it.
+ * throughout. Then a value damaged while another node runs is found by the read that meets it.
  */
 import assert from 'node:assert/strict';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
@@ -164,5 +164,32 @@ describe('corruption', () => {
       assert.equal(here.results[0]?.[0]?.id, `${prefix}0500`, `a search on ${VICTIM}'s shard ${shard} finds the point itself first`);
       assert.deepEqual(here.results[0]?.map((h) => h.id), there.results[0]?.map((h) => h.id), `shard ${shard}: ${VICTIM} answers like the leader ${leader}`);
     }
+  });
+
+  it('corruption - a value damaged while the node runs is found by the read that meets it: refused, never served, and the replica rebuilt', async () => {
+    const record = (await (await MetadataStore.open(probe.nc, 'shoal')).getCollection('docs'))?.value as CollectionRecord;
+    const node = 'n3';
+    const subject = probe.subjects.actor(node, replicaActorName(record.uid, 1));
+    const get = (id: string): Promise<{ points: { id: string; vector?: Float32Array }[] }> =>
+      probe.request(subject, { type: 'get', ids: [id], withVector: true, withMetadata: false, consistency: 'eventual', timeoutMs: 5_000 }, { timeoutMs: 5_000 });
+    assert.deepEqual(Array.from((await get('b0100')).points[0]?.vector ?? []), points.get('b0100'));
+    // behind the running node's back, into the pages LMDB has mapped
+    const mdb = join(cluster.root, node, 'lmdb', 'data.mdb');
+    const at = find(mdb, vectorBytes('b0100'));
+    assert.ok(at.length >= 1, 'the vector of b0100 is in data.mdb');
+    for (const o of at) flip(mdb, o + 4, 1);
+    await assert.rejects(get('b0100'), (err: Error & { code?: string }) => err.code === 'UNAVAILABLE' && /point "b0100".*damaged/.test(err.message), 'the read that meets the damage is refused, naming the point');
+    const coll = client.collection('docs');
+    const got = await coll.get(['b0100'], { consistency: 'eventual', withVector: true });
+    assert.deepEqual(Array.from(got[0]?.vector ?? []), points.get('b0100'), 'the cluster answers from another replica');
+    await cluster.waitFor(async () => {
+      const st = await probe.request<ShardStatus>(subject, { type: 'status' }, { timeoutMs: 2_000 });
+      return st.health === 'ok' && st.damage !== null && (await get('b0100')).points.length === 1;
+    }, `${node}'s replica of shard 1 rebuilt`, 30_000);
+    const st = await probe.request<ShardStatus>(subject, { type: 'status' }, { timeoutMs: 2_000 });
+    assert.equal(st.damage?.file, mdb);
+    assert.deepEqual(Array.from((await get('b0100')).points[0]?.vector ?? []), points.get('b0100'), 'the rebuilt replica serves the vector as written');
+    const n = await probe.request<{ count: number }>(subject, { type: 'count', consistency: 'strong', timeoutMs: 5_000 }, { timeoutMs: 5_000 });
+    assert.equal(n.count, ROUNDS);
   });
 });
