@@ -136,17 +136,28 @@ export class PointsStore {
 
   /**
    * Checks every value of the group (its checksum, its lengths); throws CorruptDataError at the
-   * first damaged one. Yields to the event loop every `every` values.
+   * first damaged one, or when LMDB fails to read the range. Returns how many values it read.
+   * Yields to the event loop every `every` values.
    */
   async verify(group: string, every = 4096): Promise<number> {
     let n = 0;
-    for (const { key, value } of this.db.getRange({ start: [group], end: [groupEnd(group)] })) {
-      try {
-        layout(value);
-      } catch (err) {
-        throw this.damaged(group, key[1], err);
+    let last = '';
+    try {
+      for (const { key, value } of this.db.getRange({ start: [group], end: [groupEnd(group)] })) {
+        last = key[1];
+        try {
+          layout(value);
+        } catch (err) {
+          throw this.damaged(group, key[1], err);
+        }
+        if (++n % every === 0) await new Promise((r) => setImmediate(r));
       }
-      if (++n % every === 0) await new Promise((r) => setImmediate(r));
+    } catch (err) {
+      // LMDB's own structure (a b-tree page) damaged: measured, a page overwritten in its header is MDB_PAGE_NOTFOUND
+      if (err instanceof Error && err.message.startsWith('MDB_')) {
+        throw new CorruptDataError(this.file, `the points of ${group} in ${this.file} cannot be read past ${JSON.stringify(last)}: ${err.message}`, { cause: err });
+      }
+      throw err;
     }
     return n;
   }
