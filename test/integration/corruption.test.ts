@@ -15,6 +15,8 @@ import type { ShoalClient, UpsertPoint } from '../../src/client/client.js';
 import { MetadataStore, type CollectionRecord } from '../../src/cluster/metadata.js';
 import { groupOf } from '../../src/cluster/shard-map.js';
 import { ActorSystem } from '../../src/runtime/actor-system.js';
+import { openNodeEnv } from '../../src/storage/node-env.js';
+import { PointsStore } from '../../src/storage/points-store.js';
 import { replicaActorName, type SearchResult, type ShardStatus } from '../../src/actors/shard-protocol.js';
 import { TestCluster } from '../helpers/cluster.js';
 
@@ -191,5 +193,40 @@ describe('corruption', () => {
     assert.deepEqual(Array.from((await get('b0100')).points[0]?.vector ?? []), points.get('b0100'), 'the rebuilt replica serves the vector as written');
     const n = await probe.request<{ count: number }>(subject, { type: 'count', consistency: 'strong', timeoutMs: 5_000 }, { timeoutMs: 5_000 });
     assert.equal(n.count, ROUNDS);
+  });
+
+  it('corruption - a damaged replica of a one-replica shard has nobody to be rebuilt from: it is failed, serves nothing, keeps its data, and cluster.status names it', async () => {
+    await client.createCollection({ name: 'solo', dim: DIM, metric: 'l2', shards: 1, replicas: 1 });
+    const coll = client.collection('solo');
+    await coll.upsert(['a0001', 'a0002', 'a0003'].map((id) => ({ id, vector: points.get(id) as number[] })));
+    const record = (await (await MetadataStore.open(probe.nc, 'shoal')).getCollection('solo'))?.value as CollectionRecord;
+    const node = record.placement[0]?.replicas[0] as string;
+    await cluster.stopNode(node);
+    const mdb = join(cluster.root, node, 'lmdb', 'data.mdb');
+    // docs holds a0002 too: flip only solo's copy, the occurrence whose record key names solo's group
+    const group = groupOf(record, 0);
+    const data = readFileSync(mdb);
+    const at = find(mdb, vectorBytes('a0002')).filter((o) => data.subarray(Math.max(0, o - 200), o).includes(Buffer.from(group)));
+    assert.ok(at.length >= 1, `solo's copy of a0002 is in ${node}'s data.mdb`);
+    for (const o of at) flip(mdb, o + 8, 1);
+    await cluster.startNode(node);
+    await cluster.waitFor(async () => {
+      const st = await client.clusterStatus(2_000);
+      const d = st.nodes.find((x) => x.id === node)?.damaged ?? [];
+      // the first damaged record met: the index journal entry that carries a0002 (no checkpoint yet), or its point
+      return d.some((x) => x.collection === 'solo' && x.shard === 0 && x.health === 'failed' && x.file === mdb && /(point "a0002"|index journal entry \d+) of .* is damaged/.test(x.problem));
+    }, `cluster.status names ${node}'s damaged replica of solo`);
+    await assert.rejects(coll.count({ consistency: 'eventual', timeoutMs: 1_500 }), (err: Error & { code?: string }) => err.code === 'UNAVAILABLE', 'the shard serves nothing');
+    const st = await probe.request<ShardStatus>(probe.subjects.actor(node, replicaActorName(record.uid, 0)), { type: 'status' }, { timeoutMs: 2_000 });
+    assert.equal(st.health, 'failed');
+    assert.equal(st.damage?.file, mdb);
+    // nothing was deleted: the node's LMDB still holds solo's three points
+    await cluster.stopNode(node);
+    const env = openNodeEnv({ path: join(cluster.root, node, 'lmdb') });
+    try {
+      assert.deepEqual([...new PointsStore(env).ids(group)], ['a0001', 'a0002', 'a0003']);
+    } finally {
+      await env.close();
+    }
   });
 });

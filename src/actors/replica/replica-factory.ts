@@ -17,6 +17,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hit } from '../../api/types.js';
 import type { CollectionRecord } from '../../cluster/metadata.js';
+import type { DamagedReplica } from '../../cluster/membership.js';
 import { murmur3 } from '../../cluster/hash.js';
 import { groupOf, ownerOfFor } from '../../cluster/shard-map.js';
 import { newShardState, type ReshardState } from '../../shard/reshard-state.js';
@@ -30,7 +31,7 @@ import type { RaftHost } from '../../replication/raft-host.js';
 import type { AppliedEntry, RoleChange, StateMachine } from '../../replication/raft-state-machine.js';
 import type { ReplicaFactory, ReplicaStart } from './replica-manager.js';
 import type { ReplicaResources, ReplicatedGroup, ShardStore } from './replica-actor.js';
-import type { ReplicaDamage, ShardStatus } from '../shard-protocol.js';
+import type { ReplicaDamage, ReplicaHealth, ShardStatus } from '../shard-protocol.js';
 import { DEFAULT_MAX_PENDING_REQUESTS, RequestBound } from './request-bound.js';
 
 export interface ReplicaFactoryDeps {
@@ -46,6 +47,8 @@ export interface ReplicaFactoryDeps {
 }
 
 interface Opened {
+  collection: string;
+  shard: number;
   /** Replaced when the replica is rebuilt (the store's calls read it each time). */
   sm: ShardStateMachine;
   leaderChanges: number;
@@ -53,14 +56,18 @@ interface Opened {
   unsubscribeRaft: () => void;
   /** The damage found in this replica's data since the node started, or null. */
   damage: ReplicaDamage | null;
-  /** A rebuild from the peers under way. */
+  /** A rebuild from the peers under way (deleting and reopening). */
   rebuilding: Promise<void> | null;
+  /** Rebuilt, not caught up yet: set at the rebuild, cleared once its log is repaired and it applied its commit index. */
+  catchingUp: boolean;
   /** Its data is damaged and no other voter can rebuild it: it serves nothing. */
   failed: boolean;
 }
 
 /** A replica whose data was found damaged at open and that cannot be rebuilt: no state machine, no Raft group, only its status. */
 interface Broken {
+  collection: string;
+  shard: number;
   damage: ReplicaDamage;
   why: string;
 }
@@ -86,6 +93,8 @@ export interface NodeReplicaFactory extends ReplicaFactory {
   leaderChanges(): [string, number][];
   /** Closes every replica's resources (node shutdown); Raft state and data stay on disk. */
   closeAll(): Promise<void>;
+  /** Replicas whose data was found damaged that do not serve (yet), for the node's heartbeat. */
+  damaged(): DamagedReplica[];
   /** Index workers, for metrics. */
   readonly indexHosts: readonly IndexHost[];
   readonly requestBound: RequestBound;
@@ -171,7 +180,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
       if (!rebuildable) {
         const why = `its data is damaged and shard ${r.name}/${shard} has no other replica to rebuild it from; restore it from a backup`;
         logDamage(r, shard, err, 'serving nothing: no other replica to rebuild it from');
-        return { damage, why };
+        return { collection: r.name, shard, damage, why };
       }
       logDamage(r, shard, err, 'rebuilding it from its peers');
       if (others !== null) await deps.raft.resetForRepair(group);
@@ -179,7 +188,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     }
     // With state on disk, the host reopens it and ignores these; without, it bootstraps or joins.
     await deps.raft.createGroup(group, 'join' in start ? { voters: [self], join: true, stateMachine: raftAdapter(sm) } : { voters: start.bootstrap, stateMachine: raftAdapter(sm) });
-    const o: Opened = { sm, listeners: new Set(), leaderChanges: 0, unsubscribeRaft: () => undefined, damage, rebuilding: null, failed: false };
+    const o: Opened = { collection: r.name, shard, sm, listeners: new Set(), leaderChanges: 0, unsubscribeRaft: () => undefined, damage, rebuilding: null, catchingUp: damage !== null, failed: false };
     subscribe(group, o);
     return o;
   };
@@ -199,6 +208,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
       return;
     }
     logDamage(r, shard, err, 'rebuilding it from its peers');
+    o.catchingUp = true;
     o.rebuilding = (async () => {
       o.unsubscribeRaft();
       await deps.raft.resetForRepair(group);
@@ -214,6 +224,23 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
       .finally(() => {
         o.rebuilding = null;
       });
+  };
+
+  /**
+   * Whether a replica serves. One being rebuilt is `repairing` until its Raft log is repaired and
+   * its state machine has applied its commit index: until then it may hold only part of what was
+   * acknowledged, which even an `eventual` read must not see.
+   */
+  const healthOf = (group: string, o: Opened): { health: ReplicaHealth; why: string | null } => {
+    if (o.failed) return { health: 'failed', why: `its data is damaged and shard ${o.collection}/${o.shard} has no other replica to rebuild it from` };
+    const why = o.damage ? `rebuilding it: ${o.damage.file} was damaged` : 'its log is being repaired';
+    if (o.rebuilding || deps.raft.isDamaged(group)) return { health: 'repairing', why };
+    if (o.catchingUp) {
+      if (o.sm.appliedIndex < deps.raft.inspect(group).log.committed) return { health: 'repairing', why };
+      o.catchingUp = false;
+      deps.log.info('damaged replica rebuilt', { collection: o.collection, shard: o.shard, appliedIndex: o.sm.appliedIndex });
+    }
+    return { health: 'ok', why: null };
   };
 
   /** Resources of a replica that cannot open: every request but status is refused. */
@@ -262,6 +289,14 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     indexHosts: hosts,
     requestBound: new RequestBound(deps.raft.nodeId, deps.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS),
     pointCounts: () => [...opened].map(([g, o]) => [g, o.sm.count()]),
+    damaged: () => [
+      ...[...opened].flatMap(([g, o]) => {
+        if (!o.damage) return [];
+        const { health } = healthOf(g, o);
+        return health === 'ok' ? [] : [{ collection: o.collection, shard: o.shard, health, ...o.damage }];
+      }),
+      ...[...broken.values()].map((b) => ({ collection: b.collection, shard: b.shard, health: 'failed' as const, ...b.damage })),
+    ],
     leaderChanges: () => [...opened].map(([g, o]) => [g, o.leaderChanges]),
 
     setSnapshotRate: (bps) => deps.raft.setSnapshotRate(bps),
@@ -320,14 +355,10 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
           listener(deps.raft.roleOf(group));
           return () => own.listeners.delete(listener);
         },
-        health: () => {
-          if (own.failed) return { health: 'failed', why: `its data is damaged and shard ${r.name}/${shard} has no other replica to rebuild it from` };
-          if (own.rebuilding || deps.raft.isDamaged(group)) return { health: 'repairing', why: own.damage ? `damaged: ${own.damage.file}` : 'its log is being repaired' };
-          return { health: 'ok', why: null };
-        },
+        health: () => healthOf(group, own),
         status: () => {
           const st = deps.raft.status(group);
-          const health = own.failed ? 'failed' : own.rebuilding || st.damaged ? 'repairing' : 'ok';
+          const { health } = healthOf(group, own);
           return {
             role: st.role,
             term: st.term,
