@@ -485,7 +485,8 @@ export class ShardStateMachine {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new InternalError(`shard state machine ${this.opts.group} is closed`);
+    // UNAVAILABLE: a request that reaches a closed state machine (its replica is being rebuilt or removed) is served elsewhere
+    if (this.closed) throw new UnavailableError(`shard state machine ${this.opts.group} is closed`);
   }
 
   private checkUsable(): void {
