@@ -75,9 +75,6 @@ function handleAppend(s: RaftState, m: Extract<Message, { type: 'app' }>): void 
 
 function handleHeartbeat(s: RaftState, m: Extract<Message, { type: 'heartbeat' }>): void {
   s.commitTo(m.commit);
-  // Repaired, as in handleAppend: the leader's commit point is in our log and is of its term. A
-  // replica rebuilt from a snapshot while nothing is written hears only heartbeats.
-  if (s.damaged && m.commit <= s.raftLog.lastIndex() && m.commit > 0 && s.raftLog.termAt(m.commit) === s.term) s.damaged = false;
   s.send({ type: 'heartbeatResp', from: s.id, to: m.from, term: s.term as Term, seq: m.seq, applied: s.raftLog.applied as LogIndex, lastIndex: s.raftLog.lastIndex() as LogIndex });
   if (m.quiesce && s.raftLog.lastIndex() === m.commit && s.raftLog.committed === m.commit) {
     s.quiesced = true;
