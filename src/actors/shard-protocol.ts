@@ -118,7 +118,13 @@ export type ShardRequest =
    */
   | { type: 'conf'; change: MembershipChange; epoch: number; timeoutMs: number }
   /** To the leader: hand leadership to `to` (or the most caught-up other voter); answered once it no longer leads. */
-  | { type: 'transfer'; to?: string; timeoutMs: number };
+  | { type: 'transfer'; to?: string; timeoutMs: number }
+  /**
+   * To the leader, from a follower whose log is being repaired (rebuilt from nothing, or cut at a
+   * corrupt entry) in a group nothing writes to: append a no-op (an upsert of no points). The append that carries it brings
+   * the leader's commit point of its term, which is what repairs the follower (raft/follower.ts).
+   */
+  | { type: 'repairNoop'; from: string; timeoutMs: number };
 
 export type MembershipChange = { addLearner: string } | { promote: string } | { remove: string };
 

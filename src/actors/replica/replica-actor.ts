@@ -71,8 +71,8 @@ export interface ReplicatedGroup {
   leaseRead(timeoutMs: number): Promise<number> | undefined;
   onRoleChange(listener: (ev: RoleChange) => void): () => void;
   status(): Omit<ShardStatus, 'node' | 'count' | 'followerReads'>;
-  /** Whether this replica may serve reads ({@link ShardStatus.health}), and why not. */
-  health(): { health: ReplicaHealth; why: string | null };
+  /** Whether this replica may serve reads ({@link ShardStatus.health}), and why not; `logRepair`: its Raft log is being repaired (it needs an append of its leader's term). */
+  health(): { health: ReplicaHealth; why: string | null; logRepair?: boolean };
   /** On the leader: hands leadership to `to` (default: the most caught-up other voter); resolves once this replica no longer leads. */
   transferLeadership(to?: string): Promise<void>;
   /** On the leader: one membership change; resolves once it is committed. */
@@ -137,6 +137,8 @@ type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleChange } | { type: 'hea
 
 /** How often a replica looks at its health, to leave the read queue group while it is repairing or failed and to join it again once it serves. */
 export const HEALTH_EVERY_MS = 500;
+/** A follower whose log is being repaired asks its leader for a no-op at most this often (see ShardRequest `repairNoop`). */
+export const REPAIR_NOOP_EVERY_MS = 2_000;
 
 interface ReplicaState {
   res: ReplicaResources;
@@ -152,6 +154,8 @@ interface ReplicaState {
   imported: ImportTally | null;
   stopped: boolean;
   log: Logger;
+  /** When this replica last asked its leader for a no-op to repair its log (0: never). */
+  repairAskedAt: number;
 }
 
 export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, ReplicaMsg> {
@@ -173,11 +177,17 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
         return r.index;
       });
       ctx.every('health', HEALTH_EVERY_MS, { type: 'health' });
-      return { res, role: { role: 'learner', term: 0, leader: null, ready: false }, leaderReads, leaderSub: undefined, anySub: undefined, stopRoleWatch, importing: false, imported: null, stopped: false, log: ctx.log };
+      return { res, role: { role: 'learner', term: 0, leader: null, ready: false }, leaderReads, leaderSub: undefined, anySub: undefined, stopRoleWatch, importing: false, imported: null, stopped: false, log: ctx.log, repairAskedAt: 0 };
     },
     receive(state, msg, ctx) {
       if (msg.type === 'health' || msg.type === 'role') {
         if (msg.type === 'health') {
+          const h = state.res.group.health();
+          // A follower whose log is being repaired in a group nothing writes to would wait for the next write: ask for one.
+          if (h.logRepair && state.role.role === 'follower' && state.role.leader !== null && ctx.clock.now() - state.repairAskedAt >= REPAIR_NOOP_EVERY_MS) {
+            state.repairAskedAt = ctx.clock.now();
+            cfg.requester.request(leaderSubj, { type: 'repairNoop', from: cfg.node, timeoutMs: 1_000 }, { timeoutMs: 1_000 }).catch(() => undefined);
+          }
           if (state.res.group.health().health !== 'ok' && state.anySub) {
             state.anySub.unsubscribe();
             state.anySub = undefined;
@@ -303,6 +313,12 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
       }
       if (req.to !== cfg.node) await group.transferLeadership(req.to);
       return { term: group.term() };
+    }
+    case 'repairNoop': {
+      if (state.role.role !== 'leader') throw new NotLeaderError(`shard ${cfg.collection}/${cfg.shard}: node ${cfg.node} does not lead`);
+      // an upsert of nothing: applied as a no-op by every version of the state machine
+      await group.propose(encodeCommand({ type: 'upsert', points: [], at: Date.now() }), { concern: 'leader', timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS) });
+      return { ok: true };
     }
     case 'readIndex': {
       // The Raft host refuses (NOT_LEADER, naming the leader) unless this replica leads now.

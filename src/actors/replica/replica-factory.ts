@@ -231,10 +231,11 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
    * its state machine has applied its commit index: until then it may hold only part of what was
    * acknowledged, which even an `eventual` read must not see.
    */
-  const healthOf = (group: string, o: Opened): { health: ReplicaHealth; why: string | null } => {
+  const healthOf = (group: string, o: Opened): { health: ReplicaHealth; why: string | null; logRepair?: boolean } => {
     if (o.failed) return { health: 'failed', why: `its data is damaged and shard ${o.collection}/${o.shard} has no other replica to rebuild it from` };
     const why = o.damage ? `rebuilding it: ${o.damage.file} was damaged` : 'its log is being repaired';
-    if (o.rebuilding || deps.raft.isDamaged(group)) return { health: 'repairing', why };
+    if (o.rebuilding) return { health: 'repairing', why };
+    if (deps.raft.isDamaged(group)) return { health: 'repairing', why, logRepair: true };
     if (o.catchingUp) {
       if (o.sm.appliedIndex < deps.raft.inspect(group).log.committed) return { health: 'repairing', why };
       o.catchingUp = false;
