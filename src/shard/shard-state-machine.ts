@@ -17,8 +17,8 @@
  *
  * Damaged data (docs/operations.md, Corruption): opening checks the checkpoint's files against
  * their checksums, the meta record and journal against theirs, every point's value, and that the
- * points it reads are as many as the meta record counts; reads,
- * applies, snapshots and reshard pulls check each value they touch. What fails a check is a
+ * points it reads are as many as the meta record counts; reads, applies, snapshots and reshard
+ * pulls check each value they touch. What fails a check is a
  * CorruptDataError: `open` throws it, and a state machine that meets one while open stops
  * serving (every later call is UNAVAILABLE) and tells `onCorrupt` once. Nothing is repaired here:
  * the replica is rebuilt from its peers (replica-factory.ts).
@@ -197,29 +197,27 @@ export class ShardStateMachine {
   }
 
   private pullIn(txn: ReturnType<NodeEnv['useReadTransaction']>, req: PullRequest): PullAnswer<Uint8Array> {
-    {
-      const meta = this.ctx.meta.getMeta(this.opts.group, txn);
-      if (!meta?.reshard) throw new InvalidArgumentError(`shard ${this.ctx.shard} runs no reshard`);
-      const { group } = this.opts;
-      const { points, dedup } = this.ctx;
-      const shardMeta = this.ctx.meta;
-      return answerPull(ownershipOf(this.ctx, meta.reshard), {
-        appliedIndex: meta.appliedIndex,
-        *points(after) {
-          for (const [id, value] of points.entries(group, txn, after)) {
-            points.check(group, id, value);
-            yield [id, value];
-          }
-        },
-        *journalAfter(after) {
-          for (const [, value] of shardMeta.movesRaw(group, after, txn)) yield decodeValue(value);
-        },
-        *requestIds() {
-          for (const [id, e] of dedup.entries(group, txn)) yield [id, e.keys ?? []];
-        },
-        route: (key, value) => (value ? routeOfValue(key, value) : points.routeOf(group, key) ?? (points.has(group, key) ? key : undefined)),
-      }, req);
-    }
+    const meta = this.ctx.meta.getMeta(this.opts.group, txn);
+    if (!meta?.reshard) throw new InvalidArgumentError(`shard ${this.ctx.shard} runs no reshard`);
+    const { group } = this.opts;
+    const { points, dedup } = this.ctx;
+    const shardMeta = this.ctx.meta;
+    return answerPull(ownershipOf(this.ctx, meta.reshard), {
+      appliedIndex: meta.appliedIndex,
+      *points(after) {
+        for (const [id, value] of points.entries(group, txn, after)) {
+          points.check(group, id, value);
+          yield [id, value];
+        }
+      },
+      *journalAfter(after) {
+        for (const [, value] of shardMeta.movesRaw(group, after, txn)) yield decodeValue(value);
+      },
+      *requestIds() {
+        for (const [id, e] of dedup.entries(group, txn)) yield [id, e.keys ?? []];
+      },
+      route: (key, value) => (value ? routeOfValue(key, value) : points.routeOf(group, key) ?? (points.has(group, key) ? key : undefined)),
+    }, req);
   }
 
   /**

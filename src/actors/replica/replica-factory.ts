@@ -23,7 +23,7 @@ import { groupOf, ownerOfFor } from '../../cluster/shard-map.js';
 import { newShardState, type ReshardState } from '../../shard/reshard-state.js';
 import { IndexHost, parseFilter, type Filter } from '../../index/mod.js';
 import type { Logger } from '../../runtime/logger.js';
-import { CorruptDataError, UnavailableError, describeError } from '../../runtime/errors.js';
+import { CorruptDataError, describeError } from '../../runtime/errors.js';
 import { decodeCommand, ShardStateMachine } from '../../shard/mod.js';
 import { LmdbRaftLogStore } from '../../storage/lmdb-raft-log-store.js';
 import type { NodeEnv } from '../../storage/node-env.js';
@@ -31,7 +31,8 @@ import type { RaftHost } from '../../replication/raft-host.js';
 import type { AppliedEntry, RoleChange, StateMachine } from '../../replication/raft-state-machine.js';
 import type { ReplicaFactory, ReplicaStart } from './replica-manager.js';
 import type { ReplicaResources, ReplicatedGroup, ShardStore } from './replica-actor.js';
-import type { ReplicaDamage, ReplicaHealth, ShardStatus } from '../shard-protocol.js';
+import type { ReplicaDamage, ReplicaHealth } from '../shard-protocol.js';
+import { brokenResources, type Broken } from './broken-replica.js';
 import { DEFAULT_MAX_PENDING_REQUESTS, RequestBound } from './request-bound.js';
 
 export interface ReplicaFactoryDeps {
@@ -62,14 +63,6 @@ interface Opened {
   catchingUp: boolean;
   /** Its data is damaged and no other voter can rebuild it: it serves nothing. */
   failed: boolean;
-}
-
-/** A replica whose data was found damaged at open and that cannot be rebuilt: no state machine, no Raft group, only its status. */
-interface Broken {
-  collection: string;
-  shard: number;
-  damage: ReplicaDamage;
-  why: string;
 }
 
 function damageOf(err: CorruptDataError): ReplicaDamage {
@@ -220,7 +213,11 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
       const role = deps.raft.roleOf(group);
       for (const l of o.listeners) l(role);
     })()
-      .catch((e: unknown) => deps.log.error('could not rebuild a damaged replica; restart the node to try again', { collection: r.name, shard, error: describeError(e) }))
+      .catch((e: unknown) => {
+        // it serves nothing until the node restarts (and opens it again, finding what is left)
+        o.failed = true;
+        deps.log.error('could not rebuild a damaged replica; restart the node to try again', { collection: r.name, shard, error: describeError(e) });
+      })
       .finally(() => {
         o.rebuilding = null;
       });
@@ -244,48 +241,6 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     return { health: 'ok', why: null };
   };
 
-  /** Resources of a replica that cannot open: every request but status is refused. */
-  const brokenResources = (r: CollectionRecord, shard: number, b: Broken): ReplicaResources => {
-    const refuse = (): Error => new UnavailableError(`shard ${r.name}/${shard} on ${self} serves nothing: ${b.why} (${b.damage.problem})`);
-    const fail = (): Promise<never> => Promise.reject(refuse());
-    const role: RoleChange = { role: 'learner', term: 0, leader: null, ready: false };
-    const status = (): Omit<ShardStatus, 'node' | 'count' | 'followerReads'> => ({
-      role: 'learner', term: 0, leader: null, commitIndex: 0, appliedIndex: 0, lastIndex: 0, voters: [], learners: [], snapshot: null,
-      reads: { leaseHits: 0, others: 0, leases: 0, rounds: 0 }, progress: [], health: 'failed', damage: b.damage,
-    });
-    return {
-      store: {
-        appliedIndex: 0,
-        servingEpoch: null,
-        reshard: null,
-        count: () => 0,
-        pull: () => {
-          throw refuse();
-        },
-        search: fail,
-        get: fail,
-      },
-      group: {
-        propose: fail,
-        readBarrier: fail,
-        readIndex: fail,
-        term: () => 0,
-        waitApplied: fail,
-        leaseRead: () => undefined,
-        onRoleChange: (listener) => {
-          listener(role);
-          return () => undefined;
-        },
-        status,
-        health: () => ({ health: 'failed', why: b.why }),
-        transferLeadership: fail,
-        changeMembership: fail,
-      },
-      parseFilter: (f) => parseFilter(f),
-      close: () => Promise.resolve(),
-    };
-  };
-
   return {
     indexHosts: hosts,
     requestBound: new RequestBound(deps.raft.nodeId, deps.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS),
@@ -306,7 +261,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     async open(r, shard, start, onRole) {
       const group = groupOf(r, shard);
       const b = broken.get(group);
-      if (b) return brokenResources(r, shard, b);
+      if (b) return brokenResources(r, shard, self, b);
       let o = opened.get(group);
       if (!o) {
         let p = opening.get(group);
@@ -317,7 +272,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
         const got = await p;
         if (!('sm' in got)) {
           broken.set(group, got);
-          return brokenResources(r, shard, got);
+          return brokenResources(r, shard, self, got);
         }
         o = got;
         opened.set(group, o);
