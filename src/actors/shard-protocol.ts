@@ -120,9 +120,11 @@ export type ShardRequest =
   /** To the leader: hand leadership to `to` (or the most caught-up other voter); answered once it no longer leads. */
   | { type: 'transfer'; to?: string; timeoutMs: number }
   /**
-   * To the leader, from a follower whose log is being repaired (rebuilt from nothing, or cut at a
-   * corrupt entry) in a group nothing writes to: append a no-op (an upsert of no points). The append that carries it brings
-   * the leader's commit point of its term, which is what repairs the follower (raft/follower.ts).
+   * To the leader, from a replica whose log is being repaired (rebuilt from nothing, or cut at a
+   * corrupt entry), every 2 s until it is: append a no-op (an upsert of no points). In a group
+   * nothing writes to, its leader is idle and sends nothing; the no-op makes it send the log (or
+   * a snapshot), and the append that carries the no-op brings the leader's commit point of its
+   * term, which is what repairs the replica (raft/follower.ts).
    */
   | { type: 'repairNoop'; from: string; timeoutMs: number };
 

@@ -51,7 +51,7 @@ export function brokenResources(r: CollectionRecord, shard: number, self: string
         return () => undefined;
       },
       status,
-      health: () => ({ health: 'failed', why: b.why }),
+      health: () => ({ health: 'failed', why: `${b.why}: ${b.damage.problem}` }),
       transferLeadership: fail,
       changeMembership: fail,
     },

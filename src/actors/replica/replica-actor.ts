@@ -183,8 +183,10 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
       if (msg.type === 'health' || msg.type === 'role') {
         if (msg.type === 'health') {
           const h = state.res.group.health();
-          // A follower whose log is being repaired in a group nothing writes to would wait for the next write: ask for one.
-          if (h.logRepair && state.role.role === 'follower' && state.role.leader !== null && ctx.clock.now() - state.repairAskedAt >= REPAIR_NOOP_EVERY_MS) {
+          // A replica whose log is being repaired waits for an append of its leader's term; in a group
+          // nothing writes to, none comes (an idle leader does not even heartbeat, and a repairing
+          // replica never campaigns, so it may not know the leader): ask whoever leads for one.
+          if (h.logRepair && ctx.clock.now() - state.repairAskedAt >= REPAIR_NOOP_EVERY_MS) {
             state.repairAskedAt = ctx.clock.now();
             cfg.requester.request(leaderSubj, { type: 'repairNoop', from: cfg.node, timeoutMs: 1_000 }, { timeoutMs: 1_000 }).catch(() => undefined);
           }

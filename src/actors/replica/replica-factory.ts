@@ -203,6 +203,11 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     logDamage(r, shard, err, 'rebuilding it from its peers');
     o.catchingUp = true;
     o.rebuilding = (async () => {
+      // A leader hands over first: the followers of an idle group count no ticks, and would wait
+      // for it for good once its group restarts empty.
+      if (deps.raft.roleOf(group).role === 'leader') {
+        await deps.raft.transferLeadership(group).catch((e: unknown) => deps.log.warn('a damaged replica could not hand its leadership over before its rebuild', { collection: r.name, shard, error: describeError(e) }));
+      }
       o.unsubscribeRaft();
       await deps.raft.resetForRepair(group);
       await o.sm.close();
@@ -229,7 +234,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
    * acknowledged, which even an `eventual` read must not see.
    */
   const healthOf = (group: string, o: Opened): { health: ReplicaHealth; why: string | null; logRepair?: boolean } => {
-    if (o.failed) return { health: 'failed', why: `its data is damaged and shard ${o.collection}/${o.shard} has no other replica to rebuild it from` };
+    if (o.failed) return { health: 'failed', why: `its data is damaged and could not be rebuilt from another replica: ${o.damage?.problem ?? 'unknown damage'}` };
     const why = o.damage ? `rebuilding it: ${o.damage.file} was damaged` : 'its log is being repaired';
     if (o.rebuilding) return { health: 'repairing', why };
     if (deps.raft.isDamaged(group)) return { health: 'repairing', why, logRepair: true };
