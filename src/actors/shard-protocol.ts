@@ -118,7 +118,15 @@ export type ShardRequest =
    */
   | { type: 'conf'; change: MembershipChange; epoch: number; timeoutMs: number }
   /** To the leader: hand leadership to `to` (or the most caught-up other voter); answered once it no longer leads. */
-  | { type: 'transfer'; to?: string; timeoutMs: number };
+  | { type: 'transfer'; to?: string; timeoutMs: number }
+  /**
+   * To the leader, from a replica whose log is being repaired (rebuilt from nothing, or cut at a
+   * corrupt entry), every 2 s until it is: append a no-op (an upsert of no points). In a group
+   * nothing writes to, its leader is idle and sends nothing; the no-op makes it send the log (or
+   * a snapshot), and the append that carries the no-op brings the leader's commit point of its
+   * term, which is what repairs the replica (raft/follower.ts).
+   */
+  | { type: 'repairNoop'; from: string; timeoutMs: number };
 
 export type MembershipChange = { addLearner: string } | { promote: string } | { remove: string };
 
@@ -166,4 +174,22 @@ export interface ShardStatus {
    * read lease, with no request (`leased`).
    */
   followerReads: { reads: number; requests: number; leased: number };
+  /**
+   * Whether this replica serves: `ok`; `repairing` (its data or log was found damaged and it is
+   * being rebuilt from its peers: it serves no reads and votes for no one until caught up);
+   * `failed` (its data is damaged and no other replica can rebuild it: it serves nothing).
+   * docs/operations.md, Corruption.
+   */
+  health: ReplicaHealth;
+  /** The damage this replica's node found in its data since the node started, or null. */
+  damage: ReplicaDamage | null;
+}
+
+export type ReplicaHealth = 'ok' | 'repairing' | 'failed';
+
+/** Damaged data found in a replica: the file, what was wrong, when (ISO time). */
+export interface ReplicaDamage {
+  file: string;
+  problem: string;
+  at: string;
 }

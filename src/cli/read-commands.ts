@@ -192,23 +192,27 @@ ${CONNECTION_USAGE}`,
 export const statusCommand: Command = {
   name: 'status',
   summary: 'nodes, their liveness and what they host; shard health',
-  usage: `shoal status\n\nExits ${EXIT_DEGRADED} when the cluster is not healthy (a shard without a leader or with unhealthy followers).\n\n${CONNECTION_USAGE}`,
+  usage: `shoal status\n\nExits ${EXIT_DEGRADED} when the cluster is not healthy (a shard without a leader or with unhealthy followers, or a replica whose data is damaged).\n\n${CONNECTION_USAGE}`,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CONNECTION_OPTIONS } });
     if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(' ')}`);
     const client = await clientFrom(values);
     try {
       const [status, health] = await Promise.all([client.clusterStatus(), client.clusterHealth()]);
+      const damaged = status.nodes.flatMap((n) => (n.damaged ?? []).map((d) => ({ node: n.id, ...d })));
+      const ok = health.healthy && damaged.length === 0;
       if (values.json) {
         // the cluster.status reply, with the cluster.health reply as its `health`
         printJson({ ...status, health });
-        return health.healthy ? 0 : EXIT_DEGRADED;
+        return ok ? 0 : EXIT_DEGRADED;
       }
       process.stdout.write(`${table(status.nodes.map((n) => [n.id, n.state, n.lastHeartbeatMs, n.replicas, n.leaders]), ['NODE', 'STATE', 'LAST HEARTBEAT MS', 'REPLICAS', 'LEADERS'])}\n`);
       const unhealthy = health.shards.filter((s) => !s.leader || s.healthyFollowers < s.totalFollowers);
       process.stdout.write(`epoch ${status.epoch}; ${health.healthy ? 'healthy' : 'NOT healthy'}: ${health.shards.length} shards, ${unhealthy.length} degraded\n`);
       for (const s of unhealthy) process.stdout.write(`  ${s.collection}/${s.shard}: leader ${s.leader ?? 'none'}, ${s.healthyFollowers}/${s.totalFollowers} followers healthy\n`);
-      return health.healthy ? 0 : EXIT_DEGRADED;
+      if (damaged.length > 0) process.stdout.write(`${damaged.length} damaged replica${damaged.length === 1 ? '' : 's'} (serving nothing until rebuilt):\n`);
+      for (const d of damaged) process.stdout.write(`  ${d.collection}/${d.shard} on ${d.node}: ${d.health}, ${d.file}: ${d.problem}\n`);
+      return ok ? 0 : EXIT_DEGRADED;
     } finally {
       await client.close();
     }

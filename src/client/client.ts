@@ -66,7 +66,11 @@ export interface CollectionSummary {
 }
 
 export interface ClusterStatus {
-  nodes: { id: string; state: 'up' | 'down' | 'dead' | 'maintenance' | 'draining'; lastHeartbeatMs: number | null; replicas: number; leaders: number; zone: string | null; moves: number }[];
+  nodes: {
+    id: string; state: 'up' | 'down' | 'dead' | 'maintenance' | 'draining'; lastHeartbeatMs: number | null; replicas: number; leaders: number; zone: string | null; moves: number;
+    /** Its replicas whose data was found damaged and that do not serve yet (docs/operations.md, Corruption); absent from older nodes. */
+    damaged?: { collection: string; shard: number; health: 'repairing' | 'failed'; file: string; problem: string; at: string }[];
+  }[];
   epoch: number;
 }
 

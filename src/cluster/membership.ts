@@ -21,6 +21,21 @@ export interface Heartbeat {
   state: 'up' | 'maintenance';
   replicas: number;
   leaders: number;
+  /** Its replicas whose data was found damaged and that do not serve yet (absent from nodes before this field). */
+  damaged?: DamagedReplica[];
+}
+
+/** A replica whose data its node found damaged (docs/operations.md, Corruption), while it is rebuilt or if it cannot be. */
+export interface DamagedReplica {
+  collection: string;
+  shard: number;
+  /** `repairing`: being rebuilt from its peers; `failed`: no other replica to rebuild it from. */
+  health: 'repairing' | 'failed';
+  /** The damaged file: a checkpoint file, or the node's LMDB data file. */
+  file: string;
+  problem: string;
+  /** When the node found it (ISO time). */
+  at: string;
 }
 
 export interface NodeView {
@@ -31,6 +46,8 @@ export interface NodeView {
   replicas: number;
   leaders: number;
   zone: string | null;
+  /** What its last heartbeat said of damaged replicas. */
+  damaged: DamagedReplica[];
 }
 
 export interface MembershipOptions {
@@ -107,7 +124,7 @@ export class MembershipView {
       .map((id) => {
         const s = this.seen.get(id);
         const age = s ? now - s.at : null;
-        return { id, state: this.stateOf(id, now), lastHeartbeatMs: age, replicas: s?.hb.replicas ?? 0, leaders: s?.hb.leaders ?? 0, zone: this.zone(id) };
+        return { id, state: this.stateOf(id, now), lastHeartbeatMs: age, replicas: s?.hb.replicas ?? 0, leaders: s?.hb.leaders ?? 0, zone: this.zone(id), damaged: Array.isArray(s?.hb.damaged) ? s.hb.damaged : [] };
       });
   }
 

@@ -28,11 +28,12 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rm
 import { dirname, join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import hnswlib from 'hnswlib-node';
-import { InvalidArgumentError } from '../runtime/errors.js';
+import { CorruptDataError, InvalidArgumentError } from '../runtime/errors.js';
 import { asFloat32, exactTopK, sortScored, toHits, toNumberArray, type Scored } from './exact-search.js';
 import { PointTable, type PointTableState } from './point-table.js';
 import type { Hit, HnswParams, IndexPoint, Metric, SearchPlan, SearchQuery, VectorIndex } from './types.js';
 import { checkIndexOptions, checkPoints, checkQuery } from './validate.js';
+import { checkSums, writeSums } from './file-sums.js';
 
 /**
  * A search scores exactly (instead of walking the graph) when the points it must consider times
@@ -127,16 +128,33 @@ export class HnswIndex implements VectorIndex {
     return new HnswIndex(opts, graph, new PointTable(opts.dim, capacity));
   }
 
-  /** Opens an index saved by {@link save} in `dir`. */
+  /**
+   * Opens an index saved by {@link save} in `dir`. Its files are checked against their
+   * checksums first (file-sums.ts; a checkpoint written before checksums existed is read
+   * unchecked); a file that fails the check, or that does not read back, is a CorruptDataError
+   * naming it.
+   */
   static load(dir: string, opts: HnswIndexOptions): HnswIndex {
     checkIndexOptions(opts.dim, opts.metric);
     checkParams(opts.hnsw);
-    const file = deserialize(readFileSync(join(dir, TABLE_FILE))) as TableFile;
+    checkSums(dir, [GRAPH_FILE, TABLE_FILE]);
+    const tablePath = join(dir, TABLE_FILE);
+    let file: TableFile;
+    try {
+      file = deserialize(readFileSync(tablePath)) as TableFile;
+    } catch (err) {
+      throw new CorruptDataError(tablePath, `${tablePath} does not read back: ${(err as Error).message}`, { cause: err });
+    }
     if (!READABLE_FORMATS.includes(file.format) || file.metric !== opts.metric || file.table.dim !== opts.dim) {
       throw new InvalidArgumentError(`index in ${dir} is format ${file.format}, ${file.metric}, dim ${file.table.dim}; expected format ${FORMAT}, ${opts.metric}, dim ${opts.dim}`);
     }
+    const graphPath = join(dir, GRAPH_FILE);
     const graph = new hnswlib.HierarchicalNSW(opts.metric, opts.dim);
-    graph.readIndexSync(join(dir, GRAPH_FILE), false);
+    try {
+      graph.readIndexSync(graphPath, false);
+    } catch (err) {
+      throw new CorruptDataError(graphPath, `${graphPath} does not read back: ${(err as Error).message}`, { cause: err });
+    }
     return new HnswIndex(opts, graph, PointTable.fromState(file.table));
   }
 
@@ -237,7 +255,7 @@ export class HnswIndex implements VectorIndex {
 
   /**
    * Writes the graph and the table (hidden labels included) into `dir` (which must exist), each
-   * file flushed to disk.
+   * file flushed to disk, then their checksums (`sums.json`, file-sums.ts).
    * The caller makes the directory appear atomically (write elsewhere, then rename).
    */
   save(dir: string): void {
@@ -246,6 +264,7 @@ export class HnswIndex implements VectorIndex {
     fsyncFile(graphPath);
     const file: TableFile = { format: FORMAT, metric: this.metric, table: this.table.toState() };
     writeDurably(join(dir, TABLE_FILE), serialize(file));
+    writeSums(dir, [GRAPH_FILE, TABLE_FILE]);
   }
 
   /**

@@ -7,7 +7,7 @@
  * an apply is being sent waits until all of it has been sent (it never sees half an apply).
  */
 import { Worker } from 'node:worker_threads';
-import { errorFromCode, InternalError, InvalidArgumentError, isErrorCode, type ShoalError } from '../runtime/errors.js';
+import { CorruptDataError, errorFromCode, InternalError, InvalidArgumentError, isErrorCode, type ShoalError } from '../runtime/errors.js';
 import type { HnswIndexOptions } from './hnsw-index.js';
 import type { IndexKind, IndexStep, ReplyValue, WireErrorBody, WireStep, WorkerMemory, WorkerReply, WorkerRequest } from './index-protocol.js';
 import type { Hit, IndexPoint, SearchPlan, SearchQuery } from './types.js';
@@ -155,6 +155,7 @@ export class IndexHost {
   /** @internal */
   revive(error: WireErrorBody): ShoalError {
     const { code, message, name } = error;
+    if (name === 'CorruptDataError' && error.file !== undefined) return new CorruptDataError(error.file, message);
     return code !== undefined && isErrorCode(code) ? errorFromCode(code, message) : new InternalError(`index worker: ${name}: ${message}`);
   }
 

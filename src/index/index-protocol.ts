@@ -39,6 +39,8 @@ export interface WireErrorBody {
   name: string;
   code?: string;
   message: string;
+  /** A CorruptDataError's damaged file. */
+  file?: string;
 }
 
 export type WorkerReply =

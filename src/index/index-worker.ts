@@ -5,7 +5,7 @@
  */
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { InternalError, ShoalError } from '../runtime/errors.js';
+import { CorruptDataError, InternalError, ShoalError } from '../runtime/errors.js';
 import { FlatIndex } from './flat-index.js';
 import { HnswIndex } from './hnsw-index.js';
 import type { WireErrorBody, WireStep, WorkerReply, WorkerRequest } from './index-protocol.js';
@@ -62,7 +62,7 @@ function applyStep(index: VectorIndex, step: WireStep): number | null {
 
 function toWire(err: unknown): WireErrorBody {
   const e = err instanceof Error ? err : new Error(String(err));
-  return { name: e.name, message: e.message, ...(err instanceof ShoalError ? { code: err.code } : {}) };
+  return { name: e.name, message: e.message, ...(err instanceof ShoalError ? { code: err.code } : {}), ...(err instanceof CorruptDataError ? { file: err.file } : {}) };
 }
 
 function handle(req: WorkerRequest): unknown {

@@ -195,6 +195,51 @@ export class RaftHost {
     await this.store.flushed();
   }
 
+  /**
+   * The voters of `groupId` as this node knows them: its running replica's configuration, or the
+   * one its stored state reaches (without starting it); undefined when it has neither.
+   */
+  votersOf(groupId: string): string[] | undefined {
+    const g = this.groups.get(groupId);
+    if (g) return [...g.core.status().conf.voters];
+    const state = this.store.load(groupId);
+    if (!state) return undefined;
+    const core = new RaftNode({ id: this.nodeId as NodeId }, { ...state, applied: 0 });
+    return [...core.status().conf.voters];
+  }
+
+  /** Whether this node's replica of `groupId` is repairing its log: it holds less than it acknowledged, and votes for no one until its leader has caught it up. */
+  isDamaged(groupId: string): boolean {
+    return this.groups.get(groupId)?.core.damaged ?? false;
+  }
+
+  /**
+   * Starts this node's replica of `groupId` over, for a state machine whose data was found
+   * damaged and wiped: stops the running replica (if any), then keeps of its stored state only
+   * the term and the vote (so it never votes twice in a term) and stores it as `repairing` with
+   * an empty log and no configuration, like a replica that joins. It votes for no one and does
+   * not campaign until its leader has sent it the log (a snapshot, when the leader compacted)
+   * and an entry of the leader's term is committed here: the same repair as a log cut short at a
+   * corrupt entry (raft-state.ts). The caller then calls {@link createGroup} with an empty state
+   * machine. Only safe while the group has other voters to copy from (see {@link votersOf}).
+   */
+  async resetForRepair(groupId: string): Promise<void> {
+    const g = this.groups.get(groupId);
+    if (g) {
+      g.stopped = true;
+      g.failAll(new UnavailableError(`group ${groupId} on node ${this.nodeId} is being rebuilt from its peers`));
+      this.groups.delete(groupId);
+      this.dirty.delete(g);
+    }
+    const state = this.store.load(groupId);
+    this.store.removeGroup(groupId);
+    if (state) {
+      const init = emptyInit();
+      this.store.init(groupId, { hardState: { ...init.hardState, term: state.hardState.term, vote: state.hardState.vote, repairing: true }, snapshot: init.snapshot, entries: [] });
+    }
+    await this.store.flushed();
+  }
+
   // ------------------------------------------------------------------ requests
 
   /**

@@ -98,6 +98,21 @@ export class UnavailableError extends ShoalError {
   }
 }
 
+/**
+ * Stored data that fails its check (a checksum, a length, a file that does not load): a replica
+ * that finds it refuses to serve from that data. `file` names what was damaged (a checkpoint
+ * file, or the LMDB data file and the record in it). UNAVAILABLE on the wire: another replica
+ * can answer.
+ */
+export class CorruptDataError extends ShoalError {
+  readonly file: string;
+  constructor(file: string, message: string, options?: { cause?: unknown }) {
+    super('UNAVAILABLE', message, options);
+    this.name = 'CorruptDataError';
+    this.file = file;
+  }
+}
+
 /** The deadline passed before an answer came. For a write, the outcome is unknown. */
 export class TimeoutError extends ShoalError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -14,13 +14,21 @@
  * - A checkpoint becomes the newest only once its files and directory are flushed; the journal
  *   before it is dropped in the transaction that records it; older checkpoint files are deleted
  *   only after that transaction is flushed.
+ *
+ * Damaged data (docs/operations.md, Corruption): opening checks the checkpoint's files against
+ * their checksums, the meta record and journal against theirs, every point's value, and that the
+ * points it reads are as many as the meta record counts; reads, applies, snapshots and reshard
+ * pulls check each value they touch. What fails a check is a
+ * CorruptDataError: `open` throws it, and a state machine that meets one while open stops
+ * serving (every later call is UNAVAILABLE) and tells `onCorrupt` once. Nothing is repaired here:
+ * the replica is rebuilt from its peers (replica-factory.ts).
  */
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { InternalError, InvalidArgumentError } from '../runtime/errors.js';
-import { IndexHost, type Hit, type HnswIndexOptions, type HnswParams, type IndexStep, type Metric, type SearchQuery, type WorkerIndex } from '../index/mod.js';
+import { CorruptDataError, InternalError, InvalidArgumentError, UnavailableError } from '../runtime/errors.js';
+import { checkSums, GRAPH_FILE, IndexHost, TABLE_FILE, type Hit, type HnswIndexOptions, type HnswParams, type IndexStep, type Metric, type SearchQuery, type WorkerIndex } from '../index/mod.js';
 import { DedupStore } from '../storage/dedup-store.js';
-import type { NodeEnv } from '../storage/node-env.js';
+import { dataFileOf, type NodeEnv } from '../storage/node-env.js';
 import { PointsStore } from '../storage/points-store.js';
 import { ShardMetaStore, type JournalEntry } from '../storage/shard-meta-store.js';
 import { decodeValue } from '../storage/store-codec.js';
@@ -63,6 +71,8 @@ export interface ShardStateMachineOptions {
   ownerOf?: OwnerOf | undefined;
   /** The reshard state of a group a reshard creates (reshard-state.ts, newShardState), taken when the group has no state yet. */
   initialReshard?: ReshardState | undefined;
+  /** Told once when an open state machine finds its stored data damaged (it serves nothing from then on). */
+  onCorrupt?: ((err: CorruptDataError) => void) | undefined;
 }
 
 /** A search on a shard: the index's query (`filter` parsed by `parseFilter`). */
@@ -97,6 +107,7 @@ export class ShardStateMachine {
   private exclusive: Promise<unknown> = Promise.resolve();
   private closed = false;
   private failure: Error | undefined;
+  private damage: CorruptDataError | undefined;
   private readonly ctx: ApplyContext;
   private readonly every: number;
 
@@ -121,7 +132,7 @@ export class ShardStateMachine {
     const every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
     if (!Number.isSafeInteger(every) || every < 1) throw new InvalidArgumentError(`checkpointEvery must be a positive integer, got ${every}`);
     const metaStore = new ShardMetaStore<ShardMeta>(opts.env);
-    let meta = metaStore.getMeta(opts.group);
+    const meta = metaStore.getMeta(opts.group);
     if (meta && (meta.dim !== opts.dim || meta.metric !== opts.metric)) {
       throw new InvalidArgumentError(`group ${opts.group} holds dim ${meta.dim} ${meta.metric} points; opened as dim ${opts.dim} ${opts.metric}`);
     }
@@ -130,12 +141,26 @@ export class ShardStateMachine {
     const sm = new ShardStateMachine(opts, meta ?? { ...freshMeta(opts.dim, opts.metric), reshard: opts.initialReshard ?? null }, host, !opts.host);
     try {
       if (meta?.restoring) await sm.wipe(); // a restore that did not finish: start empty
-      else await sm.rebuildIndex();
+      else {
+        await sm.rebuildIndex();
+        const stored = await sm.ctx.points.verify(opts.group);
+        // Measured: a b-tree page overwritten in its middle ends a range scan early, without an error.
+        if (stored !== sm.meta.count) {
+          const file = dataFileOf(opts.env);
+          throw new CorruptDataError(file, `${opts.group} holds ${stored} points in ${file}, its meta record counts ${sm.meta.count}: a page of the file is damaged`);
+        }
+      }
     } catch (err) {
+      await sm.index?.close().catch(() => undefined);
       if (sm.ownsHost) await host.close();
       throw err;
     }
     return sm;
+  }
+
+  /** The damage this state machine found while open (it serves nothing since), or undefined. */
+  get corruption(): CorruptDataError | undefined {
+    return this.damage;
   }
 
   /** Last log index applied (0 = none). */
@@ -167,25 +192,34 @@ export class ShardStateMachine {
     this.checkUsable();
     const txn = this.opts.env.useReadTransaction();
     try {
-      const meta = this.ctx.meta.getMeta(this.opts.group, txn);
-      if (!meta?.reshard) throw new InvalidArgumentError(`shard ${this.ctx.shard} runs no reshard`);
-      const { group } = this.opts;
-      const { points, dedup } = this.ctx;
-      const shardMeta = this.ctx.meta;
-      return answerPull(ownershipOf(this.ctx, meta.reshard), {
-        appliedIndex: meta.appliedIndex,
-        points: (after) => points.entries(group, txn, after),
-        *journalAfter(after) {
-          for (const [, value] of shardMeta.movesRaw(group, after, txn)) yield decodeValue(value);
-        },
-        *requestIds() {
-          for (const [id, e] of dedup.entries(group, txn)) yield [id, e.keys ?? []];
-        },
-        route: (key, value) => (value ? routeOfValue(key, value) : points.routeOf(group, key) ?? (points.has(group, key) ? key : undefined)),
-      }, req);
+      return this.watch(() => this.pullIn(txn, req));
     } finally {
       txn.done();
     }
+  }
+
+  private pullIn(txn: ReturnType<NodeEnv['useReadTransaction']>, req: PullRequest): PullAnswer<Uint8Array> {
+    const meta = this.ctx.meta.getMeta(this.opts.group, txn);
+    if (!meta?.reshard) throw new InvalidArgumentError(`shard ${this.ctx.shard} runs no reshard`);
+    const { group } = this.opts;
+    const { points, dedup } = this.ctx;
+    const shardMeta = this.ctx.meta;
+    return answerPull(ownershipOf(this.ctx, meta.reshard), {
+      appliedIndex: meta.appliedIndex,
+      *points(after) {
+        for (const [id, value] of points.entries(group, txn, after)) {
+          points.check(group, id, value);
+          yield [id, value];
+        }
+      },
+      *journalAfter(after) {
+        for (const [, value] of shardMeta.movesRaw(group, after, txn)) yield decodeValue(value);
+      },
+      *requestIds() {
+        for (const [id, e] of dedup.entries(group, txn)) yield [id, e.keys ?? []];
+      },
+      route: (key, value) => (value ? routeOfValue(key, value) : points.routeOf(group, key) ?? (points.has(group, key) ? key : undefined)),
+    }, req);
   }
 
   /**
@@ -215,7 +249,7 @@ export class ShardStateMachine {
       if (typeof id !== 'string') throw new InvalidArgumentError(`ids[${i}] must be a string`);
       if (seen.has(id)) return;
       seen.add(id);
-      const p = this.ctx.points.get(this.opts.group, id, opts);
+      const p = this.watch(() => this.ctx.points.get(this.opts.group, id, opts));
       if (!p) return;
       const { shardKey, ...point } = p;
       if (own && !own.visible(shardKey ?? id)) return;
@@ -234,6 +268,8 @@ export class ShardStateMachine {
     return this.serial(async () => {
       this.checkUsable();
       const meta = { ...this.meta };
+      // a checkpoint damaged on disk is not sent on (the receiver would refuse it, again and again)
+      if (meta.checkpointIndex > 0) this.watch(() => checkSums(join(this.opts.dir, checkpointDirName(meta.checkpointIndex)), [GRAPH_FILE, TABLE_FILE]));
       const txn = this.opts.env.useReadTransaction();
       const files: { name: string; fd: number }[] = [];
       try {
@@ -247,7 +283,7 @@ export class ShardStateMachine {
         }
         const source = { group: this.opts.group, meta, txn, files, points: this.ctx.points, dedup: this.ctx.dedup, shardMeta: this.ctx.meta };
         const bytes = estimateSnapshotBytes(source);
-        return { appliedIndex: meta.appliedIndex, chunks: new SnapshotStream(source), bytes };
+        return { appliedIndex: meta.appliedIndex, chunks: this.watchStream(new SnapshotStream(source)), bytes };
       } catch (err) {
         txn.done();
         for (const f of files) closeSync(f.fd);
@@ -338,7 +374,7 @@ export class ShardStateMachine {
 
   /** Commits `group` in one LMDB transaction, then applies its index changes (and checkpoints). */
   private async applyGroup(group: LogEntry[], results: Map<number, ApplyResult>): Promise<void> {
-    const done = await this.opts.env.transaction(() => {
+    const done = await this.watchAsync(() => this.opts.env.transaction(() => {
       const meta = { ...this.meta };
       const steps: IndexStep[] = [];
       const out: [number, ApplyResult][] = [];
@@ -355,7 +391,7 @@ export class ShardStateMachine {
       }
       this.ctx.meta.putMeta(this.opts.group, meta);
       return { meta, steps, out, checkpoint };
-    });
+    }));
     this.meta = done.meta;
     for (const [index, result] of done.out) results.set(index, result);
     try {
@@ -450,12 +486,52 @@ export class ShardStateMachine {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new InternalError(`shard state machine ${this.opts.group} is closed`);
+    // UNAVAILABLE: a request that reaches a closed state machine (its replica is being rebuilt or removed) is served elsewhere
+    if (this.closed) throw new UnavailableError(`shard state machine ${this.opts.group} is closed`);
   }
 
   private checkUsable(): void {
     this.checkOpen();
-    if (this.failure) throw new InternalError(`shard state machine ${this.opts.group} failed and must be reopened: ${this.failure.message}`);
+    if (this.damage) throw new UnavailableError(`shard state machine ${this.opts.group} serves nothing: its stored data is damaged (${this.damage.message}); it is being rebuilt from its peers`);
+    if (this.failure) throw new UnavailableError(`shard state machine ${this.opts.group} failed and must be reopened: ${this.failure.message}`);
+  }
+
+  /** Records damage that `fn` found (see {@link corruption}) and rethrows it. */
+  private watch<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw this.noteDamage(err);
+    }
+  }
+
+  private async watchAsync<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.noteDamage(err);
+    }
+  }
+
+  private async *watchStream(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    try {
+      yield* chunks;
+    } catch (err) {
+      throw this.noteDamage(err);
+    }
+  }
+
+  private noteDamage(err: unknown): unknown {
+    if (err instanceof CorruptDataError && !this.damage) {
+      this.damage = err;
+      this.failure = err;
+      try {
+        this.opts.onCorrupt?.(err);
+      } catch {
+        // a listener's failure changes nothing here
+      }
+    }
+    return err;
   }
 }
 

@@ -76,7 +76,10 @@ export async function installSnapshot(o: InstallOptions): Promise<ShardMeta> {
           case 'points':
             need();
             await env.transaction(() => {
-              for (const [id, value] of frame.entries) ctx.points.putRaw(group, id, value);
+              for (const [id, value] of frame.entries) {
+                ctx.points.check(group, id, value);
+                ctx.points.putRaw(group, id, value);
+              }
             });
             seen.points += frame.entries.length;
             break;

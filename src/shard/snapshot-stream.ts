@@ -45,6 +45,7 @@ function* frames(src: SnapshotSource): Generator<SnapshotFrame> {
   let batch: [string, Uint8Array][] = [];
   let bytes = 0;
   for (const [id, value] of src.points.entries(group, txn)) {
+    src.points.check(group, id, value); // a damaged value is not sent on
     batch.push([id, value]);
     counts.points++;
     bytes += value.length + id.length;

@@ -44,3 +44,9 @@ export function openNodeEnv(opts: NodeEnvOptions): NodeEnv {
     overlappingSync: true,
   });
 }
+
+/** The environment's data file (`<path>/data.mdb`), as messages about damaged records name it. */
+export function dataFileOf(env: NodeEnv): string {
+  const path = (env as unknown as { path?: unknown }).path;
+  return typeof path === 'string' ? `${path}/data.mdb` : 'data.mdb';
+}

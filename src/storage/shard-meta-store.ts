@@ -5,11 +5,14 @@
  * checkpoint, so that a restart rebuilds the in-memory index to the applied index without the
  * Raft log.
  *
- * Writes are synchronous and run inside an `env.transaction()` callback.
+ * Writes are synchronous and run inside an `env.transaction()` callback. The meta record and the
+ * journal are sealed with a CRC-32 (store-codec.ts, encodeSealed): a damaged one is a
+ * CorruptDataError naming the LMDB file and the record, never a wrong index.
  */
 import type { Database, Transaction } from 'lmdb';
-import { DB_NAMES, type NodeEnv } from './node-env.js';
-import { decodeValue, encodeValue, groupEnd } from './store-codec.js';
+import { DB_NAMES, dataFileOf, type NodeEnv } from './node-env.js';
+import { CorruptDataError } from '../runtime/errors.js';
+import { decodeSealed, encodeSealed, groupEnd } from './store-codec.js';
 
 /** The index changes one log entry made: upserts (after last-wins) then deletes of ids that existed. */
 export interface JournalEntry {
@@ -24,18 +27,28 @@ type Key = (string | number)[];
 
 export class ShardMetaStore<M> {
   private readonly db: Database<Buffer, Key>;
+  private readonly file: string;
 
   constructor(env: NodeEnv) {
     this.db = env.openDB<Buffer, Key>({ name: DB_NAMES.shardMeta, encoding: 'binary' });
+    this.file = dataFileOf(env);
+  }
+
+  private open<T>(group: string, what: string, bytes: Uint8Array): T {
+    try {
+      return decodeSealed<T>(bytes);
+    } catch (err) {
+      throw new CorruptDataError(this.file, `the ${what} of ${group} in ${this.file} is damaged: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** The meta record; with `transaction`, as of that read transaction. */
   getMeta(group: string, transaction?: Transaction): M | undefined {
     if (!transaction) {
       const bytes = this.db.get([group, 'meta']);
-      return bytes === undefined ? undefined : decodeValue<M>(bytes);
+      return bytes === undefined ? undefined : this.open<M>(group, 'meta record', bytes);
     }
-    for (const { value } of this.db.getRange({ start: [group, 'meta'], end: [group, 'meta'], inclusiveEnd: true, transaction })) return decodeValue<M>(value);
+    for (const { value } of this.db.getRange({ start: [group, 'meta'], end: [group, 'meta'], inclusiveEnd: true, transaction })) return this.open<M>(group, 'meta record', value);
     return undefined;
   }
 
@@ -50,12 +63,12 @@ export class ShardMetaStore<M> {
 
   /** Inside a write transaction. */
   putMeta(group: string, meta: M): void {
-    this.db.putSync([group, 'meta'], encodeValue(meta));
+    this.db.putSync([group, 'meta'], encodeSealed(meta));
   }
 
   /** Inside a write transaction. */
   putJournal(group: string, index: number, entry: JournalEntry): void {
-    this.db.putSync([group, 'journal', index], encodeValue(entry));
+    this.db.putSync([group, 'journal', index], encodeSealed(entry));
   }
 
   /** Inside a write transaction. Writes an already-encoded journal entry (a snapshot's). */
@@ -79,7 +92,7 @@ export class ShardMetaStore<M> {
 
   getJournal(group: string, index: number): JournalEntry | undefined {
     const bytes = this.db.get([group, 'journal', index]);
-    return bytes === undefined ? undefined : decodeValue<JournalEntry>(bytes);
+    return bytes === undefined ? undefined : this.open<JournalEntry>(group, `index journal entry ${index}`, bytes);
   }
 
   /** Inside a write transaction: a reshard's journal entry (a write's moving keys, docs/resharding.md), already encoded. */

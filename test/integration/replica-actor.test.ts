@@ -43,6 +43,7 @@ describe('replica actor', () => {
         term: () => 1,
         waitApplied,
         leaseRead: () => undefined,
+        health: () => ({ health: 'ok', why: null }),
         onRoleChange: (listener) => {
           listener({ role: 'follower', term: 1, leader: 'n2', ready: false });
           return () => undefined;

@@ -575,5 +575,7 @@ function shardStatus(node: NodeId, st: GroupStatus): ShardStatus {
     snapshot: st.snapshot ?? null,
     reads: st.reads,
     followerReads: { reads: 0, requests: 0, leased: 0 },
+    health: st.damaged ? 'repairing' : 'ok',
+    damage: null,
   };
 }

@@ -18,6 +18,7 @@ function status(voters: string[], learners: string[]): ShardStatus {
     progress: [...voters, ...learners].map((n) => ({ node: n, matchIndex: n === 'a' ? 10 : 0, lastContactMs: 0, role: voters.includes(n) ? 'voter' as const : 'learner' as const })),
     voters, learners, lastIndex: 10, snapshot: null,
     reads: { leaseHits: 0, others: 0, leases: 0, rounds: 0 }, followerReads: { reads: 0, requests: 0, leased: 0 },
+    health: 'ok', damage: null,
   };
 }
 

@@ -3,7 +3,7 @@
  * HEARTBEAT_INTERVAL_MS (with what it hosts), and listens to everyone's, keeping a
  * {@link MembershipView} that routers read for placement, status and health.
  */
-import { HEARTBEAT_INTERVAL_MS, type Heartbeat, type MembershipView } from '../../cluster/membership.js';
+import { HEARTBEAT_INTERVAL_MS, type DamagedReplica, type Heartbeat, type MembershipView } from '../../cluster/membership.js';
 import type { ActorSystem } from '../../runtime/actor-system.js';
 import type { Behavior } from '../../runtime/actor.js';
 
@@ -11,7 +11,7 @@ export interface MembershipDeps {
   system: ActorSystem;
   view: MembershipView;
   /** What this node hosts now, for its heartbeat. */
-  hosting(): { replicas: number; leaders: number };
+  hosting(): { replicas: number; leaders: number; damaged?: DamagedReplica[] };
   /** `maintenance` while an operator drains the node. */
   state(): 'up' | 'maintenance';
   intervalMs?: number;

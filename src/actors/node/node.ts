@@ -111,7 +111,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
     system.post(manager, { type: 'meta', ev });
   }));
 
-  system.spawn('membership', membershipBehavior({ system, view: membership, hosting: () => hostingOf(managerState), state: () => (membership.admin(system.name) === 'maintenance' ? 'maintenance' : 'up') }));
+  system.spawn('membership', membershipBehavior({ system, view: membership, hosting: () => ({ ...hostingOf(managerState), damaged: parts.factory.damaged() }), state: () => (membership.admin(system.name) === 'maintenance' ? 'maintenance' : 'up') }));
   system.spawn('coordinator', coordinatorBehavior(coordinator, system.subjects));
 
   const service = new MicroService(nc, {

@@ -39,6 +39,7 @@ import {
   type ImportTally,
   type ReshardStatus,
   type ShardRequest,
+  type ReplicaHealth,
   type ShardStatus,
   type WriteResult,
 } from '../shard-protocol.js';
@@ -70,6 +71,8 @@ export interface ReplicatedGroup {
   leaseRead(timeoutMs: number): Promise<number> | undefined;
   onRoleChange(listener: (ev: RoleChange) => void): () => void;
   status(): Omit<ShardStatus, 'node' | 'count' | 'followerReads'>;
+  /** Whether this replica may serve reads ({@link ShardStatus.health}), and why not; `logRepair`: its Raft log is being repaired (it needs an append of its leader's term). */
+  health(): { health: ReplicaHealth; why: string | null; logRepair?: boolean };
   /** On the leader: hands leadership to `to` (default: the most caught-up other voter); resolves once this replica no longer leads. */
   transferLeadership(to?: string): Promise<void>;
   /** On the leader: one membership change; resolves once it is committed. */
@@ -130,7 +133,12 @@ export const FOLLOWER_READ_MAX_WAIT_MS = 1_000;
 const CLIENT_REQUESTS: ReadonlySet<string> = new Set(['write', 'search', 'get', 'count']);
 
 /** Shard requests arrive as they are (on the leader subject, the queue group, or the actor's own subject); role changes and leader balance are the actor's own. */
-type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleChange };
+type ReplicaMsg = ShardRequest | { type: 'role'; ev: RoleChange } | { type: 'health' };
+
+/** How often a replica looks at its health, to leave the read queue group while it is repairing or failed and to join it again once it serves. */
+export const HEALTH_EVERY_MS = 500;
+/** A follower whose log is being repaired asks its leader for a no-op at most this often (see ShardRequest `repairNoop`). */
+export const REPAIR_NOOP_EVERY_MS = 2_000;
 
 interface ReplicaState {
   res: ReplicaResources;
@@ -146,6 +154,8 @@ interface ReplicaState {
   imported: ImportTally | null;
   stopped: boolean;
   log: Logger;
+  /** When this replica last asked its leader for a no-op to repair its log (0: never). */
+  repairAskedAt: number;
 }
 
 export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, ReplicaMsg> {
@@ -166,12 +176,31 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
         }
         return r.index;
       });
-      return { res, role: { role: 'learner', term: 0, leader: null, ready: false }, leaderReads, leaderSub: undefined, anySub: undefined, stopRoleWatch, importing: false, imported: null, stopped: false, log: ctx.log };
+      ctx.every('health', HEALTH_EVERY_MS, { type: 'health' });
+      return { res, role: { role: 'learner', term: 0, leader: null, ready: false }, leaderReads, leaderSub: undefined, anySub: undefined, stopRoleWatch, importing: false, imported: null, stopped: false, log: ctx.log, repairAskedAt: 0 };
     },
     receive(state, msg, ctx) {
-      if (msg.type === 'role') {
+      if (msg.type === 'health' || msg.type === 'role') {
+        if (msg.type === 'health') {
+          const h = state.res.group.health();
+          // A replica whose log is being repaired waits for an append of its leader's term; in a group
+          // nothing writes to, none comes (an idle leader does not even heartbeat, and a repairing
+          // replica never campaigns, so it may not know the leader): ask whoever leads for one.
+          if (h.logRepair && ctx.clock.now() - state.repairAskedAt >= REPAIR_NOOP_EVERY_MS) {
+            state.repairAskedAt = ctx.clock.now();
+            cfg.requester.request(leaderSubj, { type: 'repairNoop', from: cfg.node, timeoutMs: 1_000 }, { timeoutMs: 1_000 }).catch(() => undefined);
+          }
+          if (state.res.group.health().health !== 'ok' && state.anySub) {
+            state.anySub.unsubscribe();
+            state.anySub = undefined;
+          } else if (state.res.group.health().health === 'ok' && !state.anySub && state.role.role !== 'learner') {
+            state.anySub = ctx.subscribe(anyReplicaSubject(cfg.subjects, cfg.uid, cfg.shard), { queue: REPLICA_QUEUE_GROUP, map: (d) => asRequest(d.body) });
+          }
+          return state;
+        }
         state.role = msg.ev;
-        const voter = msg.ev.role !== 'learner';
+        // a replica being rebuilt (or whose data is damaged) is left out of the read queue group
+        const voter = msg.ev.role !== 'learner' && state.res.group.health().health === 'ok';
         if (voter && !state.anySub) {
           state.anySub = ctx.subscribe(anyReplicaSubject(cfg.subjects, cfg.uid, cfg.shard), { queue: REPLICA_QUEUE_GROUP, map: (d) => asRequest(d.body) });
         } else if (!voter && state.anySub) {
@@ -238,16 +267,19 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
       return writeResult(cfg, req, result);
     }
     case 'search': {
+      refuseUnhealthy(cfg, state);
       const queries = req.queries.map((q) => ({ ...q, filter: q.filter === undefined ? undefined : state.res.parseFilter(q.filter) }));
       await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
       checkEpoch(cfg, store, req.mapEpoch);
       return { results: await Promise.all(queries.map((q) => store.search(q))) };
     }
     case 'get':
+      refuseUnhealthy(cfg, state);
       await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
       checkEpoch(cfg, store, req.mapEpoch);
       return { points: await store.get(req.ids, { withVector: req.withVector, withMetadata: req.withMetadata }) };
     case 'count':
+      refuseUnhealthy(cfg, state);
       await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
       checkEpoch(cfg, store, req.mapEpoch);
       return { count: store.count() };
@@ -284,12 +316,25 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
       if (req.to !== cfg.node) await group.transferLeadership(req.to);
       return { term: group.term() };
     }
+    case 'repairNoop': {
+      if (state.role.role !== 'leader') throw new NotLeaderError(`shard ${cfg.collection}/${cfg.shard}: node ${cfg.node} does not lead`);
+      // an upsert of nothing: applied as a no-op by every version of the state machine
+      await group.propose(encodeCommand({ type: 'upsert', points: [], at: Date.now() }), { concern: 'leader', timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS) });
+      return { ok: true };
+    }
     case 'readIndex': {
       // The Raft host refuses (NOT_LEADER, naming the leader) unless this replica leads now.
       const { index, term } = await group.readIndex({ mode: req.mode, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS), forPeer: req.from });
       return { index, term } satisfies ReadIndexResult;
     }
   }
+}
+
+/** A replica being rebuilt, or whose data is damaged, answers no read: the router asks another replica. */
+function refuseUnhealthy(cfg: ReplicaConfig, state: ReplicaState): void {
+  const { health, why } = state.res.group.health();
+  if (health === 'ok') return;
+  throw new UnavailableError(`shard ${cfg.collection}/${cfg.shard} on ${cfg.node} serves no reads: its replica is ${health}${why ? ` (${why})` : ''}`);
 }
 
 /**
