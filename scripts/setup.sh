@@ -3,6 +3,7 @@
 #   - nats-server (Debian's package), when it is not already installed;
 #   - Go and the official NATS client for Go (golang-go, golang-github-nats-io-go-nats-dev), when
 #     missing: the Go example (examples/go) and its test build against them offline;
+#   - systemd-analyze (Debian's systemd), when missing: a test verifies the shipped systemd unit;
 #   - faketime (libfaketime), when missing: the clock-skew test runs a node on a fast or slow clock;
 #   - iproute2, when `ip` is missing: the partition test makes network namespaces with it;
 #   - with --bench: Debian's Fashion-MNIST dataset too (dataset-fashion-mnist), for the benchmarks;
@@ -36,6 +37,9 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 if [ ! -f /usr/share/gocode/src/github.com/nats-io/nats.go/nats.go ]; then
   packages+=(golang-github-nats-io-go-nats-dev)
+fi
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  packages+=(systemd)
 fi
 if [ ! -f /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] && ! command -v faketime >/dev/null 2>&1; then
   packages+=(faketime)
