@@ -31,18 +31,11 @@ import type { GroupStatus, RoleChange, SnapshotProgress, WriteConcern } from './
 import { NatsRaftTransport } from './nats-raft-transport.js';
 import type { RaftTransport, SnapshotChunk, TransportStats } from './raft-transport.js';
 import { TurnPipeline, type TurnStats } from './raft-turns.js';
+import { TickCount } from './tick-count.js';
 
 const GROUP_ID = /^[A-Za-z0-9_.-]{1,200}$/;
 /** A follower asks for its next read lease once this many ticks or fewer are left of the one it holds. */
 const LEASE_RENEW_TICKS = 2;
-/**
- * When the clock is this many ticks past what the cores have counted (a late timer, a stalled
- * event loop, a pause), the ticks it owes are run before a message is stepped or a read uses a
- * lease: a count is never a tick behind the clock when it matters (the lease margin in
- * src/raft/read-tracker.ts rests on it).
- */
-const CATCH_UP_AFTER_TICKS = 1;
-
 export class RaftHost {
   readonly nodeId: string;
   readonly opts: RaftHostOptions;
@@ -57,13 +50,8 @@ export class RaftHost {
   private readonly liveness: PeerLiveness;
   private turnScheduled = false;
   private ticker: Timer | undefined;
-  /**
-   * The time the cores' ticks stand for. Ticks are counted from the clock, not from timer
-   * firings: a timer that fires late, or once after a pause (SIGSTOP) or a long stall of the event
-   * loop, runs every tick that the time since asks for, so no lease outlives its length in real
-   * time (see {@link catchUp}).
-   */
-  private tickedTo: number;
+  /** The cores' ticks, counted from the clock (tick-count.ts). */
+  private readonly ticksOwed: TickCount;
   private readSeq = 0;
   private ticks = 0;
   private stopped = false;
@@ -84,7 +72,7 @@ export class RaftHost {
     this.transport = deps.transport;
     this.defer = deps.defer ?? ((fn) => setImmediate(fn));
     this.liveness = new PeerLiveness(this.nodeId, this.clock.now());
-    this.tickedTo = this.clock.now();
+    this.ticksOwed = new TickCount(this.opts.tickMs, 2 * this.opts.electionTicks + 2, this.clock.now());
     this.snapshots = new SnapshotStreams(this.transport, this.nodeId, this.opts.snapshotChunkBytes, this.opts.snapshotStallMs, this.log, this.clock);
     this.turns = new TurnPipeline({
       store: this.store,
@@ -529,15 +517,8 @@ export class RaftHost {
    */
   private tick(fromTimer: boolean): void {
     const now = this.clock.now();
-    // A clock stepped back: count from where it is now (no tick is taken back or counted twice).
-    if (now < this.tickedTo) this.tickedTo = now;
-    const owed = Math.floor((now - this.tickedTo) / this.opts.tickMs);
-    // After a long pause every timer has run out once 2 election timeouts are counted: no more.
-    const cap = 2 * this.opts.electionTicks + 2;
-    // None owed (a catch-up ran since this timer was set): the count stays the clock's whole ticks, never ahead.
-    const n = Math.min(owed, cap);
+    const n = this.ticksOwed.take(now);
     if (n === 0) return;
-    this.tickedTo = owed > cap ? now : this.tickedTo + n * this.opts.tickMs;
     if (fromTimer && ++this.ticks % this.opts.electionTicks === 0 && this.deps.writeGate?.()) this.handOverLeaderships();
     const silent = this.liveness.tick(this.groups.values(), now, this.opts.electionTicks * this.opts.tickMs);
     for (const g of this.groups.values()) {
@@ -552,14 +533,14 @@ export class RaftHost {
   }
 
   /**
-   * Runs the ticks the clock owes when the cores' count is behind it by {@link CATCH_UP_AFTER_TICKS}
-   * or more: called before a message is stepped and before a read uses a lease. A leader that was
-   * paused past its lease must not serve a leased read, nor grant a follower a lease, on the
-   * strength of ticks that never ran; the messages and reads waiting for it when it resumes are
-   * handled before its late timer fires.
+   * Runs the ticks the clock owes when the cores' count is behind it (tick-count.ts): called
+   * before a message is stepped and before a read uses a lease. A leader that was paused past its
+   * lease must not serve a leased read, nor grant a follower a lease, on the strength of ticks
+   * that never ran; the messages and reads waiting for it when it resumes are handled before its
+   * late timer fires.
    */
   private catchUp(): void {
-    if (!this.stopped && this.clock.now() - this.tickedTo >= CATCH_UP_AFTER_TICKS * this.opts.tickMs) this.tick(false);
+    if (!this.stopped && this.ticksOwed.behind(this.clock.now())) this.tick(false);
   }
 
   /**
