@@ -181,6 +181,17 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
     },
     receive(state, msg, ctx) {
       if (msg.type === 'health' || msg.type === 'role') {
+        // In the shard's read queue group while a voter whose data serves (a learner is still
+        // copying; a replica being rebuilt, or whose data is damaged, is left out).
+        const syncReadGroup = (healthy: boolean): void => {
+          const member = healthy && state.role.role !== 'learner';
+          if (member && !state.anySub) {
+            state.anySub = ctx.subscribe(anyReplicaSubject(cfg.subjects, cfg.uid, cfg.shard), { queue: REPLICA_QUEUE_GROUP, map: (d) => asRequest(d.body) });
+          } else if (!member && state.anySub) {
+            state.anySub.unsubscribe();
+            state.anySub = undefined;
+          }
+        };
         if (msg.type === 'health') {
           const h = state.res.group.health();
           // A replica whose log is being repaired waits for an append of its leader's term; in a group
@@ -190,23 +201,11 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
             state.repairAskedAt = ctx.clock.now();
             cfg.requester.request(leaderSubj, { type: 'repairNoop', from: cfg.node, timeoutMs: 1_000 }, { timeoutMs: 1_000 }).catch(() => undefined);
           }
-          if (state.res.group.health().health !== 'ok' && state.anySub) {
-            state.anySub.unsubscribe();
-            state.anySub = undefined;
-          } else if (state.res.group.health().health === 'ok' && !state.anySub && state.role.role !== 'learner') {
-            state.anySub = ctx.subscribe(anyReplicaSubject(cfg.subjects, cfg.uid, cfg.shard), { queue: REPLICA_QUEUE_GROUP, map: (d) => asRequest(d.body) });
-          }
+          syncReadGroup(h.health === 'ok');
           return state;
         }
         state.role = msg.ev;
-        // a replica being rebuilt (or whose data is damaged) is left out of the read queue group
-        const voter = msg.ev.role !== 'learner' && state.res.group.health().health === 'ok';
-        if (voter && !state.anySub) {
-          state.anySub = ctx.subscribe(anyReplicaSubject(cfg.subjects, cfg.uid, cfg.shard), { queue: REPLICA_QUEUE_GROUP, map: (d) => asRequest(d.body) });
-        } else if (!voter && state.anySub) {
-          state.anySub.unsubscribe();
-          state.anySub = undefined;
-        }
+        syncReadGroup(state.res.group.health().health === 'ok');
         const leading = msg.ev.role === 'leader' && msg.ev.ready;
         if (leading && !state.leaderSub) {
           state.leaderSub = ctx.subscribe(leaderSubj, { map: (d) => asRequest(d.body) });
