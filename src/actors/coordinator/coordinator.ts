@@ -27,6 +27,7 @@ import { MoveStopped, runMove, type MovePorts } from './move-executor.js';
 import { reshardMoves, reshardMovesInFlight } from './reshard-moves.js';
 import { Leaderships } from './leaderships.js';
 import { Reshards } from './reshards.js';
+import { MoveProgress, type MoveProgressEntry } from './move-progress.js';
 
 export const DEFAULT_REBALANCE: Omit<RebalanceRecord, 'epoch'> = {
   maxConcurrentMoves: 2,
@@ -86,6 +87,8 @@ export class Coordinator {
   private under = 0;
   /** Moves the running reshards count as (one per pair), at the last tick. */
   private reshardPairs = 0;
+  /** When each move in flight (reshard pairs included) last progressed, for the metrics. */
+  private readonly progress = new MoveProgress();
 
   readonly reshards: Reshards;
   private readonly leaderships: Leaderships;
@@ -114,7 +117,7 @@ export class Coordinator {
   /** One round of work while active: resume, plan and start moves; even out leaderships. */
   async tick(): Promise<void> {
     const epoch = this.lease.epoch();
-    if (epoch === 0) return;
+    if (epoch === 0) return this.progress.clear();
     this.ticks++;
     await this.loadConfig(epoch);
     const records = (await this.deps.meta.listCollections()).map((v) => v.value);
@@ -134,14 +137,15 @@ export class Coordinator {
     const now = all.slice(0, room);
     this.pending = all.length - now.length;
     for (const m of now) await this.create(m, m.reason);
+    this.progress.observe([...[...this.running.values()].map((r) => r.move), ...records.flatMap((r) => reshardMoves(r))], this.deps.clock.now());
     if (requested && all.length === 0 && this.running.size === 0) await this.updateConfig((r) => ({ ...r, requested: false }));
     if (this.ticks % LEADER_EVERY_TICKS === 0) await this.leaderships.even(records, this.planInput(records, false), (this.config.auto || requested) && !this.config.paused);
   }
 
   /** For metrics: null on standby. */
-  stats(): { movesInFlight: number; done: number; failed: number; pending: number; underReplicated: number } | null {
+  stats(): { movesInFlight: number; done: number; failed: number; pending: number; underReplicated: number; moves: MoveProgressEntry[] } | null {
     if (!this.active) return null;
-    return { movesInFlight: this.running.size + this.reshardPairs, done: this.config.done, failed: this.config.failed, pending: this.pending, underReplicated: this.under };
+    return { movesInFlight: this.running.size + this.reshardPairs, done: this.config.done, failed: this.config.failed, pending: this.pending, underReplicated: this.under, moves: this.progress.list() };
   }
 
   /** Stops acting (node shutdown): the lease is released, moves stop at their current phase. */

@@ -151,5 +151,9 @@ export function registerNodeMetrics(m: MetricsRegistry, src: NodeMetricSources):
   m.gauge('shoal_rebalance_moves_pending', 'Moves planned but waiting for a free slot (active coordinator only).', [], coord((s) => s.pending));
   m.counterFrom('shoal_rebalance_moves_completed_total', 'Moves completed since the cluster was created (active coordinator only).', [], coord((s) => s.done));
   m.counterFrom('shoal_rebalance_moves_failed_total', 'Moves given up (no target fits) since the cluster was created (active coordinator only).', [], coord((s) => s.failed));
+  const perMove = (pick: (mv: NonNullable<ReturnType<RunningNode['coordinatorStats']>>['moves'][number]) => number) => (): Sample[] =>
+    (node.coordinatorStats()?.moves ?? []).map((mv) => [{ move: mv.id, collection: mv.collection, shard: String(mv.shard) }, pick(mv)]);
+  m.gauge('shoal_rebalance_move_last_progress_timestamp_seconds', 'Per move in flight (reshard pairs included): Unix time at which its phase, target or bytes copied last changed (active coordinator only).', ['move', 'collection', 'shard'], perMove((mv) => mv.lastProgressMs / 1000));
+  m.gauge('shoal_rebalance_move_copied_bytes', 'Per move in flight (reshard pairs included): bytes its copy has moved so far (active coordinator only).', ['move', 'collection', 'shard'], perMove((mv) => mv.bytesCopied));
   m.gauge('shoal_rebalance_under_replicated_shards', 'Shards with a replica on a node that is not up, or fewer voters than their collection\'s replicas (active coordinator only).', [], coord((s) => s.underReplicated));
 }
