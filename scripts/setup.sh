@@ -6,6 +6,10 @@
 #   - systemd-analyze (Debian's systemd), when missing: a test verifies the shipped systemd unit;
 #   - faketime (libfaketime), when missing: the clock-skew test runs a node on a fast or slow clock;
 #   - iproute2, when `ip` is missing: the partition test makes network namespaces with it;
+#   - promtool (Debian's prometheus package), when missing: a test checks and unit-tests the alert
+#     rules in deploy/prometheus; the Prometheus server the package also installs is stopped and
+#     disabled when setup installed it;
+#   - yamllint (Debian's yamllint), when missing: a test lints every YAML file of the repository;
 #   - with --bench: Debian's Fashion-MNIST dataset too (dataset-fashion-mnist), for the benchmarks;
 #   - the npm packages (npm ci), when node_modules is missing or older than package-lock.json;
 #   - the TypeScript build.
@@ -47,6 +51,12 @@ fi
 if ! command -v ip >/dev/null 2>&1; then
   packages+=(iproute2)
 fi
+if ! command -v promtool >/dev/null 2>&1; then
+  packages+=(prometheus)
+fi
+if ! command -v yamllint >/dev/null 2>&1; then
+  packages+=(yamllint)
+fi
 if [ "$want_bench" = 1 ] && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   packages+=(dataset-fashion-mnist)
 fi
@@ -74,6 +84,12 @@ if [ ${#packages[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
   fi
+  # promtool is what the tests need, not a Prometheus server listening on :9090
+  case " ${packages[*]} " in *" prometheus "*)
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+      $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi ;;
+  esac
 fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
