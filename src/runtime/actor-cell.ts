@@ -23,7 +23,7 @@ import { ActorFailedError, ActorStoppedError, MailboxFullError, describeError } 
 import type { Logger } from './logger.js';
 import { DEFAULT_MAILBOX_CAPACITY, Mailbox } from './mailbox.js';
 import { RestartPolicy } from './supervision.js';
-import { endSpan, extractTrace, runInTrace, startMessageSpan } from './tracing.js';
+import { endSpan, extractTrace, runInTrace, startMessageSpan, tracingEnabled } from './tracing.js';
 import type { SystemInternals } from './system-internals.js';
 
 /** A message in a mailbox, with what is needed to answer it and to continue its trace. */
@@ -199,7 +199,8 @@ export class ActorCell<S, M> {
     this.turn = turn;
     const type = this.describe(env.msg);
     const parentCtx = env.trace ?? extractTrace(env.natsMsg?.headers);
-    const span = startMessageSpan({ actor: this.name, node: this.sys.name, type, subject: env.natsMsg?.subject, asked: env.reply !== undefined }, env.msg, parentCtx, this.behavior.tracing);
+    // Checked here too: the message's description is built only when spans can be made.
+    const span = tracingEnabled() ? startMessageSpan({ actor: this.name, node: this.sys.name, type, subject: env.natsMsg?.subject, asked: env.reply !== undefined }, env.msg, parentCtx, this.behavior.tracing) : undefined;
     turn.span = span;
     let result: S | Promise<S>;
     try {

@@ -116,6 +116,26 @@ describe('trace tree', () => {
       assert.equal(apply.attributes['shoal.raft.index'], index, `replica ${n} applies the proposed entry`);
     }
     assert.equal(byName(spans, 'shoal.upsert').length, 1, 'one router span');
+
+    // A search: the router's span and the shard's, in the client's trace.
+    let searchTrace = '';
+    let searchClient = '';
+    await tracer.startActiveSpan('client search', async (span) => {
+      searchTrace = span.spanContext().traceId;
+      searchClient = span.spanContext().spanId;
+      try {
+        const hits = await client.collection('traced').search([1, 2, 3, 4], { k: 1 });
+        assert.equal(hits.hits[0]?.id, 'a');
+      } finally {
+        span.end();
+      }
+    });
+    await cluster.waitFor(() => nodeSpans().some((s) => s.traceId === searchTrace && s.name === 'shard.search'), 'the shard search span', 5_000);
+    const searchSpans = nodeSpans().filter((s) => s.traceId === searchTrace);
+    const search = searchSpans.find((s) => s.name === 'shoal.search');
+    assert.ok(search, `the router's search span: ${show(searchSpans)}`);
+    assert.equal(search.parentSpanId, searchClient);
+    assert.ok(searchSpans.some((s) => s.name === 'shard.search' && s.parentSpanId === search.spanId), `a shard search under it: ${show(searchSpans)}`);
   });
 
   it('tracing - an idle cluster writes no span, and no span belongs to no client request or carries an id in its name', async () => {
