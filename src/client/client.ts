@@ -9,6 +9,7 @@ import { InboxRequester, isMaxPayload, isNoResponders, isRequestTimeout } from '
 import { errorFromCode, InternalError, isWireError, PayloadTooLargeError, ShoalError, TimeoutError, UnavailableError, describeError, type ErrorCode } from '../runtime/errors.js';
 import type { NatsSecurity } from '../runtime/nats-security.js';
 import { Subjects } from '../runtime/subjects.js';
+import { injectTrace } from '../runtime/tracing.js';
 import { CollectionClient } from './collection-client.js';
 import { DEFAULT_MAX_PAYLOAD } from './payload-split.js';
 
@@ -200,6 +201,8 @@ export class ShoalClient {
       h = natsHeaders();
       h.set('Content-Type', CBOR_CONTENT_TYPE);
     }
+    // The caller's trace, if it is in one: the router's span becomes its child.
+    h = injectTrace(h);
     const attempt = async (): Promise<unknown> => {
       // a later copy asks for what is left of the deadline, so its answer is still in time
       const remaining = Math.max(1, deadlineMs - (Date.now() - start));

@@ -5,13 +5,14 @@
  * groups have for the sender by then (append acknowledgements, votes). A timeout or "no
  * responders" is reported as the peer being unreachable for those groups, never thrown.
  */
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { decodeCbor, encodeCbor } from '../runtime/codec.js';
 import type { InboxRequester } from '../runtime/inbox-requester.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Subjects } from '../runtime/subjects.js';
 import { describeError } from '../runtime/errors.js';
 import type { Message } from '../raft/types.js';
+import { RAFT_TRACE_HEADER } from './raft-trace.js';
 import { BatchingTransport, type RaftBatch, type RaftWire, type SnapshotChunk, type TransportHandlers, type Waiting } from './raft-transport.js';
 
 interface NatsWaiting extends Waiting {
@@ -58,11 +59,12 @@ export class NatsRaftTransport extends BatchingTransport<NatsWaiting> {
     return res.data.length > 0 && decodeCbor(res.data) === true;
   }
 
-  protected request(peer: string, msgs: [string, Message][]): void {
+  protected request(peer: string, msgs: [string, Message][], trace?: string): void {
     const batch: RaftBatch = { k: 'batch', from: this.node, msgs };
-    this.requests.request(this.subjects.internal('raft', peer), encodeCbor(batch), { timeout: this.requestTimeoutMs }).then(
+    const opts = trace === undefined ? { timeout: this.requestTimeoutMs } : { timeout: this.requestTimeoutMs, headers: traceHeaders(trace) };
+    this.requests.request(this.subjects.internal('raft', peer), encodeCbor(batch), opts).then(
       (res) => {
-        if (res.data.length > 0 && !this.stopped) this.receiveReply(peer, res.data);
+        if (res.data.length > 0 && !this.stopped) this.receiveReply(peer, res.data, res.headers);
       },
       () => {
         if (this.stopped) return;
@@ -72,14 +74,16 @@ export class NatsRaftTransport extends BatchingTransport<NatsWaiting> {
     );
   }
 
-  protected respond(w: NatsWaiting, msgs: [string, Message][] | undefined): void {
-    w.msg.respond(msgs ? encodeCbor({ k: 'batch', from: this.node, msgs } satisfies RaftBatch) : EMPTY);
+  protected respond(w: NatsWaiting, msgs: [string, Message][] | undefined, trace?: string): void {
+    const data = msgs ? encodeCbor({ k: 'batch', from: this.node, msgs } satisfies RaftBatch) : EMPTY;
+    if (trace === undefined) w.msg.respond(data);
+    else w.msg.respond(data, { headers: traceHeaders(trace) });
   }
 
   /** A peer's answer to our request: its messages for us, produced by the turn that stepped ours. */
-  private receiveReply(peer: string, data: Uint8Array): void {
+  private receiveReply(peer: string, data: Uint8Array, headers: MsgHdrs | undefined): void {
     const wire = this.decode(data, peer);
-    if (wire?.k === 'batch' && Array.isArray(wire.msgs)) this.handlers?.onBatch(String(wire.from), wire.msgs);
+    if (wire?.k === 'batch' && Array.isArray(wire.msgs)) this.handlers?.onBatch(String(wire.from), wire.msgs, traceOf(headers));
   }
 
   private decode(data: Uint8Array, from: string): RaftWire | undefined {
@@ -107,11 +111,24 @@ export class NatsRaftTransport extends BatchingTransport<NatsWaiting> {
       const from = String(wire.from);
       // The reply carries this node's answers (acknowledgements, votes) once the turn that steps
       // the batch is flushed; with no turn to come it only proves delivery.
-      const later = handlers.onBatch(from, wire.msgs);
+      const later = handlers.onBatch(from, wire.msgs, traceOf(msg.headers));
       if (msg.reply) {
         if (later) this.waiting.push({ peer: from, msg });
         else msg.respond(EMPTY);
       }
     } else if (msg.reply) msg.respond(EMPTY);
   }
+}
+
+function traceHeaders(trace: string): MsgHdrs {
+  const h = natsHeaders();
+  h.set(RAFT_TRACE_HEADER, trace);
+  return h;
+}
+
+/** The frame's trace header, if it has one (only traced appends do). */
+function traceOf(headers: MsgHdrs | undefined): string | undefined {
+  if (headers === undefined) return undefined;
+  const v = headers.get(RAFT_TRACE_HEADER);
+  return v === '' ? undefined : v;
 }

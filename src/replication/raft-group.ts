@@ -9,11 +9,14 @@ import { UnavailableError, describeError } from '../runtime/errors.js';
 import type { Clock, Timer } from '../runtime/clock.js';
 import type { ChunkQueue, GroupStatus, ReplicaRole, RoleChange, SnapshotProgress, StateMachine } from './raft-state-machine.js';
 import { GroupWaiters } from './raft-waiters.js';
+import { GroupTraces } from './raft-trace.js';
 
 export class GroupReplica {
   /** The callers waiting on this replica: proposals, reads, membership changes, transfers. */
   readonly waiters: GroupWaiters;
   readonly listeners = new Set<(ev: RoleChange) => void>();
+  /** Its entries proposed or received within a trace, until applied here (raft-trace.ts). */
+  readonly traces: GroupTraces;
   private applyQueue: Entry[] = [];
   private applying = false;
   /**
@@ -49,6 +52,7 @@ export class GroupReplica {
     private readonly log: (msg: string, fields: Record<string, unknown>) => void,
   ) {
     this.waiters = new GroupWaiters(id, clock);
+    this.traces = new GroupTraces(id, String(core.id));
     this.role = toRoleChange(core.softState(), core.isVoter());
     this.durableApplied = sm.appliedIndex;
   }
@@ -68,9 +72,12 @@ export class GroupReplica {
         this.applyQueue = [];
         if (batch.length === 0) continue;
         let results: unknown[];
+        const traced = this.traces.size > 0 ? this.traces.applying(batch) : undefined;
         try {
           results = await this.sm.apply(batch.map((e) => ({ index: e.index, term: e.term, type: e.type, data: e.data })));
+          traced?.();
         } catch (err) {
+          traced?.(err);
           this.failed = `state machine failed to apply entries ${(batch[0] as Entry).index}..: ${describeError(err)}`;
           this.log('raft group stopped applying; it hands leadership over and will not lead again until restarted', { group: this.id, error: this.failed });
           this.waiters.failProposals(new UnavailableError(`group ${this.id}: ${this.failed}`));
@@ -159,6 +166,7 @@ export class GroupReplica {
   failAll(err: Error): void {
     this.waiters.failAll(err);
     this.restoring?.queue.fail(err);
+    this.traces.clear();
   }
 }
 

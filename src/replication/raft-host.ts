@@ -32,6 +32,8 @@ import { NatsRaftTransport } from './nats-raft-transport.js';
 import type { RaftTransport, SnapshotChunk, TransportStats } from './raft-transport.js';
 import { TurnPipeline, type TurnStats } from './raft-turns.js';
 import { TickCount } from './tick-count.js';
+import { activeTrace, endSpan, outsideTraces, tracingEnabled } from '../runtime/tracing.js';
+import { HostTraces, parseRaftTraceHeader } from './raft-trace.js';
 
 const GROUP_ID = /^[A-Za-z0-9_.-]{1,200}$/;
 /** A follower asks for its next read lease once this many ticks or fewer are left of the one it holds. */
@@ -62,6 +64,10 @@ export class RaftHost {
   private readonly readDeps: ReadDeps;
   /** Proposals the write gate refused since the host started, by the `limit` its error names ('other' when it names none). */
   private readonly refusedProposals = new Map<string, number>();
+  /** Traced proposals and appends waiting for their turn (raft-trace.ts). */
+  private readonly traces: HostTraces;
+  /** A turn, run outside any request's trace (it serves many). */
+  private readonly runTurn = (): void => this.turn();
 
   private constructor(private readonly deps: RaftHostDeps) {
     this.nodeId = deps.nodeId;
@@ -73,6 +79,7 @@ export class RaftHost {
     this.defer = deps.defer ?? ((fn) => setImmediate(fn));
     this.liveness = new PeerLiveness(this.nodeId, this.clock.now());
     this.ticksOwed = new TickCount(this.opts.tickMs, 2 * this.opts.electionTicks + 2, this.clock.now());
+    this.traces = new HostTraces(deps.nodeId);
     this.snapshots = new SnapshotStreams(this.transport, this.nodeId, this.opts.snapshotChunkBytes, this.opts.snapshotStallMs, this.log, this.clock);
     this.turns = new TurnPipeline({
       store: this.store,
@@ -87,6 +94,7 @@ export class RaftHost {
       stopped: () => this.stopped,
       fatal: (err) => this.failStop(err),
       bugs: deps.bugs ?? {},
+      traces: this.traces,
     });
     this.readDeps = {
       nextId: () => ++this.readSeq,
@@ -122,7 +130,7 @@ export class RaftHost {
   static open(deps: RaftHostDeps): RaftHost {
     const host = new RaftHost(deps);
     host.transport.start({
-      onBatch: (from, msgs) => host.onBatch(from, msgs),
+      onBatch: (from, msgs, traces) => host.onBatch(from, msgs, traces),
       onChunk: (chunk) => host.onChunk(chunk),
       onUnreachable: (peer, groups) => {
         for (const g of groups) host.groups.get(g)?.core.reportUnreachable(peer as NodeId);
@@ -259,7 +267,17 @@ export class RaftHost {
     const res = g.core.propose([data]);
     if (!res.ok) return Promise.reject(this.notLeader(g, res.reason, res.leader));
     this.markDirty(g);
-    return g.waiters.proposal(res.index, res.term, o.concern, o.timeoutMs);
+    const done = g.waiters.proposal(res.index, res.term, o.concern, o.timeoutMs);
+    const parent = activeTrace();
+    if (parent !== undefined) {
+      const span = this.traces.proposed(parent, g.traces, res.index, res.term);
+      span.setAttribute('shoal.raft.write_concern', o.concern);
+      done.then(
+        () => endSpan(span),
+        (err: unknown) => endSpan(span, err),
+      );
+    }
+    return done;
   }
 
   /**
@@ -498,7 +516,7 @@ export class RaftHost {
     this.dirty.add(g);
     if (!this.turnScheduled && !this.stopped) {
       this.turnScheduled = true;
-      this.defer(() => this.turn());
+      this.defer(outsideTraces(this.runTurn));
     }
   }
 
@@ -557,16 +575,19 @@ export class RaftHost {
     }
   }
 
-  private onBatch(from: string, msgs: [string, Message][]): boolean {
+  private onBatch(from: string, msgs: [string, Message][], traces?: string): boolean {
     this.catchUp();
     this.liveness.heardFrom(from, this.clock.now());
     // A node that must take no writes acknowledges no appends: it could not persist them.
     const gated = this.deps.writeGate?.() !== undefined;
+    const traced = traces !== undefined && tracingEnabled() ? parseRaftTraceHeader(traces) : undefined;
     for (const [groupId, m] of msgs) {
       const g = this.groups.get(groupId);
       if (!g || typeof m !== 'object' || m === null) continue;
       // While a snapshot is being restored, the log waits for it; heartbeats still count.
       if ((g.restoring || gated) && (m.type === 'app' || m.type === 'snap')) continue;
+      const entryTraces = traced?.get(groupId);
+      if (entryTraces && m.type === 'app' && Array.isArray(m.entries)) this.traces.appended(g.traces, m, entryTraces, from);
       try {
         g.core.step(m);
       } catch (err) {

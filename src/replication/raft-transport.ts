@@ -42,8 +42,11 @@ export interface Waiting {
 }
 
 export interface TransportHandlers {
-  /** Steps a peer's messages; returns true when a turn will follow (then the request waits for it). */
-  onBatch(from: string, msgs: [string, Message][]): boolean;
+  /**
+   * Steps a peer's messages; returns true when a turn will follow (then the request waits for
+   * it). `traces`: the frame's `Shoal-Raft-Trace` header, when it carried traced entries (raft-trace.ts).
+   */
+  onBatch(from: string, msgs: [string, Message][], traces?: string): boolean;
   /** Answers a chunk; the promise's value is the reply (`true` to go on, `false` to stop). */
   onChunk(chunk: SnapshotChunk): Promise<boolean>;
   onUnreachable(peer: string, groups: readonly string[]): void;
@@ -66,8 +69,8 @@ export interface RaftTransport {
   start(handlers: TransportHandlers): void;
   /** Stops receiving; requests still waiting are answered empty. */
   stop(): void;
-  /** Queues `m` (of `group`) for its peer; sent at the next {@link flush}. */
-  enqueue(group: string, m: Message): void;
+  /** Queues `m` (of `group`) for its peer; sent at the next {@link flush}. `trace`: its traced entries, for the frame's trace header (raft-trace.ts). */
+  enqueue(group: string, m: Message, trace?: string): void;
   /** Requests received since the last call whose batches were stepped and whose turn is still to come. */
   takeWaiting(): Waiting[];
   /**
@@ -96,17 +99,20 @@ export abstract class BatchingTransport<W extends Waiting> implements RaftTransp
   private readonly out = new Map<string, [string, Message][]>();
   private readonly outBytes = new Map<string, number>();
   private readonly lastSent = new Map<string, number>();
+  /** The trace header parts of queued messages that carry traced entries (empty unless tracing is on). */
+  private readonly traced = new Map<Message, string>();
   protected waiting: W[] = [];
 
   abstract start(handlers: TransportHandlers): void;
   abstract stop(): void;
   abstract sendChunk(peer: string, chunk: SnapshotChunk, timeoutMs: number): Promise<boolean>;
-  /** Sends `msgs` to `peer` as a request (its reply, if any, is stepped as the peer's batch). */
-  protected abstract request(peer: string, msgs: [string, Message][]): void;
+  /** Sends `msgs` to `peer` as a request (its reply, if any, is stepped as the peer's batch); `trace`: the frame's trace header. */
+  protected abstract request(peer: string, msgs: [string, Message][], trace?: string): void;
   /** Answers a waiting request: with `msgs`, or empty (delivery only) when undefined. */
-  protected abstract respond(w: W, msgs: [string, Message][] | undefined): void;
+  protected abstract respond(w: W, msgs: [string, Message][] | undefined, trace?: string): void;
 
-  enqueue(group: string, m: Message): void {
+  enqueue(group: string, m: Message, trace?: string): void {
+    if (trace !== undefined) this.traced.set(m, trace);
     let list = this.out.get(m.to);
     if (!list) this.out.set(m.to, (list = []));
     list.push([group, m]);
@@ -129,14 +135,15 @@ export abstract class BatchingTransport<W extends Waiting> implements RaftTransp
     for (const [peer, list] of this.out) {
       for (const part of splitFrames(list, this.outBytes.get(peer) ?? 0, this.maxPayload - FRAMING)) {
         const reply = carrier.get(peer);
+        const trace = this.traced.size > 0 ? this.traceOf(part) : undefined;
         this.stats.messages += part.length;
         if (reply) {
           carrier.delete(peer);
           this.stats.replies++;
-          this.respond(reply, part);
+          this.respond(reply, part, trace);
         } else {
           this.stats.requests++;
-          this.request(peer, part);
+          this.request(peer, part, trace);
         }
       }
       this.lastSent.set(peer, now);
@@ -144,6 +151,16 @@ export abstract class BatchingTransport<W extends Waiting> implements RaftTransp
     for (const w of carrier.values()) this.respond(w, undefined);
     this.out.clear();
     this.outBytes.clear();
+    this.traced.clear();
+  }
+
+  private traceOf(part: [string, Message][]): string | undefined {
+    let out: string | undefined;
+    for (const [, m] of part) {
+      const t = this.traced.get(m);
+      if (t !== undefined) out = out === undefined ? t : `${out},${t}`;
+    }
+    return out;
   }
 
   ping(peers: Iterable<string>, now: number, idleMs: number): void {

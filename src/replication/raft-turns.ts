@@ -15,6 +15,8 @@ import type { RaftLogStore } from '../storage/raft-log-store.js';
 import type { GroupReplica } from './raft-group.js';
 import type { SnapshotStreams } from './raft-snapshots.js';
 import type { RaftTransport, Waiting } from './raft-transport.js';
+import { endSpan } from '../runtime/tracing.js';
+import type { HostTraces, TurnTrace } from './raft-trace.js';
 
 /** Deliberate bugs of the host, for proving that the simulation catches them. Never set outside tests. */
 export interface HostTestingBugs {
@@ -37,6 +39,8 @@ export interface TurnDeps {
   /** A flush failed: the host must stop (fail-stop), since the core already counts that turn as handed out. */
   fatal(err: unknown): void;
   bugs: HostTestingBugs;
+  /** Traced work waiting for the next turn (raft-trace.ts). */
+  traces: HostTraces;
 }
 
 /** Turns run, turns that wrote, time waiting for flushes, Readys, entries persisted. */
@@ -64,6 +68,7 @@ export class TurnPipeline {
   /** Runs one turn over the groups in `dirty` (and empties it). */
   run(dirty: Set<GroupReplica>): void {
     const waiting = this.deps.transport.takeWaiting();
+    const traced = this.deps.traces.take();
     const readies: { g: GroupReplica; rd: Ready }[] = [];
     const writes: (() => void)[] = [];
     for (const g of dirty) {
@@ -85,7 +90,8 @@ export class TurnPipeline {
         for (const f of rd.readFailures) g.waiters.readFailed(f.id, this.deps.notLeader(g, 'notLeader', g.core.lead));
         // A leader's appends and heartbeats promise nothing about its disk: send them now, in
         // parallel with its own write.
-        for (const m of rd.messages) if ((!mustPersistBeforeSending(m) || this.deps.bugs.ackBeforeFlush) && m.type !== 'snap') this.deps.transport.enqueue(g.id, m);
+        for (const m of rd.messages) if ((!mustPersistBeforeSending(m) || this.deps.bugs.ackBeforeFlush) && m.type !== 'snap') this.deps.transport.enqueue(g.id, m, g.traces.size > 0 ? g.traces.headerOf(m) : undefined);
+        if (g.traces.size > 0 && rd.committedEntries.length > 0) g.traces.committed(rd.committedEntries, g.core.term);
         // Committed entries already durable here need not wait for a flush: they are applied
         // when this batch's writes are issued, so that the state machine's writes share the
         // batch's transaction and flush. (Only when no earlier Ready's committed entries still
@@ -107,12 +113,13 @@ export class TurnPipeline {
     this.deps.transport.flush(this.deps.now());
     if (readies.length === 0 && writes.length === 0) {
       this.deps.transport.flush(this.deps.now(), waiting);
+      if (traced) for (const s of traced.afterSend) endSpan(s);
       return;
     }
     this.stats.turns++;
     this.stats.readies += readies.length;
     for (const { rd } of readies) this.stats.entries += rd.entries.length;
-    this.commit(readies, writes, waiting);
+    this.commit(readies, writes, waiting, traced);
   }
 
   /**
@@ -122,25 +129,29 @@ export class TurnPipeline {
    * still being flushed, and one flush then covers every transaction committed before it
    * started. A turn without writes is carried out at once when nothing is in flight.
    */
-  private commit(readies: { g: GroupReplica; rd: Ready }[], writes: (() => void)[], waiting: Waiting[]): void {
+  private commit(readies: { g: GroupReplica; rd: Ready }[], writes: (() => void)[], waiting: Waiting[], traced: TurnTrace | undefined): void {
     for (const w of writes) w();
     const applied = readies.map(({ g }) => g.sm.appliedIndex);
     if (writes.length === 0) {
-      if (this.inFlight === 0) this.afterFlush(readies, applied, waiting);
-      else this.chain = this.chain.then(() => this.afterFlush(readies, applied, waiting));
+      if (this.inFlight === 0) this.afterFlush(readies, applied, waiting, traced);
+      else this.chain = this.chain.then(() => this.afterFlush(readies, applied, waiting, traced));
       return;
     }
     this.inFlight++;
     this.stats.writeTurns++;
     const t0 = performance.now();
+    const flushes = traced ? this.deps.traces.flushing(traced, { 'shoal.raft.turn_writes': writes.length }) : undefined;
     this.chain = Promise.all([this.chain, this.deps.store.flushed()]).then(
       () => {
         this.inFlight--;
         this.stats.flushWaitMs += performance.now() - t0;
-        this.afterFlush(readies, applied, waiting);
+        if (flushes) for (const s of flushes) endSpan(s);
+        this.afterFlush(readies, applied, waiting, traced);
       },
       (err: unknown) => {
         this.inFlight--;
+        if (flushes) for (const s of flushes) endSpan(s, err);
+        if (traced) for (const s of traced.afterSend) endSpan(s, err);
         // Nothing of this turn is sent or applied, and nothing after it: the host stops.
         this.deps.fatal(err);
       },
@@ -148,15 +159,18 @@ export class TurnPipeline {
   }
 
   /** The turn's writes are durable: advance, send, apply. */
-  private afterFlush(readies: { g: GroupReplica; rd: Ready }[], appliedAtTurn: number[], waiting: Waiting[]): void {
-    if (this.deps.stopped()) return;
+  private afterFlush(readies: { g: GroupReplica; rd: Ready }[], appliedAtTurn: number[], waiting: Waiting[], traced: TurnTrace | undefined): void {
+    if (this.deps.stopped()) {
+      if (traced) for (const s of traced.afterSend) endSpan(s);
+      return;
+    }
     readies.forEach(({ g, rd }, k) => {
       if (g.stopped) return;
       g.durableApplied = Math.max(g.durableApplied, appliedAtTurn[k] as number);
       g.core.advance(rd);
       for (const m of rd.messages) {
         if (m.type === 'snap') this.deps.snapshots.send(g, m, () => this.deps.markDirty(g));
-        else if (mustPersistBeforeSending(m) && !this.deps.bugs.ackBeforeFlush) this.deps.transport.enqueue(g.id, m);
+        else if (mustPersistBeforeSending(m) && !this.deps.bugs.ackBeforeFlush) this.deps.transport.enqueue(g.id, m, g.traces.size > 0 ? g.traces.headerOf(m) : undefined);
       }
       g.waiters.durable(rd.entries);
       if (rd.committedEntries.length > 0) {
@@ -167,6 +181,8 @@ export class TurnPipeline {
       if (g.core.hasReady()) this.deps.markDirty(g);
     });
     this.deps.transport.flush(this.deps.now(), waiting);
+    // The acknowledgements of the appends this turn stepped have left.
+    if (traced) for (const s of traced.afterSend) endSpan(s);
   }
 
   /** Drops log entries well behind what the state machine holds durably; returns the write to queue. */

@@ -5,7 +5,7 @@
  * they escalate to the parent, or to the system for a top-level actor.
  */
 import type { Msg } from '@nats-io/transport-node';
-import type { Context } from '@opentelemetry/api';
+import type { Context, Span } from '@opentelemetry/api';
 import type {
   ActorContext,
   ActorRef,
@@ -23,7 +23,7 @@ import { ActorFailedError, ActorStoppedError, MailboxFullError, describeError } 
 import type { Logger } from './logger.js';
 import { DEFAULT_MAILBOX_CAPACITY, Mailbox } from './mailbox.js';
 import { RestartPolicy } from './supervision.js';
-import { endSpan, extractTrace, runInTrace, startMessageSpan } from './tracing.js';
+import { endSpan, extractTrace, runInTrace, startMessageSpan, tracingEnabled } from './tracing.js';
 import type { SystemInternals } from './system-internals.js';
 
 /** A message in a mailbox, with what is needed to answer it and to continue its trace. */
@@ -47,6 +47,10 @@ interface Turn {
   replied: boolean;
   replyValue: unknown;
   deferred: boolean;
+  /** The message's span, when it has one. */
+  span?: Span | undefined;
+  /** The span ends when the deferred reply is sent, not when the handler returns: through this reply. */
+  spanReply?: Reply;
 }
 
 /** One incarnation's resources; `alive` turns false when it ends, so late callbacks do nothing. */
@@ -195,7 +199,9 @@ export class ActorCell<S, M> {
     this.turn = turn;
     const type = this.describe(env.msg);
     const parentCtx = env.trace ?? extractTrace(env.natsMsg?.headers);
-    const span = startMessageSpan(this.name, type, parentCtx, env.reply !== undefined);
+    // Checked here too: the message's description is built only when spans can be made.
+    const span = tracingEnabled() ? startMessageSpan({ actor: this.name, node: this.sys.name, type, subject: env.natsMsg?.subject, asked: env.reply !== undefined }, env.msg, parentCtx, this.behavior.tracing) : undefined;
+    turn.span = span;
     let result: S | Promise<S>;
     try {
       result = runInTrace(parentCtx, span, () => this.behavior.receive(this.state as S, env.msg, this.ctx));
@@ -219,13 +225,14 @@ export class ActorCell<S, M> {
     for (const t of turn.tells) this.sys.tellNow(t.ref, t.msg);
     const reply = turn.env.reply;
     if (reply && !turn.deferred && !reply.done) reply.resolve(turn.replied ? turn.replyValue : undefined);
-    endSpan(span);
+    // A deferred reply's span ends when the reply is sent (deferReply), so it covers the work.
+    if (turn.spanReply === undefined) endSpan(span);
   }
 
   private async failTurn(turn: Turn, span: ReturnType<typeof startMessageSpan>, err: unknown): Promise<void> {
     this.turn = undefined;
-    endSpan(span, err);
-    const reply = turn.env.reply;
+    const reply = turn.spanReply ?? turn.env.reply;
+    if (turn.spanReply === undefined) endSpan(span, err);
     if (reply && !reply.done) reply.reject(err);
     await this.fail(err);
   }
@@ -361,7 +368,10 @@ export class ActorCell<S, M> {
       deferReply(): Reply {
         const turn = requireTurn('deferReply');
         turn.deferred = true;
-        return turn.env.reply ?? NO_REPLY;
+        const reply = turn.env.reply ?? NO_REPLY;
+        const span = turn.span;
+        if (span === undefined || reply.done) return reply;
+        return (turn.spanReply ??= replyEndingSpan(reply, span));
       },
       tell<T>(ref: ActorRef<T>, msg: T): void {
         if (cell.turn) cell.turn.tells.push({ ref: ref as ActorRef<unknown>, msg });
@@ -424,3 +434,23 @@ function newIncarnation(): Incarnation {
 
 /** The reply of a message nobody waits for: answering it does nothing. */
 const NO_REPLY: Reply = { resolve() {}, reject() {}, done: true };
+
+/** `reply`, ending `span` when it is resolved or rejected (once). */
+function replyEndingSpan(reply: Reply, span: Span): Reply {
+  let open = true;
+  return {
+    resolve(value: unknown): void {
+      reply.resolve(value);
+      if (open) endSpan(span);
+      open = false;
+    },
+    reject(err: unknown): void {
+      reply.reject(err);
+      if (open) endSpan(span, err);
+      open = false;
+    },
+    get done(): boolean {
+      return reply.done;
+    },
+  };
+}

@@ -4,6 +4,7 @@
  * schedules and subscribes. The runtime (actor-cell.ts) holds the mailbox and carries out the
  * effects.
  */
+import type { MessageTracing } from './tracing.js';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import type { Clock } from './clock.js';
 import type { Encoding } from './codec.js';
@@ -126,6 +127,8 @@ export interface Behavior<S, M> {
   cleanup?(state: S | undefined, ctx: ActorContext<M>): void | Promise<void>;
   /** The name of a message in spans and logs; default `msg.type` when present. */
   describe?(msg: M): string;
+  /** How its messages appear in traces: span names, attributes, which may start a trace (tracing.ts). */
+  tracing?: MessageTracing<M>;
 }
 
 export type ActorStatus = 'starting' | 'running' | 'restarting' | 'stopped';

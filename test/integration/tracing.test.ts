@@ -73,16 +73,58 @@ describe('tracing', () => {
     assert.ok(existsSync(traceFile), `the peer wrote no spans; it exited with ${how}; its stderr: ${peerErr || '(nothing)'}`);
 
     const peerSpans = readFileSync(traceFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as SpanRecord);
-    const relay = peerSpans.find((s) => s.name === 'relay relay');
+    const relay = peerSpans.find((s) => s.name === 'relay.relay');
     assert.ok(relay, `peer wrote spans: ${peerSpans.map((s) => s.name).join(', ')}`);
     assert.notEqual(relay.pid, process.pid, 'the child span was made in another process');
     assert.equal(relay.traceId, clientTraceId, 'same trace');
     assert.equal(relay.parentSpanId, clientSpanId, "the peer's span is a child of this process's span");
     assert.equal(relay.attributes['shoal.actor'], 'relay');
 
-    const hop = exporter.getFinishedSpans().find((s) => s.name === 'sink hop');
+    const hop = exporter.getFinishedSpans().find((s) => s.name === 'sink.hop');
     assert.ok(hop, 'the hop back was traced here');
     assert.equal(hop.spanContext().traceId, clientTraceId);
     assert.equal(hop.parentSpanContext?.spanId, relay.spanId, "this process's span is a child of the peer's");
+  });
+
+  it('tracing - a message outside any trace makes no span unless its actor names it a root; a deferred reply ends its span', async () => {
+    exporter.reset();
+    let answer: (v: string) => void = () => undefined;
+    const ref = sys.spawn('door.42', {
+      init: () => null,
+      receive: (s, m: { type: 'tick' | 'open' | 'slow' }, ctx) => {
+        if (m.type === 'slow') {
+          const reply = ctx.deferReply();
+          answer = (v) => reply.resolve(v);
+        } else ctx.reply(m.type);
+        return s;
+      },
+      tracing: { root: (m) => m.type === 'open', name: (m) => `door.${m.type}`, attributes: () => ({ 'shoal.door': 42 }) },
+    });
+    await sys.flush();
+    assert.equal(await sys.ask(ref, { type: 'tick' }), 'tick');
+    assert.equal(exporter.getFinishedSpans().length, 0, 'a tick with no trace made no span');
+    assert.equal(await sys.ask(ref, { type: 'open' }), 'open');
+    const open = exporter.getFinishedSpans().find((s) => s.name === 'door.open');
+    assert.ok(open, `a root message started a trace: ${exporter.getFinishedSpans().map((s) => s.name).join(', ')}`);
+    assert.equal(open.parentSpanContext, undefined);
+    assert.equal(open.attributes['shoal.door'], 42);
+    assert.equal(open.attributes['shoal.actor'], 'door.42');
+    assert.equal(open.attributes['messaging.system'], 'nats');
+
+    const tracer = trace.getTracer('test');
+    const slow = tracer.startActiveSpan('client', async (span) => {
+      try {
+        return await sys.ask(ref, { type: 'slow' });
+      } finally {
+        span.end();
+      }
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(exporter.getFinishedSpans().filter((s) => s.name === 'door.slow').length, 0, 'the span of a deferred reply is still open while the work goes on');
+    answer('done');
+    assert.equal(await slow, 'done');
+    const ended = exporter.getFinishedSpans().find((s) => s.name === 'door.slow');
+    assert.ok(ended, 'it ended with the reply');
+    assert.ok(ended.duration[0] * 1e3 + ended.duration[1] / 1e6 >= 40, 'and covers the wait');
   });
 });

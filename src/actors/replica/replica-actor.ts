@@ -245,6 +245,10 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
       await state.res.close();
     },
     describe: (msg) => msg.type,
+    tracing: {
+      name: (msg) => `shard.${msg.type}`,
+      attributes: () => ({ 'db.collection.name': cfg.collection, 'shoal.collection': cfg.collection, 'shoal.shard': cfg.shard }),
+    },
   };
 }
 

@@ -106,8 +106,17 @@ export function routerBehavior(deps: RouterDeps): Behavior<{ inFlight: number; s
       return state;
     },
     describe: (msg) => `${msg.type} ${msg.op}`,
+    tracing: {
+      name: (msg) => `shoal.${msg.op}`,
+      // A client's request starts a trace; a look at the cluster (status, health, listings) does not.
+      root: (msg) => msg.type === 'data' || !INTROSPECTION.test(msg.op),
+      attributes: (msg) => (msg.type === 'data' && msg.collection !== undefined ? { 'db.operation.name': msg.op, 'db.collection.name': msg.collection, 'shoal.collection': msg.collection } : { 'db.operation.name': msg.op }),
+    },
   };
 }
+
+/** Admin operations that only look: they start no trace of their own. */
+const INTROSPECTION = /(\.status|\.health|\.list|\.describe)$/;
 
 async function route(deps: RouterDeps, msg: RouterMsg): Promise<unknown> {
   if (msg.type === 'admin') {
