@@ -16,6 +16,7 @@
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 import { currentRequestId } from './request-context.js';
+import { SyncFdWriter } from './sync-writer.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
@@ -51,11 +52,11 @@ export function levelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel {
   }
 }
 
-let stderrSync: DestinationStream | undefined;
+let stderrSync: SyncFdWriter | undefined;
 
-/** One synchronous writer on file descriptor 2 for every logger of the process. */
+/** One synchronous writer on standard error (file descriptor 2) for every logger of the process. */
 function stderrDestination(): DestinationStream {
-  stderrSync ??= pino.destination({ fd: 2, sync: true });
+  stderrSync ??= new SyncFdWriter(2);
   return stderrSync;
 }
 
