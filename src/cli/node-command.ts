@@ -52,6 +52,10 @@ SHOAL_DOWN_AFTER_MS, SHOAL_REPLACE_AFTER_MS, SHOAL_MAX_MEMORY, SHOAL_MIN_FREE_DI
 SHOAL_MAX_PENDING_REQUESTS, and SHOAL_KV_REPLICAS (replicas of the metadata
 bucket on a clustered NATS, default 1).
 
+Logs: JSON lines on standard error, each with level, time, node and msg (and trace_id, span_id
+and request_id while a request is handled); SHOAL_LOG_LEVEL is debug, info (default), warn,
+error or silent (docs/operations.md, Logs).
+
 Connecting to a NATS server that requires TLS or authentication (docs/security.md; the user
 needs the node permissions of deploy/nats/permissions.conf):
 ${NATS_SECURITY_USAGE}
