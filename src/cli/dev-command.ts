@@ -10,13 +10,15 @@ import { parseArgs } from 'node:util';
 import { ShoalClient } from '../client/client.js';
 import { DEV_MAX_PAYLOAD, startNatsServer, type NatsServer } from '../runtime/nats-server.js';
 import { describeError } from '../runtime/errors.js';
-import { intOption, untilSignal, type Command } from './command.js';
+import { parseLogLevel } from '../runtime/logger.js';
+import { UsageError, intOption, untilSignal, type Command } from './command.js';
 import { EXIT_IN_USE, EXIT_USAGE } from './exit-codes.js';
 import { lockFile } from './lock.js';
 import { nodeSettingsFrom, zonesFrom } from './ops-options.js';
 import { portFree, DEFAULT_DEV_NATS_PORT } from './nats-command.js';
 import { makeDevCertificates, type DevCertificates } from './dev-certs.js';
 import { NATS_SECURITY_ENV, natsSecurityFrom } from './nats-security.js';
+import { LineSplitter, formatLogLine } from './log-format.js';
 
 export const DEFAULT_DEV_NODES = 3;
 export const DEFAULT_DEV_DATA = './.shoal';
@@ -27,7 +29,7 @@ export const devCommand: Command = {
   name: 'dev',
   summary: 'run a local cluster: nats-server and N nodes, with a live status line',
   usage: `shoal dev [--nodes ${DEFAULT_DEV_NODES}] [--data ${DEFAULT_DEV_DATA}] [--port ${DEFAULT_DEV_NATS_PORT}] [--prefix shoal] [--no-restart]
-          [--zones a,b,c] [--down-after-ms N] [--replace-after-ms N] [--tls]
+          [--zones a,b,c] [--down-after-ms N] [--replace-after-ms N] [--tls] [--json-logs]
 
 Starts nats-server with JetStream (its store in <data>/nats) and a max payload of 8 MiB, and N
 node processes n1..nN (their data in <data>/n1 ...), prints the NATS URL, and shows nodes up, collections and leaders until
@@ -44,16 +46,28 @@ and --replace-after-ms are passed to every node (see shoal node --help): a short
 
 --tls makes a throwaway CA and certificates with openssl (in <data>/tls, made anew on each
 start) and runs everything over mutual TLS: the server requires a client certificate, the nodes
-use one, and standard error shows the SHOAL_NATS_TLS_* variables that give a client one.`,
+use one, and standard error shows the SHOAL_NATS_TLS_* variables that give a client one.
+
+The nodes' logs come on standard error as lines for people ("12:05:01 INFO  n1 replica started
+collection=docs shard=0"), at SHOAL_LOG_LEVEL (default info); --json-logs shows them as the
+nodes write them, one JSON object per line (docs/operations.md, Logs).`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
       options: {
         nodes: { type: 'string' }, data: { type: 'string' }, port: { type: 'string' }, prefix: { type: 'string' }, 'no-restart': { type: 'boolean' },
         zones: { type: 'string' }, 'down-after-ms': { type: 'string' }, 'replace-after-ms': { type: 'string' }, tls: { type: 'boolean' },
+        'json-logs': { type: 'boolean' },
       },
     });
     const restart = !values['no-restart'];
+    const jsonLogs = values['json-logs'] === true;
+    const logLevel = process.env['SHOAL_LOG_LEVEL'] || 'info';
+    try {
+      parseLogLevel(logLevel, 'SHOAL_LOG_LEVEL');
+    } catch (err) {
+      throw new UsageError(describeError(err));
+    }
     const n = intOption(values.nodes, '--nodes', 1, 16) ?? DEFAULT_DEV_NODES;
     const zones = zonesFrom(values.zones);
     // Checked here, so that a bad value is one usage error and not N nodes failing to start.
@@ -98,9 +112,19 @@ use one, and standard error shows the SHOAL_NATS_TLS_* variables that give a cli
         [CLI_MAIN, 'node', '--id', id, '--nats', nats.url, '--data', join(dataDir, id), '--prefix', prefix, ...nodeFlags(i)],
         // stdin is a pipe the node watches: if this process dies, even by SIGKILL, the pipe
         // closes and the node stops instead of lingering.
-        { stdio: ['pipe', 'ignore', 'pipe'], env: { ...withoutNatsSecurity(process.env), SHOAL_LOG_LEVEL: process.env['SHOAL_LOG_LEVEL'] ?? 'warn', SHOAL_EXIT_ON_STDIN_EOF: '1', ...nodeEnv } },
+        { stdio: ['pipe', 'ignore', 'pipe'], env: { ...withoutNatsSecurity(process.env), SHOAL_LOG_LEVEL: logLevel, SHOAL_EXIT_ON_STDIN_EOF: '1', ...nodeEnv } },
       );
-      child.stderr?.on('data', (d: Buffer) => process.stderr.write(`\r\x1b[2K[${id}] ${d.toString()}`));
+      const lines = new LineSplitter();
+      const show = (ls: string[]): void => {
+        if (ls.length === 0) return;
+        const color = process.stderr.isTTY === true;
+        const text = jsonLogs ? ls.join('\n') : ls.map((l) => formatLogLine(l, { color, fallbackNode: id })).join('\n');
+        // (on a terminal, over the status line)
+        process.stderr.write(`${color ? '\r\x1b[2K' : ''}${text}\n`);
+      };
+      child.stderr?.setEncoding('utf8');
+      child.stderr?.on('data', (d: string) => show(lines.push(d)));
+      child.stderr?.once('end', () => show(lines.end()));
       child.once('exit', (code, sig) => {
         children.delete(id);
         if (stopping) return;

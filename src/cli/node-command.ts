@@ -12,6 +12,7 @@ import { RaftHost } from '../replication/raft-host.js';
 import { registerNodeMetrics } from '../actors/node/node-metrics.js';
 import { ActorSystem } from '../runtime/actor-system.js';
 import { describeError } from '../runtime/errors.js';
+import { createLogger, parseLogLevel, type Logger } from '../runtime/logger.js';
 import { MetricsRegistry, serveMetrics } from '../runtime/metrics.js';
 import { DEFAULT_MIN_FREE_DISK_BYTES, ResourceGuard } from '../runtime/resource-guard.js';
 import { DEFAULT_MAX_PENDING_REQUESTS } from '../actors/replica/request-bound.js';
@@ -50,6 +51,10 @@ URLs), SHOAL_DATA, SHOAL_PREFIX, SHOAL_METRICS_PORT, SHOAL_INDEX_WORKERS, SHOAL_
 SHOAL_DOWN_AFTER_MS, SHOAL_REPLACE_AFTER_MS, SHOAL_MAX_MEMORY, SHOAL_MIN_FREE_DISK,
 SHOAL_MAX_PENDING_REQUESTS, and SHOAL_KV_REPLICAS (replicas of the metadata
 bucket on a clustered NATS, default 1).
+
+Logs: JSON lines on standard error, each with level, time, node and msg (and trace_id, span_id
+and request_id while a request is handled); SHOAL_LOG_LEVEL is debug, info (default), warn,
+error or silent (docs/operations.md, Logs).
 
 Connecting to a NATS server that requires TLS or authentication (docs/security.md; the user
 needs the node permissions of deploy/nats/permissions.conf):
@@ -95,12 +100,20 @@ export const nodeCommand: Command = {
     const minFreeDiskBytes = minFreeText ? parseBytes(minFreeText, '--min-free-disk') : DEFAULT_MIN_FREE_DISK_BYTES;
     const maxPendingRequests = intOption(values['max-pending-requests'] ?? env['SHOAL_MAX_PENDING_REQUESTS'], '--max-pending-requests', 1, 1_000_000) ?? DEFAULT_MAX_PENDING_REQUESTS;
     const security = natsSecurityFrom(values, env);
+    const logLevelText = env['SHOAL_LOG_LEVEL'];
+    let log: Logger;
+    try {
+      // Every line this node logs carries its id (docs/operations.md, Logs).
+      log = createLogger({ node: id }, logLevelText ? parseLogLevel(logLevelText, 'SHOAL_LOG_LEVEL') : undefined);
+    } catch (err) {
+      throw new UsageError(describeError(err));
+    }
     const data = resolve(dataArg);
     mkdirSync(data, { recursive: true });
     const releaseLock = lockDataDir(data, id);
 
     const telemetry = setupTelemetry({ serviceName: `shoal-node-${id}` });
-    const system = await ActorSystem.connect(natsUrl.split(','), { name: id, prefix, security });
+    const system = await ActorSystem.connect(natsUrl.split(','), { name: id, prefix, security, log });
     const lmdb = openNodeEnv({ path: join(data, 'lmdb') });
     const guard = await ResourceGuard.start({ nodeId: id, dataDir: data, minFreeDiskBytes, maxMemoryBytes, clock: system.clock, log: system.log });
     const raft = await RaftHost.start({
@@ -111,7 +124,8 @@ export const nodeCommand: Command = {
       // Fail-stop: a node that cannot flush its Raft log exits at once (without writing anything
       // more) and recovers from what is on disk when it is started again.
       onFatal: (err) => {
-        process.stderr.write(`node ${id}: ${describeError(err)}; the raft log could not be flushed, exiting so that a restart recovers from disk\n`);
+        // Written synchronously: the line is out before the exit.
+        log.error('the raft log could not be flushed; exiting so that a restart recovers from disk', { error: describeError(err) });
         process.exit(EXIT_FLUSH_FAILED);
       },
     });
@@ -131,13 +145,13 @@ export const nodeCommand: Command = {
       storageBytes: () => dirBytes(join(data, 'lmdb')),
     });
     const metricsServer = metricsPort !== undefined ? await serveMetrics(metrics, metricsPort, { ready: async () => ({ ...(await node.readiness.check()) }) }) : undefined;
-    system.log.info('node ready', { node: id, nats: natsUrl, natsSecurity: describeSecurity(security), data, prefix, metricsPort: metricsServer?.port, minFreeDiskBytes, maxMemoryBytes, maxPendingRequests, ...settings });
+    system.log.info('node ready', { nats: natsUrl, natsSecurity: describeSecurity(security), data, prefix, metricsPort: metricsServer?.port, minFreeDiskBytes, maxMemoryBytes, maxPendingRequests, ...settings });
     process.stdout.write(`ready ${id}\n`);
 
     await stopSignal();
-    system.log.info('node stopping', { node: id });
+    system.log.info('node stopping');
     const hardStop = setTimeout(() => {
-      process.stderr.write(`node ${id}: clean stop took over 15 s; exiting\n`);
+      log.error('clean stop took over 15 s; exiting');
       process.exit(1);
     }, 15_000);
     hardStop.unref();

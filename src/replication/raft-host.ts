@@ -452,7 +452,7 @@ export class RaftHost {
   private failStop(err: unknown): void {
     if (this.stopped) return;
     this.fatal = `raft log flush failed: ${describeError(err)}`;
-    this.log.error('raft host stopped: the raft log could not be flushed; restart the node to recover from disk', { node: this.nodeId, error: describeError(err) });
+    this.log.error('raft host stopped: the raft log could not be flushed; restart the node to recover from disk', { error: describeError(err) });
     this.halt(new UnavailableError(`raft host of node ${this.nodeId} stopped: ${this.fatal}`));
     this.deps.onFatal?.(err instanceof Error ? err : new Error(String(err)));
   }

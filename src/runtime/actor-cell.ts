@@ -24,6 +24,7 @@ import type { Logger } from './logger.js';
 import { DEFAULT_MAILBOX_CAPACITY, Mailbox } from './mailbox.js';
 import { RestartPolicy } from './supervision.js';
 import { endSpan, extractTrace, runInTrace, startMessageSpan, tracingEnabled } from './tracing.js';
+import { extractRequestId, withRequestId } from './request-context.js';
 import type { SystemInternals } from './system-internals.js';
 
 /** A message in a mailbox, with what is needed to answer it and to continue its trace. */
@@ -33,6 +34,8 @@ export interface Envelope<M> {
   natsMsg: Msg | undefined;
   /** The sender's trace context, for a message delivered in-process (over NATS it is in the headers). */
   trace?: Context | undefined;
+  /** The sender's request id, for a message delivered in-process (over NATS it is in the headers). */
+  requestId?: string | undefined;
 }
 
 /** What the cell holds of a subscription: only the means to end it. */
@@ -204,7 +207,9 @@ export class ActorCell<S, M> {
     turn.span = span;
     let result: S | Promise<S>;
     try {
-      result = runInTrace(parentCtx, span, () => this.behavior.receive(this.state as S, env.msg, this.ctx));
+      // Always a scope of its own, also without an id: no id is left over from the sender that started this drain loop.
+      const requestId = env.requestId ?? extractRequestId(env.natsMsg?.headers);
+      result = withRequestId(requestId, () => runInTrace(parentCtx, span, () => this.behavior.receive(this.state as S, env.msg, this.ctx)));
     } catch (err) {
       return this.failTurn(turn, span, err);
     }

@@ -44,6 +44,7 @@ import { assertActorName, assertToken, Subjects } from './subjects.js';
 import type { NatsSecurity } from './nats-security.js';
 import type { SystemInternals } from './system-internals.js';
 import { injectTrace } from './tracing.js';
+import { currentRequestId, injectRequestId } from './request-context.js';
 
 /** A local actor subscribed to a subject, and how a request body becomes its message. */
 interface LocalTarget {
@@ -197,7 +198,7 @@ export class ActorSystem implements SystemInternals {
 
   /** Publishes `msg` as CBOR on any subject (a broadcast, such as a heartbeat). */
   publish(subject: string, msg: unknown): void {
-    const hdrs = injectTrace();
+    const hdrs = injectRequestId(injectTrace());
     this.nc.publish(subject, encodeCbor(msg), hdrs ? { headers: hdrs } : undefined);
   }
 
@@ -210,11 +211,11 @@ export class ActorSystem implements SystemInternals {
     if (ref.system === this.name) {
       const cell = this.cells.get(ref.name);
       if (cell && !cell.isStopped()) {
-        if (!cell.offer({ msg, reply: undefined, natsMsg: undefined, trace: context.active() })) this.refuse(cell, undefined);
+        if (!cell.offer({ msg, reply: undefined, natsMsg: undefined, trace: context.active(), requestId: currentRequestId() })) this.refuse(cell, undefined);
         return;
       }
     }
-    const hdrs = injectTrace();
+    const hdrs = injectRequestId(injectTrace());
     this.nc.publish(ref.subject, encodeCbor(msg), hdrs ? { headers: hdrs } : undefined);
   }
 
@@ -244,7 +245,7 @@ export class ActorSystem implements SystemInternals {
       }
     }
     this.requestsRemote++;
-    const hdrs = injectTrace();
+    const hdrs = injectRequestId(injectTrace());
     let res: Msg;
     try {
       res = await this.requests.request(subject, encodeCbor(msg), { timeout, headers: hdrs });
@@ -277,7 +278,7 @@ export class ActorSystem implements SystemInternals {
         reply.reject(err);
         return;
       }
-      if (!target.cell.offer({ msg: body, reply, natsMsg: undefined, trace: context.active() })) this.refuse(target.cell, reply);
+      if (!target.cell.offer({ msg: body, reply, natsMsg: undefined, trace: context.active(), requestId: currentRequestId() })) this.refuse(target.cell, reply);
     });
   }
 

@@ -138,8 +138,8 @@ export class ResourceGuard {
       why = `node ${nodeId}: memory ${mib(mem)} is at ${Math.round(MEMORY_REFUSE_FRACTION * 100)}% or more of its limit of ${mib(max)} (--max-memory); writes are refused until it falls, reads are served`;
     }
     if (why !== this.refusal) {
-      if (why) this.o.log.warn('writes refused', { node: nodeId, reason: why });
-      else this.o.log.info('writes allowed again', { node: nodeId, previously: this.refusal ?? '' });
+      if (why) this.o.log.warn('writes refused', { reason: why });
+      else this.o.log.info('writes allowed again', { previously: this.refusal ?? '' });
     }
     this.refusal = why;
     this.refusalLimit = why === null ? null : limit;

@@ -24,7 +24,7 @@ interface Rule {
 const SHARED_FILES = new Set(['runtime/errors.ts', 'index/utf8.ts']);
 
 export const RULES: Record<string, Rule> = {
-  runtime: { folders: ['runtime'], packages: ['node:', '@nats-io/', 'cbor-x', '@opentelemetry/api', 'prom-client'] },
+  runtime: { folders: ['runtime'], packages: ['node:', '@nats-io/', 'cbor-x', '@opentelemetry/api', 'prom-client', 'pino'] },
   raft: { folders: ['raft'], packages: [] },
   storage: { folders: ['storage', 'raft'], packages: ['node:', 'lmdb', 'cbor-x'] },
   index: { folders: ['index'], packages: ['node:', 'hnswlib-node'] },

@@ -404,8 +404,8 @@ export class Coordinator {
       const holds = records.some((r) => r.placement.some((p) => p.replicas.includes(n.id)));
       const moving = [...this.running.values()].some((m) => m.move.from === n.id || m.move.to === n.id);
       if (holds || moving) continue;
-      await this.setAdmin(n.id, 'removed', () => null).catch((err: unknown) => this.deps.log.warn('could not mark a drained node removed', { node: n.id, error: describeError(err) }));
-      this.deps.log.info('node removed', { node: n.id });
+      await this.setAdmin(n.id, 'removed', () => null).catch((err: unknown) => this.deps.log.warn('could not mark a drained node removed', { target: n.id, error: describeError(err) }));
+      this.deps.log.info('node removed', { target: n.id });
     }
   }
 

@@ -266,6 +266,7 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
         req.write.op === 'upsert'
           ? { type: 'upsert', points: req.write.points, requestId: req.requestId, at, mapEpoch }
           : { type: 'delete', ids: req.write.ids, requestId: req.requestId, at, mapEpoch };
+      state.log.debug('write', { collection: cfg.collection, shard: cfg.shard, op: req.write.op, count: req.write.op === 'upsert' ? req.write.points.length : req.write.ids.length });
       const { result } = await group.propose(encodeCommand(command), { concern: req.concern, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS) });
       return writeResult(cfg, req, result);
     }

@@ -10,6 +10,7 @@ import type { CollectionCache } from '../../cluster/collection-cache.js';
 import type { Behavior } from '../../runtime/actor.js';
 import { NotFoundError, UnavailableError, toPublicError } from '../../runtime/errors.js';
 import type { EndpointStats, MicroService } from '../../runtime/micro-service.js';
+import { currentRequestId, withRequestId } from '../../runtime/request-context.js';
 import type { Subjects } from '../../runtime/subjects.js';
 import type { RouterMetrics } from '../node/node-metrics.js';
 import type { AdminRouter } from './router-admin.js';
@@ -85,24 +86,28 @@ export function routerBehavior(deps: RouterDeps): Behavior<{ inFlight: number; s
       }
       state.inFlight++;
       const t0 = performance.now();
-      void route(deps, msg).then(
-        (value) => {
-          state.inFlight--;
-          const ms = performance.now() - t0;
-          endpoint?.record(ms);
-          deps.metrics?.request(msg.op, ms, 'OK');
-          reply.resolve(value);
-        },
-        (err: unknown) => {
-          state.inFlight--;
-          const e = toPublicError(err);
-          const ms = performance.now() - t0;
-          endpoint?.record(ms, e.message);
-          deps.metrics?.request(msg.op, ms, e.code);
-          if (e.code === 'INTERNAL') ctx.log.error('request failed', { op: msg.op, error: e.message });
-          reply.reject(e);
-        },
-      );
+      // The client's requestId names the request in every line logged while it is handled.
+      withRequestId(clientRequestId(msg.body) ?? currentRequestId(), () => {
+        ctx.log.debug('request', { op: msg.op, ...(msg.type === 'data' ? { collection: msg.collection } : {}) });
+        void route(deps, msg).then(
+          (value) => {
+            state.inFlight--;
+            const ms = performance.now() - t0;
+            endpoint?.record(ms);
+            deps.metrics?.request(msg.op, ms, 'OK');
+            reply.resolve(value);
+          },
+          (err: unknown) => {
+            state.inFlight--;
+            const e = toPublicError(err);
+            const ms = performance.now() - t0;
+            endpoint?.record(ms, e.message);
+            deps.metrics?.request(msg.op, ms, e.code);
+            if (e.code === 'INTERNAL') ctx.log.error('request failed', { op: msg.op, error: e.message });
+            reply.reject(e);
+          },
+        );
+      });
       return state;
     },
     describe: (msg) => `${msg.type} ${msg.op}`,
@@ -167,4 +172,10 @@ async function route(deps: RouterDeps, msg: RouterMsg): Promise<unknown> {
     case 'count':
       return deps.data.count(c, msg.body);
   }
+}
+
+/** The `requestId` a client gave in its request body, if it gave one (validation comes later). */
+function clientRequestId(body: unknown): string | undefined {
+  const id = typeof body === 'object' && body !== null ? (body as { requestId?: unknown }).requestId : undefined;
+  return typeof id === 'string' && id !== '' ? id : undefined;
 }

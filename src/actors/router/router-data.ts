@@ -11,6 +11,7 @@ import { validateCount, validateDelete, validateGet, validateSearch, validateSea
 import type { CachedCollection } from '../../cluster/collection-cache.js';
 import type { Clock } from '../../runtime/clock.js';
 import { InternalError, NotFoundError, ShoalError, StaleMapError, TimeoutError, UnavailableError, toPublicError } from '../../runtime/errors.js';
+import { withRequestId } from '../../runtime/request-context.js';
 import type { Subjects } from '../../runtime/subjects.js';
 import { parseFilter } from '../../index/mod.js';
 import { mergeHits } from './merge.js';
@@ -70,8 +71,9 @@ export class DataRouter {
     const requestId = req.requestId ?? `auto-${randomUUID()}`;
     const deadline = replyDeadline(start, req.timeoutMs);
     // Split by the map this router holds; a shard that serves another map sends the whole write
-    // again on the new one, with the same requestId: each shard applies each id once.
-    return this.onMap(c, deadline, async (c) => {
+    // again on the new one, with the same requestId: each shard applies each id once. The id
+    // is the request's in the logs of every node that handles it.
+    return withRequestId(requestId, () => this.onMap(c, deadline, async (c) => {
       const byShard = new Map<number, ShardPoint[]>();
       for (const p of last.values()) {
         const shard = c.sharder.shardOf(p.shardKey ?? p.id);
@@ -88,7 +90,7 @@ export class DataRouter {
         ),
       );
       return { upserted: results.reduce((n, r) => n + ('upserted' in r ? r.upserted : 0), 0) };
-    });
+    }));
   }
 
   async delete(c: CachedCollection, raw: unknown): Promise<{ deleted: number }> {
@@ -98,7 +100,7 @@ export class DataRouter {
     if (ids.length === 0) return { deleted: 0 };
     const requestId = req.requestId ?? `auto-${randomUUID()}`;
     const deadline = replyDeadline(start, req.timeoutMs);
-    return this.onMap(c, deadline, async (c) => {
+    return withRequestId(requestId, () => this.onMap(c, deadline, async (c) => {
       // With custom sharding an id alone does not name its shard: every shard is asked.
       const byShard = this.groupIds(c, ids);
       const results = await Promise.all(
@@ -107,7 +109,7 @@ export class DataRouter {
         ),
       );
       return { deleted: results.reduce((n, r) => n + ('deleted' in r ? r.deleted : 0), 0) };
-    });
+    }));
   }
 
   async get(c: CachedCollection, raw: unknown): Promise<{ points: Point[] }> {
