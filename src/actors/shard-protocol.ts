@@ -126,7 +126,11 @@ export type ShardRequest =
    * a snapshot), and the append that carries the no-op brings the leader's commit point of its
    * term, which is what repairs the replica (raft/follower.ts).
    */
-  | { type: 'repairNoop'; from: string; timeoutMs: number };
+  | { type: 'repairNoop'; from: string; timeoutMs: number }
+  /** To the leader, from a router: write the shard's image to the backups object store as `object` (backup-requests.ts). */
+  | { type: 'backup'; object: string; timeoutMs: number }
+  /** To the leader of a collection being restored: propose the `restore` entry of `object`, answered once every voter applied it. */
+  | { type: 'restore'; object: string; timeoutMs: number };
 
 export type MembershipChange = { addLearner: string } | { promote: string } | { remove: string };
 

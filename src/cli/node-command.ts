@@ -26,6 +26,7 @@ import { NATS_SECURITY_OPTIONS, NATS_SECURITY_USAGE, describeSecurity, natsSecur
 import { EXIT_FLUSH_FAILED } from './exit-codes.js';
 import { setupTelemetry } from './telemetry.js';
 import { shoalVersion } from './version.js';
+import { imagesOf, lazyBackupStore } from '../cluster/backup-store.js';
 
 export const DEFAULT_INDEX_WORKERS = 1;
 /** The least --max-memory taken: a node needs about this much to start. */
@@ -129,10 +130,11 @@ export const nodeCommand: Command = {
         process.exit(EXIT_FLUSH_FAILED);
       },
     });
-    const factory = createReplicaFactory({ raft, env: lmdb, dataDir: data, indexWorkers, log: system.log, maxPendingRequests });
+    const backups = lazyBackupStore(system.nc, prefix, kvReplicas ?? 1);
+    const factory = createReplicaFactory({ raft, env: lmdb, dataDir: data, indexWorkers, log: system.log, maxPendingRequests, images: imagesOf(backups) });
     const metrics = new MetricsRegistry().withProcessMetrics();
     const version = shoalVersion();
-    const node = await runNode({ system, factory, raft, version, metrics, ...(kvReplicas ? { kvReplicas } : {}), ...settings });
+    const node = await runNode({ system, factory, raft, version, metrics, backups, ...(kvReplicas ? { kvReplicas } : {}), ...settings });
     const bound = factory.requestBound;
     registerNodeMetrics(metrics, {
       raft,

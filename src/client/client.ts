@@ -192,7 +192,7 @@ export class ShoalClient {
   }
 
   /** One request to `<prefix>.v1.<collection>.<op>` (or an admin subject); errors thrown as their classes. */
-  async request<T>(subject: string, body: Record<string, unknown>, timeoutMs?: number): Promise<T> {
+  async request<T>(subject: string, body: Record<string, unknown>, timeoutMs?: number, opts: { hedge?: boolean } = {}): Promise<T> {
     const deadlineMs = timeoutMs ?? (body['timeoutMs'] as number | undefined) ?? this.timeoutMs;
     const start = Date.now();
     let bytes = 0;
@@ -211,7 +211,8 @@ export class ShoalClient {
       const res = await this.requests.request(subject, payload, { timeout: remaining + REPLY_GRACE_MS, headers: h });
       return decodeBody(res.data, encodingOf(res.headers));
     };
-    const hedgeAfter = this.hedgeAfterMs ?? Math.min(1_000, deadlineMs / 4);
+    // `hedge: false`: a request that must not run twice (a backup), whatever the client's setting
+    const hedgeAfter = opts.hedge === false ? 0 : (this.hedgeAfterMs ?? Math.min(1_000, deadlineMs / 4));
     let decoded: unknown;
     try {
       decoded = await (hedgeAfter > 0 ? hedged(attempt, hedgeAfter, answersAtOnce) : attempt());

@@ -13,3 +13,4 @@ export {
 } from '../runtime/errors.js';
 export type { ErrorCode } from '../runtime/errors.js';
 export type { NatsSecurity } from '../runtime/nats-security.js';
+export * from './backups.js';

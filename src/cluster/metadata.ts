@@ -37,6 +37,8 @@ export interface CollectionRecord extends CollectionSpec {
   map?: ShardMap;
   /** The reshard running (the coordinator's record of it), or null/absent. */
   resharding?: ReshardRecord | null;
+  /** Set while the collection is being restored from a backup (docs/backups.md): requests are UNAVAILABLE until it is cleared. */
+  restoring?: { backup: string; startedAt: string } | null;
 }
 
 export interface NodeRecord {

@@ -27,7 +27,13 @@ export type LoggedCommand =
   /** A step of a reshard, from the coordinator. */
   | { type: 'reshard'; step: ReshardCommand; at: number }
   /** What a target imports from a source during a reshard; a value is a point as the points store encodes it. */
-  | { type: 'import'; step: ImportCommand<Uint8Array>; at: number };
+  | { type: 'import'; step: ImportCommand<Uint8Array>; at: number }
+  /**
+   * Replace the shard's state with a backup image (docs/backups.md): every replica downloads the
+   * object `object` of the backups bucket and installs it, so all hold the same bytes (and the
+   * same HNSW graph); the shard's applied index becomes this entry's.
+   */
+  | { type: 'restore'; object: string; at: number };
 
 /** What the state machine applies: a logged command, or a no-op for an entry that carries none. */
 export type ShardCommand =
@@ -81,7 +87,9 @@ export type ApplyResult =
   /** A reshard step: the shard's reshard state after it (`unchanged` says why it did nothing). */
   | { reshard: ReshardState; unchanged?: string }
   /** An import: whether it was applied (`why` when not). */
-  | { imported: boolean; why?: string };
+  | { imported: boolean; why?: string }
+  /** A restore: the points the shard holds now, and the Raft index of the backed-up shard its image was at. */
+  | { restored: { points: number; from: number } };
 
 export interface LogEntry {
   index: number;

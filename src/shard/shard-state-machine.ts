@@ -40,6 +40,7 @@ import { ownershipOf, routeOfValue } from './apply-reshard.js';
 import { answerPull, type PullAnswer, type PullRequest } from './reshard-import.js';
 import type { OwnerOf, ReshardState } from './reshard-state.js';
 import { estimateSnapshotBytes, SnapshotStream } from './snapshot-stream.js';
+import { restoreImage } from './restore-image.js';
 
 /** Checkpoint the index after every entry whose log index is a multiple of this. */
 export const DEFAULT_CHECKPOINT_EVERY = 1024;
@@ -73,6 +74,8 @@ export interface ShardStateMachineOptions {
   initialReshard?: ReshardState | undefined;
   /** Told once when an open state machine finds its stored data damaged (it serves nothing from then on). */
   onCorrupt?: ((err: CorruptDataError) => void) | undefined;
+  /** A backup image's bytes, by object name (the backups bucket): what a `restore` entry installs. Absent: such entries fail. */
+  images?: ((object: string) => AsyncIterable<Uint8Array>) | undefined;
 }
 
 /** A search on a shard: the index's query (`filter` parsed by `parseFilter`). */
@@ -264,7 +267,7 @@ export class ShardStateMachine {
    * of the loop: that releases the read transaction and the files. `bytes` estimates the size of
    * the chunks (see estimateSnapshotBytes: an estimate, not exact).
    */
-  snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array>; bytes: number }> {
+  snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array>; bytes: number; points: number }> {
     return this.serial(async () => {
       this.checkUsable();
       const meta = { ...this.meta };
@@ -283,7 +286,7 @@ export class ShardStateMachine {
         }
         const source = { group: this.opts.group, meta, txn, files, points: this.ctx.points, dedup: this.ctx.dedup, shardMeta: this.ctx.meta };
         const bytes = estimateSnapshotBytes(source);
-        return { appliedIndex: meta.appliedIndex, chunks: this.watchStream(new SnapshotStream(source)), bytes };
+        return { appliedIndex: meta.appliedIndex, chunks: this.watchStream(new SnapshotStream(source)), bytes, points: meta.count - (meta.hidden ?? 0) };
       } catch (err) {
         txn.done();
         for (const f of files) closeSync(f.fd);
@@ -363,9 +366,15 @@ export class ShardStateMachine {
     // Commit in groups of about GROUP_POINTS points: each transaction's synchronous work blocks
     // the caller's event loop, and every entry still commits whole (a crash leaves a prefix).
     for (let i = 0; i < fresh.length; ) {
+      const first = fresh[i] as LogEntry;
+      if (first.command.type === 'restore') {
+        results.set(first.index, await this.applyRestore(first.index, first.command.object));
+        i++;
+        continue;
+      }
       let j = i;
       let points = 0;
-      while (j < fresh.length && (j === i || points < GROUP_POINTS)) points += pointsIn(fresh[j++] as LogEntry);
+      while (j < fresh.length && (fresh[j] as LogEntry).command.type !== 'restore' && (j === i || points < GROUP_POINTS)) points += pointsIn(fresh[j++] as LogEntry);
       await this.applyGroup(fresh.slice(i, j), results);
       i = j;
     }
@@ -402,6 +411,53 @@ export class ShardStateMachine {
       throw new InternalError(`index apply failed; reopen the shard state machine to rebuild its index: ${(err as Error).message}`, { cause: err });
     }
     if (done.checkpoint > 0) await this.recordCheckpoint(done.checkpoint);
+  }
+
+  /** A `restore` entry at `index`: the group becomes the backup image `object`'s (restore-image.ts). */
+  private applyRestore(index: number, object: string): Promise<ApplyResult> {
+    const { env, group, dir } = this.opts;
+    const images = this.opts.images;
+    return this.exclusively(async () => {
+      await this.index.close().catch(() => undefined);
+      try {
+        return await restoreImage(index, {
+          install: async () => {
+            if (typeof object !== 'string' || object === '') throw new InvalidArgumentError('object must be a non-empty string');
+            if (!images) throw new UnavailableError(`shard state machine ${group} has no access to the backups bucket`);
+            this.meta = await installSnapshot({ ...this.opts, ctx: this.ctx, appliedIndex: null, keepRestoring: true, chunks: images(object), checkpointDirName });
+            return { ...this.meta };
+          },
+          loadAndCheckpoint: async (at) => {
+            await this.rebuildIndex();
+            await this.index.apply([{ type: 'checkpoint', dir: join(dir, checkpointDirName(at)) }]);
+          },
+          finish: async (meta) => {
+            await env.transaction(() => {
+              this.ctx.meta.putMeta(group, meta);
+              this.ctx.meta.truncateJournal(group, Number.MAX_SAFE_INTEGER);
+              this.ctx.meta.clearMoves(group);
+            });
+            this.meta = meta;
+            this.checkpoints++;
+            await env.flushed;
+            this.removeCheckpointsExcept(meta.checkpointIndex);
+          },
+          empty: async (at) => {
+            await this.index?.close().catch(() => undefined);
+            const meta = { ...freshMeta(this.opts.dim, this.opts.metric), appliedIndex: at };
+            await env.transaction(() => {
+              this.clearRecords();
+              this.ctx.meta.putMeta(group, meta);
+            });
+            this.meta = meta;
+            await this.rebuildIndex();
+          },
+        });
+      } catch (err) {
+        this.failure = err as Error;
+        throw new InternalError(`restoring backup image ${object} failed; reopen the shard state machine to try again: ${(err as Error).message}`, { cause: err });
+      }
+    });
   }
 
   /** Loads the newest checkpoint (or starts empty) and replays the journal after it. */

@@ -17,7 +17,10 @@ export interface InstallOptions {
   group: string;
   dir: string;
   ctx: ApplyContext;
-  appliedIndex: number;
+  /** The index the image must be at; null: any (a backup image, rebased by the caller). */
+  appliedIndex: number | null;
+  /** Leave the meta record marked `restoring` (the caller finishes the restore and clears it). */
+  keepRestoring?: boolean;
   chunks: AsyncIterable<Uint8Array>;
   checkpointDirName: (index: number) => string;
 }
@@ -61,7 +64,7 @@ export async function installSnapshot(o: InstallOptions): Promise<ShardMeta> {
             if (header) throw new InvalidArgumentError('snapshot stream has two header frames');
             if (frame.format !== SNAPSHOT_FORMAT) throw new InvalidArgumentError(`snapshot format ${frame.format} is not ${SNAPSHOT_FORMAT}`);
             if (frame.dim !== ctx.dim || frame.metric !== ctx.metric) throw new InvalidArgumentError(`snapshot holds dim ${frame.dim} ${frame.metric}; this group is dim ${ctx.dim} ${ctx.metric}`);
-            if (frame.appliedIndex !== o.appliedIndex) throw new InvalidArgumentError(`snapshot is at index ${frame.appliedIndex}, restore was asked for ${o.appliedIndex}`);
+            if (o.appliedIndex !== null && frame.appliedIndex !== o.appliedIndex) throw new InvalidArgumentError(`snapshot is at index ${frame.appliedIndex}, restore was asked for ${o.appliedIndex}`);
             header = frame;
             break;
           case 'file': {
@@ -143,7 +146,7 @@ export async function installSnapshot(o: InstallOptions): Promise<ShardMeta> {
     count: header.count,
     maxAt: header.maxAt,
     checkpointIndex: header.checkpointIndex,
-    restoring: false,
+    restoring: o.keepRestoring === true,
     reshard: header.reshard ?? null,
     hidden: header.hidden ?? 0,
   };

@@ -23,6 +23,8 @@ import type { RaftHost } from '../../replication/raft-host.js';
 import type { NodeReplicaFactory } from '../replica/replica-factory.js';
 import { replicaManagerBehavior, hostingOf, type ReplicaFactory, type ReplicaManagerMsg, type ReplicaManagerState } from '../replica/replica-manager.js';
 import { AdminRouter } from '../router/router-admin.js';
+import type { BackupStore } from '../../cluster/backup-store.js';
+import { BackupsRouter } from '../router/router-backups.js';
 import { routerBehavior } from '../router/router-actor.js';
 import { DataRouter } from '../router/router-data.js';
 
@@ -41,6 +43,8 @@ export interface NodeParts {
   downAfterMs?: number;
   /** A node down for longer than this is `dead` and its replicas are rebuilt elsewhere, unless `rebalance.configure` set another value. Default 60000. */
   replaceAfterMs?: number;
+  /** The backups object store, opened on first use (docs/backups.md). */
+  backups?: () => Promise<BackupStore>;
 }
 
 export interface RunningNode {
@@ -93,7 +97,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   const manager = system.spawn<ReplicaManagerState, ReplicaManagerMsg>(
     'replicas',
     replicaManagerBehavior(
-      { node: system.name, subjects: system.subjects, requester: system, factory, stored, publish: (subject, msg) => system.publish(subject, msg), coordinatorEpoch: () => coordinator.lease.knownEpoch, importRate: (uid, shard) => rates.importRate(uid, shard) },
+      { node: system.name, subjects: system.subjects, requester: system, factory, stored, publish: (subject, msg) => system.publish(subject, msg), coordinatorEpoch: () => coordinator.lease.knownEpoch, ...(parts.backups ? { backups: parts.backups } : {}), importRate: (uid, shard) => rates.importRate(uid, shard) },
       (s) => (managerState = s),
     ),
     { mailboxCapacity: 65_536 },
@@ -126,7 +130,8 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   leaders.start(system.nc, system.subjects, system.log);
   const data = new DataRouter({ requester, servesLocally: (subject) => system.servesLocally(subject), subjects: system.subjects, clock: system.clock, metrics: rm, faults, leaders, refresh: (name) => collections.refresh(name), cachedEpoch: (name) => collections.epochOf(name) });
   const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, clock: system.clock, coordinator });
-  system.spawn('router', routerBehavior({ subjects: system.subjects, data, admin, collections, service, metrics: rm }), { mailboxCapacity: 65_536 });
+  const backups = parts.backups ? new BackupsRouter({ requester, subjects: system.subjects, meta, collections, membership, clock: system.clock, coordinator, admin, backups: parts.backups, version: parts.version }) : undefined;
+  system.spawn('router', routerBehavior({ subjects: system.subjects, data, admin, backups, collections, service, metrics: rm }), { mailboxCapacity: 65_536 });
   await system.flush();
 
   let connected = !nc.isClosed();

@@ -21,6 +21,8 @@ import { describeError, InternalError, InvalidArgumentError, MovingError, NotFou
 import type { Logger } from '../../runtime/logger.js';
 import type { ShardingConfig } from '../../api/types.js';
 import { runImporter } from './importer.js';
+import { backupShard, restoreShard } from './backup-requests.js';
+import type { BackupStore } from '../../cluster/backup-store.js';
 import type { RequestBound } from './request-bound.js';
 import type { Subjects } from '../../runtime/subjects.js';
 import type { RoleChange } from '../../replication/raft-state-machine.js';
@@ -55,6 +57,8 @@ export interface ShardStore {
   count(): number;
   search(q: { vector: Float32Array; k: number; ef?: number; filter?: unknown; withVector: boolean; withMetadata: boolean }): Promise<Hit[]>;
   get(ids: readonly string[], opts: { withVector: boolean; withMetadata: boolean }): Promise<{ id: string; vector?: Float32Array; metadata?: Record<string, unknown> }[]>;
+  /** The state machine's image at its applied index (backups: backup-requests.ts). */
+  snapshot?(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array>; points: number }>;
 }
 
 /** What a replica needs of its shard's Raft group. */
@@ -110,6 +114,8 @@ export interface ReplicaConfig {
   importRate?(): number;
   /** The node's bound on client requests in flight (request-bound.ts); absent: unbounded. */
   bound?: RequestBound;
+  /** The backups object store, opened on first use (backup-requests.ts); absent: this replica takes no backups. */
+  backups?: () => Promise<BackupStore>;
 }
 
 /** Margin kept from a request's deadline for the answer's trip back. */
@@ -287,6 +293,11 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
       await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
       checkEpoch(cfg, store, req.mapEpoch);
       return { count: store.count() };
+    case 'backup':
+      return backupShard(cfg, store, state.role.role === 'leader' && state.role.ready, req.object);
+    case 'restore':
+      if (!(state.role.role === 'leader' && state.role.ready)) throw new NotLeaderError(`shard ${cfg.collection}/${cfg.shard}: node ${cfg.node} does not lead`);
+      return restoreShard(cfg, group, req.object, Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS));
     case 'reshardStatus':
       // The coordinator asks the leader this every quarter second while a reshard copies: an
       // importer that should run here and does not (whatever stopped it) starts again.

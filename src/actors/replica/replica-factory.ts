@@ -45,6 +45,8 @@ export interface ReplicaFactoryDeps {
   log: Logger;
   /** Client requests the node's replicas work on at once; past it they are refused (request-bound.ts). Default {@link DEFAULT_MAX_PENDING_REQUESTS}. */
   maxPendingRequests?: number;
+  /** A backup image's bytes by object name (the backups bucket), for `restore` entries; absent: they fail. */
+  images?: (object: string) => AsyncIterable<Uint8Array>;
 }
 
 interface Opened {
@@ -131,6 +133,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
       ownerOf: ownerOfFor(r.sharding),
       initialReshard: initialReshardOf(r, group),
       onCorrupt: (err) => rebuild(r, shard, err),
+      images: deps.images,
     });
   };
 
@@ -302,6 +305,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
         pull: (req) => own.sm.pull(req),
         search: (q) => own.sm.search({ ...q, filter: q.filter as Filter | undefined }) as Promise<Hit[]>,
         get: (ids, opts) => own.sm.get(ids, opts),
+        snapshot: () => own.sm.snapshot(),
       };
       const group_: ReplicatedGroup = {
         propose: (data, opts) => deps.raft.propose(group, data, opts),

@@ -21,6 +21,7 @@ import { describeError } from '../../runtime/errors.js';
 import type { Subjects } from '../../runtime/subjects.js';
 import type { Requester } from '../router/shard-client.js';
 import { leaderAnnounceSubject, leaderSubject, replicaActorName, type ShardStatus } from '../shard-protocol.js';
+import type { BackupStore } from '../../cluster/backup-store.js';
 import { replicaBehavior, type ReplicaResources } from './replica-actor.js';
 import type { RequestBound } from './request-bound.js';
 
@@ -49,6 +50,8 @@ export interface ReplicaManagerDeps {
   coordinatorEpoch(): number;
   /** The bytes per second shard `shard` of collection `uid` may import at now, as a reshard target (copy-rates.ts; 0: unlimited). */
   importRate?(uid: string, shard: number): number;
+  /** The backups object store, opened on first use (backup-requests.ts). */
+  backups?: () => Promise<BackupStore>;
 }
 
 /** How often replicas that nothing places here are checked against their shard's configuration. */
@@ -119,6 +122,7 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
       open: () => deps.factory.open(r, shard, how, (roleEv) => post({ type: 'role', key, ev: roleEv })),
       announce: (a) => deps.publish(leaderAnnounceSubject(deps.subjects, a.uid, a.shard), a),
       ...(deps.factory.requestBound ? { bound: deps.factory.requestBound } : {}),
+      ...(deps.backups ? { backups: deps.backups } : {}),
     }), { mailboxCapacity: 8_192 });
     state.hosted.set(key, { record: r, shard, ref, leading: false });
     state.stored.delete(key);

@@ -14,6 +14,7 @@ import { currentRequestId, withRequestId } from '../../runtime/request-context.j
 import type { Subjects } from '../../runtime/subjects.js';
 import type { RouterMetrics } from '../node/node-metrics.js';
 import type { AdminRouter } from './router-admin.js';
+import type { BackupsRouter } from './router-backups.js';
 import type { DataRouter } from './router-data.js';
 
 export const ROUTER_QUEUE_GROUP = 'shoal-routers';
@@ -37,6 +38,10 @@ export const ADMIN_OPS = [
   ['rebalance', 'pause'],
   ['rebalance', 'resume'],
   ['rebalance', 'configure'],
+  ['backups', 'create'],
+  ['backups', 'list'],
+  ['backups', 'delete'],
+  ['backups', 'restore'],
 ] as const;
 
 type DataOp = (typeof DATA_OPS)[number];
@@ -50,6 +55,8 @@ export interface RouterDeps {
   subjects: Subjects;
   data: DataRouter;
   admin: AdminRouter;
+  /** Absent: backups.* are UNAVAILABLE (a node without the backups object store). */
+  backups?: BackupsRouter | undefined;
   collections: CollectionCache;
   service: MicroService;
 }
@@ -150,14 +157,26 @@ async function route(deps: RouterDeps, msg: RouterMsg): Promise<unknown> {
       case 'rebalance.resume':
       case 'rebalance.configure':
         return deps.admin.operate(msg.op, msg.body);
+      case 'backups.create':
+      case 'backups.list':
+      case 'backups.delete':
+      case 'backups.restore': {
+        if (!deps.backups) throw new UnavailableError('this node has no backups object store');
+        const b = deps.backups;
+        const op = msg.op.slice('backups.'.length) as 'create' | 'list' | 'delete' | 'restore';
+        return b[op](msg.body);
+      }
       default:
         throw new NotFoundError(`unknown admin operation ${msg.op}`);
     }
   }
   const name = msg.collection;
   if (name === undefined || !isValidCollectionName(name)) throw new NotFoundError(`collection '${name ?? ''}' does not exist`);
-  const c = await deps.collections.get(name);
+  let c = await deps.collections.get(name);
+  // a restore clears `restoring` when it is done: a cached record that still says so is read again
+  if (c?.record.restoring) c = await deps.collections.refresh(name);
   if (!c) throw new NotFoundError(`collection '${name}' does not exist`);
+  if (c.record.restoring) throw new UnavailableError(`collection '${name}' is restoring from backup '${c.record.restoring.backup}'; it serves once every shard is restored`);
   switch (msg.op) {
     case 'upsert':
       return deps.data.upsert(c, msg.body);

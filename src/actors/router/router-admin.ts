@@ -52,6 +52,16 @@ export class AdminRouter {
     const deadline = start + timeoutMs;
     const existing = await this.deps.meta.getCollection(settings.name);
     if (existing) return { collection: await this.describeRecord(this.checkSame(existing.value, settings), deadline) };
+    const record = await this.createRecord(settings, deadline);
+    return { collection: await this.describeRecord(record, deadline) };
+  }
+
+  /**
+   * Places and records a new collection (`extra` goes into its record), and waits for its shards'
+   * leaders. A concurrent create of the same name with the same settings (and no `extra`) is that
+   * one's record; otherwise ALREADY_EXISTS.
+   */
+  async createRecord(settings: CollectionSpec, deadline: number, extra: Partial<CollectionRecord> = {}): Promise<CollectionRecord> {
     // a router that just started has not heard every node yet
     const warm = Math.min(this.deps.membership.warmAt(), deadline);
     if (this.deps.clock.now() < warm) await this.sleep(warm - this.deps.clock.now());
@@ -66,6 +76,7 @@ export class AdminRouter {
       uid: randomBytes(6).toString('hex'),
       createdAt: new Date().toISOString(),
       placement: placeReplicas(settings.shards, settings.replicas, up, load, (n) => this.deps.membership.zone(n)),
+      ...extra,
     };
     try {
       await this.deps.meta.createCollection(record);
@@ -73,11 +84,11 @@ export class AdminRouter {
       if (!(err instanceof AlreadyExistsError)) throw err;
       // someone created it concurrently: fine if with the same settings
       const now2 = await this.deps.meta.getCollection(settings.name);
-      if (!now2) throw err;
-      return { collection: await this.describeRecord(this.checkSame(now2.value, settings), deadline) };
+      if (!now2 || Object.keys(extra).length > 0) throw err;
+      return this.checkSame(now2.value, settings);
     }
     await this.waitForLeaders(record, deadline);
-    return { collection: await this.describeRecord(record, deadline) };
+    return record;
   }
 
   async drop(raw: unknown): Promise<{ dropped: boolean }> {
@@ -243,7 +254,7 @@ export class AdminRouter {
   async describeRecord(r: CollectionRecord, deadline: number): Promise<unknown> {
     const statuses = await this.shardStatuses(r, deadline);
     const shards = r.placement.map((p, i) => this.describeShard(r, p.shard, statuses[i]));
-    const { uid: _uid, createdAt: _created, placement: _placement, map: _map, resharding: _rs, ...settings } = r;
+    const { uid: _uid, createdAt: _created, placement: _placement, map: _map, resharding: _rs, restoring: _restoring, ...settings } = r;
     return { ...settings, count: shards.reduce((n, s) => n + s.count, 0), shards, resharding: reshardingSummary(r) };
   }
 
@@ -287,7 +298,7 @@ export class AdminRouter {
     );
   }
 
-  private async waitForLeaders(r: CollectionRecord, deadline: number): Promise<void> {
+  async waitForLeaders(r: CollectionRecord, deadline: number): Promise<void> {
     const pending = new Set(r.placement.map((p) => p.shard));
     while (pending.size > 0 && this.deps.clock.now() < deadline) {
       await Promise.all(
