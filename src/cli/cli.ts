@@ -8,6 +8,7 @@ import { natsCommand } from './nats-command.js';
 import { nodeCommand } from './node-command.js';
 import { nodesCommand, shardsCommand } from './ops-commands.js';
 import { rebalanceCommand } from './rebalance-command.js';
+import { backupCommand } from './backup-command.js';
 import { deleteCommand } from './delete-command.js';
 import { countCommand, getCommand, searchBatchCommand, searchCommand, statusCommand } from './read-commands.js';
 import { upsertCommand } from './upsert-command.js';
@@ -23,7 +24,7 @@ const versionCommand: Command = {
   },
 };
 
-const COMMANDS: Command[] = [devCommand, nodeCommand, collectionsCommand, upsertCommand, deleteCommand, getCommand, searchCommand, searchBatchCommand, countCommand, statusCommand, nodesCommand, shardsCommand, rebalanceCommand, natsCommand, versionCommand];
+const COMMANDS: Command[] = [devCommand, nodeCommand, collectionsCommand, upsertCommand, deleteCommand, getCommand, searchCommand, searchBatchCommand, countCommand, statusCommand, nodesCommand, shardsCommand, rebalanceCommand, backupCommand, natsCommand, versionCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

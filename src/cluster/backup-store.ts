@@ -130,7 +130,8 @@ export class BackupStore {
 
   /** Deletes the manifest first, then every other object of `backup`; whether a manifest was there. */
   async delete(backup: string): Promise<boolean> {
-    const had = (await this.os.info(manifestObject(backup))) !== null;
+    const info = await this.os.info(manifestObject(backup));
+    const had = info !== null && !info.deleted;
     if (had) await this.os.delete(manifestObject(backup));
     await this.deleteObjects(backup);
     return had;

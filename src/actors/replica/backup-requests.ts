@@ -3,7 +3,8 @@
  * image, consistent at its applied index, into the backups object store itself (the bytes never
  * pass through the router); its applies and reads go on meanwhile (the image reads one pinned
  * LMDB read transaction). `restore`: it proposes a `restore` entry, answered once every voter
- * has applied it (each replica downloads and installs the image: restore-image.ts).
+ * applied it (each replica downloads and installs the image: restore-image.ts); the router then
+ * waits for every replica to have applied it (router-backups.ts).
  */
 import type { BackupStore } from '../../cluster/backup-store.js';
 import { InternalError, InvalidArgumentError, NotLeaderError, UnavailableError } from '../../runtime/errors.js';
@@ -37,7 +38,7 @@ export async function backupShard(t: BackupTarget, store: ShardStore, leading: b
 
 export async function restoreShard(t: BackupTarget, group: ReplicatedGroup, object: string, timeoutMs: number): Promise<{ shard: number; index: number; points: number; from: number }> {
   const what = `shard ${t.collection}/${t.shard}`;
-  const { index, result } = await group.propose(encodeCommand({ type: 'restore', object, at: Date.now() }), { concern: 'all', timeoutMs });
+  const { index, result } = await group.propose(encodeCommand({ type: 'restore', object, at: Date.now() }), { concern: 'majority', timeoutMs });
   const r = result as { restored?: { points: number; from: number }; rejected?: { message: string } } | undefined;
   if (r?.restored) return { shard: t.shard, index, points: r.restored.points, from: r.restored.from };
   if (r?.rejected) throw new InvalidArgumentError(`${what}: ${r.rejected.message}`);

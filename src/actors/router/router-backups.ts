@@ -9,7 +9,7 @@ import { collectionName } from '../../api/validate.js';
 import { BACKUP_FORMAT, checkManifest, imageObject, type BackupManifest, type BackupShard, type BackupStore } from '../../cluster/backup-store.js';
 import type { CollectionRecord } from '../../cluster/metadata.js';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, UnavailableError, describeError } from '../../runtime/errors.js';
-import { leaderSubject } from '../shard-protocol.js';
+import { leaderSubject, replicaActorName, type ShardStatus } from '../shard-protocol.js';
 import type { AdminRouter, AdminRouterDeps } from './router-admin.js';
 import { callShard } from './shard-client.js';
 
@@ -127,9 +127,11 @@ export class BackupsRouter {
     const record = await this.deps.admin.createRecord({ ...m.spec, name: target }, deadline, { restoring: { backup: name, startedAt: new Date().toISOString() } });
     try {
       await Promise.all(
-        m.shards.map((s) =>
-          callShard(this.deps.requester, leaderSubject(this.deps.subjects, record.uid, s.shard), { type: 'restore', object: imageObject(name, s.shard), timeoutMs: 0 }, deadline, `shard ${target}/${s.shard}`, this.deps.clock),
-        ),
+        m.shards.map(async (s) => {
+          const what = `shard ${target}/${s.shard}`;
+          const r = await callShard<{ index: number }>(this.deps.requester, leaderSubject(this.deps.subjects, record.uid, s.shard), { type: 'restore', object: imageObject(name, s.shard), timeoutMs: 0 }, deadline, what, this.deps.clock);
+          await this.appliedEverywhere(record, s.shard, r.index, deadline, what);
+        }),
       );
       await this.finish(target, record.uid);
     } catch (err) {
@@ -140,6 +142,25 @@ export class BackupsRouter {
     }
     const fresh = await this.deps.collections.refresh(target);
     return { collection: await this.deps.admin.describeRecord(fresh?.record ?? record, deadline) };
+  }
+
+  /**
+   * Waits until every replica of the shard has applied its restore entry: a replica that has not
+   * would answer an `eventual` read from its empty state.
+   */
+  private async appliedEverywhere(r: CollectionRecord, shard: number, index: number, deadline: number, what: string): Promise<void> {
+    const nodes = r.placement[shard]?.replicas ?? [];
+    let behind = nodes;
+    while (this.deps.clock.now() < deadline) {
+      const left = Math.max(1, Math.min(2_000, deadline - this.deps.clock.now()));
+      const applied = await Promise.all(
+        behind.map((node) => this.deps.requester.request<ShardStatus>(this.deps.subjects.actor(node, replicaActorName(r.uid, shard)), { type: 'status' }, { timeoutMs: left }).then((st) => st.appliedIndex >= index, () => false)),
+      );
+      behind = behind.filter((_, i) => !applied[i]);
+      if (behind.length === 0) return;
+      await new Promise<void>((res) => this.deps.clock.setTimer(res, 100));
+    }
+    throw new UnavailableError(`${what}: the replicas on ${behind.join(', ')} did not load the backup's image before the deadline`);
   }
 
   /** Clears the record's `restoring`: the collection serves. */
