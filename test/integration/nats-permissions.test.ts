@@ -11,7 +11,8 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { leaderSubject } from '../../src/actors/shard-protocol.js';
-import { ShoalClient } from '../../src/client/mod.js';
+import { BackupsClient, ShoalClient } from '../../src/client/mod.js';
+import { Objm } from '@nats-io/obj';
 import { MetadataStore } from '../../src/cluster/metadata.js';
 import { decodeCbor, encodeCbor } from '../../src/runtime/codec.js';
 import { Subjects } from '../../src/runtime/subjects.js';
@@ -139,5 +140,22 @@ describe('nats permissions - deploy/nats/permissions.conf', () => {
     assert.equal(await countOf('docs'), before, 'neither the upsert nor the delete was applied');
     assert.deepEqual((await admin.collection('docs').get(['by-reader', 'a'])).map((p) => p.id), ['a']);
     assert.deepEqual(nodeViolations(), [], 'no node was refused anything all along');
+  });
+
+  it('nats permissions - the operator backs up and restores (the nodes write and read the backups bucket); the operator reads the bucket, the application cannot', async () => {
+    const backups = new BackupsClient(admin);
+    const b = await backups.create('docs', { name: 'perm-b1' });
+    assert.ok(b.points >= 3, JSON.stringify(b));
+    const restored = await backups.restore('perm-b1', { as: 'docs-copy' });
+    assert.equal(restored.count, b.points);
+    // the operator reads the bucket (what `nats object get` does)
+    const op = await raw('admin', PASSWORD.admin);
+    const store = await new Objm(op.nc).open('shoal-backups');
+    assert.ok(((await store.getBlob('perm-b1/shard-0'))?.length ?? 0) > 0, 'the operator reads a shard image');
+    const app = await raw('app', PASSWORD.app);
+    await assert.rejects(async () => (await new Objm(app.nc).open('shoal-backups')).getBlob('perm-b1/manifest'), /permission|timeout|no responders|503/i, 'the application cannot read backups');
+    assert.equal(await backups.delete('perm-b1'), true);
+    assert.equal(await admin.dropCollection('docs-copy'), true);
+    assert.deepEqual(nodeViolations(), [], 'no node was refused anything while backing up and restoring');
   });
 });
