@@ -6,6 +6,7 @@
  * restored by its old name serves again; and the errors of PROTOCOL.md.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, it } from 'node:test';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { BackupsClient, type BackupInfo } from '../../src/client/backups.js';
@@ -16,6 +17,7 @@ import { ShoalError } from '../../src/runtime/errors.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { connectTo } from '../helpers/nats.js';
 
+const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const DIM = 16;
 const N = 20_000;
 /** Small batches: each shard gets more than 1024 entries, so its image carries an index checkpoint and a journal after it. */
@@ -44,6 +46,14 @@ after(async () => {
   await nc?.close();
   await cluster?.stop();
 });
+
+function shoal(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args, '--nats', cluster.nats.url], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
+    });
+  });
+}
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {
@@ -94,7 +104,8 @@ it('backs up while writers run, restores under a new name and by the old name, a
   await new Promise((r) => setTimeout(r, 300));
   writing = false;
   await Promise.all(writers);
-  assert.ok(acked.size > 0, 'the writers wrote during the backup');
+  const during = [...acked.values()].filter((at) => at > began && at < ended).length;
+  assert.ok(during > 0, `writes were acknowledged while the backup ran (${ended - began} ms): it does not block applies`);
 
   assert.equal(backup.name, 'b1');
   assert.equal(backup.collection, 'orig');
@@ -175,5 +186,30 @@ it('backs up while writers run, restores under a new name and by the old name, a
   assert.equal(await backups.delete('b1'), true);
   assert.match(await code(backups.delete('b1')), /^NOT_FOUND/);
   assert.deepEqual((await backups.list({ collection: 'orig' })).map((b) => b.name), []);
-  console.log(`load ${loadedAt - t0} ms, backup ${ended - began} ms (${backup.bytes} bytes, ${acked.size} points written meanwhile), total ${Date.now() - t0} ms`);
+  console.log(`load ${loadedAt - t0} ms, backup ${ended - began} ms (${backup.bytes} bytes; ${during} points acknowledged while it ran), total ${Date.now() - t0} ms`);
+});
+
+it('shoal backup: create, list, restore and delete with --json; errors with their exit codes', async () => {
+  await client.createCollection({ name: 'small', dim: 2, metric: 'l2', shards: 1, replicas: 2 });
+  await client.collection('small').upsert([{ id: 'a', vector: [1, 0] }, { id: 'b', vector: [0, 1] }]);
+  const created = await shoal('backup', 'create', 'small', '--json');
+  assert.equal(created.code, 0, created.stderr);
+  const b = (JSON.parse(created.stdout) as { backup: BackupInfo }).backup;
+  assert.match(b.name, /^small-\d{8}T\d{6}Z$/, 'the default name: the collection and the UTC time');
+  assert.equal(b.points, 2);
+  const listed = await shoal('backup', 'list', 'small', '--json');
+  assert.deepEqual((JSON.parse(listed.stdout) as { backups: BackupInfo[] }).backups.map((x) => x.name), [b.name]);
+  const text = await shoal('backup', 'list');
+  assert.match(text.stdout, new RegExp(`${b.name}\\s+small\\s`));
+  const restored = await shoal('backup', 'restore', b.name, '--as', 'small2', '--json');
+  assert.equal(restored.code, 0, restored.stderr);
+  assert.equal((JSON.parse(restored.stdout) as { collection: { name: string; count: number } }).collection.count, 2);
+  const again = await shoal('backup', 'restore', b.name, '--as', 'small2', '--json');
+  assert.equal((JSON.parse(again.stdout) as { error: { code: string } }).error.code, 'ALREADY_EXISTS');
+  assert.notEqual(again.code, 0);
+  const missing = await shoal('backup', 'delete', 'nope');
+  assert.match(missing.stderr, /NOT_FOUND: backup 'nope' does not exist/);
+  assert.equal((await shoal('backup', 'delete', b.name)).code, 0);
+  const usage = await shoal('backup', 'restore');
+  assert.equal(usage.code, 2, 'a usage mistake');
 });
