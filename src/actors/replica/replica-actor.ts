@@ -245,6 +245,9 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
       await state.res.close();
     },
     describe: (msg) => msg.type,
+    kind: 'replica',
+    // what the console's `actors` shows, and how its `shard <collection>/<n>` finds a shard's replicas
+    summary: (state) => ({ collection: cfg.collection, shard: cfg.shard, role: state.role.role, term: state.role.term, leader: state.role.leader }),
   };
 }
 
