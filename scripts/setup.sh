@@ -6,6 +6,7 @@
 #   - systemd-analyze (Debian's systemd), when missing: a test verifies the shipped systemd unit;
 #   - faketime (libfaketime), when missing: the clock-skew test runs a node on a fast or slow clock;
 #   - iproute2, when `ip` is missing: the partition test makes network namespaces with it;
+#   - bsdutils, when `script` is missing: the console's tests drive it through a pseudo-terminal;
 #   - with --bench: Debian's Fashion-MNIST dataset too (dataset-fashion-mnist), for the benchmarks;
 #   - the npm packages (npm ci), when node_modules is missing or older than package-lock.json;
 #   - the TypeScript build.
@@ -46,6 +47,9 @@ if [ ! -f /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] && ! command -
 fi
 if ! command -v ip >/dev/null 2>&1; then
   packages+=(iproute2)
+fi
+if ! command -v script >/dev/null 2>&1; then
+  packages+=(bsdutils)
 fi
 if [ "$want_bench" = 1 ] && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   packages+=(dataset-fashion-mnist)

@@ -21,8 +21,9 @@ On a terminal: a prompt with TAB completion (commands, actor addresses, collecti
 history kept across sessions ($XDG_STATE_HOME/shoal/console_history, or ~/.shoal_console_history).
 Type help for the commands. Ctrl-C ends a watch (not the console); Ctrl-D or exit leaves.
 --exec runs the commands given (separated by ;), and without a terminal the commands are read
-from standard input, one line at a time; --json prints each command's reply as one JSON line
-(an error as {"error": {"code", "message"}}). The exit code is the first failing command's
+from standard input, one line at a time; errors go to standard error. --json prints each
+command's reply as one JSON line on standard output (an error too, as {"error": {"code",
+"message"}}). The exit code is the first failing command's
 (docs/cli.md), 0 when all succeeded.
 
 ${CONNECTION_USAGE}`,
@@ -32,7 +33,7 @@ ${CONNECTION_USAGE}`,
     const client = await clientFrom(values);
     // operations are sent once: a copy of a leadership transfer or a rebalance start would act twice
     const once = await ShoalClient.connect({ nc: client.nc, prefix: prefixOf(values), encoding: client.encoding, timeoutMs: client.timeoutMs, hedgeAfterMs: 0 });
-    const session = new ConsoleSession(client, new OpsClient(once), { prefix: prefixOf(values), json: Boolean(values.json), timeoutMs: client.timeoutMs, natsUrl: natsUrlOf(values) }, process.stdout);
+    const session = new ConsoleSession(client, new OpsClient(once), { prefix: prefixOf(values), json: Boolean(values.json), timeoutMs: client.timeoutMs, natsUrl: natsUrlOf(values) }, process.stdout, process.stderr);
     const registry = consoleRegistry();
     const runner = new Runner(registry, session);
     try {

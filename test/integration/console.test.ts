@@ -31,7 +31,7 @@ function scriptBinary(): string {
 }
 
 before(async () => {
-  assert.ok(scriptBinary(), 'the console tests need `script` (util-linux) for a pseudo-terminal: apt-get install util-linux (scripts/setup.sh)');
+  assert.ok(scriptBinary(), 'the console tests need `script` (util-linux; Debian: bsdutils) for a pseudo-terminal: apt-get install bsdutils, or run scripts/setup.sh');
   dir = mkdtempSync(join(tmpdir(), 'shoal-console-'));
   traceFile = join(dir, 'spans.jsonl');
   cluster = await TestCluster.start({ nodes: 3, env: { SHOAL_TRACE_FILE: traceFile } });
@@ -120,7 +120,7 @@ describe('console --exec', () => {
     // an actor that is not there, and an error the actor answers, are one line each
     const missing = await exec('ask n1/nobody {}');
     assert.equal(missing.code, 14);
-    assert.match(missing.stdout, /^error: UNAVAILABLE: no actor n1\/nobody/m);
+    assert.match(missing.stderr, /^error: UNAVAILABLE: no actor n1\/nobody/m);
     noStackTrace(missing.stdout + missing.stderr);
   });
 
@@ -187,16 +187,17 @@ describe('console --exec', () => {
   it('console - a wrong command or argument is answered with help, never a stack trace; commands come on standard input too', async () => {
     const wrong = await exec('frobnicate; shard docs; ask n1 {}');
     assert.equal(wrong.code, 2);
-    assert.match(wrong.stdout, /^unknown command 'frobnicate'$/m);
-    assert.match(wrong.stdout, /^Commands \(TAB completes/m);
-    assert.match(wrong.stdout, /^error: the shard must be <collection>\/<n> \(e\.g\. docs\/0\), got 'docs'$/m);
-    assert.match(wrong.stdout, /^shard <collection>\/<n>$/m, 'the help of the command');
-    assert.match(wrong.stdout, /^error: actor must be <node>\/<name>/m);
+    assert.match(wrong.stderr, /^unknown command 'frobnicate'$/m);
+    assert.match(wrong.stderr, /^Commands \(TAB completes/m);
+    assert.match(wrong.stderr, /^error: the shard must be <collection>\/<n> \(e\.g\. docs\/0\), got 'docs'$/m);
+    assert.match(wrong.stderr, /^shard <collection>\/<n>$/m, 'the help of the command');
+    assert.match(wrong.stderr, /^error: actor must be <node>\/<name>/m);
     noStackTrace(wrong.stdout + wrong.stderr);
     // a line that does not parse runs none of its commands (as a shell with an unclosed quote)
     const unclosed = await exec('count docs; search docs [1, 0');
     assert.equal(unclosed.code, 2);
-    assert.equal(unclosed.stdout, 'error: unclosed [ at column 25\n');
+    assert.equal(unclosed.stderr, 'error: unclosed [ at column 25\n');
+    assert.equal(unclosed.stdout, '');
     const help = await exec('help; help watch', '--json');
     const [list, one] = docs(help) as [any, any];
     assert.ok(list.commands.length >= 18);

@@ -1,8 +1,8 @@
 /**
  * The console's commands: what each takes, what TAB completes for each of its arguments, and the
  * one place that runs a parsed command and prints what it gave (text, or one JSON document with
- * `--json`), an error as a line and, for a mistake of usage, the command's help. Never a stack
- * trace.
+ * `--json`), an error as a line (on standard error without --json) and, for a mistake of usage,
+ * the command's help. Never a stack trace.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../command.js';
@@ -103,7 +103,7 @@ export class Registry {
     if (!c) {
       const message = `unknown command '${name}'`;
       if (json) s.print(JSON.stringify(wireErrorOf(new UsageError(message))));
-      else s.print(`${message}\n\n${this.help()}`);
+      else s.printError(`${message}\n\n${this.help()}`);
       return EXIT_USAGE;
     }
     try {
@@ -116,7 +116,7 @@ export class Registry {
       return out.code ?? 0;
     } catch (err) {
       if (json) s.print(JSON.stringify(wireErrorOf(err)));
-      else s.print(`${errorLine(err)}${isUsageError(err) ? `\n\n${this.helpOf(c)}` : ''}`);
+      else s.printError(`${errorLine(err)}${isUsageError(err) ? `\n\n${this.helpOf(c)}` : ''}`);
       return exitCodeOf(err);
     }
   }

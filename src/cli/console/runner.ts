@@ -38,7 +38,8 @@ export class Runner {
     try {
       commands = parseLine(line);
     } catch (err) {
-      this.session.print(this.session.opts.json ? JSON.stringify({ error: { code: 'INVALID_ARGUMENT', message: describeError(err) } }) : `error: ${describeError(err)}`);
+      if (this.session.opts.json) this.session.print(JSON.stringify({ error: { code: 'INVALID_ARGUMENT', message: describeError(err) } }));
+      else this.session.printError(`error: ${describeError(err)}`);
       this.note(EXIT_USAGE);
       return;
     }

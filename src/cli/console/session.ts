@@ -44,6 +44,8 @@ export class ConsoleSession {
     readonly ops: OpsClient,
     readonly opts: { prefix: string; json: boolean; timeoutMs: number; natsUrl: string },
     readonly out: ConsoleOutput,
+    /** Where errors go without --json (standard error, as the `shoal` verbs print theirs). */
+    readonly err: ConsoleOutput = out,
   ) {
     this.subjects = new Subjects(opts.prefix);
   }
@@ -59,6 +61,11 @@ export class ConsoleSession {
 
   print(text: string): void {
     this.out.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+
+  /** An error for people (with --json errors are documents on standard output: {@link print}). */
+  printError(text: string): void {
+    this.err.write(text.endsWith('\n') ? text : `${text}\n`);
   }
 
   /** Parses `<node>/<name>`; a UsageError names the argument when it is not one. */
