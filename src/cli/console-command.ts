@@ -23,8 +23,7 @@ Type help for the commands. Ctrl-C ends a watch (not the console); Ctrl-D or exi
 --exec runs the commands given (separated by ;), and without a terminal the commands are read
 from standard input, one line at a time; errors go to standard error. --json prints each
 command's reply as one JSON line on standard output (an error too, as {"error": {"code",
-"message"}}). The exit code is the first failing command's
-(docs/cli.md), 0 when all succeeded.
+"message"}}). The exit code is the first failing command's (docs/cli.md), 0 when all succeeded.
 
 ${CONNECTION_USAGE}`,
   async run(argv) {
