@@ -20,6 +20,18 @@ with other settings it is ALREADY_EXISTS.
 
 ${CONNECTION_USAGE}`;
 
+/** `collections list` for people. */
+export function formatCollectionList(list: CollectionSummary[], columns?: number): string {
+  if (list.length === 0) return 'no collections';
+  return table(list.map((c) => [c.name, c.dim, c.metric, c.shards, c.replicas, c.count]), ['NAME', 'DIM', 'METRIC', 'SHARDS', 'REPLICAS', 'POINTS'], columns);
+}
+
+/** `collections describe` for people: the settings, then a row per replica of each shard. */
+export function formatDescription(c: CollectionDescription, columns?: number): string {
+  const rows = c.shards.flatMap((s) => s.replicas.map((r) => [s.shard, r.node, r.role, r.matchIndex, r.lagMs, s.count]));
+  return `${c.name}: dim ${c.dim}, ${c.metric}, ${c.count} points, ${c.replicas} replicas per shard, sharding ${c.sharding.strategy}\n${table(rows, ['SHARD', 'NODE', 'ROLE', 'MATCH', 'LAG MS', 'POINTS'], columns)}`;
+}
+
 // Ranges are the server's to enforce (it names the field and the limit); here only "an integer".
 const int = (v: string | undefined, flag: string): number | undefined => intOption(v, flag, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
 
@@ -83,8 +95,7 @@ export const collectionsCommand: Command = {
           const reply = await adminRequest<{ collections: CollectionSummary[] }>(client, 'collections', 'list', {});
           const list = reply.collections;
           if (values.json) printJson(reply);
-          else if (list.length === 0) process.stdout.write('no collections\n');
-          else process.stdout.write(`${table(list.map((c) => [c.name, c.dim, c.metric, c.shards, c.replicas, c.count]), ['NAME', 'DIM', 'METRIC', 'SHARDS', 'REPLICAS', 'POINTS'])}\n`);
+          else process.stdout.write(`${formatCollectionList(list)}\n`);
           return 0;
         }
         case 'describe': {
@@ -94,9 +105,7 @@ export const collectionsCommand: Command = {
             printJson(reply);
             return 0;
           }
-          process.stdout.write(`${c.name}: dim ${c.dim}, ${c.metric}, ${c.count} points, ${c.replicas} replicas per shard, sharding ${c.sharding.strategy}\n`);
-          const rows = c.shards.flatMap((s) => s.replicas.map((r) => [s.shard, r.node, r.role, r.matchIndex, r.lagMs, s.count]));
-          process.stdout.write(`${table(rows, ['SHARD', 'NODE', 'ROLE', 'MATCH', 'LAG MS', 'POINTS'])}\n`);
+          process.stdout.write(`${formatDescription(c)}\n`);
           return 0;
         }
         case 'reshard': {

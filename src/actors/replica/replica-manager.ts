@@ -237,5 +237,7 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
         }
       }
     },
+    kind: 'replica-manager',
+    summary: (state) => ({ hosted: state.hosted.size, collections: state.records.size, moves: state.moves.size }),
   };
 }
