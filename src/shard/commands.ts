@@ -27,7 +27,9 @@ export type LoggedCommand =
   /** A step of a reshard, from the coordinator. */
   | { type: 'reshard'; step: ReshardCommand; at: number }
   /** What a target imports from a source during a reshard; a value is a point as the points store encodes it. */
-  | { type: 'import'; step: ImportCommand<Uint8Array>; at: number };
+  | { type: 'import'; step: ImportCommand<Uint8Array>; at: number }
+  /** From the leader: its change-stream outbox records up to `upTo` are in the stream (JetStream acknowledged them), so every replica drops them (docs/changes.md). */
+  | { type: 'changes-published'; upTo: number; at: number };
 
 /** What the state machine applies: a logged command, or a no-op for an entry that carries none. */
 export type ShardCommand =

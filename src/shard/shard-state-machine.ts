@@ -30,6 +30,7 @@ import { checkSums, GRAPH_FILE, IndexHost, TABLE_FILE, type Hit, type HnswIndexO
 import { DedupStore } from '../storage/dedup-store.js';
 import { dataFileOf, type NodeEnv } from '../storage/node-env.js';
 import { PointsStore } from '../storage/points-store.js';
+import { ChangeOutbox, type ChangeRecord } from '../storage/change-outbox.js';
 import { ShardMetaStore, type JournalEntry } from '../storage/shard-meta-store.js';
 import { decodeValue } from '../storage/store-codec.js';
 import { applyCommand, type ApplyContext } from './apply-command.js';
@@ -73,6 +74,10 @@ export interface ShardStateMachineOptions {
   initialReshard?: ReshardState | undefined;
   /** Told once when an open state machine finds its stored data damaged (it serves nothing from then on). */
   onCorrupt?: ((err: CorruptDataError) => void) | undefined;
+  /** The collection has a change stream: applied writes leave outbox records (docs/changes.md). Default false. */
+  changeStream?: boolean | undefined;
+  /** Told after each applied batch of a group with a change stream (its outbox may have grown). */
+  onChanges?: (() => void) | undefined;
 }
 
 /** A search on a shard: the index's query (`filter` parsed by `parseFilter`). */
@@ -123,6 +128,7 @@ export class ShardStateMachine {
     };
     this.ctx = {
       group: opts.group, dim: opts.dim, metric: opts.metric, points: new PointsStore(opts.env), dedup: new DedupStore(opts.env), meta: new ShardMetaStore<ShardMeta>(opts.env),
+      outbox: new ChangeOutbox(opts.env), changeStream: opts.changeStream === true,
       shard: opts.shard ?? 0, ownerOf: opts.ownerOf ?? noReshard,
     };
   }
@@ -171,6 +177,17 @@ export class ShardStateMachine {
   /** Live points, less those hidden by a reshard (docs/resharding.md). */
   count(): number {
     return this.meta.count - (this.meta.hidden ?? 0);
+  }
+
+  /** At most `limit` change-stream outbox records after log index `after`, in index order (all applied). */
+  changes(after: number, limit: number): [number, ChangeRecord][] {
+    this.checkUsable();
+    return this.watch(() => this.ctx.outbox.read(this.opts.group, after, limit));
+  }
+
+  /** Change-stream outbox records not yet pruned. */
+  outboxSize(): number {
+    return this.closed ? 0 : this.ctx.outbox.count(this.opts.group);
   }
 
   /** The shard's reshard state: null for a shard that never took part in one (it serves map epoch 0). */
@@ -281,7 +298,7 @@ export class ShardStateMachine {
           const d = join(this.opts.dir, checkpointDirName(meta.checkpointIndex));
           for (const name of readdirSync(d).sort()) files.push({ name, fd: openSync(join(d, name), 'r') });
         }
-        const source = { group: this.opts.group, meta, txn, files, points: this.ctx.points, dedup: this.ctx.dedup, shardMeta: this.ctx.meta };
+        const source = { group: this.opts.group, meta, txn, files, points: this.ctx.points, dedup: this.ctx.dedup, shardMeta: this.ctx.meta, outbox: this.ctx.outbox };
         const bytes = estimateSnapshotBytes(source);
         return { appliedIndex: meta.appliedIndex, chunks: this.watchStream(new SnapshotStream(source)), bytes };
       } catch (err) {
@@ -368,6 +385,13 @@ export class ShardStateMachine {
       while (j < fresh.length && (j === i || points < GROUP_POINTS)) points += pointsIn(fresh[j++] as LogEntry);
       await this.applyGroup(fresh.slice(i, j), results);
       i = j;
+    }
+    if (fresh.length > 0 && this.ctx.changeStream) {
+      try {
+        this.opts.onChanges?.();
+      } catch {
+        // a listener's failure changes nothing here
+      }
     }
     return entries.map((e) => results.get(e.index) ?? { skipped: true });
   }
@@ -535,7 +559,7 @@ export class ShardStateMachine {
   }
 }
 
-/** Deletes a group's points, dedup records and meta (inside a write transaction). */
+/** Deletes a group's points, dedup records and meta (its index journal and change-stream outbox with it), inside a write transaction. */
 function clearGroupRecords(stores: { points: PointsStore; dedup: DedupStore; meta: ShardMetaStore<ShardMeta> }, group: string): void {
   stores.points.clear(group);
   stores.dedup.clear(group);
