@@ -6,7 +6,7 @@ import { CONNECTION_OPTIONS, CONNECTION_USAGE, adminRequest, clientFrom, printJs
 
 const USAGE = `shoal collections create <name> --dim <n> [--metric cosine|l2|ip] [--shards <n>] [--replicas <n>]
                    [--sharding consistent-hash|hash|range|custom] [--vnodes <n>] [--boundaries a,b,...]
-                   [--m <n>] [--ef-construction <n>] [--ef <n>]
+                   [--m <n>] [--ef-construction <n>] [--ef <n>] [--change-stream]
 shoal collections list
 shoal collections describe <name>
 shoal collections drop <name>
@@ -14,6 +14,9 @@ shoal collections reshard <name> --shards <n> [--boundaries a,b,...] [--watch]
 
 reshard changes the shard count online (1 to 256; for range sharding, with the new boundaries):
 requests go on while points move. --watch shows its phase and progress until it is done.
+
+--change-stream publishes every committed write to the JetStream stream SHOAL_CHANGES_<name>
+(shoal changes <name> prints it; docs/changes.md).
 
 create of a collection that exists with the same settings changes nothing and says so (exit 0);
 with other settings it is ALREADY_EXISTS.
@@ -48,7 +51,7 @@ export const collectionsCommand: Command = {
         dim: { type: 'string' }, metric: { type: 'string' }, shards: { type: 'string' }, replicas: { type: 'string' },
         sharding: { type: 'string' }, vnodes: { type: 'string' }, boundaries: { type: 'string' },
         m: { type: 'string' }, 'ef-construction': { type: 'string' }, ef: { type: 'string' },
-        watch: { type: 'boolean' },
+        watch: { type: 'boolean' }, 'change-stream': { type: 'boolean' },
       },
     });
     const [verb, name, ...extra] = positionals;
@@ -82,13 +85,14 @@ export const collectionsCommand: Command = {
             if (n !== undefined) hnsw[key] = n;
           }
           if (Object.keys(hnsw).length > 0) spec.hnsw = hnsw;
+          if (values['change-stream']) spec.changeStream = true;
           // The reply is the describe either way (create is idempotent); asking first tells which it was.
           const existed = await exists(client, spec.name);
           const reply = await adminRequest<{ collection: CollectionDescription }>(client, 'collections', 'create', { ...spec });
           const c = reply.collection;
           if (values.json) printJson(reply);
           else if (existed) process.stdout.write(`'${c.name}' already exists with the same settings (dim ${c.dim}, ${c.metric}, ${c.shards.length} shards × ${c.replicas} replicas): nothing changed\n`);
-          else process.stdout.write(`created '${c.name}': dim ${c.dim}, ${c.metric}, ${c.shards.length} shards × ${c.replicas} replicas\n`);
+          else process.stdout.write(`created '${c.name}': dim ${c.dim}, ${c.metric}, ${c.shards.length} shards × ${c.replicas} replicas${c.changeStream ? ', with a change stream' : ''}\n`);
           return 0;
         }
         case 'list': {

@@ -6,12 +6,16 @@
  * starts a clean one; a bad `changeStream` is refused naming the field.
  */
 import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { TestCluster } from '../helpers/cluster.js';
 import { readChangeStream, withNats, type ChangeMessage } from '../helpers/change-stream.js';
 import type { ShoalClient } from '../../src/client/client.js';
 
 const DIM = 4;
+const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+const run = promisify(execFile);
 let cluster: TestCluster;
 let client: ShoalClient;
 
@@ -25,6 +29,7 @@ after(async () => {
 });
 
 const vec = (n: number): number[] => [n, n / 2, 1, 0 - n].map(Math.fround);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const stream = (name: string): Promise<ChangeMessage[] | undefined> => withNats(cluster.nats.url, (nc) => readChangeStream(nc, name));
 
 describe('change streams', () => {
@@ -132,5 +137,40 @@ describe('change streams', () => {
     await assert.rejects(client.createCollection({ name: 'bad', dim: DIM, changeStream: 'yes' as unknown as boolean }), (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT' && /changeStream must be true or false/.test(e.message));
     await assert.rejects(client.createCollection({ name: 'feed', dim: DIM, shards: 2, replicas: 3, changeStream: false }), (e: Error & { code?: string }) => e.code === 'ALREADY_EXISTS' && /changeStream true \(asked false\)/.test(e.message));
     assert.equal(await stream('SHOAL_CHANGES_bad'), undefined);
+  });
+
+  it('change stream - shoal changes prints the stream as JSON lines: the whole of it with --from-start, else only new entries until Ctrl-C', async () => {
+    const nats = ['--nats', cluster.nats.url];
+    const want = ((await stream('SHOAL_CHANGES_feed')) ?? []).map((m) => m.body);
+    assert.ok(want.length > 10);
+    const all = await run(process.execPath, [CLI, 'changes', 'feed', '--from-start', '--limit', String(want.length), ...nats], { timeout: 15_000 });
+    assert.deepEqual(all.stdout.trim().split('\n').map((l) => JSON.parse(l)), want, '--from-start: every message, in stream order');
+
+    // without --from-start: only what comes after it starts; Ctrl-C ends it with status 0
+    const proc = spawn(process.execPath, [CLI, 'changes', 'feed', ...nats], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    try {
+      await sleep(1_500); // its consumer is set up
+      await client.collection('feed').upsert([{ id: 'live', vector: vec(77) }]);
+      await cluster.waitFor(() => out.includes('\n'), 'the new write printed', 10_000);
+      await sleep(300);
+      proc.kill('SIGINT');
+      assert.equal(await exited, 0);
+    } finally {
+      proc.kill('SIGKILL');
+    }
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as ChangeMessage['body']);
+    assert.deepEqual(lines.map((l) => [l.op, l.points?.map((p) => p.id)]), [['upsert', ['live']]]);
+
+    const none = await run(process.execPath, [CLI, 'changes', 'quiet', ...nats]).then(() => null, (e: { code: number; stderr: string }) => e);
+    assert.equal(none?.code, 11, 'NOT_FOUND for a collection without a change stream');
+    assert.match(none?.stderr ?? '', /collection 'quiet' has no change stream/);
+
+    const made = await run(process.execPath, [CLI, 'collections', 'create', 'clifeed', '--dim', '4', '--replicas', '3', '--change-stream', ...nats]);
+    assert.match(made.stdout, /with a change stream/);
+    assert.equal((await client.describeCollection('clifeed')).changeStream, true);
+    assert.deepEqual(await stream('SHOAL_CHANGES_clifeed'), [], 'collections create --change-stream makes the stream');
   });
 });
