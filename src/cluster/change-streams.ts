@@ -31,6 +31,8 @@ export class ChangeStreams {
     private readonly subjects: Subjects,
     /** Replicas of each stream: 1 on a single nats-server, 3 on a cluster (as the metadata bucket). */
     private readonly replicas = 1,
+    /** The streams' duplicate window (tests make it short to see a republished message that the dedup would hide). */
+    private readonly duplicateWindowMs = CHANGE_DUPLICATE_WINDOW_MS,
   ) {}
 
   /**
@@ -59,7 +61,7 @@ export class ChangeStreams {
         subjects: [this.subjects.changes(collection)],
         storage: 'file',
         num_replicas: this.replicas,
-        duplicate_window: CHANGE_DUPLICATE_WINDOW_MS * 1_000_000,
+        duplicate_window: this.duplicateWindowMs * 1_000_000,
       } as never);
     } catch (err) {
       throw new UnavailableError(`cannot create the change stream ${name}: ${describeError(err)}`, { cause: err });

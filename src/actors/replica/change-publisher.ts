@@ -7,12 +7,15 @@
  * after a later one). Every {@link PRUNE_EVERY_MS} with new acknowledgements it proposes
  * `changes-published {upTo}`, which drops the acknowledged records on every replica.
  *
- * A new leader starts from the oldest record still in the outbox: what its predecessor published
- * and had not pruned yet comes again, with the same id and content, and JetStream's duplicate
- * window drops it. A leader that cannot reach JetStream retries the same record with backoff and
+ * A new leader first looks for its shard's last message in the stream (scanning back from the
+ * stream's end, at most {@link RESUME_SCAN} messages): the stream holds the shard's messages in
+ * index order, so every record up to that index is in it, and the leader resumes after it (and
+ * prunes up to it). Records it could not rule out that way are published again, with the same id
+ * and content, and JetStream's duplicate window drops those its predecessor had published. A
+ * leader that cannot reach JetStream retries the same record with backoff and
  * never skips one; the outbox grows meanwhile (the `shoal_changes_outbox_entries` gauge).
  */
-import type { JetStreamClient } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { ChangeRecord } from '../../storage/change-outbox.js';
 import { describeError } from '../../runtime/errors.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -26,6 +29,8 @@ const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 /** A publish not acknowledged within this long is retried (same id: a late duplicate is dropped). */
 const PUBLISH_TIMEOUT_MS = 5_000;
+/** A new leader looks this many messages back from the stream's end for its shard's last one. */
+export const RESUME_SCAN = 1_000;
 /** Warn about a JetStream that does not acknowledge at most this often. */
 const WARN_EVERY_MS = 10_000;
 
@@ -33,6 +38,8 @@ export interface ChangePublisherDeps {
   js: JetStreamClient;
   /** `<prefix>.changes.v1.<collection>`. */
   subject: string;
+  /** `SHOAL_CHANGES_<collection>`. */
+  stream: string;
   /** `<collection uid>/<shard>`: the message id is this, `/`, the log index. */
   idPrefix: string;
   shard: number;
@@ -56,6 +63,29 @@ export function changeMessage(shard: number, index: number, r: ChangeRecord): Re
     op: 'upsert',
     points: r.points.map((p) => ({ id: p.id, vector: Array.from(p.vector), ...(p.metadata ? { metadata: p.metadata } : {}), ...(p.shardKey !== undefined ? { shardKey: p.shardKey } : {}) })),
   };
+}
+
+/**
+ * The highest log index of shard `idPrefix` (`<uid>/<shard>`) among the last `maxScan` messages of
+ * `stream` (0: none there). Each shard's messages are in the stream in index order, so every
+ * index below it is there too.
+ */
+export async function lastPublishedIndex(jsm: JetStreamManager, stream: string, idPrefix: string, maxScan = RESUME_SCAN): Promise<number> {
+  const { state } = await jsm.streams.info(stream);
+  if (state.messages === 0) return 0;
+  for (let seq = state.last_seq, n = 0; seq >= state.first_seq && n < maxScan; seq--, n++) {
+    let m;
+    try {
+      m = await jsm.streams.getMessage(stream, { seq });
+    } catch {
+      continue; // a message removed (by an operator's limits): look further back
+    }
+    const id = m?.header?.get('Nats-Msg-Id') ?? '';
+    if (!id.startsWith(`${idPrefix}/`)) continue;
+    const index = Number(id.slice(idPrefix.length + 1));
+    if (Number.isSafeInteger(index) && index > 0) return index;
+  }
+  return 0;
 }
 
 export class ChangePublisher {
@@ -118,6 +148,13 @@ export class ChangePublisher {
     let proposedAt = -Infinity;
     let proposing = false;
     let backoff = BACKOFF_MIN_MS;
+    // Resume after what the stream already holds of this shard (else from the oldest record).
+    try {
+      const jsm = await d.js.jetstreamManager(false);
+      cursor = acked = await lastPublishedIndex(jsm, d.stream, d.idPrefix);
+    } catch (err) {
+      this.warn('could not find the shard\'s last message in its change stream; publishing the whole outbox (duplicates are dropped)', err);
+    }
     const maybePrune = (): void => {
       if (proposing || acked <= pruned || Date.now() - proposedAt < PRUNE_EVERY_MS || !this.live(gen)) return;
       proposing = true;

@@ -28,6 +28,7 @@ import { decodeCommand, encodeCommand, ShardStateMachine } from '../../shard/mod
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Subjects } from '../../runtime/subjects.js';
 import { ChangePublisher } from './change-publisher.js';
+import { changeStreamName } from '../../cluster/change-streams.js';
 import { LmdbRaftLogStore } from '../../storage/lmdb-raft-log-store.js';
 import type { NodeEnv } from '../../storage/node-env.js';
 import type { RaftHost } from '../../replication/raft-host.js';
@@ -135,7 +136,8 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     const p = new ChangePublisher({
       js,
       subject: subjects.changes(r.name),
-      idPrefix: `${r.uid}/${shard}`,
+      stream: changeStreamName(r.name),
+      idPrefix: changeIdPrefix(group, shard),
       shard,
       read: (after, limit) => o.sm.changes(after, limit),
       propose: async (upTo) => {
@@ -147,6 +149,15 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     publishers.set(group, p);
     const role = deps.raft.roleOf(group);
     p.setLeading(role.role === 'leader' && role.ready);
+  };
+  /**
+   * `<collection uid>/<shard>` for a collection's first groups (`<uid>-<shard>`); a group a
+   * reshard made (`<uid>-e<epoch>-<shard>`, whose log starts again at 1 under a shard number
+   * that may have been another group's) is `<uid>-e<epoch>/<shard>`, so no two groups share ids.
+   */
+  const changeIdPrefix = (group: string, shard: number): string => {
+    if (!group.endsWith(`-${shard}`)) return `${group}/${shard}`;
+    return `${group.slice(0, group.length - String(shard).length - 1)}/${shard}`;
   };
   const stopPublisher = (group: string): void => {
     publishers.get(group)?.stop();
