@@ -10,6 +10,7 @@ import type { LogEntry } from '../../src/shard/mod.js';
 import { encodeFrame, FrameReader, type SnapshotFrame } from '../../src/shard/snapshot-codec.js';
 import type { ChangeRecord } from '../../src/storage/change-outbox.js';
 import { testNode } from '../helpers/shard.js';
+import { changeIdPrefix, changeMessage } from '../../src/actors/replica/change-publisher.js';
 
 const DIM = 4;
 const node = testNode({ dim: DIM, checkpointEvery: 1000 });
@@ -121,5 +122,15 @@ describe('change outbox', () => {
       yield* cut;
     })()), /incomplete/);
     await Promise.all([a.close(), b.close(), c.close(), d.close()]);
+  });
+
+  it('change outbox - message ids name the collection and shard, and a reshard-made group apart; a message is as PROTOCOL.md shows it', () => {
+    assert.equal(changeIdPrefix('7f3a9c01b2d4-0', 0), '7f3a9c01b2d4/0');
+    assert.equal(changeIdPrefix('7f3a9c01b2d4-12', 12), '7f3a9c01b2d4/12');
+    assert.equal(changeIdPrefix('7f3a9c01b2d4-e2-1', 1), '7f3a9c01b2d4-e2/1', 'shard 1 of epoch 2 is not the first shard 1');
+    assert.deepEqual(changeMessage(1, 913, { op: 'delete', time: T0, ids: ['a'] }), { shard: 1, index: 913, time: '2026-01-01T00:00:00.000Z', op: 'delete', ids: ['a'] });
+    assert.deepEqual(changeMessage(0, 2, { op: 'upsert', time: T0 + 1, points: [{ id: 'a', vector: Float32Array.from([0.5, 1]), metadata: { c: 1 } }, { id: 'b', vector: Float32Array.from([2, 3]), shardKey: 'k' }] }), {
+      shard: 0, index: 2, time: '2026-01-01T00:00:00.001Z', op: 'upsert', points: [{ id: 'a', vector: [0.5, 1], metadata: { c: 1 } }, { id: 'b', vector: [2, 3], shardKey: 'k' }],
+    });
   });
 });

@@ -52,6 +52,16 @@ export interface ChangePublisherDeps {
   published?(): void;
 }
 
+/**
+ * `<collection uid>/<shard>` for a collection's first groups (`<uid>-<shard>`); a group a reshard
+ * made (`<uid>-e<epoch>-<shard>`, whose log starts again at 1 under a shard number that may have
+ * been another group's) is `<uid>-e<epoch>/<shard>`, so no two groups share message ids.
+ */
+export function changeIdPrefix(group: string, shard: number): string {
+  if (!group.endsWith(`-${shard}`)) return `${group}/${shard}`;
+  return `${group.slice(0, group.length - String(shard).length - 1)}/${shard}`;
+}
+
 /** The message of one record, as PROTOCOL.md shows it. */
 export function changeMessage(shard: number, index: number, r: ChangeRecord): Record<string, unknown> {
   const time = new Date(r.time).toISOString();

@@ -27,7 +27,7 @@ import { CorruptDataError, describeError } from '../../runtime/errors.js';
 import { decodeCommand, encodeCommand, ShardStateMachine } from '../../shard/mod.js';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Subjects } from '../../runtime/subjects.js';
-import { ChangePublisher } from './change-publisher.js';
+import { ChangePublisher, changeIdPrefix } from './change-publisher.js';
 import { changeStreamName } from '../../cluster/change-streams.js';
 import { LmdbRaftLogStore } from '../../storage/lmdb-raft-log-store.js';
 import type { NodeEnv } from '../../storage/node-env.js';
@@ -149,15 +149,6 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     publishers.set(group, p);
     const role = deps.raft.roleOf(group);
     p.setLeading(role.role === 'leader' && role.ready);
-  };
-  /**
-   * `<collection uid>/<shard>` for a collection's first groups (`<uid>-<shard>`); a group a
-   * reshard made (`<uid>-e<epoch>-<shard>`, whose log starts again at 1 under a shard number
-   * that may have been another group's) is `<uid>-e<epoch>/<shard>`, so no two groups share ids.
-   */
-  const changeIdPrefix = (group: string, shard: number): string => {
-    if (!group.endsWith(`-${shard}`)) return `${group}/${shard}`;
-    return `${group.slice(0, group.length - String(shard).length - 1)}/${shard}`;
   };
   const stopPublisher = (group: string): void => {
     publishers.get(group)?.stop();
