@@ -255,6 +255,8 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
         await deps.raft.transferLeadership(group).catch((e: unknown) => deps.log.warn('a damaged replica could not hand its leadership over before its rebuild', { collection: r.name, shard, error: describeError(e) }));
       }
       o.unsubscribeRaft();
+      // it restarts as a learner: it publishes again only once it leads again
+      publishers.get(group)?.setLeading(false);
       await deps.raft.resetForRepair(group);
       await o.sm.close();
       o.sm = await reopenEmpty(r, shard);
