@@ -10,6 +10,7 @@
 #     rules in deploy/prometheus; the Prometheus server the package also installs is stopped and
 #     disabled when setup installed it;
 #   - yamllint (Debian's yamllint), when missing: a test lints every YAML file of the repository;
+#   - bsdutils, when `script` is missing: the console's tests drive it through a pseudo-terminal;
 #   - with --bench: Debian's Fashion-MNIST dataset too (dataset-fashion-mnist), for the benchmarks;
 #   - the npm packages (npm ci), when node_modules is missing or older than package-lock.json;
 #   - the TypeScript build.
@@ -56,6 +57,9 @@ if ! command -v promtool >/dev/null 2>&1; then
 fi
 if ! command -v yamllint >/dev/null 2>&1; then
   packages+=(yamllint)
+fi
+if ! command -v script >/dev/null 2>&1; then
+  packages+=(bsdutils)
 fi
 if [ "$want_bench" = 1 ] && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   packages+=(dataset-fashion-mnist)

@@ -34,6 +34,8 @@ export interface CollectionSpec {
   replicas: number;
   sharding: ShardingConfig;
   hnsw: HnswParams;
+  /** Publish every committed write to the JetStream stream `SHOAL_CHANGES_<name>` (docs/changes.md). Absent in records written before change streams: false. */
+  changeStream?: boolean;
 }
 
 export type Metadata = Record<string, unknown>;

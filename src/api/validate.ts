@@ -36,7 +36,7 @@ export function collectionName(v: unknown, path = 'name'): string {
   return v;
 }
 
-const CREATE_FIELDS = ['name', 'dim', 'metric', 'shards', 'replicas', 'sharding', 'hnsw', 'timeoutMs'] as const;
+const CREATE_FIELDS = ['name', 'dim', 'metric', 'shards', 'replicas', 'sharding', 'hnsw', 'changeStream', 'timeoutMs'] as const;
 
 export function validateCreate(raw: unknown): CollectionSpec & { timeoutMs: number } {
   const b = f.body(raw, 'collections.create', CREATE_FIELDS);
@@ -53,7 +53,8 @@ export function validateCreate(raw: unknown): CollectionSpec & { timeoutMs: numb
     efConstruction: f.optionalInteger(h['efConstruction'], 'hnsw.efConstruction', LIMITS.efConstructionMin, LIMITS.efConstructionMax, DEFAULTS.hnswEfConstruction),
     ef: f.optionalInteger(h['ef'], 'hnsw.ef', 1, LIMITS.efMax, DEFAULTS.hnswEf),
   };
-  return { name, dim, metric, shards, replicas, sharding, hnsw, timeoutMs: f.timeoutMs(b['timeoutMs']) };
+  const changeStream = f.boolean(b['changeStream'], 'changeStream', false);
+  return { name, dim, metric, shards, replicas, sharding, hnsw, changeStream, timeoutMs: f.timeoutMs(b['timeoutMs']) };
 }
 
 function shardingConfig(v: unknown, shards: number): ShardingConfig {
@@ -221,5 +222,5 @@ export function sameSettings(a: CollectionSpec, b: CollectionSpec): boolean {
 }
 
 function canonical(s: CollectionSpec): unknown {
-  return [s.name, s.dim, s.metric, s.shards, s.replicas, s.sharding, s.hnsw.m, s.hnsw.efConstruction, s.hnsw.ef];
+  return [s.name, s.dim, s.metric, s.shards, s.replicas, s.sharding, s.hnsw.m, s.hnsw.efConstruction, s.hnsw.ef, s.changeStream === true];
 }

@@ -2,7 +2,9 @@
 import { describeError } from '../runtime/errors.js';
 import type { Command } from './command.js';
 import { EXIT_CODES, EXIT_USAGE, errorLine, exitCodeOf, isUsageError, wireErrorOf } from './exit-codes.js';
+import { changesCommand } from './changes-command.js';
 import { collectionsCommand } from './collections-command.js';
+import { consoleCommand } from './console-command.js';
 import { devCommand } from './dev-command.js';
 import { natsCommand } from './nats-command.js';
 import { nodeCommand } from './node-command.js';
@@ -24,7 +26,7 @@ const versionCommand: Command = {
   },
 };
 
-const COMMANDS: Command[] = [devCommand, nodeCommand, collectionsCommand, upsertCommand, deleteCommand, getCommand, searchCommand, searchBatchCommand, countCommand, statusCommand, nodesCommand, shardsCommand, rebalanceCommand, backupCommand, natsCommand, versionCommand];
+const COMMANDS: Command[] = [devCommand, nodeCommand, collectionsCommand, upsertCommand, deleteCommand, getCommand, searchCommand, searchBatchCommand, countCommand, changesCommand, statusCommand, nodesCommand, shardsCommand, rebalanceCommand, backupCommand, consoleCommand, natsCommand, versionCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -6,7 +6,7 @@ import { CONNECTION_OPTIONS, CONNECTION_USAGE, adminRequest, clientFrom, printJs
 
 const USAGE = `shoal collections create <name> --dim <n> [--metric cosine|l2|ip] [--shards <n>] [--replicas <n>]
                    [--sharding consistent-hash|hash|range|custom] [--vnodes <n>] [--boundaries a,b,...]
-                   [--m <n>] [--ef-construction <n>] [--ef <n>]
+                   [--m <n>] [--ef-construction <n>] [--ef <n>] [--change-stream]
 shoal collections list
 shoal collections describe <name>
 shoal collections drop <name>
@@ -15,10 +15,25 @@ shoal collections reshard <name> --shards <n> [--boundaries a,b,...] [--watch]
 reshard changes the shard count online (1 to 256; for range sharding, with the new boundaries):
 requests go on while points move. --watch shows its phase and progress until it is done.
 
+--change-stream publishes every committed write to the JetStream stream SHOAL_CHANGES_<name>
+(shoal changes <name> prints it; docs/changes.md).
+
 create of a collection that exists with the same settings changes nothing and says so (exit 0);
 with other settings it is ALREADY_EXISTS.
 
 ${CONNECTION_USAGE}`;
+
+/** `collections list` for people. */
+export function formatCollectionList(list: CollectionSummary[], columns?: number): string {
+  if (list.length === 0) return 'no collections';
+  return table(list.map((c) => [c.name, c.dim, c.metric, c.shards, c.replicas, c.count]), ['NAME', 'DIM', 'METRIC', 'SHARDS', 'REPLICAS', 'POINTS'], columns);
+}
+
+/** `collections describe` for people: the settings, then a row per replica of each shard. */
+export function formatDescription(c: CollectionDescription, columns?: number): string {
+  const rows = c.shards.flatMap((s) => s.replicas.map((r) => [s.shard, r.node, r.role, r.matchIndex, r.lagMs, s.count]));
+  return `${c.name}: dim ${c.dim}, ${c.metric}, ${c.count} points, ${c.replicas} replicas per shard, sharding ${c.sharding.strategy}\n${table(rows, ['SHARD', 'NODE', 'ROLE', 'MATCH', 'LAG MS', 'POINTS'], columns)}`;
+}
 
 // Ranges are the server's to enforce (it names the field and the limit); here only "an integer".
 const int = (v: string | undefined, flag: string): number | undefined => intOption(v, flag, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
@@ -36,7 +51,7 @@ export const collectionsCommand: Command = {
         dim: { type: 'string' }, metric: { type: 'string' }, shards: { type: 'string' }, replicas: { type: 'string' },
         sharding: { type: 'string' }, vnodes: { type: 'string' }, boundaries: { type: 'string' },
         m: { type: 'string' }, 'ef-construction': { type: 'string' }, ef: { type: 'string' },
-        watch: { type: 'boolean' },
+        watch: { type: 'boolean' }, 'change-stream': { type: 'boolean' },
       },
     });
     const [verb, name, ...extra] = positionals;
@@ -70,21 +85,21 @@ export const collectionsCommand: Command = {
             if (n !== undefined) hnsw[key] = n;
           }
           if (Object.keys(hnsw).length > 0) spec.hnsw = hnsw;
+          if (values['change-stream']) spec.changeStream = true;
           // The reply is the describe either way (create is idempotent); asking first tells which it was.
           const existed = await exists(client, spec.name);
           const reply = await adminRequest<{ collection: CollectionDescription }>(client, 'collections', 'create', { ...spec });
           const c = reply.collection;
           if (values.json) printJson(reply);
           else if (existed) process.stdout.write(`'${c.name}' already exists with the same settings (dim ${c.dim}, ${c.metric}, ${c.shards.length} shards × ${c.replicas} replicas): nothing changed\n`);
-          else process.stdout.write(`created '${c.name}': dim ${c.dim}, ${c.metric}, ${c.shards.length} shards × ${c.replicas} replicas\n`);
+          else process.stdout.write(`created '${c.name}': dim ${c.dim}, ${c.metric}, ${c.shards.length} shards × ${c.replicas} replicas${c.changeStream ? ', with a change stream' : ''}\n`);
           return 0;
         }
         case 'list': {
           const reply = await adminRequest<{ collections: CollectionSummary[] }>(client, 'collections', 'list', {});
           const list = reply.collections;
           if (values.json) printJson(reply);
-          else if (list.length === 0) process.stdout.write('no collections\n');
-          else process.stdout.write(`${table(list.map((c) => [c.name, c.dim, c.metric, c.shards, c.replicas, c.count]), ['NAME', 'DIM', 'METRIC', 'SHARDS', 'REPLICAS', 'POINTS'])}\n`);
+          else process.stdout.write(`${formatCollectionList(list)}\n`);
           return 0;
         }
         case 'describe': {
@@ -94,9 +109,7 @@ export const collectionsCommand: Command = {
             printJson(reply);
             return 0;
           }
-          process.stdout.write(`${c.name}: dim ${c.dim}, ${c.metric}, ${c.count} points, ${c.replicas} replicas per shard, sharding ${c.sharding.strategy}\n`);
-          const rows = c.shards.flatMap((s) => s.replicas.map((r) => [s.shard, r.node, r.role, r.matchIndex, r.lagMs, s.count]));
-          process.stdout.write(`${table(rows, ['SHARD', 'NODE', 'ROLE', 'MATCH', 'LAG MS', 'POINTS'])}\n`);
+          process.stdout.write(`${formatDescription(c)}\n`);
           return 0;
         }
         case 'reshard': {

@@ -85,9 +85,27 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, (_k, x: unknown) => (ArrayBuffer.isView(x) ? Array.from(x as unknown as ArrayLike<number>) : x), 2)}\n`);
 }
 
-/** A plain text table. */
-export function table(rows: (string | number | null)[][], header: string[]): string {
+/** Narrowest a column is cut to when a table must fit the terminal. */
+const MIN_COLUMN_WIDTH = 6;
+
+/**
+ * A plain text table. With `columns` (the terminal's width) the widest columns are narrowed, their
+ * cells cut with `…`, until a row fits (down to a few characters a column).
+ */
+export function table(rows: (string | number | null)[][], header: string[], columns?: number): string {
   const cells = [header, ...rows.map((r) => r.map((c) => (c === null ? '-' : String(c))))];
-  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return cells.map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => [...(r[i] ?? '')].length)));
+  if (columns !== undefined && columns > 0) {
+    const total = (): number => widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1);
+    while (total() > columns) {
+      const widest = widths.indexOf(Math.max(...widths));
+      if ((widths[widest] ?? 0) <= MIN_COLUMN_WIDTH) break;
+      widths[widest] = (widths[widest] ?? 0) - 1;
+    }
+  }
+  const fit = (c: string, w: number): string => {
+    const chars = [...c];
+    return chars.length > w ? `${chars.slice(0, Math.max(0, w - 1)).join('')}…` : c + ' '.repeat(w - chars.length);
+  };
+  return cells.map((r) => r.map((c, i) => fit(c ?? '', widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
 }

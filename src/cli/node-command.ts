@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createReplicaFactory } from '../actors/replica/replica-factory.js';
+import { jetstream } from '@nats-io/jetstream';
 import { runNode } from '../actors/node/node.js';
 import { RaftHost } from '../replication/raft-host.js';
 import { registerNodeMetrics } from '../actors/node/node-metrics.js';
@@ -130,8 +131,9 @@ export const nodeCommand: Command = {
         process.exit(EXIT_FLUSH_FAILED);
       },
     });
+    const changes = { js: jetstream(system.nc), subjects: system.subjects };
     const backups = lazyBackupStore(system.nc, prefix, kvReplicas ?? 1);
-    const factory = createReplicaFactory({ raft, env: lmdb, dataDir: data, indexWorkers, log: system.log, maxPendingRequests, images: imagesOf(backups) });
+    const factory = createReplicaFactory({ raft, env: lmdb, dataDir: data, indexWorkers, log: system.log, maxPendingRequests, changes, images: imagesOf(backups) });
     const metrics = new MetricsRegistry().withProcessMetrics();
     const version = shoalVersion();
     const node = await runNode({ system, factory, raft, version, metrics, backups, ...(kvReplicas ? { kvReplicas } : {}), ...settings });
@@ -143,6 +145,8 @@ export const nodeCommand: Command = {
       points: () => factory.pointCounts(),
       leaderChanges: () => factory.leaderChanges(),
       checkpoints: () => factory.checkpointCounts(),
+      changeOutbox: () => factory.changeOutboxSizes(),
+      changesPublished: () => factory.changesPublished(),
       resources: { sample: () => guard.sample(), minFreeDiskBytes: guard.minFreeDiskBytes, maxMemoryBytes: guard.maxMemoryBytes, pending: () => bound.pending, maxPending: bound.limit, refusedPending: () => bound.refused },
       storageBytes: () => dirBytes(join(data, 'lmdb')),
     });

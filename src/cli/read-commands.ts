@@ -2,13 +2,14 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Consistency, Point, SearchReply } from '../api/types.js';
+import type { ClusterHealth, ClusterStatus } from '../client/client.js';
 import { describeError } from '../runtime/errors.js';
 import { LIMITS } from '../api/limits.js';
 import { UsageError, intOption, type Command } from './command.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, clientFrom, dataRequest, printJson, table } from './connection.js';
 import { EXIT_DEGRADED, EXIT_PARTIAL } from './exit-codes.js';
 
-function consistencyOf(v: string | undefined): Consistency | undefined {
+export function consistencyOf(v: string | undefined): Consistency | undefined {
   if (v === undefined) return undefined;
   if (v !== 'strong' && v !== 'leased' && v !== 'eventual') throw new UsageError(`--consistency must be strong, leased or eventual, got ${v}`);
   return v;
@@ -30,6 +31,43 @@ export function formatDistance(d: number): string {
 export function formatVector(v: ArrayLike<number>, shown = 3): string {
   const head = Array.from({ length: Math.min(shown, v.length) }, (_, i) => String(Number((v[i] ?? NaN).toPrecision(4))));
   return `[${head.join(', ')}${v.length > shown ? `, …(${v.length})` : ''}]`;
+}
+
+/** A point on one line of JSON (its vector as an array of numbers): what `get` prints per point. */
+export function pointLine(p: Point): string {
+  return JSON.stringify(p, (_k, x: unknown) => (ArrayBuffer.isView(x) ? Array.from(x as unknown as ArrayLike<number>) : x));
+}
+
+/** A search reply for people: the table of hits, and the line of how many shards answered. */
+export function formatSearch(r: SearchReply, withVector: boolean, columns?: number): { table: string; summary: string } {
+  const rows = r.hits.map((h, i) => [i + 1, h.id, formatDistance(h.distance), ...(withVector ? [h.vector ? formatVector(h.vector) : null] : []), h.metadata ? JSON.stringify(h.metadata) : null]);
+  const cov = r.coverage;
+  return {
+    table: table(rows, ['#', 'ID', 'DISTANCE', ...(withVector ? ['VECTOR'] : []), 'METADATA'], columns),
+    summary: `${r.hits.length} hits from ${cov.answered}/${cov.shards} shards${r.partial ? ` (PARTIAL: ${cov.failed.map((f) => `shard ${f.shard} ${f.reason}`).join(', ')})` : ''}`,
+  };
+}
+
+/** The replicas the nodes found damaged, each with its node. */
+export function damagedReplicas(status: ClusterStatus): (NonNullable<ClusterStatus['nodes'][number]['damaged']>[number] & { node: string })[] {
+  return status.nodes.flatMap((n) => (n.damaged ?? []).map((d) => ({ node: n.id, ...d })));
+}
+
+/** The nodes of `cluster.status` as a table. */
+export function nodesTable(status: ClusterStatus, columns?: number): string {
+  return table(status.nodes.map((n) => [n.id, n.state, n.lastHeartbeatMs, n.replicas, n.leaders]), ['NODE', 'STATE', 'LAST HEARTBEAT MS', 'REPLICAS', 'LEADERS'], columns);
+}
+
+/** `shoal status` for people: the nodes, then shard health and damaged replicas. */
+export function formatClusterStatus(status: ClusterStatus, health: ClusterHealth, columns?: number): string {
+  const damaged = damagedReplicas(status);
+  const lines = [nodesTable(status, columns)];
+  const unhealthy = health.shards.filter((s) => !s.leader || s.healthyFollowers < s.totalFollowers);
+  lines.push(`epoch ${status.epoch}; ${health.healthy ? 'healthy' : 'NOT healthy'}: ${health.shards.length} shards, ${unhealthy.length} degraded`);
+  for (const s of unhealthy) lines.push(`  ${s.collection}/${s.shard}: leader ${s.leader ?? 'none'}, ${s.healthyFollowers}/${s.totalFollowers} followers healthy`);
+  if (damaged.length > 0) lines.push(`${damaged.length} damaged replica${damaged.length === 1 ? '' : 's'} (serving nothing until rebuilt):`);
+  for (const d of damaged) lines.push(`  ${d.collection}/${d.shard} on ${d.node}: ${d.health}, ${d.file}: ${d.problem}`);
+  return lines.join('\n');
 }
 
 function parseJsonFlag(text: string, flag: string): unknown {
@@ -59,7 +97,7 @@ export const getCommand: Command = {
       const reply = await dataRequest<{ points: Point[] }>(client, name, 'get', { ids, withVector: !values['no-vector'], ...(consistency ? { consistency } : {}) });
       const points = reply.points;
       if (values.json) printJson(reply);
-      else for (const p of points) process.stdout.write(`${JSON.stringify(p, (_k, x: unknown) => (ArrayBuffer.isView(x) ? Array.from(x as unknown as ArrayLike<number>) : x))}\n`);
+      else for (const p of points) process.stdout.write(`${pointLine(p)}\n`);
       const missing = ids.filter((id) => !points.some((p) => p.id === id));
       if (missing.length > 0) process.stderr.write(`not found: ${missing.join(', ')}\n`);
       return 0;
@@ -108,11 +146,9 @@ ${CONNECTION_USAGE}`,
         printJson(r);
         return r.partial ? EXIT_PARTIAL : 0;
       }
-      const withVector = Boolean(values['with-vector']);
-      const rows = r.hits.map((h) => [h.id, formatDistance(h.distance), ...(withVector ? [h.vector ? formatVector(h.vector) : null] : []), h.metadata ? JSON.stringify(h.metadata) : null]);
-      process.stdout.write(`${table(rows.map((row, i) => [i + 1, ...row]), ['#', 'ID', 'DISTANCE', ...(withVector ? ['VECTOR'] : []), 'METADATA'])}\n`);
-      const cov = r.coverage;
-      process.stderr.write(`${r.hits.length} hits from ${cov.answered}/${cov.shards} shards${r.partial ? ` (PARTIAL: ${cov.failed.map((f) => `shard ${f.shard} ${f.reason}`).join(', ')})` : ''}\n`);
+      const f = formatSearch(r, Boolean(values['with-vector']));
+      process.stdout.write(`${f.table}\n`);
+      process.stderr.write(`${f.summary}\n`);
       return r.partial ? EXIT_PARTIAL : 0;
     } finally {
       await client.close();
@@ -199,19 +235,13 @@ export const statusCommand: Command = {
     const client = await clientFrom(values);
     try {
       const [status, health] = await Promise.all([client.clusterStatus(), client.clusterHealth()]);
-      const damaged = status.nodes.flatMap((n) => (n.damaged ?? []).map((d) => ({ node: n.id, ...d })));
-      const ok = health.healthy && damaged.length === 0;
+      const ok = health.healthy && damagedReplicas(status).length === 0;
       if (values.json) {
         // the cluster.status reply, with the cluster.health reply as its `health`
         printJson({ ...status, health });
         return ok ? 0 : EXIT_DEGRADED;
       }
-      process.stdout.write(`${table(status.nodes.map((n) => [n.id, n.state, n.lastHeartbeatMs, n.replicas, n.leaders]), ['NODE', 'STATE', 'LAST HEARTBEAT MS', 'REPLICAS', 'LEADERS'])}\n`);
-      const unhealthy = health.shards.filter((s) => !s.leader || s.healthyFollowers < s.totalFollowers);
-      process.stdout.write(`epoch ${status.epoch}; ${health.healthy ? 'healthy' : 'NOT healthy'}: ${health.shards.length} shards, ${unhealthy.length} degraded\n`);
-      for (const s of unhealthy) process.stdout.write(`  ${s.collection}/${s.shard}: leader ${s.leader ?? 'none'}, ${s.healthyFollowers}/${s.totalFollowers} followers healthy\n`);
-      if (damaged.length > 0) process.stdout.write(`${damaged.length} damaged replica${damaged.length === 1 ? '' : 's'} (serving nothing until rebuilt):\n`);
-      for (const d of damaged) process.stdout.write(`  ${d.collection}/${d.shard} on ${d.node}: ${d.health}, ${d.file}: ${d.problem}\n`);
+      process.stdout.write(`${formatClusterStatus(status, health)}\n`);
       return ok ? 0 : EXIT_DEGRADED;
     } finally {
       await client.close();

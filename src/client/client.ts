@@ -55,6 +55,8 @@ export interface CreateCollectionOptions {
   replicas?: number;
   sharding?: Partial<ShardingConfig> & { strategy: ShardingConfig['strategy'] };
   hnsw?: { m?: number; efConstruction?: number; ef?: number };
+  /** Publish every committed write to the collection's JetStream stream (PROTOCOL.md, Change streams). */
+  changeStream?: boolean;
 }
 
 export interface CollectionSummary {

@@ -11,6 +11,7 @@ import type {
   ActorRef,
   ActorStats,
   ActorStatus,
+  ActorSummary,
   AskOptions,
   Behavior,
   Reply,
@@ -110,6 +111,7 @@ export class ActorCell<S, M> {
   stats(): ActorStats {
     return {
       name: this.name,
+      kind: this.behavior.kind ?? (this.name.split('.')[0] as string),
       status: this.status,
       mailboxDepth: this.mailbox.length,
       mailboxCapacity: this.mailbox.capacity,
@@ -119,7 +121,17 @@ export class ActorCell<S, M> {
       refused: this.refused,
       parent: this.parent?.name ?? null,
       lastError: this.lastError,
+      state: this.summary(),
     };
+  }
+
+  private summary(): ActorSummary | null {
+    if (!this.behavior.summary || this.state === undefined || this.status === 'stopped') return null;
+    try {
+      return this.behavior.summary(this.state);
+    } catch (err) {
+      return { error: describeError(err) };
+    }
   }
 
   /** Queues a message. Returns false when refused (mailbox full or actor stopped); the caller answers the sender. */

@@ -129,13 +129,26 @@ export interface Behavior<S, M> {
   describe?(msg: M): string;
   /** How its messages appear in traces: span names, attributes, which may start a trace (tracing.ts). */
   tracing?: MessageTracing<M>;
+  /** What kind of actor this is, as introspection reports it (`replica`, `router`); default: the first part of its name. */
+  readonly kind?: string;
+  /**
+   * A few facts of the current state, as introspection reports them (the console's `actors` and
+   * `inspect`). Called on an introspection request, between messages: keep it cheap. A throw is
+   * reported as the summary's `error`, never fails the actor.
+   */
+  summary?(state: S): ActorSummary;
 }
+
+/** An actor's state in a few flat facts (see {@link Behavior.summary}). */
+export type ActorSummary = Record<string, string | number | boolean | null>;
 
 export type ActorStatus = 'starting' | 'running' | 'restarting' | 'stopped';
 
 /** What introspection reports of one actor. */
 export interface ActorStats {
   name: string;
+  /** {@link Behavior.kind}. */
+  kind: string;
   status: ActorStatus;
   mailboxDepth: number;
   mailboxCapacity: number;
@@ -146,4 +159,6 @@ export interface ActorStats {
   refused: number;
   parent: string | null;
   lastError: string | null;
+  /** {@link Behavior.summary} of the current state; null when the behaviour gives none or the actor has no state (starting, stopped). */
+  state: ActorSummary | null;
 }

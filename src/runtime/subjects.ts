@@ -74,6 +74,11 @@ export class Subjects {
     return parts.length === 4 && parts[0] === this.prefix && parts[1] === 'v1' ? parts[2] : undefined;
   }
 
+  /** A collection's change stream (PROTOCOL.md, Change streams): `<prefix>.changes.v1.<collection>`. */
+  changes(collection: string): string {
+    return `${this.prefix}.changes.v1.${assertToken(collection, 'collection')}`;
+  }
+
   /** Every public subject: `<prefix>.v1.>`. */
   apiAll(): string {
     return `${this.prefix}.v1.>`;

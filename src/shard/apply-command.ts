@@ -7,6 +7,7 @@ import type { JournalEntry } from '../storage/shard-meta-store.js';
 import type { DedupStore } from '../storage/dedup-store.js';
 import { DEDUP_WINDOW_MS } from '../storage/dedup-store.js';
 import type { PointsStore } from '../storage/points-store.js';
+import type { ChangeOutbox, ChangePoint } from '../storage/change-outbox.js';
 import type { ShardMetaStore } from '../storage/shard-meta-store.js';
 import { checkVector, type Metric } from '../index/mod.js';
 import type { ApplyResult, LogEntry } from './commands.js';
@@ -22,6 +23,10 @@ export interface ApplyContext extends ShardPlace {
   points: PointsStore;
   dedup: DedupStore;
   meta: ShardMetaStore<ShardMeta>;
+  /** The change-stream outbox (docs/changes.md). */
+  outbox: ChangeOutbox;
+  /** Whether the collection has a change stream: an applied write that changed something then leaves an outbox record. */
+  changeStream: boolean;
 }
 
 class Rejected extends Error {}
@@ -105,6 +110,12 @@ function remove(ctx: ApplyContext, ids: Set<string>, skip: ReadonlySet<string>, 
 export function applyCommand(ctx: ApplyContext, entry: LogEntry, meta: ShardMeta): { result: ApplyResult; journal: JournalEntry | null } {
   const cmd = entry.command;
   if (cmd.type === 'noop') return { result: { noop: true }, journal: null };
+  if (cmd.type === 'changes-published') {
+    // published records are dropped on every replica alike (a bad upTo drops nothing)
+    if (typeof cmd.upTo === 'number' && Number.isSafeInteger(cmd.upTo)) ctx.outbox.prune(ctx.group, cmd.upTo);
+    return { result: { noop: true }, journal: null };
+  }
+  // Reshard moves and imports are not user writes: they never reach the change stream.
   if (cmd.type === 'reshard' || cmd.type === 'import') {
     const r = cmd.type === 'reshard' ? applyReshardStep(ctx, meta, cmd.step, entry.index) : applyImport(ctx, meta, cmd.step, cmd.at);
     if (r.journal) ctx.meta.putJournal(ctx.group, entry.index, r.journal);
@@ -157,5 +168,18 @@ export function applyCommand(ctx: ApplyContext, entry: LogEntry, meta: ShardMeta
   journalMoves(ctx, entry.index, admitted.journal.filter((m) => !skip.has(m.id)), validId ? requestId : undefined);
   const journal = out.journal.upserts.length + out.journal.deletes.length === 0 ? null : out.journal;
   if (journal) ctx.meta.putJournal(ctx.group, entry.index, journal);
+  // What this entry changed, for the change stream: the points as stored, or the ids that existed.
+  if (journal && ctx.changeStream) {
+    const time = meta.maxAt;
+    if ('points' in parsed) {
+      const points = journal.upserts.map(([id, vector, metadata]): ChangePoint => {
+        const shardKey = parsed.points.get(id)?.shardKey;
+        return { id, vector, ...(metadata ? { metadata } : {}), ...(shardKey !== undefined ? { shardKey } : {}) };
+      });
+      if (points.length > 0) ctx.outbox.put(ctx.group, entry.index, { op: 'upsert', time, points });
+    } else if (journal.deletes.length > 0) {
+      ctx.outbox.put(ctx.group, entry.index, { op: 'delete', time, ids: journal.deletes });
+    }
+  }
   return { result, journal };
 }

@@ -33,7 +33,9 @@ export type LoggedCommand =
    * object `object` of the backups bucket and installs it, so all hold the same bytes (and the
    * same HNSW graph); the shard's applied index becomes this entry's.
    */
-  | { type: 'restore'; object: string; at: number };
+  | { type: 'restore'; object: string; at: number }
+  /** From the leader: its change-stream outbox records up to `upTo` are in the stream (JetStream acknowledged them), so every replica drops them (docs/changes.md). */
+  | { type: 'changes-published'; upTo: number; at: number };
 
 /** What the state machine applies: a logged command, or a no-op for an entry that carries none. */
 export type ShardCommand =

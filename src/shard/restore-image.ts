@@ -4,7 +4,8 @@
  * as it is (checkpoint files, points, dedup table, index journal, all numbered by that group),
  * its index loaded from the checkpoint and the journal replayed up to B, exactly as its own
  * replica would reopen it. Then the index is checkpointed under THIS entry's index R and the
- * meta record says applied index R, checkpoint R, no journal, no reshard state: from there the
+ * meta record says applied index R, checkpoint R, no journal, no reshard state, no change-stream
+ * outbox (the old collection's writes are not this one's to publish): from there the
  * shard goes on as any other. Every replica installs the same bytes and replays the same journal,
  * so their graphs are the same (DESIGN.md, Storage: identical checkpoints).
  *

@@ -30,6 +30,7 @@ import { checkSums, GRAPH_FILE, IndexHost, TABLE_FILE, type Hit, type HnswIndexO
 import { DedupStore } from '../storage/dedup-store.js';
 import { dataFileOf, type NodeEnv } from '../storage/node-env.js';
 import { PointsStore } from '../storage/points-store.js';
+import { ChangeOutbox, type ChangeRecord } from '../storage/change-outbox.js';
 import { ShardMetaStore, type JournalEntry } from '../storage/shard-meta-store.js';
 import { decodeValue } from '../storage/store-codec.js';
 import { applyCommand, type ApplyContext } from './apply-command.js';
@@ -76,6 +77,10 @@ export interface ShardStateMachineOptions {
   onCorrupt?: ((err: CorruptDataError) => void) | undefined;
   /** A backup image's bytes, by object name (the backups bucket): what a `restore` entry installs. Absent: such entries fail. */
   images?: ((object: string) => AsyncIterable<Uint8Array>) | undefined;
+  /** The collection has a change stream: applied writes leave outbox records (docs/changes.md). Default false. */
+  changeStream?: boolean | undefined;
+  /** Told after each applied batch of a group with a change stream (its outbox may have grown). */
+  onChanges?: (() => void) | undefined;
 }
 
 /** A search on a shard: the index's query (`filter` parsed by `parseFilter`). */
@@ -126,6 +131,7 @@ export class ShardStateMachine {
     };
     this.ctx = {
       group: opts.group, dim: opts.dim, metric: opts.metric, points: new PointsStore(opts.env), dedup: new DedupStore(opts.env), meta: new ShardMetaStore<ShardMeta>(opts.env),
+      outbox: new ChangeOutbox(opts.env), changeStream: opts.changeStream === true,
       shard: opts.shard ?? 0, ownerOf: opts.ownerOf ?? noReshard,
     };
   }
@@ -174,6 +180,17 @@ export class ShardStateMachine {
   /** Live points, less those hidden by a reshard (docs/resharding.md). */
   count(): number {
     return this.meta.count - (this.meta.hidden ?? 0);
+  }
+
+  /** At most `limit` change-stream outbox records after log index `after`, in index order (all applied). */
+  changes(after: number, limit: number): [number, ChangeRecord][] {
+    this.checkUsable();
+    return this.watch(() => this.ctx.outbox.read(this.opts.group, after, limit));
+  }
+
+  /** Change-stream outbox records not yet pruned. */
+  outboxSize(): number {
+    return this.closed ? 0 : this.ctx.outbox.count(this.opts.group);
   }
 
   /** The shard's reshard state: null for a shard that never took part in one (it serves map epoch 0). */
@@ -284,7 +301,7 @@ export class ShardStateMachine {
           const d = join(this.opts.dir, checkpointDirName(meta.checkpointIndex));
           for (const name of readdirSync(d).sort()) files.push({ name, fd: openSync(join(d, name), 'r') });
         }
-        const source = { group: this.opts.group, meta, txn, files, points: this.ctx.points, dedup: this.ctx.dedup, shardMeta: this.ctx.meta };
+        const source = { group: this.opts.group, meta, txn, files, points: this.ctx.points, dedup: this.ctx.dedup, shardMeta: this.ctx.meta, outbox: this.ctx.outbox };
         const bytes = estimateSnapshotBytes(source);
         return { appliedIndex: meta.appliedIndex, chunks: this.watchStream(new SnapshotStream(source)), bytes, points: meta.count - (meta.hidden ?? 0) };
       } catch (err) {
@@ -378,6 +395,13 @@ export class ShardStateMachine {
       await this.applyGroup(fresh.slice(i, j), results);
       i = j;
     }
+    if (fresh.length > 0 && this.ctx.changeStream) {
+      try {
+        this.opts.onChanges?.();
+      } catch {
+        // a listener's failure changes nothing here
+      }
+    }
     return entries.map((e) => results.get(e.index) ?? { skipped: true });
   }
 
@@ -436,6 +460,8 @@ export class ShardStateMachine {
               this.ctx.meta.putMeta(group, meta);
               this.ctx.meta.truncateJournal(group, Number.MAX_SAFE_INTEGER);
               this.ctx.meta.clearMoves(group);
+              // the old collection's change-stream outbox: not this collection's writes to publish (docs/changes.md)
+              this.ctx.outbox.prune(group, Number.MAX_SAFE_INTEGER);
             });
             this.meta = meta;
             this.checkpoints++;
@@ -591,7 +617,7 @@ export class ShardStateMachine {
   }
 }
 
-/** Deletes a group's points, dedup records and meta (inside a write transaction). */
+/** Deletes a group's points, dedup records and meta (its index journal and change-stream outbox with it), inside a write transaction. */
 function clearGroupRecords(stores: { points: PointsStore; dedup: DedupStore; meta: ShardMetaStore<ShardMeta> }, group: string): void {
   stores.points.clear(group);
   stores.dedup.clear(group);

@@ -2,7 +2,9 @@
  * The byte stream of a shard snapshot: a sequence of frames, each `u32 length (LE) | CBOR value`.
  * A reader may get the stream cut anywhere ({@link FrameReader} reassembles frames across chunk
  * boundaries). Order: one header, the checkpoint's files, points, dedup entries, journal
- * entries, and an end frame with counts, so a truncated stream is detected.
+ * entries, reshard moves, change-stream outbox records, and an end frame with counts, so a
+ * truncated stream is detected. Frames added later (`moves`, `changes`) are counted in the end
+ * frame under optional fields: a snapshot taken before they existed reads as having none.
  */
 import { Decoder, Encoder } from 'cbor-x';
 import { InvalidArgumentError } from '../runtime/errors.js';
@@ -20,7 +22,9 @@ export type SnapshotFrame =
   | { t: 'journal'; entries: [index: number, value: Uint8Array][] }
   /** The reshard journal (a source's writes of moving keys, docs/resharding.md). */
   | { t: 'moves'; entries: [index: number, value: Uint8Array][] }
-  | { t: 'end'; points: number; dedup: number; journal: number; fileBytes: number; moves?: number };
+  /** The change-stream outbox (docs/changes.md): sealed records not yet published and pruned. */
+  | { t: 'changes'; entries: [index: number, value: Uint8Array][] }
+  | { t: 'end'; points: number; dedup: number; journal: number; fileBytes: number; moves?: number; changes?: number };
 
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: true });
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true, copyBuffers: true });

@@ -1,7 +1,8 @@
 /**
  * Installs a snapshot stream into a group: wipes the group and marks it `restoring` (so a crash
  * midway leaves a group that reopens empty, never a mix), writes the checkpoint files (flushed,
- * renamed into place), the points, dedup entries and journal, and last the meta record that
+ * renamed into place), the points, dedup entries, journal, reshard moves and change-stream
+ * outbox, and last the meta record that
  * clears `restoring`.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
@@ -50,7 +51,7 @@ export async function installSnapshot(o: InstallOptions): Promise<ShardMeta> {
   const reader = new FrameReader();
   let header: Extract<SnapshotFrame, { t: 'header' }> | undefined;
   let end: Extract<SnapshotFrame, { t: 'end' }> | undefined;
-  const seen = { points: 0, dedup: 0, journal: 0, fileBytes: 0, moves: 0 };
+  const seen = { points: 0, dedup: 0, journal: 0, fileBytes: 0, moves: 0, changes: 0 };
   const need = (): Extract<SnapshotFrame, { t: 'header' }> => {
     if (!header) throw new InvalidArgumentError('snapshot stream does not start with a header frame');
     if (end) throw new InvalidArgumentError('snapshot stream has frames after its end frame');
@@ -107,6 +108,13 @@ export async function installSnapshot(o: InstallOptions): Promise<ShardMeta> {
             });
             seen.moves += frame.entries.length;
             break;
+          case 'changes':
+            need();
+            await env.transaction(() => {
+              for (const [index, value] of frame.entries) ctx.outbox.putRaw(group, index, value);
+            });
+            seen.changes += frame.entries.length;
+            break;
           case 'end':
             need();
             end = frame;
@@ -120,7 +128,7 @@ export async function installSnapshot(o: InstallOptions): Promise<ShardMeta> {
     }
     reader.finish();
     if (!header || !end) throw new InvalidArgumentError('snapshot stream ended before its end frame');
-    if (end.points !== seen.points || end.dedup !== seen.dedup || end.journal !== seen.journal || end.fileBytes !== seen.fileBytes || (end.moves ?? 0) !== seen.moves) {
+    if (end.points !== seen.points || end.dedup !== seen.dedup || end.journal !== seen.journal || end.fileBytes !== seen.fileBytes || (end.moves ?? 0) !== seen.moves || (end.changes ?? 0) !== seen.changes) {
       throw new InvalidArgumentError(`snapshot stream is incomplete: got ${JSON.stringify(seen)}, its end frame says ${JSON.stringify(end)}`);
     }
     if (seen.points !== header.count) throw new InvalidArgumentError(`snapshot has ${seen.points} points; its header says ${header.count}`);

@@ -7,6 +7,7 @@ import type { Transaction } from 'lmdb';
 import type { DedupStore } from '../storage/dedup-store.js';
 import type { PointsStore } from '../storage/points-store.js';
 import type { ShardMetaStore } from '../storage/shard-meta-store.js';
+import type { ChangeOutbox } from '../storage/change-outbox.js';
 import type { ShardMeta } from './shard-meta.js';
 import { encodeFrame, SNAPSHOT_FORMAT, type SnapshotFrame } from './snapshot-codec.js';
 
@@ -26,6 +27,7 @@ export interface SnapshotSource {
   points: PointsStore;
   dedup: DedupStore;
   shardMeta: ShardMetaStore<ShardMeta>;
+  outbox: ChangeOutbox;
 }
 
 function* frames(src: SnapshotSource): Generator<SnapshotFrame> {
@@ -88,7 +90,22 @@ function* frames(src: SnapshotSource): Generator<SnapshotFrame> {
     }
   }
   if (moves.length > 0) yield { t: 'moves', entries: moves };
-  yield { t: 'end', ...counts, fileBytes, moves: movesCount };
+  let changes: [number, Uint8Array][] = [];
+  let changesCount = 0;
+  bytes = 0;
+  for (const [index, value] of src.outbox.raw(group, 0, txn)) {
+    if (index > meta.appliedIndex) break;
+    changes.push([index, value]);
+    changesCount++;
+    bytes += value.length;
+    if (bytes >= SNAPSHOT_FRAME_BYTES) {
+      yield { t: 'changes', entries: changes };
+      changes = [];
+      bytes = 0;
+    }
+  }
+  if (changes.length > 0) yield { t: 'changes', entries: changes };
+  yield { t: 'end', ...counts, fileBytes, moves: movesCount, changes: changesCount };
 }
 
 /**

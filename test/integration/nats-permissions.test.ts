@@ -7,7 +7,9 @@
  * that may count).
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { leaderSubject } from '../../src/actors/shard-protocol.js';
@@ -18,6 +20,8 @@ import { decodeCbor, encodeCbor } from '../../src/runtime/codec.js';
 import { Subjects } from '../../src/runtime/subjects.js';
 import { TestCluster } from '../helpers/cluster.js';
 
+const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+const run = promisify(execFile);
 const PERMISSIONS = new URL('../../../deploy/nats/permissions.conf', import.meta.url).pathname;
 const PASSWORD = { node: 'node-test-pw', app: 'app-test-pw', reader: 'reader-test-pw', admin: 'admin-test-pw' };
 // A denied request gets no reply: keep the wait for it short.
@@ -38,7 +42,8 @@ before(async () => {
     clientSecurity: { user: 'admin', pass: PASSWORD.admin },
   });
   admin = await cluster.client();
-  await admin.createCollection({ name: 'docs', dim: 3, metric: 'l2', shards: 1, replicas: 2 });
+  // with a change stream: the node user creates its stream and publishes to it, the application reads it
+  await admin.createCollection({ name: 'docs', dim: 3, metric: 'l2', shards: 1, replicas: 2, changeStream: true });
 });
 
 after(async () => {
@@ -84,6 +89,9 @@ describe('nats permissions - deploy/nats/permissions.conf', () => {
     assert.equal(await countOf('docs'), 3);
     await assert.rejects(connect({ servers: cluster.nats.url, user: 'app', pass: 'wrong' }), /Authorization Violation/i, 'a wrong password');
     await assert.rejects(connect({ servers: cluster.nats.url }), /Authorization Violation/i, 'no user');
+    // the application reads its collection's change stream (the node user published it)
+    const changes = await run(process.execPath, [CLI, 'changes', 'docs', '--from-start', '--limit', '1', '--nats', cluster.nats.url, '--user', 'app', '--password', PASSWORD.app], { timeout: 15_000 });
+    assert.deepEqual((JSON.parse(changes.stdout) as { points: { id: string }[] }).points.map((p) => p.id), ['a', 'b', 'c'], 'the application reads the change stream');
     assert.deepEqual(nodeViolations(), [], 'the node user has every permission a node uses');
   });
 

@@ -67,7 +67,8 @@ after(async () => {
 
 describe('node metrics', () => {
   it('metrics - each node serves every documented metric, with values that agree with the writes and the errors made', async () => {
-    await client.createCollection({ name: 'mx', dim: DIM, shards: 1, replicas: 3 });
+    // with a change stream, so that its metrics are served too
+    await client.createCollection({ name: 'mx', dim: DIM, shards: 1, replicas: 3, changeStream: true });
     const coll = client.collection('mx');
     for (let i = 0; i < 4; i++) await coll.upsert(points(i * 50, 50));
     await coll.search(points(0, 1)[0]!.vector, { k: 3 });
@@ -76,8 +77,10 @@ describe('node metrics', () => {
     let all: Record<string, Map<string, Series[]>> = {};
     await cluster.waitFor(async () => {
       all = Object.fromEntries(await Promise.all(Object.keys(ports).map(async (id) => [id, await scrape(id)] as const)));
-      return Object.values(all).every((m) => sum(m, 'shoal_shard_points') === 200);
-    }, 'every replica holds the 200 points', 20_000);
+      const published = Object.values(all).reduce((n, m) => n + sum(m, 'shoal_changes_published_total'), 0);
+      const outbox = Object.values(all).reduce((n, m) => n + sum(m, 'shoal_changes_outbox_entries'), 0);
+      return Object.values(all).every((m) => sum(m, 'shoal_shard_points') === 200) && published === 4 && outbox === 0;
+    }, 'every replica holds the 200 points; the 4 upserts are published and pruned from every outbox', 20_000);
 
     const served = new Set(Object.values(all).flatMap((m) => [...m.keys()].map((n) => n.replace(/_(bucket|sum|count)$/, ''))));
     const documented = documentedNames();

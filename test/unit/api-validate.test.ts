@@ -32,8 +32,9 @@ describe('api validation', () => {
   it('create - fills PROTOCOL.md defaults', () => {
     assert.deepEqual(validateCreate({ name: 'docs', dim: 128 }), {
       name: 'docs', dim: 128, metric: 'cosine', shards: 1, replicas: 3,
-      sharding: { strategy: 'consistent-hash', vnodes: 128 }, hnsw: { m: 16, efConstruction: 200, ef: 64 }, timeoutMs: 5000,
+      sharding: { strategy: 'consistent-hash', vnodes: 128 }, hnsw: { m: 16, efConstruction: 200, ef: 64 }, changeStream: false, timeoutMs: 5000,
     });
+    assert.equal(validateCreate({ name: 'docs', dim: 128, changeStream: true }).changeStream, true);
   });
 
   it('create - every bad setting is refused, naming the field and the limit', () => {
@@ -42,6 +43,8 @@ describe('api validation', () => {
     bad(() => validateCreate({ name: 'docs', dim: 4097 }), /dim must be 1 to 4096, got 4097/);
     bad(() => validateCreate({ name: 'docs', dim: 1.5 }), /dim must be an integer/);
     bad(() => validateCreate({ name: 'docs', dim: 3, metric: 'hamming' }), /metric must be one of 'cosine', 'l2', 'ip', got 'hamming'/);
+    bad(() => validateCreate({ name: 'docs', dim: 3, changeStream: 'yes' }), /changeStream must be true or false, got/);
+    bad(() => validateCreate({ name: 'docs', dim: 3, changeStream: 1 }), /changeStream must be true or false, got/);
     bad(() => validateCreate({ name: 'docs', dim: 3, shards: 257 }), /shards must be 1 to 256, got 257/);
     bad(() => validateCreate({ name: 'docs', dim: 3, replicas: 8 }), /replicas must be 1 to 7, got 8/);
     bad(() => validateCreate({ name: 'docs', dim: 3, replicas: 0 }), /replicas must be 1 to 7, got 0/);

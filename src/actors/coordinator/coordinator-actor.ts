@@ -97,6 +97,8 @@ export function coordinatorBehavior(coord: Coordinator, subjects: Subjects): Beh
       await coord.stop();
     },
     describe: (msg) => (msg.type === 'op' ? `op ${msg.op}` : msg.type),
+    // one coordinator is active (holds the lease) per cluster; the others stand by
+    summary: () => ({ active: coord.active, epoch: coord.lease.epoch() }),
   };
 }
 

@@ -59,6 +59,10 @@ export interface NodeMetricSources {
   leaderChanges: () => [string, number][];
   /** Index checkpoints recorded per group since the process started. */
   checkpoints: () => [string, number][];
+  /** Change-stream outbox records per group of a collection with a change stream (docs/changes.md). */
+  changeOutbox?: () => [string, number][];
+  /** Change-stream messages JetStream stored as new, per such group, published from this node since it started. */
+  changesPublished?: () => [string, number][];
   resources?: ResourceSources;
   /** Bytes the node's LMDB environment takes on disk. */
   storageBytes?: () => number;
@@ -104,6 +108,10 @@ export function registerNodeMetrics(m: MetricsRegistry, src: NodeMetricSources):
   );
   m.gauge('shoal_shard_points', 'Points in each shard replica on this node.', ['group'], byGroup(src.points));
   m.counterFrom('shoal_shard_checkpoints_total', 'Index checkpoints each shard replica recorded since the process started.', ['group'], byGroup(src.checkpoints));
+
+  // change streams (docs/changes.md), per group of a collection with one
+  if (src.changeOutbox) m.gauge('shoal_changes_outbox_entries', 'Change-stream outbox records of each shard replica not yet published and pruned (grows while its leader cannot reach JetStream).', ['group'], byGroup(src.changeOutbox));
+  if (src.changesPublished) m.counterFrom('shoal_changes_published_total', 'Change-stream messages this node published as leader that JetStream stored as new (duplicates not counted), since the process started, per group.', ['group'], byGroup(src.changesPublished));
 
   // the node
   m.gauge('shoal_build_info', 'Always 1: the Shoal version this node runs.', ['version'], () => [[{ version: src.version }, 1]]);

@@ -8,6 +8,7 @@ import { CollectionCache } from '../../cluster/collection-cache.js';
 import { DEFAULT_DOWN_AFTER_MS, DEFAULT_REPLACE_AFTER_MS, MembershipView, type NodeState } from '../../cluster/membership.js';
 import { MetadataStore, whenJetStreamAnswers, type RebalanceRecord } from '../../cluster/metadata.js';
 import { groupOf } from '../../cluster/shard-map.js';
+import { ChangeStreams } from '../../cluster/change-streams.js';
 import { Coordinator, DEFAULT_REBALANCE } from '../coordinator/coordinator.js';
 import { coordinatorBehavior } from '../coordinator/coordinator-actor.js';
 import { CopyRates } from '../coordinator/copy-rates.js';
@@ -129,8 +130,9 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   const leaders = new LeaderWatch();
   leaders.start(system.nc, system.subjects, system.log);
   const data = new DataRouter({ requester, servesLocally: (subject) => system.servesLocally(subject), subjects: system.subjects, clock: system.clock, metrics: rm, faults, leaders, refresh: (name) => collections.refresh(name), cachedEpoch: (name) => collections.epochOf(name) });
-  const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, clock: system.clock, coordinator });
-  const backups = parts.backups ? new BackupsRouter({ requester, subjects: system.subjects, meta, collections, membership, clock: system.clock, coordinator, admin, backups: parts.backups, version: parts.version }) : undefined;
+  const changeStreams = new ChangeStreams(nc, system.subjects, parts.kvReplicas ?? 1);
+  const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, clock: system.clock, coordinator, changeStreams });
+  const backups = parts.backups ? new BackupsRouter({ requester, subjects: system.subjects, meta, collections, membership, clock: system.clock, coordinator, changeStreams, admin, backups: parts.backups, version: parts.version }) : undefined;
   system.spawn('router', routerBehavior({ subjects: system.subjects, data, admin, backups, collections, service, metrics: rm }), { mailboxCapacity: 65_536 });
   await system.flush();
 

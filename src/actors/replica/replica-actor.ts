@@ -255,6 +255,9 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
       name: (msg) => `shard.${msg.type}`,
       attributes: () => ({ 'db.collection.name': cfg.collection, 'shoal.collection': cfg.collection, 'shoal.shard': cfg.shard }),
     },
+    kind: 'replica',
+    // what the console's `actors` shows, and how its `shard <collection>/<n>` finds a shard's replicas
+    summary: (state) => ({ collection: cfg.collection, shard: cfg.shard, role: state.role.role, term: state.role.term, leader: state.role.leader }),
   };
 }
 

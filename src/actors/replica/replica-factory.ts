@@ -24,7 +24,11 @@ import { newShardState, type ReshardState } from '../../shard/reshard-state.js';
 import { IndexHost, parseFilter, type Filter } from '../../index/mod.js';
 import type { Logger } from '../../runtime/logger.js';
 import { CorruptDataError, describeError } from '../../runtime/errors.js';
-import { decodeCommand, ShardStateMachine } from '../../shard/mod.js';
+import { decodeCommand, encodeCommand, ShardStateMachine } from '../../shard/mod.js';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { Subjects } from '../../runtime/subjects.js';
+import { ChangePublisher, changeIdPrefix } from './change-publisher.js';
+import { changeStreamName } from '../../cluster/change-streams.js';
 import { LmdbRaftLogStore } from '../../storage/lmdb-raft-log-store.js';
 import type { NodeEnv } from '../../storage/node-env.js';
 import type { RaftHost } from '../../replication/raft-host.js';
@@ -47,6 +51,8 @@ export interface ReplicaFactoryDeps {
   maxPendingRequests?: number;
   /** A backup image's bytes by object name (the backups bucket), for `restore` entries; absent: they fail. */
   images?: (object: string) => AsyncIterable<Uint8Array>;
+  /** Where leaders publish the change streams of collections that have one (docs/changes.md); without it nothing is published. */
+  changes?: { js: JetStreamClient; subjects: Subjects };
 }
 
 interface Opened {
@@ -88,6 +94,10 @@ export interface NodeReplicaFactory extends ReplicaFactory {
   leaderChanges(): [string, number][];
   /** Index checkpoints recorded per open group since this process started, for metrics. */
   checkpointCounts(): [string, number][];
+  /** Change-stream outbox records per open group of a collection with a change stream, for metrics. */
+  changeOutboxSizes(): [string, number][];
+  /** Change-stream messages JetStream stored as new, per such group, published from this node since it started. */
+  changesPublished(): [string, number][];
   /** Closes every replica's resources (node shutdown); Raft state and data stay on disk. */
   closeAll(): Promise<void>;
   /** Replicas whose data was found damaged that do not serve (yet), for the node's heartbeat. */
@@ -116,6 +126,36 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
   const broken = new Map<string, Broken>();
   const self = deps.raft.nodeId;
   const dirOf = (group: string): string => join(deps.dataDir, 'shards', group);
+  /** The change-stream publishers of open groups whose collection has one, and what they published. */
+  const publishers = new Map<string, ChangePublisher>();
+  const publishedCount = new Map<string, number>();
+
+  const startPublisher = (r: CollectionRecord, shard: number, o: { sm: ShardStateMachine }): void => {
+    const group = groupOf(r, shard);
+    if (!r.changeStream || !deps.changes || publishers.has(group)) return;
+    const { js, subjects } = deps.changes;
+    publishedCount.set(group, publishedCount.get(group) ?? 0);
+    const p = new ChangePublisher({
+      js,
+      subject: subjects.changes(r.name),
+      stream: changeStreamName(r.name),
+      idPrefix: changeIdPrefix(group, shard),
+      shard,
+      read: (after, limit) => o.sm.changes(after, limit),
+      propose: async (upTo) => {
+        await deps.raft.propose(group, encodeCommand({ type: 'changes-published', upTo, at: Date.now() }), { concern: 'majority', timeoutMs: 5_000 });
+      },
+      log: deps.log,
+      published: () => publishedCount.set(group, (publishedCount.get(group) ?? 0) + 1),
+    });
+    publishers.set(group, p);
+    const role = deps.raft.roleOf(group);
+    p.setLeading(role.role === 'leader' && role.ready);
+  };
+  const stopPublisher = (group: string): void => {
+    publishers.get(group)?.stop();
+    publishers.delete(group);
+  };
 
   const openStateMachine = (r: CollectionRecord, shard: number): Promise<ShardStateMachine> => {
     const group = groupOf(r, shard);
@@ -134,6 +174,8 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
       initialReshard: initialReshardOf(r, group),
       onCorrupt: (err) => rebuild(r, shard, err),
       images: deps.images,
+      changeStream: r.changeStream === true,
+      onChanges: () => publishers.get(group)?.poke(),
     });
   };
 
@@ -159,6 +201,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     o.unsubscribeRaft = deps.raft.onRoleChange(group, (ev) => {
       if (ev.leader !== lastLeader && ev.leader !== null) o.leaderChanges++;
       lastLeader = ev.leader ?? lastLeader;
+      publishers.get(group)?.setLeading(ev.role === 'leader' && ev.ready);
       for (const l of o.listeners) l(ev);
     });
   };
@@ -188,6 +231,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     await deps.raft.createGroup(group, 'join' in start ? { voters: [self], join: true, stateMachine: raftAdapter(sm) } : { voters: start.bootstrap, stateMachine: raftAdapter(sm) });
     const o: Opened = { collection: r.name, shard, sm, listeners: new Set(), leaderChanges: 0, unsubscribeRaft: () => undefined, damage, rebuilding: null, catchingUp: damage !== null, failed: false };
     subscribe(group, o);
+    startPublisher(r, shard, o);
     return o;
   };
 
@@ -214,6 +258,8 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
         await deps.raft.transferLeadership(group).catch((e: unknown) => deps.log.warn('a damaged replica could not hand its leadership over before its rebuild', { collection: r.name, shard, error: describeError(e) }));
       }
       o.unsubscribeRaft();
+      // it restarts as a learner: it publishes again only once it leads again
+      publishers.get(group)?.setLeading(false);
       await deps.raft.resetForRepair(group);
       await o.sm.close();
       o.sm = await reopenEmpty(r, shard);
@@ -265,6 +311,8 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     ],
     leaderChanges: () => [...opened].map(([g, o]) => [g, o.leaderChanges]),
     checkpointCounts: () => [...opened].map(([g, o]) => [g, o.sm.checkpoints]),
+    changeOutboxSizes: () => [...opened].filter(([g]) => publishers.has(g)).map(([g, o]) => [g, o.sm.outboxSize()]),
+    changesPublished: () => [...publishedCount],
 
     setSnapshotRate: (bps) => deps.raft.setSnapshotRate(bps),
     storedGroups: () => new Set(new LmdbRaftLogStore(deps.env).groups()),
@@ -363,6 +411,8 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
       const o = got && 'sm' in got ? got : undefined;
       opened.delete(group);
       broken.delete(group);
+      stopPublisher(group);
+      publishedCount.delete(group);
       await o?.rebuilding;
       await deps.raft.removeGroup(group);
       o?.unsubscribeRaft();
@@ -385,6 +435,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
     async closeAll() {
       const all = [...opened.values()];
       opened.clear();
+      for (const g of [...publishers.keys()]) stopPublisher(g);
       for (const o of all) o.unsubscribeRaft();
       await Promise.all(all.map((o) => o.sm.close()));
       await Promise.all(hosts.map((h) => h.close()));

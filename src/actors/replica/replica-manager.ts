@@ -241,5 +241,7 @@ export function replicaManagerBehavior(deps: ReplicaManagerDeps, expose: (s: Rep
         }
       }
     },
+    kind: 'replica-manager',
+    summary: (state) => ({ hosted: state.hosted.size, collections: state.records.size, moves: state.moves.size }),
   };
 }

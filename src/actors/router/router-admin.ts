@@ -9,6 +9,7 @@ import { sameSettings, validateCreate, validateEmpty, validateNamed } from '../.
 import type { CachedCollection, CollectionCache } from '../../cluster/collection-cache.js';
 import type { MembershipView } from '../../cluster/membership.js';
 import type { CollectionRecord, MetadataStore } from '../../cluster/metadata.js';
+import type { ChangeStreams } from '../../cluster/change-streams.js';
 import { placeReplicas } from '../../cluster/placement.js';
 import type { Clock } from '../../runtime/clock.js';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, ShoalError, TimeoutError, UnavailableError } from '../../runtime/errors.js';
@@ -32,6 +33,8 @@ export interface AdminRouterDeps {
   clock: Clock;
   /** This node's coordinator (active or standby): rebalance.status reads the bucket through it when no coordinator answers. */
   coordinator: Coordinator;
+  /** The JetStream streams of change streams (docs/changes.md): created and deleted with their collections. */
+  changeStreams?: ChangeStreams;
 }
 
 /** How long a router keeps asking for an active coordinator (a takeover takes up to ~6 s). */
@@ -51,7 +54,7 @@ export class AdminRouter {
     const { timeoutMs, ...settings } = spec;
     const deadline = start + timeoutMs;
     const existing = await this.deps.meta.getCollection(settings.name);
-    if (existing) return { collection: await this.describeRecord(this.checkSame(existing.value, settings), deadline) };
+    if (existing) return { collection: await this.describeRecord(await this.streamOf(this.checkSame(existing.value, settings)), deadline) };
     const record = await this.createRecord(settings, deadline);
     return { collection: await this.describeRecord(record, deadline) };
   }
@@ -78,6 +81,8 @@ export class AdminRouter {
       placement: placeReplicas(settings.shards, settings.replicas, up, load, (n) => this.deps.membership.zone(n)),
       ...extra,
     };
+    // The stream exists before any replica can publish to it, and starts empty.
+    if (record.changeStream) await this.changeStreams().createFresh(record.name);
     try {
       await this.deps.meta.createCollection(record);
     } catch (err) {
@@ -85,7 +90,7 @@ export class AdminRouter {
       // someone created it concurrently: fine if with the same settings
       const now2 = await this.deps.meta.getCollection(settings.name);
       if (!now2 || Object.keys(extra).length > 0) throw err;
-      return this.checkSame(now2.value, settings);
+      return this.streamOf(this.checkSame(now2.value, settings));
     }
     await this.waitForLeaders(record, deadline);
     return record;
@@ -98,6 +103,8 @@ export class AdminRouter {
       if (!existing) throw new NotFoundError(`collection '${name}' does not exist`);
       if (await this.deps.meta.deleteCollection(name, existing.revision)) {
         this.deps.collections.forget(name);
+        // after the record: no replica of the collection is meant to publish any more
+        if (existing.value.changeStream) await this.changeStreams().remove(name);
         return { dropped: true };
       }
     }
@@ -255,7 +262,7 @@ export class AdminRouter {
     const statuses = await this.shardStatuses(r, deadline);
     const shards = r.placement.map((p, i) => this.describeShard(r, p.shard, statuses[i]));
     const { uid: _uid, createdAt: _created, placement: _placement, map: _map, resharding: _rs, restoring: _restoring, ...settings } = r;
-    return { ...settings, count: shards.reduce((n, s) => n + s.count, 0), shards, resharding: reshardingSummary(r) };
+    return { ...settings, changeStream: r.changeStream === true, count: shards.reduce((n, s) => n + s.count, 0), shards, resharding: reshardingSummary(r) };
   }
 
   private describeShard(r: CollectionRecord, shard: number, st: ShardStatus | undefined): ShardDescription {
@@ -326,7 +333,19 @@ export class AdminRouter {
       .map((k) => `${k} ${String(existing[k])} (asked ${String(wanted[k])})`);
     const more = JSON.stringify(existing.sharding) !== JSON.stringify(wanted.sharding) ? ['sharding'] : [];
     const hnsw = JSON.stringify(existing.hnsw) !== JSON.stringify(wanted.hnsw) ? ['hnsw'] : [];
-    throw new AlreadyExistsError(`collection '${existing.name}' exists with different settings: ${[...diffs, ...more, ...hnsw].join(', ')}`);
+    const stream = (existing.changeStream === true) !== (wanted.changeStream === true) ? [`changeStream ${existing.changeStream === true} (asked ${wanted.changeStream === true})`] : [];
+    throw new AlreadyExistsError(`collection '${existing.name}' exists with different settings: ${[...diffs, ...more, ...hnsw, ...stream].join(', ')}`);
+  }
+
+  /** A create of an existing collection with a change stream makes sure its stream exists (a create that failed after its record was written is finished by its retry). */
+  private async streamOf(r: CollectionRecord): Promise<CollectionRecord> {
+    if (r.changeStream) await this.changeStreams().ensure(r.name);
+    return r;
+  }
+
+  private changeStreams(): ChangeStreams {
+    if (!this.deps.changeStreams) throw new UnavailableError('this router cannot reach JetStream streams: change streams are not available');
+    return this.deps.changeStreams;
   }
 }
 
