@@ -3,6 +3,7 @@
  * (all of which block) here, one message at a time, in arrival order, so the caller's event loop
  * stays free for NATS and Raft timers.
  */
+import { mkdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CorruptDataError, InternalError, ShoalError } from '../runtime/errors.js';
@@ -52,6 +53,11 @@ function applyStep(index: VectorIndex, step: WireStep): number | null {
     case 'checkpoint':
       if (!(index instanceof HnswIndex)) throw new InternalError('only an HNSW index can be checkpointed');
       index.checkpoint(step.dir);
+      return null;
+    case 'save':
+      if (!(index instanceof HnswIndex)) throw new InternalError('only an HNSW index can be saved');
+      mkdirSync(step.dir, { recursive: true });
+      index.save(step.dir);
       return null;
     default: {
       const never: never = step;

@@ -109,6 +109,8 @@ function journalSteps(j: JournalEntry): IndexStep[] {
 export class ShardStateMachine {
   /** Index checkpoints recorded since this state machine opened (live applies and replays alike), for metrics. */
   checkpoints = 0;
+  /** Index saves for backups (names their directories). */
+  private saves = 0;
   private index!: WorkerIndex;
   private queue: Promise<unknown> = Promise.resolve();
   /** Set while restore/close/drop replace or free the index: searches wait for it. */
@@ -284,12 +286,26 @@ export class ShardStateMachine {
    * of the loop: that releases the read transaction and the files. `bytes` estimates the size of
    * the chunks (see estimateSnapshotBytes: an estimate, not exact).
    */
-  snapshot(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array>; bytes: number; points: number }> {
+  snapshot(opts: { ownCheckpoint?: boolean } = {}): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array>; bytes: number; points: number }> {
     return this.serial(async () => {
       this.checkUsable();
       const meta = { ...this.meta };
       // a checkpoint damaged on disk is not sent on (the receiver would refuse it, again and again)
       if (meta.checkpointIndex > 0) this.watch(() => checkSums(join(this.opts.dir, checkpointDirName(meta.checkpointIndex)), [GRAPH_FILE, TABLE_FILE]));
+      // A backup's image: the index as it is now, saved (not read back: this replica's index goes on
+      // unchanged), in place of the last checkpoint and the journal after it, so a restore loads
+      // the whole graph instead of replaying a journal (docs/backups.md).
+      let saved: string | undefined;
+      if (opts.ownCheckpoint && meta.appliedIndex > meta.checkpointIndex) {
+        saved = join(this.opts.dir, `backup-${++this.saves}.tmp`);
+        rmSync(saved, { recursive: true, force: true });
+        try {
+          await this.index.apply([{ type: 'save', dir: saved }]);
+        } catch (err) {
+          rmSync(saved, { recursive: true, force: true });
+          throw new InternalError(`saving the index for a backup at ${meta.appliedIndex} failed: ${(err as Error).message}`, { cause: err });
+        }
+      }
       const txn = this.opts.env.useReadTransaction();
       const files: { name: string; fd: number }[] = [];
       try {
@@ -297,17 +313,21 @@ export class ShardStateMachine {
         if ((stored?.appliedIndex ?? 0) !== meta.appliedIndex || (stored?.checkpointIndex ?? 0) !== meta.checkpointIndex) {
           throw new Error(`the read transaction is at applied index ${stored?.appliedIndex ?? 0}, the state machine at ${meta.appliedIndex}`);
         }
-        if (meta.checkpointIndex > 0) {
-          const d = join(this.opts.dir, checkpointDirName(meta.checkpointIndex));
+        const image = saved ? { ...meta, checkpointIndex: meta.appliedIndex } : meta;
+        const d = saved ?? join(this.opts.dir, checkpointDirName(meta.checkpointIndex));
+        if (image.checkpointIndex > 0) {
           for (const name of readdirSync(d).sort()) files.push({ name, fd: openSync(join(d, name), 'r') });
         }
-        const source = { group: this.opts.group, meta, txn, files, points: this.ctx.points, dedup: this.ctx.dedup, shardMeta: this.ctx.meta, outbox: this.ctx.outbox };
+        const source = { group: this.opts.group, meta: image, txn, files, points: this.ctx.points, dedup: this.ctx.dedup, shardMeta: this.ctx.meta, outbox: this.ctx.outbox };
         const bytes = estimateSnapshotBytes(source);
         return { appliedIndex: meta.appliedIndex, chunks: this.watchStream(new SnapshotStream(source)), bytes, points: meta.count - (meta.hidden ?? 0) };
       } catch (err) {
         txn.done();
         for (const f of files) closeSync(f.fd);
         throw new InternalError(`snapshot at ${meta.appliedIndex} failed: ${(err as Error).message}`, { cause: err });
+      } finally {
+        // the open files stay readable until the stream closes them
+        if (saved) rmSync(saved, { recursive: true, force: true });
       }
     });
   }

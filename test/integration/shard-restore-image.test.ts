@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import type { LogEntry, ShardStateMachine } from '../../src/shard/mod.js';
+import { FrameReader, type SnapshotFrame } from '../../src/shard/snapshot-codec.js';
 import { applyInBatches, testNode } from '../helpers/shard.js';
 import { randomVector, rng, workload } from '../helpers/shard-workload.js';
 
@@ -75,4 +76,30 @@ it('shard restore image - replicas load another group\'s image at their own inde
   assert.equal(bad.appliedIndex, 3);
   assert.equal(bad.count(), 0);
   await Promise.all([src.close(), again.close(), r2.close(), bad.close()]);
+});
+
+it('shard restore image - a backup\'s image carries the index saved whole (no journal), restores to the same answers, and leaves its source unchanged', async () => {
+  const src = await node.open('oc-src');
+  const twin = await node.open('oc-twin');
+  await applyInBatches(src, ENTRIES.slice(0, 170), 20);
+  await applyInBatches(twin, ENTRIES.slice(0, 170), 33);
+  const snap = await src.snapshot({ ownCheckpoint: true });
+  const parts: Uint8Array[] = [];
+  for await (const c of snap.chunks) parts.push(c);
+  const image = Buffer.concat(parts);
+  const frames = new FrameReader().push(image);
+  const header = frames[0] as Extract<SnapshotFrame, { t: 'header' }>;
+  const end = frames[frames.length - 1] as Extract<SnapshotFrame, { t: 'end' }>;
+  assert.equal(header.checkpointIndex, 170, 'the image\'s checkpoint is the index at its applied index');
+  assert.equal(end.journal, 0, 'no journal to replay');
+  const want = await answers(src);
+  const r = await node.open('oc-r', { images: async function* () { yield image; } });
+  const [res] = await r.apply([restoreAt(2)]);
+  assert.deepEqual(res, { restored: { points: src.count(), from: 170 } });
+  assert.equal(await answers(r), want);
+  // the save did not touch the source's index: it goes on exactly as a replica that never saved
+  await applyInBatches(src, ENTRIES.slice(170, 240), 10);
+  await applyInBatches(twin, ENTRIES.slice(170, 240), 70);
+  assert.equal(await answers(src), await answers(twin));
+  await Promise.all([src.close(), twin.close(), r.close()]);
 });

@@ -31,7 +31,8 @@ export async function backupShard(t: BackupTarget, store: ShardStore, leading: b
   if (!leading) throw new NotLeaderError(`${what}: node ${t.node} does not lead`);
   if (!t.backups || !store.snapshot) throw new UnavailableError(`${what}: node ${t.node} has no access to the backups object store`);
   const bucket = await t.backups();
-  const image = await store.snapshot();
+  // the index saved as it is now, so that a restore loads it whole (no journal to replay)
+  const image = await store.snapshot({ ownCheckpoint: true });
   const bytes = await bucket.putImage(object, image.chunks);
   return { shard: t.shard, index: image.appliedIndex, points: image.points, bytes };
 }

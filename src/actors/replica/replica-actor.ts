@@ -58,7 +58,7 @@ export interface ShardStore {
   search(q: { vector: Float32Array; k: number; ef?: number; filter?: unknown; withVector: boolean; withMetadata: boolean }): Promise<Hit[]>;
   get(ids: readonly string[], opts: { withVector: boolean; withMetadata: boolean }): Promise<{ id: string; vector?: Float32Array; metadata?: Record<string, unknown> }[]>;
   /** The state machine's image at its applied index (backups: backup-requests.ts). */
-  snapshot?(): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array>; points: number }>;
+  snapshot?(opts: { ownCheckpoint: boolean }): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array>; points: number }>;
 }
 
 /** What a replica needs of its shard's Raft group. */

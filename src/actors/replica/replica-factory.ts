@@ -353,7 +353,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
         pull: (req) => own.sm.pull(req),
         search: (q) => own.sm.search({ ...q, filter: q.filter as Filter | undefined }) as Promise<Hit[]>,
         get: (ids, opts) => own.sm.get(ids, opts),
-        snapshot: () => own.sm.snapshot(),
+        snapshot: (opts) => own.sm.snapshot(opts),
       };
       const group_: ReplicatedGroup = {
         propose: (data, opts) => deps.raft.propose(group, data, opts),
