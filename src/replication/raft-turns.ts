@@ -110,7 +110,11 @@ export class TurnPipeline {
       if (compaction) writes.push(compaction);
     }
     dirty.clear();
-    this.deps.transport.flush(this.deps.now());
+    // A turn with nothing to write, and no flush in flight, is carried out at once (afterFlush):
+    // then everything it sends goes out together there, riding on the replies to the requests it
+    // stepped (a leader's answer to a follower's read index, a heartbeat's acknowledgement)
+    // instead of as requests of their own.
+    if (writes.length > 0 || this.inFlight > 0) this.deps.transport.flush(this.deps.now());
     if (readies.length === 0 && writes.length === 0) {
       this.deps.transport.flush(this.deps.now(), waiting);
       if (traced) for (const s of traced.afterSend) endSpan(s);
