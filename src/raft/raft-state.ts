@@ -142,7 +142,7 @@ export class RaftState {
     this.id = this.cfg.id;
     this.rand = seededRandom(this.cfg.seed);
     this.reads = new ReadTracker(this.cfg.electionTicks);
-    this.asks = new LeaderAsks(2 * this.cfg.electionTicks);
+    this.asks = new LeaderAsks(2 * this.cfg.electionTicks, this.cfg.bugs.readJoinsSentRequest === true);
     const hs = init.hardState;
     this.term = hs.term;
     this.vote = hs.vote;

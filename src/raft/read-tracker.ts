@@ -152,9 +152,18 @@ export class LeaderAsks {
   requests = 0;
   reads = 0;
 
-  constructor(private readonly expireTicks: number) {}
+  constructor(
+    private readonly expireTicks: number,
+    /** The deliberate bug `readJoinsSentRequest` (config.ts): for the simulation's checks only. */
+    private readonly joinSentBug = false,
+  ) {}
 
   add(id: number, leased: boolean): void {
+    const last = this.joinSentBug ? this.out.get(this.seq) : undefined;
+    if (last) {
+      last.ids.push(id);
+      return;
+    }
     this.queued.push(id);
     if (!leased) this.queuedLeased = false;
   }

@@ -91,6 +91,12 @@ describe('raft simulation', () => {
     console.log(`deliberate bug caught: ${caught}`);
   });
 
+  it('raft sim - the checkers catch a follower whose read joins a read index request already sent to the leader (reads share only a request sent after they began)', async () => {
+    const caught = await firstCaught({ bugs: { readJoinsSentRequest: true } }, /asked over raft/);
+    assert.ok(caught, 'no seed caught the deliberate bug');
+    console.log(`deliberate bug caught: ${caught}`);
+  });
+
   /** The first violation matching `match` over seeds 1..3000 with `opts`. */
   async function firstCaught(opts: Omit<SimOptions, 'seed'>, match: RegExp): Promise<string | undefined> {
     for (let seed = 1; seed <= 3000; seed++) {
