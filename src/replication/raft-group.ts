@@ -34,9 +34,6 @@ export class GroupReplica {
   deferredApplies = 0;
   /** Applied index known to be flushed (safe to compact the log up to). */
   durableApplied = 0;
-  /** Bytes of entries appended to the log since the host last measured it (raft-turns.ts, maybeCompact), and the bytes at which it measures again. */
-  logBytes = 0;
-  compactBytesAt = 0;
   /** The hard state last written, and a newer one that only moved the commit index (not written yet). */
   persistedHard: HardState | undefined;
   unsavedHard: HardState | undefined;

@@ -89,8 +89,6 @@ export class RaftHost {
       log: this.log,
       compactKeep: this.opts.compactKeep,
       compactEvery: this.opts.compactEvery,
-      compactKeepBytes: this.opts.compactKeepBytes,
-      compactEveryBytes: this.opts.compactEveryBytes,
       notLeader: (g, reason, leader) => this.notLeader(g, reason, leader),
       markDirty: (g) => this.markDirty(g),
       stopped: () => this.stopped,

@@ -32,14 +32,6 @@ export const DEFAULT_HOST_QUIESCE_AFTER_TICKS = 20;
 export const DEFAULT_COMPACT_KEEP = 1_000;
 /** Compact once this many applied entries lie before the kept tail. */
 export const DEFAULT_COMPACT_EVERY = 10_000;
-/**
- * The same two bounds in bytes of entries, for large entries (a batch of 250 points of 784
- * dimensions weighs ~800 KB): the log keeps at most this many bytes behind the applied index, and
- * compacts once it holds this many more. A log held in memory costs the node's garbage collector
- * in proportion to it (bench/RESULTS.md, ingest).
- */
-export const DEFAULT_COMPACT_KEEP_BYTES = 16 * 2 ** 20;
-export const DEFAULT_COMPACT_EVERY_BYTES = 16 * 2 ** 20;
 /** Bytes per snapshot chunk (capped at half the server's max payload). */
 export const DEFAULT_SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 
@@ -50,8 +42,6 @@ export interface RaftHostOptions {
   quiesceAfterTicks: number;
   compactKeep: number;
   compactEvery: number;
-  compactKeepBytes: number;
-  compactEveryBytes: number;
   snapshotChunkBytes: number;
   /** A snapshot stream whose next chunk is not answered (or not sent) within this is failed; default 10 election timeouts. */
   snapshotStallMs: number;
@@ -76,8 +66,6 @@ export function parseRaftHostOptions(input: Partial<RaftHostOptions>, nodeId: st
     quiesceAfterTicks: int('quiesceAfterTicks', input.quiesceAfterTicks ?? DEFAULT_HOST_QUIESCE_AFTER_TICKS, 0),
     compactKeep: int('compactKeep', input.compactKeep ?? DEFAULT_COMPACT_KEEP, 0),
     compactEvery: int('compactEvery', input.compactEvery ?? DEFAULT_COMPACT_EVERY, 1),
-    compactKeepBytes: int('compactKeepBytes', input.compactKeepBytes ?? DEFAULT_COMPACT_KEEP_BYTES, 0),
-    compactEveryBytes: int('compactEveryBytes', input.compactEveryBytes ?? DEFAULT_COMPACT_EVERY_BYTES, 1),
     snapshotChunkBytes: int('snapshotChunkBytes', input.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES, 1),
     snapshotStallMs: 0,
     seed: input.seed ?? ((h ^ Date.now()) >>> 0),

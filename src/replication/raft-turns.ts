@@ -10,8 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../runtime/logger.js';
 import { describeError } from '../runtime/errors.js';
-import { entrySize } from '../raft/entry.js';
-import { mustPersistBeforeSending, type Entry, type HardState, type Ready } from '../raft/types.js';
+import { mustPersistBeforeSending, type HardState, type Ready } from '../raft/types.js';
 import type { RaftLogStore } from '../storage/raft-log-store.js';
 import type { GroupReplica } from './raft-group.js';
 import type { SnapshotStreams } from './raft-snapshots.js';
@@ -34,9 +33,6 @@ export interface TurnDeps {
   /** Log entries kept behind what the state machine holds durably, and the least worth compacting at once. */
   compactKeep: number;
   compactEvery: number;
-  /** The same bounds in bytes of entries (raft-options.ts). */
-  compactKeepBytes: number;
-  compactEveryBytes: number;
   notLeader(g: GroupReplica, reason: string, leader: string | null): Error;
   markDirty(g: GroupReplica): void;
   stopped(): boolean;
@@ -78,7 +74,6 @@ export class TurnPipeline {
     for (const g of dirty) {
       while (g.core.hasReady()) {
         const rd = g.core.ready();
-        for (const e of rd.entries) g.logBytes += entrySize(e);
         if (rd.entries.length > 0 || rd.snapshot || rd.truncateFrom !== undefined || (rd.hardState && !commitOnly(rd.hardState, g.persistedHard))) {
           // A hard state that only moved the commit index promises nothing and Raft recovers
           // the commit index after a crash: it is written with the group's next real write
@@ -194,20 +189,11 @@ export class TurnPipeline {
     if (traced) for (const s of traced.afterSend) endSpan(s);
   }
 
-  /**
-   * Drops log entries well behind what the state machine holds durably — by count
-   * (`compactKeep`, `compactEvery`) or, for large entries, by bytes (`compactKeepBytes`,
-   * `compactEveryBytes`) — and returns the write to queue.
-   */
+  /** Drops log entries well behind what the state machine holds durably; returns the write to queue. */
   private maybeCompact(g: GroupReplica): (() => void) | undefined {
     const core = g.core;
-    const ceiling = Math.min(g.durableApplied, core.compactableIndex());
-    let upTo = ceiling - this.deps.compactKeep;
-    if (upTo - core.log.firstIndex() < this.deps.compactEvery) {
-      if (g.logBytes < Math.max(g.compactBytesAt, this.deps.compactKeepBytes + this.deps.compactEveryBytes)) return undefined;
-      upTo = this.byteBound(g, ceiling);
-      if (upTo < core.log.firstIndex()) return undefined;
-    }
+    const upTo = Math.min(g.durableApplied, core.compactableIndex()) - this.deps.compactKeep;
+    if (upTo - core.log.firstIndex() < this.deps.compactEvery) return undefined;
     try {
       const meta = core.compact(upTo);
       return () => this.deps.store.compact(g.id, meta);
@@ -216,34 +202,6 @@ export class TurnPipeline {
       return undefined;
     }
   }
-  /**
-   * The index to compact to so that at most `compactKeepBytes` of entries (and at most
-   * `compactKeep` of them) stay at or below `ceiling`; measures the log's bytes afresh and sets
-   * when to look again (a log whose bytes are all above the ceiling is not measured every turn).
-   */
-  private byteBound(g: GroupReplica, ceiling: number): number {
-    const log = g.core.log;
-    let kept = 0;
-    let i = ceiling;
-    for (; i >= log.firstIndex() && ceiling - i < this.deps.compactKeep; i--) {
-      kept += entrySize(log.entry(i) as Entry);
-      if (kept > this.deps.compactKeepBytes) break;
-    }
-    g.logBytes = bytesAbove(g, Math.max(i, log.firstIndex() - 1));
-    g.compactBytesAt = g.logBytes + this.deps.compactEveryBytes;
-    return i;
-  }
-
-}
-
-/** Bytes of the entries of `g`'s log above `from`. */
-function bytesAbove(g: GroupReplica, from: number): number {
-  let bytes = 0;
-  for (let i = Math.max(from + 1, g.core.log.firstIndex()); i <= g.core.log.lastIndex(); i++) {
-    const e = g.core.log.entry(i);
-    if (e) bytes += entrySize(e);
-  }
-  return bytes;
 }
 
 function commitOnly(next: HardState, prev: HardState | undefined): boolean {

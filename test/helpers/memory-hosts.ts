@@ -137,7 +137,7 @@ export class MemoryHosts {
   });
   readonly nodes = new Map<string, MemoryNode>();
 
-  add(id: string, o: { compactEvery?: number; compactKeep?: number; compactEveryBytes?: number; compactKeepBytes?: number; snapshotChunkBytes?: number; clock?: Clock; writeGate?: () => Error | undefined } = {}): MemoryNode {
+  add(id: string, o: { compactEvery?: number; compactKeep?: number; snapshotChunkBytes?: number; clock?: Clock; writeGate?: () => Error | undefined } = {}): MemoryNode {
     const { writeGate, clock, ...options } = o;
     const store = new FlakyMemoryStore();
     const fatal: Error[] = [];
