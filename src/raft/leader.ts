@@ -227,6 +227,44 @@ export function bcastHeartbeat(s: RaftState, seq: number, quiesce: boolean): voi
   }
 }
 
+/**
+ * A heartbeat round started for reads waiting on a quorum (ReadIndex, §8). When the quorum needs
+ * one acknowledgement besides the leader's own (three voters), the round goes to one voter that
+ * answered recently: preferably one the host sends a frame to in this turn anyway (RaftState
+ * readPeerHint), so that the round costs no exchange of its own; else the one that acknowledged
+ * the latest round. Any voter's acknowledgement of a round sent after the reads began confirms
+ * them; the heartbeats of the ticks still go to every peer (liveness, and a round whose peer
+ * stopped answering is covered by the next tick's). Otherwise, to every peer.
+ */
+export function sendReadRound(s: RaftState, seq: number): void {
+  if (s.quorumOthers() !== 1) {
+    bcastHeartbeat(s, seq, false);
+    return;
+  }
+  let pick: NodeId | undefined;
+  let best = -1;
+  for (const n of s.voterPeers()) {
+    const pr = s.prs.get(n);
+    if (!pr || !pr.recentActive) continue;
+    if (s.readPeerHint?.has(n)) {
+      pick = n;
+      break;
+    }
+    if (pr.ackedSeq > best) {
+      best = pr.ackedSeq;
+      pick = n;
+    }
+  }
+  if (pick === undefined) {
+    bcastHeartbeat(s, seq, false);
+    return;
+  }
+  const pr = s.prs.get(pick) as Progress;
+  const commit = Math.min(pr.match, s.raftLog.committed);
+  pr.commitSent = Math.max(pr.commitSent, commit);
+  s.send({ type: 'heartbeat', from: s.id, to: pick, term: s.term as Term, commit: commit as LogIndex, seq, quiesce: false });
+}
+
 // ---------------------------------------------------------------- proposals, and commit (§5.4.2)
 
 /** Leader: appends entries (RaftNode.propose); they are sent in the next Ready, batched. */

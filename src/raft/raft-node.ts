@@ -229,6 +229,15 @@ export class RaftNode {
   }
 
   /**
+   * Leader: the peers the host will send a frame to anyway in its current turn (until the next
+   * call). A read round that needs one acknowledgement goes to one of them rather than to every
+   * voter (leader.ts, sendReadRound). A hint only: any voter's acknowledgement is as good.
+   */
+  preferReadPeers(peers: ReadonlySet<string> | undefined): void {
+    this.#state.readPeerHint = peers;
+  }
+
+  /**
    * Follower: asks the leader for a read index on behalf of read `id` (Raft §8 on a follower).
    * Every read asked for before the next Ready goes in one `readReq`; the answer comes in a later
    * Ready as a ReadState (the index is confirmed: serve once applied ≥ it) or a ReadFailure (no

@@ -104,6 +104,8 @@ export class RaftState {
   termStart = 0;
   idleTicks = 0;
   readonly reads: ReadTracker;
+  /** Leader: peers the host sends a frame to anyway in this turn (RaftNode.preferReadPeers): a read round that needs one acknowledgement goes to one of them. */
+  readPeerHint: ReadonlySet<string> | undefined;
   /** Follower: reads waiting for a read index from the leader (read-tracker.ts). */
   readonly asks: LeaderAsks;
 

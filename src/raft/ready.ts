@@ -4,7 +4,7 @@
  * replica's RaftState (raft-state.ts). The ordering and durability rules the host must follow
  * are on Ready's fields (types.ts).
  */
-import { bcastAppend, bcastHeartbeat } from './leader.js';
+import { bcastAppend, bcastHeartbeat, sendReadRound } from './leader.js';
 import type { RaftState } from './raft-state.js';
 import type { HardState, LogIndex, Ready, Term } from './types.js';
 
@@ -27,7 +27,7 @@ export function takeReady(s: RaftState): Ready {
     if (s.needBcast || s.commitChanged) bcastAppend(s, s.commitChanged);
     if (s.isReadyLeader() && s.reads.needsRound()) {
       if (s.conf.voters.length === 1) s.answerReads(s.reads.confirmAll(s.raftLog.committed));
-      else bcastHeartbeat(s, s.reads.startRound(s.raftLog.committed), false);
+      else sendReadRound(s, s.reads.startRound(s.raftLog.committed));
     }
   }
   // A follower's reads that arrived since its last request go to its leader in one request.

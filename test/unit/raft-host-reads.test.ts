@@ -68,20 +68,54 @@ describe('raft host reads', () => {
     await hosts.stop();
   });
 
-  it('raft host reads - a leader\'s strong reads of four groups go to each peer node in one frame of heartbeats', async () => {
+  it('raft host reads - a leader\'s strong reads of four groups go in one frame of heartbeats to one peer (three voters need one acknowledgement), acknowledged on its reply', async () => {
     const { hosts, b, written } = await cluster();
     hosts.recording = true;
     const reads = GROUPS.map((g) => b.host.readIndex(g, { mode: 'strong', timeoutMs: 2_000 }).then((r) => ({ g, ...r })));
     const answers = await hosts.settle(Promise.all(reads));
     hosts.recording = false;
     for (const r of answers) assert.ok(r.index >= must(written.get(r.g), 'its write'), `${r.g}: read index ${r.index} misses its write`);
-    for (const peer of ['a', 'c']) {
-      const first = must(hosts.frames.find((f) => f.from === 'b' && f.to === peer && carrying(f, 'heartbeat').length > 0), `a round to ${peer}`);
-      assert.deepEqual(carrying(first, 'heartbeat').map(([g]) => g).sort(), GROUPS, `the first frame of heartbeats to ${peer} carries every group's round`);
-      const acks = must(hosts.frames.find((f) => f.from === peer && f.to === 'b' && carrying(f, 'heartbeatResp').length > 0), `${peer}'s acknowledgements`);
-      assert.equal(acks.kind, 'reply', `${peer} acknowledges on the reply`);
-      assert.deepEqual(carrying(acks, 'heartbeatResp').map(([g]) => g).sort(), GROUPS);
+    const rounds = hosts.frames.filter((f) => f.from === 'b' && carrying(f, 'heartbeat').length > 0);
+    const first = must(rounds[0], 'a round');
+    assert.deepEqual(carrying(first, 'heartbeat').map(([g]) => g).sort(), GROUPS, 'the first frame of heartbeats carries every group\'s round');
+    const peer = first.to;
+    const acks = must(hosts.frames.find((f) => f.from === peer && f.to === 'b' && carrying(f, 'heartbeatResp').length > 0), `${peer}'s acknowledgements`);
+    assert.equal(acks.kind, 'reply', `${peer} acknowledges on the reply`);
+    assert.deepEqual(carrying(acks, 'heartbeatResp').map(([g]) => g).sort(), GROUPS);
+    const other = peer === 'a' ? 'c' : 'a';
+    assert.equal(hosts.frames.filter((f) => f.from === 'b' && f.to === other && carrying(f, 'heartbeat').length > 0 && f.kind === 'request').length, 0, `no round went to ${other} too`);
+    await hosts.stop();
+  });
+
+  it('raft host reads - a node that leads two groups and follows two others confirms the reads of all four with one exchange with the other leader\'s node', async () => {
+    const hosts = new MemoryHosts();
+    for (const id of ['a', 'b', 'c']) hosts.add(id);
+    for (const g of GROUPS) {
+      for (const n of hosts.nodes.values()) await n.host.createGroup(g, { voters: ['a', 'b', 'c'], stateMachine: new MemoryStateMachine() });
     }
+    // g1, g2 led by a; g3, g4 led by b
+    const leadOf = (g: string): string => (g === 'g1' || g === 'g2' ? 'a' : 'b');
+    for (const g of GROUPS) {
+      await hosts.until(() => hosts.leader(g) !== undefined, 5_000, `a leader of ${g}`);
+      const l = must(hosts.leader(g), 'a leader');
+      if (l.id !== leadOf(g)) await hosts.settle(l.host.transferLeadership(g, leadOf(g)));
+      await hosts.until(() => hosts.leader(g)?.id === leadOf(g), 5_000, `${leadOf(g)} leading ${g}`);
+      await hosts.settle(hosts.node(leadOf(g)).host.propose(g, enc.encode(`w-${g}`), { concern: 'all', timeoutMs: 2_000 }));
+    }
+    const a = hosts.node('a');
+    await hosts.until(() => GROUPS.every((g) => hosts.node(leadOf(g)).host.inspect(g).quiesced), 5_000, 'the groups to quiesce');
+    hosts.recording = true;
+    // On a: its own strong reads of g1, g2 (it leads) and of g3, g4 (b leads), begun together.
+    const reads = GROUPS.map((g) => (leadOf(g) === 'a' ? a.host.readIndex(g, { mode: 'strong', timeoutMs: 2_000 }) : a.host.followerReadIndex(g, { mode: 'strong', timeoutMs: 2_000 })));
+    await hosts.settle(Promise.all(reads));
+    hosts.recording = false;
+    const fromA = hosts.frames.filter((f) => f.from === 'a' && f.kind === 'request' && f.msgs.length > 0);
+    assert.equal(fromA.length, 1, `a sent ${fromA.length} frames: ${JSON.stringify(fromA.map((f) => [f.to, f.msgs.map(([g, m]) => `${g}:${m.type}`)]))}`);
+    const frame = must(fromA[0], 'the frame');
+    assert.equal(frame.to, 'b', 'to the node it asks for read indexes anyway');
+    assert.deepEqual(frame.msgs.map(([g, m]) => `${g}:${m.type}`).sort(), ['g1:heartbeat', 'g2:heartbeat', 'g3:readReq', 'g4:readReq']);
+    const reply = must(hosts.frames.find((f) => f.from === 'b' && f.to === 'a' && f.kind === 'reply'), 'the reply');
+    assert.deepEqual(reply.msgs.map(([g, m]) => `${g}:${m.type}`).sort(), ['g1:heartbeatResp', 'g2:heartbeatResp', 'g3:readResp', 'g4:readResp']);
     await hosts.stop();
   });
 
