@@ -148,9 +148,6 @@ export class LeaderAsks {
   private queuedLeased = true;
   private seq = 0;
   private readonly out = new Map<number, { ids: number[]; tick: number }>();
-  /** Requests sent, and reads they carried. */
-  requests = 0;
-  reads = 0;
 
   constructor(
     private readonly expireTicks: number,
@@ -177,8 +174,6 @@ export class LeaderAsks {
     const ctx = ++this.seq;
     const leased = this.queuedLeased;
     this.out.set(ctx, { ids: this.queued, tick: now });
-    this.requests++;
-    this.reads += this.queued.length;
     this.queued = [];
     this.queuedLeased = true;
     return { ctx, leased };
