@@ -108,7 +108,10 @@ export type ShardRequest =
   | { type: 'reshardStatus' }
   /** To a source's leader, from a target's importer: what moves to the target (reshard-import.ts). */
   | { type: 'pull'; pull: PullRequest }
-  /** To the leader, from a follower serving a `strong` or `leased` read: answered with {@link ReadIndexResult}. */
+  /**
+   * To the leader, from a follower serving a `strong` or `leased` read: answered with {@link ReadIndexResult}.
+   * Followers now ask over the Raft transport (RaftHost.followerReadIndex); still answered for those of an earlier version.
+   */
   | { type: 'readIndex'; mode: 'strong' | 'leased'; from: string; timeoutMs: number }
   | { type: 'status' }
   /**

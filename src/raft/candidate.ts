@@ -4,7 +4,7 @@
  * and how any replica answers a vote request, with leader stickiness. Plain functions over the
  * replica's RaftState (raft-state.ts).
  */
-import { stepFollower } from './follower.js';
+import { refuseReadIndex, stepFollower } from './follower.js';
 import { becomeLeader } from './leader.js';
 import { quorum } from './membership.js';
 import { assertNever } from './progress.js';
@@ -109,6 +109,10 @@ export function stepCandidate(s: RaftState, m: Message): void {
     case 'preVote':
     case 'leaseReq':
     case 'leaseResp':
+    case 'readResp':
+      return;
+    case 'readReq':
+      refuseReadIndex(s, m);
       return;
     default:
       assertNever(m);

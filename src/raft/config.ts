@@ -34,6 +34,8 @@ export interface TestingBugs {
   commitWithoutLeaseHolders?: boolean;
   /** Grant votes without the up-to-date log check of §5.4.1. */
   voteWithoutLogCheck?: boolean;
+  /** A follower's read joins the read index request already sent to the leader, when one is out (it must wait for the next: the leader may have taken that index before the read began). */
+  readJoinsSentRequest?: boolean;
 }
 
 export interface RaftConfig {

@@ -35,6 +35,13 @@ export function stepFollower(s: RaftState, m: Message): void {
     case 'leaseResp':
       takeLease(s, m);
       return;
+    case 'readResp':
+      takeReadIndex(s, m);
+      return;
+    case 'readReq':
+      // The asker takes this replica for its leader: it does not lead.
+      refuseReadIndex(s, m);
+      return;
     case 'leaseReq':
     case 'appResp':
     case 'heartbeatResp':
@@ -46,6 +53,28 @@ export function stepFollower(s: RaftState, m: Message): void {
     default:
       assertNever(m);
   }
+}
+
+// ---------------------------------------------------------------- read indexes asked of the leader
+
+/**
+ * The leader's answer to this follower's request for a read index, in the term it was asked in
+ * (RaftNode.step drops an answer of an earlier term; a later term fails every read asked before
+ * it: RaftState.reset). With three voters or fewer the leader answers at once, with no round: that
+ * this replica is still in the term the answer was given in completes the quorum (RaftNode.readIndex).
+ */
+function takeReadIndex(s: RaftState, m: Extract<Message, { type: 'readResp' }>): void {
+  const ids = s.asks.answered(m.ctx);
+  if (m.reject || m.from !== s.lead) {
+    for (const id of ids) s.readFailures.push({ id, reason: 'notLeader' });
+    return;
+  }
+  for (const id of ids) s.readStates.push({ id, index: m.index });
+}
+
+/** A replica that does not lead refuses a read index asked of it. */
+export function refuseReadIndex(s: RaftState, m: Extract<Message, { type: 'readReq' }>): void {
+  s.send({ type: 'readResp', from: s.id, to: m.from, term: s.term as Term, ctx: m.ctx, index: 0 as LogIndex, reject: true });
 }
 
 // ---------------------------------------------------------------- a leader's messages (§5.3, §7)

@@ -147,12 +147,17 @@ export function stepLeader(s: RaftState, m: Message): void {
       if (s.quiesced && (pr.match < s.raftLog.lastIndex() || pr.state !== 'replicate')) s.wake();
       if (pr.match < s.raftLog.lastIndex()) sendAppend(s, m.from, false);
       if (!pr.isLearner) {
-        s.readStates.push(...s.reads.confirm(s.voterPeers(), s.prs, s.quorumOthers()));
+        s.answerReads(s.reads.confirm(s.voterPeers(), s.prs, s.quorumOthers()));
       }
       return;
     }
     case 'leaseReq':
       grantLease(s, m);
+      return;
+    case 'readReq':
+      readIndex(s, m.ctx, m.leased, m.from, true);
+      return;
+    case 'readResp':
       return;
     case 'app':
     case 'heartbeat':
@@ -222,6 +227,44 @@ export function bcastHeartbeat(s: RaftState, seq: number, quiesce: boolean): voi
   }
 }
 
+/**
+ * A heartbeat round started for reads waiting on a quorum (ReadIndex, §8). When the quorum needs
+ * one acknowledgement besides the leader's own (three voters), the round goes to one voter that
+ * answered recently: preferably one the host sends a frame to in this turn anyway (RaftState
+ * readPeerHint), so that the round costs no exchange of its own; else the one that acknowledged
+ * the latest round. Any voter's acknowledgement of a round sent after the reads began confirms
+ * them; the heartbeats of the ticks still go to every peer (liveness, and a round whose peer
+ * stopped answering is covered by the next tick's). Otherwise, to every peer.
+ */
+export function sendReadRound(s: RaftState, seq: number): void {
+  if (s.quorumOthers() !== 1) {
+    bcastHeartbeat(s, seq, false);
+    return;
+  }
+  let pick: NodeId | undefined;
+  let best = -1;
+  for (const n of s.voterPeers()) {
+    const pr = s.prs.get(n);
+    if (!pr || !pr.recentActive) continue;
+    if (s.readPeerHint?.has(n)) {
+      pick = n;
+      break;
+    }
+    if (pr.ackedSeq > best) {
+      best = pr.ackedSeq;
+      pick = n;
+    }
+  }
+  if (pick === undefined) {
+    bcastHeartbeat(s, seq, false);
+    return;
+  }
+  const pr = s.prs.get(pick) as Progress;
+  const commit = Math.min(pr.match, s.raftLog.committed);
+  pr.commitSent = Math.max(pr.commitSent, commit);
+  s.send({ type: 'heartbeat', from: s.id, to: pick, term: s.term as Term, commit: commit as LogIndex, seq, quiesce: false });
+}
+
 // ---------------------------------------------------------------- proposals, and commit (§5.4.2)
 
 /** Leader: appends entries (RaftNode.propose); they are sent in the next Ready, batched. */
@@ -279,29 +322,36 @@ export function maybeCommit(s: RaftState): boolean {
 
 // ---------------------------------------------------------------- linearizable reads (§8, diss. §6.4)
 
-/** Leader: answers read `id` at once or queues it for a heartbeat round (RaftNode.readIndex says when, and why that is safe). */
-export function readIndex(s: RaftState, id: number, leased: boolean, forPeer?: NodeId): void {
+/**
+ * Leader: answers read `id` at once or queues it for a heartbeat round (RaftNode.readIndex says
+ * when, and why that is safe). `remote`: `id` is the ctx of a follower's `readReq` from
+ * `forPeer`, answered with a `readResp` (which the follower takes only in the term it asked in);
+ * otherwise a local caller's read, answered as a ReadState.
+ */
+export function readIndex(s: RaftState, id: number, leased: boolean, forPeer?: NodeId, remote = false): void {
   s.wake();
+  const peer = remote ? forPeer : undefined;
   if (s.role !== 'leader') {
-    s.readFailures.push({ id, reason: 'notLeader' });
+    s.failReads([{ id, reason: 'notLeader', ...(peer === undefined ? {} : { peer }) }]);
     return;
   }
+  const answer = (index: number): void => s.answerReads([{ id, index: index as LogIndex, ...(peer === undefined ? {} : { peer }) }]);
   const leaseIndex = leased ? leasedReadIndex(s) : undefined;
   if (leaseIndex !== undefined) {
-    s.readStates.push({ id, index: leaseIndex });
+    answer(leaseIndex);
     if (forPeer !== undefined) nudgeCommit(s, forPeer);
     return;
   }
   if (s.conf.voters.length === 1 && s.isVoter() && s.isReadyLeader()) {
-    s.readStates.push({ id, index: s.raftLog.committed as LogIndex });
+    answer(s.raftLog.committed);
     return;
   }
   if (forPeer !== undefined && peerCompletesQuorum(s, forPeer)) {
-    s.readStates.push({ id, index: s.raftLog.committed as LogIndex });
+    answer(s.raftLog.committed);
     nudgeCommit(s, forPeer);
     return;
   }
-  s.reads.add(id);
+  s.reads.add(id, peer);
 }
 
 /** Whether this ready leader and voter `peer` make a quorum of the voters by themselves. */

@@ -198,6 +198,7 @@ export class RaftNode {
     s.sinceStart++;
     if (s.role === 'leader') tickLeader(s);
     else tickElection(s);
+    for (const id of s.asks.expire(s.ticks)) s.readFailures.push({ id, reason: 'notLeader' });
   }
 
   /** Appends entries on the leader. They are sent in the next Ready, batched. */
@@ -225,6 +226,31 @@ export class RaftNode {
    */
   readIndex(id: number, leased: boolean, forPeer?: NodeId): void {
     readIndex(this.#state, id, leased, forPeer);
+  }
+
+  /**
+   * Leader: the peers the host will send a frame to anyway in its current turn (until the next
+   * call). A read round that needs one acknowledgement goes to one of them rather than to every
+   * voter (leader.ts, sendReadRound). A hint only: any voter's acknowledgement is as good.
+   */
+  preferReadPeers(peers: ReadonlySet<string> | undefined): void {
+    this.#state.readPeerHint = peers;
+  }
+
+  /**
+   * Follower: asks the leader for a read index on behalf of read `id` (Raft §8 on a follower).
+   * Every read asked for before the next Ready goes in one `readReq`; the answer comes in a later
+   * Ready as a ReadState (the index is confirmed: serve once applied ≥ it) or a ReadFailure (no
+   * leader known, the leader refused, the term changed, or no answer for two election timeouts).
+   * `leased` lets the leader answer from its lease; one read that is not makes the request strong.
+   */
+  askLeaderReadIndex(id: number, leased: boolean): void {
+    const s = this.#state;
+    if (s.role !== 'follower' || s.lead === null) {
+      s.readFailures.push({ id, reason: 'notLeader' });
+      return;
+    }
+    s.asks.add(id, leased);
   }
 
   /**

@@ -17,7 +17,7 @@ import { applyConf } from './leader.js';
 import { quorum } from './membership.js';
 import type { Progress } from './progress.js';
 import { RaftLog } from './raft-log.js';
-import { ReadTracker } from './read-tracker.js';
+import { LeaderAsks, ReadTracker, type LeaderRead } from './read-tracker.js';
 import type { ConfState, Entry, HardState, LogIndex, Message, NodeId, ReadFailure, ReadState, Role, SnapshotMeta, SoftState, Term } from './types.js';
 
 // ---------------------------------------------------------------- what a replica starts from
@@ -104,6 +104,10 @@ export class RaftState {
   termStart = 0;
   idleTicks = 0;
   readonly reads: ReadTracker;
+  /** Leader: peers the host sends a frame to anyway in this turn (RaftNode.preferReadPeers): a read round that needs one acknowledgement goes to one of them. */
+  readPeerHint: ReadonlySet<string> | undefined;
+  /** Follower: reads waiting for a read index from the leader (read-tracker.ts). */
+  readonly asks: LeaderAsks;
 
   // ---------------------------------------------------------------- read leases (leases.ts)
 
@@ -140,6 +144,7 @@ export class RaftState {
     this.id = this.cfg.id;
     this.rand = seededRandom(this.cfg.seed);
     this.reads = new ReadTracker(this.cfg.electionTicks);
+    this.asks = new LeaderAsks(2 * this.cfg.electionTicks, this.cfg.bugs.readJoinsSentRequest === true);
     const hs = init.hardState;
     this.term = hs.term;
     this.vote = hs.vote;
@@ -238,8 +243,24 @@ export class RaftState {
     this.leaseAsk = null;
     this.votes.clear();
     this.idleTicks = 0;
-    if (this.role === 'leader') this.readFailures.push(...this.reads.failAll('stepDown'));
-    else this.readFailures.push(...this.reads.failAll('notLeader'));
+    this.failReads(this.reads.failAll(this.role === 'leader' ? 'stepDown' : 'notLeader'));
+    for (const id of this.asks.failAll()) this.readFailures.push({ id, reason: 'notLeader' });
+  }
+
+  /** Leader: answers reads it confirmed: a local caller's as a ReadState, a follower's request with a `readResp`. */
+  answerReads(done: readonly (ReadState & LeaderRead)[]): void {
+    for (const r of done) {
+      if (r.peer === undefined) this.readStates.push({ id: r.id, index: r.index });
+      else this.send({ type: 'readResp', from: this.id, to: r.peer, term: this.term as Term, ctx: r.id, index: r.index, reject: false });
+    }
+  }
+
+  /** Leader: fails reads it can no longer confirm: a local caller's as a ReadFailure, a follower's request with a rejecting `readResp`. */
+  failReads(failed: readonly (ReadFailure & LeaderRead)[]): void {
+    for (const f of failed) {
+      if (f.peer === undefined) this.readFailures.push({ id: f.id, reason: f.reason });
+      else this.send({ type: 'readResp', from: this.id, to: f.peer, term: this.term as Term, ctx: f.id, index: 0 as LogIndex, reject: true });
+    }
   }
 
   becomeFollower(t: number, lead: NodeId | null): void {

@@ -19,8 +19,13 @@ import type { LogIndex, NodeId, ReadFailure, ReadState } from './types.js';
 /** A lease ends this many ticks short of an election timeout after the round it rests on. */
 const LEASE_MARGIN_TICKS = 2;
 
-interface PendingRead {
+/** A read confirmed or failed by the leader: a local caller's (its id), or a follower's request (`peer`, and the request's ctx as `id`). */
+export interface LeaderRead {
   id: number;
+  peer?: NodeId;
+}
+
+interface PendingRead extends LeaderRead {
   /** The commit index when the read entered a round; -1 until then. */
   index: number;
   seq: number;
@@ -44,8 +49,9 @@ export class ReadTracker {
     for (const [s, at] of this.sentAt) if (at < this.now - this.electionTicks) this.sentAt.delete(s);
   }
 
-  add(id: number): void {
-    this.reads.push({ id, index: -1, seq: 0 });
+  /** A read waiting for the next round: a local caller's `id`, or a follower's request `id` from `peer`. */
+  add(id: number, peer?: NodeId): void {
+    this.reads.push(peer === undefined ? { id, index: -1, seq: 0 } : { id, peer, index: -1, seq: 0 });
   }
 
   pending(): number {
@@ -82,12 +88,12 @@ export class ReadTracker {
   }
 
   /** Reads whose round a quorum has acknowledged. */
-  confirm(peers: readonly NodeId[], prs: ReadonlyMap<NodeId, Progress>, needed: number): ReadState[] {
+  confirm(peers: readonly NodeId[], prs: ReadonlyMap<NodeId, Progress>, needed: number): (ReadState & LeaderRead)[] {
     const q = this.quorumSeq(peers, prs, needed);
-    const done: ReadState[] = [];
+    const done: (ReadState & LeaderRead)[] = [];
     this.reads = this.reads.filter((r) => {
       if (r.index >= 0 && r.seq <= q) {
-        done.push({ id: r.id, index: r.index as LogIndex });
+        done.push(r.peer === undefined ? { id: r.id, index: r.index as LogIndex } : { id: r.id, peer: r.peer, index: r.index as LogIndex });
         return false;
       }
       return true;
@@ -95,8 +101,8 @@ export class ReadTracker {
     return done;
   }
 
-  confirmAll(commit: number): ReadState[] {
-    const done = this.reads.map((r) => ({ id: r.id, index: (r.index >= 0 ? r.index : commit) as LogIndex }));
+  confirmAll(commit: number): (ReadState & LeaderRead)[] {
+    const done = this.reads.map((r) => ({ id: r.id, ...(r.peer === undefined ? {} : { peer: r.peer }), index: (r.index >= 0 ? r.index : commit) as LogIndex }));
     this.reads = [];
     return done;
   }
@@ -122,9 +128,84 @@ export class ReadTracker {
     this.leaseFloor = this.seq;
   }
 
-  failAll(reason: ReadFailure['reason']): ReadFailure[] {
-    const out = this.reads.map((r) => ({ id: r.id, reason }));
+  failAll(reason: ReadFailure['reason']): (ReadFailure & LeaderRead)[] {
+    const out = this.reads.map((r) => ({ id: r.id, ...(r.peer === undefined ? {} : { peer: r.peer }), reason }));
     this.reads = [];
     return out;
+  }
+}
+
+/**
+ * A follower's reads waiting for a read index from its leader (Raft §8 on a follower; etcd's
+ * MsgReadIndex). Reads that arrive before the next Ready share one request (`readReq`): each of
+ * them began before it left, so the index the leader confirms on receiving it covers every write
+ * acknowledged before any of them. A read arriving after a request left waits for the next one.
+ * A request unanswered for `expireTicks` ticks counts as lost, and its reads fail.
+ */
+export class LeaderAsks {
+  private queued: number[] = [];
+  /** Whether every queued read is `leased` (one `strong` read makes the request strong). */
+  private queuedLeased = true;
+  private seq = 0;
+  private readonly out = new Map<number, { ids: number[]; tick: number }>();
+
+  constructor(
+    private readonly expireTicks: number,
+    /** The deliberate bug `readJoinsSentRequest` (config.ts): for the simulation's checks only. */
+    private readonly joinSentBug = false,
+  ) {}
+
+  add(id: number, leased: boolean): void {
+    const last = this.joinSentBug ? this.out.get(this.seq) : undefined;
+    if (last) {
+      last.ids.push(id);
+      return;
+    }
+    this.queued.push(id);
+    if (!leased) this.queuedLeased = false;
+  }
+
+  hasQueued(): boolean {
+    return this.queued.length > 0;
+  }
+
+  /** Moves the queued reads into a request sent at tick `now`: its ctx, and whether it may be answered from the leader's lease. */
+  send(now: number): { ctx: number; leased: boolean } {
+    const ctx = ++this.seq;
+    const leased = this.queuedLeased;
+    this.out.set(ctx, { ids: this.queued, tick: now });
+    this.queued = [];
+    this.queuedLeased = true;
+    return { ctx, leased };
+  }
+
+  /** The reads of request `ctx` (none when it is unknown: answered already, expired, or failed). */
+  answered(ctx: number): number[] {
+    const r = this.out.get(ctx);
+    if (!r) return [];
+    this.out.delete(ctx);
+    return r.ids;
+  }
+
+  /** Reads of requests sent before tick `now - expireTicks`: given up. */
+  expire(now: number): number[] {
+    const ids: number[] = [];
+    for (const [ctx, r] of this.out) {
+      if (r.tick + this.expireTicks <= now) {
+        ids.push(...r.ids);
+        this.out.delete(ctx);
+      }
+    }
+    return ids;
+  }
+
+  /** Every read, queued or sent: they fail (a new term, or no leader to ask). */
+  failAll(): number[] {
+    const ids = [...this.queued];
+    for (const r of this.out.values()) ids.push(...r.ids);
+    this.queued = [];
+    this.queuedLeased = true;
+    this.out.clear();
+    return ids;
   }
 }

@@ -4,13 +4,13 @@
  * replica's RaftState (raft-state.ts). The ordering and durability rules the host must follow
  * are on Ready's fields (types.ts).
  */
-import { bcastAppend, bcastHeartbeat } from './leader.js';
+import { bcastAppend, bcastHeartbeat, sendReadRound } from './leader.js';
 import type { RaftState } from './raft-state.js';
 import type { HardState, LogIndex, Ready, Term } from './types.js';
 
 /** Whether the host has anything to do: something to send, persist, apply or report, or a changed hard or soft state. */
 export function hasReady(s: RaftState): boolean {
-  if (s.msgs.length > 0 || s.needBcast || s.commitChanged || s.readStates.length > 0 || s.readFailures.length > 0) return true;
+  if (s.msgs.length > 0 || s.asks.hasQueued() || s.needBcast || s.commitChanged || s.readStates.length > 0 || s.readFailures.length > 0) return true;
   if (s.reads.needsRound() && s.role === 'leader' && s.isReadyLeader()) return true;
   if (s.pendingInstall || s.truncateOut !== undefined) return true;
   if (s.raftLog.persistHanded < s.raftLog.lastIndex()) return true;
@@ -26,8 +26,17 @@ export function takeReady(s: RaftState): Ready {
   if (s.role === 'leader') {
     if (s.needBcast || s.commitChanged) bcastAppend(s, s.commitChanged);
     if (s.isReadyLeader() && s.reads.needsRound()) {
-      if (s.conf.voters.length === 1) s.readStates.push(...s.reads.confirmAll(s.raftLog.committed));
-      else bcastHeartbeat(s, s.reads.startRound(s.raftLog.committed), false);
+      if (s.conf.voters.length === 1) s.answerReads(s.reads.confirmAll(s.raftLog.committed));
+      else sendReadRound(s, s.reads.startRound(s.raftLog.committed));
+    }
+  }
+  // A follower's reads that arrived since its last request go to its leader in one request.
+  if (s.asks.hasQueued()) {
+    if (s.role === 'follower' && s.lead !== null) {
+      const { ctx, leased } = s.asks.send(s.ticks);
+      s.send({ type: 'readReq', from: s.id, to: s.lead, term: s.term as Term, ctx, leased });
+    } else {
+      for (const id of s.asks.failAll()) s.readFailures.push({ id, reason: 'notLeader' });
     }
   }
   s.needBcast = false;

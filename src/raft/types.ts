@@ -106,7 +106,17 @@ export type Message =
    * The answer to `leaseReq` `id`: a lease of `ticks` ticks counted from when the follower asked
    * (0: refused), and the leader's commit index when it granted it.
    */
-  | (Base & { readonly type: 'leaseResp'; readonly id: number; readonly ticks: number; readonly commit: LogIndex });
+  | (Base & { readonly type: 'leaseResp'; readonly id: number; readonly ticks: number; readonly commit: LogIndex })
+  /**
+   * A follower asks its leader for a read index (Raft §8 on a follower, etcd's MsgReadIndex) on
+   * behalf of every read that reached it since its last request: `ctx` names the request.
+   */
+  | (Base & { readonly type: 'readReq'; readonly ctx: number; readonly leased: boolean })
+  /**
+   * The answer to `readReq` `ctx`: the confirmed read index, or `reject` (the receiver does not
+   * lead, or stopped leading before it could confirm). Only taken in the term it was asked in.
+   */
+  | (Base & { readonly type: 'readResp'; readonly ctx: number; readonly index: LogIndex; readonly reject: boolean });
 
 export type MessageType = Message['type'];
 
@@ -185,6 +195,8 @@ export function mustPersistBeforeSending(m: Message): boolean {
     case 'timeoutNow':
     case 'leaseReq':
     case 'leaseResp':
+    case 'readReq':
+    case 'readResp':
       return false;
     case 'appResp':
     case 'heartbeatResp':

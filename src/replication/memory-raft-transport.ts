@@ -16,8 +16,8 @@ export type FrameKind = 'request' | 'reply' | 'chunk' | 'chunkReply';
 export interface NetworkPolicy {
   /** The delays (ms) of the copies of a frame from `from` to `to` that arrive: none when lost, two when duplicated. */
   fate(from: string, to: string, kind: FrameKind): number[];
-  /** Sees every batch of Raft messages as it is sent (the simulation checks them). */
-  observe?(from: string, to: string, msgs: readonly [string, Message][]): void;
+  /** Sees every batch of Raft messages as it is sent (the simulation checks them): as a request of its own, or riding on the reply to one. */
+  observe?(from: string, to: string, msgs: readonly [string, Message][], kind: 'request' | 'reply'): void;
 }
 
 const RELIABLE: NetworkPolicy = { fate: () => [0] };
@@ -117,7 +117,7 @@ export class MemoryRaftTransport extends BatchingTransport<MemoryWaiting> {
   }
 
   protected request(peer: string, msgs: [string, Message][]): void {
-    this.net.policy.observe?.(this.node, peer, msgs);
+    this.net.policy.observe?.(this.node, peer, msgs, 'request');
     let answered = false;
     const unreachable = (): void => {
       if (answered || this.gone) return;
@@ -141,7 +141,7 @@ export class MemoryRaftTransport extends BatchingTransport<MemoryWaiting> {
   }
 
   protected respond(w: MemoryWaiting, msgs: [string, Message][] | undefined): void {
-    if (msgs) this.net.policy.observe?.(this.node, w.peer, msgs);
+    if (msgs) this.net.policy.observe?.(this.node, w.peer, msgs, 'reply');
     w.answer(msgs);
   }
 

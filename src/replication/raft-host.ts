@@ -25,7 +25,7 @@ import { parseRaftHostOptions, type CreateGroupOptions, type RaftHostDeps, type 
 
 export type { CreateGroupOptions, RaftHostDeps, RaftHostStartOptions };
 import { PeerLiveness } from './raft-liveness.js';
-import { requestRead, waitApplied, type ReadDeps, type ReadMode } from './raft-reads.js';
+import { askLeaderRead, requestRead, waitApplied, type ReadDeps, type ReadMode } from './raft-reads.js';
 import { SnapshotStreams } from './raft-snapshots.js';
 import type { GroupStatus, RoleChange, SnapshotProgress, WriteConcern } from './raft-state-machine.js';
 import { NatsRaftTransport } from './nats-raft-transport.js';
@@ -308,6 +308,25 @@ export class RaftHost {
       // The term the index is taken in: a follower serving the read checks it is still in it (RaftNode.readIndex).
       const term = g.core.term;
       return requestRead(g, o, true, this.readDeps).then((index) => ({ index, term }));
+    });
+  }
+
+  /**
+   * On a follower: a read index its leader confirmed (`strong`: by a quorum; `leased`: by its
+   * lease), asked for over the Raft transport: the reads of all this node's groups that wait for
+   * an index from one peer node go in one frame per turn, and the answers ride back on its reply.
+   * Resolves with the index and the term it was given in (this replica was still in that term
+   * when the answer arrived: with three voters or fewer that completes the leader's quorum); not
+   * yet applied here (then {@link waitApplied}). Rejects with NotLeaderError when this replica
+   * knows no leader, the leader refused or the term changed; TimeoutError after `timeoutMs`.
+   */
+  followerReadIndex(groupId: string, o: { mode: ReadMode; timeoutMs: number }): Promise<{ index: number; term: number }> {
+    return settle(() => {
+      checkTimeout(o.timeoutMs);
+      this.catchUp();
+      const g = this.serving(groupId);
+      const term = g.core.term;
+      return askLeaderRead(g, o, this.readDeps).then((index) => ({ index, term }));
     });
   }
 

@@ -39,6 +39,22 @@ export function requestRead(g: GroupReplica, o: { mode: ReadMode; timeoutMs: num
   return p;
 }
 
+/**
+ * On a follower: the leader's confirmed read index, asked for through the Raft transport (the
+ * core's `readReq`, RaftNode.askLeaderReadIndex). The reads of every group of this node that wait
+ * for an index from one peer node go to it in one frame per turn, and its answers ride back on
+ * the reply. The index is not yet applied here: the caller waits for that ({@link waitApplied}).
+ */
+export function askLeaderRead(g: GroupReplica, o: { mode: ReadMode; timeoutMs: number }, deps: ReadDeps): Promise<number> {
+  if (o.mode !== 'strong' && o.mode !== 'leased') throw new InvalidArgumentError(`mode must be 'strong' or 'leased', got ${String(o.mode)}`);
+  if (g.core.role !== 'follower' || g.core.lead === null) return Promise.reject(deps.notLeader(g, 'notLeader', g.core.lead));
+  const id = deps.nextId();
+  const p = g.waiters.read(id, true, o.timeoutMs);
+  g.core.askLeaderReadIndex(id, o.mode === 'leased');
+  deps.markDirty(g);
+  return p;
+}
+
 /** Resolves once this replica has applied `index` (at once if it has). */
 export function waitApplied(g: GroupReplica, index: number, timeoutMs: number, deps: ReadDeps): Promise<void> {
   if (!Number.isSafeInteger(index) || index < 0) throw new InvalidArgumentError(`index must be a non-negative integer, got ${String(index)}`);

@@ -71,9 +71,17 @@ export class TurnPipeline {
     const traced = this.deps.traces.take();
     const readies: { g: GroupReplica; rd: Ready }[] = [];
     const writes: (() => void)[] = [];
+    // The peers this turn sends a frame to anyway: the replies to their requests, the leaders of
+    // the groups it follows that have something to do (a read index to ask, say), and whoever a
+    // group queued a message for so far. A leader's read round goes to one of them when it needs
+    // one acknowledgement (RaftNode.preferReadPeers).
+    const peers = new Set<string>(waiting.map((w) => w.peer));
+    for (const g of dirty) if (g.core.role !== 'leader' && g.core.lead !== null) peers.add(g.core.lead);
     for (const g of dirty) {
+      g.core.preferReadPeers(peers);
       while (g.core.hasReady()) {
         const rd = g.core.ready();
+        for (const m of rd.messages) peers.add(m.to);
         if (rd.entries.length > 0 || rd.snapshot || rd.truncateFrom !== undefined || (rd.hardState && !commitOnly(rd.hardState, g.persistedHard))) {
           // A hard state that only moved the commit index promises nothing and Raft recovers
           // the commit index after a crash: it is written with the group's next real write
@@ -110,7 +118,11 @@ export class TurnPipeline {
       if (compaction) writes.push(compaction);
     }
     dirty.clear();
-    this.deps.transport.flush(this.deps.now());
+    // A turn with nothing to write, and no flush in flight, is carried out at once (afterFlush):
+    // then everything it sends goes out together there, riding on the replies to the requests it
+    // stepped (a leader's answer to a follower's read index, a heartbeat's acknowledgement)
+    // instead of as requests of their own.
+    if (writes.length > 0 || this.inFlight > 0) this.deps.transport.flush(this.deps.now());
     if (readies.length === 0 && writes.length === 0) {
       this.deps.transport.flush(this.deps.now(), waiting);
       if (traced) for (const s of traced.afterSend) endSpan(s);

@@ -3,6 +3,7 @@
  * memory transport on a reliable network, the memory log store (its flush can be made to fail),
  * a manual clock, and a state machine in memory whose apply and restore a test can break or slow.
  */
+import type { Message } from '../../src/raft/types.js';
 import { MemoryRaftNetwork } from '../../src/replication/memory-raft-transport.js';
 import { RaftHost } from '../../src/replication/raft-host.js';
 import type { AppliedEntry, StateMachine } from '../../src/replication/raft-state-machine.js';
@@ -121,11 +122,17 @@ export class MemoryHosts {
   readonly chunkArrivals = new Map<string, number>();
   /** Nodes cut off: nothing they send arrives, nothing sent to them arrives. */
   readonly cut = new Set<string>();
+  /** Frames of Raft messages sent, as requests or riding on replies, while {@link recording}. */
+  readonly frames: { from: string; to: string; kind: 'request' | 'reply'; msgs: [string, Message][] }[] = [];
+  recording = false;
   readonly net = new MemoryRaftNetwork(this.clock, {
     fate: (from, to, kind) => {
       if (this.cut.has(from) || this.cut.has(to)) return [];
       if (kind === 'chunk') this.chunkArrivals.set(to, (this.chunkArrivals.get(to) ?? 0) + 1);
       return [0];
+    },
+    observe: (from, to, msgs, kind) => {
+      if (this.recording) this.frames.push({ from, to, kind, msgs: [...msgs] });
     },
   });
   readonly nodes = new Map<string, MemoryNode>();

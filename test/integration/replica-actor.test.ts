@@ -28,11 +28,11 @@ after(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('replica actor', () => {
-  /** A follower replica `replica.<uid>.0` whose leader confirms read indexes by `answerReadIndex`, with `waitApplied` and the applied index given. */
+  /** A follower replica `replica.<uid>.0` whose Raft group gets its leader's read indexes by `answerReadIndex`, with `waitApplied` and the applied index given. */
   async function follower(uid: string, appliedIndex: number, waitApplied: (index: number, timeoutMs: number) => Promise<void>): Promise<{ subject: string; readIndex: () => Promise<(r: ReadIndexResult) => void> }> {
     let answerReadIndex: ((r: ReadIndexResult) => void) | undefined;
     const requester: Requester = {
-      request: <R>() => new Promise<R>((resolve) => (answerReadIndex = resolve as (r: ReadIndexResult) => void)),
+      request: () => Promise.reject(new Error('not used')),
     };
     const resources: ReplicaResources = {
       store: { appliedIndex, servingEpoch: 0, reshard: null, pull: () => { throw new Error('not used'); }, count: () => 3, search: () => Promise.resolve([]), get: () => Promise.resolve([]) },
@@ -40,6 +40,7 @@ describe('replica actor', () => {
         propose: () => Promise.reject(new Error('not used')),
         readBarrier: () => Promise.reject(new Error('not used')),
         readIndex: () => Promise.reject(new Error('not used')),
+        followerReadIndex: () => new Promise<ReadIndexResult>((resolve) => (answerReadIndex = resolve)),
         term: () => 1,
         waitApplied,
         leaseRead: () => undefined,

@@ -27,7 +27,7 @@ describe('raft simulation', () => {
     const seeds = ONE !== undefined ? [ONE] : Array.from({ length: SEEDS }, (_, i) => i + 1);
     const failures: string[] = [];
     const totals = {
-      writes: 0, commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, followerReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0,
+      writes: 0, commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, followerReads: 0, askedReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0,
       movesPlanned: 0, movesDone: 0, movesStopped: 0, coordinatorCrashes: 0, retargets: 0, replicasDeleted: 0, joins: 0, joinsAfterAdded: 0,
     };
     let maxHeal = 0;
@@ -44,7 +44,7 @@ describe('raft simulation', () => {
     if (ONE === undefined) {
       // The faults must really happen, or the run proves little.
       assert.ok(totals.damagedOutages <= seeds.length / 100, `too many outages by damaged replicas: ${totals.damagedOutages}`);
-      assert.ok(totals.snapshots > 0 && totals.confChanges > 0 && totals.crashes > 0 && totals.reads > 0 && totals.leaseReads > 0 && totals.followerReads > 0 && totals.corruptions > 0 && totals.transfers > 0 && totals.writes > 0, JSON.stringify(totals));
+      assert.ok(totals.snapshots > 0 && totals.confChanges > 0 && totals.crashes > 0 && totals.reads > 0 && totals.leaseReads > 0 && totals.followerReads > 0 && totals.askedReads > 0 && totals.corruptions > 0 && totals.transfers > 0 && totals.writes > 0, JSON.stringify(totals));
       assert.ok(totals.movesDone > 0 && totals.coordinatorCrashes > 0 && totals.replicasDeleted > 0 && totals.joinsAfterAdded > 0 && totals.joins > totals.joinsAfterAdded, JSON.stringify(totals));
     }
   });
@@ -87,6 +87,12 @@ describe('raft simulation', () => {
         if (err instanceof SimViolation && /lease read/.test(err.message)) caught = err.message;
       }
     }
+    assert.ok(caught, 'no seed caught the deliberate bug');
+    console.log(`deliberate bug caught: ${caught}`);
+  });
+
+  it('raft sim - the checkers catch a follower whose read joins a read index request already sent to the leader (reads share only a request sent after they began)', async () => {
+    const caught = await firstCaught({ bugs: { readJoinsSentRequest: true } }, /asked over raft/);
     assert.ok(caught, 'no seed caught the deliberate bug');
     console.log(`deliberate bug caught: ${caught}`);
   });

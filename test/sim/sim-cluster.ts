@@ -130,7 +130,7 @@ export class SimCluster {
   private latestConf: { index: number; conf: ConfState };
   /** Counters a test may look at. */
   readonly stats = {
-    commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, followerReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0, writes: 0,
+    commits: 0, elections: 0, snapshots: 0, confChanges: 0, crashes: 0, reads: 0, leaseReads: 0, followerReads: 0, askedReads: 0, corruptions: 0, transfers: 0, damagedOutages: 0, writes: 0,
     movesPlanned: 0, movesDone: 0, movesStopped: 0, coordinatorCrashes: 0, retargets: 0, replicasDeleted: 0, joins: 0, joinsAfterAdded: 0,
   };
 
@@ -545,6 +545,12 @@ export class SimCluster {
       const floor = this.readFloor();
       if (to !== f && !this.blocked.has(`${f.id}>${to.id}`)) this.followerRead(f, to, floor);
     }
+    // Follower reads through a read index asked over the Raft transport (the core's readReq and
+    // readResp): one to three reads at once, which share one request.
+    if (f.host && fcore?.role === 'follower' && this.rnd() < 0.1) {
+      const n = 1 + Math.floor(this.rnd() * 3);
+      for (let i = 0; i < n; i++) this.askedRead(f, this.rnd() < 0.5 ? 'leased' : 'strong');
+    }
     if (this.rnd() < 0.05) {
       const floor = this.readFloor();
       const mode = this.rnd() < 0.5 ? 'leased' : 'strong';
@@ -561,6 +567,20 @@ export class SimCluster {
         }, noop);
       }
     }
+  }
+
+  /** A follower's read through a read index its host asks the leader for over the Raft transport; served once applied there. */
+  private askedRead(f: SimNode, mode: 'strong' | 'leased'): void {
+    const host = f.host as RaftHost;
+    const floor = this.readFloor();
+    host.followerReadIndex(GROUP, { mode, timeoutMs: REQUEST_MS }).then(({ index, term }) => {
+      if (index < floor) this.softFail(`follower read (${mode}, asked over raft) on ${f.id} (term ${term}) at index ${index} but ${floor} was already committed when it began`);
+      this.stats.askedReads++;
+      const sm = f.sm as SimStateMachine;
+      host.waitApplied(GROUP, index, REQUEST_MS).then(() => {
+        if (sm.appliedIndex < floor) this.softFail(`follower read (${mode}, asked over raft) on ${f.id} served at applied ${sm.appliedIndex} but ${floor} was already committed when it began`);
+      }, noop);
+    }, noop);
   }
 
   /** A follower asks `leader` for a read index, and serves the read once it applied it, if still in the term the index was taken in. */

@@ -341,6 +341,33 @@ describe('raft paper §5.5, §7, §8', () => {
   });
 });
 
+describe('raft §8 read rounds', () => {
+  it('raft §8 - with three voters a read round goes to one voter, the one the host sends to anyway when it says so, and its acknowledgement confirms the read', () => {
+    for (const hinted of ['b', 'c']) {
+      const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+      net.elect('a');
+      net.propose('a', 'w');
+      const a = net.core('a');
+      a.preferReadPeers(new Set([hinted]));
+      a.readIndex(7, false);
+      const rd = a.ready();
+      const beats = rd.messages.filter((m) => m.type === 'heartbeat');
+      assert.deepEqual(beats.map((m) => m.to), [id(hinted)], `the round goes to ${hinted} alone`);
+      net.queue.push(...rd.messages);
+      net.deliverAll();
+      assert.ok(a.status().readRounds >= 1);
+    }
+    // Five voters need two acknowledgements: the round goes to every peer.
+    const net5 = new RaftNet(['a', 'b', 'c', 'd', 'e'], NO_STICKY);
+    net5.elect('a');
+    net5.propose('a', 'w');
+    const a5 = net5.core('a');
+    a5.preferReadPeers(new Set(['b']));
+    a5.readIndex(9, false);
+    assert.equal(a5.ready().messages.filter((m) => m.type === 'heartbeat').length, 4);
+  });
+});
+
 describe('raft dissertation extensions', () => {
   it('raft diss. §9.6 - pre-vote: a partitioned node that rejoins does not raise the term or depose the leader', () => {
     const net = new RaftNet(['a', 'b', 'c'], { checkQuorum: true });

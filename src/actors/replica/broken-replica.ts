@@ -43,6 +43,7 @@ export function brokenResources(r: CollectionRecord, shard: number, self: string
       propose: fail,
       readBarrier: fail,
       readIndex: fail,
+      followerReadIndex: fail,
       term: () => 0,
       waitApplied: fail,
       leaseRead: () => undefined,

@@ -67,6 +67,12 @@ export interface ReplicatedGroup {
   readBarrier(opts: { mode: 'strong' | 'leased'; timeoutMs: number }): Promise<void>;
   /** On the leader: a read index confirmed per `mode`, not waiting to apply it, for the follower `forPeer`. */
   readIndex(opts: { mode: 'strong' | 'leased'; timeoutMs: number; forPeer?: string }): Promise<{ index: number; term: number }>;
+  /**
+   * On a follower: a read index its leader confirmed per `mode`, not waiting to apply it, asked
+   * for over the Raft transport (the reads of all this node's groups waiting for one peer's answer
+   * share its frames), with the term it was given in.
+   */
+  followerReadIndex(opts: { mode: 'strong' | 'leased'; timeoutMs: number }): Promise<{ index: number; term: number }>;
   /** This replica's current Raft term. */
   term(): number;
   /** Resolves once this replica has applied `index`. */
@@ -173,10 +179,11 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
       const post = ctx.poster();
       const stopRoleWatch = res.group.onRoleChange((ev) => post({ type: 'role', ev }));
       const leaderReads = new LeaderReadIndex(async (mode, timeoutMs) => {
-        const r = await cfg.requester.request<ReadIndexResult>(leaderSubj, { type: 'readIndex', mode, from: cfg.node, timeoutMs }, { timeoutMs });
+        const r = await res.group.followerReadIndex({ mode, timeoutMs });
         // Still in the term the leader took the index in, now that the answer is here: this
         // replica and the leader were a quorum in that term after the index was taken (with
         // three voters or fewer the leader counted on this check instead of a heartbeat round).
+        // The Raft core takes the answer only in that term; checked here again, as it costs nothing.
         if (res.group.term() !== r.term) {
           throw new NotLeaderError(`shard ${cfg.collection}/${cfg.shard}: the term changed (${r.term} -> ${res.group.term()}) while the leader confirmed a read index; retry`);
         }

@@ -361,6 +361,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
         changeMembership: (change) => deps.raft.changeMembership(group, change),
         readBarrier: (opts) => deps.raft.readBarrier(group, opts),
         readIndex: (opts) => deps.raft.readIndex(group, opts),
+        followerReadIndex: (opts) => deps.raft.followerReadIndex(group, opts),
         term: () => deps.raft.termOf(group),
         waitApplied: (index, timeoutMs) => deps.raft.waitApplied(group, index, timeoutMs),
         leaseRead: (timeoutMs) => deps.raft.leaseRead(group, timeoutMs),
