@@ -42,32 +42,47 @@ class TopK {
 /** Above this k, exact search sorts all candidates instead of keeping a running top k. */
 const TOP_K_INSERTION_MAX = 64;
 
-/** The k nearest of `labels` (all visible labels when null: hidden ones are skipped) to `q`, exactly; ties by id. */
+/**
+ * The k nearest of `labels` (all visible labels when null: hidden ones are skipped) to `q`, exactly; ties by id.
+ * A table that reads its vectors from a store must be inside {@link PointTable.beginRead}; the k
+ * it returns have their stored values' checksums checked (the others are scanned unchecked: a
+ * checksum per candidate would double the scan; the shard checks every value when it opens).
+ */
 export function exactTopK(table: PointTable, metric: Metric, q: Float32Array, k: number, labels: readonly number[] | null): Scored[] {
   const qNorm = norm(q);
-  const data = table.vectors;
+  const own = table.vectors;
   const dim = table.dim;
+  const dist = own
+    ? (label: number): number => distanceAt(metric, q, qNorm, own, label * dim, table.normOf(label))
+    : (label: number): number => distanceAt(metric, q, qNorm, table.vectorOf(label), 0, table.normOf(label));
+  let out: Scored[];
   if (k <= TOP_K_INSERTION_MAX) {
     const top = new TopK(k, table);
-    if (labels) for (const label of labels) top.offer(label, distanceAt(metric, q, qNorm, data, label * dim, table.normOf(label)));
-    else for (let label = 0; label < table.labelSpan; label++) if (table.isVisible(label)) top.offer(label, distanceAt(metric, q, qNorm, data, label * dim, table.normOf(label)));
-    return top.items;
+    if (labels) for (const label of labels) top.offer(label, dist(label));
+    else for (let label = 0; label < table.labelSpan; label++) if (table.isVisible(label)) top.offer(label, dist(label));
+    out = top.items;
+  } else {
+    const scored: Scored[] = [];
+    const score = (label: number): void => {
+      scored.push({ label, distance: dist(label) });
+    };
+    if (labels) for (const label of labels) score(label);
+    else for (let label = 0; label < table.labelSpan; label++) if (table.isVisible(label)) score(label);
+    out = sortScored(table, scored).slice(0, k);
   }
-  const scored: Scored[] = [];
-  const score = (label: number): void => {
-    scored.push({ label, distance: distanceAt(metric, q, qNorm, data, label * dim, table.normOf(label)) });
-  };
-  if (labels) for (const label of labels) score(label);
-  else for (let label = 0; label < table.labelSpan; label++) if (table.isVisible(label)) score(label);
-  return sortScored(table, scored).slice(0, k);
+  if (!own) for (const s of out) table.vectorOf(s.label, true);
+  return out;
 }
 
-/** Builds the public hits for scored labels, with vector and metadata as asked. */
+/**
+ * Builds the public hits for scored labels, with vector and metadata as asked. With `withVector`,
+ * a table that reads its vectors from a store must be inside {@link PointTable.beginRead}.
+ */
 export function toHits(table: PointTable, scored: readonly Scored[], query: SearchQuery): Hit[] {
   const withMetadata = query.withMetadata ?? true;
   return scored.map(({ label, distance }) => {
     const hit: Hit = { id: table.idOf(label), distance };
-    if (query.withVector) hit.vector = table.vectorOf(label).slice();
+    if (query.withVector) hit.vector = table.vectorOf(label, true).slice();
     if (withMetadata) {
       const m = table.metadataOf(label);
       if (m !== undefined) hit.metadata = m;

@@ -1,7 +1,11 @@
 /**
  * The HNSW index over hnswlib-node, with an exact path for selective filters and small
  * collections. String ids map to uint32 labels through a {@link PointTable}, which also keeps
- * the vectors (for the exact path and `withVector`) and the metadata (for filters).
+ * the metadata (for filters and hits) and, for an index without a {@link VectorReader}, the
+ * vectors (for the exact path, `withVector` and `get`). An index with a reader (a shard's: the
+ * vectors are in LMDB) keeps no second copy of them: it reads them from the store, and only in a
+ * read the reader confirms to be at the index's {@link HnswIndex.applied stamp}; otherwise the
+ * search or get throws {@link StaleReadError} and its caller retries after the next apply.
  *
  * Determinism: hnswlib draws each new point's level from a generator seeded at creation and NOT
  * saved in its file; a graph read back from a file starts a fresh generator. Two indexes that
@@ -34,6 +38,7 @@ import { PointTable, type PointTableState } from './point-table.js';
 import type { Hit, HnswParams, IndexPoint, Metric, SearchPlan, SearchQuery, VectorIndex } from './types.js';
 import { checkIndexOptions, checkPoints, checkQuery } from './validate.js';
 import { checkSums, writeSums } from './file-sums.js';
+import { StaleReadError, type VectorReader, type VectorReaderSpec } from './vector-reader.js';
 
 /**
  * A search scores exactly (instead of walking the graph) when the points it must consider times
@@ -57,9 +62,14 @@ export const DEFAULT_INITIAL_CAPACITY = 1024;
 
 export const GRAPH_FILE = 'graph.hnsw';
 export const TABLE_FILE = 'table.v8';
-/** Format 2 lists hidden labels in the table file; format 1 (before hiding existed) had none. */
-const FORMAT = 2;
-const READABLE_FORMATS: readonly number[] = [1, 2];
+/**
+ * Format 3 keeps the vectors' norms in the table file, and its vectors only when the index has no
+ * reader (issue 21); format 2 lists hidden labels; format 1 (before hiding existed) had none.
+ * Every format is read by an index with a reader (it ignores the vectors); a format 3 table without
+ * vectors cannot be opened without one (a clear error says so). Shoal before format 3 cannot read it.
+ */
+const FORMAT = 3;
+const READABLE_FORMATS: readonly number[] = [1, 2, 3];
 
 export interface HnswIndexOptions {
   dim: number;
@@ -72,6 +82,8 @@ export interface HnswIndexOptions {
   exactBudget?: number | undefined;
   /** See {@link DEFAULT_FILTERED_GRAPH_COST}. With `exactBudget` 0 too, every search with more than k candidates walks the graph. */
   filteredGraphCost?: number | undefined;
+  /** In an {@link IndexHost}: read the vectors through this reader instead of keeping a copy (see vector-reader.ts). */
+  vectors?: VectorReaderSpec | undefined;
 }
 
 interface TableFile {
@@ -108,8 +120,12 @@ export class HnswIndex implements VectorIndex {
   private readonly filteredGraphCost: number;
   private graph: hnswlib.HierarchicalNSW;
   private table: PointTable;
+  private readonly reader: VectorReader | undefined;
+  /** The position of the index's state in its store's history (see {@link applied}). */
+  private stamp = 0;
 
-  private constructor(opts: HnswIndexOptions, graph: hnswlib.HierarchicalNSW, table: PointTable) {
+  private constructor(opts: HnswIndexOptions, graph: hnswlib.HierarchicalNSW, table: PointTable, reader?: VectorReader) {
+    this.reader = reader;
     this.dim = opts.dim;
     this.metric = opts.metric;
     this.params = { ...opts.hnsw };
@@ -119,22 +135,23 @@ export class HnswIndex implements VectorIndex {
     this.table = table;
   }
 
-  static create(opts: HnswIndexOptions): HnswIndex {
+  /** A new empty index; with `reader`, its vectors are read from a store, never copied (see {@link VectorReader}). */
+  static create(opts: HnswIndexOptions, reader?: VectorReader): HnswIndex {
     checkIndexOptions(opts.dim, opts.metric);
     checkParams(opts.hnsw);
     const capacity = opts.initialCapacity ?? DEFAULT_INITIAL_CAPACITY;
     const graph = new hnswlib.HierarchicalNSW(opts.metric, opts.dim);
     graph.initIndex({ maxElements: capacity, m: opts.hnsw.m, efConstruction: opts.hnsw.efConstruction, randomSeed: opts.seed ?? DEFAULT_SEED });
-    return new HnswIndex(opts, graph, new PointTable(opts.dim, capacity));
+    return new HnswIndex(opts, graph, new PointTable(opts.dim, capacity, reader), reader);
   }
 
   /**
    * Opens an index saved by {@link save} in `dir`. Its files are checked against their
    * checksums first (file-sums.ts; a checkpoint written before checksums existed is read
    * unchecked); a file that fails the check, or that does not read back, is a CorruptDataError
-   * naming it.
+   * naming it. With `reader`, see {@link create}.
    */
-  static load(dir: string, opts: HnswIndexOptions): HnswIndex {
+  static load(dir: string, opts: HnswIndexOptions, reader?: VectorReader): HnswIndex {
     checkIndexOptions(opts.dim, opts.metric);
     checkParams(opts.hnsw);
     checkSums(dir, [GRAPH_FILE, TABLE_FILE]);
@@ -155,7 +172,37 @@ export class HnswIndex implements VectorIndex {
     } catch (err) {
       throw new CorruptDataError(graphPath, `${graphPath} does not read back: ${(err as Error).message}`, { cause: err });
     }
-    return new HnswIndex(opts, graph, PointTable.fromState(file.table));
+    let table: PointTable;
+    try {
+      table = PointTable.fromState(file.table, reader);
+    } catch (err) {
+      throw new InvalidArgumentError(`index in ${dir}: ${(err as Error).message}`, { cause: err });
+    }
+    return new HnswIndex(opts, graph, table, reader);
+  }
+
+  /**
+   * Records that the index's state is now the one its store holds at `stamp` (a shard's applied
+   * log index): reads of vectors are made only while the store is there too.
+   */
+  applied(stamp: number): void {
+    this.stamp = stamp;
+  }
+
+  /** Releases the reader. */
+  close(): void {
+    this.reader?.close();
+  }
+
+  /** Runs `fn` inside a consistent read of the vectors (no-op without a reader). */
+  private reading<T>(fn: () => T): T {
+    if (!this.table.readsVectors) return fn();
+    if (!this.table.beginRead(this.stamp)) throw new StaleReadError();
+    try {
+      return fn();
+    } finally {
+      this.table.endRead();
+    }
   }
 
   upsert(points: readonly IndexPoint[]): void {
@@ -188,7 +235,8 @@ export class HnswIndex implements VectorIndex {
   }
 
   get(id: string): IndexPoint | undefined {
-    return this.table.point(id);
+    if (this.table.labelOf(id) === undefined) return undefined;
+    return this.reading(() => this.table.point(id));
   }
 
   count(): number {
@@ -206,6 +254,11 @@ export class HnswIndex implements VectorIndex {
     if (visible === 0 || (labels && labels.length === 0)) return [];
     const q = asFloat32(query.vector);
     const k = Math.min(query.k, labels ? labels.length : visible);
+    if (plan === 'exact' || query.withVector) return this.reading(() => this.answer(plan, q, k, labels, query));
+    return this.answer(plan, q, k, labels, query);
+  }
+
+  private answer(plan: SearchPlan, q: Float32Array, k: number, labels: number[] | null, query: SearchQuery): Hit[] {
     let scored: Scored[];
     switch (plan) {
       case 'exact':

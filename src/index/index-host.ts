@@ -7,10 +7,11 @@
  * an apply is being sent waits until all of it has been sent (it never sees half an apply).
  */
 import { Worker } from 'node:worker_threads';
-import { CorruptDataError, errorFromCode, InternalError, InvalidArgumentError, isErrorCode, type ShoalError } from '../runtime/errors.js';
+import { CorruptDataError, errorFromCode, InternalError, InvalidArgumentError, isErrorCode, UnavailableError, type ShoalError } from '../runtime/errors.js';
 import type { HnswIndexOptions } from './hnsw-index.js';
 import type { IndexKind, IndexStep, ReplyValue, WireErrorBody, WireStep, WorkerMemory, WorkerReply, WorkerRequest } from './index-protocol.js';
 import type { Hit, IndexPoint, SearchPlan, SearchQuery } from './types.js';
+import { StaleReadError } from './vector-reader.js';
 
 /** Points per message to the worker: bounds the copy the caller's thread does in one go. */
 export const POINTS_PER_MESSAGE = 256;
@@ -29,6 +30,14 @@ export const SEARCH_MESSAGES_IN_FLIGHT = 1;
  */
 export const DEFAULT_WORKER_NICE = 10;
 
+/**
+ * A read that found the store ahead of its index (vector-reader.ts) is made again once the index's
+ * next apply has been sent, or after this long when none comes; after {@link STALE_READ_TRIES}
+ * tries it fails UNAVAILABLE.
+ */
+export const STALE_READ_WAIT_MS = 20;
+export const STALE_READ_TRIES = 50;
+
 export interface IndexHostOptions {
   /** Nice value of the worker thread (0 = the caller's priority); default {@link DEFAULT_WORKER_NICE}. */
   nice?: number;
@@ -36,7 +45,7 @@ export interface IndexHostOptions {
 
 interface Pending {
   resolve: (value: unknown) => void;
-  reject: (err: ShoalError) => void;
+  reject: (err: ShoalError | StaleReadError) => void;
 }
 
 interface PendingSearch {
@@ -153,8 +162,9 @@ export class IndexHost {
   }
 
   /** @internal */
-  revive(error: WireErrorBody): ShoalError {
+  revive(error: WireErrorBody): ShoalError | StaleReadError {
     const { code, message, name } = error;
+    if (name === 'StaleReadError') return new StaleReadError();
     if (name === 'CorruptDataError' && error.file !== undefined) return new CorruptDataError(error.file, message);
     return code !== undefined && isErrorCode(code) ? errorFromCode(code, message) : new InternalError(`index worker: ${name}: ${message}`);
   }
@@ -217,6 +227,9 @@ export class WorkerIndex {
   private sending: Promise<unknown> = Promise.resolve();
   /** Applies whose messages are not all posted yet: a search waits for them (see {@link search}). */
   private applying = 0;
+  /** Applies begun so far, and who waits for the next one (reads that found the store ahead). */
+  private applies = 0;
+  private onApply: (() => void)[] = [];
 
   /** @internal */
   constructor(
@@ -238,6 +251,8 @@ export class WorkerIndex {
         if (p.vector.length !== this.dim) throw new InvalidArgumentError(`points[${i}].vector has ${p.vector.length} dimensions; the index has ${this.dim}`);
       });
     }
+    this.applies++;
+    for (const wake of this.onApply.splice(0)) wake();
     const run = this.sending.then(async () => {
       const replies: Promise<(number | null)[]>[] = [];
       const batches = messages(steps);
@@ -296,8 +311,30 @@ export class WorkerIndex {
    * A search made while an apply is still being sent waits until all of it has been sent.
    */
   search(query: SearchQuery): Promise<Hit[]> {
-    if (this.applying === 0) return this.host.search(this.handle, query);
-    return this.sending.then(() => this.host.search(this.handle, query));
+    return this.fresh(() => (this.applying === 0 ? this.host.search(this.handle, query) : this.sending.then(() => this.host.search(this.handle, query))));
+  }
+
+  /** Runs a read; one that found the store ahead of the index runs again behind the next apply (see {@link STALE_READ_WAIT_MS}). */
+  private async fresh<T>(read: () => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      const seen = this.applies;
+      try {
+        return await read();
+      } catch (err) {
+        if (!(err instanceof StaleReadError)) throw err;
+        if (tries >= STALE_READ_TRIES) throw new UnavailableError(`the index's store stayed ahead of it through ${tries} reads: no apply came`);
+      }
+      if (this.applies === seen) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, STALE_READ_WAIT_MS);
+          this.onApply.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      await this.sending;
+    }
   }
 
   /** Several searches, batched together; fails if any of them fails. */
@@ -306,7 +343,7 @@ export class WorkerIndex {
   }
 
   get(ids: string[]): Promise<(IndexPoint | null)[]> {
-    return this.after(() => this.host.request<'get'>({ op: 'get', handle: this.handle, ids }));
+    return this.fresh(() => this.after(() => this.host.request<'get'>({ op: 'get', handle: this.handle, ids })));
   }
 
   count(): Promise<number> {

@@ -11,7 +11,9 @@ export type IndexStep =
   /** Show hidden points again (see {@link VectorIndex.unhide}); resolves to how many were unhidden. */
   | { type: 'unhide'; ids: string[] }
   /** Write the index to the directory `dir` (atomically, durably) and read it back: see {@link HnswIndex.checkpoint}. */
-  | { type: 'checkpoint'; dir: string };
+  | { type: 'checkpoint'; dir: string }
+  /** The index's state is now its store's at `stamp` (see {@link HnswIndex.applied}). */
+  | { type: 'applied'; stamp: number };
 
 /** Upserts travel packed: ids, one Float32Array of all vectors (transferred), metadata. */
 export type WireStep =
@@ -19,7 +21,8 @@ export type WireStep =
   | { type: 'delete'; ids: string[] }
   | { type: 'hide'; ids: string[] }
   | { type: 'unhide'; ids: string[] }
-  | { type: 'checkpoint'; dir: string };
+  | { type: 'checkpoint'; dir: string }
+  | { type: 'applied'; stamp: number };
 
 export type IndexKind = 'hnsw' | 'flat';
 

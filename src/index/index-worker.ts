@@ -10,6 +10,7 @@ import { FlatIndex } from './flat-index.js';
 import { HnswIndex } from './hnsw-index.js';
 import type { WireErrorBody, WireStep, WorkerReply, WorkerRequest } from './index-protocol.js';
 import type { IndexPoint, VectorIndex } from './types.js';
+import type { VectorReader, VectorReaderSpec } from './vector-reader.js';
 
 // Index work yields the CPU to the caller's thread (NATS, Raft timers) when both want it: on Linux
 // a nice value set with pid 0 applies to the calling thread only, so this lowers this worker
@@ -53,6 +54,9 @@ function applyStep(index: VectorIndex, step: WireStep): number | null {
       if (!(index instanceof HnswIndex)) throw new InternalError('only an HNSW index can be checkpointed');
       index.checkpoint(step.dir);
       return null;
+    case 'applied':
+      if (index instanceof HnswIndex) index.applied(step.stamp);
+      return null;
     default: {
       const never: never = step;
       throw new InternalError(`unknown index step ${JSON.stringify(never)}`);
@@ -65,18 +69,38 @@ function toWire(err: unknown): WireErrorBody {
   return { name: e.name, message: e.message, ...(err instanceof ShoalError ? { code: err.code } : {}), ...(err instanceof CorruptDataError ? { file: err.file } : {}) };
 }
 
-function handle(req: WorkerRequest): unknown {
+/** The reader a spec names: its module is imported once (then cached by the module system). */
+async function readerOf(spec: VectorReaderSpec | undefined, dim: number): Promise<VectorReader | undefined> {
+  if (!spec) return undefined;
+  const mod = (await import(spec.module)) as { createVectorReader?: (config: Record<string, unknown>, dim: number) => VectorReader };
+  if (typeof mod.createVectorReader !== 'function') throw new InternalError(`${spec.module} exports no createVectorReader`);
+  return mod.createVectorReader(spec.config, dim);
+}
+
+async function handle(req: WorkerRequest): Promise<unknown> {
   switch (req.op) {
-    case 'create':
+    case 'create': {
       if (indexes.has(req.handle)) throw new InternalError(`index ${req.handle} exists`);
-      indexes.set(req.handle, req.kind === 'hnsw' ? HnswIndex.create(req.options) : new FlatIndex(req.options));
+      const reader = req.kind === 'hnsw' ? await readerOf(req.options.vectors, req.options.dim) : undefined;
+      indexes.set(req.handle, req.kind === 'hnsw' ? HnswIndex.create(req.options, reader) : new FlatIndex(req.options));
       return null;
-    case 'load':
-      indexes.set(req.handle, HnswIndex.load(req.dir, req.options));
+    }
+    case 'load': {
+      const reader = await readerOf(req.options.vectors, req.options.dim);
+      try {
+        indexes.set(req.handle, HnswIndex.load(req.dir, req.options, reader));
+      } catch (err) {
+        reader?.close();
+        throw err;
+      }
       return null;
-    case 'drop':
+    }
+    case 'drop': {
+      const index = indexes.get(req.handle);
       indexes.delete(req.handle);
+      if (index instanceof HnswIndex) index.close();
       return null;
+    }
     case 'apply': {
       const index = indexOf(req.handle);
       return req.steps.map((s) => applyStep(index, s));
@@ -111,12 +135,16 @@ function handle(req: WorkerRequest): unknown {
 
 const port = parentPort;
 if (!port) throw new Error('index-worker.js runs only as a worker thread (see IndexHost)');
+// One message at a time, in arrival order (create and load may wait for a reader's module).
+let queue: Promise<void> = Promise.resolve();
 port.on('message', (msg: { id: number; req: WorkerRequest }) => {
-  let reply: WorkerReply;
-  try {
-    reply = { id: msg.id, ok: true, value: handle(msg.req) };
-  } catch (err) {
-    reply = { id: msg.id, ok: false, error: toWire(err) };
-  }
-  port.postMessage(reply);
+  queue = queue.then(async () => {
+    let reply: WorkerReply;
+    try {
+      reply = { id: msg.id, ok: true, value: await handle(msg.req) };
+    } catch (err) {
+      reply = { id: msg.id, ok: false, error: toWire(err) };
+    }
+    port.postMessage(reply);
+  });
 });

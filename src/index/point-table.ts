@@ -1,7 +1,9 @@
 /**
- * The points of one index by uint32 label: id ↔ label, vectors (as given, float32), their norms,
- * metadata, and postings (field value → labels) so that a selective filter finds its points
- * without scanning. Labels of deleted points are reused, newest freed first, so memory follows
+ * The points of one index by uint32 label: id ↔ label, the vectors' norms, metadata, and postings
+ * (field value → labels) so that a selective filter finds its points without scanning. The
+ * vectors themselves (as given, float32) are kept here only without a {@link VectorReader}; with
+ * one (a shard's index: its points are in LMDB) they are read from the store when needed, and the
+ * table holds no copy of them. Labels of deleted points are reused, newest freed first, so memory follows
  * the live count. Everything here is deterministic: the same upserts and deletes in the same
  * order give the same labels on every replica.
  *
@@ -14,6 +16,7 @@ import type { Filter, Scalar } from './filter-parse.js';
 import { matches } from './filter-match.js';
 import { norm } from './distance.js';
 import type { IndexPoint, Metadata } from './types.js';
+import type { VectorReader } from './vector-reader.js';
 
 /** Paths deeper than this, and strings longer than this, are not put in postings (filters still match them by scan). */
 const POSTING_MAX_DEPTH = 4;
@@ -59,7 +62,10 @@ export interface PointTableState {
   next: number;
   ids: (string | null)[];
   free: Uint32Array;
-  vectors: Float32Array;
+  /** The vectors by label; absent (format 3) in the state of a table that reads them from a store. */
+  vectors?: Float32Array | undefined;
+  /** The vectors' norms by label; absent in states written before format 3 (computed from the vectors). */
+  norms?: Float64Array | undefined;
   metadata: (Metadata | null)[];
   /** Labels of hidden points, ascending. Absent in states written before hiding existed: none. */
   hidden?: Uint32Array | undefined;
@@ -71,7 +77,9 @@ export class PointTable {
   private readonly byId = new Map<string, number>();
   private free: number[] = [];
   private next = 0;
-  private data: Float32Array;
+  /** The vectors, `dim` floats per label; null when they are read through {@link reader}. */
+  private data: Float32Array | null;
+  private readonly reader: VectorReader | null;
   private norms: Float64Array;
   private meta: (Metadata | null)[] = [];
   private readonly postings = new Map<string, Map<string, Set<number>>>();
@@ -80,9 +88,11 @@ export class PointTable {
   private hiddenAt: Uint8Array;
   private hiddenCount = 0;
 
-  constructor(dim: number, initialCapacity = 1024) {
+  /** Without `reader`, the table keeps every vector itself. */
+  constructor(dim: number, initialCapacity = 1024, reader?: VectorReader) {
     this.dim = dim;
-    this.data = new Float32Array(initialCapacity * dim);
+    this.reader = reader ?? null;
+    this.data = reader ? null : new Float32Array(initialCapacity * dim);
     this.norms = new Float64Array(initialCapacity);
     this.hiddenAt = new Uint8Array(initialCapacity);
   }
@@ -106,9 +116,26 @@ export class PointTable {
     return this.hiddenCount;
   }
 
-  /** The raw vector store; the vector of `label` starts at `label * dim`. */
-  get vectors(): Float32Array {
+  /** The table's own vector store (the vector of `label` starts at `label * dim`), or null when it reads them through a reader. */
+  get vectors(): Float32Array | null {
     return this.data;
+  }
+
+  /**
+   * Opens a consistent read of the vectors (see {@link VectorReader.begin}); false when the store
+   * is not at `stamp`. Every {@link vectorOf} of a table with a reader is made between this and {@link endRead}.
+   */
+  beginRead(stamp: number): boolean {
+    return this.reader ? this.reader.begin(stamp) : true;
+  }
+
+  endRead(): void {
+    this.reader?.end();
+  }
+
+  /** Whether vectors come through a reader (and reads need {@link beginRead}). */
+  get readsVectors(): boolean {
+    return this.reader !== null;
   }
 
   normOf(label: number): number {
@@ -142,15 +169,21 @@ export class PointTable {
     return this.meta[label] ?? undefined;
   }
 
-  /** The visible point stored under `id` (its vector a copy), or undefined (also when hidden). */
+  /** The visible point stored under `id` (its vector a copy, its checksum checked when read from a store), or undefined (also when hidden). */
   point(id: string): IndexPoint | undefined {
     const label = this.byId.get(id);
     if (label === undefined || this.hiddenAt[label] === 1) return undefined;
-    return { id, vector: this.vectorOf(label).slice(), metadata: this.metadataOf(label) };
+    return { id, vector: this.vectorOf(label, true).slice(), metadata: this.metadataOf(label) };
   }
 
-  vectorOf(label: number): Float32Array {
-    return this.data.subarray(label * this.dim, (label + 1) * this.dim);
+  /**
+   * The vector of a live label: a view of the table's own store, or (with a reader, inside
+   * {@link beginRead}) the reader's buffer, valid until the next call; `verify` checks the stored
+   * value's checksum.
+   */
+  vectorOf(label: number, verify = false): Float32Array {
+    if (this.data) return this.data.subarray(label * this.dim, (label + 1) * this.dim);
+    return (this.reader as VectorReader).vector(this.idOf(label), verify);
   }
 
   /**
@@ -168,7 +201,7 @@ export class PointTable {
       this.live++;
       this.ensureCapacity(label + 1);
     }
-    this.data.set(p.vector, label * this.dim);
+    this.data?.set(p.vector, label * this.dim);
     this.norms[label] = norm(p.vector);
     this.meta[label] = p.metadata ?? null;
     this.post(label);
@@ -311,11 +344,13 @@ export class PointTable {
   }
 
   private ensureCapacity(labels: number): void {
-    if (labels * this.dim <= this.data.length) return;
-    const cap = Math.max(labels, Math.ceil((this.data.length / this.dim) * 1.5), 16);
-    const data = new Float32Array(cap * this.dim);
-    data.set(this.data);
-    this.data = data;
+    if (labels <= this.norms.length) return;
+    const cap = Math.max(labels, Math.ceil(this.norms.length * 1.5), 16);
+    if (this.data) {
+      const data = new Float32Array(cap * this.dim);
+      data.set(this.data);
+      this.data = data;
+    }
     const norms = new Float64Array(cap);
     norms.set(this.norms);
     this.norms = norms;
@@ -335,7 +370,8 @@ export class PointTable {
       next: this.next,
       ids: Array.from({ length: this.next }, (_, i) => this.ids[i] ?? null),
       free: Uint32Array.from(this.free),
-      vectors: this.data.slice(0, this.next * this.dim),
+      ...(this.data ? { vectors: this.data.slice(0, this.next * this.dim) } : {}),
+      norms: this.norms.slice(0, this.next),
       metadata: Array.from({ length: this.next }, (_, i) => this.meta[i] ?? null),
       hidden: this.hiddenLabels(),
     };
@@ -349,11 +385,18 @@ export class PointTable {
     return out;
   }
 
-  static fromState(s: PointTableState): PointTable {
-    const t = new PointTable(s.dim, Math.max(s.next, 16));
+  /**
+   * The table of a state. A table with a `reader` ignores the state's vectors (a state written
+   * before format 3 has them); one without a reader needs them.
+   */
+  static fromState(s: PointTableState, reader?: VectorReader): PointTable {
+    if (!reader && !s.vectors) throw new Error('the table holds no vectors (its index read them from a store): open it with its store');
+    if (!s.vectors && !s.norms) throw new Error('the table holds neither vectors nor their norms');
+    const t = new PointTable(s.dim, Math.max(s.next, 16), reader);
     t.next = s.next;
     t.free = Array.from(s.free);
-    t.data.set(s.vectors);
+    t.data?.set(s.vectors as Float32Array);
+    const vectors = s.vectors;
     for (let label = 0; label < s.next; label++) {
       const id = s.ids[label] ?? null;
       t.ids[label] = id;
@@ -361,7 +404,7 @@ export class PointTable {
       if (id === null) continue;
       t.byId.set(id, label);
       t.live++;
-      t.norms[label] = norm(t.vectorOf(label));
+      t.norms[label] = s.norms ? (s.norms[label] as number) : norm((vectors as Float32Array).subarray(label * s.dim, (label + 1) * s.dim));
       t.post(label);
     }
     for (const label of s.hidden ?? []) {

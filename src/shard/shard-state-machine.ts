@@ -28,8 +28,9 @@ import { join } from 'node:path';
 import { CorruptDataError, InternalError, InvalidArgumentError, UnavailableError } from '../runtime/errors.js';
 import { checkSums, GRAPH_FILE, IndexHost, TABLE_FILE, type Hit, type HnswIndexOptions, type HnswParams, type IndexStep, type Metric, type SearchQuery, type WorkerIndex } from '../index/mod.js';
 import { DedupStore } from '../storage/dedup-store.js';
-import { dataFileOf, type NodeEnv } from '../storage/node-env.js';
+import { dataFileOf, envPathOf, type NodeEnv } from '../storage/node-env.js';
 import { PointsStore } from '../storage/points-store.js';
+import { pointsReaderSpec } from '../storage/points-reader.js';
 import { ShardMetaStore, type JournalEntry } from '../storage/shard-meta-store.js';
 import { decodeValue } from '../storage/store-codec.js';
 import { applyCommand, type ApplyContext } from './apply-command.js';
@@ -234,7 +235,8 @@ export class ShardStateMachine {
   async search(q: ShardSearch): Promise<Hit[]> {
     await this.exclusive;
     this.checkUsable();
-    return this.index.search(q);
+    // the index reads vectors (exact path, withVector) from LMDB: a damaged value found there is damage here
+    return this.watchAsync(() => this.index.search(q));
   }
 
   /** Points in request order, missing ids left out, a repeated id once at its first position. */
@@ -389,6 +391,8 @@ export class ShardStateMachine {
           checkpoint = e.index;
         }
       }
+      // the index reads its vectors from LMDB only while LMDB is where the index is (vector-reader.ts)
+      steps.push({ type: 'applied', stamp: meta.appliedIndex });
       this.ctx.meta.putMeta(this.opts.group, meta);
       return { meta, steps, out, checkpoint };
     }));
@@ -409,7 +413,11 @@ export class ShardStateMachine {
     const { group, dir } = this.opts;
     const c = this.meta.checkpointIndex;
     this.removeCheckpointsExcept(c);
-    const options: HnswIndexOptions = { dim: this.opts.dim, metric: this.opts.metric, hnsw: this.opts.hnsw, seed: this.opts.seed, exactBudget: this.opts.exactBudget, filteredGraphCost: this.opts.filteredGraphCost };
+    const options: HnswIndexOptions = {
+      dim: this.opts.dim, metric: this.opts.metric, hnsw: this.opts.hnsw, seed: this.opts.seed, exactBudget: this.opts.exactBudget, filteredGraphCost: this.opts.filteredGraphCost,
+      // no second copy of the vectors in the index: it reads them from this group's points in LMDB
+      vectors: pointsReaderSpec(envPathOf(this.opts.env), group),
+    };
     this.index = c > 0 ? await this.host.load(join(dir, checkpointDirName(c)), options) : await this.host.create('hnsw', options);
     // Replay, checkpointing at the same log indexes as a live apply would have.
     let steps: IndexStep[] = [];
@@ -436,6 +444,7 @@ export class ShardStateMachine {
       }
     }
     checkpointsThrough(this.meta.appliedIndex);
+    steps.push({ type: 'applied', stamp: this.meta.appliedIndex });
     await this.index.apply(steps);
     if (last > c) await this.recordCheckpoint(last);
   }

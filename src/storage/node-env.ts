@@ -50,3 +50,10 @@ export function dataFileOf(env: NodeEnv): string {
   const path = (env as unknown as { path?: unknown }).path;
   return typeof path === 'string' ? `${path}/data.mdb` : 'data.mdb';
 }
+
+/** The environment's directory. */
+export function envPathOf(env: NodeEnv): string {
+  const path = (env as unknown as { path?: unknown }).path;
+  if (typeof path !== 'string') throw new Error('the LMDB environment does not tell its path');
+  return path;
+}
