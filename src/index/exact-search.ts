@@ -39,6 +39,13 @@ class TopK {
   }
 }
 
+/** `labels` ordered by their ids (UTF-16 code units: close to the store's byte order, which is all it needs). */
+function byId(table: PointTable, labels: readonly number[]): number[] {
+  const pairs = labels.map((l) => [table.idOf(l), l] as const);
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return pairs.map((p) => p[1]);
+}
+
 /** Above this k, exact search sorts all candidates instead of keeping a running top k. */
 const TOP_K_INSERTION_MAX = 64;
 
@@ -51,6 +58,9 @@ const TOP_K_INSERTION_MAX = 64;
 export function exactTopK(table: PointTable, metric: Metric, q: Float32Array, k: number, labels: readonly number[] | null): Scored[] {
   const qNorm = norm(q);
   const own = table.vectors;
+  // read from a store in key (id) order: consecutive reads then share the b-tree pages of their
+  // path, and the scan costs about half (measured); the result does not depend on the order
+  if (!own && labels && labels.length > 1) labels = byId(table, labels);
   const dim = table.dim;
   const dist = own
     ? (label: number): number => distanceAt(metric, q, qNorm, own, label * dim, table.normOf(label))

@@ -41,13 +41,16 @@ const open = new Map<string, Shared>();
 
 /**
  * The value under `key` as of `transaction`, in lmdb-js's reused read buffer (valid until the next
- * read). getBinaryFast takes a transaction (read.js), which its types leave out; the buffer it
- * returns reports the value's `length` but the whole shared buffer's `byteLength` (measured), so
- * it is cut to `length` here.
+ * read). getBinaryFast takes a transaction (read.js), which its types leave out. The buffer it
+ * returns is one shared buffer whose `length` lmdb-js sets to the value's (its `byteLength` is the
+ * whole buffer's): {@link exact} cuts it where a function needs the real bounds.
  */
-function getIn<K extends Key>(db: Database<Buffer, K>, key: K, transaction: Transaction): Buffer | undefined {
-  const b = (db.getBinaryFast as (key: K, options: { transaction: Transaction }) => Buffer | undefined).call(db, key, { transaction });
-  return b === undefined ? undefined : Buffer.from(b.buffer, b.byteOffset, b.length);
+function getIn<K extends Key>(db: Database<Buffer, K>, key: K, options: { transaction: Transaction }): Buffer | undefined {
+  return (db.getBinaryFast as (key: K, options: { transaction: Transaction }) => Buffer | undefined).call(db, key, options);
+}
+
+function exact(b: Buffer): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.length);
 }
 
 function acquire(path: string): Shared {
@@ -84,7 +87,14 @@ export class PointsReader {
   private readonly scratch: Float32Array;
   private readonly scratchBytes: Uint8Array;
   private readonly file: string;
+  /** A view of lmdb-js's read buffer where it puts a value's vector, and which buffer and offset it is of. */
+  private view: Float32Array;
+  private viewOf: ArrayBufferLike | undefined;
+  private viewAt = -1;
   private txn: Transaction | undefined;
+  /** The read's options, and one key reused by every read (lmdb-js encodes it before it returns). */
+  private readOptions: { transaction: Transaction } | undefined;
+  private readonly key: [string, string];
   /** The CRC-32 of the meta record last seen at the index's stamp, and that stamp. */
   private freshCrc = -1;
   private freshStamp = -1;
@@ -97,6 +107,8 @@ export class PointsReader {
     this.shared = acquire(config.path);
     this.scratch = new Float32Array(dim);
     this.scratchBytes = new Uint8Array(this.scratch.buffer);
+    this.view = this.scratch;
+    this.key = [config.group, ''];
     this.file = `${config.path}/data.mdb`;
   }
 
@@ -114,18 +126,19 @@ export class PointsReader {
       return false;
     }
     this.txn = txn;
+    this.readOptions = { transaction: txn };
     return true;
   }
 
   private at(stamp: number, txn: Transaction): boolean {
-    const bytes = getIn(this.shared.meta, [this.config.group, 'meta'], txn);
+    const bytes = getIn(this.shared.meta, [this.config.group, 'meta'], { transaction: txn });
     // no record: an empty (or wiped) group, whose index is at 0
     if (bytes === undefined) return stamp === 0;
     const crc = bytes.length >= 5 && bytes[0] === SEALED ? bytes.readUInt32LE(1) : -2;
     if (crc === this.freshCrc && stamp === this.freshStamp && crc >= 0) return true;
     let applied: number;
     try {
-      applied = decodeSealed<{ appliedIndex: number }>(bytes).appliedIndex;
+      applied = decodeSealed<{ appliedIndex: number }>(exact(bytes)).appliedIndex;
     } catch (err) {
       throw new CorruptDataError(this.file, `the meta record of ${this.config.group} in ${this.file} is damaged: ${(err as Error).message}`, { cause: err });
     }
@@ -136,21 +149,30 @@ export class PointsReader {
   }
 
   vector(id: string, verify: boolean): Float32Array {
-    const txn = this.txn;
-    if (!txn) throw new Error('PointsReader.vector outside begin/end');
-    const bytes = getIn(this.shared.points, [this.config.group, id], txn);
-    const where = `point ${JSON.stringify(id)} of ${this.config.group} in ${this.file}`;
-    if (bytes === undefined) throw new CorruptDataError(this.file, `${where} is missing: the index holds it at the same applied index`);
+    const options = this.readOptions;
+    if (!options) throw new Error('PointsReader.vector outside begin/end');
+    this.key[1] = id;
+    const bytes = getIn(this.shared.points, this.key, options);
+    const where = (): string => `point ${JSON.stringify(id)} of ${this.config.group} in ${this.file}`;
+    if (bytes === undefined) throw new CorruptDataError(this.file, `${where()} is missing: the index holds it at the same applied index`);
     const n = this.dim * 4;
     if (bytes.length < 4 + n || ((bytes.readUInt32LE(0) & ~FLAGS) >>> 0) !== this.dim) {
-      throw new CorruptDataError(this.file, `${where} is damaged: its header does not hold a ${this.dim}-dimensional vector`);
+      throw new CorruptDataError(this.file, `${where()} is damaged: its header does not hold a ${this.dim}-dimensional vector`);
     }
     if (verify) {
       try {
-        checkPointValue(bytes);
+        checkPointValue(exact(bytes));
       } catch (err) {
-        throw new CorruptDataError(this.file, `${where} is damaged: ${(err as Error).message}`, { cause: err });
+        throw new CorruptDataError(this.file, `${where()} is damaged: ${(err as Error).message}`, { cause: err });
       }
+    }
+    // lmdb-js copies every value to the start of the same buffer: a view of it serves every read without a copy
+    if (bytes.buffer === this.viewOf && bytes.byteOffset === this.viewAt) return this.view;
+    if ((bytes.byteOffset & 3) === 0) {
+      this.viewOf = bytes.buffer;
+      this.viewAt = bytes.byteOffset;
+      this.view = new Float32Array(bytes.buffer, bytes.byteOffset + 4, this.dim);
+      return this.view;
     }
     this.scratchBytes.set(bytes.subarray(4, 4 + n));
     return this.scratch;
@@ -159,6 +181,7 @@ export class PointsReader {
   end(): void {
     this.txn?.done();
     this.txn = undefined;
+    this.readOptions = undefined;
   }
 
   close(): void {
