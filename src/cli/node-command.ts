@@ -99,6 +99,13 @@ export const nodeCommand: Command = {
     const minFreeText = values['min-free-disk'] ?? env['SHOAL_MIN_FREE_DISK'];
     const minFreeDiskBytes = minFreeText ? parseBytes(minFreeText, '--min-free-disk') : DEFAULT_MIN_FREE_DISK_BYTES;
     const maxPendingRequests = intOption(values['max-pending-requests'] ?? env['SHOAL_MAX_PENDING_REQUESTS'], '--max-pending-requests', 1, 1_000_000) ?? DEFAULT_MAX_PENDING_REQUESTS;
+    // the Raft log's compaction by bytes (raft-options.ts, DEFAULT_COMPACT_BYTES; docs/operations.md)
+    const compactText = env['SHOAL_RAFT_COMPACT_BYTES'];
+    const compactKeepText = env['SHOAL_RAFT_COMPACT_KEEP_BYTES'];
+    const raftOptions = {
+      ...(compactText ? { compactBytes: parseBytes(compactText, 'SHOAL_RAFT_COMPACT_BYTES') } : {}),
+      ...(compactKeepText ? { compactKeepBytes: parseBytes(compactKeepText, 'SHOAL_RAFT_COMPACT_KEEP_BYTES') } : {}),
+    };
     const security = natsSecurityFrom(values, env);
     const logLevelText = env['SHOAL_LOG_LEVEL'];
     let log: Logger;
@@ -121,6 +128,7 @@ export const nodeCommand: Command = {
       system,
       env: lmdb,
       nodeId: id,
+      options: raftOptions,
       // Fail-stop: a node that cannot flush its Raft log exits at once (without writing anything
       // more) and recovers from what is on disk when it is started again.
       onFatal: (err) => {

@@ -32,6 +32,14 @@ export const DEFAULT_HOST_QUIESCE_AFTER_TICKS = 20;
 export const DEFAULT_COMPACT_KEEP = 1_000;
 /** Compact once this many applied entries lie before the kept tail. */
 export const DEFAULT_COMPACT_EVERY = 10_000;
+/**
+ * Compact also once the entries before the kept tail hold this many bytes, and keep a tail of at
+ * most {@link DEFAULT_COMPACT_KEEP_BYTES} then: the log lives in memory (raft-log.ts) and on disk,
+ * and entries of upserts are large (a batch of 256 vectors of 784 dims is ~800 KB), so a count
+ * alone let it hold every vector a third time, in memory, until 11,000 entries (issue 21).
+ */
+export const DEFAULT_COMPACT_BYTES = 32 * 2 ** 20;
+export const DEFAULT_COMPACT_KEEP_BYTES = 8 * 2 ** 20;
 /** Bytes per snapshot chunk (capped at half the server's max payload). */
 export const DEFAULT_SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 
@@ -42,6 +50,9 @@ export interface RaftHostOptions {
   quiesceAfterTicks: number;
   compactKeep: number;
   compactEvery: number;
+  /** See {@link DEFAULT_COMPACT_BYTES}. */
+  compactBytes: number;
+  compactKeepBytes: number;
   snapshotChunkBytes: number;
   /** A snapshot stream whose next chunk is not answered (or not sent) within this is failed; default 10 election timeouts. */
   snapshotStallMs: number;
@@ -66,6 +77,8 @@ export function parseRaftHostOptions(input: Partial<RaftHostOptions>, nodeId: st
     quiesceAfterTicks: int('quiesceAfterTicks', input.quiesceAfterTicks ?? DEFAULT_HOST_QUIESCE_AFTER_TICKS, 0),
     compactKeep: int('compactKeep', input.compactKeep ?? DEFAULT_COMPACT_KEEP, 0),
     compactEvery: int('compactEvery', input.compactEvery ?? DEFAULT_COMPACT_EVERY, 1),
+    compactBytes: int('compactBytes', input.compactBytes ?? DEFAULT_COMPACT_BYTES, 1),
+    compactKeepBytes: int('compactKeepBytes', input.compactKeepBytes ?? DEFAULT_COMPACT_KEEP_BYTES, 0),
     snapshotChunkBytes: int('snapshotChunkBytes', input.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES, 1),
     snapshotStallMs: 0,
     seed: input.seed ?? ((h ^ Date.now()) >>> 0),

@@ -107,7 +107,7 @@ export function applyCommand(ctx: ApplyContext, entry: LogEntry, meta: ShardMeta
   if (cmd.type === 'noop') return { result: { noop: true }, journal: null };
   if (cmd.type === 'reshard' || cmd.type === 'import') {
     const r = cmd.type === 'reshard' ? applyReshardStep(ctx, meta, cmd.step, entry.index) : applyImport(ctx, meta, cmd.step, cmd.at);
-    if (r.journal) ctx.meta.putJournal(ctx.group, entry.index, r.journal);
+    if (r.journal) ctx.meta.putJournal(ctx.group, entry.index, { ...r.journal, count: meta.count });
     return r;
   }
   if (cmd.type !== 'upsert' && cmd.type !== 'delete') {
@@ -156,6 +156,6 @@ export function applyCommand(ctx: ApplyContext, entry: LogEntry, meta: ShardMeta
   if (validId) ctx.dedup.put(ctx.group, requestId, { result, at: prior?.at ?? cmd.at, keys: [...skip, ...applied], epoch });
   journalMoves(ctx, entry.index, admitted.journal.filter((m) => !skip.has(m.id)), validId ? requestId : undefined);
   const journal = out.journal.upserts.length + out.journal.deletes.length === 0 ? null : out.journal;
-  if (journal) ctx.meta.putJournal(ctx.group, entry.index, journal);
+  if (journal) ctx.meta.putJournal(ctx.group, entry.index, { ...journal, count: meta.count });
   return { result, journal };
 }

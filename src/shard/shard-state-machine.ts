@@ -44,6 +44,20 @@ import { estimateSnapshotBytes, SnapshotStream } from './snapshot-stream.js';
 
 /** Checkpoint the index after every entry whose log index is a multiple of this. */
 export const DEFAULT_CHECKPOINT_EVERY = 1024;
+/**
+ * Checkpoint the index also after an entry that brings the journal since the last checkpoint to
+ * at least max(this, a quarter of the live vectors' bytes): the journal holds every vector it
+ * changed, so under churn (points replaced again and again) a count of entries alone let it grow
+ * to 1,024 batches, several times the points themselves (issue 21). The rule reads only the
+ * entries and the count, so every replica checkpoints at the same log indexes (DESIGN.md); a
+ * replica of an older version, which checkpoints by index alone, would not (mixed versions build
+ * slightly different graphs until the next snapshot).
+ */
+export const DEFAULT_CHECKPOINT_JOURNAL_BYTES = 4 * 2 ** 20;
+/** The journal bytes an entry's index changes count for: its vectors, and a little per id. */
+function journalBytes(j: JournalEntry, dim: number): number {
+  return j.upserts.length * (dim * 4 + 64) + j.deletes.length * 64 + (j.hide?.length ?? 0) * 64 + (j.unhide?.length ?? 0) * 64;
+}
 /** Points per LMDB transaction when one apply carries many entries (an entry is never split). */
 const GROUP_POINTS = 512;
 /** Journal entries sent to the index worker per message while replaying. */
@@ -61,6 +75,8 @@ export interface ShardStateMachineOptions {
   /** hnswlib's level-generator seed; every replica of a group must use the same. */
   seed?: number | undefined;
   checkpointEvery?: number | undefined;
+  /** See {@link DEFAULT_CHECKPOINT_JOURNAL_BYTES}. */
+  checkpointJournalBytes?: number | undefined;
   /** The worker thread to run the index in; by default the state machine starts its own. */
   host?: IndexHost | undefined;
   /** See `DEFAULT_EXACT_BUDGET` of the index. */
@@ -111,6 +127,9 @@ export class ShardStateMachine {
   private damage: CorruptDataError | undefined;
   private readonly ctx: ApplyContext;
   private readonly every: number;
+  private readonly journalLimit: number;
+  /** Journal bytes since the newest checkpoint decided (recomputed from the journal on open). */
+  private journalSince = 0;
 
   private constructor(
     private readonly opts: ShardStateMachineOptions,
@@ -119,6 +138,7 @@ export class ShardStateMachine {
     private readonly ownsHost: boolean,
   ) {
     this.every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
+    this.journalLimit = opts.checkpointJournalBytes ?? DEFAULT_CHECKPOINT_JOURNAL_BYTES;
     const noReshard: OwnerOf = () => () => {
       throw new InternalError(`shard state machine ${opts.group} was opened without its collection's sharding: it cannot reshard`);
     };
@@ -386,7 +406,9 @@ export class ShardStateMachine {
         out.push([e.index, result]);
         if (journal) steps.push(...journalSteps(journal));
         meta.appliedIndex = e.index;
-        if (e.index % this.every === 0) {
+        if (journal) this.journalSince += journalBytes(journal, this.opts.dim);
+        if (e.index % this.every === 0 || this.journalDue(meta.count)) {
+          this.journalSince = 0;
           steps.push({ type: 'checkpoint', dir: join(this.opts.dir, checkpointDirName(e.index)) });
           checkpoint = e.index;
         }
@@ -408,11 +430,17 @@ export class ShardStateMachine {
     if (done.checkpoint > 0) await this.recordCheckpoint(done.checkpoint);
   }
 
+  /** Whether the journal since the newest checkpoint is big enough for one (see {@link DEFAULT_CHECKPOINT_JOURNAL_BYTES}). */
+  private journalDue(count: number): boolean {
+    return this.journalSince >= Math.max(this.journalLimit, (count * this.opts.dim * 4) / 4);
+  }
+
   /** Loads the newest checkpoint (or starts empty) and replays the journal after it. */
   private async rebuildIndex(): Promise<void> {
     const { group, dir } = this.opts;
     const c = this.meta.checkpointIndex;
     this.removeCheckpointsExcept(c);
+    this.journalSince = 0;
     const options: HnswIndexOptions = {
       dim: this.opts.dim, metric: this.opts.metric, hnsw: this.opts.hnsw, seed: this.opts.seed, exactBudget: this.opts.exactBudget, filteredGraphCost: this.opts.filteredGraphCost,
       // no second copy of the vectors in the index: it reads them from this group's points in LMDB
@@ -427,6 +455,7 @@ export class ShardStateMachine {
       for (let m = (Math.floor(decided / this.every) + 1) * this.every; m <= upTo; m += this.every) {
         steps.push({ type: 'checkpoint', dir: join(dir, checkpointDirName(m)) });
         last = m;
+        this.journalSince = 0;
       }
       decided = Math.max(decided, upTo);
     };
@@ -436,6 +465,14 @@ export class ShardStateMachine {
       checkpointsThrough(i - 1);
       const j = this.ctx.meta.getJournal(group, i);
       if (j) steps.push(...journalSteps(j));
+      if (j) this.journalSince += journalBytes(j, this.opts.dim);
+      // the same rule as a live apply, on the count the entry left (journal entries record it)
+      if (j && i % this.every !== 0 && this.journalDue(j.count ?? 0)) {
+        steps.push({ type: 'checkpoint', dir: join(dir, checkpointDirName(i)) });
+        last = i;
+        decided = Math.max(decided, i);
+        this.journalSince = 0;
+      }
       checkpointsThrough(i);
       if (++pending >= REPLAY_BATCH) {
         await this.index.apply(steps);

@@ -21,6 +21,8 @@ export interface JournalEntry {
   /** Ids hidden from searches after the upserts and deletes (a reshard's imports, or what moved away), then ids shown again. */
   hide?: string[];
   unhide?: string[];
+  /** The group's live points after the entry (absent before issue 21): what its checkpoint rule reads on replay. */
+  count?: number;
 }
 
 type Key = (string | number)[];
