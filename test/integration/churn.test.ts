@@ -14,17 +14,16 @@
  * defaults are sized for larger collections (bench:memory measures those).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ShoalClient, UpsertPoint } from '../../src/client/client.js';
 import { FlatIndex } from '../../src/index/mod.js';
 import { TestCluster } from '../helpers/cluster.js';
+import { diskBytes, rssAnonOf } from '../helpers/proc-memory.js';
 
 const N = 5000;
 const DIM = 512;
 const ROUNDS = 3;
-const BATCH = 250;
+const BATCH = 100;
 const QUERIES = 100;
 
 function rng(seed: number): () => number {
@@ -37,23 +36,6 @@ const centres = Array.from({ length: 32 }, () => Array.from({ length: DIM }, () 
 function vector(): number[] {
   const c = centres[Math.floor(rand() * centres.length)] as number[];
   return c.map((x) => Math.fround(x + (rand() - 0.5) * 0.3));
-}
-
-/** Bytes the files under `dir` take on disk. */
-export function diskBytes(dir: string): number {
-  let n = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    n += st.isDirectory() ? diskBytes(p) : st.blocks * 512;
-  }
-  return n;
-}
-
-export function rssAnonOf(pid: number): number {
-  const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no RssAnon in /proc/${pid}/status`);
-  return Number(m[1]) * 1024;
 }
 
 let cluster: TestCluster;
