@@ -15,7 +15,7 @@ const POLL_MS = 500;
 const USAGE = `shoal backup create <collection> [--name <backup>]
 shoal backup list [<collection>]
 shoal backup delete <backup>
-shoal backup restore <backup> [--as <collection>]
+shoal backup restore <backup> [--as <collection>] [--until <RFC 3339 time>]
 
 create writes every shard's image (each consistent at one Raft index of its shard) to the
 JetStream object store bucket <prefix>-backups, while the collection keeps serving; the default
@@ -23,7 +23,9 @@ name is <collection>-<UTC time>, e.g. docs-20261201T214000Z. Progress (stderr): 
 bucket has grown by, as the shards' leaders write into it.
 restore creates the collection (the backup's settings; --as: another name) and loads each shard's
 image on every replica; it serves once every shard is loaded. Progress: the points of the shards
-loaded so far, of the backup's total.
+loaded so far, of the backup's total. --until (a collection with a change stream, restored under
+a new name with --as while the original's stream exists): also replays the writes the stream holds
+after each shard's backup index up to that time (point-in-time restore).
 Both wait up to --timeout (default 600000 ms). See docs/backups.md.
 
 ${CONNECTION_USAGE}`;
@@ -33,7 +35,7 @@ export const backupCommand: Command = {
   summary: 'backups in the JetStream object store: create, list, delete, restore',
   usage: USAGE,
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CONNECTION_OPTIONS, name: { type: 'string' }, as: { type: 'string' } } });
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CONNECTION_OPTIONS, name: { type: 'string' }, as: { type: 'string' }, until: { type: 'string' } } });
     const [verbArg, arg, ...extra] = positionals;
     if (!VERBS.includes(verbArg as Verb)) throw new UsageError(`backup needs create, list, delete or restore${verbArg ? `, not '${verbArg}'` : ''}`);
     const verb = verbArg as Verb;
@@ -41,6 +43,7 @@ export const backupCommand: Command = {
     if (verb !== 'list' && arg === undefined) throw new UsageError(`backup ${verb} needs a ${verb === 'create' ? 'collection' : 'backup'} name`);
     if (values.name !== undefined && verb !== 'create') throw new UsageError(`--name is not an option of backup ${verb}`);
     if (values.as !== undefined && verb !== 'restore') throw new UsageError(`--as is not an option of backup ${verb}`);
+    if (values.until !== undefined && verb !== 'restore') throw new UsageError(`--until is not an option of backup ${verb}`);
     // sent once (never hedged): a second copy would do the work twice
     const client = await clientFrom(values, { hedge: false, defaultTimeoutMs: 600_000 });
     try {
@@ -78,7 +81,7 @@ export const backupCommand: Command = {
           const watch = m && !values.json ? watchRestore(client, target ?? m.collection, m.points) : undefined;
           let c: unknown;
           try {
-            c = await backups.restore(arg as string, { ...(target !== undefined ? { as: target } : {}), ...(timeoutMs ? { timeoutMs } : {}) });
+            c = await backups.restore(arg as string, { ...(target !== undefined ? { as: target } : {}), ...(values.until !== undefined ? { until: values.until } : {}), ...(timeoutMs ? { timeoutMs } : {}) });
           } finally {
             await watch?.stop();
           }

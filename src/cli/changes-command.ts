@@ -42,6 +42,9 @@ ${CONNECTION_USAGE}`,
       }
       const consumer = await jetstream(client.nc).consumers.get(stream, { deliver_policy: values['from-start'] ? DeliverPolicy.All : DeliverPolicy.New });
       const messages = await consumer.consume();
+      // the consumer exists from here on: said on stderr, so that a script (and the test) knows when
+      // a write is sure to be shown without --from-start
+      process.stderr.write(`shoal changes: following ${stream}${values['from-start'] ? ' from its start' : ' (new entries only)'}; Ctrl-C stops\n`);
       let printed = 0;
       void untilSignal().then(() => messages.stop());
       for await (const m of messages) {

@@ -31,6 +31,8 @@ export interface BackupManifest {
   shoalVersion: string;
   name: string;
   collection: string;
+  /** The backed-up collection's uid (its change stream's message ids start with it); absent in backups of older versions. */
+  uid?: string;
   createdAt: string;
   points: number;
   bytes: number;

@@ -5,9 +5,9 @@
  * that makes a new leader's republishing of its outbox harmless). Created with the collection,
  * deleted with it.
  */
-import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { UnavailableError, describeError } from '../runtime/errors.js';
+import { NotFoundError, UnavailableError, describeError } from '../runtime/errors.js';
 import { assertToken, type Subjects } from '../runtime/subjects.js';
 
 /**
@@ -76,6 +76,40 @@ export class ChangeStreams {
       await jsm.streams.delete(name);
     } catch (err) {
       if (!isNotFound(err)) throw new UnavailableError(`cannot delete the change stream ${name}: ${describeError(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * The messages of a collection's stream stored from `from` on, in stream order, up to the last
+   * one the stream held when the read began: each with its `Nats-Msg-Id` and its JSON body.
+   * NOT_FOUND when the collection has no stream.
+   */
+  async *read(collection: string, from: Date): AsyncGenerator<{ seq: number; msgId: string; body: unknown }> {
+    const jsm = await this.manager();
+    const name = changeStreamName(collection);
+    let last: number;
+    try {
+      last = (await jsm.streams.info(name)).state.last_seq;
+    } catch (err) {
+      if (isNotFound(err)) throw new NotFoundError(`collection '${collection}' has no change stream (${name})`);
+      throw new UnavailableError(`cannot read the change stream ${name}: ${describeError(err)}`, { cause: err });
+    }
+    if (last === 0) return;
+    const consumer = await jetstream(this.nc).consumers.get(name, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: from.toISOString() });
+    try {
+      for (;;) {
+        const batch = await consumer.fetch({ max_messages: 1000, expires: 2_000 });
+        let got = 0;
+        for await (const m of batch) {
+          got++;
+          yield { seq: m.seq, msgId: m.headers?.get('Nats-Msg-Id') ?? '', body: m.json() };
+          if (m.seq >= last) return;
+        }
+        // nothing more stored from `from` on (the messages before it were all before the start time)
+        if (got === 0) return;
+      }
+    } finally {
+      await consumer.delete().catch(() => undefined);
     }
   }
 

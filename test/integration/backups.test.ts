@@ -168,7 +168,7 @@ it('backs up while writers run, restores under a new name and by the old name, a
   assert.match(await code(backups.create('orig', { name: 'b1' })), /^ALREADY_EXISTS/);
   assert.match(await code(backups.create('orig', { name: 'bad name' })), /^INVALID_ARGUMENT: name/);
   assert.match(await code(backups.create('nope')), /^NOT_FOUND/);
-  assert.match(await code(backups.restore('b1', { as: 'other', until: new Date().toISOString() })), /^INVALID_ARGUMENT: until needs change streams/);
+  assert.match(await code(backups.restore('b1', { as: 'other', until: new Date().toISOString() })), /^INVALID_ARGUMENT: backup 'b1': collection 'orig' had no change stream/);
   const store = await BackupStore.open(nc, cluster.prefix);
   const future = { ...(await store.getManifest('b1')) as BackupInfo, name: 'future', format: 99, shoalVersion: '9.0.0' };
   await store.putManifest(future as never);
@@ -187,6 +187,67 @@ it('backs up while writers run, restores under a new name and by the old name, a
   assert.match(await code(backups.delete('b1')), /^NOT_FOUND/);
   assert.deepEqual((await backups.list({ collection: 'orig' })).map((b) => b.name), []);
   console.log(`load ${loadedAt - t0} ms, backup ${ended - began} ms (${backup.bytes} bytes; ${during} points acknowledged while it ran), total ${Date.now() - t0} ms`);
+});
+
+/** Waits until the collection's change stream stops growing (its leaders have published what they applied). */
+async function streamSettled(collection: string): Promise<number> {
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const jsm = await jetstreamManager(nc);
+  let last = -1;
+  for (let i = 0; i < 100; i++) {
+    const n = (await jsm.streams.info(`SHOAL_CHANGES_${collection}`)).state.messages;
+    if (n === last && n > 0) return n;
+    last = n;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`the change stream of ${collection} kept growing`);
+}
+
+it('point-in-time restore: the backup plus the change stream up to `until` (writes after it left out); bad `until` refused', async () => {
+  await client.createCollection({ name: 'pit', dim: DIM, metric: 'l2', shards: 2, replicas: 2, changeStream: true });
+  const pit = client.collection('pit');
+  const v = new Map<string, number[]>();
+  const put = async (ids: string[]): Promise<void> => {
+    const pts = ids.map((id) => ({ id, vector: vec() }));
+    for (const p of pts) v.set(p.id, p.vector);
+    await pit.upsert(pts);
+  };
+  const range = (p: string, a: number, b: number): string[] => Array.from({ length: b - a }, (_, i) => `${p}${a + i}`);
+  await put(range('p', 0, 200));
+  await backups.create('pit', { name: 'pb' });
+  // before `until`: new points, replaced vectors, deletes (each its own request: several entries per shard)
+  for (const ids of [range('a', 0, 25), range('a', 25, 50), range('p', 0, 10)]) await put(ids);
+  assert.equal(await pit.delete(range('p', 10, 20)), 10);
+  const kept = new Map(v);
+  await streamSettled('pit');
+  const until = new Date();
+  await new Promise((r) => setTimeout(r, 50));
+  // after `until`: none of this may be in the restore
+  await put(range('b', 0, 50));
+  await put(['p30', 'a0']);
+  assert.equal(await pit.delete(range('p', 20, 30)), 10);
+  await streamSettled('pit');
+
+  assert.match(await code(backups.restore('pb', { as: 'x', until: 'yesterday' })), /^INVALID_ARGUMENT: until 'yesterday' is not an RFC 3339 time/);
+  assert.match(await code(backups.restore('pb', { as: 'x', until: '2000-01-01T00:00:00Z' })), /^INVALID_ARGUMENT: until \(2000-01-01T00:00:00.000Z\) is before backup 'pb' was made/);
+  const restored = await backups.restore('pb', { as: 'pit2', until: until.toISOString() });
+  assert.equal(restored.name, 'pit2');
+  const pit2 = client.collection('pit2');
+  const want = [...range('p', 0, 10), ...range('p', 20, 200), ...range('a', 0, 50)];
+  assert.equal(await pit2.count({ consistency: 'strong' }), want.length, '200 backed up - 10 deleted + 50 added before until');
+  const got = await pit2.get([...want, ...range('p', 10, 20), ...range('b', 0, 50)], { withVector: true, consistency: 'strong' });
+  assert.deepEqual(got.map((p) => p.id).sort(), [...want].sort(), 'the points as they were at until: deletes before it applied, points written after it absent');
+  for (const p of got) {
+    const w = kept.get(p.id) as number[];
+    assert.ok(p.vector && p.vector.every((x, i) => Math.abs(x - (w[i] as number)) < 1e-6), `${p.id} has its vector as of until (p0-p9 replaced before it, p30 and a0 after it)`);
+  }
+  // the same through the CLI
+  const cli = await shoal('backup', 'restore', 'pb', '--as', 'pit3', '--until', until.toISOString(), '--json');
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.equal((JSON.parse(cli.stdout) as { collection: { name: string } }).collection.name, 'pit3');
+  assert.equal(await client.collection('pit3').count({ consistency: 'strong' }), want.length);
+  // the original goes on with everything
+  assert.equal(await pit.count({ consistency: 'strong' }), 200 - 20 + 100);
 });
 
 it('shoal backup: create, list, restore and delete with --json; errors with their exit codes', async () => {

@@ -149,10 +149,12 @@ describe('change streams', () => {
     // without --from-start: only what comes after it starts; Ctrl-C ends it with status 0
     const proc = spawn(process.execPath, [CLI, 'changes', 'feed', ...nats], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
     proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
     try {
-      await sleep(1_500); // its consumer is set up
+      await cluster.waitFor(() => err.includes('following SHOAL_CHANGES_feed (new entries only)'), 'shoal changes says its consumer is set up', 20_000);
       await client.collection('feed').upsert([{ id: 'live', vector: vec(77) }]);
       await cluster.waitFor(() => out.includes('\n'), 'the new write printed', 10_000);
       await sleep(300);

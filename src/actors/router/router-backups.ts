@@ -12,6 +12,7 @@ import { AlreadyExistsError, InvalidArgumentError, NotFoundError, UnavailableErr
 import { leaderSubject, replicaActorName, type ShardStatus } from '../shard-protocol.js';
 import type { AdminRouter, AdminRouterDeps } from './router-admin.js';
 import { callShard } from './shard-client.js';
+import { changesToReplay, parseUntil, replayChanges, untilRefusal } from './point-in-time.js';
 
 /** Backups take longer than other requests: their own default and limit for `timeoutMs`. */
 export const BACKUP_TIMEOUT_MS_DEFAULT = 600_000;
@@ -79,6 +80,7 @@ export class BackupsRouter {
       shoalVersion: this.deps.version,
       name,
       collection,
+      uid: r.uid,
       createdAt: createdAt.toISOString(),
       points: got.reduce((n, s) => n + s.points, 0),
       bytes: got.reduce((n, s) => n + s.bytes, 0),
@@ -116,12 +118,14 @@ export class BackupsRouter {
     if (b['name'] === undefined) throw new InvalidArgumentError('name is required');
     const name = backupName(b['name']);
     const as = b['as'] === undefined ? undefined : collectionName(b['as'], 'as');
-    if (b['until'] !== undefined) throw new InvalidArgumentError('until needs change streams (not yet supported)');
+    const until = b['until'] === undefined ? undefined : parseUntil(b['until']);
     const deadline = this.deps.clock.now() + timeoutOf(b['timeoutMs']);
     const store = await this.deps.backups();
     const raw2 = await store.getManifest(name);
     if (raw2 === null) throw new NotFoundError(`backup '${name}' does not exist`);
     const m = checkManifest(name, raw2);
+    const refused = until === undefined ? null : untilRefusal(m, until);
+    if (refused) throw new InvalidArgumentError(refused);
     const target = as ?? m.collection;
     if (await this.deps.meta.getCollection(target)) throw new AlreadyExistsError(`collection '${target}' already exists; restore under another name with "as"`);
     const record = await this.deps.admin.createRecord({ ...m.spec, name: target }, deadline, { restoring: { backup: name, startedAt: new Date().toISOString() } });
@@ -133,6 +137,11 @@ export class BackupsRouter {
           await this.appliedEverywhere(record, s.shard, r.index, deadline, what);
         }),
       );
+      if (until !== undefined) {
+        if (!this.deps.changeStreams) throw new UnavailableError('this node reads no change streams');
+        const changes = await changesToReplay(this.deps.changeStreams, m, until);
+        await replayChanges(this.deps, record.uid, changes, deadline);
+      }
       await this.finish(target, record.uid);
     } catch (err) {
       // nothing half restored stays: the collection this restore created goes
