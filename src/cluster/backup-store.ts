@@ -24,6 +24,8 @@ export interface BackupShard {
   index: number;
   points: number;
   bytes: number;
+  /** Its change stream's message ids start with `<this>/` (`<uid>/<shard>`, or `<uid>-e<epoch>/<shard>` after a reshard); absent in older backups. */
+  changeIdPrefix?: string;
 }
 
 export interface BackupManifest {
@@ -34,6 +36,8 @@ export interface BackupManifest {
   /** The backed-up collection's uid (its change stream's message ids start with it); absent in backups of older versions. */
   uid?: string;
   createdAt: string;
+  /** When every shard's image was written: a point-in-time restore must be to this or later. Absent in older backups. */
+  completedAt?: string;
   points: number;
   bytes: number;
   spec: CollectionSpec;
@@ -87,8 +91,15 @@ export class BackupStore {
 
   /** Writes an object from `chunks`; its size in bytes. */
   async putImage(object: string, chunks: AsyncIterable<Uint8Array>): Promise<number> {
-    const info = await this.os.put({ name: object, options: { max_chunk_size: BACKUP_CHUNK_BYTES } }, toReadable(chunks));
-    return info.size;
+    // The object store client does not cancel its reader when a put fails: the image's source (an
+    // LMDB read transaction, open checkpoint files) is released here whatever happens.
+    const it = chunks[Symbol.asyncIterator]();
+    try {
+      const info = await this.os.put({ name: object, options: { max_chunk_size: BACKUP_CHUNK_BYTES } }, toReadable({ [Symbol.asyncIterator]: () => it }));
+      return info.size;
+    } finally {
+      await it.return?.();
+    }
   }
 
   /**
@@ -99,7 +110,10 @@ export class BackupStore {
    */
   async *readImage(object: string): AsyncIterable<Uint8Array> {
     const info = await this.os.info(object);
-    if (!info || info.deleted) throw new InvalidArgumentError(`backup object ${object} is missing from bucket ${this.bucket}`);
+    // Not INVALID_ARGUMENT: whether it is there depends on when a replica looks (a backup deleted
+    // after its restore, replayed later by a replica rebuilt from its log), so replicas could
+    // decide differently. A replica that cannot read it fails, and is rebuilt from its peers.
+    if (!info || info.deleted) throw new UnavailableError(`backup object ${object} is missing from bucket ${this.bucket}`);
     if (info.chunks === 0) return;
     const consumer = await jetstream(this.nc).consumers.get(`OBJ_${this.bucket}`, { filter_subjects: `$O.${this.bucket}.C.${info.nuid}` });
     const messages = await consumer.consume({ max_bytes: READ_AHEAD_BYTES });

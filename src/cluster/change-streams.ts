@@ -96,6 +96,7 @@ export class ChangeStreams {
     }
     if (last === 0) return;
     const consumer = await jetstream(this.nc).consumers.get(name, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: from.toISOString() });
+    let empties = 0;
     try {
       for (;;) {
         const batch = await consumer.fetch({ max_messages: 1000, expires: 2_000 });
@@ -105,8 +106,11 @@ export class ChangeStreams {
           yield { seq: m.seq, msgId: m.headers?.get('Nats-Msg-Id') ?? '', body: m.json() };
           if (m.seq >= last) return;
         }
-        // nothing more stored from `from` on (the messages before it were all before the start time)
-        if (got === 0) return;
+        // an empty fetch ends the read only when nothing is left for the consumer (all messages
+        // stored before `from`, or the stream's end); else it was only slow
+        if (got > 0) empties = 0;
+        else if ((await consumer.info(false)).num_pending === 0) return;
+        else if (++empties >= 15) throw new UnavailableError(`reading the change stream ${name} made no progress for 15 fetches with messages pending`);
       }
     } finally {
       await consumer.delete().catch(() => undefined);

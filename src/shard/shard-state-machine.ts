@@ -113,6 +113,8 @@ export class ShardStateMachine {
   private saves = 0;
   private index!: WorkerIndex;
   private queue: Promise<unknown> = Promise.resolve();
+  /** While a `restore` entry is applied: the index before it, which {@link appliedIndex} reports. */
+  private restoringBefore: number | null = null;
   /** Set while restore/close/drop replace or free the index: searches wait for it. */
   private exclusive: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -176,7 +178,7 @@ export class ShardStateMachine {
 
   /** Last log index applied (0 = none). */
   get appliedIndex(): number {
-    return this.meta.appliedIndex;
+    return this.restoringBefore ?? this.meta.appliedIndex;
   }
 
   /** Live points, less those hidden by a reshard (docs/resharding.md). */
@@ -462,6 +464,9 @@ export class ShardStateMachine {
     const { env, group, dir } = this.opts;
     const images = this.opts.images;
     return this.exclusively(async () => {
+      // while the image is installed `meta` is the image's (the source group's applied index): this
+      // group has applied up to the entry before, until the restore finishes (or empties the group)
+      this.restoringBefore = index - 1;
       await this.index.close().catch(() => undefined);
       try {
         return await restoreImage(index, {
@@ -484,6 +489,7 @@ export class ShardStateMachine {
               this.ctx.outbox.prune(group, Number.MAX_SAFE_INTEGER);
             });
             this.meta = meta;
+            this.restoringBefore = null;
             this.checkpoints++;
             await env.flushed;
             this.removeCheckpointsExcept(meta.checkpointIndex);
@@ -496,6 +502,7 @@ export class ShardStateMachine {
               this.ctx.meta.putMeta(group, meta);
             });
             this.meta = meta;
+            this.restoringBefore = null;
             await this.rebuildIndex();
           },
         });

@@ -229,7 +229,7 @@ it('point-in-time restore: the backup plus the change stream up to `until` (writ
   await streamSettled('pit');
 
   assert.match(await code(backups.restore('pb', { as: 'x', until: 'yesterday' })), /^INVALID_ARGUMENT: until 'yesterday' is not an RFC 3339 time/);
-  assert.match(await code(backups.restore('pb', { as: 'x', until: '2000-01-01T00:00:00Z' })), /^INVALID_ARGUMENT: until \(2000-01-01T00:00:00.000Z\) is before backup 'pb' was made/);
+  assert.match(await code(backups.restore('pb', { as: 'x', until: '2000-01-01T00:00:00Z' })), /^INVALID_ARGUMENT: until \(2000-01-01T00:00:00.000Z\) is before backup 'pb' was complete/);
   const restored = await backups.restore('pb', { as: 'pit2', until: until.toISOString() });
   assert.equal(restored.name, 'pit2');
   const pit2 = client.collection('pit2');

@@ -129,7 +129,7 @@ export async function runNode(parts: NodeParts): Promise<RunningNode> {
   const rm = parts.metrics ? routerMetrics(parts.metrics) : undefined;
   const leaders = new LeaderWatch();
   leaders.start(system.nc, system.subjects, system.log);
-  const data = new DataRouter({ requester, servesLocally: (subject) => system.servesLocally(subject), subjects: system.subjects, clock: system.clock, metrics: rm, faults, leaders, refresh: (name) => collections.refresh(name), cachedEpoch: (name) => collections.epochOf(name) });
+  const data = new DataRouter({ requester, maxPayload: () => nc.info?.max_payload ?? 1024 * 1024, servesLocally: (subject) => system.servesLocally(subject), subjects: system.subjects, clock: system.clock, metrics: rm, faults, leaders, refresh: (name) => collections.refresh(name), cachedEpoch: (name) => collections.epochOf(name) });
   const changeStreams = new ChangeStreams(nc, system.subjects, parts.kvReplicas ?? 1);
   const admin = new AdminRouter({ requester, subjects: system.subjects, meta, collections, membership, clock: system.clock, coordinator, changeStreams });
   const backups = parts.backups ? new BackupsRouter({ requester, subjects: system.subjects, meta, collections, membership, clock: system.clock, coordinator, changeStreams, admin, backups: parts.backups, version: parts.version }) : undefined;

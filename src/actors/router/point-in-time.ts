@@ -5,8 +5,9 @@
  *
  * Each message is identified by its `Nats-Msg-Id`, `<collection uid>/<shard>/<index>`: only the
  * backed-up collection's own messages count (a collection of the same name dropped and created
- * again has another uid). Replayed writes carry the request id `pitr/<shard>/<index>` (the dedup
- * table is the new shard's own), so a write the restore retries is applied once.
+ * again has another uid; a reshard after the backup gives new groups new prefixes). Replayed writes
+ * carry the request id `pitr/<source uid>/<shard>/<index>`, so a write the restore retries is
+ * applied once.
  */
 import * as f from '../../api/fields.js';
 import type { BackupManifest } from '../../cluster/backup-store.js';
@@ -35,7 +36,10 @@ export function parseUntil(v: unknown): number {
 export function untilRefusal(m: BackupManifest, until: number): string | null {
   if (!m.spec.changeStream) return `backup '${m.name}': collection '${m.collection}' had no change stream, so there is nothing to replay up to until`;
   if (typeof m.uid !== 'string') return `backup '${m.name}' was made by a version that did not record its collection's uid; restore it without until`;
-  if (until < Date.parse(m.createdAt)) return `until (${new Date(until).toISOString()}) is before backup '${m.name}' was made (${m.createdAt}); use an earlier backup`;
+  // each shard's image was taken somewhere between createdAt and completedAt: it may hold writes of
+  // any time before completedAt, so only a later `until` can be honoured exactly
+  const complete = m.completedAt ?? m.createdAt;
+  if (until < Date.parse(complete)) return `until (${new Date(until).toISOString()}) is before backup '${m.name}' was complete (${complete}); use an earlier backup`;
   return null;
 }
 
@@ -50,22 +54,29 @@ interface ChangeBody {
 
 /** Each shard's writes to replay, in commit order: after its backup index, at or before `until`. */
 export async function changesToReplay(streams: ChangeStreams, m: BackupManifest, until: number): Promise<Map<number, ChangeBody[]>> {
-  const after = new Map(m.shards.map((s) => [s.shard, s.index]));
+  // each backed-up shard by its message id prefix (older backups: the first groups' `<uid>/<shard>`)
+  const byPrefix = new Map(m.shards.map((s) => [s.changeIdPrefix ?? `${m.uid}/${s.shard}`, s]));
   const out = new Map<number, ChangeBody[]>(m.shards.map((s) => [s.shard, []]));
   const from = new Date(Date.parse(m.createdAt) - READ_MARGIN_MS);
-  const own = `${m.uid}/`;
   for await (const msg of streams.read(m.collection, from)) {
-    if (msg.msgId.startsWith(`${m.uid}-e`)) {
-      throw new InvalidArgumentError(`collection '${m.collection}' was resharded after backup '${m.name}': a point-in-time restore cannot replay writes across a reshard; restore a backup made after it`);
-    }
-    if (!msg.msgId.startsWith(own)) continue;
+    const cut = msg.msgId.lastIndexOf('/');
+    const prefix = msg.msgId.slice(0, cut);
+    const index = Number(msg.msgId.slice(cut + 1));
     const b = msg.body as ChangeBody;
-    const last = after.get(b.shard);
-    if (last === undefined || b.index <= last) continue;
+    const shard = byPrefix.get(prefix);
+    if (!shard) {
+      // another group of this collection (a reshard after the backup made it) holding a write the
+      // restore would need: it cannot be placed on the backup's shards
+      if ((prefix.startsWith(`${m.uid}/`) || prefix.startsWith(`${m.uid}-e`)) && Date.parse(b.time) <= until) {
+        throw new InvalidArgumentError(`collection '${m.collection}' was resharded after backup '${m.name}' and before until: a point-in-time restore cannot replay writes across a reshard; restore a backup made after it`);
+      }
+      continue;
+    }
+    if (!Number.isInteger(index) || index <= shard.index) continue;
     if (Date.parse(b.time) > until) continue;
-    const list = out.get(b.shard) as ChangeBody[];
-    if (list.length > 0 && (list[list.length - 1] as ChangeBody).index >= b.index) continue; // a republished one
-    list.push(b);
+    const list = out.get(shard.shard) as ChangeBody[];
+    if (list.length > 0 && (list[list.length - 1] as ChangeBody).index >= index) continue; // a republished one
+    list.push({ ...b, index });
   }
   return out;
 }
@@ -74,6 +85,8 @@ export async function changesToReplay(streams: ChangeStreams, m: BackupManifest,
 export async function replayChanges(
   deps: { requester: Requester; subjects: Subjects; clock: Clock },
   uid: string,
+  /** The backed-up collection's uid: in the request ids, so that they cannot meet ids an image's dedup table inherited. */
+  sourceUid: string,
   changes: Map<number, ChangeBody[]>,
   deadline: number,
 ): Promise<number> {
@@ -87,7 +100,7 @@ export async function replayChanges(
         await callShard(
           deps.requester,
           leaderSubject(deps.subjects, uid, shard),
-          { type: 'write', write, requestId: `pitr/${shard}/${c.index}`, concern: 'majority', timeoutMs: 0, mapEpoch: 0 },
+          { type: 'write', write, requestId: `pitr/${sourceUid}/${shard}/${c.index}`, concern: 'majority', timeoutMs: 0, mapEpoch: 0 },
           deadline,
           `shard ${shard} (replaying the change stream)`,
           deps.clock,

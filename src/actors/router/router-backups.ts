@@ -13,6 +13,8 @@ import { leaderSubject, replicaActorName, type ShardStatus } from '../shard-prot
 import type { AdminRouter, AdminRouterDeps } from './router-admin.js';
 import { callShard } from './shard-client.js';
 import { changesToReplay, parseUntil, replayChanges, untilRefusal } from './point-in-time.js';
+import { changeIdPrefix } from '../replica/change-publisher.js';
+import { groupOf } from '../../cluster/shard-map.js';
 
 /** Backups take longer than other requests: their own default and limit for `timeoutMs`. */
 export const BACKUP_TIMEOUT_MS_DEFAULT = 600_000;
@@ -74,7 +76,9 @@ export class BackupsRouter {
       const why = (results[failed] as PromiseRejectedResult).reason;
       throw new UnavailableError(`backup '${name}' failed: shard ${collection}/${shards[failed]}: ${describeError(why)}; nothing of it was kept`);
     }
-    const got = results.map((x) => (x as PromiseFulfilledResult<BackupShard>).value).map((s) => ({ shard: s.shard, index: s.index, points: s.points, bytes: s.bytes }));
+    const got = results
+      .map((x) => (x as PromiseFulfilledResult<BackupShard>).value)
+      .map((s) => ({ shard: s.shard, index: s.index, points: s.points, bytes: s.bytes, ...(r.changeStream ? { changeIdPrefix: changeIdPrefix(groupOf(r, s.shard), s.shard) } : {}) }));
     const manifest: BackupManifest = {
       format: BACKUP_FORMAT,
       shoalVersion: this.deps.version,
@@ -82,6 +86,7 @@ export class BackupsRouter {
       collection,
       uid: r.uid,
       createdAt: createdAt.toISOString(),
+      completedAt: new Date().toISOString(),
       points: got.reduce((n, s) => n + s.points, 0),
       bytes: got.reduce((n, s) => n + s.bytes, 0),
       spec: specOf(r),
@@ -140,7 +145,7 @@ export class BackupsRouter {
       if (until !== undefined) {
         if (!this.deps.changeStreams) throw new UnavailableError('this node reads no change streams');
         const changes = await changesToReplay(this.deps.changeStreams, m, until);
-        await replayChanges(this.deps, record.uid, changes, deadline);
+        await replayChanges(this.deps, record.uid, m.uid as string, changes, deadline);
       }
       await this.finish(target, record.uid);
     } catch (err) {

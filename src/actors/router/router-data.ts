@@ -15,6 +15,7 @@ import { withRequestId } from '../../runtime/request-context.js';
 import type { Subjects } from '../../runtime/subjects.js';
 import { parseFilter } from '../../index/mod.js';
 import { mergeHits } from './merge.js';
+import { checkChangeMessageSize } from './change-size.js';
 import type { RouterMetrics } from '../node/node-metrics.js';
 import type { LeaderWatch } from './leader-watch.js';
 import { callShard, localReadAttemptMs, RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MIN_MS, writeAttemptMs, type CallOptions, type Requester } from './shard-client.js';
@@ -38,6 +39,8 @@ export interface DataRouterDeps {
    */
   faults?: ReadonlySet<string> | undefined;
   requester: Requester;
+  /** The NATS server's max payload: a change-stream message must fit it (change-size.ts). */
+  maxPayload?: () => number;
   /** True when this node holds a replica subscribed to `subject` (then a request to it stays in-process). */
   servesLocally?(subject: string): boolean;
   subjects: Subjects;
@@ -84,6 +87,7 @@ export class DataRouter {
         list.push(sp);
         byShard.set(shard, list);
       }
+      if (c.record.changeStream && this.deps.maxPayload) checkChangeMessageSize(c.record.name, byShard, this.deps.maxPayload());
       const results = await Promise.all(
         [...byShard].map(([shard, points]) =>
           this.write(c, shard, { type: 'write', write: { op: 'upsert', points }, requestId, concern: req.writeConcern, timeoutMs: req.timeoutMs, mapEpoch: c.epoch }, deadline),
