@@ -4,12 +4,13 @@
  * everything; `shoal dev` run again finds the data.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { startShoal, type StartedShoal } from '../helpers/run-cli.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -23,25 +24,10 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Dev {
-  proc: ChildProcess;
-  url: string;
-  stderr: () => string;
-}
+type Dev = StartedShoal;
 
-async function startDev(data: string): Promise<Dev> {
-  const proc = spawn(process.execPath, [CLI, 'dev', '--nodes', '3', '--port', '0', '--data', data], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(out.split('\n')[0] as string);
-    });
-    proc.once('exit', (c) => reject(new Error(`shoal dev exited with ${c}: ${err}`)));
-  });
-  return { proc, url, stderr: () => err };
+function startDev(data: string): Promise<Dev> {
+  return startShoal(['dev', '--nodes', '3', '--port', '0', '--data', data]);
 }
 
 async function shoal(url: string, ...args: string[]): Promise<{ stdout: string; stderr: string }> {

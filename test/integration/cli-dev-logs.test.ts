@@ -3,14 +3,14 @@
  * collection=docs shard=0"), and as the nodes' JSON lines with --json-logs.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ShoalClient } from '../../src/client/client.js';
+import { startShoal, type StartedShoal } from '../helpers/run-cli.js';
 
-const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 let dir: string;
 
 before(() => {
@@ -21,27 +21,13 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Dev {
-  proc: ChildProcess;
-  url: string;
-  stderr: () => string;
-}
+type Dev = StartedShoal;
 
-/** Starts `shoal dev` with one node; resolves with the NATS URL it prints first. */
+/** Starts `shoal dev` with one node (at its default log level); resolves with the NATS URL it prints first. */
 function startDev(args: string[]): Promise<Dev> {
   const env = { ...process.env };
   delete env['SHOAL_LOG_LEVEL'];
-  const proc = spawn(process.execPath, [CLI, 'dev', '--nodes', '1', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve({ proc, url: out.split('\n')[0] as string, stderr: () => err });
-    });
-    proc.once('exit', (c) => reject(new Error(`shoal dev exited with ${c}: ${err}`)));
-  });
+  return startShoal(['dev', '--nodes', '1', '--port', '0', ...args], env);
 }
 
 async function waitForText(dev: Dev, re: RegExp, what: string): Promise<RegExpMatchArray> {

@@ -3,15 +3,15 @@
  * `shoal dev` (a cluster) and `shoal nats` (a bare server), as their clients see it.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import { ShoalClient } from '../../src/client/client.js';
+import { startShoal } from '../helpers/run-cli.js';
 
-const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const EIGHT_MIB = 8 * 1024 * 1024;
 let dir: string;
 
@@ -25,17 +25,7 @@ after(() => {
 
 /** Starts `shoal <args>` and resolves with the URL on the first line of its standard output. */
 function startCli(args: string[]): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve({ proc, url: out.split('\n')[0] as string });
-    });
-    proc.once('exit', (c) => reject(new Error(`shoal ${args[0]} exited with ${c}: ${err}`)));
-  });
+  return startShoal(args);
 }
 
 /** SIGINT, then the exit code (or the signal that ended it, to say so in a failure). */
