@@ -62,6 +62,12 @@ export function changeIdPrefix(group: string, shard: number): string {
   return `${group.slice(0, group.length - String(shard).length - 1)}/${shard}`;
 }
 
+/** A message id `<prefix>/<index>` parted (index NaN when it is not a number). */
+export function splitChangeId(id: string): { prefix: string; index: number } {
+  const cut = id.lastIndexOf('/');
+  return { prefix: id.slice(0, cut), index: Number(id.slice(cut + 1)) };
+}
+
 /** The message of one record, as PROTOCOL.md shows it. */
 export function changeMessage(shard: number, index: number, r: ChangeRecord): Record<string, unknown> {
   const time = new Date(r.time).toISOString();
@@ -90,10 +96,8 @@ export async function lastPublishedIndex(jsm: JetStreamManager, stream: string, 
     } catch {
       continue; // a message removed (by an operator's limits): look further back
     }
-    const id = m?.header?.get('Nats-Msg-Id') ?? '';
-    if (!id.startsWith(`${idPrefix}/`)) continue;
-    const index = Number(id.slice(idPrefix.length + 1));
-    if (Number.isSafeInteger(index) && index > 0) return index;
+    const { prefix, index } = splitChangeId(m?.header?.get('Nats-Msg-Id') ?? '');
+    if (prefix === idPrefix && Number.isSafeInteger(index) && index > 0) return index;
   }
   return 0;
 }

@@ -17,6 +17,7 @@ import { InvalidArgumentError } from '../../runtime/errors.js';
 import { leaderSubject, type ShardPoint, type ShardWrite } from '../shard-protocol.js';
 import type { Subjects } from '../../runtime/subjects.js';
 import { callShard, type Requester } from './shard-client.js';
+import { splitChangeId } from '../replica/change-publisher.js';
 
 /** `2026-12-01T21:40:00Z`, `2026-12-01T21:40:00.123+01:00`: a full date, time and zone. */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
@@ -59,9 +60,7 @@ export async function changesToReplay(streams: ChangeStreams, m: BackupManifest,
   const out = new Map<number, ChangeBody[]>(m.shards.map((s) => [s.shard, []]));
   const from = new Date(Date.parse(m.createdAt) - READ_MARGIN_MS);
   for await (const msg of streams.read(m.collection, from)) {
-    const cut = msg.msgId.lastIndexOf('/');
-    const prefix = msg.msgId.slice(0, cut);
-    const index = Number(msg.msgId.slice(cut + 1));
+    const { prefix, index } = splitChangeId(msg.msgId);
     const b = msg.body as ChangeBody;
     const shard = byPrefix.get(prefix);
     if (!shard) {
