@@ -19,6 +19,10 @@ export type ShardingConfig =
   | { strategy: 'range'; boundaries: string[] }
   | { strategy: 'custom'; vnodes: number };
 
+/** The types a declared metadata index may have (PROTOCOL.md, collections.create `indexes`). */
+export type IndexedFieldType = 'keyword' | 'integer' | 'float' | 'bool';
+export const INDEXED_FIELD_TYPES: readonly IndexedFieldType[] = ['keyword', 'integer', 'float', 'bool'];
+
 export interface HnswParams {
   m: number;
   efConstruction: number;
@@ -36,6 +40,8 @@ export interface CollectionSpec {
   hnsw: HnswParams;
   /** Publish every committed write to the JetStream stream `SHOAL_CHANGES_<name>` (docs/changes.md). Absent in records written before change streams: false. */
   changeStream?: boolean;
+  /** Declared metadata indexes, dotted field → type; absent when none (and in records written before indexes existed). */
+  indexes?: Record<string, IndexedFieldType>;
 }
 
 export type Metadata = Record<string, unknown>;

@@ -57,6 +57,8 @@ export interface CreateCollectionOptions {
   hnsw?: { m?: number; efConstruction?: number; ef?: number };
   /** Publish every committed write to the collection's JetStream stream (PROTOCOL.md, Change streams). */
   changeStream?: boolean;
+  /** Metadata fields to index, by type (PROTOCOL.md, collections.create `indexes`). */
+  indexes?: Record<string, 'keyword' | 'integer' | 'float' | 'bool'>;
 }
 
 export interface CollectionSummary {

@@ -167,6 +167,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
       dim: r.dim,
       metric: r.metric,
       hnsw: r.hnsw,
+      indexes: r.indexes,
       seed: indexSeedOf(r.uid, shard),
       host,
       shard,
