@@ -208,7 +208,7 @@ export function validateGet(raw: unknown): GetRequest {
   };
 }
 
-const SEARCH_FIELDS = ['vector', 'k', 'filter', 'ef', 'consistency', 'withVector', 'withMetadata', 'shardKeys', 'timeoutMs'] as const;
+const SEARCH_FIELDS = ['vector', 'k', 'filter', 'ef', 'consistency', 'withVector', 'withMetadata', 'shardKeys', 'explain', 'timeoutMs'] as const;
 
 export function validateSearch(raw: unknown, c: CollectionSpec, path = ''): SearchRequest {
   const b = path ? f.object(raw, path.slice(0, -1), SEARCH_FIELDS) : f.body(raw, 'search', SEARCH_FIELDS);
@@ -227,6 +227,7 @@ export function validateSearch(raw: unknown, c: CollectionSpec, path = ''): Sear
     throw new InvalidArgumentError(`${path}vector is all zeros, which has no direction under the cosine metric`);
   }
   if (b['ef'] !== undefined) out.ef = f.integer(b['ef'], `${path}ef`, k, LIMITS.efMax);
+  if (f.boolean(b['explain'], `${path}explain`, false)) out.explain = true;
   if (b['filter'] !== undefined && b['filter'] !== null) out.filter = b['filter'];
   if (b['shardKeys'] !== undefined) {
     if (c.sharding.strategy !== 'custom') {

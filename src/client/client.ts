@@ -102,6 +102,8 @@ export interface SearchOptions extends ReadOptions {
   withVector?: boolean;
   withMetadata?: boolean;
   shardKeys?: string[];
+  /** Reply with each shard's plan in `explain` (docs/protocol.md). */
+  explain?: boolean;
 }
 
 export interface UpsertPoint {

@@ -57,9 +57,11 @@ export class FlatIndex implements VectorIndex {
 
   searchExplained(query: SearchQuery): { hits: Hit[]; explain: SearchExplain } {
     checkQuery(query, this.dim, this.metric);
-    const labels = query.filter && query.filter.op !== 'all' ? this.table.select(query.filter) : null;
+    const filter = query.filter && query.filter.op !== 'all' ? query.filter : undefined;
+    const labels = filter ? this.table.select(filter) : null;
     const scored = exactTopK(this.table, this.metric, asFloat32(query.vector), query.k, labels);
     const points = this.table.visible;
-    return { hits: toHits(this.table, scored, query), explain: { plan: 'exact', matches: labels ? labels.length : points, points } };
+    const indexed = filter ? this.table.estimate(filter).exact : true;
+    return { hits: toHits(this.table, scored, query), explain: { plan: 'exact', matches: labels ? labels.length : points, points, indexed } };
   }
 }

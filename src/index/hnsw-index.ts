@@ -115,7 +115,7 @@ export class HnswIndex implements VectorIndex {
   private graph: hnswlib.HierarchicalNSW;
   private table: PointTable;
   /** What the latest {@link search} chose (read by {@link searchExplained} right after it). */
-  private lastChoice: { plan: SearchPlan; matches: number } | undefined;
+  private lastChoice: { plan: SearchPlan; matches: number; indexed: boolean } | undefined;
 
   private constructor(opts: HnswIndexOptions, graph: hnswlib.HierarchicalNSW, table: PointTable) {
     this.dim = opts.dim;
@@ -211,13 +211,13 @@ export class HnswIndex implements VectorIndex {
     this.lastChoice = undefined;
     const hits = this.search(query);
     const chosen = this.lastChoice ?? this.choose(query, false);
-    return { hits, explain: { plan: chosen.plan, matches: chosen.matches, points: this.table.visible } };
+    return { hits, explain: { plan: chosen.plan, matches: chosen.matches, points: this.table.visible, indexed: chosen.indexed } };
   }
 
   search(query: SearchQuery): Hit[] {
     checkQuery(query, this.dim, this.metric);
     const chosen = this.choose(query, true);
-    this.lastChoice = { plan: chosen.plan, matches: chosen.matches };
+    this.lastChoice = { plan: chosen.plan, matches: chosen.matches, indexed: chosen.indexed };
     const { plan, labels } = chosen;
     const visible = this.table.visible;
     if (visible === 0 || (labels && labels.length === 0)) return [];
@@ -259,16 +259,16 @@ export class HnswIndex implements VectorIndex {
    * field indexes when they know it exactly; the matching labels are listed when `needLabels` (a
    * filtered search reads them either way) or when only listing them counts them.
    */
-  private choose(query: SearchQuery, needLabels: boolean): { plan: SearchPlan; labels: number[] | null; matches: number } {
+  private choose(query: SearchQuery, needLabels: boolean): { plan: SearchPlan; labels: number[] | null; matches: number; indexed: boolean } {
     const filter = query.filter && query.filter.op !== 'all' ? query.filter : undefined;
     const visible = this.table.visible;
-    if (!filter) return { plan: visible * this.dim <= this.exactBudget ? 'exact' : 'hnsw', labels: null, matches: visible };
+    if (!filter) return { plan: visible * this.dim <= this.exactBudget ? 'exact' : 'hnsw', labels: null, matches: visible, indexed: true };
     const estimate = this.table.estimate(filter);
     const labels = needLabels || !estimate.exact ? this.table.select(filter) : null;
     const m = labels ? labels.length : estimate.matches;
     const ef = Math.max(query.ef ?? this.params.ef, query.k);
     const exact = m <= query.k || m * this.dim <= this.exactBudget || m * m <= this.filteredGraphCost * ef * visible;
-    return { plan: exact ? 'exact' : 'hnsw-filtered', labels, matches: m };
+    return { plan: exact ? 'exact' : 'hnsw-filtered', labels, matches: m, indexed: estimate.exact };
   }
 
   private ensureCapacity(labels: number): void {

@@ -47,6 +47,8 @@ export interface SearchExplain {
   matches: number;
   /** Visible points in the index. */
   points: number;
+  /** The index's field indexes counted the matches without reading every point (true without a filter). */
+  indexed: boolean;
 }
 
 /** The types a metadata field can be declared with at create (PROTOCOL.md, collections.create `indexes`). */

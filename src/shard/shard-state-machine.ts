@@ -26,7 +26,7 @@
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptDataError, InternalError, InvalidArgumentError, UnavailableError } from '../runtime/errors.js';
-import { checkSums, GRAPH_FILE, IndexHost, TABLE_FILE, type Hit, type HnswIndexOptions, type HnswParams, type IndexedFields, type IndexStep, type Metric, type SearchQuery, type WorkerIndex } from '../index/mod.js';
+import { checkSums, GRAPH_FILE, IndexHost, type ExplainedHits, TABLE_FILE, type Hit, type HnswIndexOptions, type HnswParams, type IndexedFields, type IndexStep, type Metric, type SearchQuery, type WorkerIndex } from '../index/mod.js';
 import { DedupStore } from '../storage/dedup-store.js';
 import { dataFileOf, type NodeEnv } from '../storage/node-env.js';
 import { PointsStore } from '../storage/points-store.js';
@@ -261,6 +261,13 @@ export class ShardStateMachine {
     await this.exclusive;
     this.checkUsable();
     return this.index.search(q);
+  }
+
+  /** {@link search}, with what the shard's index chose for it (the search option `explain`). */
+  async searchExplained(q: ShardSearch): Promise<ExplainedHits> {
+    await this.exclusive;
+    this.checkUsable();
+    return this.index.searchExplained(q);
   }
 
   /** Points in request order, missing ids left out, a repeated id once at its first position. */
