@@ -58,10 +58,11 @@ export class FlatIndex implements VectorIndex {
   searchExplained(query: SearchQuery): { hits: Hit[]; explain: SearchExplain } {
     checkQuery(query, this.dim, this.metric);
     const filter = query.filter && query.filter.op !== 'all' ? query.filter : undefined;
-    const labels = filter ? this.table.select(filter) : null;
+    const selected = filter ? this.table.selectIndexed(filter) : null;
+    const labels = selected ? selected.labels : null;
     const scored = exactTopK(this.table, this.metric, asFloat32(query.vector), query.k, labels);
     const points = this.table.visible;
-    const indexed = filter ? this.table.estimate(filter).exact : true;
+    const indexed = selected ? selected.indexed : true;
     return { hits: toHits(this.table, scored, query), explain: { plan: 'exact', matches: labels ? labels.length : points, points, indexed } };
   }
 }

@@ -255,20 +255,27 @@ export class HnswIndex implements VectorIndex {
   }
 
   /**
-   * The plan for `query` and how many visible points match it. The count comes from the table's
-   * field indexes when they know it exactly; the matching labels are listed when `needLabels` (a
-   * filtered search reads them either way) or when only listing them counts them.
+   * The plan for `query` and how many visible points match it. With `needLabels` (a search: each
+   * plan reads the matches) the matches are listed; without (a plan alone), the table's field
+   * indexes count them where they know the count exactly, and they are listed only where not.
+   * `indexed`: the count did not read every point's metadata.
    */
   private choose(query: SearchQuery, needLabels: boolean): { plan: SearchPlan; labels: number[] | null; matches: number; indexed: boolean } {
     const filter = query.filter && query.filter.op !== 'all' ? query.filter : undefined;
     const visible = this.table.visible;
     if (!filter) return { plan: visible * this.dim <= this.exactBudget ? 'exact' : 'hnsw', labels: null, matches: visible, indexed: true };
-    const estimate = this.table.estimate(filter);
-    const labels = needLabels || !estimate.exact ? this.table.select(filter) : null;
-    const m = labels ? labels.length : estimate.matches;
+    const estimate = needLabels ? undefined : this.table.estimate(filter);
+    let labels: number[] | null = null;
+    let indexed = true;
+    let m: number;
+    if (estimate?.exact) m = estimate.matches;
+    else {
+      ({ labels, indexed } = this.table.selectIndexed(filter));
+      m = labels.length;
+    }
     const ef = Math.max(query.ef ?? this.params.ef, query.k);
     const exact = m <= query.k || m * this.dim <= this.exactBudget || m * m <= this.filteredGraphCost * ef * visible;
-    return { plan: exact ? 'exact' : 'hnsw-filtered', labels, matches: m, indexed: estimate.exact };
+    return { plan: exact ? 'exact' : 'hnsw-filtered', labels, matches: m, indexed };
   }
 
   private ensureCapacity(labels: number): void {

@@ -190,23 +190,28 @@ export class PointTable {
    * every label only when no index narrows the search.
    */
   select(filter: Filter): number[] {
+    return this.selectIndexed(filter).labels;
+  }
+
+  /** {@link select}, and whether the field indexes narrowed it (false: every point's metadata was read). */
+  selectIndexed(filter: Filter): { labels: number[]; indexed: boolean } {
     const found = this.fields.candidates(filter);
     const hidden = this.hiddenAt;
     if (found?.exact) {
-      if (this.hiddenCount === 0) return Array.isArray(found.labels) ? (found.labels as number[]) : Array.from(found.labels);
+      if (this.hiddenCount === 0) return { labels: Array.isArray(found.labels) ? (found.labels as number[]) : Array.from(found.labels), indexed: true };
       const out: number[] = [];
       for (const label of found.labels) if (hidden[label] !== 1) out.push(label);
-      return out;
+      return { labels: out, indexed: true };
     }
     const out: number[] = [];
     if (found) {
       for (const label of found.labels) if (hidden[label] !== 1 && matches(filter, this.meta[label] ?? undefined)) out.push(label);
-      return out;
+      return { labels: out, indexed: true };
     }
     for (let label = 0; label < this.next; label++) {
       if (this.ids[label] !== null && hidden[label] !== 1 && matches(filter, this.meta[label] ?? undefined)) out.push(label);
     }
-    return out;
+    return { labels: out, indexed: false };
   }
 
   /**
