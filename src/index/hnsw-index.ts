@@ -31,7 +31,7 @@ import hnswlib from 'hnswlib-node';
 import { CorruptDataError, InvalidArgumentError } from '../runtime/errors.js';
 import { asFloat32, exactTopK, sortScored, toHits, toNumberArray, type Scored } from './exact-search.js';
 import { PointTable, type PointTableState } from './point-table.js';
-import type { Hit, HnswParams, IndexPoint, Metric, SearchPlan, SearchQuery, VectorIndex } from './types.js';
+import type { Hit, HnswParams, IndexedFields, IndexPoint, Metric, SearchPlan, SearchQuery, VectorIndex } from './types.js';
 import { checkIndexOptions, checkPoints, checkQuery } from './validate.js';
 import { checkSums, writeSums } from './file-sums.js';
 
@@ -72,6 +72,7 @@ export interface HnswIndexOptions {
   exactBudget?: number | undefined;
   /** See {@link DEFAULT_FILTERED_GRAPH_COST}. With `exactBudget` 0 too, every search with more than k candidates walks the graph. */
   filteredGraphCost?: number | undefined;
+  indexes?: IndexedFields | undefined;
 }
 
 interface TableFile {

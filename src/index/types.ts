@@ -37,6 +37,9 @@ export interface Hit {
   metadata?: Metadata;
 }
 
+export type IndexedFieldType = 'keyword' | 'integer' | 'float' | 'bool';
+export type IndexedFields = Readonly<Record<string, IndexedFieldType>>;
+
 /** How a search is answered: the graph, the graph with a filter bitmap, or an exact scan. */
 export type SearchPlan = 'hnsw' | 'hnsw-filtered' | 'exact';
 
