@@ -90,6 +90,8 @@ export interface ShardQuery {
   filter?: unknown;
   withVector: boolean;
   withMetadata: boolean;
+  /** Answer with what the shard's index chose (SearchResult.explain). Absent: false. */
+  explain?: boolean;
 }
 
 /**
@@ -147,6 +149,19 @@ export type WriteResult = { upserted: number } | { deleted: number };
 
 export interface SearchResult {
   results: Hit[][];
+  /** By query, with `explain`: what the shard's index chose (null for a query without it). Absent when no query asked, and from replicas older than `explain`. */
+  explain?: (ShardPlan | null)[];
+}
+
+/** What a shard's index chose for one search (docs/protocol.md, search `explain`). */
+export interface ShardPlan {
+  plan: 'exact' | 'hnsw' | 'hnsw-filtered';
+  /** Points of the shard that match the filter (all of them without one). */
+  matches: number;
+  /** Points in the shard. */
+  points: number;
+  /** The shard's field indexes counted the matches without reading every point. */
+  indexed: boolean;
 }
 
 export interface GetResult {

@@ -27,6 +27,12 @@ export const LIMITS = {
   efConstructionMin: 4,
   efConstructionMax: 4096,
   collectionNameMaxLength: 64,
+  /** Declared metadata indexes per collection (collections.create `indexes`). */
+  indexesMax: 32,
+  /** Dotted segments of an indexed field: the depth the index's postings reach (src/index/field-indexes.ts, POSTING_MAX_DEPTH). */
+  indexFieldMaxSegments: 4,
+  /** Bytes of a field name, as in filters (src/index/filter-parse.ts, FILTER_LIMITS.maxFieldBytes). */
+  fieldNameMaxBytes: 256,
 } as const;
 
 export const DEFAULTS = {

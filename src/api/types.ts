@@ -19,6 +19,10 @@ export type ShardingConfig =
   | { strategy: 'range'; boundaries: string[] }
   | { strategy: 'custom'; vnodes: number };
 
+/** The types a declared metadata index may have (PROTOCOL.md, collections.create `indexes`). */
+export type IndexedFieldType = 'keyword' | 'integer' | 'float' | 'bool';
+export const INDEXED_FIELD_TYPES: readonly IndexedFieldType[] = ['keyword', 'integer', 'float', 'bool'];
+
 export interface HnswParams {
   m: number;
   efConstruction: number;
@@ -36,6 +40,8 @@ export interface CollectionSpec {
   hnsw: HnswParams;
   /** Publish every committed write to the JetStream stream `SHOAL_CHANGES_<name>` (docs/changes.md). Absent in records written before change streams: false. */
   changeStream?: boolean;
+  /** Declared metadata indexes, dotted field → type; absent when none (and in records written before indexes existed). */
+  indexes?: Record<string, IndexedFieldType>;
 }
 
 export type Metadata = Record<string, unknown>;
@@ -80,6 +86,8 @@ export interface SearchRequest {
   withVector: boolean;
   withMetadata: boolean;
   shardKeys?: string[];
+  /** Reply with what each shard's index chose (docs/protocol.md, search `explain`). */
+  explain?: boolean;
   timeoutMs: number;
 }
 
@@ -116,6 +124,21 @@ export interface SearchReply {
   hits: Hit[];
   coverage: Coverage;
   partial: boolean;
+  /** With `explain`: per shard that answered, in shard order, what its index chose (docs/protocol.md). */
+  explain?: SearchExplainEntry[];
+}
+
+/** One shard's plan for a search (docs/protocol.md, search `explain`). */
+export interface SearchExplainEntry {
+  shard: number;
+  /** `exact`: the matches (or every point of a small shard) scored one by one; `hnsw`: the graph; `hnsw-filtered`: the graph, keeping only matches. */
+  plan: 'exact' | 'hnsw' | 'hnsw-filtered';
+  /** The shard's points that match the filter (all of them without one). */
+  matches: number;
+  /** The shard's points. */
+  points: number;
+  /** The shard counted the matches from its field indexes (postings, declared numeric fields) without reading every point; true without a filter. */
+  indexed: boolean;
 }
 
 /** One shard in a describe reply. */

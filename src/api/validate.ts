@@ -3,11 +3,13 @@
  * data requests are then checked against the collection they address (dimension, metric,
  * sharding). A request that fails never reaches a shard.
  */
+import { isWellFormedUnicode } from '../index/utf8.js';
 import { InvalidArgumentError } from '../runtime/errors.js';
 import * as f from './fields.js';
 import { DEFAULTS, LIMITS } from './limits.js';
 import {
   CONSISTENCIES,
+  INDEXED_FIELD_TYPES,
   METRICS,
   SHARDING_STRATEGIES,
   WRITE_CONCERNS,
@@ -15,6 +17,7 @@ import {
   type CountRequest,
   type DeleteRequest,
   type GetRequest,
+  type IndexedFieldType,
   type PointInput,
   type SearchBatchRequest,
   type SearchRequest,
@@ -36,7 +39,7 @@ export function collectionName(v: unknown, path = 'name'): string {
   return v;
 }
 
-const CREATE_FIELDS = ['name', 'dim', 'metric', 'shards', 'replicas', 'sharding', 'hnsw', 'changeStream', 'timeoutMs'] as const;
+const CREATE_FIELDS = ['name', 'dim', 'metric', 'shards', 'replicas', 'sharding', 'hnsw', 'changeStream', 'indexes', 'timeoutMs'] as const;
 
 export function validateCreate(raw: unknown): CollectionSpec & { timeoutMs: number } {
   const b = f.body(raw, 'collections.create', CREATE_FIELDS);
@@ -54,7 +57,42 @@ export function validateCreate(raw: unknown): CollectionSpec & { timeoutMs: numb
     ef: f.optionalInteger(h['ef'], 'hnsw.ef', 1, LIMITS.efMax, DEFAULTS.hnswEf),
   };
   const changeStream = f.boolean(b['changeStream'], 'changeStream', false);
-  return { name, dim, metric, shards, replicas, sharding, hnsw, changeStream, timeoutMs: f.timeoutMs(b['timeoutMs']) };
+  const indexes = indexesConfig(b['indexes']);
+  return { name, dim, metric, shards, replicas, sharding, hnsw, changeStream, ...(indexes ? { indexes } : {}), timeoutMs: f.timeoutMs(b['timeoutMs']) };
+}
+
+/**
+ * `indexes` of collections.create: at most {@link LIMITS.indexesMax} fields, each named as a
+ * filter names it (dotted segments reach into nested objects) with at most
+ * {@link LIMITS.indexFieldMaxSegments} segments, each typed `keyword`, `integer`, `float` or
+ * `bool`. Absent or empty: undefined.
+ */
+function indexesConfig(v: unknown): Record<string, IndexedFieldType> | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!f.isPlainObject(v)) throw new InvalidArgumentError(`indexes must be an object of field: type (${INDEXED_FIELD_TYPES.join(', ')}), got ${f.describeType(v)}`);
+  const fields = Object.keys(v);
+  if (fields.length > LIMITS.indexesMax) throw new InvalidArgumentError(`indexes has ${fields.length} fields; at most ${LIMITS.indexesMax} may be indexed`);
+  if (fields.length === 0) return undefined;
+  const out: Record<string, IndexedFieldType> = {};
+  for (const field of fields.sort()) {
+    const at = `indexes.${field.length > 64 ? f.quoted(field) : field}`;
+    const segments = field.split('.');
+    if (field.length === 0 || f.utf8Length(field) > LIMITS.fieldNameMaxBytes || segments.some((s) => s.length === 0)) {
+      throw new InvalidArgumentError(`${at}: a field name must be non-empty dotted segments of at most ${LIMITS.fieldNameMaxBytes} bytes`);
+    }
+    if (!isWellFormedUnicode(field) || segments.includes('__proto__')) {
+      throw new InvalidArgumentError(`${at}: a field name must be valid Unicode and no segment may be '__proto__'`);
+    }
+    if (segments.length > LIMITS.indexFieldMaxSegments) {
+      throw new InvalidArgumentError(`${at} has ${segments.length} dotted segments; an indexed field has at most ${LIMITS.indexFieldMaxSegments}`);
+    }
+    const type = (v as Record<string, unknown>)[field];
+    if (typeof type !== 'string' || !(INDEXED_FIELD_TYPES as readonly string[]).includes(type)) {
+      throw new InvalidArgumentError(`${at} must be one of ${INDEXED_FIELD_TYPES.join(', ')}, got ${typeof type === 'string' ? f.quoted(type) : f.describeType(type)}`);
+    }
+    out[field] = type as IndexedFieldType;
+  }
+  return out;
 }
 
 function shardingConfig(v: unknown, shards: number): ShardingConfig {
@@ -170,7 +208,7 @@ export function validateGet(raw: unknown): GetRequest {
   };
 }
 
-const SEARCH_FIELDS = ['vector', 'k', 'filter', 'ef', 'consistency', 'withVector', 'withMetadata', 'shardKeys', 'timeoutMs'] as const;
+const SEARCH_FIELDS = ['vector', 'k', 'filter', 'ef', 'consistency', 'withVector', 'withMetadata', 'shardKeys', 'explain', 'timeoutMs'] as const;
 
 export function validateSearch(raw: unknown, c: CollectionSpec, path = ''): SearchRequest {
   const b = path ? f.object(raw, path.slice(0, -1), SEARCH_FIELDS) : f.body(raw, 'search', SEARCH_FIELDS);
@@ -189,6 +227,7 @@ export function validateSearch(raw: unknown, c: CollectionSpec, path = ''): Sear
     throw new InvalidArgumentError(`${path}vector is all zeros, which has no direction under the cosine metric`);
   }
   if (b['ef'] !== undefined) out.ef = f.integer(b['ef'], `${path}ef`, k, LIMITS.efMax);
+  if (f.boolean(b['explain'], `${path}explain`, false)) out.explain = true;
   if (b['filter'] !== undefined && b['filter'] !== null) out.filter = b['filter'];
   if (b['shardKeys'] !== undefined) {
     if (c.sharding.strategy !== 'custom') {
@@ -222,5 +261,6 @@ export function sameSettings(a: CollectionSpec, b: CollectionSpec): boolean {
 }
 
 function canonical(s: CollectionSpec): unknown {
-  return [s.name, s.dim, s.metric, s.shards, s.replicas, s.sharding, s.hnsw.m, s.hnsw.efConstruction, s.hnsw.ef, s.changeStream === true];
+  const indexes = Object.entries(s.indexes ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return [s.name, s.dim, s.metric, s.shards, s.replicas, s.sharding, s.hnsw.m, s.hnsw.efConstruction, s.hnsw.ef, s.changeStream === true, indexes];
 }

@@ -7,6 +7,7 @@ import { CONNECTION_OPTIONS, CONNECTION_USAGE, adminRequest, clientFrom, printJs
 const USAGE = `shoal collections create <name> --dim <n> [--metric cosine|l2|ip] [--shards <n>] [--replicas <n>]
                    [--sharding consistent-hash|hash|range|custom] [--vnodes <n>] [--boundaries a,b,...]
                    [--m <n>] [--ef-construction <n>] [--ef <n>] [--change-stream]
+                   [--index <field>=keyword|integer|float|bool ...]
 shoal collections list
 shoal collections describe <name>
 shoal collections drop <name>
@@ -14,6 +15,10 @@ shoal collections reshard <name> --shards <n> [--boundaries a,b,...] [--watch]
 
 reshard changes the shard count online (1 to 256; for range sharding, with the new boundaries):
 requests go on while points move. --watch shows its phase and progress until it is done.
+
+--index declares a metadata index (repeat it for several fields): an integer or float field's
+ranges ($gt, $gte, $lt, $lte) are then found and counted without reading every point
+(docs/protocol.md, collections.create indexes).
 
 --change-stream publishes every committed write to the JetStream stream SHOAL_CHANGES_<name>
 (shoal changes <name> prints it; docs/changes.md).
@@ -32,11 +37,24 @@ export function formatCollectionList(list: CollectionSummary[], columns?: number
 /** `collections describe` for people: the settings, then a row per replica of each shard. */
 export function formatDescription(c: CollectionDescription, columns?: number): string {
   const rows = c.shards.flatMap((s) => s.replicas.map((r) => [s.shard, r.node, r.role, r.matchIndex, r.lagMs, s.count]));
-  return `${c.name}: dim ${c.dim}, ${c.metric}, ${c.count} points, ${c.replicas} replicas per shard, sharding ${c.sharding.strategy}\n${table(rows, ['SHARD', 'NODE', 'ROLE', 'MATCH', 'LAG MS', 'POINTS'], columns)}`;
+  const indexes = Object.entries(c.indexes ?? {});
+  const indexed = indexes.length > 0 ? `, indexes ${indexes.map(([f, t]) => `${f}:${t}`).join(' ')}` : '';
+  return `${c.name}: dim ${c.dim}, ${c.metric}, ${c.count} points, ${c.replicas} replicas per shard, sharding ${c.sharding.strategy}${indexed}\n${table(rows, ['SHARD', 'NODE', 'ROLE', 'MATCH', 'LAG MS', 'POINTS'], columns)}`;
 }
 
 // Ranges are the server's to enforce (it names the field and the limit); here only "an integer".
 const int = (v: string | undefined, flag: string): number | undefined => intOption(v, flag, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+
+/** `--index year=integer --index lang=keyword` → `{year: 'integer', lang: 'keyword'}`; the types are the server's to check. */
+export function indexOptions(flags: readonly string[]): NonNullable<CreateCollectionOptions['indexes']> {
+  const out: Record<string, string> = {};
+  for (const flag of flags) {
+    const eq = flag.lastIndexOf('=');
+    if (eq <= 0 || eq === flag.length - 1) throw new UsageError(`--index takes <field>=<type> (keyword, integer, float or bool), got '${flag}'`);
+    out[flag.slice(0, eq)] = flag.slice(eq + 1);
+  }
+  return out as NonNullable<CreateCollectionOptions['indexes']>;
+}
 
 export const collectionsCommand: Command = {
   name: 'collections',
@@ -51,7 +69,7 @@ export const collectionsCommand: Command = {
         dim: { type: 'string' }, metric: { type: 'string' }, shards: { type: 'string' }, replicas: { type: 'string' },
         sharding: { type: 'string' }, vnodes: { type: 'string' }, boundaries: { type: 'string' },
         m: { type: 'string' }, 'ef-construction': { type: 'string' }, ef: { type: 'string' },
-        watch: { type: 'boolean' }, 'change-stream': { type: 'boolean' },
+        watch: { type: 'boolean' }, 'change-stream': { type: 'boolean' }, index: { type: 'string', multiple: true },
       },
     });
     const [verb, name, ...extra] = positionals;
@@ -86,6 +104,7 @@ export const collectionsCommand: Command = {
           }
           if (Object.keys(hnsw).length > 0) spec.hnsw = hnsw;
           if (values['change-stream']) spec.changeStream = true;
+          if (values.index) spec.indexes = indexOptions(values.index);
           // The reply is the describe either way (create is idempotent); asking first tells which it was.
           const existed = await exists(client, spec.name);
           const reply = await adminRequest<{ collection: CollectionDescription }>(client, 'collections', 'create', { ...spec });

@@ -10,7 +10,7 @@ import { createReplicaFactory } from '../actors/replica/replica-factory.js';
 import { jetstream } from '@nats-io/jetstream';
 import { runNode } from '../actors/node/node.js';
 import { RaftHost } from '../replication/raft-host.js';
-import { registerNodeMetrics } from '../actors/node/node-metrics.js';
+import { registerNodeMetrics, searchPlanCounts } from '../actors/node/node-metrics.js';
 import { ActorSystem } from '../runtime/actor-system.js';
 import { describeError } from '../runtime/errors.js';
 import { createLogger, parseLogLevel, type Logger } from '../runtime/logger.js';
@@ -145,6 +145,7 @@ export const nodeCommand: Command = {
       points: () => factory.pointCounts(),
       leaderChanges: () => factory.leaderChanges(),
       checkpoints: () => factory.checkpointCounts(),
+      searchPlans: () => searchPlanCounts(factory.indexHosts),
       changeOutbox: () => factory.changeOutboxSizes(),
       changesPublished: () => factory.changesPublished(),
       resources: { sample: () => guard.sample(), minFreeDiskBytes: guard.minFreeDiskBytes, maxMemoryBytes: guard.maxMemoryBytes, pending: () => bound.pending, maxPending: bound.limit, refusedPending: () => bound.refused },

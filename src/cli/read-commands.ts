@@ -44,8 +44,13 @@ export function formatSearch(r: SearchReply, withVector: boolean, columns?: numb
   const cov = r.coverage;
   return {
     table: table(rows, ['#', 'ID', 'DISTANCE', ...(withVector ? ['VECTOR'] : []), 'METADATA'], columns),
-    summary: `${r.hits.length} hits from ${cov.answered}/${cov.shards} shards${r.partial ? ` (PARTIAL: ${cov.failed.map((f) => `shard ${f.shard} ${f.reason}`).join(', ')})` : ''}`,
+    summary: `${r.hits.length} hits from ${cov.answered}/${cov.shards} shards${r.partial ? ` (PARTIAL: ${cov.failed.map((f) => `shard ${f.shard} ${f.reason}`).join(', ')})` : ''}${r.explain ? explainLines(r.explain) : ''}`,
   };
+}
+
+/** `--explain`: a line per shard, of the plan its index chose and how many of its points matched. */
+function explainLines(explain: NonNullable<SearchReply['explain']>): string {
+  return explain.map((e) => `\nshard ${e.shard}: ${e.plan}, ${e.matches} of ${e.points} points match${e.indexed ? '' : ' (counted by reading every point)'}`).join('');
 }
 
 /** The replicas the nodes found damaged, each with its node. */
@@ -111,9 +116,10 @@ export const searchCommand: Command = {
   name: 'search',
   summary: 'k nearest neighbours of a vector',
   usage: `shoal search <collection> --vector '[0.1, 0.2, ...]' [--k 10] [--filter '{"region": "eu"}'] [--ef <n>]
-                   [--consistency strong|leased|eventual] [--with-vector] [--shard-keys a,b]
+                   [--consistency strong|leased|eventual] [--with-vector] [--shard-keys a,b] [--explain]
 
---vector and --filter take JSON, or @file to read it from a file. --shard-keys searches only the
+--vector and --filter take JSON, or @file to read it from a file. --explain prints, per shard, the
+plan its index chose (exact, hnsw, hnsw-filtered) and how many of its points match. --shard-keys searches only the
 shards of those keys (collections sharded by a custom key). A partial result (some shards did not
 answer) is printed, and the exit code is ${EXIT_PARTIAL}.
 
@@ -122,7 +128,7 @@ ${CONNECTION_USAGE}`,
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { ...CONNECTION_OPTIONS, vector: { type: 'string' }, k: { type: 'string' }, filter: { type: 'string' }, ef: { type: 'string' }, consistency: { type: 'string' }, 'with-vector': { type: 'boolean' }, 'shard-keys': { type: 'string' } },
+      options: { ...CONNECTION_OPTIONS, vector: { type: 'string' }, k: { type: 'string' }, filter: { type: 'string' }, ef: { type: 'string' }, consistency: { type: 'string' }, 'with-vector': { type: 'boolean' }, 'shard-keys': { type: 'string' }, explain: { type: 'boolean' } },
     });
     const [name, ...extra] = positionals;
     if (!name || extra.length > 0) throw new UsageError('search needs exactly one collection name');
@@ -138,6 +144,7 @@ ${CONNECTION_USAGE}`,
     const consistency = consistencyOf(values.consistency);
     if (consistency) opts['consistency'] = consistency;
     if (values['with-vector']) opts['withVector'] = true;
+    if (values.explain) opts['explain'] = true;
     if (values['shard-keys'] !== undefined) opts['shardKeys'] = values['shard-keys'].split(',').filter((k) => k.length > 0);
     const client = await clientFrom(values);
     try {

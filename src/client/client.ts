@@ -57,6 +57,8 @@ export interface CreateCollectionOptions {
   hnsw?: { m?: number; efConstruction?: number; ef?: number };
   /** Publish every committed write to the collection's JetStream stream (PROTOCOL.md, Change streams). */
   changeStream?: boolean;
+  /** Metadata fields to index, by type (PROTOCOL.md, collections.create `indexes`). */
+  indexes?: Record<string, 'keyword' | 'integer' | 'float' | 'bool'>;
 }
 
 export interface CollectionSummary {
@@ -100,6 +102,8 @@ export interface SearchOptions extends ReadOptions {
   withVector?: boolean;
   withMetadata?: boolean;
   shardKeys?: string[];
+  /** Reply with each shard's plan in `explain` (docs/protocol.md). */
+  explain?: boolean;
 }
 
 export interface UpsertPoint {

@@ -4,7 +4,7 @@
  */
 import { asFloat32, exactTopK, toHits } from './exact-search.js';
 import { PointTable } from './point-table.js';
-import type { Hit, IndexPoint, Metric, SearchPlan, SearchQuery, VectorIndex } from './types.js';
+import type { Hit, IndexedFields, IndexPoint, Metric, SearchExplain, SearchPlan, SearchQuery, VectorIndex } from './types.js';
 import { checkIndexOptions, checkPoints, checkQuery } from './validate.js';
 
 export class FlatIndex implements VectorIndex {
@@ -12,11 +12,12 @@ export class FlatIndex implements VectorIndex {
   readonly metric: Metric;
   private readonly table: PointTable;
 
-  constructor(opts: { dim: number; metric: Metric }) {
+  /** `indexes`: the declared metadata indexes (PROTOCOL.md, collections.create). */
+  constructor(opts: { dim: number; metric: Metric; indexes?: IndexedFields | undefined }) {
     checkIndexOptions(opts.dim, opts.metric);
     this.dim = opts.dim;
     this.metric = opts.metric;
-    this.table = new PointTable(opts.dim, 64);
+    this.table = new PointTable(opts.dim, 64, opts.indexes);
   }
 
   upsert(points: readonly IndexPoint[]): void {
@@ -51,9 +52,17 @@ export class FlatIndex implements VectorIndex {
   }
 
   search(query: SearchQuery): Hit[] {
+    return this.searchExplained(query).hits;
+  }
+
+  searchExplained(query: SearchQuery): { hits: Hit[]; explain: SearchExplain } {
     checkQuery(query, this.dim, this.metric);
-    const labels = query.filter && query.filter.op !== 'all' ? this.table.select(query.filter) : null;
+    const filter = query.filter && query.filter.op !== 'all' ? query.filter : undefined;
+    const selected = filter ? this.table.selectIndexed(filter) : null;
+    const labels = selected ? selected.labels : null;
     const scored = exactTopK(this.table, this.metric, asFloat32(query.vector), query.k, labels);
-    return toHits(this.table, scored, query);
+    const points = this.table.visible;
+    const indexed = selected ? selected.indexed : true;
+    return { hits: toHits(this.table, scored, query), explain: { plan: 'exact', matches: labels ? labels.length : points, points, indexed } };
   }
 }

@@ -31,7 +31,7 @@ import hnswlib from 'hnswlib-node';
 import { CorruptDataError, InvalidArgumentError } from '../runtime/errors.js';
 import { asFloat32, exactTopK, sortScored, toHits, toNumberArray, type Scored } from './exact-search.js';
 import { PointTable, type PointTableState } from './point-table.js';
-import type { Hit, HnswParams, IndexedFields, IndexPoint, Metric, SearchPlan, SearchQuery, VectorIndex } from './types.js';
+import type { Hit, HnswParams, IndexedFields, IndexPoint, Metric, SearchExplain, SearchPlan, SearchQuery, VectorIndex } from './types.js';
 import { checkIndexOptions, checkPoints, checkQuery } from './validate.js';
 import { checkSums, writeSums } from './file-sums.js';
 
@@ -72,6 +72,11 @@ export interface HnswIndexOptions {
   exactBudget?: number | undefined;
   /** See {@link DEFAULT_FILTERED_GRAPH_COST}. With `exactBudget` 0 too, every search with more than k candidates walks the graph. */
   filteredGraphCost?: number | undefined;
+  /**
+   * The collection's declared metadata indexes (PROTOCOL.md, collections.create `indexes`). Not
+   * in the index's files: the table's field indexes are rebuilt from its metadata on load, so
+   * every open must pass them.
+   */
   indexes?: IndexedFields | undefined;
 }
 
@@ -109,6 +114,8 @@ export class HnswIndex implements VectorIndex {
   private readonly filteredGraphCost: number;
   private graph: hnswlib.HierarchicalNSW;
   private table: PointTable;
+  /** What the latest {@link search} chose (read by {@link searchExplained} right after it). */
+  private lastChoice: { plan: SearchPlan; matches: number; indexed: boolean } | undefined;
 
   private constructor(opts: HnswIndexOptions, graph: hnswlib.HierarchicalNSW, table: PointTable) {
     this.dim = opts.dim;
@@ -126,7 +133,7 @@ export class HnswIndex implements VectorIndex {
     const capacity = opts.initialCapacity ?? DEFAULT_INITIAL_CAPACITY;
     const graph = new hnswlib.HierarchicalNSW(opts.metric, opts.dim);
     graph.initIndex({ maxElements: capacity, m: opts.hnsw.m, efConstruction: opts.hnsw.efConstruction, randomSeed: opts.seed ?? DEFAULT_SEED });
-    return new HnswIndex(opts, graph, new PointTable(opts.dim, capacity));
+    return new HnswIndex(opts, graph, new PointTable(opts.dim, capacity, opts.indexes));
   }
 
   /**
@@ -156,7 +163,7 @@ export class HnswIndex implements VectorIndex {
     } catch (err) {
       throw new CorruptDataError(graphPath, `${graphPath} does not read back: ${(err as Error).message}`, { cause: err });
     }
-    return new HnswIndex(opts, graph, PointTable.fromState(file.table));
+    return new HnswIndex(opts, graph, PointTable.fromState(file.table, opts.indexes));
   }
 
   upsert(points: readonly IndexPoint[]): void {
@@ -197,12 +204,21 @@ export class HnswIndex implements VectorIndex {
   }
 
   plan(query: SearchQuery): SearchPlan {
-    return this.choose(query).plan;
+    return this.choose(query, false).plan;
+  }
+
+  searchExplained(query: SearchQuery): { hits: Hit[]; explain: SearchExplain } {
+    this.lastChoice = undefined;
+    const hits = this.search(query);
+    const chosen = this.lastChoice ?? this.choose(query, false);
+    return { hits, explain: { plan: chosen.plan, matches: chosen.matches, points: this.table.visible, indexed: chosen.indexed } };
   }
 
   search(query: SearchQuery): Hit[] {
     checkQuery(query, this.dim, this.metric);
-    const { plan, labels } = this.choose(query);
+    const chosen = this.choose(query, true);
+    this.lastChoice = { plan: chosen.plan, matches: chosen.matches, indexed: chosen.indexed };
+    const { plan, labels } = chosen;
     const visible = this.table.visible;
     if (visible === 0 || (labels && labels.length === 0)) return [];
     const q = asFloat32(query.vector);
@@ -238,15 +254,28 @@ export class HnswIndex implements VectorIndex {
     return toHits(this.table, scored, query);
   }
 
-  private choose(query: SearchQuery): { plan: SearchPlan; labels: number[] | null } {
+  /**
+   * The plan for `query` and how many visible points match it. With `needLabels` (a search: each
+   * plan reads the matches) the matches are listed; without (a plan alone), the table's field
+   * indexes count them where they know the count exactly, and they are listed only where not.
+   * `indexed`: the count did not read every point's metadata.
+   */
+  private choose(query: SearchQuery, needLabels: boolean): { plan: SearchPlan; labels: number[] | null; matches: number; indexed: boolean } {
     const filter = query.filter && query.filter.op !== 'all' ? query.filter : undefined;
     const visible = this.table.visible;
-    if (!filter) return { plan: visible * this.dim <= this.exactBudget ? 'exact' : 'hnsw', labels: null };
-    const labels = this.table.select(filter);
-    const m = labels.length;
+    if (!filter) return { plan: visible * this.dim <= this.exactBudget ? 'exact' : 'hnsw', labels: null, matches: visible, indexed: true };
+    const estimate = needLabels ? undefined : this.table.estimate(filter);
+    let labels: number[] | null = null;
+    let indexed = true;
+    let m: number;
+    if (estimate?.exact) m = estimate.matches;
+    else {
+      ({ labels, indexed } = this.table.selectIndexed(filter));
+      m = labels.length;
+    }
     const ef = Math.max(query.ef ?? this.params.ef, query.k);
     const exact = m <= query.k || m * this.dim <= this.exactBudget || m * m <= this.filteredGraphCost * ef * visible;
-    return { plan: exact ? 'exact' : 'hnsw-filtered', labels };
+    return { plan: exact ? 'exact' : 'hnsw-filtered', labels, matches: m, indexed };
   }
 
   private ensureCapacity(labels: number): void {

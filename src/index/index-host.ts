@@ -9,7 +9,7 @@
 import { Worker } from 'node:worker_threads';
 import { CorruptDataError, errorFromCode, InternalError, InvalidArgumentError, isErrorCode, type ShoalError } from '../runtime/errors.js';
 import type { HnswIndexOptions } from './hnsw-index.js';
-import type { IndexKind, IndexStep, ReplyValue, WireErrorBody, WireStep, WorkerMemory, WorkerReply, WorkerRequest } from './index-protocol.js';
+import type { ExplainedHits, IndexKind, IndexStep, ReplyValue, WireErrorBody, WireStep, WorkerMemory, WorkerReply, WorkerRequest } from './index-protocol.js';
 import type { Hit, IndexPoint, SearchPlan, SearchQuery } from './types.js';
 
 /** Points per message to the worker: bounds the copy the caller's thread does in one go. */
@@ -42,7 +42,7 @@ interface Pending {
 interface PendingSearch {
   handle: number;
   query: SearchQuery;
-  resolve: (hits: Hit[]) => void;
+  resolve: (answer: ExplainedHits) => void;
   reject: (err: unknown) => void;
 }
 
@@ -57,6 +57,8 @@ export class IndexHost {
   private searchScheduled = false;
   /** Searches sent to the worker, and the messages that carried them. */
   readonly searchStats = { searches: 0, messages: 0 };
+  /** Searches the worker answered, by the plan its index chose (since the host started). */
+  readonly plans: Record<SearchPlan, number> = { exact: 0, hnsw: 0, 'hnsw-filtered': 0 };
 
   private constructor(opts: IndexHostOptions) {
     this.worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { nice: opts.nice ?? DEFAULT_WORKER_NICE } });
@@ -115,8 +117,8 @@ export class IndexHost {
    * threads) is then paid once per batch, batches grow with the load, and the hits of every shard
    * of one collection search come back in the same message. Each search fails or succeeds on its own.
    */
-  search(handle: number, query: SearchQuery): Promise<Hit[]> {
-    return new Promise<Hit[]>((resolve, reject) => {
+  search(handle: number, query: SearchQuery): Promise<ExplainedHits> {
+    return new Promise<ExplainedHits>((resolve, reject) => {
       this.searches.push({ handle, query, resolve, reject });
       if (this.searches.length >= SEARCHES_PER_MESSAGE) this.sendSearches();
       else if (this.searchMessagesInFlight < SEARCH_MESSAGES_IN_FLIGHT && !this.searchScheduled) {
@@ -141,8 +143,11 @@ export class IndexHost {
         (results) =>
           results.forEach((r, i) => {
             const b = batch[i] as PendingSearch;
-            if (Array.isArray(r)) b.resolve(r);
-            else b.reject(this.revive(r.error));
+            if ('error' in r) b.reject(this.revive(r.error));
+            else {
+              this.plans[r.explain.plan]++;
+              b.resolve(r);
+            }
           }),
         (err: unknown) => batch.forEach((b) => b.reject(err)),
       )
@@ -296,6 +301,11 @@ export class WorkerIndex {
    * A search made while an apply is still being sent waits until all of it has been sent.
    */
   search(query: SearchQuery): Promise<Hit[]> {
+    return this.searchExplained(query).then((r) => r.hits);
+  }
+
+  /** {@link search}, with what the index chose for it (the plan, and how many points matched). */
+  searchExplained(query: SearchQuery): Promise<ExplainedHits> {
     if (this.applying === 0) return this.host.search(this.handle, query);
     return this.sending.then(() => this.host.search(this.handle, query));
   }

@@ -1,6 +1,6 @@
 /** Messages between {@link IndexHost} (the caller's thread) and the index worker thread. */
 import type { HnswIndexOptions } from './hnsw-index.js';
-import type { Hit, IndexPoint, SearchPlan, SearchQuery } from './types.js';
+import type { Hit, IndexPoint, SearchExplain, SearchPlan, SearchQuery } from './types.js';
 
 /** One change to an index, applied in order by {@link WorkerIndex.apply}. */
 export type IndexStep =
@@ -38,6 +38,12 @@ export type WorkerRequest =
   | { op: 'plan'; handle: number; query: SearchQuery }
   | { op: 'memory' };
 
+/** A search's hits, and the plan the index chose for it. */
+export interface ExplainedHits {
+  hits: Hit[];
+  explain: SearchExplain;
+}
+
 export interface WireErrorBody {
   name: string;
   code?: string;
@@ -55,8 +61,8 @@ export type ReplyValue = {
   load: null;
   drop: null;
   apply: (number | null)[];
-  /** Per search: its hits, or the error it failed with (one bad search does not fail its batch). */
-  search: (Hit[] | { error: WireErrorBody })[];
+  /** Per search: its hits and what the index chose, or the error it failed with (one bad search does not fail its batch). */
+  search: (ExplainedHits | { error: WireErrorBody })[];
   get: (IndexPoint | null)[];
   count: number;
   plan: SearchPlan;

@@ -90,7 +90,7 @@ function handle(req: WorkerRequest): unknown {
     case 'search':
       return req.searches.map(({ handle, query }) => {
         try {
-          return indexOf(handle).search(query);
+          return indexOf(handle).searchExplained(query);
         } catch (err) {
           return { error: toWire(err) };
         }

@@ -1,57 +1,20 @@
 /**
  * The points of one index by uint32 label: id ↔ label, vectors (as given, float32), their norms,
- * metadata, and postings (field value → labels) so that a selective filter finds its points
- * without scanning. Labels of deleted points are reused, newest freed first, so memory follows
+ * metadata, and field indexes (field-indexes.ts: postings, and sorted numbers for declared
+ * numeric fields) so that a selective filter finds and counts its points without scanning. Labels of deleted points are reused, newest freed first, so memory follows
  * the live count. Everything here is deterministic: the same upserts and deletes in the same
  * order give the same labels on every replica.
  *
  * A stored point can be hidden (a reshard's imports before the switch, and what moved away after
- * it: docs/resharding.md): it keeps its label, vector, metadata and postings, but {@link select},
+ * it: docs/resharding.md): it keeps its label, vector, metadata and index entries, but {@link select},
  * {@link point}, {@link isVisible} and {@link visible} leave it out. Only {@link remove} frees a
  * label, and it unhides it first, so a hidden point's label is never in the free list.
  */
-import type { Filter, Scalar } from './filter-parse.js';
+import type { Filter } from './filter-parse.js';
 import { matches } from './filter-match.js';
 import { norm } from './distance.js';
-import type { IndexPoint, Metadata } from './types.js';
-
-/** Paths deeper than this, and strings longer than this, are not put in postings (filters still match them by scan). */
-const POSTING_MAX_DEPTH = 4;
-const POSTING_MAX_STRING = 256;
-
-function postingKey(v: Scalar): string | undefined {
-  switch (typeof v) {
-    case 'string':
-      return v.length <= POSTING_MAX_STRING ? `s${v}` : undefined;
-    case 'number':
-      return `n${v === 0 ? 0 : v}`;
-    case 'boolean':
-      return v ? 'b1' : 'b0';
-    default:
-      return undefined;
-  }
-}
-
-/** Calls `fn(field, key)` for every indexed (dotted field, scalar) pair of `metadata`, array elements included. */
-function eachPosting(metadata: Metadata | undefined, fn: (field: string, key: string) => void, prefix = '', depth = 1): void {
-  if (!metadata) return;
-  for (const [k, v] of Object.entries(metadata)) {
-    // A key with a dot in it cannot be named by a filter (dots reach into nested objects).
-    if (k.includes('.')) continue;
-    const field = prefix ? `${prefix}.${k}` : k;
-    if (Array.isArray(v)) {
-      for (const e of v) {
-        const key = postingKey(e as Scalar);
-        if (key !== undefined) fn(field, key);
-      }
-    } else if (typeof v === 'object' && v !== null) {
-      if (depth < POSTING_MAX_DEPTH) eachPosting(v as Metadata, fn, field, depth + 1);
-    } else {
-      const key = postingKey(v as Scalar);
-      if (key !== undefined) fn(field, key);
-    }
-  }
-}
+import { FieldIndexes, type Estimate } from './field-indexes.js';
+import type { IndexedFields, IndexPoint, Metadata } from './types.js';
 
 /** The serialisable state of a table (see {@link PointTable.toState}). */
 export interface PointTableState {
@@ -74,14 +37,16 @@ export class PointTable {
   private data: Float32Array;
   private norms: Float64Array;
   private meta: (Metadata | null)[] = [];
-  private readonly postings = new Map<string, Map<string, Set<number>>>();
+  private readonly fields: FieldIndexes;
   private live = 0;
   /** 1 at the label of every hidden point. */
   private hiddenAt: Uint8Array;
   private hiddenCount = 0;
 
-  constructor(dim: number, initialCapacity = 1024) {
+  /** `indexes`: the metadata fields the collection declares (PROTOCOL.md, collections.create). */
+  constructor(dim: number, initialCapacity = 1024, indexes: IndexedFields = {}) {
     this.dim = dim;
+    this.fields = new FieldIndexes(this, indexes);
     this.data = new Float32Array(initialCapacity * dim);
     this.norms = new Float64Array(initialCapacity);
     this.hiddenAt = new Uint8Array(initialCapacity);
@@ -218,96 +183,51 @@ export class PointTable {
   }
 
   /**
-   * The visible labels that match `filter`, in no particular order. Uses postings for equality and
-   * `$in` where it can (intersecting under `$and`, joining under `$or`), checks the candidates
-   * against the whole filter unless the postings answered it exactly, and scans every label only
-   * when no posting narrows the search.
+   * The visible labels that match `filter`, in no particular order. Uses the field indexes where
+   * they narrow the search (field-indexes.ts: postings for equality and `$in`, the numeric index of
+   * a declared `integer` or `float` field for ranges, the smallest such part of an `$and`), checks
+   * the candidates against the whole filter unless the indexes answered it exactly, and scans
+   * every label only when no index narrows the search.
    */
   select(filter: Filter): number[] {
-    const found = this.candidates(filter);
+    return this.selectIndexed(filter).labels;
+  }
+
+  /** {@link select}, and whether the field indexes narrowed it (false: every point's metadata was read). */
+  selectIndexed(filter: Filter): { labels: number[]; indexed: boolean } {
+    const found = this.fields.candidates(filter);
     const hidden = this.hiddenAt;
     if (found?.exact) {
-      if (this.hiddenCount === 0) return Array.from(found.labels);
+      if (this.hiddenCount === 0) return { labels: Array.isArray(found.labels) ? (found.labels as number[]) : Array.from(found.labels), indexed: true };
       const out: number[] = [];
       for (const label of found.labels) if (hidden[label] !== 1) out.push(label);
-      return out;
+      return { labels: out, indexed: true };
     }
     const out: number[] = [];
     if (found) {
       for (const label of found.labels) if (hidden[label] !== 1 && matches(filter, this.meta[label] ?? undefined)) out.push(label);
-      return out;
+      return { labels: out, indexed: true };
     }
     for (let label = 0; label < this.next; label++) {
       if (this.ids[label] !== null && hidden[label] !== 1 && matches(filter, this.meta[label] ?? undefined)) out.push(label);
     }
-    return out;
+    return { labels: out, indexed: false };
   }
 
   /**
-   * A superset of the matching labels from postings (exactly the matches when `exact`), or null
-   * when postings cannot narrow it. Postings hold every indexed scalar, array elements included,
-   * so equality with a non-null scalar that has a posting key is answered exactly.
+   * How many visible points match `filter`, without listing them where the field indexes answer:
+   * never below the true count, exactly it when `exact` (field-indexes.ts, FieldIndexes.estimate).
    */
-  private candidates(filter: Filter): { labels: Set<number>; exact: boolean } | null {
-    switch (filter.op) {
-      case 'eq': {
-        const key = postingKey(filter.value);
-        if (key === undefined || filter.path.length > POSTING_MAX_DEPTH) return null;
-        return { labels: this.postings.get(filter.field)?.get(key) ?? new Set(), exact: true };
-      }
-      case 'in': {
-        const keys = filter.values.map(postingKey);
-        if (keys.some((k) => k === undefined) || filter.path.length > POSTING_MAX_DEPTH) return null;
-        const labels = new Set<number>();
-        const byValue = this.postings.get(filter.field);
-        for (const k of keys) for (const l of byValue?.get(k as string) ?? []) labels.add(l);
-        return { labels, exact: true };
-      }
-      case 'and': {
-        const parts = filter.children.map((c) => this.candidates(c));
-        const sets = parts.filter((s): s is { labels: Set<number>; exact: boolean } => s !== null);
-        if (sets.length === 0) return null;
-        sets.sort((a, b) => a.labels.size - b.labels.size);
-        const [smallest, ...rest] = sets as [{ labels: Set<number>; exact: boolean }, ...{ labels: Set<number>; exact: boolean }[]];
-        const labels = new Set<number>();
-        for (const l of smallest.labels) if (rest.every((s) => s.labels.has(l))) labels.add(l);
-        return { labels, exact: parts.every((p) => p?.exact === true) };
-      }
-      case 'or': {
-        const labels = new Set<number>();
-        let exact = true;
-        for (const c of filter.children) {
-          const s = this.candidates(c);
-          if (s === null) return null;
-          for (const l of s.labels) labels.add(l);
-          exact &&= s.exact;
-        }
-        return { labels, exact };
-      }
-      default:
-        return null;
-    }
+  estimate(filter: Filter): Estimate {
+    return this.fields.estimate(filter);
   }
 
   private post(label: number): void {
-    eachPosting(this.meta[label] ?? undefined, (field, key) => {
-      let byValue = this.postings.get(field);
-      if (!byValue) this.postings.set(field, (byValue = new Map()));
-      let set = byValue.get(key);
-      if (!set) byValue.set(key, (set = new Set()));
-      set.add(label);
-    });
+    this.fields.add(label, this.meta[label] ?? undefined);
   }
 
   private unpost(label: number): void {
-    eachPosting(this.meta[label] ?? undefined, (field, key) => {
-      const byValue = this.postings.get(field);
-      const set = byValue?.get(key);
-      if (!set) return;
-      set.delete(label);
-      if (set.size === 0) byValue?.delete(key);
-      if (byValue?.size === 0) this.postings.delete(field);
-    });
+    this.fields.remove(label, this.meta[label] ?? undefined);
   }
 
   private ensureCapacity(labels: number): void {
@@ -349,8 +269,9 @@ export class PointTable {
     return out;
   }
 
-  static fromState(s: PointTableState): PointTable {
-    const t = new PointTable(s.dim, Math.max(s.next, 16));
+  /** The table `s` describes; `indexes` as given to the constructor (the field indexes are rebuilt from the metadata). */
+  static fromState(s: PointTableState, indexes: IndexedFields = {}): PointTable {
+    const t = new PointTable(s.dim, Math.max(s.next, 16), indexes);
     t.next = s.next;
     t.free = Array.from(s.free);
     t.data.set(s.vectors);

@@ -37,11 +37,25 @@ export interface Hit {
   metadata?: Metadata;
 }
 
-export type IndexedFieldType = 'keyword' | 'integer' | 'float' | 'bool';
-export type IndexedFields = Readonly<Record<string, IndexedFieldType>>;
-
 /** How a search is answered: the graph, the graph with a filter bitmap, or an exact scan. */
 export type SearchPlan = 'hnsw' | 'hnsw-filtered' | 'exact';
+
+/** What an index chose for one search (the search option `explain`, docs/protocol.md). */
+export interface SearchExplain {
+  plan: SearchPlan;
+  /** Visible points that match the filter (all visible points without one). */
+  matches: number;
+  /** Visible points in the index. */
+  points: number;
+  /** The index's field indexes counted the matches without reading every point (true without a filter). */
+  indexed: boolean;
+}
+
+/** The types a metadata field can be declared with at create (PROTOCOL.md, collections.create `indexes`). */
+export type IndexedFieldType = 'keyword' | 'integer' | 'float' | 'bool';
+export const INDEXED_FIELD_TYPES: readonly IndexedFieldType[] = ['keyword', 'integer', 'float', 'bool'];
+/** Declared metadata indexes: dotted field name → type. */
+export type IndexedFields = Readonly<Record<string, IndexedFieldType>>;
 
 export interface HnswParams {
   /** Graph degree (hnswlib's M). */
@@ -82,4 +96,6 @@ export interface VectorIndex {
   search(query: SearchQuery): Hit[];
   /** Which path {@link search} takes for this query. */
   plan(query: SearchQuery): SearchPlan;
+  /** {@link search}, and what it chose: the plan and how many points matched. */
+  searchExplained(query: SearchQuery): { hits: Hit[]; explain: SearchExplain };
 }

@@ -26,7 +26,7 @@
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptDataError, InternalError, InvalidArgumentError, UnavailableError } from '../runtime/errors.js';
-import { checkSums, GRAPH_FILE, IndexHost, TABLE_FILE, type Hit, type HnswIndexOptions, type HnswParams, type IndexStep, type Metric, type SearchQuery, type WorkerIndex } from '../index/mod.js';
+import { checkSums, GRAPH_FILE, IndexHost, type ExplainedHits, TABLE_FILE, type Hit, type HnswIndexOptions, type HnswParams, type IndexedFields, type IndexStep, type Metric, type SearchQuery, type WorkerIndex } from '../index/mod.js';
 import { DedupStore } from '../storage/dedup-store.js';
 import { dataFileOf, type NodeEnv } from '../storage/node-env.js';
 import { PointsStore } from '../storage/points-store.js';
@@ -59,6 +59,8 @@ export interface ShardStateMachineOptions {
   dim: number;
   metric: Metric;
   hnsw: HnswParams;
+  /** The collection's declared metadata indexes (PROTOCOL.md, collections.create `indexes`): given to the index at every open. */
+  indexes?: IndexedFields | undefined;
   /** hnswlib's level-generator seed; every replica of a group must use the same. */
   seed?: number | undefined;
   checkpointEvery?: number | undefined;
@@ -259,6 +261,13 @@ export class ShardStateMachine {
     await this.exclusive;
     this.checkUsable();
     return this.index.search(q);
+  }
+
+  /** {@link search}, with what the shard's index chose for it (the search option `explain`). */
+  async searchExplained(q: ShardSearch): Promise<ExplainedHits> {
+    await this.exclusive;
+    this.checkUsable();
+    return this.index.searchExplained(q);
   }
 
   /** Points in request order, missing ids left out, a repeated id once at its first position. */
@@ -518,7 +527,7 @@ export class ShardStateMachine {
     const { group, dir } = this.opts;
     const c = this.meta.checkpointIndex;
     this.removeCheckpointsExcept(c);
-    const options: HnswIndexOptions = { dim: this.opts.dim, metric: this.opts.metric, hnsw: this.opts.hnsw, seed: this.opts.seed, exactBudget: this.opts.exactBudget, filteredGraphCost: this.opts.filteredGraphCost };
+    const options: HnswIndexOptions = { dim: this.opts.dim, metric: this.opts.metric, hnsw: this.opts.hnsw, indexes: this.opts.indexes, seed: this.opts.seed, exactBudget: this.opts.exactBudget, filteredGraphCost: this.opts.filteredGraphCost };
     this.index = c > 0 ? await this.host.load(join(dir, checkpointDirName(c)), options) : await this.host.create('hnsw', options);
     // Replay, checkpointing at the same log indexes as a live apply would have.
     let steps: IndexStep[] = [];

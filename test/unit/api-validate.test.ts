@@ -148,3 +148,39 @@ describe('api validation', () => {
     bad(() => validateUpsert('text', docs), /upsert body must be an object, got a string/);
   });
 });
+
+describe('collections.create indexes', () => {
+  it('validate - indexes are checked field by field, and the error names the field and the allowed types', () => {
+    const ok = validateCreate({ name: 'docs', dim: 3, indexes: { year: 'integer', lang: 'keyword', 'meta.score': 'float', draft: 'bool' } });
+    assert.deepEqual(ok.indexes, { draft: 'bool', lang: 'keyword', 'meta.score': 'float', year: 'integer' });
+    assert.equal(validateCreate({ name: 'docs', dim: 3, indexes: {} }).indexes, undefined, 'no fields: no indexes');
+    bad(() => validateCreate({ name: 'docs', dim: 3, indexes: { year: 'date' } }), /^indexes\.year must be one of keyword, integer, float, bool, got 'date'/);
+    bad(() => validateCreate({ name: 'docs', dim: 3, indexes: { year: 1 } }), /^indexes\.year must be one of keyword, integer, float, bool, got a number/);
+    bad(() => validateCreate({ name: 'docs', dim: 3, indexes: { 'a..b': 'keyword' } }), /^indexes\.a\.\.b: a field name must be non-empty dotted segments/);
+    bad(() => validateCreate({ name: 'docs', dim: 3, indexes: { '': 'keyword' } }), /^indexes\.: a field name must be non-empty/);
+    bad(() => validateCreate({ name: 'docs', dim: 3, indexes: { 'a.__proto__': 'keyword' } }), /^indexes\.a\.__proto__: .*'__proto__'/);
+    bad(() => validateCreate({ name: 'docs', dim: 3, indexes: { 'a.b.c.d.e': 'integer' } }), /^indexes\.a\.b\.c\.d\.e has 5 dotted segments; an indexed field has at most 4/);
+    bad(() => validateCreate({ name: 'docs', dim: 3, indexes: { ['x'.repeat(257)]: 'keyword' } }), /^indexes\.'x{64}…' \(257 bytes\): a field name must be .* at most 256 bytes/);
+    const many = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`f${i}`, 'keyword']));
+    bad(() => validateCreate({ name: 'docs', dim: 3, indexes: many }), /^indexes has 33 fields; at most 32 may be indexed/);
+    validateCreate({ name: 'docs', dim: 3, indexes: Object.fromEntries(Object.entries(many).slice(0, 32)) });
+    bad(() => validateCreate({ name: 'docs', dim: 3, indexes: ['year'] }), /^indexes must be an object of field: type \(keyword, integer, float, bool\), got an array/);
+  });
+
+  it('validate - a create is the same collection only with the same indexes', () => {
+    const a = validateCreate({ name: 'docs', dim: 3, indexes: { year: 'integer', lang: 'keyword' } });
+    const b = validateCreate({ name: 'docs', dim: 3, indexes: { lang: 'keyword', year: 'integer' } });
+    const c = validateCreate({ name: 'docs', dim: 3, indexes: { lang: 'keyword', year: 'float' } });
+    const none = validateCreate({ name: 'docs', dim: 3 });
+    assert.ok(sameSettings(a, b), 'field order does not matter');
+    assert.ok(!sameSettings(a, c));
+    assert.ok(!sameSettings(a, none));
+    assert.ok(sameSettings(none, validateCreate({ name: 'docs', dim: 3, indexes: {} })));
+  });
+
+  it('validate - search takes explain as a boolean', () => {
+    assert.equal(validateSearch({ vector: [1, 0, 0], explain: true }, docs).explain, true);
+    assert.equal(validateSearch({ vector: [1, 0, 0] }, docs).explain, undefined);
+    bad(() => validateSearch({ vector: [1, 0, 0], explain: 'yes' }, docs), /^explain must be true or false/);
+  });
+});

@@ -66,6 +66,15 @@ export interface NodeMetricSources {
   resources?: ResourceSources;
   /** Bytes the node's LMDB environment takes on disk. */
   storageBytes?: () => number;
+  /** Shard searches the node's index workers answered since the process started, by the plan their index chose. */
+  searchPlans?: () => [string, number][];
+}
+
+/** Searches by plan, summed over a node's index hosts (IndexHost.plans). */
+export function searchPlanCounts(hosts: readonly { readonly plans: Readonly<Record<string, number>> }[]): [string, number][] {
+  const sum = new Map<string, number>();
+  for (const h of hosts) for (const [plan, n] of Object.entries(h.plans)) sum.set(plan, (sum.get(plan) ?? 0) + n);
+  return [...sum];
 }
 
 const NODE_STATES: readonly NodeState[] = ['up', 'down', 'dead', 'maintenance', 'draining'];
@@ -107,6 +116,10 @@ export function registerNodeMetrics(m: MetricsRegistry, src: NodeMetricSources):
     (node.replicas() ?? []).filter((r) => r.collection !== '').map((r) => [{ group: r.group, collection: r.collection, shard: String(r.shard) }, 1]),
   );
   m.gauge('shoal_shard_points', 'Points in each shard replica on this node.', ['group'], byGroup(src.points));
+  if (src.searchPlans) {
+    const plans = src.searchPlans;
+    m.counterFrom('shoal_search_plans_total', 'Shard searches this node\'s index workers answered since the process started, by the plan the shard\'s index chose (exact, hnsw, hnsw-filtered).', ['plan'], () => plans().map(([plan, n]) => [{ plan }, n]));
+  }
   m.counterFrom('shoal_shard_checkpoints_total', 'Index checkpoints each shard replica recorded since the process started.', ['group'], byGroup(src.checkpoints));
 
   // change streams (docs/changes.md), per group of a collection with one

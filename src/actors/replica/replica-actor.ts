@@ -42,6 +42,7 @@ import {
   type ReshardStatus,
   type ShardRequest,
   type ReplicaHealth,
+  type ShardPlan,
   type ShardStatus,
   type WriteResult,
 } from '../shard-protocol.js';
@@ -56,6 +57,8 @@ export interface ShardStore {
   pull(req: PullRequest): PullAnswer<Uint8Array>;
   count(): number;
   search(q: { vector: Float32Array; k: number; ef?: number; filter?: unknown; withVector: boolean; withMetadata: boolean }): Promise<Hit[]>;
+  /** {@link search}, with what the shard's index chose (absent: `explain` is not answered). */
+  searchExplained?(q: { vector: Float32Array; k: number; ef?: number; filter?: unknown; withVector: boolean; withMetadata: boolean }): Promise<{ hits: Hit[]; explain: ShardPlan }>;
   get(ids: readonly string[], opts: { withVector: boolean; withMetadata: boolean }): Promise<{ id: string; vector?: Float32Array; metadata?: Record<string, unknown> }[]>;
   /** The state machine's image at its applied index (backups: backup-requests.ts). */
   snapshot?(opts: { ownCheckpoint: boolean }): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array>; points: number }>;
@@ -291,7 +294,10 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
       const queries = req.queries.map((q) => ({ ...q, filter: q.filter === undefined ? undefined : state.res.parseFilter(q.filter) }));
       await barrier(cfg, state, req.consistency, req.timeoutMs, clock);
       checkEpoch(cfg, store, req.mapEpoch);
-      return { results: await Promise.all(queries.map((q) => store.search(q))) };
+      if (!queries.some((q) => q.explain === true) || !store.searchExplained) return { results: await Promise.all(queries.map(({ explain: _, ...q }) => store.search(q))) };
+      const explained = store.searchExplained.bind(store);
+      const answers = await Promise.all(queries.map(async ({ explain, ...q }) => (explain === true ? explained(q) : { hits: await store.search(q), explain: null })));
+      return { results: answers.map((a) => a.hits), explain: answers.map((a) => a.explain) };
     }
     case 'get':
       refuseUnhealthy(cfg, state);

@@ -35,7 +35,7 @@ import type { RaftHost } from '../../replication/raft-host.js';
 import type { AppliedEntry, RoleChange, StateMachine } from '../../replication/raft-state-machine.js';
 import type { ReplicaFactory, ReplicaStart } from './replica-manager.js';
 import type { ReplicaResources, ReplicatedGroup, ShardStore } from './replica-actor.js';
-import type { ReplicaDamage, ReplicaHealth } from '../shard-protocol.js';
+import type { ReplicaDamage, ReplicaHealth, ShardPlan } from '../shard-protocol.js';
 import { brokenResources, type Broken } from './broken-replica.js';
 import { DEFAULT_MAX_PENDING_REQUESTS, RequestBound } from './request-bound.js';
 
@@ -167,6 +167,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
       dim: r.dim,
       metric: r.metric,
       hnsw: r.hnsw,
+      indexes: r.indexes,
       seed: indexSeedOf(r.uid, shard),
       host,
       shard,
@@ -352,6 +353,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
         },
         pull: (req) => own.sm.pull(req),
         search: (q) => own.sm.search({ ...q, filter: q.filter as Filter | undefined }) as Promise<Hit[]>,
+        searchExplained: (q) => own.sm.searchExplained({ ...q, filter: q.filter as Filter | undefined }) as Promise<{ hits: Hit[]; explain: ShardPlan }>,
         get: (ids, opts) => own.sm.get(ids, opts),
         snapshot: (opts) => own.sm.snapshot(opts),
       };

@@ -262,7 +262,7 @@ export class AdminRouter {
     const statuses = await this.shardStatuses(r, deadline);
     const shards = r.placement.map((p, i) => this.describeShard(r, p.shard, statuses[i]));
     const { uid: _uid, createdAt: _created, placement: _placement, map: _map, resharding: _rs, restoring: _restoring, ...settings } = r;
-    return { ...settings, changeStream: r.changeStream === true, count: shards.reduce((n, s) => n + s.count, 0), shards, resharding: reshardingSummary(r) };
+    return { ...settings, changeStream: r.changeStream === true, indexes: r.indexes ?? {}, count: shards.reduce((n, s) => n + s.count, 0), shards, resharding: reshardingSummary(r) };
   }
 
   private describeShard(r: CollectionRecord, shard: number, st: ShardStatus | undefined): ShardDescription {
@@ -334,7 +334,9 @@ export class AdminRouter {
     const more = JSON.stringify(existing.sharding) !== JSON.stringify(wanted.sharding) ? ['sharding'] : [];
     const hnsw = JSON.stringify(existing.hnsw) !== JSON.stringify(wanted.hnsw) ? ['hnsw'] : [];
     const stream = (existing.changeStream === true) !== (wanted.changeStream === true) ? [`changeStream ${existing.changeStream === true} (asked ${wanted.changeStream === true})`] : [];
-    throw new AlreadyExistsError(`collection '${existing.name}' exists with different settings: ${[...diffs, ...more, ...hnsw, ...stream].join(', ')}`);
+    // Both sorted by field (validateCreate stores them so).
+    const indexes = JSON.stringify(existing.indexes ?? {}) !== JSON.stringify(wanted.indexes ?? {}) ? [`indexes ${JSON.stringify(existing.indexes ?? {})} (asked ${JSON.stringify(wanted.indexes ?? {})})`] : [];
+    throw new AlreadyExistsError(`collection '${existing.name}' exists with different settings: ${[...diffs, ...more, ...hnsw, ...stream, ...indexes].join(', ')}`);
   }
 
   /** A create of an existing collection with a change stream makes sure its stream exists (a create that failed after its record was written is finished by its retry). */

@@ -43,7 +43,7 @@ export function defaultBackupName(collection: string, at: Date): string {
 }
 
 function specOf(r: CollectionRecord): CollectionSpec {
-  return { name: r.name, dim: r.dim, metric: r.metric, shards: r.shards, replicas: r.replicas, sharding: r.sharding, hnsw: r.hnsw, ...(r.changeStream ? { changeStream: true } : {}) };
+  return { name: r.name, dim: r.dim, metric: r.metric, shards: r.shards, replicas: r.replicas, sharding: r.sharding, hnsw: r.hnsw, ...(r.changeStream ? { changeStream: true } : {}), ...(r.indexes ? { indexes: r.indexes } : {}) };
 }
 
 export class BackupsRouter {

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Consistency, Coverage, Hit, Point, SearchReply, SearchRequest } from '../../api/types.js';
+import type { Consistency, Coverage, Hit, Point, SearchExplainEntry, SearchReply, SearchRequest } from '../../api/types.js';
 import { validateCount, validateDelete, validateGet, validateSearch, validateSearchBatch, validateUpsert } from '../../api/validate.js';
 import type { CachedCollection } from '../../cluster/collection-cache.js';
 import type { Clock } from '../../runtime/clock.js';
@@ -185,6 +185,7 @@ export class DataRouter {
     });
     for (const t of targets) this.deps.metrics?.fanout(t.length);
     const hits: Hit[][][] = queries.map(() => []);
+    const explains: SearchExplainEntry[][] = queries.map(() => []);
     const failed: Map<number, Coverage['failed'][number]>[] = queries.map(() => new Map());
     let fatal: ShoalError | undefined;
     let stale: ShoalError | undefined;
@@ -194,7 +195,11 @@ export class DataRouter {
         const shardQueries: ShardQuery[] = qis.map((qi) => toShardQuery(queries[qi] as SearchRequest));
         try {
           const r = await this.read<SearchResult>(c, shard, consistency, { type: 'search', queries: shardQueries, consistency, timeoutMs, mapEpoch: c.epoch }, deadline);
-          qis.forEach((qi, j) => (hits[qi] as Hit[][]).push(r.results[j] ?? []));
+          qis.forEach((qi, j) => {
+            (hits[qi] as Hit[][]).push(r.results[j] ?? []);
+            const e = r.explain?.[j];
+            if (e) (explains[qi] as SearchExplainEntry[]).push({ shard, plan: e.plan, matches: e.matches, points: e.points, indexed: e.indexed });
+          });
         } catch (err) {
           // A bug on a shard (ACTOR_FAILED, INTERNAL) or a request it refuses fails the whole
           // search; a shard that cannot serve it now (unreachable, no leader, not hosted here
@@ -229,11 +234,13 @@ export class DataRouter {
       const m0 = performance.now();
       const merged = mergeHits(hits[qi] as Hit[][], q.k);
       this.deps.metrics?.merge(performance.now() - m0);
-      return {
+      const reply: SearchReply = {
         hits: merged,
         coverage: { shards, answered: shards - fails.length, failed: fails },
         partial: fails.length > 0,
       };
+      if (q.explain) reply.explain = (explains[qi] as SearchExplainEntry[]).sort((a, b) => a.shard - b.shard);
+      return reply;
     });
   }
 
@@ -335,5 +342,6 @@ function toShardQuery(q: SearchRequest): ShardQuery {
   const out: ShardQuery = { vector: q.vector, k: q.k, withVector: q.withVector, withMetadata: q.withMetadata };
   if (q.ef !== undefined) out.ef = q.ef;
   if (q.filter !== undefined) out.filter = q.filter;
+  if (q.explain) out.explain = true;
   return out;
 }
