@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FOLLOWER_READ_MAX_LAG, FOLLOWER_READ_MAX_WAIT_MS, replicaBehavior, type ReplicaResources } from '../../src/actors/replica/replica-actor.js';
 import type { Requester } from '../../src/actors/router/shard-client.js';
-import { anyReplicaSubject, type ReadIndexResult } from '../../src/actors/shard-protocol.js';
+import { anyReplicaSubject, leaderSubject, type ReadIndexResult } from '../../src/actors/shard-protocol.js';
 import { ActorSystem } from '../../src/runtime/actor-system.js';
 import { ManualClock } from '../../src/runtime/clock.js';
-import { TimeoutError, UnavailableError } from '../../src/runtime/errors.js';
+import { NotLeaderError, TimeoutError, UnavailableError } from '../../src/runtime/errors.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import type { NatsServer } from '../../src/runtime/nats-server.js';
 import { startTestNats } from '../helpers/nats.js';
@@ -109,5 +109,79 @@ describe('replica actor', () => {
     (await f.readIndex())({ index: 150, term: 1 });
     await assert.rejects(slow, (e: unknown) => e instanceof UnavailableError && /did not apply up to the leader's read index 150 within 1000 ms \(it is at 100\); ask the leader/.test(e.message));
     assert.deepEqual(waits, [FOLLOWER_READ_MAX_WAIT_MS]);
+  });
+
+  /** A leader replica `replica.<uid>.0` whose Raft group's proposals wait until the test settles them. */
+  async function leader(uid: string): Promise<{ subject: string; proposals: { settle: (v: unknown, fail?: Error) => void }[] }> {
+    const proposals: { settle: (v: unknown, fail?: Error) => void }[] = [];
+    const resources: ReplicaResources = {
+      store: { appliedIndex: 1, servingEpoch: 0, reshard: null, pull: () => { throw new Error('not used'); }, count: () => 0, search: () => Promise.resolve([]), get: () => Promise.resolve([]) },
+      group: {
+        propose: () => new Promise((resolve, reject) => proposals.push({ settle: (v, fail) => (fail ? reject(fail) : resolve({ index: proposals.length, result: v })) })),
+        readBarrier: () => Promise.reject(new Error('not used')),
+        readIndex: () => Promise.reject(new Error('not used')),
+        followerReadIndex: () => Promise.reject(new Error('not used')),
+        term: () => 1,
+        waitApplied: () => Promise.resolve(),
+        leaseRead: () => undefined,
+        health: () => ({ health: 'ok', why: null }),
+        onRoleChange: (listener) => {
+          listener({ role: 'leader', term: 1, leader: 'n1', ready: true });
+          return () => undefined;
+        },
+        status: () => {
+          throw new Error('not used');
+        },
+        transferLeadership: () => Promise.reject(new Error('not used')),
+        changeMembership: () => Promise.reject(new Error('not used')),
+      },
+      parseFilter: (f) => f,
+      close: () => Promise.resolve(),
+    };
+    const requester: Requester = { request: () => Promise.reject(new Error('not used')) };
+    sys.spawn(`replica.${uid}.0`, replicaBehavior({
+      node: 'n1', uid, shard: 0, collection: 'c', dim: 2, metric: 'l2', hnsw: { m: 16, efConstruction: 200, ef: 64 },
+      subjects: sys.subjects, requester, coordinatorEpoch: () => 0, open: () => Promise.resolve(resources), announce: () => undefined,
+    }));
+    const subject = leaderSubject(sys.subjects, uid, 0);
+    for (let i = 0; i < 200 && !sys.servesLocally(subject); i++) await sleep(5);
+    return { subject, proposals };
+  }
+
+  it('replica actor - a copy of a write still being proposed waits for the first instead of logging a second entry', async () => {
+    const l = await leader('w');
+    const write = (requestId: string) =>
+      sys.request<{ upserted: number }>(l.subject, { type: 'write', write: { op: 'upsert', points: [{ id: 'a', vector: new Float32Array([1, 2]) }] }, requestId, concern: 'majority', timeoutMs: 5_000 }, { timeoutMs: 5_000 });
+    const waitProposals = async (n: number) => {
+      for (let i = 0; i < 200 && l.proposals.length < n; i++) await sleep(5);
+      await sleep(20);
+      assert.equal(l.proposals.length, n);
+    };
+    // a hedged copy arrives while the first is in flight: one proposal, both answered by it
+    const first = write('r1');
+    await waitProposals(1);
+    const copy = write('r1');
+    const other = write('r2');
+    await waitProposals(2);
+    l.proposals[0]!.settle({ upserted: 1 });
+    assert.deepEqual(await first, { upserted: 1 });
+    assert.deepEqual(await copy, { upserted: 1 });
+    l.proposals[1]!.settle({ upserted: 1 });
+    assert.deepEqual(await other, { upserted: 1 });
+    // a copy after the first answered proposes again (the apply-time dedup answers it)
+    const late = write('r1');
+    await waitProposals(3);
+    l.proposals[2]!.settle({ upserted: 1 });
+    assert.deepEqual(await late, { upserted: 1 });
+    // the first fails (leadership lost): a copy waiting for it proposes its own
+    const failing = write('r3');
+    await waitProposals(4);
+    const retry = write('r3');
+    await sleep(20);
+    l.proposals[3]!.settle(undefined, new NotLeaderError('lost leadership'));
+    await assert.rejects(failing, NotLeaderError);
+    await waitProposals(5);
+    l.proposals[4]!.settle({ upserted: 1 });
+    assert.deepEqual(await retry, { upserted: 1 });
   });
 });

@@ -31,6 +31,7 @@ import { LeaderReadIndex } from './follower-reads.js';
 import { PullRefused, type PullAnswer, type PullRequest } from '../../shard/reshard-import.js';
 import type { ReshardState } from '../../shard/reshard-state.js';
 import type { Requester } from '../router/shard-client.js';
+import { WritesInFlight, writeKey } from './writes-in-flight.js';
 import {
   REPLICA_QUEUE_GROUP,
   anyReplicaSubject,
@@ -171,6 +172,8 @@ interface ReplicaState {
   log: Logger;
   /** When this replica last asked its leader for a no-op to repair its log (0: never). */
   repairAskedAt: number;
+  /** Writes being proposed, by request id (writes-in-flight.ts). */
+  writes: WritesInFlight<WriteResult>;
 }
 
 export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, ReplicaMsg> {
@@ -193,7 +196,7 @@ export function replicaBehavior(cfg: ReplicaConfig): Behavior<ReplicaState, Repl
         return r.index;
       });
       ctx.every('health', HEALTH_EVERY_MS, { type: 'health' });
-      return { res, role: { role: 'learner', term: 0, leader: null, ready: false }, leaderReads, leaderSub: undefined, anySub: undefined, stopRoleWatch, importing: false, imported: null, stopped: false, log: ctx.log, repairAskedAt: 0 };
+      return { res, role: { role: 'learner', term: 0, leader: null, ready: false }, leaderReads, leaderSub: undefined, anySub: undefined, stopRoleWatch, importing: false, imported: null, stopped: false, log: ctx.log, repairAskedAt: 0, writes: new WritesInFlight<WriteResult>() };
     },
     receive(state, msg, ctx) {
       if (msg.type === 'health' || msg.type === 'role') {
@@ -286,8 +289,11 @@ async function handle(cfg: ReplicaConfig, state: ReplicaState, req: ShardRequest
           ? { type: 'upsert', points: req.write.points, requestId: req.requestId, at, mapEpoch }
           : { type: 'delete', ids: req.write.ids, requestId: req.requestId, at, mapEpoch };
       state.log.debug('write', { collection: cfg.collection, shard: cfg.shard, op: req.write.op, count: req.write.op === 'upsert' ? req.write.points.length : req.write.ids.length });
-      const { result } = await group.propose(encodeCommand(command), { concern: req.concern, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS) });
-      return writeResult(cfg, req, result);
+      // a copy of a write still in flight here waits for it rather than logging it twice
+      return state.writes.run(writeKey(req.requestId, req.concern, req.write.op, mapEpoch), async () => {
+        const { result } = await group.propose(encodeCommand(command), { concern: req.concern, timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS) });
+        return writeResult(cfg, req, result);
+      });
     }
     case 'search': {
       refuseUnhealthy(cfg, state);
