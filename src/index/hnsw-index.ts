@@ -27,9 +27,9 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
-import hnswlib from 'hnswlib-node';
 import { CorruptDataError, InvalidArgumentError } from '../runtime/errors.js';
-import { asFloat32, exactTopK, sortScored, toHits, toNumberArray, type Scored } from './exact-search.js';
+import { asFloat32, sortScored, toHits, type Scored } from './exact-search.js';
+import { bitsetOf, newHnswGraph, type GraphHits, type HnswGraph } from './native-graph.js';
 import { PointTable, type PointTableState } from './point-table.js';
 import type { Hit, HnswParams, IndexPoint, Metric, SearchPlan, SearchQuery, VectorIndex } from './types.js';
 import { checkIndexOptions, checkPoints, checkQuery } from './validate.js';
@@ -100,16 +100,22 @@ export function fsyncFile(path: string): void {
   }
 }
 
+function scoredOf(hits: GraphHits): Scored[] {
+  const out: Scored[] = new Array<Scored>(hits.labels.length);
+  for (let i = 0; i < out.length; i++) out[i] = { label: hits.labels[i] as number, distance: hits.distances[i] as number };
+  return out;
+}
+
 export class HnswIndex implements VectorIndex {
   readonly dim: number;
   readonly metric: Metric;
   readonly params: HnswParams;
   private readonly exactBudget: number;
   private readonly filteredGraphCost: number;
-  private graph: hnswlib.HierarchicalNSW;
+  private graph: HnswGraph;
   private table: PointTable;
 
-  private constructor(opts: HnswIndexOptions, graph: hnswlib.HierarchicalNSW, table: PointTable) {
+  private constructor(opts: HnswIndexOptions, graph: HnswGraph, table: PointTable) {
     this.dim = opts.dim;
     this.metric = opts.metric;
     this.params = { ...opts.hnsw };
@@ -123,8 +129,8 @@ export class HnswIndex implements VectorIndex {
     checkIndexOptions(opts.dim, opts.metric);
     checkParams(opts.hnsw);
     const capacity = opts.initialCapacity ?? DEFAULT_INITIAL_CAPACITY;
-    const graph = new hnswlib.HierarchicalNSW(opts.metric, opts.dim);
-    graph.initIndex({ maxElements: capacity, m: opts.hnsw.m, efConstruction: opts.hnsw.efConstruction, randomSeed: opts.seed ?? DEFAULT_SEED });
+    const graph = newHnswGraph(opts.metric, opts.dim);
+    graph.initIndex(capacity, opts.hnsw.m, opts.hnsw.efConstruction, opts.seed ?? DEFAULT_SEED);
     return new HnswIndex(opts, graph, new PointTable(opts.dim, capacity));
   }
 
@@ -149,9 +155,9 @@ export class HnswIndex implements VectorIndex {
       throw new InvalidArgumentError(`index in ${dir} is format ${file.format}, ${file.metric}, dim ${file.table.dim}; expected format ${FORMAT}, ${opts.metric}, dim ${opts.dim}`);
     }
     const graphPath = join(dir, GRAPH_FILE);
-    const graph = new hnswlib.HierarchicalNSW(opts.metric, opts.dim);
+    const graph = newHnswGraph(opts.metric, opts.dim);
     try {
-      graph.readIndexSync(graphPath, false);
+      graph.readIndex(graphPath);
     } catch (err) {
       throw new CorruptDataError(graphPath, `${graphPath} does not read back: ${(err as Error).message}`, { cause: err });
     }
@@ -164,7 +170,7 @@ export class HnswIndex implements VectorIndex {
       const label = this.table.upsert(p);
       this.ensureCapacity(this.table.labelSpan);
       // An existing label (live, or deleted and now reused) is updated in place by hnswlib.
-      this.graph.addPoint(toNumberArray(p.vector), label);
+      this.graph.addPoint(asFloat32(p.vector), label);
     }
   }
 
@@ -209,24 +215,15 @@ export class HnswIndex implements VectorIndex {
     let scored: Scored[];
     switch (plan) {
       case 'exact':
-        scored = exactTopK(this.table, this.metric, q, k, labels);
+        // Ties at the k-th distance come back too: the order among them is by id (sortScored).
+        scored = sortScored(this.table, scoredOf(this.graph.exactKnn(q, k, labels ? Uint32Array.from(labels) : this.visibleLabels()))).slice(0, k);
         break;
       case 'hnsw':
       case 'hnsw-filtered': {
         this.graph.setEf(Math.max(query.ef ?? this.params.ef, k));
-        let allowed: ((label: number) => boolean) | undefined;
-        if (labels) {
-          // Filtered labels are visible ones only.
-          const bitmap = new Uint8Array(this.table.labelSpan);
-          for (const l of labels) bitmap[l] = 1;
-          allowed = (label) => bitmap[label] === 1;
-        } else if (this.table.hiddenSize > 0) {
-          const table = this.table;
-          allowed = (label) => !table.isHidden(label);
-        }
-        const res = this.graph.searchKnn(toNumberArray(q), k, allowed);
-        scored = res.neighbors.map((label, i) => ({ label, distance: res.distances[i] as number }));
-        sortScored(this.table, scored);
+        // Filtered labels are visible ones only; hidden points are left out by the table's bitset.
+        const allowed = labels ? bitsetOf(labels, this.table.labelSpan) : this.table.hiddenSize > 0 ? this.table.visibleBitset : undefined;
+        scored = sortScored(this.table, scoredOf(this.graph.searchKnn(q, k, allowed)));
         break;
       }
       default: {
@@ -248,6 +245,13 @@ export class HnswIndex implements VectorIndex {
     return { plan: exact ? 'exact' : 'hnsw-filtered', labels };
   }
 
+  private visibleLabels(): Uint32Array {
+    const out = new Uint32Array(this.table.visible);
+    let j = 0;
+    for (let label = 0; label < this.table.labelSpan; label++) if (this.table.isVisible(label)) out[j++] = label;
+    return out;
+  }
+
   private ensureCapacity(labels: number): void {
     const max = this.graph.getMaxElements();
     if (labels > max) this.graph.resizeIndex(Math.max(labels, max * 2));
@@ -260,7 +264,7 @@ export class HnswIndex implements VectorIndex {
    */
   save(dir: string): void {
     const graphPath = join(dir, GRAPH_FILE);
-    this.graph.writeIndexSync(graphPath);
+    this.graph.writeIndex(graphPath);
     fsyncFile(graphPath);
     const file: TableFile = { format: FORMAT, metric: this.metric, table: this.table.toState() };
     writeDurably(join(dir, TABLE_FILE), serialize(file));
@@ -289,6 +293,6 @@ export class HnswIndex implements VectorIndex {
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
     fsyncFile(dirname(dir));
-    this.graph.readIndexSync(join(dir, GRAPH_FILE), false);
+    this.graph.readIndex(join(dir, GRAPH_FILE));
   }
 }
