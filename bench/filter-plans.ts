@@ -1,0 +1,202 @@
+/**
+ * `npm run bench:filter-plans`: what each plan of a filtered search costs with the native addon,
+ * measured to set HnswIndex's planner constants (hnsw-index.ts). Fashion-MNIST 60k × 784 (L2),
+ * metadata drawn at random, independent of the vectors: a field per selectivity (50%, 10%, 1%,
+ * 0.1%), each query asking for one value of it. Recall@10 against exact ground truth over the
+ * matches (hnswlib's brute force, bench/lib/ground-truth.ts).
+ *
+ * Plans, each timed on the addon alone with the per-query work HnswIndex does for it (the match
+ * list comes in as a number[], as PointTable.select gives it):
+ *   - exact: Uint32Array of the m matches, `exactKnn` (recall 1 by construction);
+ *   - bitset: a bitset of the matches, `searchKnn` with it, at several ef;
+ *   - post-filter: an unfiltered `searchKnn` for k' candidates at ef = k', filtered afterwards.
+ * Then HnswIndex itself (in this thread, its automatic plan) for the end-to-end figures, against
+ * its own unfiltered search at the same ef. Writes bench/RESULTS.md's `filter-plans` section.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HnswIndex, parseFilter, type Filter } from '../src/index/mod.js';
+import { bitsetOf, newHnswGraph, type GraphHits } from '../src/index/native-graph.js';
+import { loadFashionMnist, row } from './lib/fashion-mnist.js';
+import { groundTruth, recallAt } from './lib/ground-truth.js';
+import { machine, today, writeSection } from './lib/report.js';
+import { fmt, median } from './lib/stats.js';
+
+const K = 10;
+const M = 16;
+const EF_CONSTRUCTION = 200;
+const SEED = 100;
+const QUERIES = Number(process.env.BENCH_FILTER_QUERIES ?? 300);
+const ROUNDS = 3;
+const EFS = [16, 32, 64, 128, 256, 512];
+/** Field cardinality → selectivity 1 / cardinality. */
+const CARDS = [2, 10, 100, 1000];
+const log = (s: string): void => console.log(s);
+
+const full = loadFashionMnist();
+const { dim } = full;
+const N = Math.min(Number(process.env.BENCH_BASE ?? Infinity), full.train.length / dim);
+const train = full.train.subarray(0, N * dim);
+const queries = Array.from({ length: QUERIES }, (_, q) => Float32Array.from(row(full.test, dim, q)));
+
+// Seeded xorshift: the metadata is the same in every run, and independent of the vectors.
+let state = 0x9e3779b9;
+const rand = (): number => {
+  state ^= state << 13;
+  state ^= state >>> 17;
+  state ^= state << 5;
+  return (state >>> 0) / 2 ** 32;
+};
+const values = new Map<number, Uint16Array>(CARDS.map((c) => [c, Uint16Array.from({ length: N }, () => Math.floor(rand() * c))]));
+const field = (card: number): string => `f${card}`;
+/** Query q asks for value q mod card of the field. */
+const wanted = (card: number, q: number): number => q % card;
+const matchesOf = (card: number, w: number): number[] => {
+  const v = values.get(card) as Uint16Array;
+  const out: number[] = [];
+  for (let i = 0; i < N; i++) if (v[i] === w) out.push(i);
+  return out;
+};
+
+// Ground truth over the matches: the worker's (label, bucket) filter carries value = bucket·100 + label.
+const gtUnfiltered = await groundTruth({ name: `fmnist-l2-n${N}`, dim, k: K, train, test: full.test, queries: QUERIES });
+const gts = new Map<number, Int32Array>();
+for (const card of CARDS) {
+  const v = values.get(card) as Uint16Array;
+  gts.set(
+    card,
+    await groundTruth({
+      name: `fmnist-l2-rand${card}-n${N}`,
+      dim,
+      k: K,
+      train,
+      test: full.test,
+      queries: QUERIES,
+      filter: {
+        label: Uint8Array.from(v, (x) => x % 100),
+        bucket: Uint8Array.from(v, (x) => Math.floor(x / 100)),
+        wantLabel: Int16Array.from({ length: QUERIES }, (_, q) => wanted(card, q) % 100),
+        wantBucket: Int16Array.from({ length: QUERIES }, (_, q) => Math.floor(wanted(card, q) / 100)),
+      },
+    }),
+  );
+}
+
+// ---- the index: built once through HnswIndex, its graph file read into a bare addon graph ----
+const index = HnswIndex.create({ dim, metric: 'l2', hnsw: { m: M, efConstruction: EF_CONSTRUCTION, ef: 64 }, seed: SEED, initialCapacity: N });
+let t0 = performance.now();
+for (let i = 0; i < N; i += 256) {
+  const points = [];
+  for (let j = i; j < Math.min(N, i + 256); j++) points.push({ id: String(j), vector: row(train, dim, j), metadata: Object.fromEntries(CARDS.map((c) => [field(c), (values.get(c) as Uint16Array)[j]])) });
+  index.upsert(points);
+}
+log(`built ${N} points in ${fmt((performance.now() - t0) / 1000)} s`);
+const dir = mkdtempSync(join(tmpdir(), 'shoal-filter-plans-'));
+index.checkpoint(join(dir, 'ckpt'));
+const graph = newHnswGraph('l2', dim);
+graph.readIndex(join(dir, 'ckpt', 'graph.hnsw'));
+rmSync(dir, { recursive: true, force: true });
+
+/** Median queries per second over ROUNDS passes of `run` over all queries; labels from the last pass. */
+function measure(run: (q: number) => ArrayLike<number>): { qps: number; recallOf: (gt: Int32Array) => number; us: number } {
+  const qps: number[] = [];
+  let found: number[][] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    found = [];
+    const t = performance.now();
+    for (let q = 0; q < QUERIES; q++) found.push(Array.from(run(q)));
+    qps.push(QUERIES / ((performance.now() - t) / 1000));
+  }
+  const m = median(qps);
+  return { qps: m, us: 1e6 / m, recallOf: (gt) => recallAt(K, gt, found) };
+}
+
+interface Row { sel: string; m: number; plan: string; ef: number | string; recall: number; qps: number; us: number }
+const rows: Row[] = [];
+const add = (r: Row): void => {
+  rows.push(r);
+  log(`${r.sel} (m ${r.m}) ${r.plan} ef ${r.ef}: recall ${r.recall.toFixed(4)}, ${fmt(r.qps, 0)} QPS, ${fmt(r.us, 0)} µs`);
+};
+
+// Unfiltered reference, bare graph.
+for (const ef of EFS) {
+  graph.setEf(ef);
+  const r = measure((q) => graph.searchKnn(queries[q] as Float32Array, K).labels);
+  add({ sel: '100%', m: N, plan: 'graph', ef, recall: r.recallOf(gtUnfiltered), qps: r.qps, us: r.us });
+}
+
+for (const card of CARDS) {
+  const sel = `${fmt(100 / card, card >= 1000 ? 1 : 0)}%`;
+  const gt = gts.get(card) as Int32Array;
+  const lists = Array.from({ length: card }, (_, w) => matchesOf(card, w));
+  const listOf = (q: number): number[] => lists[wanted(card, q)] as number[];
+  const m = Math.round(N / card);
+  const top = (h: GraphHits): Uint32Array => h.labels.subarray(0, K); // ties beyond k do not count
+  const exact = measure((q) => top(graph.exactKnn(queries[q] as Float32Array, K, Uint32Array.from(listOf(q)))));
+  add({ sel, m, plan: 'exact', ef: '-', recall: exact.recallOf(gt), qps: exact.qps, us: exact.us });
+  for (const ef of EFS) {
+    graph.setEf(ef);
+    const r = measure((q) => graph.searchKnn(queries[q] as Float32Array, K, bitsetOf(listOf(q), N)).labels);
+    add({ sel, m, plan: 'bitset', ef, recall: r.recallOf(gt), qps: r.qps, us: r.us });
+  }
+  for (const mult of [1, 2, 4]) {
+    const kk = Math.min(4096, mult * K * card);
+    if (kk > 2048 && mult > 1) break;
+    graph.setEf(kk);
+    const r = measure((q) => {
+      const bits = bitsetOf(listOf(q), N);
+      const h = graph.searchKnn(queries[q] as Float32Array, kk);
+      const out: number[] = [];
+      for (let i = 0; i < h.labels.length && out.length < K; i++) {
+        const l = h.labels[i] as number;
+        if (((bits[l >>> 3] as number) >> (l & 7)) & 1) out.push(l);
+      }
+      return out;
+    });
+    add({ sel, m, plan: `post-filter k'=${kk}`, ef: kk, recall: r.recallOf(gt), qps: r.qps, us: r.us });
+  }
+}
+
+// ---- HnswIndex end to end: the automatic plan against its own unfiltered search ----
+interface E2E { sel: string; ef: number; plan: string; recall: number; qps: number; unfilteredQps: number; unfilteredRecall: number }
+const e2e: E2E[] = [];
+const unfiltered = new Map<number, { qps: number; recall: number }>();
+for (const ef of [32, 64, 128]) {
+  const r = measure((q) => index.search({ vector: queries[q] as Float32Array, k: K, ef, withMetadata: false }).map((h) => Number(h.id)));
+  unfiltered.set(ef, { qps: r.qps, recall: r.recallOf(gtUnfiltered) });
+}
+for (const card of CARDS) {
+  const filters: Filter[] = Array.from({ length: card }, (_, w) => parseFilter({ [field(card)]: w }));
+  for (const ef of [32, 64, 128]) {
+    const filter = (q: number): Filter => filters[wanted(card, q)] as Filter;
+    const plan = index.plan({ vector: queries[0] as Float32Array, k: K, ef, filter: filter(0) });
+    const r = measure((q) => index.search({ vector: queries[q] as Float32Array, k: K, ef, filter: filter(q), withMetadata: false }).map((h) => Number(h.id)));
+    const u = unfiltered.get(ef) as { qps: number; recall: number };
+    e2e.push({ sel: `${fmt(100 / card, card >= 1000 ? 1 : 0)}%`, ef, plan, recall: r.recallOf(gts.get(card) as Int32Array), qps: r.qps, unfilteredQps: u.qps, unfilteredRecall: u.recall });
+    const e = e2e[e2e.length - 1] as E2E;
+    log(`HnswIndex ${e.sel} ef ${ef}: ${plan}, recall ${e.recall.toFixed(4)}, ${fmt(e.qps, 0)} QPS = ${fmt((100 * e.qps) / e.unfilteredQps, 0)}% of unfiltered (${fmt(e.unfilteredQps, 0)} QPS, recall ${e.unfilteredRecall.toFixed(4)})`);
+  }
+}
+
+writeSection(
+  'filter-plans',
+  [
+    `## Filtered-search plans on the native addon (bench/filter-plans.ts), ${today()}`,
+    '',
+    `Machine: ${machine()}. Fashion-MNIST ${N} × ${dim} (L2), M ${M}, efConstruction ${EF_CONSTRUCTION}; ${QUERIES} queries, k ${K}; metadata random and independent of the vectors; a field per selectivity, each query asking for one of its values. Median of ${ROUNDS} passes, one thread, no worker. Recall@10 against exact ground truth over the matches.`,
+    '',
+    'Per plan, on the addon alone (with the per-query conversion HnswIndex does: Uint32Array or bitset of the match list):',
+    '',
+    '| selectivity | matches m | plan | ef | recall@10 | QPS | µs/query |',
+    '|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.sel} | ${r.m} | ${r.plan} | ${r.ef} | ${r.recall.toFixed(4)} | ${fmt(r.qps, 0)} | ${fmt(r.us, 0)} |`),
+    '',
+    'HnswIndex end to end (equality filter through its postings, automatic plan), against its own unfiltered search at the same ef in the same run:',
+    '',
+    '| selectivity | ef | plan | recall@10 | QPS | unfiltered QPS (recall) | filtered / unfiltered |',
+    '|---|---|---|---|---|---|---|',
+    ...e2e.map((e) => `| ${e.sel} | ${e.ef} | ${e.plan} | ${e.recall.toFixed(4)} | ${fmt(e.qps, 0)} | ${fmt(e.unfilteredQps, 0)} (${e.unfilteredRecall.toFixed(4)}) | ${fmt((100 * e.qps) / e.unfilteredQps, 0)}% |`),
+  ].join('\n'),
+);
+log('bench/RESULTS.md: filter-plans section written');
