@@ -44,13 +44,28 @@ import { checkSums, writeSums } from './file-sums.js';
  */
 export const DEFAULT_EXACT_BUDGET = 1 << 16;
 /**
- * A filtered search also scores its m matches exactly when m² ≤ this × ef × (live points): the
- * exact scan costs ~m·dim, while hnswlib's filtered graph search visits ~ef/selectivity = ef·n/m
- * candidates, each with a distance and a call back into JavaScript (~1 µs). Measured with
- * `npm run bench:index` on Fashion-MNIST (784 dims): per unit, the graph search costs about 30
- * times the scan, so at n = 60,000 and ef = 64 the scan wins below ~18% selectivity.
+ * A filtered search scores its m matches exactly when m² ≤ this × ef × n (n visible points), and
+ * otherwise walks the graph with the matches as a bitset (both in the addon, native-graph.ts). The
+ * scan costs ~m distances; the bitset search expands ~ef·n/m nodes of layer 0 before it holds ef
+ * matches. Measured by bench/filter-plans.ts on Fashion-MNIST 60k × 784 (M 16), random metadata
+ * independent of the vectors, in units of the same run's unfiltered search at ef 64 (743-825 µs
+ * there: a machine shared with other work, so the ratios are what counts):
+ *
+ * | selectivity | m | exact scan | bitset ef 16 | bitset ef 64 | post-filter (k' = 2k/s) |
+ * |---|---|---|---|---|---|
+ * | 50% | 30,000 | 59.6 (recall 1) | 1.12 (0.9930) | 1.68 (0.9997) | 0.77 (0.9953) |
+ * | 10% | 6,000 | 21.7 (1) | 3.03 (0.9987) | 7.11 (1) | 2.00 (0.9987) |
+ * | 1% | 600 | 3.1 (1) | 16.1 (1) | 50.2 (1) | 21.1 (0.9990) |
+ * | 0.1% | 60 | ~2 (1,474 µs; recall 1) | ~190 (160 ms; 0.9971) | ~530 (442 ms; 0.9971) | - |
+ *
+ * So the scan costs ~0.002-0.005 units a match (more per match when m is small) and the bitset
+ * search ~0.5-0.8 units per n/m at ef 64, sublinear in ef: they cross where m² ≈ 150·n at ef 64,
+ * about 5% of the points; this constant is 150 / 64, rounded. (With hnswlib-node's JavaScript
+ * callback per candidate it was 32: the graph search was ~30 times the scan per unit.)
+ * Post-filtering an unfiltered search of k' = 2k/s wins between ~5% and 50% in these figures but
+ * is not a plan yet (bench/RESULTS.md, native section).
  */
-export const DEFAULT_FILTERED_GRAPH_COST = 32;
+export const DEFAULT_FILTERED_GRAPH_COST = 2.5;
 /** hnswlib's own default seed. */
 export const DEFAULT_SEED = 100;
 export const DEFAULT_INITIAL_CAPACITY = 1024;
