@@ -1,5 +1,5 @@
 /**
- * The HNSW index over hnswlib-node, with an exact path for selective filters and small
+ * The HNSW index over hnswlib (Shoal's addon, native-graph.ts), with an exact path for selective filters and small
  * collections. String ids map to uint32 labels through a {@link PointTable}, which also keeps
  * the vectors (for the exact path and `withVector`) and the metadata (for filters).
  *
@@ -16,7 +16,7 @@
  *
  * Hidden points live in the table alone; hnswlib does not know of them. Their nodes are in the
  * graph like any other, so later inserts link to them as usual, and a graph search leaves them
- * out with a filter (hnswlib's `searchKnn` filter, only while some point is hidden). NOT with
+ * out with the table's visible-label bitset as hnswlib's `searchKnn` filter (only while some point is hidden). NOT with
  * `markDelete`: hnswlib's inserts never pick a marked node as a neighbour, and an insert whose
  * search meets only marked nodes walks the whole graph and links to the entry point alone, so a
  * reshard target that imports into an empty shard would build a star (recall@10 0.03 after
