@@ -1,7 +1,7 @@
 /**
  * The HNSW index over hnswlib (Shoal's addon, native-graph.ts), with an exact path for selective filters and small
  * collections. String ids map to uint32 labels through a {@link PointTable}, which also keeps
- * the vectors (for the exact path and `withVector`) and the metadata (for filters).
+ * the vectors as given (for `get` and `withVector`; the exact plan scores the graph's own copy) and the metadata (for filters).
  *
  * Determinism: hnswlib draws each new point's level from a generator seeded at creation and NOT
  * saved in its file; a graph read back from a file starts a fresh generator. Two indexes that
