@@ -48,22 +48,24 @@ export const DEFAULT_EXACT_BUDGET = 1 << 16;
  * otherwise walks the graph with the matches as a bitset (both in the addon, native-graph.ts). The
  * scan costs ~m distances; the bitset search expands ~ef·n/m nodes of layer 0 before it holds ef
  * matches. Measured by bench/filter-plans.ts on Fashion-MNIST 60k × 784 (M 16), random metadata
- * independent of the vectors, in units of the same run's unfiltered search at ef 64 (743-825 µs
- * there: a machine shared with other work, so the ratios are what counts):
+ * independent of the vectors, on a quiet machine (2026-12-02), in units of the same run's
+ * unfiltered search at ef 64 (259 µs, recall 0.9977); recall@10 over the matches in brackets:
  *
- * | selectivity | m | exact scan | bitset ef 16 | bitset ef 64 | post-filter (k' = 2k/s) |
+ * | selectivity | m | exact scan | bitset ef 16 | bitset ef 64 | post-filter, k' = 2k/s |
  * |---|---|---|---|---|---|
- * | 50% | 30,000 | 59.6 (recall 1) | 1.12 (0.9930) | 1.68 (0.9997) | 0.77 (0.9953) |
- * | 10% | 6,000 | 21.7 (1) | 3.03 (0.9987) | 7.11 (1) | 2.00 (0.9987) |
- * | 1% | 600 | 3.1 (1) | 16.1 (1) | 50.2 (1) | 21.1 (0.9990) |
- * | 0.1% | 60 | ~2 (1,474 µs; recall 1) | ~190 (160 ms; 0.9971) | ~530 (442 ms; 0.9971) | - |
+ * | 50% | 30,000 | 53.9 (1) | 1.32 (0.9930) | 1.98 (0.9997) | 0.62 (0.9953) |
+ * | 10% | 6,000 | 17.5 (1) | 2.84 (0.9987) | 5.77 (1) | 1.59 (0.9987) |
+ * | 1% | 600 | 2.97 (1) | 14.1 (1) | 40.4 (1) | 17.4 (0.9990) |
+ * | 0.1% | 60 | 0.39 (1) | 71.3 (0.9971) | 201 (0.9971) | - |
  *
- * So the scan costs ~0.002-0.005 units a match (more per match when m is small) and the bitset
- * search ~0.5-0.8 units per n/m at ef 64, sublinear in ef: they cross where m² ≈ 150·n at ef 64,
- * about 5% of the points; this constant is 150 / 64, rounded. (With hnswlib-node's JavaScript
- * callback per candidate it was 32: the graph search was ~30 times the scan per unit.)
- * Post-filtering an unfiltered search of k' = 2k/s wins between ~5% and 50% in these figures but
- * is not a plan yet (bench/RESULTS.md, native section).
+ * So the scan costs ~0.002-0.006 units a match (more per match when m is small: a fixed cost per
+ * query) and the bitset search ~0.4-0.6 units per n/m at ef 64 (less than linear in ef): they
+ * cross where m² ≈ 150·n at ef 64, about 5% of the points; this constant is ~150 / 64. (With
+ * hnswlib-node's JavaScript callback per candidate it was 32: the graph search cost ~30 times the
+ * scan per unit.) Post-filtering an unfiltered search of k' = 2k/s beats the bitset search 2-3
+ * times between 10% and 50% in these figures but is not a plan yet (bench/RESULTS.md, native section).
+ * A filter correlated with the vectors moves the crossing: bench:index's class filter at 10% of
+ * 20k points ran the exact scan 3 times faster than the bitset search this constant chose.
  */
 export const DEFAULT_FILTERED_GRAPH_COST = 2.5;
 /** hnswlib's own default seed. */
