@@ -12,7 +12,11 @@
 #   - yamllint (Debian's yamllint), when missing: a test lints every YAML file of the repository;
 #   - bsdutils, when `script` is missing: the console's tests drive it through a pseudo-terminal;
 #   - with --bench: Debian's Fashion-MNIST dataset too (dataset-fashion-mnist), for the benchmarks;
-#   - the npm packages (npm ci), when node_modules is missing or older than package-lock.json;
+#   - g++, make and python3, when missing: node-gyp compiles hnswlib-node and Shoal's own HNSW
+#     addon (native/, binding.gyp) with them;
+#   - the npm packages (npm ci, which also builds the addon), when node_modules is missing or older
+#     than package-lock.json; else the addon alone (npm run build:native) when it is missing or
+#     older than its sources;
 #   - the TypeScript build.
 # Safe to run again: it skips what is already there. Without apt-get (or root or sudo) it stops
 # and prints the exact command to run.
@@ -61,6 +65,15 @@ fi
 if ! command -v script >/dev/null 2>&1; then
   packages+=(bsdutils)
 fi
+if ! command -v g++ >/dev/null 2>&1; then
+  packages+=(g++)
+fi
+if ! command -v make >/dev/null 2>&1; then
+  packages+=(make)
+fi
+if ! command -v python3 >/dev/null 2>&1; then
+  packages+=(python3)
+fi
 if [ "$want_bench" = 1 ] && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   packages+=(dataset-fashion-mnist)
 fi
@@ -99,6 +112,9 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages (npm ci)" >&2
   npm ci --no-audit --no-fund --loglevel=error
+elif [ ! -f build/Release/shoal_hnsw.node ] || [ native/hnsw-graph.cc -nt build/Release/shoal_hnsw.node ] || [ binding.gyp -nt build/Release/shoal_hnsw.node ]; then
+  echo "setup: building the HNSW addon (npm run build:native)" >&2
+  npm run --silent build:native >/dev/null
 fi
 
 npm run --silent build

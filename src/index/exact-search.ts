@@ -1,4 +1,7 @@
-/** Exact k-nearest search over a {@link PointTable}: the flat index, and the selective-filter path of the HNSW index. */
+/**
+ * Exact k-nearest search over a {@link PointTable}: the flat index's search. (The HNSW index scores
+ * exactly in its addon, over the vectors its graph holds: native-graph.ts `exactKnn`.)
+ */
 import { distanceAt, norm } from './distance.js';
 import type { PointTable } from './point-table.js';
 import type { Hit, Metric, SearchQuery } from './types.js';
@@ -74,17 +77,6 @@ export function toHits(table: PointTable, scored: readonly Scored[], query: Sear
     }
     return hit;
   });
-}
-
-/**
- * A plain number array for hnswlib-node (which takes nothing else). A counted loop: ten times
- * faster than `Array.from` on a typed array, which goes through the iterator protocol.
- */
-export function toNumberArray(v: ArrayLike<number>): number[] {
-  const n = v.length;
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) out[i] = v[i] as number;
-  return out;
 }
 
 export function asFloat32(v: Float32Array | number[]): Float32Array {

@@ -1,7 +1,7 @@
 /**
- * The HNSW index over hnswlib-node, with an exact path for selective filters and small
+ * The HNSW index over hnswlib (Shoal's addon, native-graph.ts), with an exact path for selective filters and small
  * collections. String ids map to uint32 labels through a {@link PointTable}, which also keeps
- * the vectors (for the exact path and `withVector`) and the metadata (for filters).
+ * the vectors as given (for `get` and `withVector`; the exact plan scores the graph's own copy) and the metadata (for filters).
  *
  * Determinism: hnswlib draws each new point's level from a generator seeded at creation and NOT
  * saved in its file; a graph read back from a file starts a fresh generator. Two indexes that
@@ -16,7 +16,7 @@
  *
  * Hidden points live in the table alone; hnswlib does not know of them. Their nodes are in the
  * graph like any other, so later inserts link to them as usual, and a graph search leaves them
- * out with a filter (hnswlib's `searchKnn` filter, only while some point is hidden). NOT with
+ * out with the table's visible-label bitset as hnswlib's `searchKnn` filter (only while some point is hidden). NOT with
  * `markDelete`: hnswlib's inserts never pick a marked node as a neighbour, and an insert whose
  * search meets only marked nodes walks the whole graph and links to the entry point alone, so a
  * reshard target that imports into an empty shard would build a star (recall@10 0.03 after
@@ -27,9 +27,9 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
-import hnswlib from 'hnswlib-node';
 import { CorruptDataError, InvalidArgumentError } from '../runtime/errors.js';
-import { asFloat32, exactTopK, sortScored, toHits, toNumberArray, type Scored } from './exact-search.js';
+import { asFloat32, sortScored, toHits, type Scored } from './exact-search.js';
+import { bitsetOf, newHnswGraph, type GraphHits, type HnswGraph } from './native-graph.js';
 import { PointTable, type PointTableState } from './point-table.js';
 import type { Hit, HnswParams, IndexedFields, IndexPoint, Metric, SearchExplain, SearchPlan, SearchQuery, VectorIndex } from './types.js';
 import { checkIndexOptions, checkPoints, checkQuery } from './validate.js';
@@ -44,13 +44,30 @@ import { checkSums, writeSums } from './file-sums.js';
  */
 export const DEFAULT_EXACT_BUDGET = 1 << 16;
 /**
- * A filtered search also scores its m matches exactly when m² ≤ this × ef × (live points): the
- * exact scan costs ~m·dim, while hnswlib's filtered graph search visits ~ef/selectivity = ef·n/m
- * candidates, each with a distance and a call back into JavaScript (~1 µs). Measured with
- * `npm run bench:index` on Fashion-MNIST (784 dims): per unit, the graph search costs about 30
- * times the scan, so at n = 60,000 and ef = 64 the scan wins below ~18% selectivity.
+ * A filtered search scores its m matches exactly when m² ≤ this × ef × n (n visible points), and
+ * otherwise walks the graph with the matches as a bitset (both in the addon, native-graph.ts). The
+ * scan costs ~m distances; the bitset search expands ~ef·n/m nodes of layer 0 before it holds ef
+ * matches. Measured by bench/filter-plans.ts on Fashion-MNIST 60k × 784 (M 16), random metadata
+ * independent of the vectors, on a quiet machine (2026-12-02), in units of the same run's
+ * unfiltered search at ef 64 (259 µs, recall 0.9977); recall@10 over the matches in brackets:
+ *
+ * | selectivity | m | exact scan | bitset ef 16 | bitset ef 64 | post-filter, k' = 2k/s |
+ * |---|---|---|---|---|---|
+ * | 50% | 30,000 | 53.9 (1) | 1.32 (0.9930) | 1.98 (0.9997) | 0.62 (0.9953) |
+ * | 10% | 6,000 | 17.5 (1) | 2.84 (0.9987) | 5.77 (1) | 1.59 (0.9987) |
+ * | 1% | 600 | 2.97 (1) | 14.1 (1) | 40.4 (1) | 17.4 (0.9990) |
+ * | 0.1% | 60 | 0.39 (1) | 71.3 (0.9971) | 201 (0.9971) | - |
+ *
+ * So the scan costs ~0.002-0.006 units a match (more per match when m is small: a fixed cost per
+ * query) and the bitset search ~0.4-0.6 units per n/m at ef 64 (less than linear in ef): they
+ * cross where m² ≈ 150·n at ef 64, about 5% of the points; this constant is ~150 / 64. (With
+ * hnswlib-node's JavaScript callback per candidate it was 32: the graph search cost ~30 times the
+ * scan per unit.) Post-filtering an unfiltered search of k' = 2k/s beats the bitset search 2-3
+ * times between 10% and 50% in these figures but is not a plan yet (bench/RESULTS.md, native section).
+ * A filter correlated with the vectors moves the crossing: bench:index's class filter at 10% of
+ * 20k points ran the exact scan 3 times faster than the bitset search this constant chose.
  */
-export const DEFAULT_FILTERED_GRAPH_COST = 32;
+export const DEFAULT_FILTERED_GRAPH_COST = 2.5;
 /** hnswlib's own default seed. */
 export const DEFAULT_SEED = 100;
 export const DEFAULT_INITIAL_CAPACITY = 1024;
@@ -106,18 +123,24 @@ export function fsyncFile(path: string): void {
   }
 }
 
+function scoredOf(hits: GraphHits): Scored[] {
+  const out: Scored[] = new Array<Scored>(hits.labels.length);
+  for (let i = 0; i < out.length; i++) out[i] = { label: hits.labels[i] as number, distance: hits.distances[i] as number };
+  return out;
+}
+
 export class HnswIndex implements VectorIndex {
   readonly dim: number;
   readonly metric: Metric;
   readonly params: HnswParams;
   private readonly exactBudget: number;
   private readonly filteredGraphCost: number;
-  private graph: hnswlib.HierarchicalNSW;
+  private graph: HnswGraph;
   private table: PointTable;
   /** What the latest {@link search} chose (read by {@link searchExplained} right after it). */
   private lastChoice: { plan: SearchPlan; matches: number; indexed: boolean } | undefined;
 
-  private constructor(opts: HnswIndexOptions, graph: hnswlib.HierarchicalNSW, table: PointTable) {
+  private constructor(opts: HnswIndexOptions, graph: HnswGraph, table: PointTable) {
     this.dim = opts.dim;
     this.metric = opts.metric;
     this.params = { ...opts.hnsw };
@@ -131,8 +154,8 @@ export class HnswIndex implements VectorIndex {
     checkIndexOptions(opts.dim, opts.metric);
     checkParams(opts.hnsw);
     const capacity = opts.initialCapacity ?? DEFAULT_INITIAL_CAPACITY;
-    const graph = new hnswlib.HierarchicalNSW(opts.metric, opts.dim);
-    graph.initIndex({ maxElements: capacity, m: opts.hnsw.m, efConstruction: opts.hnsw.efConstruction, randomSeed: opts.seed ?? DEFAULT_SEED });
+    const graph = newHnswGraph(opts.metric, opts.dim);
+    graph.initIndex(capacity, opts.hnsw.m, opts.hnsw.efConstruction, opts.seed ?? DEFAULT_SEED);
     return new HnswIndex(opts, graph, new PointTable(opts.dim, capacity, opts.indexes));
   }
 
@@ -157,9 +180,9 @@ export class HnswIndex implements VectorIndex {
       throw new InvalidArgumentError(`index in ${dir} is format ${file.format}, ${file.metric}, dim ${file.table.dim}; expected format ${FORMAT}, ${opts.metric}, dim ${opts.dim}`);
     }
     const graphPath = join(dir, GRAPH_FILE);
-    const graph = new hnswlib.HierarchicalNSW(opts.metric, opts.dim);
+    const graph = newHnswGraph(opts.metric, opts.dim);
     try {
-      graph.readIndexSync(graphPath, false);
+      graph.readIndex(graphPath);
     } catch (err) {
       throw new CorruptDataError(graphPath, `${graphPath} does not read back: ${(err as Error).message}`, { cause: err });
     }
@@ -172,7 +195,7 @@ export class HnswIndex implements VectorIndex {
       const label = this.table.upsert(p);
       this.ensureCapacity(this.table.labelSpan);
       // An existing label (live, or deleted and now reused) is updated in place by hnswlib.
-      this.graph.addPoint(toNumberArray(p.vector), label);
+      this.graph.addPoint(asFloat32(p.vector), label);
     }
   }
 
@@ -226,24 +249,15 @@ export class HnswIndex implements VectorIndex {
     let scored: Scored[];
     switch (plan) {
       case 'exact':
-        scored = exactTopK(this.table, this.metric, q, k, labels);
+        // Ties at the k-th distance come back too: the order among them is by id (sortScored).
+        scored = sortScored(this.table, scoredOf(this.graph.exactKnn(q, k, labels ? Uint32Array.from(labels) : this.visibleLabels()))).slice(0, k);
         break;
       case 'hnsw':
       case 'hnsw-filtered': {
         this.graph.setEf(Math.max(query.ef ?? this.params.ef, k));
-        let allowed: ((label: number) => boolean) | undefined;
-        if (labels) {
-          // Filtered labels are visible ones only.
-          const bitmap = new Uint8Array(this.table.labelSpan);
-          for (const l of labels) bitmap[l] = 1;
-          allowed = (label) => bitmap[label] === 1;
-        } else if (this.table.hiddenSize > 0) {
-          const table = this.table;
-          allowed = (label) => !table.isHidden(label);
-        }
-        const res = this.graph.searchKnn(toNumberArray(q), k, allowed);
-        scored = res.neighbors.map((label, i) => ({ label, distance: res.distances[i] as number }));
-        sortScored(this.table, scored);
+        // Filtered labels are visible ones only; hidden points are left out by the table's bitset.
+        const allowed = labels ? bitsetOf(labels, this.table.labelSpan) : this.table.hiddenSize > 0 ? this.table.visibleBitset : undefined;
+        scored = sortScored(this.table, scoredOf(this.graph.searchKnn(q, k, allowed)));
         break;
       }
       default: {
@@ -278,6 +292,13 @@ export class HnswIndex implements VectorIndex {
     return { plan: exact ? 'exact' : 'hnsw-filtered', labels, matches: m, indexed };
   }
 
+  private visibleLabels(): Uint32Array {
+    const out = new Uint32Array(this.table.visible);
+    let j = 0;
+    for (let label = 0; label < this.table.labelSpan; label++) if (this.table.isVisible(label)) out[j++] = label;
+    return out;
+  }
+
   private ensureCapacity(labels: number): void {
     const max = this.graph.getMaxElements();
     if (labels > max) this.graph.resizeIndex(Math.max(labels, max * 2));
@@ -290,7 +311,7 @@ export class HnswIndex implements VectorIndex {
    */
   save(dir: string): void {
     const graphPath = join(dir, GRAPH_FILE);
-    this.graph.writeIndexSync(graphPath);
+    this.graph.writeIndex(graphPath);
     fsyncFile(graphPath);
     const file: TableFile = { format: FORMAT, metric: this.metric, table: this.table.toState() };
     writeDurably(join(dir, TABLE_FILE), serialize(file));
@@ -319,6 +340,6 @@ export class HnswIndex implements VectorIndex {
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
     fsyncFile(dirname(dir));
-    this.graph.readIndexSync(join(dir, GRAPH_FILE), false);
+    this.graph.readIndex(join(dir, GRAPH_FILE));
   }
 }

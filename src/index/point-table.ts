@@ -42,6 +42,8 @@ export class PointTable {
   /** 1 at the label of every hidden point. */
   private hiddenAt: Uint8Array;
   private hiddenCount = 0;
+  /** Bit (label & 7) of byte (label >> 3) set iff the label is stored and visible: the graph search's filter while some point is hidden. */
+  private visibleBits: Uint8Array;
 
   /** `indexes`: the metadata fields the collection declares (PROTOCOL.md, collections.create). */
   constructor(dim: number, initialCapacity = 1024, indexes: IndexedFields = {}) {
@@ -50,6 +52,7 @@ export class PointTable {
     this.data = new Float32Array(initialCapacity * dim);
     this.norms = new Float64Array(initialCapacity);
     this.hiddenAt = new Uint8Array(initialCapacity);
+    this.visibleBits = new Uint8Array((initialCapacity + 7) >>> 3);
   }
 
   /** One past the highest label ever used: the capacity a graph over these labels needs. */
@@ -103,6 +106,22 @@ export class PointTable {
     return this.hiddenAt[label] === 1;
   }
 
+  /**
+   * The visible labels as a bitset (label l is bit l & 7 of byte l >> 3), at least
+   * `ceil(labelSpan / 8)` bytes. The table's own array, kept up to date: read it, never write it,
+   * and do not keep it across a change (growing the table replaces it).
+   */
+  get visibleBitset(): Uint8Array {
+    return this.visibleBits;
+  }
+
+  private setVisibleBit(label: number, on: boolean): void {
+    const i = label >>> 3;
+    const bit = 1 << (label & 7);
+    const bits = this.visibleBits;
+    bits[i] = on ? (bits[i] as number) | bit : (bits[i] as number) & ~bit;
+  }
+
   metadataOf(label: number): Metadata | undefined {
     return this.meta[label] ?? undefined;
   }
@@ -132,6 +151,7 @@ export class PointTable {
       this.ids[label] = p.id;
       this.live++;
       this.ensureCapacity(label + 1);
+      this.setVisibleBit(label, true);
     }
     this.data.set(p.vector, label * this.dim);
     this.norms[label] = norm(p.vector);
@@ -149,6 +169,7 @@ export class PointTable {
       this.hiddenCount--;
     }
     this.unpost(label);
+    this.setVisibleBit(label, false);
     this.byId.delete(id);
     this.ids[label] = null;
     this.meta[label] = null;
@@ -163,6 +184,7 @@ export class PointTable {
     if (label === undefined || this.hiddenAt[label] === 1) return undefined;
     this.hiddenAt[label] = 1;
     this.hiddenCount++;
+    this.setVisibleBit(label, false);
     return label;
   }
 
@@ -179,6 +201,7 @@ export class PointTable {
     if (label === undefined || this.hiddenAt[label] !== 1) return undefined;
     this.hiddenAt[label] = 0;
     this.hiddenCount--;
+    this.setVisibleBit(label, true);
     return label;
   }
 
@@ -242,6 +265,9 @@ export class PointTable {
     const hiddenAt = new Uint8Array(cap);
     hiddenAt.set(this.hiddenAt);
     this.hiddenAt = hiddenAt;
+    const visibleBits = new Uint8Array((cap + 7) >>> 3);
+    visibleBits.set(this.visibleBits);
+    this.visibleBits = visibleBits;
   }
 
   /**
@@ -282,6 +308,7 @@ export class PointTable {
       if (id === null) continue;
       t.byId.set(id, label);
       t.live++;
+      t.setVisibleBit(label, true);
       t.norms[label] = norm(t.vectorOf(label));
       t.post(label);
     }
@@ -289,6 +316,7 @@ export class PointTable {
       if (!t.isLive(label) || t.hiddenAt[label] === 1) throw new Error(`hidden label ${label} is not a stored point, or is listed twice`);
       t.hiddenAt[label] = 1;
       t.hiddenCount++;
+      t.setVisibleBit(label, false);
     }
     return t;
   }

@@ -27,7 +27,8 @@ export const RULES: Record<string, Rule> = {
   runtime: { folders: ['runtime'], packages: ['node:', '@nats-io/', 'cbor-x', '@opentelemetry/api', 'prom-client', 'pino'] },
   raft: { folders: ['raft'], packages: [] },
   storage: { folders: ['storage', 'raft'], packages: ['node:', 'lmdb', 'cbor-x'] },
-  index: { folders: ['index'], packages: ['node:', 'hnswlib-node'] },
+  // The index's HNSW is Shoal's own addon (native/, loaded by path in src/index/native-graph.ts); hnswlib-node is the benchmarks' anchor only.
+  index: { folders: ['index'], packages: ['node:'] },
   // The Raft host: drives the pure core with the node's log store and a transport (NATS, or its in-memory twin).
   replication: { folders: ['replication', 'runtime', 'raft', 'storage'], packages: ['node:', '@nats-io/'] },
   shard: { folders: ['shard', 'index', 'storage'], packages: ['node:', 'lmdb', 'cbor-x'] },
