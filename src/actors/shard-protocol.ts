@@ -155,7 +155,7 @@ export interface SearchResult {
 
 /** What a shard's index chose for one search (docs/protocol.md, search `explain`). */
 export interface ShardPlan {
-  plan: 'exact' | 'hnsw' | 'hnsw-filtered';
+  plan: 'exact' | 'hnsw' | 'hnsw-filtered' | 'hnsw-postfilter';
   /** Points of the shard that match the filter (all of them without one). */
   matches: number;
   /** Points in the shard. */

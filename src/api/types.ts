@@ -131,8 +131,8 @@ export interface SearchReply {
 /** One shard's plan for a search (docs/protocol.md, search `explain`). */
 export interface SearchExplainEntry {
   shard: number;
-  /** `exact`: the matches (or every point of a small shard) scored one by one; `hnsw`: the graph; `hnsw-filtered`: the graph, keeping only matches. */
-  plan: 'exact' | 'hnsw' | 'hnsw-filtered';
+  /** `exact`: the matches (or every point of a small shard) scored one by one; `hnsw`: the graph; `hnsw-postfilter`: the graph without the filter, for enough nearest points that ~2k match, k kept; `hnsw-filtered`: the graph, keeping only matches. */
+  plan: 'exact' | 'hnsw' | 'hnsw-filtered' | 'hnsw-postfilter';
   /** The shard's points that match the filter (all of them without one). */
   matches: number;
   /** The shard's points. */

@@ -119,7 +119,7 @@ export const searchCommand: Command = {
                    [--consistency strong|leased|eventual] [--with-vector] [--shard-keys a,b] [--explain]
 
 --vector and --filter take JSON, or @file to read it from a file. --explain prints, per shard, the
-plan its index chose (exact, hnsw, hnsw-filtered) and how many of its points match. --shard-keys searches only the
+plan its index chose (exact, hnsw, hnsw-postfilter, hnsw-filtered) and how many of its points match. --shard-keys searches only the
 shards of those keys (collections sharded by a custom key). A partial result (some shards did not
 answer) is printed, and the exit code is ${EXIT_PARTIAL}.
 

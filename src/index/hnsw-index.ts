@@ -34,6 +34,8 @@ import { PointTable, type PointTableState } from './point-table.js';
 import type { Hit, HnswParams, IndexedFields, IndexPoint, Metric, SearchExplain, SearchPlan, SearchQuery, VectorIndex } from './types.js';
 import { checkIndexOptions, checkPoints, checkQuery } from './validate.js';
 import { checkSums, writeSums } from './file-sums.js';
+import { matches } from './filter-match.js';
+import { planFiltered, POSTFILTER_MAX_CANDIDATES } from './search-planner.js';
 
 /**
  * A search scores exactly (instead of walking the graph) when the points it must consider times
@@ -89,6 +91,8 @@ export interface HnswIndexOptions {
   exactBudget?: number | undefined;
   /** See {@link DEFAULT_FILTERED_GRAPH_COST}. With `exactBudget` 0 too, every search with more than k candidates walks the graph. */
   filteredGraphCost?: number | undefined;
+  /** See {@link POSTFILTER_MAX_CANDIDATES}; 0: never post-filter (tests use it to reach the bitset plan). */
+  postfilterMaxCandidates?: number | undefined;
   /**
    * The collection's declared metadata indexes (PROTOCOL.md, collections.create `indexes`). Not
    * in the index's files: the table's field indexes are rebuilt from its metadata on load, so
@@ -123,6 +127,17 @@ export function fsyncFile(path: string): void {
   }
 }
 
+/** What {@link HnswIndex.choose} decided for a search. */
+interface Choice {
+  plan: SearchPlan;
+  /** The matches, when counting them listed them. */
+  labels: number[] | null;
+  matches: number;
+  indexed: boolean;
+  /** Candidates of the `hnsw-postfilter` plan. */
+  candidates: number;
+}
+
 function scoredOf(hits: GraphHits): Scored[] {
   const out: Scored[] = new Array<Scored>(hits.labels.length);
   for (let i = 0; i < out.length; i++) out[i] = { label: hits.labels[i] as number, distance: hits.distances[i] as number };
@@ -135,10 +150,11 @@ export class HnswIndex implements VectorIndex {
   readonly params: HnswParams;
   private readonly exactBudget: number;
   private readonly filteredGraphCost: number;
+  private readonly postfilterMaxCandidates: number;
   private graph: HnswGraph;
   private table: PointTable;
   /** What the latest {@link search} chose (read by {@link searchExplained} right after it). */
-  private lastChoice: { plan: SearchPlan; matches: number; indexed: boolean } | undefined;
+  private lastChoice: Choice | undefined;
 
   private constructor(opts: HnswIndexOptions, graph: HnswGraph, table: PointTable) {
     this.dim = opts.dim;
@@ -146,6 +162,7 @@ export class HnswIndex implements VectorIndex {
     this.params = { ...opts.hnsw };
     this.exactBudget = opts.exactBudget ?? DEFAULT_EXACT_BUDGET;
     this.filteredGraphCost = opts.filteredGraphCost ?? DEFAULT_FILTERED_GRAPH_COST;
+    this.postfilterMaxCandidates = opts.postfilterMaxCandidates ?? POSTFILTER_MAX_CANDIDATES;
     this.graph = graph;
     this.table = table;
   }
@@ -227,41 +244,55 @@ export class HnswIndex implements VectorIndex {
   }
 
   plan(query: SearchQuery): SearchPlan {
-    return this.choose(query, false).plan;
+    return this.choose(query).plan;
   }
 
   searchExplained(query: SearchQuery): { hits: Hit[]; explain: SearchExplain } {
     this.lastChoice = undefined;
     const hits = this.search(query);
-    const chosen = this.lastChoice ?? this.choose(query, false);
+    const chosen = this.lastChoice ?? this.choose(query);
     return { hits, explain: { plan: chosen.plan, matches: chosen.matches, points: this.table.visible, indexed: chosen.indexed } };
   }
 
   search(query: SearchQuery): Hit[] {
     checkQuery(query, this.dim, this.metric);
-    const chosen = this.choose(query, true);
-    this.lastChoice = { plan: chosen.plan, matches: chosen.matches, indexed: chosen.indexed };
-    const { plan, labels } = chosen;
+    const chosen = this.choose(query);
     const visible = this.table.visible;
-    if (visible === 0 || (labels && labels.length === 0)) return [];
+    if (visible === 0 || chosen.matches === 0) {
+      this.lastChoice = chosen;
+      return [];
+    }
     const q = asFloat32(query.vector);
+    const ef = Math.max(query.ef ?? this.params.ef, query.k);
+    let scored: Scored[] | undefined;
+    if (chosen.plan === 'hnsw-postfilter') {
+      scored = this.postfiltered(q, query, chosen.candidates, ef);
+      // fewer than k of the candidates matched: walk the graph with the matches as a bitset
+      if (!scored) chosen.plan = 'hnsw-filtered';
+    }
+    this.lastChoice = chosen;
+    if (scored) return toHits(this.table, scored, query);
+    const filter = query.filter && query.filter.op !== 'all' ? query.filter : undefined;
+    const labels = chosen.labels ?? (filter ? this.table.select(filter) : null);
+    if (labels && labels.length === 0) return [];
     const k = Math.min(query.k, labels ? labels.length : visible);
-    let scored: Scored[];
-    switch (plan) {
+    switch (chosen.plan) {
       case 'exact':
         // Ties at the k-th distance come back too: the order among them is by id (sortScored).
         scored = sortScored(this.table, scoredOf(this.graph.exactKnn(q, k, labels ? Uint32Array.from(labels) : this.visibleLabels()))).slice(0, k);
         break;
       case 'hnsw':
       case 'hnsw-filtered': {
-        this.graph.setEf(Math.max(query.ef ?? this.params.ef, k));
+        this.graph.setEf(Math.max(ef, k));
         // Filtered labels are visible ones only; hidden points are left out by the table's bitset.
         const allowed = labels ? bitsetOf(labels, this.table.labelSpan) : this.table.hiddenSize > 0 ? this.table.visibleBitset : undefined;
         scored = sortScored(this.table, scoredOf(this.graph.searchKnn(q, k, allowed)));
         break;
       }
+      case 'hnsw-postfilter':
+        throw new Error('unreachable: the post-filter plan answered or fell back above');
       default: {
-        const never: never = plan;
+        const never: never = chosen.plan;
         throw new Error(`unknown plan ${String(never)}`);
       }
     }
@@ -269,27 +300,46 @@ export class HnswIndex implements VectorIndex {
   }
 
   /**
-   * The plan for `query` and how many visible points match it. With `needLabels` (a search: each
-   * plan reads the matches) the matches are listed; without (a plan alone), the table's field
-   * indexes count them where they know the count exactly, and they are listed only where not.
-   * `indexed`: the count did not read every point's metadata.
+   * The `hnsw-postfilter` plan: an unfiltered search (hidden points left out) for `candidates`
+   * points at ef ≥ candidates, keeping the first k that match; undefined when fewer than k match.
    */
-  private choose(query: SearchQuery, needLabels: boolean): { plan: SearchPlan; labels: number[] | null; matches: number; indexed: boolean } {
+  private postfiltered(q: Float32Array, query: SearchQuery, candidates: number, ef: number): Scored[] | undefined {
+    const filter = query.filter;
+    if (!filter) return undefined;
+    this.graph.setEf(Math.max(ef, candidates));
+    const hits = this.graph.searchKnn(q, candidates, this.table.hiddenSize > 0 ? this.table.visibleBitset : undefined);
+    const all = sortScored(this.table, scoredOf(hits));
+    const kept: Scored[] = [];
+    for (const s of all) {
+      if (!matches(filter, this.table.metadataOf(s.label))) continue;
+      kept.push(s);
+      if (kept.length === query.k) break;
+    }
+    return kept.length < query.k ? undefined : kept;
+  }
+
+  /**
+   * The plan for `query` (search-planner.ts) and how many visible points match it. The table's
+   * field indexes count the matches where they know the count exactly; elsewhere the matches are
+   * listed to count them, and `labels` carries the list. `indexed`: the count did not read every
+   * point's metadata.
+   */
+  private choose(query: SearchQuery): Choice {
     const filter = query.filter && query.filter.op !== 'all' ? query.filter : undefined;
     const visible = this.table.visible;
-    if (!filter) return { plan: visible * this.dim <= this.exactBudget ? 'exact' : 'hnsw', labels: null, matches: visible, indexed: true };
-    const estimate = needLabels ? undefined : this.table.estimate(filter);
+    if (!filter) return { plan: visible * this.dim <= this.exactBudget ? 'exact' : 'hnsw', labels: null, matches: visible, indexed: true, candidates: 0 };
+    const estimate = this.table.estimate(filter);
     let labels: number[] | null = null;
     let indexed = true;
     let m: number;
-    if (estimate?.exact) m = estimate.matches;
+    if (estimate.exact) m = estimate.matches;
     else {
       ({ labels, indexed } = this.table.selectIndexed(filter));
       m = labels.length;
     }
     const ef = Math.max(query.ef ?? this.params.ef, query.k);
-    const exact = m <= query.k || m * this.dim <= this.exactBudget || m * m <= this.filteredGraphCost * ef * visible;
-    return { plan: exact ? 'exact' : 'hnsw-filtered', labels, matches: m, indexed };
+    const { plan, candidates } = planFiltered({ matches: m, visible, dim: this.dim, k: query.k, ef, exactBudget: this.exactBudget, filteredGraphCost: this.filteredGraphCost, postfilterMaxCandidates: this.postfilterMaxCandidates });
+    return { plan, labels, matches: m, indexed, candidates };
   }
 
   private visibleLabels(): Uint32Array {

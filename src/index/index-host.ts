@@ -58,7 +58,7 @@ export class IndexHost {
   /** Searches sent to the worker, and the messages that carried them. */
   readonly searchStats = { searches: 0, messages: 0 };
   /** Searches the worker answered, by the plan its index chose (since the host started). */
-  readonly plans: Record<SearchPlan, number> = { exact: 0, hnsw: 0, 'hnsw-filtered': 0 };
+  readonly plans: Record<SearchPlan, number> = { exact: 0, hnsw: 0, 'hnsw-filtered': 0, 'hnsw-postfilter': 0 };
 
   private constructor(opts: IndexHostOptions) {
     this.worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { nice: opts.nice ?? DEFAULT_WORKER_NICE } });

@@ -38,7 +38,7 @@ export interface Hit {
 }
 
 /** How a search is answered: the graph, the graph with a filter bitmap, or an exact scan. */
-export type SearchPlan = 'hnsw' | 'hnsw-filtered' | 'exact';
+export type SearchPlan = 'hnsw' | 'hnsw-filtered' | 'hnsw-postfilter' | 'exact';
 
 /** What an index chose for one search (the search option `explain`, docs/protocol.md). */
 export interface SearchExplain {

@@ -52,7 +52,7 @@ describe('index host', () => {
     assert.equal(host.searchStats.searches - before.searches, 10);
     assert.equal(host.searchStats.messages - before.messages, 1, 'ten searches of two indexes made in one turn: one message');
     // Twenty points of two dims are scored exactly: every search counted under its plan (shoal_search_plans_total).
-    assert.deepEqual(host.plans, { exact: 10, hnsw: 0, 'hnsw-filtered': 0 });
+    assert.deepEqual(host.plans, { exact: 10, hnsw: 0, 'hnsw-filtered': 0, 'hnsw-postfilter': 0 });
     const explained = await a.searchExplained({ vector: [3, 0], k: 2, filter: parseFilter({ nothing: 1 }) });
     assert.deepEqual(explained, { hits: [], explain: { plan: 'exact', matches: 0, points: 20, indexed: true } });
     assert.equal(host.plans.exact, 11);

@@ -34,7 +34,7 @@ function build(indexes?: IndexedFields): HnswIndex {
 }
 
 describe('index explain', () => {
-  it('index explain - the plan goes from exact at 1% of the points to the filtered graph at 50%, with the right match counts', () => {
+  it('index explain - the plan goes from exact at 1% of the points to the post-filtered graph at 50%, with the right match counts', () => {
     const index = build(INDEXES);
     const flat = new FlatIndex({ dim: DIM, metric: 'l2' });
     flat.upsert(points);
@@ -43,7 +43,7 @@ describe('index explain', () => {
     assert.deepEqual(narrow.explain, { plan: 'exact', matches: 50, points: N, indexed: true });
     assert.deepEqual(narrow.hits.map((h) => h.id), flat.search({ ...q, filter: parseFilter({ cat: 'c5' }) }).map((h) => h.id));
     const broad = index.searchExplained({ ...q, filter: parseFilter({ half: true }) });
-    assert.equal(broad.explain.plan, 'hnsw-filtered');
+    assert.equal(broad.explain.plan, 'hnsw-postfilter');
     assert.equal(broad.explain.matches, N / 2);
     assert.ok(broad.hits.every((h) => Number(h.id.slice(1)) % 2 === 0), 'graph hits match the filter');
     assert.deepEqual(index.searchExplained(q).explain, { plan: 'hnsw', matches: N, points: N, indexed: true });
@@ -51,7 +51,7 @@ describe('index explain', () => {
     assert.deepEqual([range.explain.matches, range.explain.indexed], [N / 2, true]);
     // plan() alone counts from the indexes and agrees with the search
     assert.equal(index.plan({ ...q, filter: parseFilter({ cat: 'c5' }) }), 'exact');
-    assert.equal(index.plan({ ...q, filter: parseFilter({ half: true }) }), 'hnsw-filtered');
+    assert.equal(index.plan({ ...q, filter: parseFilter({ half: true }) }), 'hnsw-postfilter');
   });
 
   it('index explain - a loaded index counts a range from its declared numeric index, and without the declaration by scanning', () => {

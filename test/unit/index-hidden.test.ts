@@ -21,9 +21,11 @@ interface Variant {
 }
 
 const hnswOptions = { dim: DIM, metric: 'l2' as const, hnsw: PARAMS, seed: 3, initialCapacity: 8 };
-const graph = (): HnswIndex => HnswIndex.create({ ...hnswOptions, exactBudget: 0, filteredGraphCost: 0 });
+const graph = (): HnswIndex => HnswIndex.create({ ...hnswOptions, exactBudget: 0, filteredGraphCost: 0, postfilterMaxCandidates: 0 });
+const postfilter = (): HnswIndex => HnswIndex.create({ ...hnswOptions, exactBudget: 0, filteredGraphCost: 0 });
 const VARIANTS: Variant[] = [
   { name: 'hnsw graph', make: graph, plans: ['hnsw', 'hnsw-filtered'] },
+  { name: 'hnsw post-filter', make: postfilter, plans: ['hnsw', 'hnsw-postfilter'] },
   { name: 'hnsw exact', make: () => HnswIndex.create({ ...hnswOptions, exactBudget: 1 << 30 }), plans: ['exact', 'exact'] },
   { name: 'flat', make: () => new FlatIndex({ dim: DIM, metric: 'l2' }), plans: ['exact', 'exact'] },
 ];

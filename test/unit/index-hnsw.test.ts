@@ -73,28 +73,55 @@ describe('vector index', () => {
     }
   });
 
-  it('vector index - a selective filter takes the exact path and returns the k nearest matches', () => {
-    const points = seededPoints(3, 5000, 16);
-    const flat = new FlatIndex({ dim: 16, metric: 'l2' });
-    const hnsw = HnswIndex.create({ dim: 16, metric: 'l2', hnsw: PARAMS, exactBudget: 16 * 600, filteredGraphCost: 0 });
+  for (const [broadPlan, postfilterMaxCandidates] of [['hnsw-postfilter', undefined], ['hnsw-filtered', 0]] as const) {
+    it(`vector index - a selective filter takes the exact path and returns the k nearest matches; a broad one takes ${broadPlan}`, () => {
+      const points = seededPoints(3, 5000, 16);
+      const flat = new FlatIndex({ dim: 16, metric: 'l2' });
+      const hnsw = HnswIndex.create({ dim: 16, metric: 'l2', hnsw: PARAMS, exactBudget: 16 * 600, filteredGraphCost: 0, postfilterMaxCandidates });
+      flat.upsert(points);
+      hnsw.upsert(points);
+      const selective = parseFilter({ c: 3, b: 2 }); // ~1.4%: ~71 points
+      const broad = parseFilter({ c: { $in: [1, 2, 3, 4] } }); // 40%
+      const rand = rng(11);
+      let broadFound = 0;
+      for (let q = 0; q < 50; q++) {
+        const vector = randomVector(rand, 16);
+        assert.equal(hnsw.plan({ vector, k: 10, filter: selective }), 'exact');
+        assertSameHits(hnsw.search({ vector, k: 10, filter: selective }), flat.search({ vector, k: 10, filter: selective }), 'the exact plan');
+        assert.equal(hnsw.plan({ vector, k: 10, filter: broad }), broadPlan);
+        const { hits, explain } = hnsw.searchExplained({ vector, k: 10, filter: broad });
+        assert.equal(explain.plan, broadPlan, 'the search took the plan it planned');
+        assert.equal(hits.length, 10);
+        assert.ok(hits.every((h) => [1, 2, 3, 4].includes(h.metadata?.c as number)), 'only matching points come back');
+        const truth = new Set(ids(flat.search({ vector, k: 10, filter: broad })));
+        broadFound += ids(hits).filter((id) => truth.has(id)).length;
+      }
+      assert.ok(broadFound / 500 >= 0.9, `${broadPlan} recall ${broadFound / 500}`);
+      assert.deepEqual(hnsw.search({ vector: points[0]?.vector ?? [], k: 5, filter: parseFilter({ c: 99 }) }), [], 'no match, no hits');
+    });
+  }
+
+  it('vector index - a post-filtered search whose candidates hold fewer than k matches walks the graph with the matches as a bitset', () => {
+    // half of the points match (x > 0), but a query far on the other side sees none among its nearest
+    const rand = rng(5);
+    const points = Array.from({ length: 4000 }, (_, i) => {
+      const vector = Float32Array.from(randomVector(rand, 4));
+      return { id: `p${i}`, vector, metadata: { pos: (vector[0] as number) > 0 } };
+    });
+    const flat = new FlatIndex({ dim: 4, metric: 'l2' });
+    const hnsw = HnswIndex.create({ dim: 4, metric: 'l2', hnsw: PARAMS, exactBudget: 0, filteredGraphCost: 0 });
     flat.upsert(points);
     hnsw.upsert(points);
-    const selective = parseFilter({ c: 3, b: 2 }); // ~1.4%: ~71 points
-    const broad = parseFilter({ c: { $in: [1, 2, 3, 4] } }); // 40%
-    const rand = rng(11);
-    let broadFound = 0;
-    for (let q = 0; q < 50; q++) {
-      const vector = randomVector(rand, 16);
-      assert.equal(hnsw.plan({ vector, k: 10, filter: selective }), 'exact');
-      assertSameHits(hnsw.search({ vector, k: 10, filter: selective }), flat.search({ vector, k: 10, filter: selective }), 'the exact plan');
-      assert.equal(hnsw.plan({ vector, k: 10, filter: broad }), 'hnsw-filtered');
-      const hits = hnsw.search({ vector, k: 10, filter: broad });
-      assert.ok(hits.every((h) => [1, 2, 3, 4].includes(h.metadata?.c as number)), 'only matching points come back');
-      const truth = new Set(ids(flat.search({ vector, k: 10, filter: broad })));
-      broadFound += ids(hits).filter((id) => truth.has(id)).length;
-    }
-    assert.ok(broadFound / 500 >= 0.9, `filtered graph search recall ${broadFound / 500}`);
-    assert.deepEqual(hnsw.search({ vector: points[0]?.vector ?? [], k: 5, filter: parseFilter({ c: 99 }) }), [], 'no match, no hits');
+    const filter = parseFilter({ pos: true });
+    const far = { vector: [-30, 0, 0, 0], k: 10, filter };
+    assert.equal(hnsw.plan(far), 'hnsw-postfilter');
+    const { hits, explain } = hnsw.searchExplained(far);
+    assert.equal(explain.plan, 'hnsw-filtered', 'it fell back');
+    assert.equal(hits.length, 10);
+    const truth = new Set(ids(flat.search(far)));
+    assert.ok(ids(hits).filter((id) => truth.has(id)).length >= 9, 'the fallback finds the nearest matches');
+    // a query on the matching side keeps the post-filter plan
+    assert.equal(hnsw.searchExplained({ ...far, vector: [30, 0, 0, 0] }).explain.plan, 'hnsw-postfilter');
   });
 
   it('vector index - ties are broken by id in UTF-8 byte order', () => {

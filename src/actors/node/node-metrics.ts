@@ -118,7 +118,7 @@ export function registerNodeMetrics(m: MetricsRegistry, src: NodeMetricSources):
   m.gauge('shoal_shard_points', 'Points in each shard replica on this node.', ['group'], byGroup(src.points));
   if (src.searchPlans) {
     const plans = src.searchPlans;
-    m.counterFrom('shoal_search_plans_total', 'Shard searches this node\'s index workers answered since the process started, by the plan the shard\'s index chose (exact, hnsw, hnsw-filtered).', ['plan'], () => plans().map(([plan, n]) => [{ plan }, n]));
+    m.counterFrom('shoal_search_plans_total', 'Shard searches this node\'s index workers answered since the process started, by the plan the shard\'s index chose (exact, hnsw, hnsw-postfilter, hnsw-filtered).', ['plan'], () => plans().map(([plan, n]) => [{ plan }, n]));
   }
   m.counterFrom('shoal_shard_checkpoints_total', 'Index checkpoints each shard replica recorded since the process started.', ['group'], byGroup(src.checkpoints));
 
