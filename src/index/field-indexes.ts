@@ -17,7 +17,7 @@
  */
 import type { CompareOp, Filter, Scalar } from './filter-parse.js';
 import { matches, resolvePath } from './filter-match.js';
-import { SortedNumbers } from './sorted-numbers.js';
+import { SortedNumbers, type Bound } from './sorted-numbers.js';
 import type { IndexedFields, Metadata } from './types.js';
 
 /** Paths deeper than this, and strings longer than this, are not put in postings (filters still match them by scan). */
@@ -98,6 +98,20 @@ function numbersAt(metadata: Metadata | undefined, path: readonly string[]): num
     if (!out.includes(n)) out.push(n);
   }
   return out;
+}
+
+/** A part of an `$and` (FieldIndexes.andParts): what it counts, and its candidates. */
+interface AndPart {
+  e: Estimate;
+  candidates: () => Candidates | null;
+}
+
+/** Of two bounds on one side, the one that admits less (`dir` 1: lower bounds, -1: upper). */
+function tighter(a: Bound | undefined, b: Bound, dir: 1 | -1): Bound {
+  if (!a) return b;
+  if (a.value !== b.value) return (b.value - a.value) * dir > 0 ? b : a;
+  // equal values: the strict one admits less
+  return a.op === 'gt' || a.op === 'lt' ? a : b;
 }
 
 interface NumericField {
@@ -184,6 +198,27 @@ export class FieldIndexes {
     return e.matches >= visible ? { matches: visible, exact: e.exact && e.matches === visible } : e;
   }
 
+  /**
+   * How many visible points probably match: the estimate where it is exact; for an `$and`, the
+   * visible points times the product of its parts' shares (as if they were independent), never
+   * above the estimate; undefined when the indexes know nothing of it (the bound is every point).
+   * For planning only: the post-filter plan falls back when it guessed wrong.
+   */
+  guess(filter: Filter): number | undefined {
+    const e = this.estimate(filter);
+    const visible = this.table.visible;
+    if (e.exact || visible === 0) return e.matches;
+    if (filter.op !== 'and') return e.matches < visible ? e.matches : undefined;
+    let share = 1;
+    let known = false;
+    for (const part of this.andParts(filter)) {
+      if (part.e.matches >= visible && !part.e.exact) continue;
+      known = true;
+      share *= Math.min(1, part.e.matches / visible);
+    }
+    return known ? Math.min(e.matches, Math.ceil(share * visible)) : undefined;
+  }
+
   private estimateOf(filter: Filter): Estimate {
     const visible = this.table.visible;
     const unknown: Estimate = { matches: visible, exact: false };
@@ -256,19 +291,60 @@ export class FieldIndexes {
   }
 
   private estimateAnd(filter: Filter & { op: 'and' }): Estimate {
-    const parts = filter.children.map((c) => ({ c, e: this.estimateOf(c) })).sort((a, b) => a.e.matches - b.e.matches);
+    const parts = this.andParts(filter);
     const smallest = parts[0];
     if (!smallest) return { matches: this.table.visible, exact: true };
     if (parts.length === 1 || (smallest.e.exact && smallest.e.matches === 0)) return smallest.e;
-    for (const { c, e } of parts) {
-      if (e.matches > ESTIMATE_INTERSECT_MAX) break;
-      const cands = this.candidates(c);
+    for (const part of parts) {
+      if (part.e.matches > ESTIMATE_INTERSECT_MAX) break;
+      const cands = part.candidates();
       if (!cands) continue;
       let n = 0;
       for (const label of cands.labels) if (this.table.isVisible(label) && matches(filter, this.table.metadataOf(label))) n++;
       return { matches: n, exact: true };
     }
     return { matches: smallest.e.matches, exact: false };
+  }
+
+  /**
+   * The parts of an `$and`, smallest estimate first: its children, except that comparisons
+   * (`$gt`, `$gte`, `$lt`, `$lte` with a number) on one declared numeric field holding one number
+   * a point become one interval, counted and listed from the sorted index at once (without it,
+   * `{"year": {"$gte": a, "$lt": b}}` would read the larger of its two half-lines point by point).
+   */
+  private andParts(filter: Filter & { op: 'and' }): AndPart[] {
+    const noneHidden = this.table.hiddenSize === 0;
+    const bounds = new Map<string, { f: NumericField; lower: Bound | undefined; upper: Bound | undefined; n: number }>();
+    const rest: Filter[] = [];
+    for (const c of filter.children) {
+      const f = (c.op === 'gt' || c.op === 'gte' || c.op === 'lt' || c.op === 'lte') && typeof c.value === 'number' ? this.numeric.get(c.field) : undefined;
+      if (!f || f.multi !== 0 || (c.op !== 'gt' && c.op !== 'gte' && c.op !== 'lt' && c.op !== 'lte')) {
+        rest.push(c);
+        continue;
+      }
+      const field = (c as { field: string }).field;
+      const b = bounds.get(field) ?? { f, lower: undefined, upper: undefined, n: 0 };
+      const bound: Bound = { op: c.op, value: c.value as number };
+      b.n++;
+      if (c.op === 'gt' || c.op === 'gte') b.lower = tighter(b.lower, bound, 1);
+      else b.upper = tighter(b.upper, bound, -1);
+      bounds.set(field, b);
+    }
+    const parts: AndPart[] = rest.map((c) => ({ e: this.estimateOf(c), candidates: () => this.candidates(c) }));
+    for (const { f, lower, upper } of bounds.values()) {
+      const lo: Bound = lower ?? { op: 'gte', value: -Infinity };
+      const hi: Bound = upper ?? { op: 'lte', value: Infinity };
+      const n = f.sorted.countBetween(lo, hi);
+      parts.push({
+        e: { matches: n, exact: n === 0 || noneHidden },
+        candidates: () => {
+          const labels: number[] = [];
+          f.sorted.forEachBetween(lo, hi, (l) => labels.push(l));
+          return { labels, exact: true };
+        },
+      });
+    }
+    return parts.sort((a, b) => a.e.matches - b.e.matches);
   }
 
   /**
@@ -304,10 +380,10 @@ export class FieldIndexes {
         return { labels: this.range(f, filter.op, filter.value as number), exact: true };
       }
       case 'and': {
-        const parts = filter.children.map((c) => ({ c, e: this.estimateOf(c) })).sort((a, b) => a.e.matches - b.e.matches);
-        for (const { c } of parts) {
-          const found = this.candidates(c);
-          if (found) return { labels: found.labels, exact: found.exact && filter.children.length === 1 };
+        const parts = this.andParts(filter);
+        for (const part of parts) {
+          const found = part.candidates();
+          if (found) return { labels: found.labels, exact: found.exact && parts.length === 1 };
         }
         return null;
       }

@@ -329,17 +329,17 @@ export class HnswIndex implements VectorIndex {
     const visible = this.table.visible;
     if (!filter) return { plan: visible * this.dim <= this.exactBudget ? 'exact' : 'hnsw', labels: null, matches: visible, indexed: true, candidates: 0 };
     const estimate = this.table.estimate(filter);
-    let labels: number[] | null = null;
-    let indexed = true;
-    let m: number;
-    if (estimate.exact) m = estimate.matches;
-    else {
-      ({ labels, indexed } = this.table.selectIndexed(filter));
-      m = labels.length;
-    }
     const ef = Math.max(query.ef ?? this.params.ef, query.k);
-    const { plan, candidates } = planFiltered({ matches: m, visible, dim: this.dim, k: query.k, ef, exactBudget: this.exactBudget, filteredGraphCost: this.filteredGraphCost, postfilterMaxCandidates: this.postfilterMaxCandidates });
-    return { plan, labels, matches: m, indexed, candidates };
+    const plan = (m: number) => planFiltered({ matches: m, visible, dim: this.dim, k: query.k, ef, exactBudget: this.exactBudget, filteredGraphCost: this.filteredGraphCost, postfilterMaxCandidates: this.postfilterMaxCandidates });
+    if (estimate.exact) return { ...plan(estimate.matches), labels: null, matches: estimate.matches, indexed: true };
+    // Only a bound: a guess from the indexes may be enough for the post-filter plan, which
+    // checks its candidates one by one and falls back when it guessed too many matches.
+    const guessed = this.table.guess(filter);
+    const byGuess = guessed === undefined ? undefined : plan(guessed);
+    if (byGuess?.plan === 'hnsw-postfilter') return { ...byGuess, labels: null, matches: guessed as number, indexed: true };
+    const { labels, indexed } = this.table.selectIndexed(filter);
+    const m = labels.length;
+    return { ...plan(m), labels, matches: m, indexed };
   }
 
   private visibleLabels(): Uint32Array {

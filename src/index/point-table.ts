@@ -245,6 +245,11 @@ export class PointTable {
     return this.fields.estimate(filter);
   }
 
+  /** A guess of the matches for planning, where {@link estimate} is only a bound (FieldIndexes.guess). */
+  guess(filter: Filter): number | undefined {
+    return this.fields.guess(filter);
+  }
+
   private post(label: number): void {
     this.fields.add(label, this.meta[label] ?? undefined);
   }

@@ -6,6 +6,12 @@
  */
 import type { CompareOp } from './filter-parse.js';
 
+/** One side of an interval: `gt`/`gte` a lower bound, `lt`/`lte` an upper one. */
+export interface Bound {
+  op: CompareOp;
+  value: number;
+}
+
 /** A block splits in two above this many pairs. */
 const BLOCK_MAX = 512;
 
@@ -69,6 +75,35 @@ export class SortedNumbers {
       n += (b === to.block ? to.index : len) - (b === from.block ? from.index : 0);
     }
     return n;
+  }
+
+  /** Pairs whose value lies between the bounds (`lower` a `gt`/`gte`, `upper` a `lt`/`lte`). */
+  countBetween(lower: Bound, upper: Bound): number {
+    const [from, to] = this.between(lower, upper);
+    let n = 0;
+    for (let b = from.block; b <= to.block && b < this.blocks.length; b++) {
+      const len = (this.blocks[b] as Block).values.length;
+      n += (b === to.block ? to.index : len) - (b === from.block ? from.index : 0);
+    }
+    return Math.max(0, n);
+  }
+
+  /** Calls `fn` with the label of every pair whose value lies between the bounds, in value order. */
+  forEachBetween(lower: Bound, upper: Bound, fn: (label: number) => void): void {
+    const [from, to] = this.between(lower, upper);
+    for (let b = from.block; b <= to.block && b < this.blocks.length; b++) {
+      const labels = (this.blocks[b] as Block).labels;
+      const end = b === to.block ? to.index : labels.length;
+      for (let i = b === from.block ? from.index : 0; i < end; i++) fn(labels[i] as number);
+    }
+  }
+
+  /** The span of pairs between two bounds; empty (from after to) when the bounds cross. */
+  private between(lower: Bound, upper: Bound): [{ block: number; index: number }, { block: number; index: number }] {
+    const [from] = this.span(lower.op, lower.value);
+    const [, to] = this.span(upper.op, upper.value);
+    const crossed = to.block < from.block || (to.block === from.block && to.index < from.index);
+    return crossed ? [from, from] : [from, to];
   }
 
   /** Calls `fn` with the label of every pair whose value satisfies `op value`, in value order. */

@@ -159,6 +159,33 @@ describe('field indexes', () => {
     assert.deepEqual(t.estimate(parseFilter({ lang: 'fr', year: { $lt: 2010 } })), { matches: 9, exact: true }, 'a small $and is counted point by point');
   });
 
+  it('field indexes - bounds on one single-valued numeric field are one interval: counted exactly and listed without reading the half-lines', () => {
+    const r = rng(7);
+    const t = new PointTable(1, 16, { n: 'integer', f: 'float', tag: 'keyword' });
+    for (let i = 0; i < 20_000; i++) t.upsert({ id: `p${i}`, vector: new Float32Array([1]), metadata: { n: Math.floor(r() * 1000), f: r() * 10 - 5, tag: i % 3 === 0 ? 'a' : 'b' } });
+    // both half-lines of each range hold over 4,096 points: only the interval counts them exactly
+    const cases: unknown[] = [
+      { n: { $gte: 500, $lt: 510 } },
+      { n: { $gt: 400, $lte: 410 } },
+      { n: { $gte: 500, $lte: 500 } },
+      { n: { $gt: 500, $lt: 500 } },
+      { n: { $gte: 600, $lt: 100 } },
+      { $and: [{ n: { $gte: 400 } }, { n: { $gt: 450 } }, { n: { $lt: 700 } }, { n: { $lte: 650 } }] },
+      { f: { $gt: -0.5, $lt: 0.25 } },
+      { n: { $gte: 500, $lt: 600 }, tag: 'a' },
+      { n: { $gte: 300, $lt: 320 }, f: { $gte: 0 } },
+      { n: { $gte: 300, $lt: 350, $ne: 320 } },
+    ];
+    for (const raw of cases) {
+      const e = check(t, raw, 'interval');
+      assert.ok(e.exact, `${JSON.stringify(raw)} is counted exactly`);
+    }
+    // an array in the field: each bound may hold for another element, so no interval (still correct)
+    t.upsert({ id: 'arr', vector: new Float32Array([1]), metadata: { n: [50, 700] } });
+    check(t, { n: { $gte: 500, $lt: 510 } }, 'with an array');
+    assert.deepEqual(t.select(parseFilter({ n: { $gt: 40, $lt: 60 } })).includes(t.labelOf('arr') as number), true, 'an element in range');
+  });
+
   it('field indexes - sorted numbers keep order through many inserts and removes', () => {
     const r = rng(7);
     const s = new SortedNumbers();
