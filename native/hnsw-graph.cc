@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -418,7 +419,11 @@ private:
             .ThrowAsJavaScriptException();
           return env.Undefined();
         }
-        all.emplace_back(g.fstdistfunc_(q, g.getDataByInternalId(found->second), g.dist_func_param_), labels[i]);
+        float d = g.fstdistfunc_(q, g.getDataByInternalId(found->second), g.dist_func_param_);
+        // A NaN (ip of huge components: inf + -inf) would break the sorts' strict weak order,
+        // which lets std::sort's unguarded insertion run off the vector: score it last instead.
+        if (std::isnan(d)) d = std::numeric_limits<float>::infinity();
+        all.emplace_back(d, labels[i]);
       }
     }
     if (k == 0) all.clear();

@@ -65,7 +65,9 @@ function eachPosting(metadata: Metadata | undefined, fn: (field: string, key: st
   for (const [k, v] of Object.entries(metadata)) {
     // A key with a dot in it cannot be named by a filter (dots reach into nested objects).
     if (k.includes('.')) continue;
-    const field = prefix ? `${prefix}.${k}` : k;
+    // By depth, not by the prefix: an empty key ('') at the top is a prefix too (no filter can
+    // name it, but its children must not be posted as top-level fields).
+    const field = depth === 1 ? k : `${prefix}.${k}`;
     if (Array.isArray(v)) {
       let first: string | undefined;
       let several = false;

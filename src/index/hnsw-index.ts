@@ -35,7 +35,7 @@ import type { Hit, HnswParams, IndexedFields, IndexPoint, Metric, SearchExplain,
 import { checkIndexOptions, checkPoints, checkQuery } from './validate.js';
 import { checkSums, writeSums } from './file-sums.js';
 import { matches } from './filter-match.js';
-import { planFiltered, POSTFILTER_MAX_CANDIDATES } from './search-planner.js';
+import { planFiltered, POSTFILTER_MAX_CANDIDATES, type FilteredPlan } from './search-planner.js';
 
 /**
  * A search scores exactly (instead of walking the graph) when the points it must consider times
@@ -267,8 +267,12 @@ export class HnswIndex implements VectorIndex {
     let scored: Scored[] | undefined;
     if (chosen.plan === 'hnsw-postfilter') {
       scored = this.postfiltered(q, query, chosen.candidates, ef);
-      // fewer than k of the candidates matched: walk the graph with the matches as a bitset
-      if (!scored) chosen.plan = 'hnsw-filtered';
+      if (!scored && query.filter) {
+        // Fewer than k of the candidates matched (the matches lie far from the query, or a guess
+        // was too high): list the matches and plan again on their true count, without post-filtering.
+        const { labels, indexed } = this.table.selectIndexed(query.filter);
+        Object.assign(chosen, { labels, matches: labels.length, indexed }, this.planFor(query, labels.length, 0));
+      }
     }
     this.lastChoice = chosen;
     if (scored) return toHits(this.table, scored, query);
@@ -330,7 +334,7 @@ export class HnswIndex implements VectorIndex {
     if (!filter) return { plan: visible * this.dim <= this.exactBudget ? 'exact' : 'hnsw', labels: null, matches: visible, indexed: true, candidates: 0 };
     const estimate = this.table.estimate(filter);
     const ef = Math.max(query.ef ?? this.params.ef, query.k);
-    const plan = (m: number) => planFiltered({ matches: m, visible, dim: this.dim, k: query.k, ef, exactBudget: this.exactBudget, filteredGraphCost: this.filteredGraphCost, postfilterMaxCandidates: this.postfilterMaxCandidates });
+    const plan = (m: number) => this.planFor(query, m, this.postfilterMaxCandidates);
     if (estimate.exact) return { ...plan(estimate.matches), labels: null, matches: estimate.matches, indexed: true };
     // Only a bound: a guess from the indexes may be enough for the post-filter plan, which
     // checks its candidates one by one and falls back when it guessed too many matches.
@@ -340,6 +344,11 @@ export class HnswIndex implements VectorIndex {
     const { labels, indexed } = this.table.selectIndexed(filter);
     const m = labels.length;
     return { ...plan(m), labels, matches: m, indexed };
+  }
+
+  private planFor(query: SearchQuery, matches: number, postfilterMaxCandidates: number): FilteredPlan {
+    const ef = Math.max(query.ef ?? this.params.ef, query.k);
+    return planFiltered({ matches, visible: this.table.visible, dim: this.dim, k: query.k, ef, exactBudget: this.exactBudget, filteredGraphCost: this.filteredGraphCost, postfilterMaxCandidates });
   }
 
   private visibleLabels(): Uint32Array {

@@ -145,6 +145,14 @@ describe('field indexes', () => {
     assert.ok(exact > checks / 5, `only ${exact} of ${checks} estimates were exact`);
   });
 
+  it('field indexes - an empty key does not make its children top-level fields', () => {
+    const t = new PointTable(1, 16);
+    t.upsert({ id: 'a', vector: new Float32Array([1]), metadata: { '': { color: 'red' } } });
+    t.upsert({ id: 'b', vector: new Float32Array([1]), metadata: { color: 'blue' } });
+    check(t, { color: 'red' }, 'empty key');
+    assert.deepEqual(t.estimate(parseFilter({ color: 'red' })), { matches: 0, exact: true });
+  });
+
   it('field indexes - ranges on a declared numeric field are counted exactly, and an $and by its smallest part', () => {
     const t = new PointTable(1, 16, { year: 'integer', lang: 'keyword' });
     for (let i = 0; i < 1000; i++) t.upsert({ id: `p${i}`, vector: new Float32Array([1]), metadata: { year: 2000 + (i % 50), lang: i % 100 === 0 ? 'fr' : 'en' } });

@@ -101,6 +101,25 @@ describe('vector index', () => {
     });
   }
 
+  it('vector index - an $and guessed broad but matching few points falls back to the exact plan, and explain reports the true count', () => {
+    // a and b each hold for ~40% of the points, together for 12: as independent parts they would be 16%
+    const rand = rng(9);
+    const points = Array.from({ length: 30_000 }, (_, i) => ({
+      id: `p${i}`,
+      vector: Float32Array.from(randomVector(rand, 4)),
+      metadata: { a: i % 5 < 2 ? 'x' : 'z', b: (i % 5 >= 2 && i % 5 < 4) || i % 2500 === 0 ? 'y' : 'w' },
+    }));
+    const flat = new FlatIndex({ dim: 4, metric: 'l2' });
+    const hnsw = HnswIndex.create({ dim: 4, metric: 'l2', hnsw: PARAMS, indexes: { a: 'keyword', b: 'keyword' }, initialCapacity: 30_000, exactBudget: 0 });
+    flat.upsert(points);
+    hnsw.upsert(points);
+    const q = { vector: [0.1, 0.2, 0.3, 0.4], k: 10, filter: parseFilter({ a: 'x', b: 'y' }) };
+    assert.equal(hnsw.plan(q), 'hnsw-postfilter', 'planned from the guess');
+    const { hits, explain } = hnsw.searchExplained(q);
+    assert.deepEqual([explain.plan, explain.matches], ['exact', 12]);
+    assertSameHits(hits, flat.search(q), 'the fallback answers exactly');
+  });
+
   it('vector index - a post-filtered search whose candidates hold fewer than k matches walks the graph with the matches as a bitset', () => {
     // half of the points match (x > 0), but a query far on the other side sees none among its nearest
     const rand = rng(5);

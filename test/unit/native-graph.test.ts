@@ -138,6 +138,19 @@ describe('native graph', () => {
     assert.deepEqual(Array.from(g.exactKnn(Float32Array.from([0, 0]), 0, Uint32Array.from([1])).labels), []);
   });
 
+  it('native graph - a distance that is NaN (ip of huge components) scores last in the exact scan, whatever the order of the labels', () => {
+    const g = newHnswGraph('ip', 2);
+    g.initIndex(64, 4, 10, 1);
+    g.addPoint(Float32Array.from([1e20, -1e20]), 0);
+    for (let l = 1; l < 40; l++) g.addPoint(Float32Array.from([1, l]), l);
+    const labels = Uint32Array.from({ length: 40 }, (_, i) => (i * 7) % 40);
+    const r = g.exactKnn(Float32Array.from([1e20, 1e20]), 40, labels);
+    assert.equal(r.labels.length, 40);
+    assert.equal(r.labels[39], 0, 'the NaN distance comes last');
+    assert.equal(r.distances[39], Infinity);
+    for (let i = 1; i < 39; i++) assert.ok((r.distances[i - 1] as number) <= (r.distances[i] as number), 'sorted');
+  });
+
   it('native graph - bad input is an error naming the argument, never a crash', () => {
     const g = newHnswGraph('cosine', 4);
     assert.throws(() => g.searchKnn(Float32Array.from([1, 0, 0, 0]), 1), /searchKnn: the graph is not initialized/);
