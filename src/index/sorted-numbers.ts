@@ -20,6 +20,9 @@ interface Block {
   labels: number[];
 }
 
+/** A half-open run [from, to) of pairs, as (block, index) positions. */
+type Span = [{ block: number; index: number }, { block: number; index: number }];
+
 /** (a, la) before (b, lb)? */
 function before(a: number, la: number, b: number, lb: number): boolean {
   return a < b || (a === b && la < lb);
@@ -68,38 +71,21 @@ export class SortedNumbers {
 
   /** Pairs whose value satisfies `op value` (a label with several matching values counts once per value). */
   count(op: CompareOp, value: number): number {
-    const [from, to] = this.span(op, value);
-    let n = 0;
-    for (let b = from.block; b <= to.block && b < this.blocks.length; b++) {
-      const len = (this.blocks[b] as Block).values.length;
-      n += (b === to.block ? to.index : len) - (b === from.block ? from.index : 0);
-    }
-    return n;
+    return this.countSpan(this.span(op, value));
   }
 
   /** Pairs whose value lies between the bounds (`lower` a `gt`/`gte`, `upper` a `lt`/`lte`). */
   countBetween(lower: Bound, upper: Bound): number {
-    const [from, to] = this.between(lower, upper);
-    let n = 0;
-    for (let b = from.block; b <= to.block && b < this.blocks.length; b++) {
-      const len = (this.blocks[b] as Block).values.length;
-      n += (b === to.block ? to.index : len) - (b === from.block ? from.index : 0);
-    }
-    return Math.max(0, n);
+    return this.countSpan(this.between(lower, upper));
   }
 
   /** Calls `fn` with the label of every pair whose value lies between the bounds, in value order. */
   forEachBetween(lower: Bound, upper: Bound, fn: (label: number) => void): void {
-    const [from, to] = this.between(lower, upper);
-    for (let b = from.block; b <= to.block && b < this.blocks.length; b++) {
-      const labels = (this.blocks[b] as Block).labels;
-      const end = b === to.block ? to.index : labels.length;
-      for (let i = b === from.block ? from.index : 0; i < end; i++) fn(labels[i] as number);
-    }
+    this.forEachIn(this.between(lower, upper), fn);
   }
 
   /** The span of pairs between two bounds; empty (from after to) when the bounds cross. */
-  private between(lower: Bound, upper: Bound): [{ block: number; index: number }, { block: number; index: number }] {
+  private between(lower: Bound, upper: Bound): Span {
     const [from] = this.span(lower.op, lower.value);
     const [, to] = this.span(upper.op, upper.value);
     const crossed = to.block < from.block || (to.block === from.block && to.index < from.index);
@@ -108,7 +94,19 @@ export class SortedNumbers {
 
   /** Calls `fn` with the label of every pair whose value satisfies `op value`, in value order. */
   forEach(op: CompareOp, value: number, fn: (label: number) => void): void {
-    const [from, to] = this.span(op, value);
+    this.forEachIn(this.span(op, value), fn);
+  }
+
+  private countSpan([from, to]: Span): number {
+    let n = 0;
+    for (let b = from.block; b <= to.block && b < this.blocks.length; b++) {
+      const len = (this.blocks[b] as Block).values.length;
+      n += (b === to.block ? to.index : len) - (b === from.block ? from.index : 0);
+    }
+    return n;
+  }
+
+  private forEachIn([from, to]: Span, fn: (label: number) => void): void {
     for (let b = from.block; b <= to.block && b < this.blocks.length; b++) {
       const labels = (this.blocks[b] as Block).labels;
       const end = b === to.block ? to.index : labels.length;
@@ -117,7 +115,7 @@ export class SortedNumbers {
   }
 
   /** The half-open span [from, to) of pairs satisfying `op value`, as (block, index) positions. */
-  private span(op: CompareOp, value: number): [{ block: number; index: number }, { block: number; index: number }] {
+  private span(op: CompareOp, value: number): Span {
     const start = { block: 0, index: 0 };
     const end = { block: this.blocks.length, index: 0 };
     switch (op) {

@@ -27,6 +27,32 @@ after(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+type StandInGroup = ReplicaResources['group'];
+
+/** A Raft group stand-in: what a test does not give throws or rejects "not used". */
+function standInGroup(role: { role: 'leader' | 'follower'; leader: string; ready: boolean }, given: Partial<StandInGroup>): StandInGroup {
+  return {
+    propose: () => Promise.reject(new Error('not used')),
+    readBarrier: () => Promise.reject(new Error('not used')),
+    readIndex: () => Promise.reject(new Error('not used')),
+    followerReadIndex: () => Promise.reject(new Error('not used')),
+    term: () => 1,
+    waitApplied: () => Promise.resolve(),
+    leaseRead: () => undefined,
+    health: () => ({ health: 'ok', why: null }),
+    onRoleChange: (listener) => {
+      listener({ ...role, term: 1 });
+      return () => undefined;
+    },
+    status: () => {
+      throw new Error('not used');
+    },
+    transferLeadership: () => Promise.reject(new Error('not used')),
+    changeMembership: () => Promise.reject(new Error('not used')),
+    ...given,
+  };
+}
+
 describe('replica actor', () => {
   /** A follower replica `replica.<uid>.0` whose Raft group gets its leader's read indexes by `answerReadIndex`, with `waitApplied` and the applied index given. */
   async function follower(uid: string, appliedIndex: number, waitApplied: (index: number, timeoutMs: number) => Promise<void>): Promise<{ subject: string; readIndex: () => Promise<(r: ReadIndexResult) => void> }> {
@@ -36,25 +62,10 @@ describe('replica actor', () => {
     };
     const resources: ReplicaResources = {
       store: { appliedIndex, servingEpoch: 0, reshard: null, pull: () => { throw new Error('not used'); }, count: () => 3, search: () => Promise.resolve([]), get: () => Promise.resolve([]) },
-      group: {
-        propose: () => Promise.reject(new Error('not used')),
-        readBarrier: () => Promise.reject(new Error('not used')),
-        readIndex: () => Promise.reject(new Error('not used')),
+      group: standInGroup({ role: 'follower', leader: 'n2', ready: false }, {
         followerReadIndex: () => new Promise<ReadIndexResult>((resolve) => (answerReadIndex = resolve)),
-        term: () => 1,
         waitApplied,
-        leaseRead: () => undefined,
-        health: () => ({ health: 'ok', why: null }),
-        onRoleChange: (listener) => {
-          listener({ role: 'follower', term: 1, leader: 'n2', ready: false });
-          return () => undefined;
-        },
-        status: () => {
-          throw new Error('not used');
-        },
-        transferLeadership: () => Promise.reject(new Error('not used')),
-        changeMembership: () => Promise.reject(new Error('not used')),
-      },
+      }),
       parseFilter: (f) => f,
       close: () => Promise.resolve(),
     };
@@ -116,25 +127,9 @@ describe('replica actor', () => {
     const proposals: { settle: (v: unknown, fail?: Error) => void }[] = [];
     const resources: ReplicaResources = {
       store: { appliedIndex: 1, servingEpoch: 0, reshard: null, pull: () => { throw new Error('not used'); }, count: () => 0, search: () => Promise.resolve([]), get: () => Promise.resolve([]) },
-      group: {
+      group: standInGroup({ role: 'leader', leader: 'n1', ready: true }, {
         propose: () => new Promise((resolve, reject) => proposals.push({ settle: (v, fail) => (fail ? reject(fail) : resolve({ index: proposals.length, result: v })) })),
-        readBarrier: () => Promise.reject(new Error('not used')),
-        readIndex: () => Promise.reject(new Error('not used')),
-        followerReadIndex: () => Promise.reject(new Error('not used')),
-        term: () => 1,
-        waitApplied: () => Promise.resolve(),
-        leaseRead: () => undefined,
-        health: () => ({ health: 'ok', why: null }),
-        onRoleChange: (listener) => {
-          listener({ role: 'leader', term: 1, leader: 'n1', ready: true });
-          return () => undefined;
-        },
-        status: () => {
-          throw new Error('not used');
-        },
-        transferLeadership: () => Promise.reject(new Error('not used')),
-        changeMembership: () => Promise.reject(new Error('not used')),
-      },
+      }),
       parseFilter: (f) => f,
       close: () => Promise.resolve(),
     };
