@@ -11,17 +11,7 @@ import { matches, parseFilter, type Filter } from '../../src/index/mod.js';
 import { PointTable } from '../../src/index/point-table.js';
 import { SortedNumbers } from '../../src/index/sorted-numbers.js';
 import type { IndexedFields, Metadata } from '../../src/index/types.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../helpers/shard-workload.js';
 
 const DECLARED: IndexedFields = { a: 'integer', b: 'float', k: 'keyword', f: 'bool', 'n.x': 'integer', 'n.y': 'float' };
 const FIELDS = ['a', 'b', 'k', 'f', 'n.x', 'n.y', 'n', 'u', 'gone'];
