@@ -214,6 +214,14 @@ private:
     const std::string path = info[0].As<Napi::String>().Utf8Value();
     try {
       std::unique_ptr<hnswlib::HierarchicalNSW<float>> read(new hnswlib::HierarchicalNSW<float>(space_.get(), path, false, 0, false));
+      // hnswlib takes the element layout from the file: a graph of another dimension would make
+      // every distance read past its vector. Refuse it.
+      if (read->label_offset_ - read->offsetData_ != space_->get_data_size()) {
+        Napi::Error::New(env, "readIndex: " + path + ": the graph holds vectors of " + std::to_string((read->label_offset_ - read->offsetData_) / sizeof(float)) +
+                                  " dimensions, this index " + std::to_string(space_->get_data_size() / sizeof(float)))
+            .ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
       index_ = std::move(read);
     } catch (const std::exception& e) {
       Napi::Error::New(env, "readIndex: " + path + ": hnswlib: " + e.what()).ThrowAsJavaScriptException();

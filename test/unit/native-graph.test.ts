@@ -177,6 +177,12 @@ describe('native graph', () => {
       [() => g.writeIndex(join(tmp, 'no-such-dir', 'g.hnsw')), /writeIndex: .*g.hnsw has -1 bytes after writing/],
     ];
     for (const [f, re] of cases) assert.throws(f, re);
+    // a graph file of another dimension is refused, not read with the wrong element size
+    const wide = newHnswGraph('l2', 8);
+    wide.initIndex(4, 4, 10, 1);
+    wide.addPoint(new Float32Array(8).fill(1), 0);
+    wide.writeIndex(join(tmp, 'wide.hnsw'));
+    assert.throws(() => g.readIndex(join(tmp, 'wide.hnsw')), /readIndex: .*wide.hnsw: the graph holds vectors of 8 dimensions, this index 4/);
     const full = newHnswGraph('l2', 4);
     full.initIndex(1, 4, 10, 1);
     full.addPoint(q, 0);
