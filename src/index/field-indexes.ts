@@ -253,7 +253,7 @@ export class FieldIndexes {
       case 'gte':
       case 'lt':
       case 'lte': {
-        const f = typeof filter.value === 'number' ? this.numeric.get(filter.field) : undefined;
+        const f = this.numericOf(filter);
         if (!f) return unknown;
         const n = f.sorted.count(filter.op, filter.value as number);
         return { matches: n, exact: n === 0 || (noneHidden && f.multi === 0) };
@@ -316,21 +316,19 @@ export class FieldIndexes {
    */
   private andParts(filter: Filter & { op: 'and' }): AndPart[] {
     const noneHidden = this.table.hiddenSize === 0;
-    const bounds = new Map<string, { f: NumericField; lower: Bound | undefined; upper: Bound | undefined; n: number }>();
+    const bounds = new Map<string, { f: NumericField; lower: Bound | undefined; upper: Bound | undefined }>();
     const rest: Filter[] = [];
     for (const c of filter.children) {
-      const f = (c.op === 'gt' || c.op === 'gte' || c.op === 'lt' || c.op === 'lte') && typeof c.value === 'number' ? this.numeric.get(c.field) : undefined;
+      const f = this.numericOf(c);
       if (!f || f.multi !== 0 || (c.op !== 'gt' && c.op !== 'gte' && c.op !== 'lt' && c.op !== 'lte')) {
         rest.push(c);
         continue;
       }
-      const field = (c as { field: string }).field;
-      const b = bounds.get(field) ?? { f, lower: undefined, upper: undefined, n: 0 };
+      const b = bounds.get(c.field) ?? { f, lower: undefined, upper: undefined };
       const bound: Bound = { op: c.op, value: c.value as number };
-      b.n++;
       if (c.op === 'gt' || c.op === 'gte') b.lower = tighter(b.lower, bound, 1);
       else b.upper = tighter(b.upper, bound, -1);
-      bounds.set(field, b);
+      bounds.set(c.field, b);
     }
     const parts: AndPart[] = rest.map((c) => ({ e: this.estimateOf(c), candidates: () => this.candidates(c) }));
     for (const { f, lower, upper } of bounds.values()) {
@@ -377,7 +375,7 @@ export class FieldIndexes {
       case 'gte':
       case 'lt':
       case 'lte': {
-        const f = typeof filter.value === 'number' ? this.numeric.get(filter.field) : undefined;
+        const f = this.numericOf(filter);
         if (!f) return null;
         return { labels: this.range(f, filter.op, filter.value as number), exact: true };
       }
@@ -403,6 +401,12 @@ export class FieldIndexes {
       default:
         return null;
     }
+  }
+
+  /** The declared numeric index a comparison with a number reads, if any. */
+  private numericOf(filter: Filter): NumericField | undefined {
+    const compare = filter.op === 'gt' || filter.op === 'gte' || filter.op === 'lt' || filter.op === 'lte';
+    return compare && typeof filter.value === 'number' ? this.numeric.get(filter.field) : undefined;
   }
 
   /** The posting set of `field` = `value` (empty when none), or null when postings do not answer it. */

@@ -263,7 +263,7 @@ export class HnswIndex implements VectorIndex {
       return [];
     }
     const q = asFloat32(query.vector);
-    const ef = Math.max(query.ef ?? this.params.ef, query.k);
+    const ef = this.efOf(query);
     let scored: Scored[] | undefined;
     if (chosen.plan === 'hnsw-postfilter') {
       scored = this.postfiltered(q, query, chosen.candidates, ef);
@@ -333,7 +333,6 @@ export class HnswIndex implements VectorIndex {
     const visible = this.table.visible;
     if (!filter) return { plan: visible * this.dim <= this.exactBudget ? 'exact' : 'hnsw', labels: null, matches: visible, indexed: true, candidates: 0 };
     const estimate = this.table.estimate(filter);
-    const ef = Math.max(query.ef ?? this.params.ef, query.k);
     const plan = (m: number) => this.planFor(query, m, this.postfilterMaxCandidates);
     if (estimate.exact) return { ...plan(estimate.matches), labels: null, matches: estimate.matches, indexed: true };
     // Only a bound: a guess from the indexes may be enough for the post-filter plan, which
@@ -346,9 +345,13 @@ export class HnswIndex implements VectorIndex {
     return { ...plan(m), labels, matches: m, indexed };
   }
 
+  /** The search's ef: the query's or the index's, at least k. */
+  private efOf(query: SearchQuery): number {
+    return Math.max(query.ef ?? this.params.ef, query.k);
+  }
+
   private planFor(query: SearchQuery, matches: number, postfilterMaxCandidates: number): FilteredPlan {
-    const ef = Math.max(query.ef ?? this.params.ef, query.k);
-    return planFiltered({ matches, visible: this.table.visible, dim: this.dim, k: query.k, ef, exactBudget: this.exactBudget, filteredGraphCost: this.filteredGraphCost, postfilterMaxCandidates });
+    return planFiltered({ matches, visible: this.table.visible, dim: this.dim, k: query.k, ef: this.efOf(query), exactBudget: this.exactBudget, filteredGraphCost: this.filteredGraphCost, postfilterMaxCandidates });
   }
 
   private visibleLabels(): Uint32Array {

@@ -10,15 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FlatIndex, HnswIndex, parseFilter, type IndexedFields, type IndexPoint } from '../../src/index/mod.js';
+import { rng } from '../helpers/shard-workload.js';
 
 const DIM = 32;
 const N = 5000;
 const INDEXES: IndexedFields = { year: 'integer', cat: 'keyword' };
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-}
 
 const rand = rng(11);
 const points: IndexPoint[] = Array.from({ length: N }, (_, i) => ({
