@@ -65,12 +65,15 @@ export function exactTopK(table: PointTable, metric: Metric, q: Float32Array, k:
   return sortScored(table, scored).slice(0, k);
 }
 
-/** Builds the public hits for scored labels, with vector and metadata as asked. */
-export function toHits(table: PointTable, scored: readonly Scored[], query: SearchQuery): Hit[] {
+/**
+ * Builds the public hits for scored labels, with vector and metadata as asked. `vectorOf` gives a
+ * label's vector, a copy the hit may keep (default: the table's, for a table that keeps vectors).
+ */
+export function toHits(table: PointTable, scored: readonly Scored[], query: SearchQuery, vectorOf: (label: number) => Float32Array = (label) => table.vectorOf(label).slice()): Hit[] {
   const withMetadata = query.withMetadata ?? true;
   return scored.map(({ label, distance }) => {
     const hit: Hit = { id: table.idOf(label), distance };
-    if (query.withVector) hit.vector = table.vectorOf(label).slice();
+    if (query.withVector) hit.vector = vectorOf(label);
     if (withMetadata) {
       const m = table.metadataOf(label);
       if (m !== undefined) hit.metadata = m;

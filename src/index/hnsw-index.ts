@@ -1,7 +1,11 @@
 /**
  * The HNSW index over hnswlib (Shoal's addon, native-graph.ts), with an exact path for selective filters and small
  * collections. String ids map to uint32 labels through a {@link PointTable}, which also keeps
- * the vectors as given (for `get` and `withVector`; the exact plan scores the graph's own copy) and the metadata (for filters).
+ * the metadata (for filters). The graph alone holds the vectors (issue 21: no second copy beside
+ * it): the exact plan scores them, and `get` and `withVector` read them from it. For `l2` and `ip`
+ * those are the vectors as given; for `cosine` hnswlib holds them normalized, so this index returns
+ * the unit vector, and a shard serves the vector as given from LMDB instead
+ * (shard-state-machine.ts, `search`).
  *
  * Determinism: hnswlib draws each new point's level from a generator seeded at creation and NOT
  * saved in its file; a graph read back from a file starts a fresh generator. Two indexes that
@@ -76,9 +80,13 @@ export const DEFAULT_INITIAL_CAPACITY = 1024;
 
 export const GRAPH_FILE = 'graph.hnsw';
 export const TABLE_FILE = 'table.v8';
-/** Format 2 lists hidden labels in the table file; format 1 (before hiding existed) had none. */
-const FORMAT = 2;
-const READABLE_FORMATS: readonly number[] = [1, 2];
+/**
+ * Format 3: the table file carries no vectors (the graph file holds them). Format 2 listed hidden
+ * labels and carried every vector, format 1 (before hiding existed) had no hidden labels; both
+ * still read, their vectors ignored.
+ */
+const FORMAT = 3;
+const READABLE_FORMATS: readonly number[] = [1, 2, 3];
 
 export interface HnswIndexOptions {
   dim: number;
@@ -173,7 +181,7 @@ export class HnswIndex implements VectorIndex {
     const capacity = opts.initialCapacity ?? DEFAULT_INITIAL_CAPACITY;
     const graph = newHnswGraph(opts.metric, opts.dim);
     graph.initIndex(capacity, opts.hnsw.m, opts.hnsw.efConstruction, opts.seed ?? DEFAULT_SEED);
-    return new HnswIndex(opts, graph, new PointTable(opts.dim, capacity, opts.indexes));
+    return new HnswIndex(opts, graph, new PointTable(opts.dim, capacity, opts.indexes, false));
   }
 
   /**
@@ -203,7 +211,7 @@ export class HnswIndex implements VectorIndex {
     } catch (err) {
       throw new CorruptDataError(graphPath, `${graphPath} does not read back: ${(err as Error).message}`, { cause: err });
     }
-    return new HnswIndex(opts, graph, PointTable.fromState(file.table, opts.indexes));
+    return new HnswIndex(opts, graph, PointTable.fromState(file.table, opts.indexes, false));
   }
 
   upsert(points: readonly IndexPoint[]): void {
@@ -235,8 +243,10 @@ export class HnswIndex implements VectorIndex {
     return this.table.setHidden(ids, false);
   }
 
+  /** The point, its vector read from the graph (normalized for `cosine`: see the class comment). */
   get(id: string): IndexPoint | undefined {
-    return this.table.point(id);
+    const label = this.table.visibleLabelOf(id);
+    return label === undefined ? undefined : { id, vector: this.graph.getPoint(label), metadata: this.table.metadataOf(label) };
   }
 
   count(): number {
@@ -275,7 +285,7 @@ export class HnswIndex implements VectorIndex {
       }
     }
     this.lastChoice = chosen;
-    if (scored) return toHits(this.table, scored, query);
+    if (scored) return toHits(this.table, scored, query, this.vectorOf);
     const filter = query.filter && query.filter.op !== 'all' ? query.filter : undefined;
     const labels = chosen.labels ?? (filter ? this.table.select(filter) : null);
     if (labels && labels.length === 0) return [];
@@ -300,7 +310,7 @@ export class HnswIndex implements VectorIndex {
         throw new Error(`unknown plan ${String(never)}`);
       }
     }
-    return toHits(this.table, scored, query);
+    return toHits(this.table, scored, query, this.vectorOf);
   }
 
   /**
@@ -344,6 +354,9 @@ export class HnswIndex implements VectorIndex {
     const m = labels.length;
     return { ...plan(m), labels, matches: m, indexed };
   }
+
+  /** A hit's vector: the graph's copy (see the class comment). */
+  private readonly vectorOf = (label: number): Float32Array => this.graph.getPoint(label);
 
   /** The search's ef: the query's or the index's, at least k. */
   private efOf(query: SearchQuery): number {

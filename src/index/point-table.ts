@@ -1,6 +1,6 @@
 /**
- * The points of one index by uint32 label: id ↔ label, vectors (as given, float32), their norms,
- * metadata, and field indexes (field-indexes.ts: postings, and sorted numbers for declared
+ * The points of one index by uint32 label: id ↔ label, metadata, optionally the vectors (as given,
+ * float32) and their norms, and field indexes (field-indexes.ts: postings, and sorted numbers for declared
  * numeric fields) so that a selective filter finds and counts its points without scanning. Labels of deleted points are reused, newest freed first, so memory follows
  * the live count. Everything here is deterministic: the same upserts and deletes in the same
  * order give the same labels on every replica.
@@ -22,7 +22,12 @@ export interface PointTableState {
   next: number;
   ids: (string | null)[];
   free: Uint32Array;
-  vectors: Float32Array;
+  /**
+   * The vectors of labels `0 .. next`, in a table that keeps them (a {@link FlatIndex}'s). Absent
+   * in an HNSW index's table since format 3: the graph holds its vectors (issue 21); older table
+   * files carry them, and a table without vectors ignores them.
+   */
+  vectors?: Float32Array | undefined;
   metadata: (Metadata | null)[];
   /** Labels of hidden points, ascending. Absent in states written before hiding existed: none. */
   hidden?: Uint32Array | undefined;
@@ -34,8 +39,11 @@ export class PointTable {
   private readonly byId = new Map<string, number>();
   private free: number[] = [];
   private next = 0;
+  /** The vectors (empty when the table keeps none: {@link keepsVectors}). */
   private data: Float32Array;
   private norms: Float64Array;
+  /** Whether {@link vectors}, {@link vectorOf} and {@link normOf} are kept. */
+  readonly keepsVectors: boolean;
   private meta: (Metadata | null)[] = [];
   private readonly fields: FieldIndexes;
   private live = 0;
@@ -45,12 +53,18 @@ export class PointTable {
   /** Bit (label & 7) of byte (label >> 3) set iff the label is stored and visible: the graph search's filter while some point is hidden. */
   private visibleBits: Uint8Array;
 
-  /** `indexes`: the metadata fields the collection declares (PROTOCOL.md, collections.create). */
-  constructor(dim: number, initialCapacity = 1024, indexes: IndexedFields = {}) {
+  /**
+   * `indexes`: the metadata fields the collection declares (PROTOCOL.md, collections.create).
+   * `keepVectors`: keep a float32 copy of every vector and its norm (a flat index scores them);
+   * false for an index whose graph holds the vectors: then {@link point} has no vector and
+   * {@link vectors}, {@link vectorOf} and {@link normOf} throw.
+   */
+  constructor(dim: number, initialCapacity = 1024, indexes: IndexedFields = {}, keepVectors = true) {
     this.dim = dim;
+    this.keepsVectors = keepVectors;
     this.fields = new FieldIndexes(this, indexes);
-    this.data = new Float32Array(initialCapacity * dim);
-    this.norms = new Float64Array(initialCapacity);
+    this.data = new Float32Array(keepVectors ? initialCapacity * dim : 0);
+    this.norms = new Float64Array(keepVectors ? initialCapacity : 0);
     this.hiddenAt = new Uint8Array(initialCapacity);
     this.visibleBits = new Uint8Array((initialCapacity + 7) >>> 3);
   }
@@ -76,11 +90,17 @@ export class PointTable {
 
   /** The raw vector store; the vector of `label` starts at `label * dim`. */
   get vectors(): Float32Array {
+    this.checkKeeps('vectors');
     return this.data;
   }
 
   normOf(label: number): number {
+    this.checkKeeps('normOf');
     return this.norms[label] as number;
+  }
+
+  private checkKeeps(what: string): void {
+    if (!this.keepsVectors) throw new Error(`${what}: this point table keeps no vectors (its index's graph holds them)`);
   }
 
   labelOf(id: string): number | undefined {
@@ -126,14 +146,20 @@ export class PointTable {
     return this.meta[label] ?? undefined;
   }
 
-  /** The visible point stored under `id` (its vector a copy), or undefined (also when hidden). */
+  /** The visible point stored under `id` (its vector a copy), or undefined (also when hidden). Only in a table that keeps vectors. */
   point(id: string): IndexPoint | undefined {
+    const label = this.visibleLabelOf(id);
+    return label === undefined ? undefined : { id, vector: this.vectorOf(label).slice(), metadata: this.metadataOf(label) };
+  }
+
+  /** The label of the visible point `id`, or undefined (no such point, or hidden). */
+  visibleLabelOf(id: string): number | undefined {
     const label = this.byId.get(id);
-    if (label === undefined || this.hiddenAt[label] === 1) return undefined;
-    return { id, vector: this.vectorOf(label).slice(), metadata: this.metadataOf(label) };
+    return label === undefined || this.hiddenAt[label] === 1 ? undefined : label;
   }
 
   vectorOf(label: number): Float32Array {
+    this.checkKeeps('vectorOf');
     return this.data.subarray(label * this.dim, (label + 1) * this.dim);
   }
 
@@ -153,8 +179,10 @@ export class PointTable {
       this.ensureCapacity(label + 1);
       this.setVisibleBit(label, true);
     }
-    this.data.set(p.vector, label * this.dim);
-    this.norms[label] = norm(p.vector);
+    if (this.keepsVectors) {
+      this.data.set(p.vector, label * this.dim);
+      this.norms[label] = norm(p.vector);
+    }
     this.meta[label] = p.metadata ?? null;
     this.post(label);
     return label;
@@ -259,14 +287,16 @@ export class PointTable {
   }
 
   private ensureCapacity(labels: number): void {
-    if (labels * this.dim <= this.data.length) return;
-    const cap = Math.max(labels, Math.ceil((this.data.length / this.dim) * 1.5), 16);
-    const data = new Float32Array(cap * this.dim);
-    data.set(this.data);
-    this.data = data;
-    const norms = new Float64Array(cap);
-    norms.set(this.norms);
-    this.norms = norms;
+    if (labels <= this.hiddenAt.length) return;
+    const cap = Math.max(labels, Math.ceil(this.hiddenAt.length * 1.5), 16);
+    if (this.keepsVectors) {
+      const data = new Float32Array(cap * this.dim);
+      data.set(this.data);
+      this.data = data;
+      const norms = new Float64Array(cap);
+      norms.set(this.norms);
+      this.norms = norms;
+    }
     const hiddenAt = new Uint8Array(cap);
     hiddenAt.set(this.hiddenAt);
     this.hiddenAt = hiddenAt;
@@ -286,7 +316,7 @@ export class PointTable {
       next: this.next,
       ids: Array.from({ length: this.next }, (_, i) => this.ids[i] ?? null),
       free: Uint32Array.from(this.free),
-      vectors: this.data.slice(0, this.next * this.dim),
+      ...(this.keepsVectors ? { vectors: this.data.slice(0, this.next * this.dim) } : {}),
       metadata: Array.from({ length: this.next }, (_, i) => this.meta[i] ?? null),
       hidden: this.hiddenLabels(),
     };
@@ -300,12 +330,19 @@ export class PointTable {
     return out;
   }
 
-  /** The table `s` describes; `indexes` as given to the constructor (the field indexes are rebuilt from the metadata). */
-  static fromState(s: PointTableState, indexes: IndexedFields = {}): PointTable {
-    const t = new PointTable(s.dim, Math.max(s.next, 16), indexes);
+  /**
+   * The table `s` describes; `indexes` and `keepVectors` as given to the constructor (the field
+   * indexes are rebuilt from the metadata). A table that keeps no vectors ignores those of `s`
+   * (a table file written before format 3); one that keeps them needs them.
+   */
+  static fromState(s: PointTableState, indexes: IndexedFields = {}, keepVectors = true): PointTable {
+    const t = new PointTable(s.dim, Math.max(s.next, 16), indexes, keepVectors);
     t.next = s.next;
     t.free = Array.from(s.free);
-    t.data.set(s.vectors);
+    if (keepVectors) {
+      if (!s.vectors || s.vectors.length < s.next * s.dim) throw new Error(`the table's state holds ${s.vectors?.length ?? 0} vector components, ${s.next * s.dim} expected`);
+      t.data.set(s.vectors.subarray(0, s.next * s.dim));
+    }
     for (let label = 0; label < s.next; label++) {
       const id = s.ids[label] ?? null;
       t.ids[label] = id;
@@ -314,7 +351,7 @@ export class PointTable {
       t.byId.set(id, label);
       t.live++;
       t.setVisibleBit(label, true);
-      t.norms[label] = norm(t.vectorOf(label));
+      if (keepVectors) t.norms[label] = norm(t.vectorOf(label));
       t.post(label);
     }
     for (const label of s.hidden ?? []) {

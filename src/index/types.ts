@@ -88,7 +88,11 @@ export interface VectorIndex {
   hide(ids: readonly string[]): number;
   /** Unhides points; returns how many were hidden and are now visible (unknown and visible ids change nothing). */
   unhide(ids: readonly string[]): number;
-  /** The point, or undefined when it does not exist or is hidden. */
+  /**
+   * The point, or undefined when it does not exist or is hidden. Its vector is the one given, except
+   * in an {@link HnswIndex} over `cosine`, whose graph holds (and which returns) the unit vector;
+   * the same for a search's `withVector`.
+   */
   get(id: string): IndexPoint | undefined;
   /** Visible points (deleted and hidden ones are not counted). */
   count(): number;

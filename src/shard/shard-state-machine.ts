@@ -42,6 +42,7 @@ import { answerPull, type PullAnswer, type PullRequest } from './reshard-import.
 import type { OwnerOf, ReshardState } from './reshard-state.js';
 import { estimateSnapshotBytes, SnapshotStream } from './snapshot-stream.js';
 import { restoreImage } from './restore-image.js';
+import { ReadsBetweenWrites } from './reads-between-writes.js';
 
 /** Checkpoint the index after every entry whose log index is a multiple of this. */
 export const DEFAULT_CHECKPOINT_EVERY = 1024;
@@ -115,6 +116,8 @@ export class ShardStateMachine {
   private saves = 0;
   private index!: WorkerIndex;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Everything {@link serial} runs is a write of this gate; `withVector` reads of a cosine shard run between (see {@link searchExplained}). */
+  private readonly reads = new ReadsBetweenWrites();
   /** While a `restore` entry is applied: the index before it, which {@link appliedIndex} reports. */
   private restoringBefore: number | null = null;
   /** Set while restore/close/drop replace or free the index: searches wait for it. */
@@ -258,16 +261,35 @@ export class ShardStateMachine {
   }
 
   async search(q: ShardSearch): Promise<Hit[]> {
-    await this.exclusive;
-    this.checkUsable();
-    return this.index.search(q);
+    return (await this.searchExplained(q)).hits;
   }
 
-  /** {@link search}, with what the shard's index chose for it (the search option `explain`). */
+  /**
+   * {@link search}, with what the shard's index chose for it (the search option `explain`).
+   *
+   * `withVector` on a `cosine` shard: the graph holds unit vectors, not the user's (issue 21: the
+   * index keeps no second copy), so the hits' vectors are read from LMDB. The search and that read
+   * run between two applies ({@link ReadsBetweenWrites}), so both see the same applied index: an
+   * apply commits LMDB before it changes the index, and a read in between would return a vector
+   * the search did not score (or none, for a point deleted since). Chosen over checking each read
+   * point for a change (points carry no version to check) at the price of such searches waiting
+   * for an apply in progress and holding the next one back while they run. `l2` and `ip` read the
+   * vectors the graph holds, as given, in the index worker: consistent by the worker's order.
+   */
   async searchExplained(q: ShardSearch): Promise<ExplainedHits> {
     await this.exclusive;
     this.checkUsable();
-    return this.index.searchExplained(q);
+    if (!q.withVector || this.opts.metric !== 'cosine') return this.index.searchExplained(q);
+    return this.reads.read(async () => {
+      this.checkUsable();
+      const answer = await this.index.searchExplained({ ...q, withVector: false });
+      for (const hit of answer.hits) {
+        const p = this.watch(() => this.ctx.points.get(this.opts.group, hit.id, { withVector: true, withMetadata: false }));
+        if (!p?.vector) throw new InternalError(`point ${JSON.stringify(hit.id)} of ${this.opts.group} is in its index but not in LMDB at applied index ${this.meta.appliedIndex}`);
+        hit.vector = p.vector;
+      }
+      return answer;
+    });
   }
 
   /** Points in request order, missing ids left out, a repeated id once at its first position. */
@@ -592,7 +614,7 @@ export class ShardStateMachine {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn);
+    const run = this.queue.then(() => this.reads.write(fn));
     this.queue = run.catch(() => undefined);
     return run;
   }
