@@ -148,6 +148,10 @@ export class LeaderAsks {
   private queuedLeased = true;
   private seq = 0;
   private readonly out = new Map<number, { ids: number[]; tick: number }>();
+  /** Requests sent (each carried every read queued when it left). */
+  get sent(): number {
+    return this.seq;
+  }
 
   constructor(
     private readonly expireTicks: number,
