@@ -52,7 +52,9 @@ Every flag may come from the environment instead: SHOAL_ID, SHOAL_NATS_URL (comm
 URLs), SHOAL_DATA, SHOAL_PREFIX, SHOAL_METRICS_PORT, SHOAL_INDEX_WORKERS, SHOAL_ZONE,
 SHOAL_DOWN_AFTER_MS, SHOAL_REPLACE_AFTER_MS, SHOAL_MAX_MEMORY, SHOAL_MIN_FREE_DISK,
 SHOAL_MAX_PENDING_REQUESTS, and SHOAL_KV_REPLICAS (replicas of the metadata
-bucket on a clustered NATS, default 1).
+bucket on a clustered NATS, default 1). SHOAL_RAFT_READ_PIPELINE=1 holds a node's read
+confirmations to a peer while one exchange with it is out (docs/protocol.md; default 0), and
+SHOAL_RAFT_PUBLISH_ANSWERS=0 sends frames of Raft answers as requests (default 1); both for measuring.
 
 Logs: JSON lines on standard error, each with level, time, node and msg (and trace_id, span_id
 and request_id while a request is handled); SHOAL_LOG_LEVEL is debug, info (default), warn,
@@ -102,6 +104,13 @@ export const nodeCommand: Command = {
     const minFreeDiskBytes = minFreeText ? parseBytes(minFreeText, '--min-free-disk') : DEFAULT_MIN_FREE_DISK_BYTES;
     const maxPendingRequests = intOption(values['max-pending-requests'] ?? env['SHOAL_MAX_PENDING_REQUESTS'], '--max-pending-requests', 1, 1_000_000) ?? DEFAULT_MAX_PENDING_REQUESTS;
     const security = natsSecurityFrom(values, env);
+    const raftOptions: { readPipeline?: boolean; publishAnswers?: boolean } = {};
+    for (const [name, key] of [['SHOAL_RAFT_READ_PIPELINE', 'readPipeline'], ['SHOAL_RAFT_PUBLISH_ANSWERS', 'publishAnswers']] as const) {
+      const text = env[name];
+      if (text === undefined) continue;
+      if (text !== '0' && text !== '1') throw new UsageError(`${name} must be 0 or 1, got '${text}'`);
+      raftOptions[key] = text === '1';
+    }
     const logLevelText = env['SHOAL_LOG_LEVEL'];
     let log: Logger;
     try {
@@ -119,6 +128,7 @@ export const nodeCommand: Command = {
     const lmdb = openNodeEnv({ path: join(data, 'lmdb') });
     const guard = await ResourceGuard.start({ nodeId: id, dataDir: data, minFreeDiskBytes, maxMemoryBytes, clock: system.clock, log: system.log });
     const raft = await RaftHost.start({
+      options: raftOptions,
       writeGate: () => guard.writeError(),
       system,
       env: lmdb,

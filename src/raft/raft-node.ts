@@ -55,6 +55,8 @@ export interface RaftStatus {
   leases: number;
   /** Heartbeat rounds this replica started, as leader, to confirm read indexes waiting for one (since it started). */
   readRounds: number;
+  /** Follower: read-index requests (`readReq`) sent to leaders, since this replica started. */
+  readRequests: number;
   /** Leader only. */
   progress: PeerStatus[];
 }
@@ -185,6 +187,7 @@ export class RaftNode {
       quiesced: s.quiesced,
       leases: s.role === 'leader' ? s.leaseHolders.size : followerLease(s) ? 1 : 0,
       readRounds: s.reads.roundsForReads,
+      readRequests: s.asks.sent,
       progress,
     };
   }

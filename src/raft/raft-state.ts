@@ -144,7 +144,10 @@ export class RaftState {
     this.id = this.cfg.id;
     this.rand = seededRandom(this.cfg.seed);
     this.reads = new ReadTracker(this.cfg.electionTicks);
-    this.asks = new LeaderAsks(2 * this.cfg.electionTicks, this.cfg.bugs.readJoinsSentRequest === true);
+    // Read-index request ctxs start at a random multiple of 2^20 in each life of the replica (from
+    // its own generator, so that the election timeouts' draws stay as they were): see LeaderAsks.
+    const ctxBase = Math.floor(seededRandom(this.cfg.seed ^ 0x5bd1e995)() * 2 ** 31) * 2 ** 20;
+    this.asks = new LeaderAsks(2 * this.cfg.electionTicks, this.cfg.bugs.readJoinsSentRequest === true, ctxBase);
     const hs = init.hardState;
     this.term = hs.term;
     this.vote = hs.vote;

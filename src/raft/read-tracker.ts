@@ -146,14 +146,27 @@ export class LeaderAsks {
   private queued: number[] = [];
   /** Whether every queued read is `leased` (one `strong` read makes the request strong). */
   private queuedLeased = true;
-  private seq = 0;
+  private seq: number;
   private readonly out = new Map<number, { ids: number[]; tick: number }>();
+  /** Requests sent (each carried every read queued when it left). */
+  get sent(): number {
+    return this.seq - this.firstCtx;
+  }
 
   constructor(
     private readonly expireTicks: number,
     /** The deliberate bug `readJoinsSentRequest` (config.ts): for the simulation's checks only. */
     private readonly joinSentBug = false,
-  ) {}
+    /**
+     * Where this replica's request ctxs start. A leader's answer to a request of a replica that
+     * has since restarted (in the same term) can still arrive, in a frame of its own rather than on
+     * a reply; were ctxs counted from 0 in every life, it would answer the new life's request of
+     * that ctx with an older index. Drawn at random per life (RaftState), far apart.
+     */
+    private readonly firstCtx = 0,
+  ) {
+    this.seq = firstCtx;
+  }
 
   add(id: number, leased: boolean): void {
     const last = this.joinSentBug ? this.out.get(this.seq) : undefined;

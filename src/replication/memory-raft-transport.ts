@@ -16,8 +16,8 @@ export type FrameKind = 'request' | 'reply' | 'chunk' | 'chunkReply';
 export interface NetworkPolicy {
   /** The delays (ms) of the copies of a frame from `from` to `to` that arrive: none when lost, two when duplicated. */
   fate(from: string, to: string, kind: FrameKind): number[];
-  /** Sees every batch of Raft messages as it is sent (the simulation checks them): as a request of its own, or riding on the reply to one. */
-  observe?(from: string, to: string, msgs: readonly [string, Message][], kind: 'request' | 'reply'): void;
+  /** Sees every batch of Raft messages as it is sent (the simulation checks them): as a request of its own, riding on the reply to one, or published with no reply wanted. */
+  observe?(from: string, to: string, msgs: readonly [string, Message][], kind: 'request' | 'reply' | 'publish'): void;
 }
 
 const RELIABLE: NetworkPolicy = { fate: () => [0] };
@@ -125,6 +125,7 @@ export class MemoryRaftTransport extends BatchingTransport<MemoryWaiting> {
       timer.cancel();
       this.stats.unreachable++;
       this.handlers?.onUnreachable(peer, [...new Set(msgs.map((x) => x[0]))]);
+      this.exchangeEnded(peer, false);
     };
     const timer = this.net.clock.setTimer(unreachable, this.requestTimeoutMs);
     if (!this.net.attached(peer)) {
@@ -135,9 +136,20 @@ export class MemoryRaftTransport extends BatchingTransport<MemoryWaiting> {
       if (answered || this.gone) return;
       answered = true;
       timer.cancel();
-      if (reply && reply.length > 0) this.handlers?.onBatch(peer, reply);
+      let later = false;
+      if (reply && reply.length > 0) {
+        this.arrived(peer, reply);
+        later = this.handlers?.onBatch(peer, reply) ?? false;
+      }
+      this.exchangeEnded(peer, later);
     };
     this.net.send(this.node, peer, 'request', (t) => t.receive(this.node, msgs, (reply) => this.net.send(peer, this.node, 'reply', () => onReply(reply), this)));
+  }
+
+  protected publish(peer: string, msgs: [string, Message][]): void {
+    this.net.policy.observe?.(this.node, peer, msgs, 'publish');
+    if (!this.net.attached(peer)) return;
+    this.net.send(this.node, peer, 'request', (t) => t.receive(this.node, msgs, undefined));
   }
 
   protected respond(w: MemoryWaiting, msgs: [string, Message][] | undefined): void {
@@ -145,10 +157,12 @@ export class MemoryRaftTransport extends BatchingTransport<MemoryWaiting> {
     w.answer(msgs);
   }
 
-  /** A peer's request arrives: step it; its reply waits for the turn when one will follow. */
-  private receive(from: string, msgs: [string, Message][], answer: (reply: [string, Message][] | undefined) => void): void {
+  /** A peer's request arrives: step it; its reply waits for the turn when one will follow. A published frame (`answer` undefined) wants none. */
+  private receive(from: string, msgs: [string, Message][], answer: ((reply: [string, Message][] | undefined) => void) | undefined): void {
     if (this.gone || !this.handlers) return;
+    this.arrived(from, msgs);
     const later = this.handlers.onBatch(from, msgs);
+    if (!answer) return;
     if (later) this.waiting.push({ peer: from, answer });
     else answer(undefined);
   }

@@ -64,14 +64,21 @@ export class NatsRaftTransport extends BatchingTransport<NatsWaiting> {
     const opts = trace === undefined ? { timeout: this.requestTimeoutMs } : { timeout: this.requestTimeoutMs, headers: traceHeaders(trace) };
     this.requests.request(this.subjects.internal('raft', peer), encodeCbor(batch), opts).then(
       (res) => {
-        if (res.data.length > 0 && !this.stopped) this.receiveReply(peer, res.data, res.headers);
+        if (this.stopped) return;
+        const later = res.data.length > 0 && this.receiveReply(peer, res.data, res.headers);
+        this.exchangeEnded(peer, later);
       },
       () => {
         if (this.stopped) return;
         this.stats.unreachable++;
         this.handlers?.onUnreachable(peer, [...new Set(msgs.map((x) => x[0]))]);
+        this.exchangeEnded(peer, false);
       },
     );
+  }
+
+  protected publish(peer: string, msgs: [string, Message][]): void {
+    this.nc.publish(this.subjects.internal('raft', peer), encodeCbor({ k: 'batch', from: this.node, msgs } satisfies RaftBatch));
   }
 
   protected respond(w: NatsWaiting, msgs: [string, Message][] | undefined, trace?: string): void {
@@ -80,10 +87,12 @@ export class NatsRaftTransport extends BatchingTransport<NatsWaiting> {
     else w.msg.respond(data, { headers: traceHeaders(trace) });
   }
 
-  /** A peer's answer to our request: its messages for us, produced by the turn that stepped ours. */
-  private receiveReply(peer: string, data: Uint8Array, headers: MsgHdrs | undefined): void {
+  /** A peer's answer to our request: its messages for us, produced by the turn that stepped ours. Returns whether a turn will follow. */
+  private receiveReply(peer: string, data: Uint8Array, headers: MsgHdrs | undefined): boolean {
     const wire = this.decode(data, peer);
-    if (wire?.k === 'batch' && Array.isArray(wire.msgs)) this.handlers?.onBatch(String(wire.from), wire.msgs, traceOf(headers));
+    if (wire?.k !== 'batch' || !Array.isArray(wire.msgs)) return false;
+    this.arrived(peer, wire.msgs);
+    return this.handlers?.onBatch(String(wire.from), wire.msgs, traceOf(headers)) ?? false;
   }
 
   private decode(data: Uint8Array, from: string): RaftWire | undefined {
@@ -109,6 +118,7 @@ export class NatsRaftTransport extends BatchingTransport<NatsWaiting> {
     }
     if (wire.k === 'batch' && Array.isArray(wire.msgs)) {
       const from = String(wire.from);
+      this.arrived(from, wire.msgs);
       // The reply carries this node's answers (acknowledgements, votes) once the turn that steps
       // the batch is flushed; with no turn to come it only proves delivery.
       const later = handlers.onBatch(from, wire.msgs, traceOf(msg.headers));

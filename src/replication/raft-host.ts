@@ -136,6 +136,8 @@ export class RaftHost {
         for (const g of groups) host.groups.get(g)?.core.reportUnreachable(peer as NodeId);
       },
     });
+    if (host.opts.publishAnswers) host.transport.publishAnswers();
+    if (host.opts.readPipeline) host.transport.pipelineReads(host.opts.heartbeatTicks * host.opts.tickMs, () => host.flushReleased());
     host.scheduleTick();
     return host;
   }
@@ -458,6 +460,24 @@ export class RaftHost {
     return [...this.groups.keys()];
   }
 
+  /**
+   * Linearizable reads, summed over the groups this node hosts now (each counted since its replica
+   * started here): read indexes it gave as leader from its lease (`leaseHits`) and otherwise
+   * (`others`), the heartbeat rounds it started as leader to confirm them (`rounds`), and the
+   * read-index requests it sent as follower (`requests`).
+   */
+  readCounters(): { leaseHits: number; others: number; rounds: number; requests: number } {
+    const out = { leaseHits: 0, others: 0, rounds: 0, requests: 0 };
+    for (const g of this.groups.values()) {
+      const st = g.core.status();
+      out.leaseHits += g.readStats.leaseHits;
+      out.others += g.readStats.others;
+      out.rounds += st.readRounds;
+      out.requests += st.readRequests;
+    }
+    return out;
+  }
+
   /** Transport counters (requests sent, messages carried, unreachable reports). */
   transportStats(): TransportStats {
     return { ...this.transport.stats };
@@ -567,6 +587,15 @@ export class RaftHost {
       this.markDirty(g);
     }
     this.transport.ping(this.liveness.peers(), now, this.opts.heartbeatTicks * this.opts.tickMs);
+    // Frames waiting for an answer that was lost leave once the pipeline's bound has passed.
+    if (this.transport.holding()) this.transport.flush(now);
+  }
+
+  /** A peer's answers released frames that waited for them and no turn follows: they leave once this event-loop turn is done. */
+  private flushReleased(): void {
+    this.defer(() => {
+      if (!this.stopped) this.transport.flush(this.clock.now());
+    });
   }
 
   /**

@@ -10,6 +10,7 @@
  * answer is reported through {@link TransportHandlers.onUnreachable}, never thrown.
  */
 import type { Message } from '../raft/types.js';
+import { isAnswer, latestHeartbeats, ReadPipeline } from './read-pipeline.js';
 
 /** One request: the sender node and its groups' messages. */
 export interface RaftBatch {
@@ -52,10 +53,11 @@ export interface TransportHandlers {
   onUnreachable(peer: string, groups: readonly string[]): void;
 }
 
-/** Requests sent, replies that carried messages, messages carried, peers reported unreachable, frames that could not be decoded. */
+/** Requests sent, replies that carried messages, frames published with no reply wanted, messages carried, peers reported unreachable, frames that could not be decoded. */
 export interface TransportStats {
   requests: number;
   replies: number;
+  publishes: number;
   messages: number;
   unreachable: number;
   undecodable: number;
@@ -75,10 +77,19 @@ export interface RaftTransport {
   takeWaiting(): Waiting[];
   /**
    * Sends everything queued, one frame per peer (more only to stay under the max payload): as the
-   * reply to that peer's request among `answer` when there is one, else as a request of its own.
-   * Every request in `answer` gets its reply (empty when nothing is queued for its peer).
+   * reply to that peer's request among `answer` when there is one, else as a request of its own
+   * (published, with no reply wanted, when it carries only answers and {@link publishAnswers} is
+   * on). With read pipelining (read-pipeline.ts) a frame that only asks a peer to confirm reads
+   * stays queued while such an exchange with that peer is in flight. Every request in `answer`
+   * gets its reply (empty when nothing is queued for its peer).
    */
   flush(now: number, answer?: readonly Waiting[]): void;
+  /** Turns read pipelining on (read-pipeline.ts); `released` is called when a peer's answers free waiting frames that no turn will flush. */
+  pipelineReads(maxWaitMs: number, released: () => void): void;
+  /** Frames of answers only are published, with no reply wanted (one NATS message instead of a request and its empty reply). */
+  publishAnswers(): void;
+  /** Whether frames wait for an exchange in flight: the host then flushes once in a while (its ticks) so that none waits past the pipeline's bound. */
+  holding(): boolean;
   /** Node-level liveness: an empty batch to each peer that got nothing for `idleMs`. */
   ping(peers: Iterable<string>, now: number, idleMs: number): void;
   /** One snapshot chunk to `peer`; resolves with its answer, rejects when unreachable. */
@@ -95,13 +106,19 @@ const FRAMING = 4 * 1024;
  */
 export abstract class BatchingTransport<W extends Waiting> implements RaftTransport {
   abstract readonly maxPayload: number;
-  readonly stats: TransportStats = { requests: 0, replies: 0, messages: 0, unreachable: 0, undecodable: 0 };
+  readonly stats: TransportStats = { requests: 0, replies: 0, publishes: 0, messages: 0, unreachable: 0, undecodable: 0 };
   private readonly out = new Map<string, [string, Message][]>();
   private readonly outBytes = new Map<string, number>();
   private readonly lastSent = new Map<string, number>();
   /** The trace header parts of queued messages that carry traced entries (empty unless tracing is on). */
   private readonly traced = new Map<Message, string>();
   protected waiting: W[] = [];
+  /** At most one read-asking exchange in flight per peer (read-pipeline.ts); off until {@link pipelineReads}. */
+  private pipeline = new ReadPipeline(false, 0);
+  /** Whether frames of answers only are published rather than sent as requests. */
+  private publishing = false;
+  /** Called when a peer's answers released frames that no turn will flush (the host flushes them). */
+  private released: (() => void) | undefined;
 
   abstract start(handlers: TransportHandlers): void;
   abstract stop(): void;
@@ -110,6 +127,40 @@ export abstract class BatchingTransport<W extends Waiting> implements RaftTransp
   protected abstract request(peer: string, msgs: [string, Message][], trace?: string): void;
   /** Answers a waiting request: with `msgs`, or empty (delivery only) when undefined. */
   protected abstract respond(w: W, msgs: [string, Message][] | undefined, trace?: string): void;
+  /** Sends `msgs` to `peer` with no reply wanted (they are all answers: isAnswer in read-pipeline.ts). */
+  protected abstract publish(peer: string, msgs: [string, Message][]): void;
+
+  /**
+   * Turns read pipelining on (read-pipeline.ts): `maxWaitMs` bounds how long a frame waits for a
+   * lost answer; `released` is called when a peer's answers free frames and no turn follows.
+   */
+  pipelineReads(maxWaitMs: number, released: () => void): void {
+    this.pipeline = new ReadPipeline(true, maxWaitMs);
+    this.released = released;
+  }
+
+  publishAnswers(): void {
+    this.publishing = true;
+  }
+
+  holding(): boolean {
+    return this.pipeline.busy() && this.out.size > 0;
+  }
+
+  /** A frame arrived from `peer` (a request, a reply, a published frame): its answers end the exchange in flight. */
+  protected arrived(peer: string, msgs: readonly [string, Message][]): void {
+    this.pipeline.received(peer, msgs);
+  }
+
+  /**
+   * Our request to `peer` ended: answered (after {@link arrived} and the batch was stepped;
+   * `turnFollows` when a turn will flush), or failed. Frames that waited for it leave now unless
+   * a turn is coming to take them.
+   */
+  protected exchangeEnded(peer: string, turnFollows: boolean): void {
+    this.pipeline.ended(peer);
+    if (!turnFollows && this.out.has(peer)) this.released?.();
+  }
 
   enqueue(group: string, m: Message, trace?: string): void {
     if (trace !== undefined) this.traced.set(m, trace);
@@ -132,7 +183,10 @@ export abstract class BatchingTransport<W extends Waiting> implements RaftTransp
       if (prev) this.respond(prev, undefined);
       carrier.set(w.peer, w);
     }
-    for (const [peer, list] of this.out) {
+    const pipelined = this.pipeline.enabled;
+    for (const [peer, queued] of this.out) {
+      if (!carrier.has(peer) && this.pipeline.holds(peer, queued, now)) continue;
+      const list = pipelined ? latestHeartbeats(queued) : queued;
       for (const part of splitFrames(list, this.outBytes.get(peer) ?? 0, this.maxPayload - FRAMING)) {
         const reply = carrier.get(peer);
         const trace = this.traced.size > 0 ? this.traceOf(part) : undefined;
@@ -141,17 +195,21 @@ export abstract class BatchingTransport<W extends Waiting> implements RaftTransp
           carrier.delete(peer);
           this.stats.replies++;
           this.respond(reply, part, trace);
+        } else if (this.publishing && trace === undefined && part.every(([, m]) => isAnswer(m))) {
+          this.stats.publishes++;
+          this.publish(peer, part);
         } else {
           this.stats.requests++;
           this.request(peer, part, trace);
         }
+        this.pipeline.sent(peer, part, now);
+        if (this.traced.size > 0) for (const [, m] of part) this.traced.delete(m);
       }
       this.lastSent.set(peer, now);
+      this.out.delete(peer);
+      this.outBytes.delete(peer);
     }
     for (const w of carrier.values()) this.respond(w, undefined);
-    this.out.clear();
-    this.outBytes.clear();
-    this.traced.clear();
   }
 
   private traceOf(part: [string, Message][]): string | undefined {

@@ -123,13 +123,15 @@ export class MemoryHosts {
   /** Nodes cut off: nothing they send arrives, nothing sent to them arrives. */
   readonly cut = new Set<string>();
   /** Frames of Raft messages sent, as requests or riding on replies, while {@link recording}. */
-  readonly frames: { from: string; to: string; kind: 'request' | 'reply'; msgs: [string, Message][] }[] = [];
+  readonly frames: { from: string; to: string; kind: 'request' | 'reply' | 'publish'; msgs: [string, Message][] }[] = [];
   recording = false;
+  /** How long every frame takes to arrive, ms of manual time (0: at the next step of the clock). */
+  latencyMs = 0;
   readonly net = new MemoryRaftNetwork(this.clock, {
     fate: (from, to, kind) => {
       if (this.cut.has(from) || this.cut.has(to)) return [];
       if (kind === 'chunk') this.chunkArrivals.set(to, (this.chunkArrivals.get(to) ?? 0) + 1);
-      return [0];
+      return [this.latencyMs];
     },
     observe: (from, to, msgs, kind) => {
       if (this.recording) this.frames.push({ from, to, kind, msgs: [...msgs] });
@@ -137,7 +139,7 @@ export class MemoryHosts {
   });
   readonly nodes = new Map<string, MemoryNode>();
 
-  add(id: string, o: { compactEvery?: number; compactKeep?: number; snapshotChunkBytes?: number; clock?: Clock; writeGate?: () => Error | undefined } = {}): MemoryNode {
+  add(id: string, o: { compactEvery?: number; compactKeep?: number; snapshotChunkBytes?: number; readPipeline?: boolean; clock?: Clock; writeGate?: () => Error | undefined } = {}): MemoryNode {
     const { writeGate, clock, ...options } = o;
     const store = new FlakyMemoryStore();
     const fatal: Error[] = [];

@@ -109,6 +109,12 @@ export function registerNodeMetrics(m: MetricsRegistry, src: NodeMetricSources):
   m.counterFrom('shoal_raft_snapshots_sent_total', 'Snapshots this node streamed whole to a follower since it started.', [], () => one(raft.snapshotStats().sent));
   m.counterFrom('shoal_raft_snapshots_received_total', 'Snapshots this node received whole and installed since it started.', [], () => one(raft.snapshotStats().received));
   m.counterFrom('shoal_raft_snapshots_failed_total', 'Snapshot streams that failed, sending or receiving, since the node started.', [], () => one(raft.snapshotStats().failed));
+  m.counterFrom('shoal_raft_frames_sent_total', 'Frames of Raft messages this node sent to peer nodes since it started: as requests of their own (each answered by a reply), riding on replies to a peer\'s request, or published with no reply wanted.', ['kind'], () => {
+    const t = raft.transportStats();
+    return [[{ kind: 'request' }, t.requests], [{ kind: 'reply' }, t.replies], [{ kind: 'publish' }, t.publishes]];
+  });
+  m.counterFrom('shoal_raft_read_rounds_total', 'Heartbeat rounds this node started as leader to confirm read indexes (strong reads, leased reads out of lease), summed over the groups it hosts.', [], () => one(raft.readCounters().rounds));
+  m.counterFrom('shoal_raft_read_requests_total', 'Read-index requests this node sent as follower to its groups\' leaders, summed over the groups it hosts (each carries every read waiting for one).', [], () => one(raft.readCounters().requests));
   m.counterFrom('shoal_raft_snapshot_received_bytes_total', 'Snapshot bytes this node received since it started (replicas copied here by moves, followers caught up by snapshot).', [], () => one(raft.snapshotStats().bytesReceived));
 
   // shards
