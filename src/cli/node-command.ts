@@ -52,7 +52,8 @@ Every flag may come from the environment instead: SHOAL_ID, SHOAL_NATS_URL (comm
 URLs), SHOAL_DATA, SHOAL_PREFIX, SHOAL_METRICS_PORT, SHOAL_INDEX_WORKERS, SHOAL_ZONE,
 SHOAL_DOWN_AFTER_MS, SHOAL_REPLACE_AFTER_MS, SHOAL_MAX_MEMORY, SHOAL_MIN_FREE_DISK,
 SHOAL_MAX_PENDING_REQUESTS, and SHOAL_KV_REPLICAS (replicas of the metadata
-bucket on a clustered NATS, default 1).
+bucket on a clustered NATS, default 1). SHOAL_RAFT_COMPACT_BYTES and SHOAL_RAFT_COMPACT_KEEP_BYTES
+size the Raft log's compaction (default 8MiB and 4MiB; docs/operations.md, Disk).
 
 Logs: JSON lines on standard error, each with level, time, node and msg (and trace_id, span_id
 and request_id while a request is handled); SHOAL_LOG_LEVEL is debug, info (default), warn,
@@ -101,6 +102,13 @@ export const nodeCommand: Command = {
     const minFreeText = values['min-free-disk'] ?? env['SHOAL_MIN_FREE_DISK'];
     const minFreeDiskBytes = minFreeText ? parseBytes(minFreeText, '--min-free-disk') : DEFAULT_MIN_FREE_DISK_BYTES;
     const maxPendingRequests = intOption(values['max-pending-requests'] ?? env['SHOAL_MAX_PENDING_REQUESTS'], '--max-pending-requests', 1, 1_000_000) ?? DEFAULT_MAX_PENDING_REQUESTS;
+    // the Raft log's compaction by bytes (raft-options.ts, DEFAULT_COMPACT_BYTES; docs/operations.md)
+    const compactText = env['SHOAL_RAFT_COMPACT_BYTES'];
+    const compactKeepText = env['SHOAL_RAFT_COMPACT_KEEP_BYTES'];
+    const raftOptions = {
+      ...(compactText ? { compactBytes: parseBytes(compactText, 'SHOAL_RAFT_COMPACT_BYTES') } : {}),
+      ...(compactKeepText ? { compactKeepBytes: parseBytes(compactKeepText, 'SHOAL_RAFT_COMPACT_KEEP_BYTES') } : {}),
+    };
     const security = natsSecurityFrom(values, env);
     const logLevelText = env['SHOAL_LOG_LEVEL'];
     let log: Logger;
@@ -123,6 +131,7 @@ export const nodeCommand: Command = {
       system,
       env: lmdb,
       nodeId: id,
+      options: raftOptions,
       // Fail-stop: a node that cannot flush its Raft log exits at once (without writing anything
       // more) and recovers from what is on disk when it is started again.
       onFatal: (err) => {
