@@ -53,7 +53,7 @@ URLs), SHOAL_DATA, SHOAL_PREFIX, SHOAL_METRICS_PORT, SHOAL_INDEX_WORKERS, SHOAL_
 SHOAL_DOWN_AFTER_MS, SHOAL_REPLACE_AFTER_MS, SHOAL_MAX_MEMORY, SHOAL_MIN_FREE_DISK,
 SHOAL_MAX_PENDING_REQUESTS, and SHOAL_KV_REPLICAS (replicas of the metadata
 bucket on a clustered NATS, default 1). SHOAL_RAFT_COMPACT_BYTES and SHOAL_RAFT_COMPACT_KEEP_BYTES
-size the Raft log's compaction (default 8MiB and 4MiB; docs/operations.md, Disk).
+size the Raft log's compaction (default 8MiB and 4MiB; docs/operations.md, What the data directory holds).
 
 Logs: JSON lines on standard error, each with level, time, node and msg (and trace_id, span_id
 and request_id while a request is handled); SHOAL_LOG_LEVEL is debug, info (default), warn,

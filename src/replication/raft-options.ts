@@ -34,11 +34,11 @@ export const DEFAULT_COMPACT_KEEP = 1_000;
 export const DEFAULT_COMPACT_EVERY = 10_000;
 /**
  * Compact also once the applied entries before the kept tail hold this many bytes, the tail then
- * being the shorter of {@link DEFAULT_COMPACT_KEEP_BYTES} and `compactKeep` entries. The log lives in memory (raft-log.ts) and in LMDB, and an upsert's entry
- * carries its vectors (a batch of 256 points of 784 dims is ~800 KB): by count alone a group held
- * up to 11,000 entries, several copies of its points, and under churn LMDB's file grew with them
- * (issue 21): LMDB's file keeps its high-water mark, so every peak of the log stays in it.
- * Compacting costs a follower more than 4 MiB behind a snapshot instead of entries.
+ * being the shorter of {@link DEFAULT_COMPACT_KEEP_BYTES} and `compactKeep` entries. The log lives
+ * in memory (raft-log.ts) and in LMDB, and an upsert's entry carries its vectors (a batch of 256
+ * points of 784 dims is ~800 KB): by count alone a group held up to 11,000 entries, several copies
+ * of its points, and LMDB's file keeps its high-water mark, so every peak of the log stays in it
+ * (issue 21, bench:churn). The price: a follower more than the tail behind gets a snapshot.
  */
 export const DEFAULT_COMPACT_BYTES = 8 * 2 ** 20;
 export const DEFAULT_COMPACT_KEEP_BYTES = 4 * 2 ** 20;
