@@ -55,6 +55,8 @@ SHOAL_MAX_PENDING_REQUESTS, and SHOAL_KV_REPLICAS (replicas of the metadata
 bucket on a clustered NATS, default 1). SHOAL_RAFT_READ_PIPELINE=1 holds a node's read
 confirmations to a peer while one exchange with it is out (docs/protocol.md; default 0), and
 SHOAL_RAFT_PUBLISH_ANSWERS=0 sends frames of Raft answers as requests (default 1); both for measuring.
+SHOAL_RAFT_COMPACT_BYTES and SHOAL_RAFT_COMPACT_KEEP_BYTES
+size the Raft log's compaction (default 8MiB and 4MiB; docs/operations.md, What the data directory holds).
 
 Logs: JSON lines on standard error, each with level, time, node and msg (and trace_id, span_id
 and request_id while a request is handled); SHOAL_LOG_LEVEL is debug, info (default), warn,
@@ -103,8 +105,14 @@ export const nodeCommand: Command = {
     const minFreeText = values['min-free-disk'] ?? env['SHOAL_MIN_FREE_DISK'];
     const minFreeDiskBytes = minFreeText ? parseBytes(minFreeText, '--min-free-disk') : DEFAULT_MIN_FREE_DISK_BYTES;
     const maxPendingRequests = intOption(values['max-pending-requests'] ?? env['SHOAL_MAX_PENDING_REQUESTS'], '--max-pending-requests', 1, 1_000_000) ?? DEFAULT_MAX_PENDING_REQUESTS;
+    // the Raft log's compaction by bytes (raft-options.ts, DEFAULT_COMPACT_BYTES; docs/operations.md)
+    const compactText = env['SHOAL_RAFT_COMPACT_BYTES'];
+    const compactKeepText = env['SHOAL_RAFT_COMPACT_KEEP_BYTES'];
+    const raftOptions: { compactBytes?: number; compactKeepBytes?: number; readPipeline?: boolean; publishAnswers?: boolean } = {
+      ...(compactText ? { compactBytes: parseBytes(compactText, 'SHOAL_RAFT_COMPACT_BYTES') } : {}),
+      ...(compactKeepText ? { compactKeepBytes: parseBytes(compactKeepText, 'SHOAL_RAFT_COMPACT_KEEP_BYTES') } : {}),
+    };
     const security = natsSecurityFrom(values, env);
-    const raftOptions: { readPipeline?: boolean; publishAnswers?: boolean } = {};
     for (const [name, key] of [['SHOAL_RAFT_READ_PIPELINE', 'readPipeline'], ['SHOAL_RAFT_PUBLISH_ANSWERS', 'publishAnswers']] as const) {
       const text = env[name];
       if (text === undefined) continue;
@@ -128,11 +136,11 @@ export const nodeCommand: Command = {
     const lmdb = openNodeEnv({ path: join(data, 'lmdb') });
     const guard = await ResourceGuard.start({ nodeId: id, dataDir: data, minFreeDiskBytes, maxMemoryBytes, clock: system.clock, log: system.log });
     const raft = await RaftHost.start({
-      options: raftOptions,
       writeGate: () => guard.writeError(),
       system,
       env: lmdb,
       nodeId: id,
+      options: raftOptions,
       // Fail-stop: a node that cannot flush its Raft log exits at once (without writing anything
       // more) and recovers from what is on disk when it is started again.
       onFatal: (err) => {

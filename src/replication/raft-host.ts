@@ -89,6 +89,8 @@ export class RaftHost {
       log: this.log,
       compactKeep: this.opts.compactKeep,
       compactEvery: this.opts.compactEvery,
+      compactBytes: this.opts.compactBytes,
+      compactKeepBytes: this.opts.compactKeepBytes,
       notLeader: (g, reason, leader) => this.notLeader(g, reason, leader),
       markDirty: (g) => this.markDirty(g),
       stopped: () => this.stopped,

@@ -32,6 +32,16 @@ export const DEFAULT_HOST_QUIESCE_AFTER_TICKS = 20;
 export const DEFAULT_COMPACT_KEEP = 1_000;
 /** Compact once this many applied entries lie before the kept tail. */
 export const DEFAULT_COMPACT_EVERY = 10_000;
+/**
+ * Compact also once the applied entries before the kept tail hold this many bytes, the tail then
+ * being the shorter of {@link DEFAULT_COMPACT_KEEP_BYTES} and `compactKeep` entries. The log lives
+ * in memory (raft-log.ts) and in LMDB, and an upsert's entry carries its vectors (a batch of 256
+ * points of 784 dims is ~800 KB): by count alone a group held up to 11,000 entries, several copies
+ * of its points, and LMDB's file keeps its high-water mark, so every peak of the log stays in it
+ * (issue 21, bench:churn). The price: a follower more than the tail behind gets a snapshot.
+ */
+export const DEFAULT_COMPACT_BYTES = 8 * 2 ** 20;
+export const DEFAULT_COMPACT_KEEP_BYTES = 4 * 2 ** 20;
 /** Bytes per snapshot chunk (capped at half the server's max payload). */
 export const DEFAULT_SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 
@@ -42,6 +52,9 @@ export interface RaftHostOptions {
   quiesceAfterTicks: number;
   compactKeep: number;
   compactEvery: number;
+  /** See {@link DEFAULT_COMPACT_BYTES}. */
+  compactBytes: number;
+  compactKeepBytes: number;
   snapshotChunkBytes: number;
   /** A snapshot stream whose next chunk is not answered (or not sent) within this is failed; default 10 election timeouts. */
   snapshotStallMs: number;
@@ -74,6 +87,8 @@ export function parseRaftHostOptions(input: Partial<RaftHostOptions>, nodeId: st
     quiesceAfterTicks: int('quiesceAfterTicks', input.quiesceAfterTicks ?? DEFAULT_HOST_QUIESCE_AFTER_TICKS, 0),
     compactKeep: int('compactKeep', input.compactKeep ?? DEFAULT_COMPACT_KEEP, 0),
     compactEvery: int('compactEvery', input.compactEvery ?? DEFAULT_COMPACT_EVERY, 1),
+    compactBytes: int('compactBytes', input.compactBytes ?? DEFAULT_COMPACT_BYTES, 1),
+    compactKeepBytes: int('compactKeepBytes', input.compactKeepBytes ?? DEFAULT_COMPACT_KEEP_BYTES, 0),
     snapshotChunkBytes: int('snapshotChunkBytes', input.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES, 1),
     snapshotStallMs: 0,
     seed: input.seed ?? ((h ^ Date.now()) >>> 0),

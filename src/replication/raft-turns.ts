@@ -33,6 +33,9 @@ export interface TurnDeps {
   /** Log entries kept behind what the state machine holds durably, and the least worth compacting at once. */
   compactKeep: number;
   compactEvery: number;
+  /** Compact also when the applied entries before a tail of at most `compactKeepBytes` hold this many bytes (raft-options.ts, DEFAULT_COMPACT_BYTES). */
+  compactBytes: number;
+  compactKeepBytes: number;
   notLeader(g: GroupReplica, reason: string, leader: string | null): Error;
   markDirty(g: GroupReplica): void;
   stopped(): boolean;
@@ -197,19 +200,60 @@ export class TurnPipeline {
     if (traced) for (const s of traced.afterSend) endSpan(s);
   }
 
-  /** Drops log entries well behind what the state machine holds durably; returns the write to queue. */
+  /**
+   * Drops log entries well behind what the state machine holds durably: once `compactEvery`
+   * entries lie before the kept tail of `compactKeep`, or once the entries before a tail of at
+   * most `compactKeepBytes` or `compactKeep` entries (whichever is shorter) hold `compactBytes` bytes.
+   * Returns the write to queue.
+   */
   private maybeCompact(g: GroupReplica): (() => void) | undefined {
     const core = g.core;
-    const upTo = Math.min(g.durableApplied, core.compactableIndex()) - this.deps.compactKeep;
-    if (upTo - core.log.firstIndex() < this.deps.compactEvery) return undefined;
+    const limit = Math.min(g.durableApplied, core.compactableIndex());
+    let upTo = limit - this.deps.compactKeep;
+    if (upTo - core.log.firstIndex() < this.deps.compactEvery) upTo = this.byteCut(g, limit);
+    if (upTo < core.log.firstIndex()) return undefined;
     try {
       const meta = core.compact(upTo);
+      this.sizes.delete(g);
       return () => this.deps.store.compact(g.id, meta);
     } catch (err) {
       this.deps.log.warn('raft compaction skipped', { group: g.id, error: describeError(err) });
       return undefined;
     }
   }
+
+  /** Per group: running byte sums of its log's entries from the first index (entries up to the compactable index never change). */
+  private readonly sizes = new WeakMap<GroupReplica, LogSizes>();
+
+  /** The index to compact up to by bytes (see {@link maybeCompact}), or below the log's first index when none is due. */
+  private byteCut(g: GroupReplica, limit: number): number {
+    const log = g.core.log;
+    const first = log.firstIndex();
+    if (limit < first) return first - 1;
+    let st = this.sizes.get(g);
+    if (!st || st.first !== first) this.sizes.set(g, (st = { first, cum: [] }));
+    const cum = st.cum;
+    for (let i = first + cum.length; i <= limit; i++) cum.push((cum[cum.length - 1] ?? 0) + (log.entry(i)?.data.byteLength ?? 0));
+    const total = cum[limit - first] as number;
+    if (total < this.deps.compactBytes) return first - 1;
+    // the least offset whose entries after it (up to limit) hold at most compactKeepBytes
+    let lo = 0;
+    let hi = limit - first;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (total - (cum[mid] as number) <= this.deps.compactKeepBytes) hi = mid;
+      else lo = mid + 1;
+    }
+    // the tail kept is the shorter of the two: compactKeep entries of 300 KB each would be 300 MB
+    const upTo = Math.max(first + lo, limit - this.deps.compactKeep);
+    return (cum[upTo - first] ?? 0) >= this.deps.compactBytes ? upTo : first - 1;
+  }
+}
+
+/** Running byte sums of a group's log entries: `cum[i]` covers the entries `first .. first + i`. */
+interface LogSizes {
+  first: number;
+  cum: number[];
 }
 
 function commitOnly(next: HardState, prev: HardState | undefined): boolean {

@@ -118,7 +118,7 @@ export function applyCommand(ctx: ApplyContext, entry: LogEntry, meta: ShardMeta
   // Reshard moves and imports are not user writes: they never reach the change stream.
   if (cmd.type === 'reshard' || cmd.type === 'import') {
     const r = cmd.type === 'reshard' ? applyReshardStep(ctx, meta, cmd.step, entry.index) : applyImport(ctx, meta, cmd.step, cmd.at);
-    if (r.journal) ctx.meta.putJournal(ctx.group, entry.index, r.journal);
+    if (r.journal) ctx.meta.putJournal(ctx.group, entry.index, { ...r.journal, count: meta.count });
     return r;
   }
   if (cmd.type !== 'upsert' && cmd.type !== 'delete') {
@@ -167,7 +167,7 @@ export function applyCommand(ctx: ApplyContext, entry: LogEntry, meta: ShardMeta
   if (validId) ctx.dedup.put(ctx.group, requestId, { result, at: prior?.at ?? cmd.at, keys: [...skip, ...applied], epoch });
   journalMoves(ctx, entry.index, admitted.journal.filter((m) => !skip.has(m.id)), validId ? requestId : undefined);
   const journal = out.journal.upserts.length + out.journal.deletes.length === 0 ? null : out.journal;
-  if (journal) ctx.meta.putJournal(ctx.group, entry.index, journal);
+  if (journal) ctx.meta.putJournal(ctx.group, entry.index, { ...journal, count: meta.count });
   // What this entry changed, for the change stream: the points as stored, or the ids that existed.
   if (journal && ctx.changeStream) {
     const time = meta.maxAt;

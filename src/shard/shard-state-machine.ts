@@ -46,6 +46,24 @@ import { ReadsBetweenWrites } from './reads-between-writes.js';
 
 /** Checkpoint the index after every entry whose log index is a multiple of this. */
 export const DEFAULT_CHECKPOINT_EVERY = 1024;
+/**
+ * Checkpoint the index also after an entry that brings the journal since the last checkpoint to
+ * at least max(this, an eighth of the live vectors' bytes): the journal holds every vector it
+ * changed, so under churn (points replaced again and again) a count of entries alone let it grow
+ * to 1,024 batches, several times the points themselves, in LMDB's file (issue 21). The rule
+ * reads only the entries and the count each leaves (journal entries record it), so every replica
+ * checkpoints at the same log indexes, live or replaying (DESIGN.md, Storage). A replica of a
+ * version before this rule checkpoints by index alone: mixed versions build slightly different
+ * graphs until the next snapshot. The cost: a checkpoint writes the whole index (about twice
+ * the vectors' bytes), so at an eighth the checkpoints write ~16 bytes per byte of vectors
+ * upserted; the gain: the journal and the checkpoint's lag behind the points stay within an
+ * eighth of the points, in LMDB's file and on disk (bench:churn).
+ */
+export const DEFAULT_CHECKPOINT_JOURNAL_BYTES = 2 ** 20;
+/** The journal bytes an entry's index changes count for: its vectors, and a little per id. */
+function journalBytes(j: JournalEntry, dim: number): number {
+  return j.upserts.length * (dim * 4 + 64) + (j.deletes.length + (j.hide?.length ?? 0) + (j.unhide?.length ?? 0)) * 64;
+}
 /** Points per LMDB transaction when one apply carries many entries (an entry is never split). */
 const GROUP_POINTS = 512;
 /** Journal entries sent to the index worker per message while replaying. */
@@ -65,6 +83,8 @@ export interface ShardStateMachineOptions {
   /** hnswlib's level-generator seed; every replica of a group must use the same. */
   seed?: number | undefined;
   checkpointEvery?: number | undefined;
+  /** See {@link DEFAULT_CHECKPOINT_JOURNAL_BYTES}. */
+  checkpointJournalBytes?: number | undefined;
   /** The worker thread to run the index in; by default the state machine starts its own. */
   host?: IndexHost | undefined;
   /** See `DEFAULT_EXACT_BUDGET` of the index. */
@@ -127,6 +147,9 @@ export class ShardStateMachine {
   private damage: CorruptDataError | undefined;
   private readonly ctx: ApplyContext;
   private readonly every: number;
+  private readonly journalLimit: number;
+  /** Journal bytes since the newest checkpoint decided (recomputed from the journal on open). */
+  private journalSince = 0;
 
   private constructor(
     private readonly opts: ShardStateMachineOptions,
@@ -135,6 +158,7 @@ export class ShardStateMachine {
     private readonly ownsHost: boolean,
   ) {
     this.every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
+    this.journalLimit = opts.checkpointJournalBytes ?? DEFAULT_CHECKPOINT_JOURNAL_BYTES;
     const noReshard: OwnerOf = () => () => {
       throw new InternalError(`shard state machine ${opts.group} was opened without its collection's sharding: it cannot reshard`);
     };
@@ -149,6 +173,8 @@ export class ShardStateMachine {
     if (typeof opts.group !== 'string' || opts.group.length === 0 || opts.group.includes('\u0000')) throw new InvalidArgumentError('group must be a non-empty string without NUL');
     const every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
     if (!Number.isSafeInteger(every) || every < 1) throw new InvalidArgumentError(`checkpointEvery must be a positive integer, got ${every}`);
+    const journalLimit = opts.checkpointJournalBytes ?? DEFAULT_CHECKPOINT_JOURNAL_BYTES;
+    if (!Number.isSafeInteger(journalLimit) || journalLimit < 1) throw new InvalidArgumentError(`checkpointJournalBytes must be a positive integer, got ${journalLimit}`);
     const metaStore = new ShardMetaStore<ShardMeta>(opts.env);
     const meta = metaStore.getMeta(opts.group);
     if (meta && (meta.dim !== opts.dim || meta.metric !== opts.metric)) {
@@ -465,20 +491,25 @@ export class ShardStateMachine {
       const steps: IndexStep[] = [];
       const out: [number, ApplyResult][] = [];
       let checkpoint = 0;
+      // taken over only once the transaction commits: a retried batch counts its entries once
+      let since = this.journalSince;
       for (const e of group) {
         const { result, journal } = applyCommand(this.ctx, e, meta);
         out.push([e.index, result]);
         if (journal) steps.push(...journalSteps(journal));
         meta.appliedIndex = e.index;
-        if (e.index % this.every === 0) {
+        if (journal) since += journalBytes(journal, this.opts.dim);
+        if (e.index % this.every === 0 || (journal && this.journalDue(since, meta.count))) {
+          since = 0;
           steps.push({ type: 'checkpoint', dir: join(this.opts.dir, checkpointDirName(e.index)) });
           checkpoint = e.index;
         }
       }
       this.ctx.meta.putMeta(this.opts.group, meta);
-      return { meta, steps, out, checkpoint };
+      return { meta, steps, out, checkpoint, since };
     }));
     this.meta = done.meta;
+    this.journalSince = done.since;
     for (const [index, result] of done.out) results.set(index, result);
     try {
       await this.index.apply(done.steps);
@@ -544,11 +575,17 @@ export class ShardStateMachine {
     });
   }
 
+  /** Whether the journal since the newest checkpoint is big enough for one (see {@link DEFAULT_CHECKPOINT_JOURNAL_BYTES}). */
+  private journalDue(since: number, count: number): boolean {
+    return since >= Math.max(this.journalLimit, (count * this.opts.dim) / 2);
+  }
+
   /** Loads the newest checkpoint (or starts empty) and replays the journal after it. */
   private async rebuildIndex(): Promise<void> {
     const { group, dir } = this.opts;
     const c = this.meta.checkpointIndex;
     this.removeCheckpointsExcept(c);
+    this.journalSince = 0;
     const options: HnswIndexOptions = { dim: this.opts.dim, metric: this.opts.metric, hnsw: this.opts.hnsw, indexes: this.opts.indexes, seed: this.opts.seed, exactBudget: this.opts.exactBudget, filteredGraphCost: this.opts.filteredGraphCost };
     this.index = c > 0 ? await this.host.load(join(dir, checkpointDirName(c)), options) : await this.host.create('hnsw', options);
     // Replay, checkpointing at the same log indexes as a live apply would have.
@@ -559,6 +596,7 @@ export class ShardStateMachine {
       for (let m = (Math.floor(decided / this.every) + 1) * this.every; m <= upTo; m += this.every) {
         steps.push({ type: 'checkpoint', dir: join(dir, checkpointDirName(m)) });
         last = m;
+        this.journalSince = 0;
       }
       decided = Math.max(decided, upTo);
     };
@@ -568,6 +606,14 @@ export class ShardStateMachine {
       checkpointsThrough(i - 1);
       const j = this.ctx.meta.getJournal(group, i);
       if (j) steps.push(...journalSteps(j));
+      if (j) this.journalSince += journalBytes(j, this.opts.dim);
+      // the same rule as a live apply, on the count the entry left
+      if (j && i % this.every !== 0 && this.journalDue(this.journalSince, j.count ?? 0)) {
+        steps.push({ type: 'checkpoint', dir: join(dir, checkpointDirName(i)) });
+        last = i;
+        decided = i;
+        this.journalSince = 0;
+      }
       checkpointsThrough(i);
       if (++pending >= REPLAY_BATCH) {
         await this.index.apply(steps);

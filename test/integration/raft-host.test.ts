@@ -230,6 +230,24 @@ describe('raft host', () => {
     }
   });
 
+  it('raft host - a log of large entries is compacted by bytes, long before its count of entries asks for it', async () => {
+    const d = await startNode('d', { compactEvery: 10_000, compactKeep: 5, compactBytes: 200_000, compactKeepBytes: 100_000 });
+    try {
+      await createGroup('bytes', ['d']);
+      await waitLeader('bytes');
+      // 30 entries of 50 KB: 1.5 MB, far fewer entries than compactEvery
+      for (let i = 0; i < 30; i++) await d.host.propose('bytes', enc.encode(`b${i}-`.padEnd(50_000, 'x')), { concern: 'majority', timeoutMs: 5_000 });
+      await until('compaction by bytes', () => d.host.status('bytes').firstIndex > 1);
+      const st = d.host.status('bytes');
+      // at most compactBytes before the tail and the tail (the shorter of 100 KB and 5 entries), and one entry more each
+      const held = st.lastIndex - st.firstIndex + 1;
+      assert.ok(held <= 200_000 / 50_000 + 100_000 / 50_000 + 2, `the log holds ${held} entries of 50 KB`);
+      await until('every entry applied', () => (d.sms.get('bytes') as ListStateMachine).dump().length === 30);
+    } finally {
+      await stopNode('d');
+    }
+  });
+
   it('raft host - idle groups quiesce and a write wakes them', async () => {
     const groups = Array.from({ length: 10 }, (_, i) => `q${i}`);
     for (const g of groups) await createGroup(g, NODES);

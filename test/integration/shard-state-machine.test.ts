@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseFilter, type Filter } from '../../src/index/mod.js';
@@ -57,6 +57,37 @@ describe('shard state machine', () => {
       assert.ok(file('det-b').equals(file('det-a')) && file('det-c').equals(file('det-a')), `checkpoint ${f} files are byte-identical`);
     }
     await Promise.all([a.close(), b.close(), c.close()]);
+  });
+
+  it('shard state machine - checkpoints by journal size fall at the same log indexes on every replica, restarted or not', async () => {
+    // 2,000 journal bytes: a checkpoint every few entries, mostly between the multiples of checkpointEvery
+    const opts = { checkpointJournalBytes: 2_000 };
+    const a = await node.open('jd-a', opts);
+    const upTo = ENTRIES.slice(0, 289);
+    // c, as a replica that crashed before recording the checkpoints after 150: it applies 151..163
+    // without the size rule, and its reopen replays them and must decide those checkpoints as a did live
+    let c = await node.open('jd-c', opts);
+    await applyInBatches(a, upTo, 7);
+    await applyInBatches(c, upTo.slice(0, 150), 11);
+    await c.close();
+    c = await node.open('jd-c', { checkpointJournalBytes: 2 ** 40 });
+    await applyInBatches(c, upTo.slice(150, 163), 11);
+    await c.close();
+    c = await node.open('jd-c', opts);
+    assert.ok(c.checkpoints > 0, 'the replay took checkpoints by size');
+    await applyInBatches(c, upTo.slice(163), 13);
+    const ckpts = (g: string): string[] => readdirSync(join(node.root, 'index', g)).filter((n) => n.startsWith('ckpt-'));
+    const newest = ckpts('jd-a');
+    assert.equal(newest.length, 1);
+    assert.notEqual(Number((newest[0] as string).slice(5)) % 25, 0, 'the newest checkpoint was taken by size, not at a multiple of checkpointEvery');
+    assert.deepEqual(ckpts('jd-c'), newest);
+    assert.ok(a.checkpoints > 289 / 25, `more checkpoints than by index alone (${a.checkpoints})`);
+    for (const f of ['graph.hnsw', 'table.v8']) {
+      const file = (g: string): Buffer => readFileSync(join(node.root, 'index', g, newest[0] as string, f));
+      assert.ok(file('jd-c').equals(file('jd-a')), `checkpoint ${f} files are byte-identical`);
+    }
+    assert.equal(await answers(c), await answers(a), 'the restarted replica answers like the other');
+    await Promise.all([a.close(), c.close()]);
   });
 
   it('shard state machine - snapshot then restore into an empty state machine gives identical answers, and both go on alike', async () => {
