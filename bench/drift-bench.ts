@@ -246,7 +246,7 @@ const rawReuseRatio = median(churned.map((r) => r.rawCost.reuse / r.freshInsert)
 const table = rows
   .map(
     (r) =>
-      `| ${r.round === 0 ? 'load' : r.round} | ${r.ours.toFixed(4)} | ${b ? r.raw.toFixed(4) : '-'} | ${r.fresh.toFixed(4)} | ${fmt(r.cost.update / r.freshInsert, 2)} / ${fmt(r.cost.reuse / r.freshInsert, 2)} | ` +
+      `| ${r.round === 0 ? 'load' : r.round} | ${r.ours.toFixed(4)} | ${b ? r.raw.toFixed(4) : '-'} | ${r.fresh.toFixed(4)} | ${r.round === 0 ? '-' : `${fmt(r.cost.update / r.freshInsert, 2)} / ${fmt(r.cost.reuse / r.freshInsert, 2)}`} | ` +
       `${r.shape.unreachable} / ${b ? r.rawShape.unreachable : '-'} / ${r.freshShape.unreachable} | ` +
       `${fmt(r.shape.longLinks, 2)} / ${b ? fmt(r.rawShape.longLinks, 2) : '-'} / ${fmt(r.freshShape.longLinks, 2)} | ${r.lost.map((x) => (Number.isNaN(x) ? '-' : x)).join(' / ')} |`,
   )
@@ -271,8 +271,8 @@ ${table}
 After ${ROUNDS} rounds: ours ${last.ours.toFixed(4)}, hnswlib ${b ? last.raw.toFixed(4) : '-'}, fresh ${last.fresh.toFixed(4)}
 (ours − fresh ${(last.ours - last.fresh).toFixed(4)}; lowest over the rounds ours ${worst((r) => r.ours).toFixed(4)}, hnswlib
 ${b ? worst((r) => r.raw).toFixed(4) : '-'}). Cost per operation against an insert (medians over the rounds):
-ours update ${fmt(updRatio, 2)}x, reused label ${fmt(reuseRatio, 2)}x; hnswlib update ${fmt(rawUpdRatio, 2)}x, reused label ${fmt(rawReuseRatio, 2)}x
-(hnswlib-node's calls also copy each vector through a JavaScript array).
+ours update ${fmt(updRatio, 2)}x, reused label ${fmt(reuseRatio, 2)}x${b ? `; hnswlib update ${fmt(rawUpdRatio, 2)}x, reused label ${fmt(rawReuseRatio, 2)}x
+(hnswlib-node's calls also copy each vector through a JavaScript array)` : ' (hnswlib-node not run: BENCH_RAW=0)'}.
 `;
 log(body);
 if (process.env.BENCH_WRITE !== '0') writeSection(process.env.BENCH_SECTION ?? 'drift', body);

@@ -12,10 +12,12 @@
  *   1. a search with efConstruction at its OLD vector finds the nodes that link to it (every node
  *      the search expands has its list read: those whose list holds the node are its in-links);
  *   2. each of them gets its list rebuilt without the node, from its other neighbours and the
- *      moved node's old neighbours, by hnswlib's heuristic (the repair hnswlib applies to the
- *      neighbours of a deleted node in its replace-deleted path);
+ *      moved node's old neighbours (hnswlib's heuristic picks among them when they are more than
+ *      the list holds, as hnswlib's insert does when a neighbour's list overflows);
  *   3. the node's lists are emptied, its vector replaced, and it is connected as hnswlib's insert
- *      connects a new element, at its old level.
+ *      connects a new element, at its old level;
+ *   4. it keeps one level-0 link to its old neighbourhood (and that neighbour one back, when its
+ *      list has room): see keepOneOldLink.
  *
  * Deterministic: no random draws, every iteration is over vectors and heaps in an order given by
  * the graph, so the same operations in the same order give the same bytes. Single-threaded: the
