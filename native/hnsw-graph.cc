@@ -8,6 +8,10 @@
  * product space over vectors normalized on the way in by the same float arithmetic, so a graph
  * built by either answers identically in the other and their files are interchangeable.
  *
+ * One difference: addPoint on an existing label moves the node by shoal::movePoint (hnsw-move.h)
+ * instead of hnswlib's updatePoint, which leaves stale links behind (bench:drift). New labels are
+ * inserted by hnswlib's own addPoint, so a graph built by inserts alone is still hnswlib-node's.
+ *
  * Everything is synchronous: Shoal calls it from the index worker thread, which it blocks.
  */
 
@@ -25,6 +29,7 @@
 #include <napi.h>
 
 #include "hnswlib/hnswlib.h"
+#include "hnsw-move.h"
 
 namespace {
 
@@ -276,7 +281,10 @@ private:
     return Napi::Number::New(info.Env(), index_ ? static_cast<double>(index_->cur_element_count.load()) : 0);
   }
 
-  /** addPoint(vector, label): inserts, or updates in place (and undeletes) an existing label. */
+  /**
+   * addPoint(vector, label): inserts a new label; an existing one (deleted or not: it is undeleted)
+   * is moved to the vector by shoal::movePoint (hnsw-move.h), not by hnswlib's updatePoint.
+   */
   Napi::Value addPoint(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::vector<float> copy;
@@ -285,7 +293,13 @@ private:
     const float* v = vectorArg(info, 0, "addPoint", "vector", copy);
     if (v == nullptr || !index(info, 1, "addPoint", "label", MAX_U32, &label)) return env.Undefined();
     try {
-      index_->addPoint(v, static_cast<hnswlib::labeltype>(label), false);
+      auto found = index_->label_lookup_.find(static_cast<hnswlib::labeltype>(label));
+      if (found == index_->label_lookup_.end()) {
+        index_->addPoint(v, static_cast<hnswlib::labeltype>(label), false);
+      } else {
+        if (index_->isMarkedDeleted(found->second)) index_->unmarkDeletedInternal(found->second);
+        shoal::movePoint(*index_, found->second, v);
+      }
     } catch (const std::exception& e) {
       rethrow(env, "addPoint", e);
     }

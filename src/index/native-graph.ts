@@ -35,7 +35,13 @@ export interface HnswGraph {
   resizeIndex(maxElements: number): void;
   getMaxElements(): number;
   getCurrentCount(): number;
-  /** Inserts, or updates in place an existing label (deleted or not: it is undeleted). Cosine vectors are normalized in a copy. */
+  /**
+   * Inserts a new label; an existing one (deleted or not: it is undeleted) is moved to the vector:
+   * unlinked from its old place (the nodes that link to it, found by a search there, get their
+   * lists rebuilt) and linked again as an insert is, keeping one link back (native/hnsw-move.h).
+   * Not hnswlib's updatePoint, whose stale links cost recall under churn (bench:drift).
+   * Deterministic. Cosine vectors are normalized in a copy.
+   */
   addPoint(vector: Float32Array, label: number): void;
   markDelete(label: number): void;
   unmarkDelete(label: number): void;
