@@ -14,8 +14,9 @@
  * graph and answer every query identically.
  *
  * Labels: a deleted point's label is marked deleted in hnswlib and put on the table's free list;
- * the table hands it to a later new id, and `addPoint` on it updates the node in place and clears
- * the mark (the index is created without hnswlib's `allowReplaceDeleted`, so hnswlib never reuses
+ * the table hands it to a later new id, and `addPoint` on it moves the node to the new vector and
+ * clears the mark (the addon's own move, native/hnsw-move.h: its in-linkers are relinked, which
+ * hnswlib's updatePoint does not do; docs/operations.md, Updates, deletes and recall) (the index is created without hnswlib's `allowReplaceDeleted`, so hnswlib never reuses
  * a label by itself).
  *
  * Hidden points live in the table alone; hnswlib does not know of them. Their nodes are in the
@@ -219,7 +220,7 @@ export class HnswIndex implements VectorIndex {
     for (const p of points) {
       const label = this.table.upsert(p);
       this.ensureCapacity(this.table.labelSpan);
-      // An existing label (live, or deleted and now reused) is updated in place by hnswlib.
+      // An existing label (live, or deleted and now reused): the addon moves its node (native/hnsw-move.h).
       this.graph.addPoint(asFloat32(p.vector), label);
     }
   }
