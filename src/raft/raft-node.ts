@@ -335,6 +335,25 @@ export class RaftNode {
   }
 
   /** The highest index `compact` accepts: applied, committed and in the log. */
+  /**
+   * Leader: the lowest log index another replica still needs from the log: for each, the index of
+   * the snapshot being sent to it, or its match index. Undefined when not leader or alone. The
+   * host's compaction by bytes keeps the entries after it (up to a cap: raft-turns.ts), so that a
+   * follower that lags for a while, or installs a snapshot while the group goes on writing, catches
+   * up from entries rather than needing another full snapshot.
+   */
+  followersNeed(): number | undefined {
+    const s = this.#state;
+    if (s.role !== 'leader') return undefined;
+    let need: number | undefined;
+    for (const [node, pr] of s.prs) {
+      if (node === s.id) continue;
+      const i = pr.state === 'snapshot' ? pr.pendingSnapshot : pr.match;
+      if (need === undefined || i < need) need = i;
+    }
+    return need;
+  }
+
   compactableIndex(): number {
     const log = this.#state.raftLog;
     return Math.min(log.applied, log.committed, log.lastIndex());

@@ -77,8 +77,16 @@ export class NatsRaftTransport extends BatchingTransport<NatsWaiting> {
     );
   }
 
+  /**
+   * Answers only (acknowledgements, read indexes): lost like a dropped frame when the connection is
+   * closed or draining (nc.publish throws then), which Raft recovers from; never a throw into the turn.
+   */
   protected publish(peer: string, msgs: [string, Message][]): void {
-    this.nc.publish(this.subjects.internal('raft', peer), encodeCbor({ k: 'batch', from: this.node, msgs } satisfies RaftBatch));
+    try {
+      this.nc.publish(this.subjects.internal('raft', peer), encodeCbor({ k: 'batch', from: this.node, msgs } satisfies RaftBatch));
+    } catch (err) {
+      if (this.stats.unreachable++ % 1000 === 0) this.log.warn('raft answers could not be published; dropped', { peer, error: describeError(err) });
+    }
   }
 
   protected respond(w: NatsWaiting, msgs: [string, Message][] | undefined, trace?: string): void {

@@ -234,6 +234,15 @@ export class TurnPipeline {
     if (!st || st.first !== first) this.sizes.set(g, (st = { first, cum: [] }));
     const cum = st.cum;
     for (let i = first + cum.length; i <= limit; i++) cum.push((cum[cum.length - 1] ?? 0) + (log.entry(i)?.data.byteLength ?? 0));
+    // A leader keeps what its followers still need (RaftNode.followersNeed: a lagging follower's
+    // match, the index of a snapshot being sent), unless that is more than HOLD_FACTOR times
+    // compactBytes: then a follower that far behind gets a snapshot, as one long gone would.
+    const need = g.core.followersNeed();
+    if (need !== undefined && need >= first - 1 && need < limit) {
+      const held = (cum[limit - first] as number) - (need < first ? 0 : (cum[need - first] as number));
+      if (held <= HOLD_FACTOR * this.deps.compactBytes) limit = need;
+      if (limit < first) return first - 1;
+    }
     const total = cum[limit - first] as number;
     if (total < this.deps.compactBytes) return first - 1;
     // the least offset whose entries after it (up to limit) hold at most compactKeepBytes
@@ -249,6 +258,13 @@ export class TurnPipeline {
     return (cum[upTo - first] ?? 0) >= this.deps.compactBytes ? upTo : first - 1;
   }
 }
+
+/**
+ * Compaction by bytes keeps the entries a follower still needs while they hold at most this many
+ * times `compactBytes` (32 MiB by default): a follower that lags for a few seconds under heavy
+ * writes, or that installs a snapshot while the group goes on writing, catches up from the log.
+ */
+export const HOLD_FACTOR = 4;
 
 /** Running byte sums of a group's log entries: `cum[i]` covers the entries `first .. first + i`. */
 interface LogSizes {

@@ -541,6 +541,9 @@ export class ShardStateMachine {
           loadAndCheckpoint: async (at) => {
             await this.rebuildIndex();
             await this.index.apply([{ type: 'checkpoint', dir: join(dir, checkpointDirName(at)) }]);
+            // the image's journal is in that checkpoint now: a replica that replays from it starts
+            // counting at 0, and so must this one, or their size-triggered checkpoints would differ
+            this.journalSince = 0;
           },
           finish: async (meta) => {
             await env.transaction(() => {

@@ -248,6 +248,35 @@ describe('raft host', () => {
     }
   });
 
+  it('raft host - compaction by bytes keeps the entries a stopped follower needs, and it catches up from them', async () => {
+    const opts = { compactEvery: 10_000, compactKeep: 5, compactBytes: 200_000, compactKeepBytes: 100_000 };
+    for (const id of ['e', 'f', 'g']) await startNode(id, opts);
+    try {
+      await createGroup('hold', ['e', 'f', 'g']);
+      const l = await waitLeader('hold');
+      await l.host.propose('hold', enc.encode('first'), { concern: 'all', timeoutMs: 5_000 });
+      const lagger = ['e', 'f', 'g'].find((id) => id !== l.id) as string;
+      const match = (nodes.get(lagger) as Node).host.status('hold').appliedIndex;
+      await stopNode(lagger);
+      // 12 entries of 50 KB (600 KB): three times compactBytes, within HOLD_FACTOR (4) times it
+      for (let i = 0; i < 12; i++) await l.host.propose('hold', enc.encode(`h${i}-`.padEnd(50_000, 'x')), { concern: 'majority', timeoutMs: 5_000 });
+      await until('the entries applied on the leader', () => (l.sms.get('hold') as ListStateMachine).dump().length === 13);
+      await sleep(300);
+      const st = l.host.status('hold');
+      assert.ok(st.firstIndex <= match + 1, `the leader compacted to ${st.firstIndex - 1}, past the stopped follower's ${match}`);
+      const n = await startNode(lagger, opts);
+      const sm = new ListStateMachine(n.env, 'hold');
+      n.sms.set('hold', sm);
+      await n.host.createGroup('hold', { voters: ['zzz'], stateMachine: sm });
+      await until('the follower caught up', () => sm.dump().length === 13);
+      // the bytes rule still bounds the log once the follower has what it needed
+      await l.host.propose('hold', enc.encode('last'.padEnd(50_000, 'x')), { concern: 'all', timeoutMs: 5_000 });
+      await until('the log compacted by bytes', () => l.host.status('hold').firstIndex > match + 1);
+    } finally {
+      for (const id of ['e', 'f', 'g']) await stopNode(id);
+    }
+  });
+
   it('raft host - idle groups quiesce and a write wakes them', async () => {
     const groups = Array.from({ length: 10 }, (_, i) => `q${i}`);
     for (const g of groups) await createGroup(g, NODES);
