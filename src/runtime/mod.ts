@@ -1,6 +1,7 @@
 /** The actor runtime's public surface. Internals (cells, mailboxes) are not re-exported. */
 export * from './actor.js';
-export { ActorSystem, NATS_CONNECTION_DEFAULTS, decodeInternalReply, respondEdge, respondEdgeError } from './actor-system.js';
+export { ActorSystem, NATS_CONNECTION_DEFAULTS } from './actor-system.js';
+export { decodeInternalReply, respondEdge, respondEdgeError } from './wire-replies.js';
 export type { ActorSystemOptions, EscalationListener, SystemReport } from './actor-system.js';
 export { ManualClock, RealClock } from './clock.js';
 export type { Clock, Timer } from './clock.js';

@@ -2,12 +2,17 @@
  * A snapshot's chunks, produced lazily from a pinned LMDB read transaction and open checkpoint
  * files. Reading to the end, an error, or `return()` (a `for await` that breaks) releases them.
  */
-import { closeSync, fstatSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Transaction } from 'lmdb';
 import type { DedupStore } from '../storage/dedup-store.js';
 import type { PointsStore } from '../storage/points-store.js';
 import type { ShardMetaStore } from '../storage/shard-meta-store.js';
 import type { ChangeOutbox } from '../storage/change-outbox.js';
+import type { NodeEnv } from '../storage/node-env.js';
+import { InternalError } from '../runtime/errors.js';
+import type { ApplyContext } from './apply-command.js';
+import { checkpointDirName } from './index-checkpoints.js';
 import type { ShardMeta } from './shard-meta.js';
 import { encodeFrame, SNAPSHOT_FORMAT, type SnapshotFrame } from './snapshot-codec.js';
 
@@ -179,5 +184,36 @@ export class SnapshotStream implements AsyncIterableIterator<Uint8Array> {
     this.released = true;
     this.src.txn.done();
     for (const f of this.src.files) closeSync(f.fd);
+  }
+}
+
+/**
+ * The shard state machine's snapshot of `meta` (its own, at its applied index) as of one LMDB
+ * read transaction, which must hold that same meta: the group's records, and the files of
+ * checkpoint `meta.checkpointIndex` or, with `saved`, of the index saved for a backup there
+ * (the image then says checkpoint = applied index). On an error the transaction and the files
+ * are released.
+ */
+export function openSnapshot(o: { env: NodeEnv; dir: string; ctx: ApplyContext; meta: ShardMeta; saved: string | undefined }): { stream: SnapshotStream; bytes: number } {
+  const { meta, saved } = o;
+  const txn = o.env.useReadTransaction();
+  const files: { name: string; fd: number }[] = [];
+  try {
+    const stored = o.ctx.meta.getMeta(o.ctx.group, txn);
+    if ((stored?.appliedIndex ?? 0) !== meta.appliedIndex || (stored?.checkpointIndex ?? 0) !== meta.checkpointIndex) {
+      throw new Error(`the read transaction is at applied index ${stored?.appliedIndex ?? 0}, the state machine at ${meta.appliedIndex}`);
+    }
+    const image = saved ? { ...meta, checkpointIndex: meta.appliedIndex } : meta;
+    const d = saved ?? join(o.dir, checkpointDirName(meta.checkpointIndex));
+    if (image.checkpointIndex > 0) {
+      for (const name of readdirSync(d).sort()) files.push({ name, fd: openSync(join(d, name), 'r') });
+    }
+    const source = { group: o.ctx.group, meta: image, txn, files, points: o.ctx.points, dedup: o.ctx.dedup, shardMeta: o.ctx.meta, outbox: o.ctx.outbox };
+    const bytes = estimateSnapshotBytes(source);
+    return { stream: new SnapshotStream(source), bytes };
+  } catch (err) {
+    txn.done();
+    for (const f of files) closeSync(f.fd);
+    throw new InternalError(`snapshot at ${meta.appliedIndex} failed: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -1,7 +1,8 @@
 /** A replica actor under a ManualClock, with stand-ins for its shard store and Raft group. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { FOLLOWER_READ_MAX_LAG, FOLLOWER_READ_MAX_WAIT_MS, replicaBehavior, type ReplicaResources } from '../../src/actors/replica/replica-actor.js';
+import { replicaBehavior, type ReplicaResources } from '../../src/actors/replica/replica-actor.js';
+import { FOLLOWER_READ_MAX_LAG, FOLLOWER_READ_MAX_WAIT_MS } from '../../src/actors/replica/replica-requests.js';
 import type { Requester } from '../../src/actors/router/shard-client.js';
 import { anyReplicaSubject, leaderSubject, type ReadIndexResult } from '../../src/actors/shard-protocol.js';
 import { ActorSystem } from '../../src/runtime/actor-system.js';

@@ -452,7 +452,7 @@ export class SimMoves {
     }
   }
 
-  /** The leader replica's side of `conf` (replica-actor.ts): fenced by epoch, and idempotent. */
+  /** The leader replica's side of `conf` (replica-requests.ts): fenced by epoch, and idempotent. */
   private async serveConf(node: NodeId, host: RaftHost, change: MembershipChange, epoch: number): Promise<void> {
     // Once the membership changes, a bootstrap voter that lost its state must join, not write the first configuration again.
     if (this.bucket.bootstrap !== null) this.w.fail(`a membership change (${JSON.stringify(change)}) before the shard's bootstrap voters were cleared`);
@@ -550,7 +550,7 @@ export class SimMoves {
   }
 }
 
-/** The leader's side of `transfer` (replica-actor.ts). */
+/** The leader's side of `transfer` (replica-requests.ts). */
 async function serveTransfer(node: NodeId, host: RaftHost, to: string | undefined): Promise<void> {
   const core = host.inspect(GROUP);
   if (core.role !== 'leader') throw new NotLeaderError(`${node} does not lead`);

@@ -10,7 +10,7 @@ import type { CollectionSpec } from '../../src/api/types.js';
 import { parseFilter } from '../../src/index/filter-parse.js';
 import { CBOR_MAX_DEPTH, checkPublicCbor } from '../../src/runtime/cbor-check.js';
 import { decodeBody, encodeCbor } from '../../src/runtime/codec.js';
-import { MAX_ERROR_MESSAGE_CHARS, respondEdgeError } from '../../src/runtime/actor-system.js';
+import { MAX_ERROR_MESSAGE_CHARS, respondEdgeError } from '../../src/runtime/wire-replies.js';
 import { InvalidArgumentError, toPublicError } from '../../src/runtime/errors.js';
 
 const spec: CollectionSpec = {

@@ -7,7 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { ShoalClient } from '../../client/client.js';
 import type { OpsClient } from '../../client/ops.js';
 import type { SystemReport } from '../../runtime/actor-system.js';
-import { decodeInternalReply } from '../../runtime/actor-system.js';
+import { decodeInternalReply } from '../../runtime/wire-replies.js';
 import { encodeCbor } from '../../runtime/codec.js';
 import { NoRespondersError, TimeoutError, UnavailableError, describeError } from '../../runtime/errors.js';
 import { isNoResponders, isRequestTimeout } from '../../runtime/inbox-requester.js';
