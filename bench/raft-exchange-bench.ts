@@ -30,6 +30,7 @@ import type { NatsServer } from '../src/runtime/nats-server.js';
 import { openNodeEnv, type NodeEnv } from '../src/storage/node-env.js';
 import { ListStateMachine } from '../test/fixtures/list-state-machine.js';
 import { startTestNats } from '../test/helpers/nats.js';
+import { readFileSync } from 'node:fs';
 import { cpuMs } from './lib/proc-cpu.js';
 import { fmt, median } from './lib/stats.js';
 
@@ -56,6 +57,8 @@ interface PhaseResult {
   cpuUs: number;
   /** nats-server's part of cpuUs. */
   serverUs: number;
+  /** This process's user-mode CPU (JavaScript, V8, libuv; not the kernel's socket work). */
+  userUs: number;
   wallMs: number;
   msgs: number;
   bytes: number;
@@ -105,8 +108,11 @@ async function main(): Promise<void> {
     let stop = false;
     const asker = name === 'leader' ? a : b;
     const t0 = asker.host.transportStats();
+    const wt0 = a.host.stats.writeTurns + b.host.stats.writeTurns;
+    const turns0 = a.host.stats.turns + b.host.stats.turns;
     const ncs = name === 'bare' || name === 'inbox' ? [requester.nc, responder.nc] : allNc;
     const s0 = ncs.map((nc) => nc.stats());
+    const u0 = userMs(process.pid);
     const n0 = cpuMs(server.pid);
     const c0 = cpuMs(process.pid) + n0;
     const w0 = performance.now();
@@ -127,13 +133,15 @@ async function main(): Promise<void> {
     await Promise.all(loops);
     const wallMs = performance.now() - w0;
     const n1 = cpuMs(server.pid);
+    const u1 = userMs(process.pid);
     const cpu = cpuMs(process.pid) + n1 - c0;
     const t1 = asker.host.transportStats();
+    if (process.env['VERBOSE']) log(`${name}: turns ${a.host.stats.turns + b.host.stats.turns - turns0}, write turns ${a.host.stats.writeTurns + b.host.stats.writeTurns - wt0}`);
     const s1 = ncs.map((nc) => nc.stats());
     const msgs = s1.reduce((s, x, i) => s + x.outMsgs - (s0[i]?.outMsgs ?? 0), 0);
     const bytes = s1.reduce((s, x, i) => s + x.outBytes - (s0[i]?.outBytes ?? 0), 0);
     const exchanges = name === 'follower' || name === 'leader' ? t1.requests + t1.publishes - t0.requests - t0.publishes : reads;
-    return { name, exchanges, reads, cpuUs: cpu * 1000, serverUs: (n1 - n0) * 1000, wallMs, msgs, bytes };
+    return { name, exchanges, reads, cpuUs: cpu * 1000, serverUs: (n1 - n0) * 1000, userUs: (u1 - u0) * 1000, wallMs, msgs, bytes };
   }
 
   // Warm-up, and the payload size of the raw anchors: the follower phase's mean frame.
@@ -153,12 +161,12 @@ async function main(): Promise<void> {
   const per = (p: string, f: (r: PhaseResult) => number): number => median(results.filter((r) => r.name === p).map(f));
   const bareUs = per('bare', (r) => r.cpuUs / r.exchanges);
   console.log(`\n### Raft exchange vs raw NATS request-reply (concurrency ${CONCURRENCY}, ${GROUPS} groups, payload ${rawSize} B, ${ROUNDS} rounds of ${PHASE_S} s, medians)\n`);
-  console.log('| phase | reads/s | reads per exchange | NATS msgs per exchange | CPU µs per exchange (this process + nats-server) | of which nats-server | CPU µs per read | / bare round trip |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| phase | reads/s | reads per exchange | NATS msgs per exchange | CPU µs per exchange (this process + nats-server) | of which nats-server | this process in user mode | CPU µs per read | / bare round trip |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const p of PHASES) {
     if (!results.some((r) => r.name === p)) continue;
     const us = per(p, (r) => r.cpuUs / r.exchanges);
-    console.log(`| ${p} | ${fmt(per(p, (r) => r.reads / (r.wallMs / 1000)), 0)} | ${fmt(per(p, (r) => r.reads / r.exchanges), 2)} | ${fmt(per(p, (r) => r.msgs / r.exchanges), 2)} | ${fmt(us, 1)} | ${fmt(per(p, (r) => r.serverUs / r.exchanges), 1)} | ${fmt(per(p, (r) => r.cpuUs / r.reads), 1)} | ${fmt(us / bareUs, 2)}× |`);
+    console.log(`| ${p} | ${fmt(per(p, (r) => r.reads / (r.wallMs / 1000)), 0)} | ${fmt(per(p, (r) => r.reads / r.exchanges), 2)} | ${fmt(per(p, (r) => r.msgs / r.exchanges), 2)} | ${fmt(us, 1)} | ${fmt(per(p, (r) => r.serverUs / r.exchanges), 1)} | ${fmt(per(p, (r) => r.userUs / r.exchanges), 1)} | ${fmt(per(p, (r) => r.cpuUs / r.reads), 1)} | ${fmt(us / bareUs, 2)}× |`);
   }
 
   inbox.close();
@@ -170,6 +178,12 @@ async function main(): Promise<void> {
   }
   await server.stop();
   rmSync(root, { recursive: true, force: true });
+}
+
+/** User-mode CPU time of process `pid`, ms (field utime of /proc/<pid>/stat; ticks of 1/100 s). */
+function userMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return Number(fields[11]) * 10;
 }
 
 /** The cheapest request-reply nats.js allows: one reply subscription, a correlation token, no timer. */
