@@ -15,11 +15,17 @@
  * CPU is this process's plus nats-server's, from /proc/<pid>/stat, over PHASE_S seconds per phase,
  * ROUNDS rounds with the phases alternating; medians printed. An exchange is a request frame of the
  * asking node and the frame that answers it (counted from the transports' counters: requests and
- * publishes of the asking side). CONCURRENCY (8), GROUPS (8), ROUNDS (3), PHASE_S (4);
- * PHASES (follower,leader,bare,inbox) and WARM (the warm-up phase, follower) to profile one phase alone.
+ * publishes of the asking side). CONCURRENCY (a list, 1,4), GROUPS (8), ROUNDS (3), PHASE_S (4);
+ * PHASES (follower,leader,bare,inbox) and WARM (the warm-up phase, follower) to profile one phase
+ * alone; the section `exchange` of bench/RESULTS.md is written unless WRITE=0 (or without `bare`).
+ *
+ * Why two concurrencies: raw request-replies in flight together share the server's and the
+ * kernel's work (a read, a write, a wake-up carry several), while a Raft exchange between two
+ * nodes carries all the reads asked meanwhile in one frame. So an exchange is compared both with
+ * a raw round trip at the same number of loops and with one alone in flight.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInbox, type NatsConnection } from '@nats-io/transport-node';
@@ -32,9 +38,10 @@ import { ListStateMachine } from '../test/fixtures/list-state-machine.js';
 import { startTestNats } from '../test/helpers/nats.js';
 import { readFileSync } from 'node:fs';
 import { cpuMs } from './lib/proc-cpu.js';
+import { machine, today, writeSection } from './lib/report.js';
 import { fmt, median } from './lib/stats.js';
 
-const CONCURRENCY = Number(process.env['CONCURRENCY'] ?? 8);
+const CONCURRENCIES = (process.env['CONCURRENCY'] ?? '1,4').split(',').map(Number);
 const GROUPS = Number(process.env['GROUPS'] ?? 8);
 const ROUNDS = Number(process.env['ROUNDS'] ?? 3);
 const PHASE_S = Number(process.env['PHASE_S'] ?? 4);
@@ -52,6 +59,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 interface PhaseResult {
   name: string;
+  concurrency: number;
   exchanges: number;
   reads: number;
   cpuUs: number;
@@ -87,7 +95,7 @@ async function main(): Promise<void> {
     }
     await a.host.propose(g, new Uint8Array(8), { concern: 'all', timeoutMs: 5_000 });
   }
-  log(`${GROUPS} groups led by a; concurrency ${CONCURRENCY}`);
+  log(`${GROUPS} groups led by a; concurrency ${CONCURRENCIES.join(', ')}`);
 
 
   // Raw anchors: a responder connection answering with `size` bytes, and a requester.
@@ -103,7 +111,7 @@ async function main(): Promise<void> {
   const allNc = [...nodes.values()].map((n) => n.system.nc);
   const results: PhaseResult[] = [];
 
-  async function phase(name: string): Promise<PhaseResult> {
+  async function phase(name: string, concurrency: number): Promise<PhaseResult> {
     let reads = 0;
     let stop = false;
     const asker = name === 'leader' ? a : b;
@@ -118,7 +126,7 @@ async function main(): Promise<void> {
     const w0 = performance.now();
     const payload = new Uint8Array(rawSize);
     const loop = async (k: number): Promise<void> => {
-      for (let i = k; !stop; i += CONCURRENCY) {
+      for (let i = k; !stop; i += concurrency) {
         const g = groups[i % GROUPS] as string;
         if (name === 'follower') await b.host.followerReadIndex(g, { mode: 'strong', timeoutMs: 5_000 });
         else if (name === 'leader') await a.host.readBarrier(g, { mode: 'strong', timeoutMs: 5_000 });
@@ -127,7 +135,7 @@ async function main(): Promise<void> {
         reads++;
       }
     };
-    const loops = Array.from({ length: CONCURRENCY }, (_, k) => loop(k));
+    const loops = Array.from({ length: concurrency }, (_, k) => loop(k));
     await sleep(PHASE_S * 1000);
     stop = true;
     await Promise.all(loops);
@@ -141,33 +149,46 @@ async function main(): Promise<void> {
     const msgs = s1.reduce((s, x, i) => s + x.outMsgs - (s0[i]?.outMsgs ?? 0), 0);
     const bytes = s1.reduce((s, x, i) => s + x.outBytes - (s0[i]?.outBytes ?? 0), 0);
     const exchanges = name === 'follower' || name === 'leader' ? t1.requests + t1.publishes - t0.requests - t0.publishes : reads;
-    return { name, exchanges, reads, cpuUs: cpu * 1000, serverUs: (n1 - n0) * 1000, userUs: (u1 - u0) * 1000, wallMs, msgs, bytes };
+    return { name, concurrency, exchanges, reads, cpuUs: cpu * 1000, serverUs: (n1 - n0) * 1000, userUs: (u1 - u0) * 1000, wallMs, msgs, bytes };
   }
 
-  // Warm-up, and the payload size of the raw anchors: the follower phase's mean frame.
-  const warm = await phase(process.env['WARM'] ?? 'follower');
+  // Warm-up, and the payload size of the raw anchors: the follower phase's mean frame at the
+  // highest concurrency (the anchors at every concurrency use it).
+  const top = Math.max(...CONCURRENCIES);
+  const warm = await phase(process.env['WARM'] ?? 'follower', top);
   if (warm.name === 'follower') rawSize = Math.max(1, Math.round(warm.bytes / Math.max(1, warm.msgs)));
-  if (PHASES.includes('bare')) await phase('bare');
+  if (PHASES.includes('bare')) await phase('bare', top);
   log(`raw payload ${rawSize} bytes (the follower phase's mean frame)`);
   for (let r = 0; r < ROUNDS; r++) {
-    const order = r % 2 === 0 ? PHASES : [...PHASES].reverse();
-    for (const p of order) {
-      const res = await phase(p);
-      results.push(res);
-      log(`round ${r + 1} ${p}: ${fmt(res.reads / (res.wallMs / 1000), 0)} reads/s, ${fmt(res.reads / res.exchanges, 2)} reads/exchange, ${fmt(res.cpuUs / res.exchanges, 1)} µs CPU/exchange, ${fmt(res.msgs / res.exchanges, 2)} msgs/exchange`);
+    for (const c of CONCURRENCIES) {
+      const order = r % 2 === 0 ? PHASES : [...PHASES].reverse();
+      for (const p of order) {
+        const res = await phase(p, c);
+        results.push(res);
+        log(`round ${r + 1} c ${c} ${p}: ${fmt(res.reads / (res.wallMs / 1000), 0)} reads/s, ${fmt(res.reads / res.exchanges, 2)} reads/exchange, ${fmt(res.cpuUs / res.exchanges, 1)} µs CPU/exchange, ${fmt(res.msgs / res.exchanges, 2)} msgs/exchange`);
+      }
     }
   }
 
-  const per = (p: string, f: (r: PhaseResult) => number): number => median(results.filter((r) => r.name === p).map(f));
-  const bareUs = per('bare', (r) => r.cpuUs / r.exchanges);
-  console.log(`\n### Raft exchange vs raw NATS request-reply (concurrency ${CONCURRENCY}, ${GROUPS} groups, payload ${rawSize} B, ${ROUNDS} rounds of ${PHASE_S} s, medians)\n`);
-  console.log('| phase | reads/s | reads per exchange | NATS msgs per exchange | CPU µs per exchange (this process + nats-server) | of which nats-server | this process in user mode | CPU µs per read | / bare round trip |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const p of PHASES) {
-    if (!results.some((r) => r.name === p)) continue;
-    const us = per(p, (r) => r.cpuUs / r.exchanges);
-    console.log(`| ${p} | ${fmt(per(p, (r) => r.reads / (r.wallMs / 1000)), 0)} | ${fmt(per(p, (r) => r.reads / r.exchanges), 2)} | ${fmt(per(p, (r) => r.msgs / r.exchanges), 2)} | ${fmt(us, 1)} | ${fmt(per(p, (r) => r.serverUs / r.exchanges), 1)} | ${fmt(per(p, (r) => r.userUs / r.exchanges), 1)} | ${fmt(per(p, (r) => r.cpuUs / r.reads), 1)} | ${fmt(us / bareUs, 2)}× |`);
+  const per = (c: number, p: string, f: (r: PhaseResult) => number): number => median(results.filter((r) => r.name === p && r.concurrency === c).map(f));
+  const lone = CONCURRENCIES.includes(1) && PHASES.includes('bare') ? per(1, 'bare', (r) => r.cpuUs / r.exchanges) : Number.NaN;
+  const lines = [
+    `Run ${today()} on ${machine()}; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}. Three RaftHosts in one process on a real nats-server, ${GROUPS} groups of three voters led by node a; closed loops of \`strong\` reads at each concurrency; raw anchors with payload ${rawSize} B (the Raft frames' mean), ${ROUNDS} rounds of ${PHASE_S} s per phase, phases alternating, medians. CPU: this process and nats-server, from /proc.`,
+    '',
+    '| concurrency | phase | reads/s | reads per exchange | NATS msgs per exchange | CPU µs per exchange | of which nats-server | this process, user mode | CPU µs per read | / bare, same concurrency | / bare, one in flight |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const c of CONCURRENCIES) {
+    const bareUs = PHASES.includes('bare') ? per(c, 'bare', (r) => r.cpuUs / r.exchanges) : Number.NaN;
+    for (const p of PHASES) {
+      const us = per(c, p, (r) => r.cpuUs / r.exchanges);
+      lines.push(`| ${c} | ${p} | ${fmt(per(c, p, (r) => r.reads / (r.wallMs / 1000)), 0)} | ${fmt(per(c, p, (r) => r.reads / r.exchanges), 2)} | ${fmt(per(c, p, (r) => r.msgs / r.exchanges), 2)} | ${fmt(us, 1)} | ${fmt(per(c, p, (r) => r.serverUs / r.exchanges), 1)} | ${fmt(per(c, p, (r) => r.userUs / r.exchanges), 1)} | ${fmt(per(c, p, (r) => r.cpuUs / r.reads), 1)} | ${fmt(us / bareUs, 2)}× | ${fmt(us / lone, 2)}× |`);
+    }
   }
+  lines.push('', '`follower`: node b asks a for read indexes (RaftHost.followerReadIndex); `leader`: node a confirms its own reads with a heartbeat round (RaftHost.readBarrier); an exchange is the asking node\'s frame and the answer to it. `bare`: publish with a reply subject under one wildcard subscription, a token per request, nothing else (the floor); `inbox`: Shoal\'s InboxRequester (a timer and a promise per request).');
+  const body = `## A read-confirming Raft exchange against raw NATS request-reply (\`npm run bench:exchange\`)\n\n${lines.join('\n')}`;
+  console.log(`\n${body}`);
+  if (process.env['WRITE'] !== '0' && PHASES.includes('bare')) writeSection('exchange', body);
 
   inbox.close();
   for (const s of [responder, requester]) await s.shutdown();
