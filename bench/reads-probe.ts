@@ -9,7 +9,8 @@
  *
  * A/B in one run: VARIANTS="a:;b:SHOAL_RAFT_READ_PIPELINE=0" starts one cluster per variant
  * (name, then `;`-separated node environment after the colon; `,` separates variables) and
- * alternates them phase by phase, the idle one quiesced. N (default 20000), ROUNDS (6), PHASE_S
+ * alternates them phase by phase, the idle one quiesced. `CLI=<dir>` among a variant's variables runs
+ * the nodes of the build in that dist directory instead (main's, say: an A/B of two builds in one run). N (default 20000), ROUNDS (6), PHASE_S
  * (6), CLIENTS (32), EF (10).
  */
 import { request } from 'node:http';
@@ -131,7 +132,10 @@ async function main(): Promise<void> {
     const ports = [1, 2, 3].map((i) => BASE_PORT + k * 4 + i);
     const nodeEnv = Object.fromEntries(ports.map((p, i) => [`n${i + 1}`, { SHOAL_METRICS_PORT: String(p) }]));
     const prof = process.env['PROF_DIR'];
-    const cluster = await TestCluster.start({ nodes: 3, env: spec.env, nodeEnv, ...(prof ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${prof}/${spec.name}`] } : {}) });
+    // `CLI=<dist dir>` in a variant runs that build's nodes (an A/B against another build's dist in one run).
+    const { CLI: dist, ...env } = spec.env;
+    const cli = dist ? `${dist}/src/cli/main.js` : undefined;
+    const cluster = await TestCluster.start({ nodes: 3, env, nodeEnv, ...(cli ? { cli } : {}), ...(prof ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${prof}/${spec.name}`] } : {}) });
     const client = await cluster.client({ encoding: 'cbor', timeoutMs: 30_000 });
     await client.createCollection({ name: 'fm', dim, metric: 'l2', shards: 2, replicas: 3, hnsw: { m: 16, efConstruction: 100, ef: 64 } });
     const coll = client.collection('fm');

@@ -40,7 +40,21 @@ export function quorum(voters: readonly NodeId[]): number {
 
 /** The largest value that a quorum of voters has reached (the commit rule's "majority match"). */
 export function quorumValue(voters: readonly NodeId[], valueOf: (n: NodeId) => number): number {
-  if (voters.length === 0) return 0;
-  const vals = voters.map(valueOf).sort((a, b) => b - a);
-  return vals[quorum(voters) - 1] as number;
+  const n = voters.length;
+  if (n === 0) return 0;
+  // Called on every acknowledgement a leader steps: sorted in place in a scratch array
+  // (insertion sort, descending; groups have a handful of voters), nothing allocated.
+  if (scratch.length < n) scratch = new Float64Array(Math.max(n, 2 * scratch.length));
+  for (let i = 0; i < n; i++) {
+    const v = valueOf(voters[i] as NodeId);
+    let j = i;
+    while (j > 0 && (scratch[j - 1] as number) < v) {
+      scratch[j] = scratch[j - 1] as number;
+      j--;
+    }
+    scratch[j] = v;
+  }
+  return scratch[quorum(voters) - 1] as number;
 }
+
+let scratch = new Float64Array(16);

@@ -4,8 +4,14 @@
  * the batch and answers the request once the turn that stepped it is flushed, with whatever its
  * groups have for the sender by then (append acknowledgements, votes). A timeout or "no
  * responders" is reported as the peer being unreachable for those groups, never thrown.
+ *
+ * Requests go out with a reply subject under one long-lived inbox subscription of the transport's
+ * own, a token per request, and no timer or promise of their own: one sweep every quarter of the
+ * request timeout fails those past their deadline (so a lost reply is reported after 1 to 1.25
+ * timeouts). A request is the hot path of a `strong` read (issue 21, item 5: bench:exchange).
  */
-import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { performance } from 'node:perf_hooks';
+import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { decodeCbor, encodeCbor } from '../runtime/codec.js';
 import type { InboxRequester } from '../runtime/inbox-requester.js';
 import type { Logger } from '../runtime/logger.js';
@@ -19,6 +25,14 @@ interface NatsWaiting extends Waiting {
   msg: Msg;
 }
 
+/** A request of ours waiting for its reply. */
+interface Outstanding {
+  peer: string;
+  msgs: [string, Message][];
+  /** clock ms (performance.now) past which it is failed. */
+  deadline: number;
+}
+
 const EMPTY = new Uint8Array(0);
 
 export class NatsRaftTransport extends BatchingTransport<NatsWaiting> {
@@ -26,6 +40,12 @@ export class NatsRaftTransport extends BatchingTransport<NatsWaiting> {
   private handlers: TransportHandlers | undefined;
   private stopped = false;
   readonly maxPayload: number;
+  /** Our requests' replies: `<inbox>.<token>`. */
+  private readonly inbox = `${createInbox()}.`;
+  private replySub: Subscription | undefined;
+  private readonly outstanding = new Map<string, Outstanding>();
+  private nextToken = 0;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -46,12 +66,27 @@ export class NatsRaftTransport extends BatchingTransport<NatsWaiting> {
         if (!err) this.receive(msg);
       },
     });
+    this.replySub = this.nc.subscribe(`${this.inbox}*`, {
+      callback: (err, msg) => {
+        if (!err) this.onReply(msg);
+      },
+    });
+    this.sweeper = setInterval(() => this.sweep(performance.now()), Math.max(10, this.requestTimeoutMs / 4));
+    this.sweeper.unref?.();
   }
 
   stop(): void {
     for (const w of this.takeWaiting()) (w as NatsWaiting).msg.respond(EMPTY);
     this.stopped = true;
     this.sub?.unsubscribe();
+    this.replySub?.unsubscribe();
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.outstanding.clear();
+  }
+
+  /** Requests still waiting for their reply. */
+  get pending(): number {
+    return this.outstanding.size;
   }
 
   async sendChunk(peer: string, chunk: SnapshotChunk, timeoutMs: number): Promise<boolean> {
@@ -61,20 +96,46 @@ export class NatsRaftTransport extends BatchingTransport<NatsWaiting> {
 
   protected request(peer: string, msgs: [string, Message][], trace?: string): void {
     const batch: RaftBatch = { k: 'batch', from: this.node, msgs };
-    const opts = trace === undefined ? { timeout: this.requestTimeoutMs } : { timeout: this.requestTimeoutMs, headers: traceHeaders(trace) };
-    this.requests.request(this.subjects.internal('raft', peer), encodeCbor(batch), opts).then(
-      (res) => {
-        if (this.stopped) return;
-        const later = res.data.length > 0 && this.receiveReply(peer, res.data, res.headers);
-        this.exchangeEnded(peer, later);
-      },
-      () => {
-        if (this.stopped) return;
-        this.stats.unreachable++;
-        this.handlers?.onUnreachable(peer, [...new Set(msgs.map((x) => x[0]))]);
-        this.exchangeEnded(peer, false);
-      },
-    );
+    const token = (this.nextToken++).toString(36);
+    const reply = this.inbox + token;
+    this.outstanding.set(token, { peer, msgs, deadline: performance.now() + this.requestTimeoutMs });
+    try {
+      this.nc.publish(this.subjects.internal('raft', peer), encodeCbor(batch), trace === undefined ? { reply } : { reply, headers: traceHeaders(trace) });
+    } catch {
+      // The connection is closed or draining: as unreachable as a peer that does not answer.
+      this.outstanding.delete(token);
+      queueMicrotask(() => this.failed(peer, msgs));
+    }
+  }
+
+  /** The reply to one of our requests: the peer's messages for us, or empty (delivery only), or the server's "no responders". */
+  private onReply(msg: Msg): void {
+    const token = msg.subject.slice(this.inbox.length);
+    const o = this.outstanding.get(token);
+    if (!o || this.stopped) return;
+    this.outstanding.delete(token);
+    if (msg.data.length === 0 && msg.headers?.code === 503) {
+      this.failed(o.peer, o.msgs);
+      return;
+    }
+    const later = msg.data.length > 0 && this.receiveReply(o.peer, msg.data, msg.headers);
+    this.exchangeEnded(o.peer, later);
+  }
+
+  /** Fails the requests past their deadline. */
+  private sweep(now: number): void {
+    for (const [token, o] of this.outstanding) {
+      if (o.deadline > now) continue;
+      this.outstanding.delete(token);
+      this.failed(o.peer, o.msgs);
+    }
+  }
+
+  private failed(peer: string, msgs: [string, Message][]): void {
+    if (this.stopped) return;
+    this.stats.unreachable++;
+    this.handlers?.onUnreachable(peer, [...new Set(msgs.map((x) => x[0]))]);
+    this.exchangeEnded(peer, false);
   }
 
   /**

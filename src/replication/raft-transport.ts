@@ -177,6 +177,7 @@ export abstract class BatchingTransport<W extends Waiting> implements RaftTransp
   }
 
   flush(now: number, answer: readonly Waiting[] = []): void {
+    if (this.out.size === 0 && answer.length === 0) return;
     const carrier = new Map<string, W>();
     for (const w of answer as readonly W[]) {
       const prev = carrier.get(w.peer);

@@ -234,6 +234,9 @@ export class TurnPipeline {
     if (!st || st.first !== first) this.sizes.set(g, (st = { first, cum: [] }));
     const cum = st.cum;
     for (let i = first + cum.length; i <= limit; i++) cum.push((cum[cum.length - 1] ?? 0) + (log.entry(i)?.data.byteLength ?? 0));
+    // Nothing to cut while all of the log up to `limit` holds less than compactBytes (a
+    // follower's need below only lowers the limit): the common case, without asking the core.
+    if ((cum[limit - first] as number) < this.deps.compactBytes) return first - 1;
     // A leader keeps what its followers still need (RaftNode.followersNeed: a lagging follower's
     // match, the index of a snapshot being sent), unless that is more than HOLD_FACTOR times
     // compactBytes: then a follower that far behind gets a snapshot, as one long gone would.

@@ -30,6 +30,8 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Flags for the node processes' Node.js (e.g. `--cpu-prof`). */
   nodeArgs?: string[];
+  /** The node CLI to run (default this build's src/cli/main.js): another build's, for an A/B in one run. */
+  cli?: string;
   /** Environment of single nodes, by id, on top of `env`. */
   nodeEnv?: Record<string, Record<string, string>>;
   /**
@@ -60,13 +62,14 @@ export class TestCluster {
     private readonly nodeArgs: string[],
     private readonly release: ((node: TestNode) => void) | undefined,
     private readonly clientSecurity: NatsSecurity | undefined,
+    private readonly cli: string = CLI,
   ) {}
 
   static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
     // a paused node is dropped by the server within ~3 s (its subscriptions with it)
     const nats = await startTestNats({ pingIntervalSec: 1, pingMax: 2, ...opts.nats });
     const root = mkdtempSync(join(tmpdir(), 'shoal-cluster-'));
-    const c = new TestCluster(nats, root, opts.prefix ?? 'shoal', opts.env ?? {}, opts.nodeArgs ?? [], opts.release, opts.clientSecurity);
+    const c = new TestCluster(nats, root, opts.prefix ?? 'shoal', opts.env ?? {}, opts.nodeArgs ?? [], opts.release, opts.clientSecurity, opts.cli ?? CLI);
     const n = opts.nodes ?? 3;
     for (let i = 1; i <= n; i++) {
       const id = `n${i}`;
@@ -98,7 +101,7 @@ export class TestCluster {
     const node = this.nodes.get(id);
     if (!node) throw new Error(`no node ${id}`);
     if (node.proc && node.proc.exitCode === null && node.proc.signalCode === null) throw new Error(`node ${id} is running`);
-    const { proc, ready } = spawnNode(id, [process.execPath, ...this.nodeArgs, CLI, 'node', '--id', id, '--nats', this.nats.url, '--data', node.dataDir, '--prefix', this.prefix], { ...this.env, ...(node.env ?? {}) }, node.log);
+    const { proc, ready } = spawnNode(id, [process.execPath, ...this.nodeArgs, this.cli, 'node', '--id', id, '--nats', this.nats.url, '--data', node.dataDir, '--prefix', this.prefix], { ...this.env, ...(node.env ?? {}) }, node.log);
     node.proc = proc;
     await ready;
   }
