@@ -13,6 +13,7 @@ import { entryIntact, makeEntry } from '../../src/raft/entry.js';
 import { bootstrapInit, RaftNode } from '../../src/raft/raft-node.js';
 import type { LogIndex, NodeId, Term } from '../../src/raft/types.js';
 import { CorruptDataError } from '../../src/runtime/errors.js';
+import { ChangeOutbox, type ChangeRecord } from '../../src/storage/change-outbox.js';
 import { encodeEntryValue, LmdbRaftLogStore } from '../../src/storage/lmdb-raft-log-store.js';
 import { DB_NAMES, openNodeEnv, type NodeEnv } from '../../src/storage/node-env.js';
 import { PIECE_BYTES } from '../../src/storage/pieces.js';
@@ -196,6 +197,39 @@ describe('storage pieces', () => {
     await env.transaction(() => meta.truncateJournal('g', 7));
     assert.deepEqual(meta.journalIndexes('g', 0), [8]);
     assert.deepEqual(Array.from(r.getKeys({ start: ['g', 'journal', 0], end: ['g', 'journal', 8] })), []);
+    await env.close();
+  });
+
+  it('storage pieces - change-stream outbox records: pieces joined, counted and pruned as one record each, damaged ones named', async () => {
+    const path = join(root, 'outbox');
+    const env = openNodeEnv({ path });
+    const outbox = new ChangeOutbox(env);
+    const record = (n: number, seed: number): Extract<ChangeRecord, { op: 'upsert' }> => ({ op: 'upsert', time: seed, points: Array.from({ length: n }, (_, k) => ({ id: `p${k}`, vector: new Float32Array(bytes(784 * 4, seed * 1000 + k).buffer) })) });
+    await env.transaction(() => {
+      outbox.put('g', 3, record(100, 3));
+      outbox.put('g', 4, { op: 'delete', time: 4, ids: ['x'] });
+      outbox.put('g', 5, record(20, 5));
+    });
+    await rawMeta(env).put(['g', 'changes', 6], encodeSealed(record(10, 6))); // written whole, before pieces
+    assert.ok(Array.from(rawMeta(env).getKeys({ start: ['g', 'changes', 3], end: ['g', 'changes', 4] })).length > 70, 'a 300 KB record is pieces');
+    assert.equal(outbox.count('g'), 4, 'one per record, not per piece');
+    const read = outbox.read('g', 0, 10);
+    assert.deepEqual(read.map(([i]) => i), [3, 4, 5, 6]);
+    const first = read[0]?.[1] as Extract<ChangeRecord, { op: 'upsert' }>;
+    assert.deepEqual(first.points[99]?.vector, record(100, 3).points[99]?.vector);
+    assert.deepEqual(outbox.read('g', 3, 10).map(([i]) => i), [4, 5, 6], 'after 3: none of its pieces');
+    const raws = Array.from(outbox.raw('g', 0));
+    await env.transaction(() => outbox.putRaw('g', 7, raws[0]?.[1] as Buffer));
+    assert.equal((outbox.read('g', 6, 1)[0]?.[1] as Extract<ChangeRecord, { op: 'upsert' }>).points.length, 100, 'a snapshot\'s raw record is stored and read back');
+    const p = Buffer.from(rawMeta(env).get(['g', 'changes', 5, 2]) as Buffer);
+    p[7] = (p[7] as number) ^ 0x04;
+    await rawMeta(env).put(['g', 'changes', 5, 2], p);
+    assert.throws(() => outbox.read('g', 4, 1), (err: unknown) => err instanceof CorruptDataError && /change-stream outbox record 5 of g .* is damaged: its CRC-32/.test(err.message));
+    let pruned = 0;
+    await env.transaction(() => (pruned = outbox.prune('g', 5)));
+    assert.equal(pruned, 3, 'records 3, 4, 5');
+    assert.equal(outbox.count('g'), 2);
+    assert.deepEqual(Array.from(rawMeta(env).getKeys({ start: ['g', 'changes', 0], end: ['g', 'changes', 6] })), []);
     await env.close();
   });
 });
