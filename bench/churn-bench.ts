@@ -101,7 +101,7 @@ function mib(b: number): string {
 
 function table(rows: Row[]): string {
   const base = rows[0] as Row;
-  const head = '| round | count | recall@10 | RssAnon MiB | × load | data dir MiB | × load | data.mdb | points | raft-log (entries) | shard-meta (entries) | dedup | free pages | checkpoints | other | round s |';
+  const head = '| round | count | recall@10 | RssAnon MiB | × load | data dir MiB | × load | data.mdb | points | raft-log (records) | shard-meta (records) | dedup | free pages | checkpoints | other | round s |';
   const sep = '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const lines = rows.map((r) => {
     const l = r.d.lmdb;
@@ -181,7 +181,7 @@ ${POINTS} seeded clustered points of ${DIM} dims (L2, M=16, efConstruction 100, 
 of them (a quarter upserted again under their ids, a quarter deleted and as many new ids upserted; batches of ${BATCH}, ${IN_FLIGHT} in
 flight). After each: \`count\` (strong), recall@10 of ${QUERIES} \`strong\` searches against brute force over the live points,
 RssAnon of the node, its data directory on disk (du), and what the directory holds: LMDB's data file, the pages of its
-named databases (entries in brackets), the free pages below the file's high-water mark, the index checkpoint files
+named databases (records in brackets: a value longer than a page is one record per page), the free pages below the file's high-water mark, the index checkpoint files
 (directories in brackets), the rest. Sizes in MiB.
 
 ${table(rows)}

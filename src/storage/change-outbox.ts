@@ -6,11 +6,14 @@
  *
  * Records are sealed with a CRC-32 (store-codec.ts): a damaged one is a CorruptDataError. The
  * group's records are removed with the rest of its `shard-meta` records (ShardMetaStore.clear).
+ * A record longer than one page (an upsert's vectors) is stored as pieces
+ * `[group, 'changes', logIndex, piece]` (pieces.ts); records written whole before read as they are.
  */
 import type { Database, Transaction } from 'lmdb';
 import { CorruptDataError } from '../runtime/errors.js';
 import { DB_NAMES, dataFileOf, type NodeEnv } from './node-env.js';
 import { decodeSealed, encodeSealed } from './store-codec.js';
+import { joinPieces, putPiecedSync } from './pieces.js';
 
 /** A point as an upsert stored it (the record's content is the same on every replica). */
 export interface ChangePoint {
@@ -40,20 +43,21 @@ export class ChangeOutbox {
 
   /** Inside a write transaction. */
   put(group: string, index: number, record: ChangeRecord): void {
-    this.db.putSync([group, 'changes', index], encodeSealed(record));
+    putPiecedSync(this.db, [group, 'changes', index], encodeSealed(record));
   }
 
   /** Inside a write transaction: a record as a snapshot carries it (already sealed; checked first). */
   putRaw(group: string, index: number, value: Uint8Array): void {
     this.open(group, index, value);
-    this.db.putSync([group, 'changes', index], Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    putPiecedSync(this.db, [group, 'changes', index], value);
   }
 
   /** Inside a write transaction: drops the records up to and including `upTo` (published). Returns how many. */
   prune(group: string, upTo: number): number {
-    const keys = Array.from(this.db.getKeys({ start: [group, 'changes', 0], end: [group, 'changes', upTo], inclusiveEnd: true }));
+    // up to the last piece of record `upTo`: the end is the base after it (log indexes are integers)
+    const keys = Array.from(this.db.getKeys({ start: [group, 'changes', 0], end: [group, 'changes', Math.floor(upTo) + 1] }));
     for (const key of keys) this.db.removeSync(key);
-    return keys.length;
+    return keys.filter(isFirstRecord).length;
   }
 
   /** At most `limit` records with `after < index`, in index order, decoded. */
@@ -68,13 +72,15 @@ export class ChangeOutbox {
 
   /** Records with `after < index`, in index order, still encoded. */
   *raw(group: string, after: number, transaction?: Transaction): Iterable<[number, Buffer]> {
-    const range = { start: [group, 'changes', after], end: [group, 'changes', Number.MAX_SAFE_INTEGER], exclusiveStart: true };
-    for (const { key, value } of this.db.getRange({ ...range, ...(transaction ? { transaction } : {}) })) yield [key[2] as number, value];
+    const range = { start: [group, 'changes', Math.floor(after) + 1], end: [group, 'changes', Number.MAX_SAFE_INTEGER] };
+    for (const { base, value } of joinPieces(this.db.getRange({ ...range, ...(transaction ? { transaction } : {}) }), 3)) yield [base[2] as number, value];
   }
 
   /** How many records the group holds (not yet published and pruned). */
   count(group: string): number {
-    return this.db.getKeysCount({ start: [group, 'changes', 0], end: [group, 'changes', Number.MAX_SAFE_INTEGER] });
+    let n = 0;
+    for (const key of this.db.getKeys({ start: [group, 'changes', 0], end: [group, 'changes', Number.MAX_SAFE_INTEGER] })) if (isFirstRecord(key)) n++;
+    return n;
   }
 
   private open(group: string, index: number, bytes: Uint8Array): ChangeRecord {
@@ -84,4 +90,9 @@ export class ChangeOutbox {
       throw new CorruptDataError(this.file, `change-stream outbox record ${index} of ${group} in ${this.file} is damaged: ${(err as Error).message}`, { cause: err });
     }
   }
+}
+
+/** A record's first key: the whole record, or its piece 0. */
+function isFirstRecord(key: Key): boolean {
+  return key.length === 3 || key[3] === 0;
 }

@@ -4,9 +4,15 @@
  * `raft-state` and the snapshot point in `raft-snapshot`, keyed by group. lmdb-js puts every
  * write queued in one event-loop turn into one transaction, so all groups' writes of a turn
  * commit together and one flush makes them durable.
+ *
+ * An entry longer than one page (an upsert batch: 300-800 KB) is stored as pieces
+ * `[group, index, piece]` of one page each (pieces.ts), so that it never needs a run of
+ * contiguous free pages; the entry's CRC covers the joined value. Entries written whole (before
+ * pieces, or short) read as they are.
  */
 import type { Database } from 'lmdb';
 import { DB_NAMES, type NodeEnv } from './node-env.js';
+import { joinPieces, pieceCount, pieceKeys, piecesOf, type Key } from './pieces.js';
 import { ENTRY_TYPE_CODES } from '../raft/entry.js';
 import type { ConfState, Entry, EntryType, HardState, LogIndex, NodeId, SnapshotMeta, Term } from '../raft/types.js';
 import type { PersistedRaftState, RaftLogStore, RaftWrites } from './raft-log-store.js';
@@ -55,14 +61,16 @@ interface StoredSnapshot {
 const MAX_INDEX = Number.MAX_SAFE_INTEGER;
 
 export class LmdbRaftLogStore implements RaftLogStore {
-  private readonly log: Database<Uint8Array, [string, number]>;
+  private readonly log: Database<Buffer, Key>;
   private readonly hard: Database<StoredHardState, string>;
   private readonly snaps: Database<StoredSnapshot, string>;
   /** Stored first and last index per group, to delete ranges without reading them. */
   private readonly bounds = new Map<string, { first: number; last: number }>();
+  /** Per group, the pieces of each stored entry (0: one record), to delete them without reading. */
+  private readonly pieces = new Map<string, Map<number, number>>();
 
   constructor(private readonly env: NodeEnv) {
-    this.log = env.openDB<Uint8Array, [string, number]>(DB_NAMES.raftLog, { encoding: 'binary' });
+    this.log = env.openDB<Buffer, Key>(DB_NAMES.raftLog, { encoding: 'binary' });
     this.hard = env.openDB<StoredHardState, string>(DB_NAMES.raftState, {});
     this.snaps = env.openDB<StoredSnapshot, string>(DB_NAMES.raftSnapshot, {});
   }
@@ -79,8 +87,11 @@ export class LmdbRaftLogStore implements RaftLogStore {
       ? { index: sn.index as LogIndex, term: sn.term as Term, conf: { voters: sn.voters as NodeId[], learners: sn.learners as NodeId[] } }
       : { index: 0 as LogIndex, term: 0 as Term, conf: { voters: [], learners: [] } };
     const entries: Entry[] = [];
-    for (const { key, value } of this.log.getRange({ start: [group, snapshot.index + 1], end: [group, MAX_INDEX] })) {
-      entries.push(decodeEntryValue(key[1], value));
+    const pieces = this.piecesOf(group);
+    for (const { base, value, pieces: n } of joinPieces(this.log.getRange({ start: [group, snapshot.index + 1], end: [group, MAX_INDEX] }), 2)) {
+      const index = base[1] as number;
+      entries.push(decodeEntryValue(index, value));
+      pieces.set(index, n);
     }
     const first = entries[0]?.index ?? snapshot.index + 1;
     this.bounds.set(group, { first, last: snapshot.index + entries.length });
@@ -94,7 +105,7 @@ export class LmdbRaftLogStore implements RaftLogStore {
   init(group: string, state: PersistedRaftState): void {
     this.putHard(group, state.hardState);
     this.putSnap(group, state.snapshot);
-    for (const e of state.entries) void this.log.put([group, e.index], encodeEntryValue(e));
+    for (const e of state.entries) this.putEntry(group, e);
     const last = state.entries[state.entries.length - 1]?.index ?? state.snapshot.index;
     this.bounds.set(group, { first: state.snapshot.index + 1, last });
   }
@@ -113,7 +124,7 @@ export class LmdbRaftLogStore implements RaftLogStore {
     }
     const first = w.entries[0];
     if (first) {
-      for (const e of w.entries) void this.log.put([group, e.index], encodeEntryValue(e));
+      for (const e of w.entries) this.putEntry(group, e);
       const newLast = (w.entries[w.entries.length - 1] as Entry).index;
       this.deleteRange(group, newLast + 1, b.last);
       b.last = newLast;
@@ -137,6 +148,7 @@ export class LmdbRaftLogStore implements RaftLogStore {
     void this.hard.remove(group);
     void this.snaps.remove(group);
     this.bounds.delete(group);
+    this.pieces.delete(group);
   }
 
   flushed(): Promise<void> {
@@ -146,8 +158,33 @@ export class LmdbRaftLogStore implements RaftLogStore {
     });
   }
 
+  private piecesOf(group: string): Map<number, number> {
+    let m = this.pieces.get(group);
+    if (!m) this.pieces.set(group, (m = new Map()));
+    return m;
+  }
+
+  /** Queues the entry's records in place of any entry stored at its index (whose pieces go first: writes apply in order). */
+  private putEntry(group: string, e: Entry): void {
+    const value = encodeEntryValue(e);
+    const pieces = this.piecesOf(group);
+    const old = pieces.get(e.index);
+    if (old !== undefined && old !== pieceCount(value.length)) this.deleteEntry(group, e.index, old);
+    for (const [key, bytes] of piecesOf([group, e.index], value)) void this.log.put(key, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    pieces.set(e.index, pieceCount(value.length));
+  }
+
+  private deleteEntry(group: string, index: number, pieces: number): void {
+    for (const key of pieceKeys([group, index], pieces)) void this.log.remove(key);
+  }
+
   private deleteRange(group: string, from: number, to: number): void {
-    for (let i = from; i <= to; i++) void this.log.remove([group, i]);
+    const pieces = this.piecesOf(group);
+    for (let i = from; i <= to; i++) {
+      // an index this store never saw stored is removed as one record (what every entry was before pieces)
+      this.deleteEntry(group, i, pieces.get(i) ?? 0);
+      pieces.delete(i);
+    }
   }
 
   private putHard(group: string, hs: HardState): void {

@@ -7,12 +7,16 @@
  *
  * Writes are synchronous and run inside an `env.transaction()` callback. The meta record and the
  * journal are sealed with a CRC-32 (store-codec.ts, encodeSealed): a damaged one is a
- * CorruptDataError naming the LMDB file and the record, never a wrong index.
+ * CorruptDataError naming the LMDB file and the record, never a wrong index. A journal entry
+ * longer than one page is stored as pieces `[group, 'journal', logIndex, piece]` (pieces.ts), so
+ * that it never needs a run of contiguous free pages; entries written whole (before pieces) read
+ * as they are.
  */
 import type { Database, Transaction } from 'lmdb';
 import { DB_NAMES, dataFileOf, type NodeEnv } from './node-env.js';
 import { CorruptDataError } from '../runtime/errors.js';
 import { decodeSealed, encodeSealed, groupEnd } from './store-codec.js';
+import { getPieced, joinPieces, putPiecedSync } from './pieces.js';
 
 /** The index changes one log entry made: upserts (after last-wins) then deletes of ids that existed. */
 export interface JournalEntry {
@@ -70,30 +74,32 @@ export class ShardMetaStore<M> {
 
   /** Inside a write transaction. */
   putJournal(group: string, index: number, entry: JournalEntry): void {
-    this.db.putSync([group, 'journal', index], encodeSealed(entry));
+    putPiecedSync(this.db, [group, 'journal', index], encodeSealed(entry));
   }
 
   /** Inside a write transaction. Writes an already-encoded journal entry (a snapshot's). */
   putJournalRaw(group: string, index: number, value: Uint8Array): void {
-    this.db.putSync([group, 'journal', index], Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    putPiecedSync(this.db, [group, 'journal', index], value);
   }
 
-  /** Journal entries with `after < index`, in index order, still encoded. */
+  /** Journal entries with `after < index` (log indexes are integers), in index order, still encoded (pieces joined). */
   *journalRaw(group: string, after: number, transaction?: Transaction): Iterable<[number, Buffer]> {
-    const range = { start: [group, 'journal', after], end: [group, 'journal', Number.MAX_SAFE_INTEGER], exclusiveStart: true };
-    for (const { key, value } of this.db.getRange({ ...range, ...(transaction ? { transaction } : {}) })) {
-      yield [key[2] as number, value];
+    const range = { start: [group, 'journal', Math.floor(after) + 1], end: [group, 'journal', Number.MAX_SAFE_INTEGER] };
+    for (const { base, value } of joinPieces(this.db.getRange({ ...range, ...(transaction ? { transaction } : {}) }), 3)) {
+      yield [base[2] as number, value];
     }
   }
 
   /** Log indexes of the journal entries with `after < index`, ascending. */
   journalIndexes(group: string, after: number): number[] {
-    const range = { start: [group, 'journal', after], end: [group, 'journal', Number.MAX_SAFE_INTEGER], exclusiveStart: true };
-    return Array.from(this.db.getKeys(range), (key) => key[2] as number);
+    const range = { start: [group, 'journal', Math.floor(after) + 1], end: [group, 'journal', Number.MAX_SAFE_INTEGER] };
+    const out: number[] = [];
+    for (const key of this.db.getKeys(range)) if (out[out.length - 1] !== key[2]) out.push(key[2] as number);
+    return out;
   }
 
   getJournal(group: string, index: number): JournalEntry | undefined {
-    const bytes = this.db.get([group, 'journal', index]);
+    const bytes = getPieced(this.db, [group, 'journal', index]);
     return bytes === undefined ? undefined : this.open<JournalEntry>(group, `index journal entry ${index}`, bytes);
   }
 
@@ -115,7 +121,8 @@ export class ShardMetaStore<M> {
 
   /** Inside a write transaction: drops journal entries up to and including `upTo`. */
   truncateJournal(group: string, upTo: number): void {
-    for (const key of Array.from(this.db.getKeys({ start: [group, 'journal', 0], end: [group, 'journal', upTo], inclusiveEnd: true }))) this.db.removeSync(key);
+    // up to the last piece of entry `upTo`: the end is the base after it (log indexes are integers)
+    for (const key of Array.from(this.db.getKeys({ start: [group, 'journal', 0], end: [group, 'journal', Math.floor(upTo) + 1] }))) this.db.removeSync(key);
   }
 
   /** Inside a write transaction: removes every record of the group. */
