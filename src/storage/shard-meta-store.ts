@@ -25,7 +25,7 @@ export interface JournalEntry {
   /** Ids hidden from searches after the upserts and deletes (a reshard's imports, or what moved away), then ids shown again. */
   hide?: string[];
   unhide?: string[];
-  /** The group's points after the entry (absent in entries written before issue 21): what the checkpoint rule reads on replay (shard-state-machine.ts). */
+  /** The group's points after the entry (absent in entries written before issue 21): what the checkpoint rule reads on replay (src/shard/index-checkpoints.ts). */
   count?: number;
 }
 
