@@ -13,7 +13,7 @@ import type { Database, Transaction } from 'lmdb';
 import { CorruptDataError } from '../runtime/errors.js';
 import { DB_NAMES, dataFileOf, type NodeEnv } from './node-env.js';
 import { decodeSealed, encodeSealed } from './store-codec.js';
-import { joinPieces, putPiecedSync } from './pieces.js';
+import { afterRange, isFirstRecord, joinPieces, putPiecedSync, throughRange } from './pieces.js';
 
 /** A point as an upsert stored it (the record's content is the same on every replica). */
 export interface ChangePoint {
@@ -54,10 +54,9 @@ export class ChangeOutbox {
 
   /** Inside a write transaction: drops the records up to and including `upTo` (published). Returns how many. */
   prune(group: string, upTo: number): number {
-    // up to the last piece of record `upTo`: the end is the base after it (log indexes are integers)
-    const keys = Array.from(this.db.getKeys({ start: [group, 'changes', 0], end: [group, 'changes', Math.floor(upTo) + 1] }));
+    const keys = Array.from(this.db.getKeys(throughRange([group, 'changes'], upTo)));
     for (const key of keys) this.db.removeSync(key);
-    return keys.filter(isFirstRecord).length;
+    return keys.filter((key) => isFirstRecord(key, 3)).length;
   }
 
   /** At most `limit` records with `after < index`, in index order, decoded. */
@@ -72,14 +71,14 @@ export class ChangeOutbox {
 
   /** Records with `after < index`, in index order, still encoded. */
   *raw(group: string, after: number, transaction?: Transaction): Iterable<[number, Buffer]> {
-    const range = { start: [group, 'changes', Math.floor(after) + 1], end: [group, 'changes', Number.MAX_SAFE_INTEGER] };
+    const range = afterRange([group, 'changes'], after);
     for (const { base, value } of joinPieces(this.db.getRange({ ...range, ...(transaction ? { transaction } : {}) }), 3)) yield [base[2] as number, value];
   }
 
   /** How many records the group holds (not yet published and pruned). */
   count(group: string): number {
     let n = 0;
-    for (const key of this.db.getKeys({ start: [group, 'changes', 0], end: [group, 'changes', Number.MAX_SAFE_INTEGER] })) if (isFirstRecord(key)) n++;
+    for (const key of this.db.getKeys(afterRange([group, 'changes'], -1))) if (isFirstRecord(key, 3)) n++;
     return n;
   }
 
@@ -90,9 +89,4 @@ export class ChangeOutbox {
       throw new CorruptDataError(this.file, `change-stream outbox record ${index} of ${group} in ${this.file} is damaged: ${(err as Error).message}`, { cause: err });
     }
   }
-}
-
-/** A record's first key: the whole record, or its piece 0. */
-function isFirstRecord(key: Key): boolean {
-  return key.length === 3 || key[3] === 0;
 }

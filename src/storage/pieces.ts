@@ -48,6 +48,24 @@ export function valueRange(base: Key): { start: Key; end: Key; inclusiveEnd: tru
   return { start: base, end: [...base, Number.MAX_SAFE_INTEGER], inclusiveEnd: true };
 }
 
+/**
+ * For stores keyed `[...prefix, logIndex]`: the records of the values with `after < index`
+ * (log indexes are integers, so the range starts at the next base and takes its pieces along).
+ */
+export function afterRange(prefix: Key, after: number): { start: Key; end: Key } {
+  return { start: [...prefix, Math.floor(after) + 1], end: [...prefix, Number.MAX_SAFE_INTEGER] };
+}
+
+/** For stores keyed `[...prefix, logIndex]`: the records of the values with `index <= upTo`, up to the last piece of `upTo`. */
+export function throughRange(prefix: Key, upTo: number): { start: Key; end: Key } {
+  return { start: [...prefix, 0], end: [...prefix, Math.floor(upTo) + 1] };
+}
+
+/** Whether `key` is a value's first record (the whole value, or its piece 0) in a store whose bases have `baseLength` elements: to count values by their keys. */
+export function isFirstRecord(key: Key, baseLength: number): boolean {
+  return key.length === baseLength || key[baseLength] === 0;
+}
+
 function sameBase(key: Key, base: Key): boolean {
   for (let i = 0; i < base.length; i++) if (key[i] !== base[i]) return false;
   return true;

@@ -16,7 +16,7 @@ import type { Database, Transaction } from 'lmdb';
 import { DB_NAMES, dataFileOf, type NodeEnv } from './node-env.js';
 import { CorruptDataError } from '../runtime/errors.js';
 import { decodeSealed, encodeSealed, groupEnd } from './store-codec.js';
-import { getPieced, joinPieces, putPiecedSync } from './pieces.js';
+import { afterRange, getPieced, joinPieces, putPiecedSync, throughRange } from './pieces.js';
 
 /** The index changes one log entry made: upserts (after last-wins) then deletes of ids that existed. */
 export interface JournalEntry {
@@ -84,7 +84,7 @@ export class ShardMetaStore<M> {
 
   /** Journal entries with `after < index` (log indexes are integers), in index order, still encoded (pieces joined). */
   *journalRaw(group: string, after: number, transaction?: Transaction): Iterable<[number, Buffer]> {
-    const range = { start: [group, 'journal', Math.floor(after) + 1], end: [group, 'journal', Number.MAX_SAFE_INTEGER] };
+    const range = afterRange([group, 'journal'], after);
     for (const { base, value } of joinPieces(this.db.getRange({ ...range, ...(transaction ? { transaction } : {}) }), 3)) {
       yield [base[2] as number, value];
     }
@@ -92,9 +92,8 @@ export class ShardMetaStore<M> {
 
   /** Log indexes of the journal entries with `after < index`, ascending. */
   journalIndexes(group: string, after: number): number[] {
-    const range = { start: [group, 'journal', Math.floor(after) + 1], end: [group, 'journal', Number.MAX_SAFE_INTEGER] };
     const out: number[] = [];
-    for (const key of this.db.getKeys(range)) if (out[out.length - 1] !== key[2]) out.push(key[2] as number);
+    for (const key of this.db.getKeys(afterRange([group, 'journal'], after))) if (out[out.length - 1] !== key[2]) out.push(key[2] as number);
     return out;
   }
 
@@ -121,8 +120,7 @@ export class ShardMetaStore<M> {
 
   /** Inside a write transaction: drops journal entries up to and including `upTo`. */
   truncateJournal(group: string, upTo: number): void {
-    // up to the last piece of entry `upTo`: the end is the base after it (log indexes are integers)
-    for (const key of Array.from(this.db.getKeys({ start: [group, 'journal', 0], end: [group, 'journal', Math.floor(upTo) + 1] }))) this.db.removeSync(key);
+    for (const key of Array.from(this.db.getKeys(throughRange([group, 'journal'], upTo)))) this.db.removeSync(key);
   }
 
   /** Inside a write transaction: removes every record of the group. */
