@@ -3,7 +3,7 @@
  * Point-in-time restore): writes acknowledged before `until` that still wait in their shards'
  * outboxes make the restore fail UNAVAILABLE naming the shard, rather than return a collection
  * missing them; once JetStream takes messages again the same restore waits for the publishers and
- * holds them; writes waiting after `until` do not hold a restore up. JetStream is made to refuse
+ * holds them; writes waiting after `until` do not hold a restore up; a dropped source is NOT_FOUND. JetStream is made to refuse
  * the publishes for real: the stream's `max_msgs` set to what it holds, with `discard: new`.
  */
 import assert from 'node:assert/strict';
@@ -128,4 +128,11 @@ it('point-in-time restore - writes before until still in an outbox fail it UNAVA
   assert.equal(await client.collection('held3').count({ consistency: 'strong' }), want.length);
   console.log(`failed after ${waited} ms (timeoutMs 12000): ${err.message}\nrestore with only later writes waiting: ${Date.now() - t1} ms`);
   await resumePublishing();
+
+  // the collection dropped since (its stream with it): with until, NOT_FOUND before anything is created
+  assert.equal(await client.dropCollection('held'), true);
+  const gone = await failure(backups.restore('hb', { as: 'held4', until: until.toISOString() }));
+  assert.equal(gone.code, 'NOT_FOUND', gone.message);
+  assert.match(gone.message, /collection 'held' that backup 'hb' was made of was dropped.*restore without until/);
+  assert.equal((await client.listCollections()).some((c) => c.name === 'held4'), false);
 });
