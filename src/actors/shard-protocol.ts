@@ -135,7 +135,24 @@ export type ShardRequest =
   /** To the leader, from a router: write the shard's image to the backups object store as `object` (backup-requests.ts). */
   | { type: 'backup'; object: string; timeoutMs: number }
   /** To the leader of a collection being restored: propose the `restore` entry of `object`, answered once every voter applied it. */
-  | { type: 'restore'; object: string; timeoutMs: number };
+  | { type: 'restore'; object: string; timeoutMs: number }
+  /**
+   * To the leader, from a router about to read the change stream for a point-in-time restore:
+   * what the shard's change-stream outbox still holds, after a read barrier (so every write the
+   * shard acknowledged is applied, and in it if not yet published). Answered with {@link OutboxHead}.
+   */
+  | { type: 'outbox'; timeoutMs: number };
+
+/**
+ * A shard's change-stream outbox on its leader: `waiting` records not yet published to the stream
+ * (or published and not yet pruned), and the oldest of them (`time` as in its change message), or
+ * null when the outbox is empty.
+ */
+export interface OutboxHead {
+  node: string;
+  waiting: number;
+  oldest: { index: number; time: string } | null;
+}
 
 export type MembershipChange = { addLearner: string } | { promote: string } | { remove: string };
 

@@ -25,7 +25,9 @@ restore creates the collection (the backup's settings; --as: another name) and l
 image on every replica; it serves once every shard is loaded. Progress: the points of the shards
 loaded so far, of the backup's total. --until (a collection with a change stream, restored under
 a new name with --as while the original's stream exists): also replays the writes the stream holds
-after each shard's backup index up to that time (point-in-time restore).
+after each shard's backup index up to that time (point-in-time restore). It first waits (up to 30 s)
+for the original's shards to publish writes at or before that time still waiting in their outboxes;
+if JetStream does not accept them it fails UNAVAILABLE naming the shard: fix JetStream, then retry.
 Both wait up to --timeout (default 600000 ms). See docs/backups.md.
 
 ${CONNECTION_USAGE}`;

@@ -164,6 +164,12 @@ export class ShardStateMachine {
     return this.failures.watch(() => this.ctx.outbox.read(this.opts.group, after, limit));
   }
 
+  /** How many change-stream outbox records wait (not yet pruned), and the oldest one's index and `time`. */
+  outboxHead(): { count: number; oldest: { index: number; time: number } | null } {
+    this.checkUsable();
+    return this.failures.watch(() => this.ctx.outbox.head(this.opts.group));
+  }
+
   /** Change-stream outbox records not yet pruned. */
   outboxSize(): number {
     return this.closed ? 0 : this.ctx.outbox.count(this.opts.group);

@@ -75,6 +75,20 @@ export class ChangeOutbox {
     for (const { base, value } of joinPieces(this.db.getRange({ ...range, ...(transaction ? { transaction } : {}) }), 3)) yield [base[2] as number, value];
   }
 
+  /**
+   * What the group's outbox holds (records not yet published and pruned): how many, and the
+   * first, which is the oldest (records are in index order, and their `time` never decreases
+   * within a shard). A point-in-time restore asks the leader this (docs/backups.md).
+   */
+  head(group: string): { count: number; oldest: { index: number; time: number } | null } {
+    let oldest: { index: number; time: number } | null = null;
+    for (const [index, value] of this.raw(group, -1)) {
+      oldest = { index, time: this.open(group, index, value).time };
+      break;
+    }
+    return { count: oldest === null ? 0 : this.count(group), oldest };
+  }
+
   /** How many records the group holds (not yet published and pruned). */
   count(group: string): number {
     let n = 0;

@@ -55,6 +55,7 @@ describe('change outbox', () => {
     assert.deepEqual(plain(sm.changes(0, 100)), EXPECTED);
     assert.deepEqual(plain(sm.changes(2, 1)), [EXPECTED[1]], 'read after an index, limited');
     assert.equal(sm.outboxSize(), 3);
+    assert.deepEqual(sm.outboxHead(), { count: 3, oldest: { index: 2, time: T0 + 10 } });
     assert.ok(told >= 1, 'the publisher is told of applies');
     // reopened: the records are on disk
     await sm.close();
@@ -73,11 +74,13 @@ describe('change outbox', () => {
     await sm.apply(entries());
     await sm.apply([{ index: 9, command: { type: 'changes-published', upTo: 4, at: T0 + 70 } }]);
     assert.deepEqual(plain(sm.changes(0, 100)), [EXPECTED[2]]);
+    assert.deepEqual(sm.outboxHead(), { count: 1, oldest: { index: 8, time: T0 + 60 } }, 'what a point-in-time restore asks: the oldest waiting record is the first left');
     assert.equal(sm.appliedIndex, 9);
     // a prune is not a write: it leaves no record of its own
     await sm.apply([{ index: 10, command: { type: 'changes-published', upTo: 10, at: T0 + 80 } }]);
     assert.deepEqual(sm.changes(0, 100), []);
     assert.equal(sm.outboxSize(), 0);
+    assert.deepEqual(sm.outboxHead(), { count: 0, oldest: null });
     await sm.close();
   });
 

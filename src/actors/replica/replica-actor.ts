@@ -55,6 +55,8 @@ export interface ShardStore {
   /** {@link search}, with what the shard's index chose (absent: `explain` is not answered). */
   searchExplained?(q: { vector: Float32Array; k: number; ef?: number; filter?: unknown; withVector: boolean; withMetadata: boolean }): Promise<{ hits: Hit[]; explain: ShardPlan }>;
   get(ids: readonly string[], opts: { withVector: boolean; withMetadata: boolean }): Promise<{ id: string; vector?: Float32Array; metadata?: Record<string, unknown> }[]>;
+  /** The change-stream outbox: how many records wait, and the oldest one's index and `time` (ms). */
+  outboxHead?(): { count: number; oldest: { index: number; time: number } | null };
   /** The state machine's image at its applied index (backups: backup-requests.ts). */
   snapshot?(opts: { ownCheckpoint: boolean }): Promise<{ appliedIndex: number; chunks: AsyncIterable<Uint8Array>; points: number }>;
 }

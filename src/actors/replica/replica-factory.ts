@@ -356,6 +356,7 @@ export function createReplicaFactory(deps: ReplicaFactoryDeps): NodeReplicaFacto
         searchExplained: (q) => own.sm.searchExplained({ ...q, filter: q.filter as Filter | undefined }) as Promise<{ hits: Hit[]; explain: ShardPlan }>,
         get: (ids, opts) => own.sm.get(ids, opts),
         snapshot: (opts) => own.sm.snapshot(opts),
+        outboxHead: () => own.sm.outboxHead(),
       };
       const group_: ReplicatedGroup = {
         propose: (data, opts) => deps.raft.propose(group, data, opts),

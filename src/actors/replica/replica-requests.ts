@@ -13,7 +13,7 @@ import { encodeCommand, type LoggedCommand } from '../../shard/mod.js';
 import { PullRefused, type PullAnswer } from '../../shard/reshard-import.js';
 import { writeKey } from './writes-in-flight.js';
 import type { ReplicaConfig, ReplicaState, ShardStore } from './replica-actor.js';
-import { leaderSubject, type ReadIndexResult, type ReshardStatus, type ShardRequest, type ShardStatus, type WriteResult } from '../shard-protocol.js';
+import { leaderSubject, type OutboxHead, type ReadIndexResult, type ReshardStatus, type ShardRequest, type ShardStatus, type WriteResult } from '../shard-protocol.js';
 
 /** Margin kept from a request's deadline for the answer's trip back. */
 const ANSWER_MARGIN_MS = 5;
@@ -79,6 +79,14 @@ export async function handle(cfg: ReplicaConfig, state: ReplicaState, req: Shard
     case 'restore':
       if (!(state.role.role === 'leader' && state.role.ready)) throw new NotLeaderError(`shard ${cfg.collection}/${cfg.shard}: node ${cfg.node} does not lead`);
       return restoreShard(cfg, group, req.object, Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS));
+    case 'outbox': {
+      if (!(state.role.role === 'leader' && state.role.ready)) throw new NotLeaderError(`shard ${cfg.collection}/${cfg.shard}: node ${cfg.node} does not lead`);
+      // every write this shard acknowledged is applied here, so in the outbox unless published
+      await group.readBarrier({ mode: 'strong', timeoutMs: Math.max(1, req.timeoutMs - ANSWER_MARGIN_MS) });
+      if (!store.outboxHead) throw new UnavailableError(`shard ${cfg.collection}/${cfg.shard} on ${cfg.node} cannot read its change-stream outbox`);
+      const head = store.outboxHead();
+      return { node: cfg.node, waiting: head.count, oldest: head.oldest && { index: head.oldest.index, time: new Date(head.oldest.time).toISOString() } } satisfies OutboxHead;
+    }
     case 'reshardStatus':
       // The coordinator asks the leader this every quarter second while a reshard copies: an
       // importer that should run here and does not (whatever stopped it) starts again.

@@ -7,7 +7,8 @@
  * backed-up collection's own messages count (a collection of the same name dropped and created
  * again has another uid; a reshard after the backup gives new groups new prefixes). Replayed writes
  * carry the request id `pitr/<source uid>/<shard>/<index>`, so a write the restore retries is
- * applied once.
+ * applied once. Before the stream is read, the source's outboxes are checked to hold no write up to
+ * `until` that the stream does not have yet (point-in-time-outboxes.ts).
  */
 import * as f from '../../api/fields.js';
 import type { BackupManifest } from '../../cluster/backup-store.js';

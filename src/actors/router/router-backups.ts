@@ -13,6 +13,7 @@ import { leaderSubject, replicaActorName, type ShardStatus } from '../shard-prot
 import type { AdminRouter, AdminRouterDeps } from './router-admin.js';
 import { callShard } from './shard-client.js';
 import { changesToReplay, parseUntil, replayChanges, untilRefusal } from './point-in-time.js';
+import { awaitSourceOutboxes, liveSourceShards } from './point-in-time-outboxes.js';
 import { changeIdPrefix } from '../replica/change-publisher.js';
 import { groupOf } from '../../cluster/shard-map.js';
 
@@ -131,6 +132,7 @@ export class BackupsRouter {
     const m = checkManifest(name, raw2);
     const refused = until === undefined ? null : untilRefusal(m, until);
     if (refused) throw new InvalidArgumentError(refused);
+    if (until !== undefined) await this.sourceOf(m);
     const target = as ?? m.collection;
     if (await this.deps.meta.getCollection(target)) throw new AlreadyExistsError(`collection '${target}' already exists; restore under another name with "as"`);
     const record = await this.deps.admin.createRecord({ ...m.spec, name: target }, deadline, { restoring: { backup: name, startedAt: new Date().toISOString() } });
@@ -144,6 +146,9 @@ export class BackupsRouter {
       );
       if (until !== undefined) {
         if (!this.deps.changeStreams) throw new UnavailableError('this node reads no change streams');
+        // the stream must hold every source write up to `until` before it is read
+        const source = await this.sourceOf(m);
+        await awaitSourceOutboxes(this.deps, source, liveSourceShards(source, m), until, deadline);
         const changes = await changesToReplay(this.deps.changeStreams, m, until);
         await replayChanges(this.deps, record.uid, m.uid as string, changes, deadline);
       }
@@ -156,6 +161,19 @@ export class BackupsRouter {
     }
     const fresh = await this.deps.collections.refresh(target);
     return { collection: await this.deps.admin.describeRecord(fresh?.record ?? record, deadline) };
+  }
+
+  /**
+   * The live collection a point-in-time restore's backup was made of: its change stream and its
+   * shards' outboxes hold the writes to replay. Dropped (or dropped and created again: another uid),
+   * its stream went with it: NOT_FOUND.
+   */
+  private async sourceOf(m: BackupManifest): Promise<CollectionRecord> {
+    const c = await this.deps.collections.refresh(m.collection);
+    if (!c || c.record.uid !== m.uid) {
+      throw new NotFoundError(`collection '${m.collection}' that backup '${m.name}' was made of was dropped${c ? ' (the one of that name now is another collection)' : ''}, and its change stream with it: nothing to replay up to until; restore without until`);
+    }
+    return c.record;
   }
 
   /**
