@@ -15,7 +15,8 @@
  *
  * N (points, default 60000), QUERIES (default 1000), EFS (the ef ladder, default
  * "10,12,16,24,32,64,128"), SEARCH_S (seconds per concurrency phase, default 10) and ROUNDS
- * (turns of the 32-client phases, default 3) tune the run.
+ * (turns of the 32-client phases, default 3) tune the run; NODE_ARGS adds Node flags to the node
+ * processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them).
  */
 import { performance } from 'node:perf_hooks';
 import hnswlib from 'hnswlib-node';
@@ -32,6 +33,7 @@ const QUERIES = Number(process.env['QUERIES'] ?? 1_000);
 const EFS = (process.env['EFS'] ?? '10,12,16,24,32,64,128').split(',').map(Number);
 const SEARCH_S = Number(process.env['SEARCH_S'] ?? 10);
 const ROUNDS = Number(process.env['ROUNDS'] ?? 3);
+const NODE_ARGS = (process.env['NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const K = 10;
 const M = 16;
 const EF_CONSTRUCTION = 200;
@@ -92,7 +94,7 @@ async function main(): Promise<void> {
   log(`raw: ${fmt(rawInsertRate, 0)} inserts/s; ${rawByEf.map((r) => `ef ${r.ef}: recall ${r.recall.toFixed(4)} ${fmt(r.qps, 0)} QPS`).join('; ')}`);
 
   // ---- the cluster ----
-  const cluster = await TestCluster.start({ nodes: 3 });
+  const cluster = await TestCluster.start({ nodes: 3, nodeArgs: NODE_ARGS });
   try {
     const client = await cluster.client({ encoding: 'cbor', timeoutMs: 30_000 });
     await client.createCollection({ name: 'fmnist', dim, metric: 'l2', shards: 2, replicas: 3, hnsw: { m: M, efConstruction: EF_CONSTRUCTION, ef: 64 } });
