@@ -19,6 +19,7 @@ import { portFree, DEFAULT_DEV_NATS_PORT } from './nats-command.js';
 import { makeDevCertificates, type DevCertificates } from './dev-certs.js';
 import { NATS_SECURITY_ENV, natsSecurityFrom } from './nats-security.js';
 import { LineSplitter, formatLogLine } from './log-format.js';
+import { NODE_PROCESS_FLAGS } from './node-flags.js';
 
 export const DEFAULT_DEV_NODES = 3;
 export const DEFAULT_DEV_DATA = './.shoal';
@@ -109,7 +110,7 @@ nodes write them, one JSON object per line (docs/operations.md, Logs).`,
       const id = `n${i}`;
       const child = spawn(
         process.execPath,
-        [CLI_MAIN, 'node', '--id', id, '--nats', nats.url, '--data', join(dataDir, id), '--prefix', prefix, ...nodeFlags(i)],
+        [...NODE_PROCESS_FLAGS, CLI_MAIN, 'node', '--id', id, '--nats', nats.url, '--data', join(dataDir, id), '--prefix', prefix, ...nodeFlags(i)],
         // stdin is a pipe the node watches: if this process dies, even by SIGKILL, the pipe
         // closes and the node stops instead of lingering.
         { stdio: ['pipe', 'ignore', 'pipe'], env: { ...withoutNatsSecurity(process.env), SHOAL_LOG_LEVEL: logLevel, SHOAL_EXIT_ON_STDIN_EOF: '1', ...nodeEnv } },

@@ -27,6 +27,7 @@ import { NATS_SECURITY_OPTIONS, NATS_SECURITY_USAGE, describeSecurity, natsSecur
 import { EXIT_FLUSH_FAILED } from './exit-codes.js';
 import { setupTelemetry } from './telemetry.js';
 import { shoalVersion } from './version.js';
+import { missingNodeFlags } from './node-flags.js';
 import { imagesOf, lazyBackupStore } from '../cluster/backup-store.js';
 
 export const DEFAULT_INDEX_WORKERS = 1;
@@ -170,6 +171,8 @@ export const nodeCommand: Command = {
       storageBytes: () => dirBytes(join(data, 'lmdb')),
     });
     const metricsServer = metricsPort !== undefined ? await serveMetrics(metrics, metricsPort, { ready: async () => ({ ...(await node.readiness.check()) }) }) : undefined;
+    const missing = missingNodeFlags(process.execArgv);
+    if (missing.length > 0) system.log.info('node started without the Node.js flags it runs best with: bulk loads spend more CPU collecting garbage (docs/deploy.md, Node.js flags)', { missing: missing.join(' ') });
     system.log.info('node ready', { nats: natsUrl, natsSecurity: describeSecurity(security), data, prefix, metricsPort: metricsServer?.port, minFreeDiskBytes, maxMemoryBytes, maxPendingRequests, ...settings });
     process.stdout.write(`ready ${id}\n`);
 

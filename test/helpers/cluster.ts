@@ -11,6 +11,7 @@ import { ShoalClient, type ClientOptions } from '../../src/client/client.js';
 import type { NatsServer, NatsServerOptions } from '../../src/runtime/nats-server.js';
 import type { NatsSecurity } from '../../src/runtime/nats-security.js';
 import { startTestNats } from './nats.js';
+import { NODE_PROCESS_FLAGS } from '../../src/cli/node-flags.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 
@@ -101,7 +102,7 @@ export class TestCluster {
     const node = this.nodes.get(id);
     if (!node) throw new Error(`no node ${id}`);
     if (node.proc && node.proc.exitCode === null && node.proc.signalCode === null) throw new Error(`node ${id} is running`);
-    const { proc, ready } = spawnNode(id, [process.execPath, ...this.nodeArgs, this.cli, 'node', '--id', id, '--nats', this.nats.url, '--data', node.dataDir, '--prefix', this.prefix], { ...this.env, ...(node.env ?? {}) }, node.log);
+    const { proc, ready } = spawnNode(id, [process.execPath, ...NODE_PROCESS_FLAGS, ...this.nodeArgs, this.cli, 'node', '--id', id, '--nats', this.nats.url, '--data', node.dataDir, '--prefix', this.prefix], { ...this.env, ...(node.env ?? {}) }, node.log);
     node.proc = proc;
     await ready;
   }

@@ -33,6 +33,7 @@ import { NATS_CONNECTION_DEFAULTS } from '../../src/runtime/actor-system.js';
 import type { NatsServer } from '../../src/runtime/nats-server.js';
 import { leaderOf, spawnNode, waitFor } from './cluster.js';
 import { startTestNats } from './nats.js';
+import { NODE_PROCESS_FLAGS } from '../../src/cli/node-flags.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 
@@ -246,7 +247,7 @@ export class NetnsCluster {
 
   private async startNode(h: NetnsHost): Promise<void> {
     // `ip netns exec` execs the command: the child's pid is the node's, and signals reach it.
-    const command = ['ip', 'netns', 'exec', h.ns, process.execPath, CLI, 'node', '--id', h.nodeId, '--nats', `nats://${h.ip}:${NETNS_CLIENT_PORT}`, '--data', h.dataDir, '--prefix', this.prefix];
+    const command = ['ip', 'netns', 'exec', h.ns, process.execPath, ...NODE_PROCESS_FLAGS, CLI, 'node', '--id', h.nodeId, '--nats', `nats://${h.ip}:${NETNS_CLIENT_PORT}`, '--data', h.dataDir, '--prefix', this.prefix];
     const { proc, ready } = spawnNode(h.nodeId, command, { SHOAL_KV_REPLICAS: '3', ...this.env }, h.log);
     h.proc = proc;
     await ready;

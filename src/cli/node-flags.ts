@@ -1,0 +1,22 @@
+/**
+ * The Node.js flags a `shoal node` process runs with (docs/deploy.md, "Node.js flags"). `shoal
+ * dev`, the test clusters and the systemd unit pass them, and the `shoal` command's own shebang
+ * carries them; a node started without them says so in its log and runs, only slower.
+ *
+ * `--initial-old-space-size=64`: with V8's default, a node's main thread, whose heap holds only
+ * ~20 MB of live objects, kept its old-generation limit so close above them that the ArrayBuffers
+ * a bulk load churns through (a 784 KB batch is decoded, logged, applied and forwarded several
+ * times) started a full mark-compact about once per 250-point batch: ~65 per node for 20,000
+ * Fashion-MNIST points. With a 64 MiB starting limit it is ~5-9, and the nodes' CPU outside the
+ * index falls by about a quarter (bench/RESULTS.md, "Ingest: where the CPU goes"). The cost: the
+ * main thread's heap may grow to ~64 MiB before it is collected. V8 reads the flag when it sets
+ * its heap up, so it cannot be set from inside the process (v8.setFlagsFromString has no effect).
+ */
+export const NODE_PROCESS_FLAGS: readonly string[] = ['--initial-old-space-size=64'];
+
+/** The flags of {@link NODE_PROCESS_FLAGS} that `execArgv` (this process's Node.js flags) lacks, by name. */
+export function missingNodeFlags(execArgv: readonly string[]): string[] {
+  const name = (flag: string): string => flag.split('=')[0]?.replace(/_/g, '-') ?? flag;
+  const given = new Set(execArgv.map(name));
+  return NODE_PROCESS_FLAGS.filter((f) => !given.has(name(f)));
+}
