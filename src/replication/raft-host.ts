@@ -6,18 +6,17 @@
  * and runs a turn over them ({@link TurnPipeline}, raft-turns.ts: one transaction for all their
  * writes; nothing that promises durability leaves before that transaction is flushed).
  *
- * Idle groups quiesce (their leader stops heartbeating once every replica is caught up); the
- * host keeps one liveness ping per peer node instead, and wakes a quiesced follower whose
- * leader's node has been silent for an election timeout.
+ * This file holds the host's groups (their lifecycle) and its public API; the loop that steps,
+ * ticks and runs turns is raft-host-loop.ts ({@link HostLoop}).
  */
 import * as zlib from 'node:zlib';
-import type { Clock, Timer } from '../runtime/clock.js';
+import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { InvalidArgumentError, NotFoundError, NotLeaderError, UnavailableError, describeError } from '../runtime/errors.js';
 import { useNativeCrc32 } from '../raft/crc32.js';
 import { bootstrapInit, emptyInit, RaftNode, type RaftNodeView } from '../raft/raft-node.js';
 import type { ConfChange } from '../raft/membership.js';
-import type { Message, NodeId } from '../raft/types.js';
+import type { NodeId } from '../raft/types.js';
 import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
 import type { RaftLogStore } from '../storage/raft-log-store.js';
 import { GroupReplica } from './raft-group.js';
@@ -29,11 +28,11 @@ import { askLeaderRead, requestRead, waitApplied, type ReadDeps, type ReadMode }
 import { SnapshotStreams } from './raft-snapshots.js';
 import type { GroupStatus, RoleChange, SnapshotProgress, WriteConcern } from './raft-state-machine.js';
 import { NatsRaftTransport } from './nats-raft-transport.js';
-import type { RaftTransport, SnapshotChunk, TransportStats } from './raft-transport.js';
+import type { RaftTransport, TransportStats } from './raft-transport.js';
 import { TurnPipeline, type TurnStats } from './raft-turns.js';
-import { TickCount } from './tick-count.js';
-import { activeTrace, endSpan, outsideTraces, tracingEnabled } from '../runtime/tracing.js';
-import { HostTraces, parseRaftTraceHeader } from './raft-trace.js';
+import { activeTrace, endSpan } from '../runtime/tracing.js';
+import { HostTraces } from './raft-trace.js';
+import { HostLoop } from './raft-host-loop.js';
 
 const GROUP_ID = /^[A-Za-z0-9_.-]{1,200}$/;
 /** A follower asks for its next read lease once this many ticks or fewer are left of the one it holds. */
@@ -42,20 +41,13 @@ export class RaftHost {
   readonly nodeId: string;
   readonly opts: RaftHostOptions;
   private readonly groups = new Map<string, GroupReplica>();
-  private readonly dirty = new Set<GroupReplica>();
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly store: RaftLogStore;
   private readonly transport: RaftTransport;
   private readonly snapshots: SnapshotStreams;
-  private readonly defer: (fn: () => void) => void;
   private readonly liveness: PeerLiveness;
-  private turnScheduled = false;
-  private ticker: Timer | undefined;
-  /** The cores' ticks, counted from the clock (tick-count.ts). */
-  private readonly ticksOwed: TickCount;
   private readSeq = 0;
-  private ticks = 0;
   private stopped = false;
   /** Why the host stopped itself (fail-stop), if it did. */
   private fatal: string | null = null;
@@ -66,8 +58,8 @@ export class RaftHost {
   private readonly refusedProposals = new Map<string, number>();
   /** Traced proposals and appends waiting for their turn (raft-trace.ts). */
   private readonly traces: HostTraces;
-  /** A turn, run outside any request's trace (it serves many). */
-  private readonly runTurn = (): void => this.turn();
+  /** Steps, ticks and turns (raft-host-loop.ts). */
+  private readonly loop: HostLoop;
 
   private constructor(private readonly deps: RaftHostDeps) {
     this.nodeId = deps.nodeId;
@@ -76,9 +68,7 @@ export class RaftHost {
     this.log = deps.log;
     this.store = deps.store;
     this.transport = deps.transport;
-    this.defer = deps.defer ?? ((fn) => setImmediate(fn));
     this.liveness = new PeerLiveness(this.nodeId, this.clock.now());
-    this.ticksOwed = new TickCount(this.opts.tickMs, 2 * this.opts.electionTicks + 2, this.clock.now());
     this.traces = new HostTraces(deps.nodeId);
     this.snapshots = new SnapshotStreams(this.transport, this.nodeId, this.opts.snapshotChunkBytes, this.opts.snapshotStallMs, this.log, this.clock);
     this.turns = new TurnPipeline({
@@ -92,15 +82,31 @@ export class RaftHost {
       compactBytes: this.opts.compactBytes,
       compactKeepBytes: this.opts.compactKeepBytes,
       notLeader: (g, reason, leader) => this.notLeader(g, reason, leader),
-      markDirty: (g) => this.markDirty(g),
+      markDirty: (g) => this.loop.markDirty(g),
       stopped: () => this.stopped,
       fatal: (err) => this.failStop(err),
       bugs: deps.bugs ?? {},
       traces: this.traces,
     });
+    this.loop = new HostLoop({
+      nodeId: this.nodeId,
+      opts: this.opts,
+      groups: this.groups,
+      clock: this.clock,
+      log: this.log,
+      transport: this.transport,
+      snapshots: this.snapshots,
+      liveness: this.liveness,
+      turns: this.turns,
+      traces: this.traces,
+      defer: deps.defer ?? ((fn) => setImmediate(fn)),
+      stopped: () => this.stopped,
+      writeGate: deps.writeGate,
+      transfer: (groupId, to) => this.transferNow(groupId, to),
+    });
     this.readDeps = {
       nextId: () => ++this.readSeq,
-      markDirty: (g) => this.markDirty(g),
+      markDirty: (g) => this.loop.markDirty(g),
       notLeader: (g, reason, leader) => this.notLeader(g, reason, leader),
     };
   }
@@ -131,16 +137,7 @@ export class RaftHost {
   /** A host over the given ports, started (it receives and ticks at once). */
   static open(deps: RaftHostDeps): RaftHost {
     const host = new RaftHost(deps);
-    host.transport.start({
-      onBatch: (from, msgs, traces) => host.onBatch(from, msgs, traces),
-      onChunk: (chunk) => host.onChunk(chunk),
-      onUnreachable: (peer, groups) => {
-        for (const g of groups) host.groups.get(g)?.core.reportUnreachable(peer as NodeId);
-      },
-    });
-    if (host.opts.publishAnswers) host.transport.publishAnswers();
-    if (host.opts.readPipeline) host.transport.pipelineReads(host.opts.heartbeatTicks * host.opts.tickMs, () => host.flushReleased());
-    host.scheduleTick();
+    host.loop.start();
     return host;
   }
 
@@ -176,10 +173,10 @@ export class RaftHost {
       },
       { ...state, applied: o.stateMachine.appliedIndex },
     );
-    const g = new GroupReplica(groupId, core, o.stateMachine, this.clock, () => this.markDirty(g), (m, f) => this.log.warn(m, f));
+    const g = new GroupReplica(groupId, core, o.stateMachine, this.clock, () => this.loop.markDirty(g), (m, f) => this.log.warn(m, f));
     g.persistedHard = state.hardState;
     this.groups.set(groupId, g);
-    this.markDirty(g);
+    this.loop.markDirty(g);
   }
 
   /** Stops this node's replica of `groupId` and deletes its Raft state (not the state machine's). */
@@ -189,7 +186,7 @@ export class RaftHost {
       g.stopped = true;
       g.failAll(new UnavailableError(`group ${groupId} was removed from node ${this.nodeId}`));
       this.groups.delete(groupId);
-      this.dirty.delete(g);
+      this.loop.forget(g);
     }
     this.store.removeGroup(groupId);
     await this.store.flushed();
@@ -229,7 +226,7 @@ export class RaftHost {
       g.stopped = true;
       g.failAll(new UnavailableError(`group ${groupId} on node ${this.nodeId} is being rebuilt from its peers`));
       this.groups.delete(groupId);
-      this.dirty.delete(g);
+      this.loop.forget(g);
     }
     const state = this.store.load(groupId);
     this.store.removeGroup(groupId);
@@ -270,7 +267,7 @@ export class RaftHost {
     }
     const res = g.core.propose([data]);
     if (!res.ok) return Promise.reject(this.notLeader(g, res.reason, res.leader));
-    this.markDirty(g);
+    this.loop.markDirty(g);
     const done = g.waiters.proposal(res.index, res.term, o.concern, o.timeoutMs);
     const parent = activeTrace();
     if (parent !== undefined) {
@@ -292,7 +289,7 @@ export class RaftHost {
   readBarrier(groupId: string, o: { mode: ReadMode; timeoutMs: number }): Promise<void> {
     return settle(() => {
       checkTimeout(o.timeoutMs);
-      this.catchUp();
+      this.loop.catchUp();
       return requestRead(this.serving(groupId), o, false, this.readDeps).then(() => undefined);
     });
   }
@@ -307,7 +304,7 @@ export class RaftHost {
   readIndex(groupId: string, o: { mode: ReadMode; timeoutMs: number; forPeer?: string }): Promise<{ index: number; term: number }> {
     return settle(() => {
       checkTimeout(o.timeoutMs);
-      this.catchUp();
+      this.loop.catchUp();
       const g = this.serving(groupId);
       // The term the index is taken in: a follower serving the read checks it is still in it (RaftNode.readIndex).
       const term = g.core.term;
@@ -327,7 +324,7 @@ export class RaftHost {
   followerReadIndex(groupId: string, o: { mode: ReadMode; timeoutMs: number }): Promise<{ index: number; term: number }> {
     return settle(() => {
       checkTimeout(o.timeoutMs);
-      this.catchUp();
+      this.loop.catchUp();
       const g = this.serving(groupId);
       const term = g.core.term;
       return askLeaderRead(g, o, this.readDeps).then((index) => ({ index, term }));
@@ -347,12 +344,12 @@ export class RaftHost {
    */
   leaseRead(groupId: string, timeoutMs: number): Promise<number> | undefined {
     checkTimeout(timeoutMs);
-    this.catchUp();
+    this.loop.catchUp();
     const g = this.serving(groupId);
     const lease = g.core.followerLease();
     if (lease === undefined || lease.ticksLeft <= LEASE_RENEW_TICKS) {
       g.core.requestLease();
-      this.markDirty(g);
+      this.loop.markDirty(g);
     }
     if (lease === undefined) return undefined;
     return waitApplied(g, lease.index, timeoutMs, this.readDeps).then(() => lease.index);
@@ -391,7 +388,7 @@ export class RaftHost {
     if (target === this.nodeId) return Promise.resolve();
     const res = g.core.transferLeadership(target as NodeId);
     if (!res.ok) return Promise.reject(res.reason === 'invalid' ? new InvalidArgumentError(`transfer to ${target}: ${res.detail ?? res.reason}`) : this.notLeader(g, res.reason, res.leader));
-    this.markDirty(g);
+    this.loop.markDirty(g);
     const ms = this.opts.electionTicks * this.opts.tickMs * 4;
     return g.waiters.transfer(ms, `leadership transfer of group ${groupId} to ${target}`);
   }
@@ -414,7 +411,7 @@ export class RaftHost {
       if (res.reason === 'confPending') return Promise.reject(new UnavailableError(`group ${groupId}: ${res.detail ?? 'a change is pending'}; retry`));
       return Promise.reject(this.notLeader(g, res.reason, res.leader));
     }
-    this.markDirty(g);
+    this.loop.markDirty(g);
     return g.waiters.conf(res.index, this.opts.electionTicks * this.opts.tickMs * 20);
   }
 
@@ -501,7 +498,7 @@ export class RaftHost {
   /** Stops at once, writing nothing more: every waiting caller fails with `err`. */
   private halt(err: Error): void {
     this.stopped = true;
-    this.ticker?.cancel();
+    this.loop.stopTicking();
     this.transport.stop();
     for (const g of this.groups.values()) {
       g.stopped = true;
@@ -529,7 +526,7 @@ export class RaftHost {
     await this.store.flushed();
   }
 
-  // ------------------------------------------------------------------ the loop
+  // ------------------------------------------------------------------ groups, for requests
 
   /** The group, for a request: refused once the host has stopped (or stopped itself). */
   private serving(groupId: string): GroupReplica {
@@ -550,116 +547,6 @@ export class RaftHost {
   private notLeader(g: GroupReplica, reason: string, leader: string | null): Error {
     if (reason === 'transferring') return new UnavailableError(`group ${g.id}: leadership is being transferred; retry`);
     return new NotLeaderError(`group ${g.id}: node ${this.nodeId} is not the leader${leader && leader !== this.nodeId ? `; the leader is ${leader}` : '; no leader is known'}`);
-  }
-
-  private markDirty(g: GroupReplica): void {
-    if (g.stopped) return;
-    this.dirty.add(g);
-    if (!this.turnScheduled && !this.stopped) {
-      this.turnScheduled = true;
-      this.defer(outsideTraces(this.runTurn));
-    }
-  }
-
-  private scheduleTick(): void {
-    this.ticker = this.clock.setTimer(() => {
-      if (this.stopped) return;
-      this.tick(true);
-      this.scheduleTick();
-    }, this.opts.tickMs);
-  }
-
-  /**
-   * Every tick: tick the groups that are not quiescent, wake followers whose leader's node has
-   * been silent for an election timeout, and ping peer nodes that got nothing for a heartbeat
-   * interval. A quiescent group costs two field reads here and nothing else.
-   */
-  private tick(fromTimer: boolean): void {
-    const now = this.clock.now();
-    const n = this.ticksOwed.take(now);
-    if (n === 0) return;
-    if (fromTimer && ++this.ticks % this.opts.electionTicks === 0 && this.deps.writeGate?.()) this.handOverLeaderships();
-    const silent = this.liveness.tick(this.groups.values(), now, this.opts.electionTicks * this.opts.tickMs);
-    for (const g of this.groups.values()) {
-      const core = g.core;
-      if (silent && core.lead !== null && silent.has(core.lead)) core.leaderNodeDown(core.lead);
-      if (core.quiesced) continue;
-      for (let i = 0; i < n && !core.quiesced; i++) core.tick();
-      g.checkAll();
-      this.markDirty(g);
-    }
-    this.transport.ping(this.liveness.peers(), now, this.opts.heartbeatTicks * this.opts.tickMs);
-    // Frames waiting for an answer that was lost leave once the pipeline's bound has passed.
-    if (this.transport.holding()) this.transport.flush(now);
-  }
-
-  /** A peer's answers released frames that waited for them and no turn follows: they leave once this event-loop turn is done. */
-  private flushReleased(): void {
-    this.defer(() => {
-      if (!this.stopped) this.transport.flush(this.clock.now());
-    });
-  }
-
-  /**
-   * Runs the ticks the clock owes when the cores' count is behind it (tick-count.ts): called
-   * before a message is stepped and before a read uses a lease. A leader that was paused past its
-   * lease must not serve a leased read, nor grant a follower a lease, on the strength of ticks
-   * that never ran; the messages and reads waiting for it when it resumes are handled before its
-   * late timer fires.
-   */
-  private catchUp(): void {
-    if (!this.stopped && this.ticksOwed.behind(this.clock.now())) this.tick(false);
-  }
-
-  /**
-   * While this node takes no writes (writeGate), each group it leads is handed to a caught-up
-   * voter, if it has one, so that the group takes writes again elsewhere. Tried once an election
-   * timeout until it works or the gate opens.
-   */
-  private handOverLeaderships(): void {
-    for (const g of this.groups.values()) {
-      if (g.core.role !== 'leader' || g.stopped) continue;
-      const to = g.core.bestTransferee();
-      if (!to || to === this.nodeId) continue;
-      this.transferNow(g.id, to).catch(() => undefined);
-    }
-  }
-
-  private onBatch(from: string, msgs: [string, Message][], traces?: string): boolean {
-    this.catchUp();
-    this.liveness.heardFrom(from, this.clock.now());
-    // A node that must take no writes acknowledges no appends: it could not persist them.
-    const gated = this.deps.writeGate?.() !== undefined;
-    const traced = traces !== undefined && tracingEnabled() ? parseRaftTraceHeader(traces) : undefined;
-    for (const [groupId, m] of msgs) {
-      const g = this.groups.get(groupId);
-      if (!g || typeof m !== 'object' || m === null) continue;
-      // While a snapshot is being restored, the log waits for it; heartbeats still count.
-      if ((g.restoring || gated) && (m.type === 'app' || m.type === 'snap')) continue;
-      const entryTraces = traced?.get(groupId);
-      if (entryTraces && m.type === 'app' && Array.isArray(m.entries)) this.traces.appended(g.traces, m, entryTraces, from);
-      try {
-        g.core.step(m);
-      } catch (err) {
-        this.log.warn('raft message dropped', { group: groupId, from, type: String(m.type), error: describeError(err) });
-      }
-      this.markDirty(g);
-    }
-    return this.turnScheduled;
-  }
-
-  private onChunk(chunk: SnapshotChunk): Promise<boolean> {
-    this.liveness.heardFrom(chunk.from, this.clock.now());
-    const g = this.groups.get(chunk.group);
-    if (!g || this.deps.writeGate?.() !== undefined) return Promise.resolve(false);
-    return this.snapshots.receive(g, chunk, () => this.markDirty(g));
-  }
-
-  /** One turn: collect every dirty group's Ready, queue all writes, then act after the flush. */
-  private turn(): void {
-    this.turnScheduled = false;
-    if (this.stopped) return;
-    this.turns.run(this.dirty);
   }
 }
 
