@@ -33,6 +33,7 @@ import { TurnPipeline, type TurnStats } from './raft-turns.js';
 import { activeTrace, endSpan } from '../runtime/tracing.js';
 import { HostTraces } from './raft-trace.js';
 import { HostLoop } from './raft-host-loop.js';
+import { HostCounters, type ReadCounters } from './raft-host-status.js';
 
 const GROUP_ID = /^[A-Za-z0-9_.-]{1,200}$/;
 /** A follower asks for its next read lease once this many ticks or fewer are left of the one it holds. */
@@ -54,8 +55,8 @@ export class RaftHost {
   private seedSeq = 0;
   private readonly turns: TurnPipeline;
   private readonly readDeps: ReadDeps;
-  /** Proposals the write gate refused since the host started, by the `limit` its error names ('other' when it names none). */
-  private readonly refusedProposals = new Map<string, number>();
+  /** Status and counters (raft-host-status.ts). */
+  private readonly counters: HostCounters;
   /** Traced proposals and appends waiting for their turn (raft-trace.ts). */
   private readonly traces: HostTraces;
   /** Steps, ticks and turns (raft-host-loop.ts). */
@@ -104,6 +105,15 @@ export class RaftHost {
       writeGate: deps.writeGate,
       transfer: (groupId, to) => this.transferNow(groupId, to),
     });
+    this.counters = new HostCounters({
+      groups: this.groups,
+      clock: this.clock,
+      liveness: this.liveness,
+      snapshots: this.snapshots,
+      transport: this.transport,
+      turns: this.turns,
+      fatal: () => this.fatal,
+    });
     this.readDeps = {
       nextId: () => ++this.readSeq,
       markDirty: (g) => this.loop.markDirty(g),
@@ -113,7 +123,7 @@ export class RaftHost {
 
   /** Counters: turns run, turns that wrote, time waiting for flushes, Readys, entries persisted. */
   get stats(): TurnStats {
-    return this.turns.stats;
+    return this.counters.turns;
   }
 
   /** The host of a node: its log in the node's LMDB environment, its messages over NATS. */
@@ -260,9 +270,7 @@ export class RaftHost {
     if (g.failed) return Promise.reject(new UnavailableError(`group ${groupId}: ${g.failed}`));
     const refused = this.deps.writeGate?.();
     if (refused) {
-      const limit = (refused as { limit?: unknown }).limit;
-      const k = typeof limit === 'string' ? limit : 'other';
-      this.refusedProposals.set(k, (this.refusedProposals.get(k) ?? 0) + 1);
+      this.counters.refused(refused);
       return Promise.reject(refused);
     }
     const res = g.core.propose([data]);
@@ -415,9 +423,11 @@ export class RaftHost {
     return g.waiters.conf(res.index, this.opts.electionTicks * this.opts.tickMs * 20);
   }
 
+  // ------------------------------------------------------------------ status and counters (raft-host-status.ts)
+
+  /** What status pages show of this node's replica of `groupId` (its role, log, members, reads, and its peers' progress and last contact); failed once the host stopped itself. */
   status(groupId: string): GroupStatus {
-    const now = this.clock.now();
-    return this.group(groupId).status(this.fatal, (node) => this.liveness.sinceHeard(node, now));
+    return this.counters.status(this.group(groupId));
   }
 
   /**
@@ -447,39 +457,27 @@ export class RaftHost {
 
   /** Snapshot streams since the host started: sent and received whole, failed (either side), and chunk bytes received over all groups (groups removed since included). */
   snapshotStats(): { sent: number; received: number; failed: number; bytesReceived: number } {
-    return { ...this.snapshots.stats };
+    return this.counters.snapshotStats();
   }
 
   /** Proposals the write gate refused since the host started, by the `limit` property of its error ('other' when it has none). */
   writesRefused(): [string, number][] {
-    return [...this.refusedProposals];
+    return this.counters.writesRefused();
   }
 
+  /** The groups this node holds a replica of. */
   groupIds(): string[] {
     return [...this.groups.keys()];
   }
 
-  /**
-   * Linearizable reads, summed over the groups this node hosts now (each counted since its replica
-   * started here): read indexes it gave as leader from its lease (`leaseHits`) and otherwise
-   * (`others`), the heartbeat rounds it started as leader to confirm them (`rounds`), and the
-   * read-index requests it sent as follower (`requests`).
-   */
-  readCounters(): { leaseHits: number; others: number; rounds: number; requests: number } {
-    const out = { leaseHits: 0, others: 0, rounds: 0, requests: 0 };
-    for (const g of this.groups.values()) {
-      const st = g.core.status();
-      out.leaseHits += g.readStats.leaseHits;
-      out.others += g.readStats.others;
-      out.rounds += st.readRounds;
-      out.requests += st.readRequests;
-    }
-    return out;
+  /** Linearizable reads, summed over the groups this node hosts now ({@link ReadCounters}). */
+  readCounters(): ReadCounters {
+    return this.counters.readCounters();
   }
 
   /** Transport counters (requests sent, messages carried, unreachable reports). */
   transportStats(): TransportStats {
-    return { ...this.transport.stats };
+    return this.counters.transportStats();
   }
 
   /**
