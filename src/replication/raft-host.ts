@@ -15,7 +15,6 @@ import type { Logger } from '../runtime/logger.js';
 import { InvalidArgumentError, NotFoundError, NotLeaderError, UnavailableError, describeError } from '../runtime/errors.js';
 import { useNativeCrc32 } from '../raft/crc32.js';
 import { bootstrapInit, emptyInit, RaftNode, type RaftNodeView } from '../raft/raft-node.js';
-import type { ConfChange } from '../raft/membership.js';
 import type { NodeId } from '../raft/types.js';
 import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
 import type { RaftLogStore } from '../storage/raft-log-store.js';
@@ -24,20 +23,18 @@ import { parseRaftHostOptions, type CreateGroupOptions, type RaftHostDeps, type 
 
 export type { CreateGroupOptions, RaftHostDeps, RaftHostStartOptions };
 import { PeerLiveness } from './raft-liveness.js';
-import { askLeaderRead, requestRead, waitApplied, type ReadDeps, type ReadMode } from './raft-reads.js';
+import type { ReadMode } from './raft-reads.js';
 import { SnapshotStreams } from './raft-snapshots.js';
 import type { GroupStatus, RoleChange, SnapshotProgress, WriteConcern } from './raft-state-machine.js';
 import { NatsRaftTransport } from './nats-raft-transport.js';
 import type { RaftTransport, TransportStats } from './raft-transport.js';
 import { TurnPipeline, type TurnStats } from './raft-turns.js';
-import { activeTrace, endSpan } from '../runtime/tracing.js';
 import { HostTraces } from './raft-trace.js';
 import { HostLoop } from './raft-host-loop.js';
 import { HostCounters, type ReadCounters } from './raft-host-status.js';
+import { HostRequests } from './raft-host-requests.js';
 
 const GROUP_ID = /^[A-Za-z0-9_.-]{1,200}$/;
-/** A follower asks for its next read lease once this many ticks or fewer are left of the one it holds. */
-const LEASE_RENEW_TICKS = 2;
 export class RaftHost {
   readonly nodeId: string;
   readonly opts: RaftHostOptions;
@@ -48,13 +45,13 @@ export class RaftHost {
   private readonly transport: RaftTransport;
   private readonly snapshots: SnapshotStreams;
   private readonly liveness: PeerLiveness;
-  private readSeq = 0;
   private stopped = false;
   /** Why the host stopped itself (fail-stop), if it did. */
   private fatal: string | null = null;
   private seedSeq = 0;
   private readonly turns: TurnPipeline;
-  private readonly readDeps: ReadDeps;
+  /** Proposals, reads, transfers and membership changes (raft-host-requests.ts). */
+  private readonly requests: HostRequests;
   /** Status and counters (raft-host-status.ts). */
   private readonly counters: HostCounters;
   /** Traced proposals and appends waiting for their turn (raft-trace.ts). */
@@ -103,7 +100,7 @@ export class RaftHost {
       defer: deps.defer ?? ((fn) => setImmediate(fn)),
       stopped: () => this.stopped,
       writeGate: deps.writeGate,
-      transfer: (groupId, to) => this.transferNow(groupId, to),
+      transfer: (groupId, to) => this.requests.transferNow(groupId, to),
     });
     this.counters = new HostCounters({
       groups: this.groups,
@@ -114,11 +111,17 @@ export class RaftHost {
       turns: this.turns,
       fatal: () => this.fatal,
     });
-    this.readDeps = {
-      nextId: () => ++this.readSeq,
-      markDirty: (g) => this.loop.markDirty(g),
+    this.requests = new HostRequests({
+      nodeId: this.nodeId,
+      opts: this.opts,
+      loop: this.loop,
+      counters: this.counters,
+      traces: this.traces,
+      writeGate: deps.writeGate,
+      maxEntryBytes: () => this.maxEntryBytes(),
+      serving: (groupId) => this.serving(groupId),
       notLeader: (g, reason, leader) => this.notLeader(g, reason, leader),
-    };
+    });
   }
 
   /** Counters: turns run, turns that wrote, time waiting for flushes, Readys, entries persisted. */
@@ -247,7 +250,7 @@ export class RaftHost {
     await this.store.flushed();
   }
 
-  // ------------------------------------------------------------------ requests
+  // ------------------------------------------------------------------ requests (raft-host-requests.ts)
 
   /**
    * On the leader: appends `data`, replicates it, and resolves per `concern`: `majority` once
@@ -257,36 +260,7 @@ export class RaftHost {
    * known), UnavailableError, or TimeoutError (outcome unknown); never hangs past `timeoutMs`.
    */
   propose(groupId: string, data: Uint8Array, o: { concern: WriteConcern; timeoutMs: number }): Promise<{ index: number; result: unknown }> {
-    return settle(() => this.proposeNow(groupId, data, o));
-  }
-
-  private proposeNow(groupId: string, data: Uint8Array, o: { concern: WriteConcern; timeoutMs: number }): Promise<{ index: number; result: unknown }> {
-    const g = this.serving(groupId);
-    if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('data must be a Uint8Array');
-    const max = this.maxEntryBytes();
-    if (data.length > max) throw new InvalidArgumentError(`data is ${data.length} bytes; the limit is ${max} bytes (the NATS server's max payload less framing)`);
-    checkTimeout(o.timeoutMs);
-    if (o.concern !== 'majority' && o.concern !== 'all' && o.concern !== 'leader') throw new InvalidArgumentError(`concern must be 'majority', 'all' or 'leader', got ${String(o.concern)}`);
-    if (g.failed) return Promise.reject(new UnavailableError(`group ${groupId}: ${g.failed}`));
-    const refused = this.deps.writeGate?.();
-    if (refused) {
-      this.counters.refused(refused);
-      return Promise.reject(refused);
-    }
-    const res = g.core.propose([data]);
-    if (!res.ok) return Promise.reject(this.notLeader(g, res.reason, res.leader));
-    this.loop.markDirty(g);
-    const done = g.waiters.proposal(res.index, res.term, o.concern, o.timeoutMs);
-    const parent = activeTrace();
-    if (parent !== undefined) {
-      const span = this.traces.proposed(parent, g.traces, res.index, res.term);
-      span.setAttribute('shoal.raft.write_concern', o.concern);
-      done.then(
-        () => endSpan(span),
-        (err: unknown) => endSpan(span, err),
-      );
-    }
-    return done;
+    return this.requests.propose(groupId, data, o);
   }
 
   /**
@@ -295,11 +269,7 @@ export class RaftHost {
    * up to the read index. Then reading the state machine here is linearizable.
    */
   readBarrier(groupId: string, o: { mode: ReadMode; timeoutMs: number }): Promise<void> {
-    return settle(() => {
-      checkTimeout(o.timeoutMs);
-      this.loop.catchUp();
-      return requestRead(this.serving(groupId), o, false, this.readDeps).then(() => undefined);
-    });
+    return this.requests.readBarrier(groupId, o);
   }
 
   /**
@@ -310,14 +280,7 @@ export class RaftHost {
    * completes the quorum itself: no heartbeat round).
    */
   readIndex(groupId: string, o: { mode: ReadMode; timeoutMs: number; forPeer?: string }): Promise<{ index: number; term: number }> {
-    return settle(() => {
-      checkTimeout(o.timeoutMs);
-      this.loop.catchUp();
-      const g = this.serving(groupId);
-      // The term the index is taken in: a follower serving the read checks it is still in it (RaftNode.readIndex).
-      const term = g.core.term;
-      return requestRead(g, o, true, this.readDeps).then((index) => ({ index, term }));
-    });
+    return this.requests.readIndex(groupId, o);
   }
 
   /**
@@ -330,13 +293,7 @@ export class RaftHost {
    * knows no leader, the leader refused or the term changed; TimeoutError after `timeoutMs`.
    */
   followerReadIndex(groupId: string, o: { mode: ReadMode; timeoutMs: number }): Promise<{ index: number; term: number }> {
-    return settle(() => {
-      checkTimeout(o.timeoutMs);
-      this.loop.catchUp();
-      const g = this.serving(groupId);
-      const term = g.core.term;
-      return askLeaderRead(g, o, this.readDeps).then((index) => ({ index, term }));
-    });
+    return this.requests.followerReadIndex(groupId, o);
   }
 
   /** This replica's current term (a follower checks a read index against it: {@link readIndex}). */
@@ -351,24 +308,12 @@ export class RaftHost {
    * meanwhile ask the leader for a read index).
    */
   leaseRead(groupId: string, timeoutMs: number): Promise<number> | undefined {
-    checkTimeout(timeoutMs);
-    this.loop.catchUp();
-    const g = this.serving(groupId);
-    const lease = g.core.followerLease();
-    if (lease === undefined || lease.ticksLeft <= LEASE_RENEW_TICKS) {
-      g.core.requestLease();
-      this.loop.markDirty(g);
-    }
-    if (lease === undefined) return undefined;
-    return waitApplied(g, lease.index, timeoutMs, this.readDeps).then(() => lease.index);
+    return this.requests.leaseRead(groupId, timeoutMs);
   }
 
   /** Resolves once this replica (leader or not) has applied `index`; rejects with TimeoutError after `timeoutMs`. */
   waitApplied(groupId: string, index: number, timeoutMs: number): Promise<void> {
-    return settle(() => {
-      checkTimeout(timeoutMs);
-      return waitApplied(this.serving(groupId), index, timeoutMs, this.readDeps);
-    });
+    return this.requests.waitApplied(groupId, index, timeoutMs);
   }
 
   /** This replica's current role, term, leader and readiness (what onRoleChange last reported). */
@@ -385,42 +330,12 @@ export class RaftHost {
 
   /** On the leader: hands leadership to `to` (default: the most caught-up voter); resolves when this replica stops leading. */
   transferLeadership(groupId: string, to?: string): Promise<void> {
-    return settle(() => this.transferNow(groupId, to));
-  }
-
-  private transferNow(groupId: string, to?: string): Promise<void> {
-    const g = this.serving(groupId);
-    if (g.core.role !== 'leader') return Promise.reject(this.notLeader(g, 'notLeader', g.core.lead));
-    const target = to ?? g.core.bestTransferee() ?? undefined;
-    if (!target) return Promise.reject(new UnavailableError(`group ${groupId} has no other voter to hand leadership to`));
-    if (target === this.nodeId) return Promise.resolve();
-    const res = g.core.transferLeadership(target as NodeId);
-    if (!res.ok) return Promise.reject(res.reason === 'invalid' ? new InvalidArgumentError(`transfer to ${target}: ${res.detail ?? res.reason}`) : this.notLeader(g, res.reason, res.leader));
-    this.loop.markDirty(g);
-    const ms = this.opts.electionTicks * this.opts.tickMs * 4;
-    return g.waiters.transfer(ms, `leadership transfer of group ${groupId} to ${target}`);
+    return this.requests.transferLeadership(groupId, to);
   }
 
   /** On the leader: one membership change; resolves once it is committed and applied here. */
   changeMembership(groupId: string, change: { addLearner?: string; promote?: string; remove?: string }): Promise<void> {
-    return settle(() => this.changeMembershipNow(groupId, change));
-  }
-
-  private changeMembershipNow(groupId: string, change: { addLearner?: string; promote?: string; remove?: string }): Promise<void> {
-    const g = this.serving(groupId);
-    const keys = (['addLearner', 'promote', 'remove'] as const).filter((k) => change[k] !== undefined);
-    if (keys.length !== 1) throw new InvalidArgumentError('change must name exactly one of addLearner, promote, remove');
-    const type = keys[0] as 'addLearner' | 'promote' | 'remove';
-    const node = change[type] as string;
-    const cc: ConfChange = { type, node: node as NodeId };
-    const res = g.core.proposeConfChange(cc);
-    if (!res.ok) {
-      if (res.reason === 'invalid') return Promise.reject(new InvalidArgumentError(`membership change of group ${groupId}: ${res.detail ?? ''}`));
-      if (res.reason === 'confPending') return Promise.reject(new UnavailableError(`group ${groupId}: ${res.detail ?? 'a change is pending'}; retry`));
-      return Promise.reject(this.notLeader(g, res.reason, res.leader));
-    }
-    this.loop.markDirty(g);
-    return g.waiters.conf(res.index, this.opts.electionTicks * this.opts.tickMs * 20);
+    return this.requests.changeMembership(groupId, change);
   }
 
   // ------------------------------------------------------------------ status and counters (raft-host-status.ts)
@@ -546,17 +461,4 @@ export class RaftHost {
     if (reason === 'transferring') return new UnavailableError(`group ${g.id}: leadership is being transferred; retry`);
     return new NotLeaderError(`group ${g.id}: node ${this.nodeId} is not the leader${leader && leader !== this.nodeId ? `; the leader is ${leader}` : '; no leader is known'}`);
   }
-}
-
-/** Runs `f`, turning a synchronous throw (bad input, unknown group) into a rejection. */
-function settle<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return f();
-  } catch (err) {
-    return Promise.reject(err);
-  }
-}
-
-function checkTimeout(ms: unknown): void {
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, got ${String(ms)}`);
 }
