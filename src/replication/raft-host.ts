@@ -6,19 +6,21 @@
  * and runs a turn over them ({@link TurnPipeline}, raft-turns.ts: one transaction for all their
  * writes; nothing that promises durability leaves before that transaction is flushed).
  *
- * This file holds the host's groups (their lifecycle) and its public API; the loop that steps,
- * ticks and runs turns is raft-host-loop.ts ({@link HostLoop}).
+ * This file is the host's public API, the wiring of its parts, and its own stop (stop, crash,
+ * fail-stop). Each part is a file of its own and gets what it needs from here, as the turns do:
+ * the groups' lifecycle (raft-host-groups.ts), the requests (raft-host-requests.ts), the loop
+ * that steps messages, ticks and schedules turns (raft-host-loop.ts), the turns
+ * (raft-turns.ts), and the status and counters (raft-host-status.ts).
  */
 import * as zlib from 'node:zlib';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { InvalidArgumentError, NotFoundError, NotLeaderError, UnavailableError, describeError } from '../runtime/errors.js';
 import { useNativeCrc32 } from '../raft/crc32.js';
-import { bootstrapInit, emptyInit, RaftNode, type RaftNodeView } from '../raft/raft-node.js';
-import type { NodeId } from '../raft/types.js';
+import type { RaftNodeView } from '../raft/raft-node.js';
 import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
 import type { RaftLogStore } from '../storage/raft-log-store.js';
-import { GroupReplica } from './raft-group.js';
+import type { GroupReplica } from './raft-group.js';
 import { parseRaftHostOptions, type CreateGroupOptions, type RaftHostDeps, type RaftHostOptions, type RaftHostStartOptions } from './raft-options.js';
 
 export type { CreateGroupOptions, RaftHostDeps, RaftHostStartOptions };
@@ -33,8 +35,8 @@ import { HostTraces } from './raft-trace.js';
 import { HostLoop } from './raft-host-loop.js';
 import { HostCounters, type ReadCounters } from './raft-host-status.js';
 import { HostRequests } from './raft-host-requests.js';
+import { GroupLifecycle } from './raft-host-groups.js';
 
-const GROUP_ID = /^[A-Za-z0-9_.-]{1,200}$/;
 export class RaftHost {
   readonly nodeId: string;
   readonly opts: RaftHostOptions;
@@ -48,16 +50,17 @@ export class RaftHost {
   private stopped = false;
   /** Why the host stopped itself (fail-stop), if it did. */
   private fatal: string | null = null;
-  private seedSeq = 0;
-  private readonly turns: TurnPipeline;
-  /** Proposals, reads, transfers and membership changes (raft-host-requests.ts). */
-  private readonly requests: HostRequests;
-  /** Status and counters (raft-host-status.ts). */
-  private readonly counters: HostCounters;
   /** Traced proposals and appends waiting for their turn (raft-trace.ts). */
   private readonly traces: HostTraces;
+  private readonly turns: TurnPipeline;
   /** Steps, ticks and turns (raft-host-loop.ts). */
   private readonly loop: HostLoop;
+  /** Creating, removing and repairing replicas (raft-host-groups.ts). */
+  private readonly lifecycle: GroupLifecycle;
+  /** Status and counters (raft-host-status.ts). */
+  private readonly counters: HostCounters;
+  /** Proposals, reads, transfers and membership changes (raft-host-requests.ts). */
+  private readonly requests: HostRequests;
 
   private constructor(private readonly deps: RaftHostDeps) {
     this.nodeId = deps.nodeId;
@@ -69,55 +72,33 @@ export class RaftHost {
     this.liveness = new PeerLiveness(this.nodeId, this.clock.now());
     this.traces = new HostTraces(deps.nodeId);
     this.snapshots = new SnapshotStreams(this.transport, this.nodeId, this.opts.snapshotChunkBytes, this.opts.snapshotStallMs, this.log, this.clock);
+    const o = this.opts;
     this.turns = new TurnPipeline({
-      store: this.store,
-      transport: this.transport,
-      snapshots: this.snapshots,
+      store: this.store, transport: this.transport, snapshots: this.snapshots, log: this.log, traces: this.traces, bugs: deps.bugs ?? {},
       now: () => this.clock.now(),
-      log: this.log,
-      compactKeep: this.opts.compactKeep,
-      compactEvery: this.opts.compactEvery,
-      compactBytes: this.opts.compactBytes,
-      compactKeepBytes: this.opts.compactKeepBytes,
+      compactKeep: o.compactKeep, compactEvery: o.compactEvery, compactBytes: o.compactBytes, compactKeepBytes: o.compactKeepBytes,
       notLeader: (g, reason, leader) => this.notLeader(g, reason, leader),
       markDirty: (g) => this.loop.markDirty(g),
       stopped: () => this.stopped,
       fatal: (err) => this.failStop(err),
-      bugs: deps.bugs ?? {},
-      traces: this.traces,
     });
     this.loop = new HostLoop({
-      nodeId: this.nodeId,
-      opts: this.opts,
-      groups: this.groups,
-      clock: this.clock,
-      log: this.log,
-      transport: this.transport,
-      snapshots: this.snapshots,
-      liveness: this.liveness,
-      turns: this.turns,
-      traces: this.traces,
+      nodeId: this.nodeId, opts: o, groups: this.groups, clock: this.clock, log: this.log, transport: this.transport,
+      snapshots: this.snapshots, liveness: this.liveness, turns: this.turns, traces: this.traces, writeGate: deps.writeGate,
       defer: deps.defer ?? ((fn) => setImmediate(fn)),
       stopped: () => this.stopped,
-      writeGate: deps.writeGate,
       transfer: (groupId, to) => this.requests.transferNow(groupId, to),
     });
+    this.lifecycle = new GroupLifecycle({
+      nodeId: this.nodeId, opts: o, groups: this.groups, store: this.store, clock: this.clock, log: this.log, loop: this.loop,
+      maxPayload: this.transport.maxPayload, flow: deps.flow, bugs: deps.bugs,
+    });
     this.counters = new HostCounters({
-      groups: this.groups,
-      clock: this.clock,
-      liveness: this.liveness,
-      snapshots: this.snapshots,
-      transport: this.transport,
-      turns: this.turns,
+      groups: this.groups, clock: this.clock, liveness: this.liveness, snapshots: this.snapshots, transport: this.transport, turns: this.turns,
       fatal: () => this.fatal,
     });
     this.requests = new HostRequests({
-      nodeId: this.nodeId,
-      opts: this.opts,
-      loop: this.loop,
-      counters: this.counters,
-      traces: this.traces,
-      writeGate: deps.writeGate,
+      nodeId: this.nodeId, opts: o, loop: this.loop, counters: this.counters, traces: this.traces, writeGate: deps.writeGate,
       maxEntryBytes: () => this.maxEntryBytes(),
       serving: (groupId) => this.serving(groupId),
       notLeader: (g, reason, leader) => this.notLeader(g, reason, leader),
@@ -154,55 +135,16 @@ export class RaftHost {
     return host;
   }
 
-  // ------------------------------------------------------------------ groups
+  // ------------------------------------------------------------------ groups (raft-host-groups.ts)
 
   /** Creates (or reopens from stored state) this node's replica of `groupId`. Idempotent. */
-  async createGroup(groupId: string, o: CreateGroupOptions): Promise<void> {
-    if (typeof groupId !== 'string' || !GROUP_ID.test(groupId)) {
-      throw new InvalidArgumentError(`groupId ${JSON.stringify(groupId)} must be 1 to 200 of A-Z a-z 0-9 _ . -`);
-    }
-    if (this.groups.has(groupId)) return;
-    if (!Array.isArray(o.voters) || o.voters.length === 0) throw new InvalidArgumentError('voters must list at least one node');
-    let state = this.store.load(groupId);
-    if (!state) {
-      const conf = { voters: o.voters.map((v) => v as NodeId), learners: (o.learners ?? []).map((v) => v as NodeId) };
-      const member = conf.voters.includes(this.nodeId as NodeId) || conf.learners.includes(this.nodeId as NodeId);
-      const init = o.join || !member ? emptyInit() : bootstrapInit(conf);
-      this.store.init(groupId, init);
-      await this.store.flushed();
-      state = { hardState: init.hardState, snapshot: init.snapshot, entries: init.entries };
-    }
-    if (this.groups.has(groupId)) return;
-    const core = new RaftNode(
-      {
-        id: this.nodeId as NodeId,
-        seed: (this.opts.seed + ++this.seedSeq * 7919) >>> 0,
-        electionTicks: this.opts.electionTicks,
-        heartbeatTicks: this.opts.heartbeatTicks,
-        quiesceAfterTicks: this.opts.quiesceAfterTicks,
-        maxSizePerMsg: this.deps.flow?.maxSizePerMsg ?? Math.floor(this.transport.maxPayload / 4),
-        ...(this.deps.flow?.maxInflightMsgs !== undefined ? { maxInflightMsgs: this.deps.flow.maxInflightMsgs } : {}),
-        ...(this.deps.bugs ? { bugs: this.deps.bugs } : {}),
-      },
-      { ...state, applied: o.stateMachine.appliedIndex },
-    );
-    const g = new GroupReplica(groupId, core, o.stateMachine, this.clock, () => this.loop.markDirty(g), (m, f) => this.log.warn(m, f));
-    g.persistedHard = state.hardState;
-    this.groups.set(groupId, g);
-    this.loop.markDirty(g);
+  createGroup(groupId: string, o: CreateGroupOptions): Promise<void> {
+    return this.lifecycle.create(groupId, o);
   }
 
   /** Stops this node's replica of `groupId` and deletes its Raft state (not the state machine's). */
-  async removeGroup(groupId: string): Promise<void> {
-    const g = this.groups.get(groupId);
-    if (g) {
-      g.stopped = true;
-      g.failAll(new UnavailableError(`group ${groupId} was removed from node ${this.nodeId}`));
-      this.groups.delete(groupId);
-      this.loop.forget(g);
-    }
-    this.store.removeGroup(groupId);
-    await this.store.flushed();
+  removeGroup(groupId: string): Promise<void> {
+    return this.lifecycle.remove(groupId);
   }
 
   /**
@@ -210,12 +152,7 @@ export class RaftHost {
    * one its stored state reaches (without starting it); undefined when it has neither.
    */
   votersOf(groupId: string): string[] | undefined {
-    const g = this.groups.get(groupId);
-    if (g) return [...g.core.status().conf.voters];
-    const state = this.store.load(groupId);
-    if (!state) return undefined;
-    const core = new RaftNode({ id: this.nodeId as NodeId }, { ...state, applied: 0 });
-    return [...core.status().conf.voters];
+    return this.lifecycle.votersOf(groupId);
   }
 
   /** Whether this node's replica of `groupId` is repairing its log: it holds less than it acknowledged, and votes for no one until its leader has caught it up. */
@@ -233,21 +170,8 @@ export class RaftHost {
    * corrupt entry (raft-state.ts). The caller then calls {@link createGroup} with an empty state
    * machine. Only safe while the group has other voters to copy from (see {@link votersOf}).
    */
-  async resetForRepair(groupId: string): Promise<void> {
-    const g = this.groups.get(groupId);
-    if (g) {
-      g.stopped = true;
-      g.failAll(new UnavailableError(`group ${groupId} on node ${this.nodeId} is being rebuilt from its peers`));
-      this.groups.delete(groupId);
-      this.loop.forget(g);
-    }
-    const state = this.store.load(groupId);
-    this.store.removeGroup(groupId);
-    if (state) {
-      const init = emptyInit();
-      this.store.init(groupId, { hardState: { ...init.hardState, term: state.hardState.term, vote: state.hardState.vote, repairing: true }, snapshot: init.snapshot, entries: [] });
-    }
-    await this.store.flushed();
+  resetForRepair(groupId: string): Promise<void> {
+    return this.lifecycle.resetForRepair(groupId);
   }
 
   // ------------------------------------------------------------------ requests (raft-host-requests.ts)
@@ -395,6 +319,8 @@ export class RaftHost {
     return this.counters.transportStats();
   }
 
+  // ------------------------------------------------------------------ stopping
+
   /**
    * Fail-stop: the Raft log could not be flushed, so this node can no longer promise durability
    * (the core has already counted that turn's writes as handed out). Like etcd, it stops at once
@@ -439,7 +365,7 @@ export class RaftHost {
     await this.store.flushed();
   }
 
-  // ------------------------------------------------------------------ groups, for requests
+  // ------------------------------------------------------------------ lookups and errors the parts share
 
   /** The group, for a request: refused once the host has stopped (or stopped itself). */
   private serving(groupId: string): GroupReplica {
