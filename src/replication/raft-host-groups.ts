@@ -16,7 +16,8 @@ import type { CreateGroupOptions, RaftHostDeps, RaftHostOptions } from './raft-o
 
 const GROUP_ID = /^[A-Za-z0-9_.-]{1,200}$/;
 
-export interface GroupsDeps {
+/** What the lifecycle gets from its host (raft-host.ts). */
+export interface LifecycleDeps {
   nodeId: string;
   opts: RaftHostOptions;
   /** The host's replicas, by id: this module adds and removes them. */
@@ -31,12 +32,13 @@ export interface GroupsDeps {
   bugs: RaftHostDeps['bugs'];
 }
 
+/** The lifecycle of one host's groups (documented on RaftHost's createGroup, removeGroup, votersOf and resetForRepair). */
 export class GroupLifecycle {
   private readonly groups: Map<string, GroupReplica>;
   private readonly store: RaftLogStore;
   private seedSeq = 0;
 
-  constructor(private readonly deps: GroupsDeps) {
+  constructor(private readonly deps: LifecycleDeps) {
     this.groups = deps.groups;
     this.store = deps.store;
   }

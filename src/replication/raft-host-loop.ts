@@ -21,6 +21,7 @@ import { TickCount } from './tick-count.js';
 import { outsideTraces, tracingEnabled } from '../runtime/tracing.js';
 import { parseRaftTraceHeader, type HostTraces } from './raft-trace.js';
 
+/** What the loop gets from its host (raft-host.ts). */
 export interface LoopDeps {
   nodeId: string;
   opts: RaftHostOptions;
@@ -43,6 +44,7 @@ export interface LoopDeps {
   transfer(groupId: string, to: string): Promise<void>;
 }
 
+/** The loop of one host: its dirty groups, its ticker and the ticks it owes, and its turn scheduling. */
 export class HostLoop {
   private readonly dirty = new Set<GroupReplica>();
   private readonly groups: ReadonlyMap<string, GroupReplica>;

@@ -22,6 +22,7 @@ import type { HostTraces } from './raft-trace.js';
 /** A follower asks for its next read lease once this many ticks or fewer are left of the one it holds. */
 const LEASE_RENEW_TICKS = 2;
 
+/** What the requests get from their host (raft-host.ts). */
 export interface RequestDeps {
   nodeId: string;
   opts: RaftHostOptions;
@@ -36,6 +37,7 @@ export interface RequestDeps {
   notLeader(g: GroupReplica, reason: string, leader: string | null): Error;
 }
 
+/** The requests of one host (each documented on RaftHost's method of the same name). */
 export class HostRequests {
   private readonly loop: HostLoop;
   private readonly readDeps: ReadDeps;

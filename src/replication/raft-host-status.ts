@@ -12,6 +12,7 @@ import type { GroupStatus } from './raft-state-machine.js';
 import type { RaftTransport, TransportStats } from './raft-transport.js';
 import type { TurnPipeline, TurnStats } from './raft-turns.js';
 
+/** What the status and counters get from their host (raft-host.ts). */
 export interface StatusDeps {
   groups: ReadonlyMap<string, GroupReplica>;
   clock: Clock;
@@ -38,6 +39,7 @@ export interface ReadCounters {
   requests: number;
 }
 
+/** The status and counters of one host (what RaftHost's status methods return). */
 export class HostCounters {
   /** Proposals the write gate refused since the host started, by the `limit` its error names ('other' when it names none). */
   private readonly refusedProposals = new Map<string, number>();
