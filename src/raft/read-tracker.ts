@@ -7,7 +7,7 @@
  * from this leader (leader stickiness), so no other leader can exist yet.
  *
  * The margin, in real time, when each node's tick count is the whole ticks its clock has run (the
- * host keeps it so whenever a message is stepped or a lease used: src/replication/raft-host.ts,
+ * host keeps it so whenever a message is stepped or a lease used: src/replication/raft-host-loop.ts,
  * catchUp): a lease that holds rests on a round sent less than `electionTicks - 2` ticks ago; a
  * follower that heard that round votes for no one else until `electionTicks` of its ticks have
  * begun, more than `electionTicks - 1` ticks later. A tick in `electionTicks - 2` is left for

@@ -6,68 +6,61 @@
  * and runs a turn over them ({@link TurnPipeline}, raft-turns.ts: one transaction for all their
  * writes; nothing that promises durability leaves before that transaction is flushed).
  *
- * Idle groups quiesce (their leader stops heartbeating once every replica is caught up); the
- * host keeps one liveness ping per peer node instead, and wakes a quiesced follower whose
- * leader's node has been silent for an election timeout.
+ * This file is the host's public API, the wiring of its parts, and its own stop (stop, crash,
+ * fail-stop). Each part is a file of its own and gets what it needs from here, as the turns do:
+ * the groups' lifecycle (raft-host-groups.ts), the requests (raft-host-requests.ts), the loop
+ * that steps messages, ticks and schedules turns (raft-host-loop.ts), the turns
+ * (raft-turns.ts), and the status and counters (raft-host-status.ts).
  */
 import * as zlib from 'node:zlib';
-import type { Clock, Timer } from '../runtime/clock.js';
+import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { InvalidArgumentError, NotFoundError, NotLeaderError, UnavailableError, describeError } from '../runtime/errors.js';
 import { useNativeCrc32 } from '../raft/crc32.js';
-import { bootstrapInit, emptyInit, RaftNode, type RaftNodeView } from '../raft/raft-node.js';
-import type { ConfChange } from '../raft/membership.js';
-import type { Message, NodeId } from '../raft/types.js';
+import type { RaftNodeView } from '../raft/raft-node.js';
 import { LmdbRaftLogStore } from '../storage/lmdb-raft-log-store.js';
 import type { RaftLogStore } from '../storage/raft-log-store.js';
-import { GroupReplica } from './raft-group.js';
+import type { GroupReplica } from './raft-group.js';
 import { parseRaftHostOptions, type CreateGroupOptions, type RaftHostDeps, type RaftHostOptions, type RaftHostStartOptions } from './raft-options.js';
 
 export type { CreateGroupOptions, RaftHostDeps, RaftHostStartOptions };
 import { PeerLiveness } from './raft-liveness.js';
-import { askLeaderRead, requestRead, waitApplied, type ReadDeps, type ReadMode } from './raft-reads.js';
+import type { ReadMode } from './raft-reads.js';
 import { SnapshotStreams } from './raft-snapshots.js';
 import type { GroupStatus, RoleChange, SnapshotProgress, WriteConcern } from './raft-state-machine.js';
 import { NatsRaftTransport } from './nats-raft-transport.js';
-import type { RaftTransport, SnapshotChunk, TransportStats } from './raft-transport.js';
+import type { RaftTransport, TransportStats } from './raft-transport.js';
 import { TurnPipeline, type TurnStats } from './raft-turns.js';
-import { TickCount } from './tick-count.js';
-import { activeTrace, endSpan, outsideTraces, tracingEnabled } from '../runtime/tracing.js';
-import { HostTraces, parseRaftTraceHeader } from './raft-trace.js';
+import { HostTraces } from './raft-trace.js';
+import { HostLoop } from './raft-host-loop.js';
+import { HostCounters, type ReadCounters } from './raft-host-status.js';
+import { HostRequests } from './raft-host-requests.js';
+import { GroupLifecycle } from './raft-host-groups.js';
 
-const GROUP_ID = /^[A-Za-z0-9_.-]{1,200}$/;
-/** A follower asks for its next read lease once this many ticks or fewer are left of the one it holds. */
-const LEASE_RENEW_TICKS = 2;
 export class RaftHost {
   readonly nodeId: string;
   readonly opts: RaftHostOptions;
   private readonly groups = new Map<string, GroupReplica>();
-  private readonly dirty = new Set<GroupReplica>();
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly store: RaftLogStore;
   private readonly transport: RaftTransport;
   private readonly snapshots: SnapshotStreams;
-  private readonly defer: (fn: () => void) => void;
   private readonly liveness: PeerLiveness;
-  private turnScheduled = false;
-  private ticker: Timer | undefined;
-  /** The cores' ticks, counted from the clock (tick-count.ts). */
-  private readonly ticksOwed: TickCount;
-  private readSeq = 0;
-  private ticks = 0;
   private stopped = false;
   /** Why the host stopped itself (fail-stop), if it did. */
   private fatal: string | null = null;
-  private seedSeq = 0;
-  private readonly turns: TurnPipeline;
-  private readonly readDeps: ReadDeps;
-  /** Proposals the write gate refused since the host started, by the `limit` its error names ('other' when it names none). */
-  private readonly refusedProposals = new Map<string, number>();
   /** Traced proposals and appends waiting for their turn (raft-trace.ts). */
   private readonly traces: HostTraces;
-  /** A turn, run outside any request's trace (it serves many). */
-  private readonly runTurn = (): void => this.turn();
+  private readonly turns: TurnPipeline;
+  /** Steps, ticks and turns (raft-host-loop.ts). */
+  private readonly loop: HostLoop;
+  /** Creating, removing and repairing replicas (raft-host-groups.ts). */
+  private readonly lifecycle: GroupLifecycle;
+  /** Status and counters (raft-host-status.ts). */
+  private readonly counters: HostCounters;
+  /** Proposals, reads, transfers and membership changes (raft-host-requests.ts). */
+  private readonly requests: HostRequests;
 
   private constructor(private readonly deps: RaftHostDeps) {
     this.nodeId = deps.nodeId;
@@ -76,38 +69,45 @@ export class RaftHost {
     this.log = deps.log;
     this.store = deps.store;
     this.transport = deps.transport;
-    this.defer = deps.defer ?? ((fn) => setImmediate(fn));
     this.liveness = new PeerLiveness(this.nodeId, this.clock.now());
-    this.ticksOwed = new TickCount(this.opts.tickMs, 2 * this.opts.electionTicks + 2, this.clock.now());
     this.traces = new HostTraces(deps.nodeId);
     this.snapshots = new SnapshotStreams(this.transport, this.nodeId, this.opts.snapshotChunkBytes, this.opts.snapshotStallMs, this.log, this.clock);
+    const o = this.opts;
     this.turns = new TurnPipeline({
-      store: this.store,
-      transport: this.transport,
-      snapshots: this.snapshots,
+      store: this.store, transport: this.transport, snapshots: this.snapshots, log: this.log, traces: this.traces, bugs: deps.bugs ?? {},
       now: () => this.clock.now(),
-      log: this.log,
-      compactKeep: this.opts.compactKeep,
-      compactEvery: this.opts.compactEvery,
-      compactBytes: this.opts.compactBytes,
-      compactKeepBytes: this.opts.compactKeepBytes,
+      compactKeep: o.compactKeep, compactEvery: o.compactEvery, compactBytes: o.compactBytes, compactKeepBytes: o.compactKeepBytes,
       notLeader: (g, reason, leader) => this.notLeader(g, reason, leader),
-      markDirty: (g) => this.markDirty(g),
+      markDirty: (g) => this.loop.markDirty(g),
       stopped: () => this.stopped,
       fatal: (err) => this.failStop(err),
-      bugs: deps.bugs ?? {},
-      traces: this.traces,
     });
-    this.readDeps = {
-      nextId: () => ++this.readSeq,
-      markDirty: (g) => this.markDirty(g),
+    this.loop = new HostLoop({
+      nodeId: this.nodeId, opts: o, groups: this.groups, clock: this.clock, log: this.log, transport: this.transport,
+      snapshots: this.snapshots, liveness: this.liveness, turns: this.turns, traces: this.traces, writeGate: deps.writeGate,
+      defer: deps.defer ?? ((fn) => setImmediate(fn)),
+      stopped: () => this.stopped,
+      transfer: (groupId, to) => this.requests.transferNow(groupId, to),
+    });
+    this.lifecycle = new GroupLifecycle({
+      nodeId: this.nodeId, opts: o, groups: this.groups, store: this.store, clock: this.clock, log: this.log, loop: this.loop,
+      maxPayload: this.transport.maxPayload, flow: deps.flow, bugs: deps.bugs,
+    });
+    this.counters = new HostCounters({
+      groups: this.groups, clock: this.clock, liveness: this.liveness, snapshots: this.snapshots, transport: this.transport, turns: this.turns,
+      fatal: () => this.fatal,
+    });
+    this.requests = new HostRequests({
+      nodeId: this.nodeId, opts: o, loop: this.loop, counters: this.counters, traces: this.traces, writeGate: deps.writeGate,
+      maxEntryBytes: () => this.maxEntryBytes(),
+      serving: (groupId) => this.serving(groupId),
       notLeader: (g, reason, leader) => this.notLeader(g, reason, leader),
-    };
+    });
   }
 
   /** Counters: turns run, turns that wrote, time waiting for flushes, Readys, entries persisted. */
   get stats(): TurnStats {
-    return this.turns.stats;
+    return this.counters.turns;
   }
 
   /** The host of a node: its log in the node's LMDB environment, its messages over NATS. */
@@ -131,68 +131,20 @@ export class RaftHost {
   /** A host over the given ports, started (it receives and ticks at once). */
   static open(deps: RaftHostDeps): RaftHost {
     const host = new RaftHost(deps);
-    host.transport.start({
-      onBatch: (from, msgs, traces) => host.onBatch(from, msgs, traces),
-      onChunk: (chunk) => host.onChunk(chunk),
-      onUnreachable: (peer, groups) => {
-        for (const g of groups) host.groups.get(g)?.core.reportUnreachable(peer as NodeId);
-      },
-    });
-    if (host.opts.publishAnswers) host.transport.publishAnswers();
-    if (host.opts.readPipeline) host.transport.pipelineReads(host.opts.heartbeatTicks * host.opts.tickMs, () => host.flushReleased());
-    host.scheduleTick();
+    host.loop.start();
     return host;
   }
 
-  // ------------------------------------------------------------------ groups
+  // ------------------------------------------------------------------ groups (raft-host-groups.ts)
 
   /** Creates (or reopens from stored state) this node's replica of `groupId`. Idempotent. */
-  async createGroup(groupId: string, o: CreateGroupOptions): Promise<void> {
-    if (typeof groupId !== 'string' || !GROUP_ID.test(groupId)) {
-      throw new InvalidArgumentError(`groupId ${JSON.stringify(groupId)} must be 1 to 200 of A-Z a-z 0-9 _ . -`);
-    }
-    if (this.groups.has(groupId)) return;
-    if (!Array.isArray(o.voters) || o.voters.length === 0) throw new InvalidArgumentError('voters must list at least one node');
-    let state = this.store.load(groupId);
-    if (!state) {
-      const conf = { voters: o.voters.map((v) => v as NodeId), learners: (o.learners ?? []).map((v) => v as NodeId) };
-      const member = conf.voters.includes(this.nodeId as NodeId) || conf.learners.includes(this.nodeId as NodeId);
-      const init = o.join || !member ? emptyInit() : bootstrapInit(conf);
-      this.store.init(groupId, init);
-      await this.store.flushed();
-      state = { hardState: init.hardState, snapshot: init.snapshot, entries: init.entries };
-    }
-    if (this.groups.has(groupId)) return;
-    const core = new RaftNode(
-      {
-        id: this.nodeId as NodeId,
-        seed: (this.opts.seed + ++this.seedSeq * 7919) >>> 0,
-        electionTicks: this.opts.electionTicks,
-        heartbeatTicks: this.opts.heartbeatTicks,
-        quiesceAfterTicks: this.opts.quiesceAfterTicks,
-        maxSizePerMsg: this.deps.flow?.maxSizePerMsg ?? Math.floor(this.transport.maxPayload / 4),
-        ...(this.deps.flow?.maxInflightMsgs !== undefined ? { maxInflightMsgs: this.deps.flow.maxInflightMsgs } : {}),
-        ...(this.deps.bugs ? { bugs: this.deps.bugs } : {}),
-      },
-      { ...state, applied: o.stateMachine.appliedIndex },
-    );
-    const g = new GroupReplica(groupId, core, o.stateMachine, this.clock, () => this.markDirty(g), (m, f) => this.log.warn(m, f));
-    g.persistedHard = state.hardState;
-    this.groups.set(groupId, g);
-    this.markDirty(g);
+  createGroup(groupId: string, o: CreateGroupOptions): Promise<void> {
+    return this.lifecycle.create(groupId, o);
   }
 
   /** Stops this node's replica of `groupId` and deletes its Raft state (not the state machine's). */
-  async removeGroup(groupId: string): Promise<void> {
-    const g = this.groups.get(groupId);
-    if (g) {
-      g.stopped = true;
-      g.failAll(new UnavailableError(`group ${groupId} was removed from node ${this.nodeId}`));
-      this.groups.delete(groupId);
-      this.dirty.delete(g);
-    }
-    this.store.removeGroup(groupId);
-    await this.store.flushed();
+  removeGroup(groupId: string): Promise<void> {
+    return this.lifecycle.remove(groupId);
   }
 
   /**
@@ -200,12 +152,7 @@ export class RaftHost {
    * one its stored state reaches (without starting it); undefined when it has neither.
    */
   votersOf(groupId: string): string[] | undefined {
-    const g = this.groups.get(groupId);
-    if (g) return [...g.core.status().conf.voters];
-    const state = this.store.load(groupId);
-    if (!state) return undefined;
-    const core = new RaftNode({ id: this.nodeId as NodeId }, { ...state, applied: 0 });
-    return [...core.status().conf.voters];
+    return this.lifecycle.votersOf(groupId);
   }
 
   /** Whether this node's replica of `groupId` is repairing its log: it holds less than it acknowledged, and votes for no one until its leader has caught it up. */
@@ -223,24 +170,11 @@ export class RaftHost {
    * corrupt entry (raft-state.ts). The caller then calls {@link createGroup} with an empty state
    * machine. Only safe while the group has other voters to copy from (see {@link votersOf}).
    */
-  async resetForRepair(groupId: string): Promise<void> {
-    const g = this.groups.get(groupId);
-    if (g) {
-      g.stopped = true;
-      g.failAll(new UnavailableError(`group ${groupId} on node ${this.nodeId} is being rebuilt from its peers`));
-      this.groups.delete(groupId);
-      this.dirty.delete(g);
-    }
-    const state = this.store.load(groupId);
-    this.store.removeGroup(groupId);
-    if (state) {
-      const init = emptyInit();
-      this.store.init(groupId, { hardState: { ...init.hardState, term: state.hardState.term, vote: state.hardState.vote, repairing: true }, snapshot: init.snapshot, entries: [] });
-    }
-    await this.store.flushed();
+  resetForRepair(groupId: string): Promise<void> {
+    return this.lifecycle.resetForRepair(groupId);
   }
 
-  // ------------------------------------------------------------------ requests
+  // ------------------------------------------------------------------ requests (raft-host-requests.ts)
 
   /**
    * On the leader: appends `data`, replicates it, and resolves per `concern`: `majority` once
@@ -250,38 +184,7 @@ export class RaftHost {
    * known), UnavailableError, or TimeoutError (outcome unknown); never hangs past `timeoutMs`.
    */
   propose(groupId: string, data: Uint8Array, o: { concern: WriteConcern; timeoutMs: number }): Promise<{ index: number; result: unknown }> {
-    return settle(() => this.proposeNow(groupId, data, o));
-  }
-
-  private proposeNow(groupId: string, data: Uint8Array, o: { concern: WriteConcern; timeoutMs: number }): Promise<{ index: number; result: unknown }> {
-    const g = this.serving(groupId);
-    if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('data must be a Uint8Array');
-    const max = this.maxEntryBytes();
-    if (data.length > max) throw new InvalidArgumentError(`data is ${data.length} bytes; the limit is ${max} bytes (the NATS server's max payload less framing)`);
-    checkTimeout(o.timeoutMs);
-    if (o.concern !== 'majority' && o.concern !== 'all' && o.concern !== 'leader') throw new InvalidArgumentError(`concern must be 'majority', 'all' or 'leader', got ${String(o.concern)}`);
-    if (g.failed) return Promise.reject(new UnavailableError(`group ${groupId}: ${g.failed}`));
-    const refused = this.deps.writeGate?.();
-    if (refused) {
-      const limit = (refused as { limit?: unknown }).limit;
-      const k = typeof limit === 'string' ? limit : 'other';
-      this.refusedProposals.set(k, (this.refusedProposals.get(k) ?? 0) + 1);
-      return Promise.reject(refused);
-    }
-    const res = g.core.propose([data]);
-    if (!res.ok) return Promise.reject(this.notLeader(g, res.reason, res.leader));
-    this.markDirty(g);
-    const done = g.waiters.proposal(res.index, res.term, o.concern, o.timeoutMs);
-    const parent = activeTrace();
-    if (parent !== undefined) {
-      const span = this.traces.proposed(parent, g.traces, res.index, res.term);
-      span.setAttribute('shoal.raft.write_concern', o.concern);
-      done.then(
-        () => endSpan(span),
-        (err: unknown) => endSpan(span, err),
-      );
-    }
-    return done;
+    return this.requests.propose(groupId, data, o);
   }
 
   /**
@@ -290,11 +193,7 @@ export class RaftHost {
    * up to the read index. Then reading the state machine here is linearizable.
    */
   readBarrier(groupId: string, o: { mode: ReadMode; timeoutMs: number }): Promise<void> {
-    return settle(() => {
-      checkTimeout(o.timeoutMs);
-      this.catchUp();
-      return requestRead(this.serving(groupId), o, false, this.readDeps).then(() => undefined);
-    });
+    return this.requests.readBarrier(groupId, o);
   }
 
   /**
@@ -305,14 +204,7 @@ export class RaftHost {
    * completes the quorum itself: no heartbeat round).
    */
   readIndex(groupId: string, o: { mode: ReadMode; timeoutMs: number; forPeer?: string }): Promise<{ index: number; term: number }> {
-    return settle(() => {
-      checkTimeout(o.timeoutMs);
-      this.catchUp();
-      const g = this.serving(groupId);
-      // The term the index is taken in: a follower serving the read checks it is still in it (RaftNode.readIndex).
-      const term = g.core.term;
-      return requestRead(g, o, true, this.readDeps).then((index) => ({ index, term }));
-    });
+    return this.requests.readIndex(groupId, o);
   }
 
   /**
@@ -325,13 +217,7 @@ export class RaftHost {
    * knows no leader, the leader refused or the term changed; TimeoutError after `timeoutMs`.
    */
   followerReadIndex(groupId: string, o: { mode: ReadMode; timeoutMs: number }): Promise<{ index: number; term: number }> {
-    return settle(() => {
-      checkTimeout(o.timeoutMs);
-      this.catchUp();
-      const g = this.serving(groupId);
-      const term = g.core.term;
-      return askLeaderRead(g, o, this.readDeps).then((index) => ({ index, term }));
-    });
+    return this.requests.followerReadIndex(groupId, o);
   }
 
   /** This replica's current term (a follower checks a read index against it: {@link readIndex}). */
@@ -346,24 +232,12 @@ export class RaftHost {
    * meanwhile ask the leader for a read index).
    */
   leaseRead(groupId: string, timeoutMs: number): Promise<number> | undefined {
-    checkTimeout(timeoutMs);
-    this.catchUp();
-    const g = this.serving(groupId);
-    const lease = g.core.followerLease();
-    if (lease === undefined || lease.ticksLeft <= LEASE_RENEW_TICKS) {
-      g.core.requestLease();
-      this.markDirty(g);
-    }
-    if (lease === undefined) return undefined;
-    return waitApplied(g, lease.index, timeoutMs, this.readDeps).then(() => lease.index);
+    return this.requests.leaseRead(groupId, timeoutMs);
   }
 
   /** Resolves once this replica (leader or not) has applied `index`; rejects with TimeoutError after `timeoutMs`. */
   waitApplied(groupId: string, index: number, timeoutMs: number): Promise<void> {
-    return settle(() => {
-      checkTimeout(timeoutMs);
-      return waitApplied(this.serving(groupId), index, timeoutMs, this.readDeps);
-    });
+    return this.requests.waitApplied(groupId, index, timeoutMs);
   }
 
   /** This replica's current role, term, leader and readiness (what onRoleChange last reported). */
@@ -380,47 +254,19 @@ export class RaftHost {
 
   /** On the leader: hands leadership to `to` (default: the most caught-up voter); resolves when this replica stops leading. */
   transferLeadership(groupId: string, to?: string): Promise<void> {
-    return settle(() => this.transferNow(groupId, to));
-  }
-
-  private transferNow(groupId: string, to?: string): Promise<void> {
-    const g = this.serving(groupId);
-    if (g.core.role !== 'leader') return Promise.reject(this.notLeader(g, 'notLeader', g.core.lead));
-    const target = to ?? g.core.bestTransferee() ?? undefined;
-    if (!target) return Promise.reject(new UnavailableError(`group ${groupId} has no other voter to hand leadership to`));
-    if (target === this.nodeId) return Promise.resolve();
-    const res = g.core.transferLeadership(target as NodeId);
-    if (!res.ok) return Promise.reject(res.reason === 'invalid' ? new InvalidArgumentError(`transfer to ${target}: ${res.detail ?? res.reason}`) : this.notLeader(g, res.reason, res.leader));
-    this.markDirty(g);
-    const ms = this.opts.electionTicks * this.opts.tickMs * 4;
-    return g.waiters.transfer(ms, `leadership transfer of group ${groupId} to ${target}`);
+    return this.requests.transferLeadership(groupId, to);
   }
 
   /** On the leader: one membership change; resolves once it is committed and applied here. */
   changeMembership(groupId: string, change: { addLearner?: string; promote?: string; remove?: string }): Promise<void> {
-    return settle(() => this.changeMembershipNow(groupId, change));
+    return this.requests.changeMembership(groupId, change);
   }
 
-  private changeMembershipNow(groupId: string, change: { addLearner?: string; promote?: string; remove?: string }): Promise<void> {
-    const g = this.serving(groupId);
-    const keys = (['addLearner', 'promote', 'remove'] as const).filter((k) => change[k] !== undefined);
-    if (keys.length !== 1) throw new InvalidArgumentError('change must name exactly one of addLearner, promote, remove');
-    const type = keys[0] as 'addLearner' | 'promote' | 'remove';
-    const node = change[type] as string;
-    const cc: ConfChange = { type, node: node as NodeId };
-    const res = g.core.proposeConfChange(cc);
-    if (!res.ok) {
-      if (res.reason === 'invalid') return Promise.reject(new InvalidArgumentError(`membership change of group ${groupId}: ${res.detail ?? ''}`));
-      if (res.reason === 'confPending') return Promise.reject(new UnavailableError(`group ${groupId}: ${res.detail ?? 'a change is pending'}; retry`));
-      return Promise.reject(this.notLeader(g, res.reason, res.leader));
-    }
-    this.markDirty(g);
-    return g.waiters.conf(res.index, this.opts.electionTicks * this.opts.tickMs * 20);
-  }
+  // ------------------------------------------------------------------ status and counters (raft-host-status.ts)
 
+  /** What status pages show of this node's replica of `groupId` (its role, log, members, reads, and its peers' progress and last contact); failed once the host stopped itself. */
   status(groupId: string): GroupStatus {
-    const now = this.clock.now();
-    return this.group(groupId).status(this.fatal, (node) => this.liveness.sinceHeard(node, now));
+    return this.counters.status(this.group(groupId));
   }
 
   /**
@@ -450,40 +296,30 @@ export class RaftHost {
 
   /** Snapshot streams since the host started: sent and received whole, failed (either side), and chunk bytes received over all groups (groups removed since included). */
   snapshotStats(): { sent: number; received: number; failed: number; bytesReceived: number } {
-    return { ...this.snapshots.stats };
+    return this.counters.snapshotStats();
   }
 
   /** Proposals the write gate refused since the host started, by the `limit` property of its error ('other' when it has none). */
   writesRefused(): [string, number][] {
-    return [...this.refusedProposals];
+    return this.counters.writesRefused();
   }
 
+  /** The groups this node holds a replica of. */
   groupIds(): string[] {
     return [...this.groups.keys()];
   }
 
-  /**
-   * Linearizable reads, summed over the groups this node hosts now (each counted since its replica
-   * started here): read indexes it gave as leader from its lease (`leaseHits`) and otherwise
-   * (`others`), the heartbeat rounds it started as leader to confirm them (`rounds`), and the
-   * read-index requests it sent as follower (`requests`).
-   */
-  readCounters(): { leaseHits: number; others: number; rounds: number; requests: number } {
-    const out = { leaseHits: 0, others: 0, rounds: 0, requests: 0 };
-    for (const g of this.groups.values()) {
-      const st = g.core.status();
-      out.leaseHits += g.readStats.leaseHits;
-      out.others += g.readStats.others;
-      out.rounds += st.readRounds;
-      out.requests += st.readRequests;
-    }
-    return out;
+  /** Linearizable reads, summed over the groups this node hosts now ({@link ReadCounters}). */
+  readCounters(): ReadCounters {
+    return this.counters.readCounters();
   }
 
   /** Transport counters (requests sent, messages carried, unreachable reports). */
   transportStats(): TransportStats {
-    return { ...this.transport.stats };
+    return this.counters.transportStats();
   }
+
+  // ------------------------------------------------------------------ stopping
 
   /**
    * Fail-stop: the Raft log could not be flushed, so this node can no longer promise durability
@@ -501,7 +337,7 @@ export class RaftHost {
   /** Stops at once, writing nothing more: every waiting caller fails with `err`. */
   private halt(err: Error): void {
     this.stopped = true;
-    this.ticker?.cancel();
+    this.loop.stopTicking();
     this.transport.stop();
     for (const g of this.groups.values()) {
       g.stopped = true;
@@ -529,7 +365,7 @@ export class RaftHost {
     await this.store.flushed();
   }
 
-  // ------------------------------------------------------------------ the loop
+  // ------------------------------------------------------------------ lookups and errors the parts share
 
   /** The group, for a request: refused once the host has stopped (or stopped itself). */
   private serving(groupId: string): GroupReplica {
@@ -551,127 +387,4 @@ export class RaftHost {
     if (reason === 'transferring') return new UnavailableError(`group ${g.id}: leadership is being transferred; retry`);
     return new NotLeaderError(`group ${g.id}: node ${this.nodeId} is not the leader${leader && leader !== this.nodeId ? `; the leader is ${leader}` : '; no leader is known'}`);
   }
-
-  private markDirty(g: GroupReplica): void {
-    if (g.stopped) return;
-    this.dirty.add(g);
-    if (!this.turnScheduled && !this.stopped) {
-      this.turnScheduled = true;
-      this.defer(outsideTraces(this.runTurn));
-    }
-  }
-
-  private scheduleTick(): void {
-    this.ticker = this.clock.setTimer(() => {
-      if (this.stopped) return;
-      this.tick(true);
-      this.scheduleTick();
-    }, this.opts.tickMs);
-  }
-
-  /**
-   * Every tick: tick the groups that are not quiescent, wake followers whose leader's node has
-   * been silent for an election timeout, and ping peer nodes that got nothing for a heartbeat
-   * interval. A quiescent group costs two field reads here and nothing else.
-   */
-  private tick(fromTimer: boolean): void {
-    const now = this.clock.now();
-    const n = this.ticksOwed.take(now);
-    if (n === 0) return;
-    if (fromTimer && ++this.ticks % this.opts.electionTicks === 0 && this.deps.writeGate?.()) this.handOverLeaderships();
-    const silent = this.liveness.tick(this.groups.values(), now, this.opts.electionTicks * this.opts.tickMs);
-    for (const g of this.groups.values()) {
-      const core = g.core;
-      if (silent && core.lead !== null && silent.has(core.lead)) core.leaderNodeDown(core.lead);
-      if (core.quiesced) continue;
-      for (let i = 0; i < n && !core.quiesced; i++) core.tick();
-      g.checkAll();
-      this.markDirty(g);
-    }
-    this.transport.ping(this.liveness.peers(), now, this.opts.heartbeatTicks * this.opts.tickMs);
-    // Frames waiting for an answer that was lost leave once the pipeline's bound has passed.
-    if (this.transport.holding()) this.transport.flush(now);
-  }
-
-  /** A peer's answers released frames that waited for them and no turn follows: they leave once this event-loop turn is done. */
-  private flushReleased(): void {
-    this.defer(() => {
-      if (!this.stopped) this.transport.flush(this.clock.now());
-    });
-  }
-
-  /**
-   * Runs the ticks the clock owes when the cores' count is behind it (tick-count.ts): called
-   * before a message is stepped and before a read uses a lease. A leader that was paused past its
-   * lease must not serve a leased read, nor grant a follower a lease, on the strength of ticks
-   * that never ran; the messages and reads waiting for it when it resumes are handled before its
-   * late timer fires.
-   */
-  private catchUp(): void {
-    if (!this.stopped && this.ticksOwed.behind(this.clock.now())) this.tick(false);
-  }
-
-  /**
-   * While this node takes no writes (writeGate), each group it leads is handed to a caught-up
-   * voter, if it has one, so that the group takes writes again elsewhere. Tried once an election
-   * timeout until it works or the gate opens.
-   */
-  private handOverLeaderships(): void {
-    for (const g of this.groups.values()) {
-      if (g.core.role !== 'leader' || g.stopped) continue;
-      const to = g.core.bestTransferee();
-      if (!to || to === this.nodeId) continue;
-      this.transferNow(g.id, to).catch(() => undefined);
-    }
-  }
-
-  private onBatch(from: string, msgs: [string, Message][], traces?: string): boolean {
-    this.catchUp();
-    this.liveness.heardFrom(from, this.clock.now());
-    // A node that must take no writes acknowledges no appends: it could not persist them.
-    const gated = this.deps.writeGate?.() !== undefined;
-    const traced = traces !== undefined && tracingEnabled() ? parseRaftTraceHeader(traces) : undefined;
-    for (const [groupId, m] of msgs) {
-      const g = this.groups.get(groupId);
-      if (!g || typeof m !== 'object' || m === null) continue;
-      // While a snapshot is being restored, the log waits for it; heartbeats still count.
-      if ((g.restoring || gated) && (m.type === 'app' || m.type === 'snap')) continue;
-      const entryTraces = traced?.get(groupId);
-      if (entryTraces && m.type === 'app' && Array.isArray(m.entries)) this.traces.appended(g.traces, m, entryTraces, from);
-      try {
-        g.core.step(m);
-      } catch (err) {
-        this.log.warn('raft message dropped', { group: groupId, from, type: String(m.type), error: describeError(err) });
-      }
-      this.markDirty(g);
-    }
-    return this.turnScheduled;
-  }
-
-  private onChunk(chunk: SnapshotChunk): Promise<boolean> {
-    this.liveness.heardFrom(chunk.from, this.clock.now());
-    const g = this.groups.get(chunk.group);
-    if (!g || this.deps.writeGate?.() !== undefined) return Promise.resolve(false);
-    return this.snapshots.receive(g, chunk, () => this.markDirty(g));
-  }
-
-  /** One turn: collect every dirty group's Ready, queue all writes, then act after the flush. */
-  private turn(): void {
-    this.turnScheduled = false;
-    if (this.stopped) return;
-    this.turns.run(this.dirty);
-  }
-}
-
-/** Runs `f`, turning a synchronous throw (bad input, unknown group) into a rejection. */
-function settle<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return f();
-  } catch (err) {
-    return Promise.reject(err);
-  }
-}
-
-function checkTimeout(ms: unknown): void {
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, got ${String(ms)}`);
 }

@@ -1,0 +1,94 @@
+/**
+ * The status and counters of a {@link RaftHost}: what it reports of its groups (each one's
+ * status, the reads they served) and of itself (turns, snapshot streams, transport, the writes
+ * its gate refused). Reads only, apart from counting the refusals; nothing here is on the turn
+ * path.
+ */
+import type { Clock } from '../runtime/clock.js';
+import type { GroupReplica } from './raft-group.js';
+import type { PeerLiveness } from './raft-liveness.js';
+import type { SnapshotStreams } from './raft-snapshots.js';
+import type { GroupStatus } from './raft-state-machine.js';
+import type { RaftTransport, TransportStats } from './raft-transport.js';
+import type { TurnPipeline, TurnStats } from './raft-turns.js';
+
+/** What the status and counters get from their host (raft-host.ts). */
+export interface StatusDeps {
+  groups: ReadonlyMap<string, GroupReplica>;
+  clock: Clock;
+  liveness: PeerLiveness;
+  snapshots: SnapshotStreams;
+  transport: RaftTransport;
+  turns: TurnPipeline;
+  /** Why the host stopped itself (fail-stop), if it did. */
+  fatal(): string | null;
+}
+
+/**
+ * Linearizable reads, summed over the groups a host holds now (each counted since its replica
+ * started there).
+ */
+export interface ReadCounters {
+  /** Read indexes it gave as leader from its lease. */
+  leaseHits: number;
+  /** Read indexes it gave as leader otherwise. */
+  others: number;
+  /** Heartbeat rounds it started as leader to confirm them. */
+  rounds: number;
+  /** Read-index requests it sent as follower. */
+  requests: number;
+}
+
+/** The status and counters of one host (what RaftHost's status methods return). */
+export class HostCounters {
+  /** Proposals the write gate refused since the host started, by the `limit` its error names ('other' when it names none). */
+  private readonly refusedProposals = new Map<string, number>();
+
+  constructor(private readonly deps: StatusDeps) {}
+
+  /** The turn pipeline's counters (raft-turns.ts), live. */
+  get turns(): TurnStats {
+    return this.deps.turns.stats;
+  }
+
+  /** The status of this node's replica `g`, with how long ago each peer node was heard from. */
+  status(g: GroupReplica): GroupStatus {
+    const now = this.deps.clock.now();
+    return g.status(this.deps.fatal(), (node) => this.deps.liveness.sinceHeard(node, now));
+  }
+
+  /** The write gate refused a proposal with `refused`: counted by the `limit` it names. */
+  refused(refused: Error): void {
+    const limit = (refused as { limit?: unknown }).limit;
+    const k = typeof limit === 'string' ? limit : 'other';
+    this.refusedProposals.set(k, (this.refusedProposals.get(k) ?? 0) + 1);
+  }
+
+  /** The refusals counted, by limit. */
+  writesRefused(): [string, number][] {
+    return [...this.refusedProposals];
+  }
+
+  /** The reads of the groups the host holds now, summed. */
+  readCounters(): ReadCounters {
+    const out = { leaseHits: 0, others: 0, rounds: 0, requests: 0 };
+    for (const g of this.deps.groups.values()) {
+      const st = g.core.status();
+      out.leaseHits += g.readStats.leaseHits;
+      out.others += g.readStats.others;
+      out.rounds += st.readRounds;
+      out.requests += st.readRequests;
+    }
+    return out;
+  }
+
+  /** A copy of the snapshot streams' counters (raft-snapshots.ts). */
+  snapshotStats(): { sent: number; received: number; failed: number; bytesReceived: number } {
+    return { ...this.deps.snapshots.stats };
+  }
+
+  /** A copy of the transport's counters. */
+  transportStats(): TransportStats {
+    return { ...this.deps.transport.stats };
+  }
+}
