@@ -29,8 +29,10 @@ export interface ClusterOptions {
   prefix?: string;
   /** Extra environment for node processes. */
   env?: Record<string, string>;
-  /** Flags for the node processes' Node.js (e.g. `--cpu-prof`). */
+  /** Flags for the node processes' Node.js (e.g. `--cpu-prof`), after {@link nodeFlags}. */
   nodeArgs?: string[];
+  /** The Node.js flags a node runs with (default NODE_PROCESS_FLAGS, as `shoal dev` starts them; [] for V8's defaults, in an A/B). */
+  nodeFlags?: readonly string[];
   /** The node CLI to run (default this build's src/cli/main.js): another build's, for an A/B in one run. */
   cli?: string;
   /** Environment of single nodes, by id, on top of `env`. */
@@ -70,7 +72,7 @@ export class TestCluster {
     // a paused node is dropped by the server within ~3 s (its subscriptions with it)
     const nats = await startTestNats({ pingIntervalSec: 1, pingMax: 2, ...opts.nats });
     const root = mkdtempSync(join(tmpdir(), 'shoal-cluster-'));
-    const c = new TestCluster(nats, root, opts.prefix ?? 'shoal', opts.env ?? {}, opts.nodeArgs ?? [], opts.release, opts.clientSecurity, opts.cli ?? CLI);
+    const c = new TestCluster(nats, root, opts.prefix ?? 'shoal', opts.env ?? {}, [...(opts.nodeFlags ?? NODE_PROCESS_FLAGS), ...(opts.nodeArgs ?? [])], opts.release, opts.clientSecurity, opts.cli ?? CLI);
     const n = opts.nodes ?? 3;
     for (let i = 1; i <= n; i++) {
       const id = `n${i}`;
@@ -102,7 +104,7 @@ export class TestCluster {
     const node = this.nodes.get(id);
     if (!node) throw new Error(`no node ${id}`);
     if (node.proc && node.proc.exitCode === null && node.proc.signalCode === null) throw new Error(`node ${id} is running`);
-    const { proc, ready } = spawnNode(id, [process.execPath, ...NODE_PROCESS_FLAGS, ...this.nodeArgs, this.cli, 'node', '--id', id, '--nats', this.nats.url, '--data', node.dataDir, '--prefix', this.prefix], { ...this.env, ...(node.env ?? {}) }, node.log);
+    const { proc, ready } = spawnNode(id, [process.execPath, ...this.nodeArgs, this.cli, 'node', '--id', id, '--nats', this.nats.url, '--data', node.dataDir, '--prefix', this.prefix], { ...this.env, ...(node.env ?? {}) }, node.log);
     node.proc = proc;
     await ready;
   }
