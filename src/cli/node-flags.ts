@@ -6,10 +6,10 @@
  * `--initial-old-space-size=64`: with V8's default, a node's main thread, whose heap holds only
  * ~20 MB of live objects, kept its old-generation limit so close above them that the ArrayBuffers
  * a bulk load churns through (a 784 KB batch is decoded, logged, applied and forwarded several
- * times) started a full mark-compact about once per 250-point batch: ~65 per node for 20,000
- * Fashion-MNIST points. With a 64 MiB starting limit it is ~5-9, and the nodes' CPU outside the
- * index falls by about a quarter (bench/RESULTS.md, "Ingest: where the CPU goes"). The cost: the
- * main thread's heap may grow to ~64 MiB before it is collected. V8 reads the flag when it sets
+ * times) started a full mark-compact about once per 250-point batch: 53-73 per node for 20,000
+ * Fashion-MNIST points. With a 64 MiB starting limit, 4-9 against 13-29 for 10,000, and the
+ * nodes' CPU outside the index falls by 17-30% (bench/RESULTS.md, "Ingest: where the CPU goes").
+ * The cost: the main thread's heap may grow to ~64 MiB before it is collected. V8 reads the flag when it sets
  * its heap up, so it cannot be set from inside the process (v8.setFlagsFromString has no effect).
  */
 export const NODE_PROCESS_FLAGS: readonly string[] = ['--initial-old-space-size=64'];
