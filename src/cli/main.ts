@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --initial-old-space-size=64
+#!/usr/bin/env -S node --initial-old-space-size=128
 /**
  * The `shoal` command's entry. It loads the commands (most of a second: the NATS client,
  * OpenTelemetry and the rest) only after a command that runs until Ctrl-C (`dev`, `nats`) holds
