@@ -8,9 +8,10 @@
  * a bulk load churns through (a 784 KB batch is decoded, logged, applied and forwarded several
  * times) started a full mark-compact about once per 250-point batch: 53-73 per node for 20,000
  * Fashion-MNIST points. A 64 MiB starting limit cut that to 4-9 per 10,000 (13-29 without), but a
- * 60,000-point load still ran 68-88 per node; 128 MiB, 17-24, and the load took 9% less CPU than
- * with 64 (bench/RESULTS.md, "Ingest: where the CPU goes"). The cost: the main thread's heap may
- * grow to ~128 MiB before it is collected (resident memory at the end of a load ~30 MiB higher).
+ * 60,000-point load still ran 68-88 per node; 128 MiB, 17-24, and V8's GC threads took a third
+ * less CPU than with 64 (0.26 -> 0.17 ms per point over the three nodes; the rate itself moved
+ * within the noise: bench/RESULTS.md, "Ingest: where the CPU goes"). The cost: the main thread's
+ * heap may grow to ~128 MiB before it is collected.
  * V8 reads the flag when it sets its heap up, so it cannot be set from inside the process
  * (v8.setFlagsFromString has no effect).
  */
