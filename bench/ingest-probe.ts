@@ -10,7 +10,8 @@
  * A/B in one run: VARIANTS="a:;b:CLI=/path/to/other/dist" (as reads-probe.ts: name, then the node
  * environment after the colon, `,` between variables; CLI=<dist dir> runs that build's nodes;
  * ARGS=<flags> adds Node flags to the nodes, `+` between them, e.g. ARGS=--single-threaded-gc;
- * FLAGS=<flags> replaces the flags a node runs with, src/cli/node-flags.ts, `FLAGS=-` for none). Each
+ * FLAGS=<flags> replaces the flags a node runs with, src/cli/node-flags.ts, `FLAGS=-` for none;
+ * HEDGE=<ms> sets this client's hedgeAfterMs, 0 for no hedged copies). Each
  * round starts a fresh cluster per variant, the order alternating. N (default 20000), ROUNDS (3);
  * THREADS=1 prints every node thread's CPU; NODE_STDOUT=<path prefix> appends each node's standard
  * output (e.g. ARGS=--trace-gc) to <prefix>-<variant>-<node>.txt; PROF_DIR=<dir> writes the nodes' CPU profiles under <dir>/<variant>.
@@ -59,13 +60,13 @@ interface Run {
 const PARTS = ['main', 'worker', 'other', 'nats', 'client'] as const;
 
 async function run(spec: { name: string; env: Record<string, string> }, ds: ReturnType<typeof loadFashionMnist>): Promise<Run> {
-  const { CLI: dist, ARGS: args = '', FLAGS: flags, ...env } = spec.env;
+  const { CLI: dist, ARGS: args = '', FLAGS: flags, HEDGE: hedge, ...env } = spec.env;
   const prof = process.env['PROF_DIR'];
   const nodeArgs = [...args.split('+').filter((a) => a !== ''), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}/${spec.name}`] : [])];
   const nodeFlags = flags === undefined ? {} : { nodeFlags: flags.split('+').filter((a) => a !== '' && a !== '-') };
   const cluster = await TestCluster.start({ nodes: 3, env, nodeArgs, ...nodeFlags, ...(dist ? { cli: `${dist}/src/cli/main.js` } : {}) });
   try {
-    const client = await cluster.client({ encoding: 'cbor', timeoutMs: 30_000 });
+    const client = await cluster.client({ encoding: 'cbor', timeoutMs: 30_000, ...(hedge !== undefined ? { hedgeAfterMs: Number(hedge) } : {}) });
     await client.createCollection({ name: 'fm', dim: ds.dim, metric: 'l2', shards: 2, replicas: 3, hnsw: { m: 16, efConstruction: 200, ef: 64 } });
     const coll = client.collection('fm');
     const pids = [...cluster.nodes.values()].map((n) => n.proc?.pid ?? 0);

@@ -10,6 +10,7 @@ import { errorFromCode, InternalError, isWireError, PayloadTooLargeError, ShoalE
 import type { NatsSecurity } from '../runtime/nats-security.js';
 import { Subjects } from '../runtime/subjects.js';
 import { injectTrace } from '../runtime/tracing.js';
+import { AnswerTimes } from './answer-times.js';
 import { CollectionClient } from './collection-client.js';
 import { DEFAULT_MAX_PAYLOAD } from './payload-split.js';
 
@@ -33,13 +34,17 @@ export interface ClientOptions {
   /** Default deadline of a request, sent as `timeoutMs` (default 5000). */
   timeoutMs?: number;
   /**
-   * Send one more copy of a request that got no answer after this many milliseconds (default: a
-   * quarter of its deadline, at most 1 s); the first success wins, and an error reply from one copy
-   * waits for the other (unless it is about the request itself). A NATS queue group keeps giving
-   * requests to a router that is paused (or stuck) until the server notices it, and those requests
-   * would wait for the whole deadline; the copy most likely reaches another router. Reads are
-   * idempotent, and writes carry a requestId (the client adds one), so a copy never applies a write
-   * twice. 0 turns hedging off.
+   * Send one more copy of a request that got no answer after this many milliseconds; the first
+   * success wins, and an error reply from one copy waits for the other (unless it is about the
+   * request itself). A NATS queue group keeps giving requests to a router that is paused (or
+   * stuck) until the server notices it, and those requests would wait for the whole deadline; the
+   * copy most likely reaches another router. Reads are idempotent, and writes carry a requestId
+   * (the client adds one), so a copy never applies a write twice. 0 turns hedging off.
+   *
+   * Default: a quarter of the request's deadline, at most 1 s, or, when answers on the same subject
+   * have lately taken longer, 1.5 times their 95th percentile (at most half the deadline): a copy
+   * of a request that is only slow, as a bulk load's batches are, costs the cluster its work again
+   * and gains nothing (answer-times.ts).
    */
   hedgeAfterMs?: number;
 }
@@ -123,6 +128,7 @@ export class ShoalClient {
   /** The default deadline of a request. */
   readonly timeoutMs: number;
   private readonly hedgeAfterMs: number | undefined;
+  private readonly answerTimes = new AnswerTimes();
   private readonly requests: InboxRequester;
 
   private constructor(
@@ -214,11 +220,13 @@ export class ShoalClient {
       const remaining = Math.max(1, deadlineMs - (Date.now() - start));
       const payload = encodeBody({ ...body, timeoutMs: remaining }, this.encoding);
       bytes = payload.length;
+      const sent = performance.now();
       const res = await this.requests.request(subject, payload, { timeout: remaining + REPLY_GRACE_MS, headers: h });
+      this.answerTimes.record(subject, performance.now() - sent);
       return decodeBody(res.data, encodingOf(res.headers));
     };
     // `hedge: false`: a request that must not run twice (a backup), whatever the client's setting
-    const hedgeAfter = opts.hedge === false ? 0 : (this.hedgeAfterMs ?? Math.min(1_000, deadlineMs / 4));
+    const hedgeAfter = opts.hedge === false ? 0 : (this.hedgeAfterMs ?? this.answerTimes.hedgeDelay(subject, deadlineMs, Math.min(1_000, deadlineMs / 4)));
     let decoded: unknown;
     try {
       decoded = await (hedgeAfter > 0 ? hedged(attempt, hedgeAfter, answersAtOnce) : attempt());

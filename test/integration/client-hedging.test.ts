@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { MIN_ANSWERS } from '../../src/client/answer-times.js';
 import { ShoalClient } from '../../src/client/client.js';
 import { InvalidArgumentError, NotFoundError } from '../../src/runtime/errors.js';
 import type { NatsServer } from '../../src/runtime/nats-server.js';
@@ -64,6 +65,35 @@ describe('client hedging', () => {
       assert.equal(r.copies(), 2);
     } finally {
       r.sub.unsubscribe();
+    }
+  });
+
+  it('client - by default, requests that are only slow stop being copied once their answer times are known, and a stuck one is still copied', async () => {
+    // A client with the default hedge delay: deadline 1,000 ms, so a copy after 250 ms until the
+    // subject's answers say they take longer (answer-times.ts).
+    const adaptive = await ShoalClient.connect({ nc });
+    let stuck = -1; // the copy (by count) the responder leaves unanswered, as a paused router would
+    const r = respond('shoal.v1.slow.count', (n) => (n === stuck ? undefined : { afterMs: 300, body: { count: 1 } }));
+    try {
+      const coll = adaptive.collection('slow');
+      assert.equal(await coll.count({ timeoutMs: 1_000 }), 1);
+      // it waited 300 ms > 250 ms: it was copied (the test's premise)
+      assert.equal(r.copies(), 2, 'the first request was copied');
+      for (let i = 1; i < MIN_ANSWERS; i++) assert.equal(await coll.count({ timeoutMs: 1_000 }), 1);
+      const learning = r.copies();
+      for (let i = 0; i < 6; i++) assert.equal(await coll.count({ timeoutMs: 1_000 }), 1);
+      // now a copy waits for 1.5 x ~300 ms: none, or one if the machine stalled an answer
+      const later = r.copies() - learning;
+      assert.ok(later <= 7, `6 slow requests made ${later} copies (12 with the fixed 250 ms delay)`);
+      // a request whose first copy is stuck is still copied before its deadline, and answered
+      stuck = r.copies();
+      const t0 = Date.now();
+      assert.equal(await coll.count({ timeoutMs: 1_000 }), 1);
+      assert.equal(r.copies() - stuck, 2, 'the stuck request was copied');
+      assert.ok(Date.now() - t0 < 1_000, `answered after ${Date.now() - t0} ms`);
+    } finally {
+      r.sub.unsubscribe();
+      await adaptive.close();
     }
   });
 
