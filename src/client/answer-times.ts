@@ -18,10 +18,23 @@ const MAX_SUBJECTS = 1_000;
 const P95_FACTOR = 1.5;
 
 interface Times {
+  /** The latest answer times, in arrival order (a ring once full). */
   ring: number[];
   next: number;
-  /** The 95th percentile of `ring`, or undefined when it must be computed again. */
-  p95: number | undefined;
+  /** The same times in ascending order, kept so as answers come (every request asks for the percentile). */
+  sorted: number[];
+}
+
+/** Where `ms` goes in ascending `sorted` (the first index whose value is not below it). */
+function lowerBound(sorted: readonly number[], ms: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as number) < ms) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export class AnswerTimes {
@@ -33,26 +46,25 @@ export class AnswerTimes {
     let t = this.bySubject.get(subject);
     if (t === undefined) {
       if (this.bySubject.size >= MAX_SUBJECTS) this.bySubject.delete(this.bySubject.keys().next().value as string);
-      t = { ring: [], next: 0, p95: undefined };
+      t = { ring: [], next: 0, sorted: [] };
     } else {
       this.bySubject.delete(subject); // re-inserted below: the map's order is by last answer
     }
     this.bySubject.set(subject, t);
     if (t.ring.length < ANSWER_WINDOW) t.ring.push(ms);
-    else t.ring[t.next] = ms;
+    else {
+      t.sorted.splice(lowerBound(t.sorted, t.ring[t.next] as number), 1);
+      t.ring[t.next] = ms;
+    }
+    t.sorted.splice(lowerBound(t.sorted, ms), 0, ms);
     t.next = (t.next + 1) % ANSWER_WINDOW;
-    t.p95 = undefined;
   }
 
   /** The 95th percentile of the subject's recent answer times, or undefined with fewer than {@link MIN_ANSWERS}. */
   p95(subject: string): number | undefined {
     const t = this.bySubject.get(subject);
-    if (t === undefined || t.ring.length < MIN_ANSWERS) return undefined;
-    if (t.p95 === undefined) {
-      const sorted = [...t.ring].sort((a, b) => a - b);
-      t.p95 = sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.95) - 1)] as number;
-    }
-    return t.p95;
+    if (t === undefined || t.sorted.length < MIN_ANSWERS) return undefined;
+    return t.sorted[Math.ceil(t.sorted.length * 0.95) - 1];
   }
 
   /**
