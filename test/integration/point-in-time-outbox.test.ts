@@ -12,9 +12,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { DiscardPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { BackupsClient } from '../../src/client/backups.js';
 import type { ShoalClient } from '../../src/client/client.js';
-import { ShoalError } from '../../src/runtime/errors.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { connectTo } from '../helpers/nats.js';
+import { shoalRejection } from '../helpers/rejection.js';
 
 const DIM = 4;
 const STREAM = 'SHOAL_CHANGES_held';
@@ -67,16 +67,6 @@ async function settled(): Promise<number> {
   throw new Error(`${STREAM} kept growing`);
 }
 
-async function failure(p: Promise<unknown>): Promise<ShoalError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof ShoalError, String(err));
-    return err;
-  }
-  assert.fail('the restore succeeded');
-}
-
 it('point-in-time restore - writes before until still in an outbox fail it UNAVAILABLE naming the shard; once published, the same restore holds them; waiting writes after until do not matter', async () => {
   await client.createCollection({ name: 'held', dim: DIM, metric: 'l2', shards: 2, replicas: 2, changeStream: true });
   const held = client.collection('held');
@@ -97,7 +87,7 @@ it('point-in-time restore - writes before until still in an outbox fail it UNAVA
   assert.equal(await messages(), published, 'JetStream took none of them');
 
   const t0 = Date.now();
-  const err = await failure(backups.restore('hb', { as: 'held2', until: until.toISOString(), timeoutMs: 12_000 }));
+  const err = await shoalRejection(backups.restore('hb', { as: 'held2', until: until.toISOString(), timeoutMs: 12_000 }));
   const waited = Date.now() - t0;
   assert.equal(err.code, 'UNAVAILABLE', err.message);
   assert.match(err.message, /shard held\/[01] \(leader n\d+\) has \d+ writes? waiting in its change-stream outbox, the oldest \(log index \d+\) from 20\d\d-\d\d-\d\dT[\d:.]+Z/);
@@ -131,7 +121,7 @@ it('point-in-time restore - writes before until still in an outbox fail it UNAVA
 
   // the collection dropped since (its stream with it): with until, NOT_FOUND before anything is created
   assert.equal(await client.dropCollection('held'), true);
-  const gone = await failure(backups.restore('hb', { as: 'held4', until: until.toISOString() }));
+  const gone = await shoalRejection(backups.restore('hb', { as: 'held4', until: until.toISOString() }));
   assert.equal(gone.code, 'NOT_FOUND', gone.message);
   assert.match(gone.message, /collection 'held' that backup 'hb' was made of was dropped.*restore without until/);
   assert.equal((await client.listCollections()).some((c) => c.name === 'held4'), false);

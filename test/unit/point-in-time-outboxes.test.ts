@@ -10,9 +10,10 @@ import type { BackupManifest } from '../../src/cluster/backup-store.js';
 import type { CollectionRecord } from '../../src/cluster/metadata.js';
 import { awaitSourceOutboxes, liveSourceShards } from '../../src/actors/router/point-in-time-outboxes.js';
 import type { OutboxHead } from '../../src/actors/shard-protocol.js';
-import { NoRespondersError, ShoalError } from '../../src/runtime/errors.js';
+import { NoRespondersError } from '../../src/runtime/errors.js';
 import type { Clock } from '../../src/runtime/clock.js';
 import { Subjects } from '../../src/runtime/subjects.js';
+import { shoalRejection } from '../helpers/rejection.js';
 
 const subjects = new Subjects('shoal');
 /** The wall clock, with timers that keep the test's event loop alive (RealClock's do not). */
@@ -53,16 +54,6 @@ function scripted(script: Record<number, (OutboxHead | Error)[]>): { requester: 
 const empty = (node: string): OutboxHead => ({ node, waiting: 0, oldest: null });
 const waiting = (node: string, n: number, time: number): OutboxHead => ({ node, waiting: n, oldest: { index: 40, time: new Date(time).toISOString() } });
 
-async function rejection(p: Promise<unknown>): Promise<ShoalError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof ShoalError, String(err));
-    return err;
-  }
-  assert.fail('it resolved');
-}
-
 describe('point-in-time outboxes', () => {
   const until = Date.now() - 60_000;
   const deadline = (): number => clock.now() + 10_000;
@@ -87,7 +78,7 @@ describe('point-in-time outboxes', () => {
   it('point-in-time outboxes - not published within the wait: UNAVAILABLE naming the shard, its leader, how many wait and the oldest', async () => {
     const s = scripted({ 0: [empty('n1')], 1: [waiting('n2', 12, until - 1_000)] });
     const t0 = Date.now();
-    const err = await rejection(awaitSourceOutboxes({ ...s, subjects, clock }, source, [0, 1], until, deadline(), 600));
+    const err = await shoalRejection(awaitSourceOutboxes({ ...s, subjects, clock }, source, [0, 1], until, deadline(), 600));
     assert.ok(Date.now() - t0 >= 400, 'it waited');
     assert.equal(err.code, 'UNAVAILABLE');
     assert.match(err.message, new RegExp(`shard docs/1 \\(leader n2\\) has 12 writes waiting in its change-stream outbox, the oldest \\(log index 40\\) from ${new Date(until - 1_000).toISOString()}, at or before until`));
@@ -97,7 +88,7 @@ describe('point-in-time outboxes', () => {
 
   it('point-in-time outboxes - a leader that cannot be asked: UNAVAILABLE, nothing replayed with an unknown gap', async () => {
     const s = scripted({ 0: [empty('n1')], 1: [new NoRespondersError('no responders')] });
-    const err = await rejection(awaitSourceOutboxes({ ...s, subjects, clock }, source, [0, 1], until, clock.now() + 2_500, 30_000));
+    const err = await shoalRejection(awaitSourceOutboxes({ ...s, subjects, clock }, source, [0, 1], until, clock.now() + 2_500, 30_000));
     assert.equal(err.code, 'UNAVAILABLE');
     assert.match(err.message, /could not ask the leader of shard docs\/1 which of its writes still wait .*nothing was replayed: retry once the shard has a leader/);
   });
