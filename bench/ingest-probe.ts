@@ -16,12 +16,12 @@
  * THREADS=1 prints every node thread's CPU; NODE_STDOUT=<path prefix> appends each node's standard
  * output (e.g. ARGS=--trace-gc) to <prefix>-<variant>-<node>.txt; PROF_DIR=<dir> writes the nodes' CPU profiles under <dir>/<variant>.
  */
-import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import hnswlib from 'hnswlib-node';
 import { TestCluster } from '../test/helpers/cluster.js';
 import { loadFashionMnist, row } from './lib/fashion-mnist.js';
-import { cpuMs } from './lib/proc-cpu.js';
+import { cpuMs, threadCpuMs } from './lib/proc-cpu.js';
 import { fmt, percentile } from './lib/stats.js';
 
 const N = Number(process.env['N'] ?? 20_000);
@@ -34,20 +34,6 @@ const VARIANTS = (process.env['VARIANTS'] ?? 'this:').split(';').map((v) => {
 });
 
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
-
-/** CPU ms of each thread of process `pid`, by thread id. */
-function threadCpu(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      out.set(Number(tid), (Number(f[11]) + Number(f[12])) * 10);
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return out;
-}
 
 interface Run {
   rate: number;
@@ -72,7 +58,7 @@ async function run(spec: { name: string; env: Record<string, string> }, ds: Retu
     const pids = [...cluster.nodes.values()].map((n) => n.proc?.pid ?? 0);
     const stdoutTo = process.env['NODE_STDOUT'];
     if (stdoutTo) [...cluster.nodes.values()].forEach((n, i) => n.proc?.stdout?.on('data', (d: Buffer) => appendFileSync(`${stdoutTo}-${spec.name}-${i + 1}.txt`, d)));
-    const before = pids.map(threadCpu);
+    const before = pids.map(threadCpuMs);
     const nats0 = cpuMs(cluster.nats.pid);
     const self0 = process.cpuUsage();
     const t0 = performance.now();
@@ -92,7 +78,7 @@ async function run(spec: { name: string; env: Record<string, string> }, ds: Retu
       const d = await client.describeCollection('fm', 5_000);
       return d.count === N && d.shards.every((s) => s.replicas.every((r) => r.matchIndex >= s.commitIndex));
     }, 'replicas caught up', 600_000);
-    const after = pids.map(threadCpu);
+    const after = pids.map(threadCpuMs);
     const rssAnonMb = pids.map((pid) => Number(/RssAnon:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN) / 1024);
     const self1 = process.cpuUsage(self0);
     const parts: Record<string, number> = { main: 0, worker: 0, other: 0, nats: cpuMs(cluster.nats.pid) - nats0, client: (self1.user + self1.system) / 1000 };

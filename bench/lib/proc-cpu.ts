@@ -2,17 +2,32 @@
  * CPU time of whole processes (all their threads), sampled from /proc/<pid>/stat so that the CPU
  * each one spent in any window of a run can be cut out afterwards.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
-/** CPU time (user + system) process `pid` has used, ms; NaN once it is gone. Clock ticks are 1/100 s on Linux. */
-export function cpuMs(pid: number): number {
+/** CPU time (user + system) in a /proc `stat` file (a process's or a thread's), ms; NaN once it is gone. Clock ticks are 1/100 s on Linux. */
+function statCpuMs(path: string): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const fields = readFileSync(path, 'utf8').split(') ')[1]?.split(' ') ?? [];
     return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
     return Number.NaN;
   }
+}
+
+/** CPU time (user + system) process `pid` has used, ms; NaN once it is gone. */
+export function cpuMs(pid: number): number {
+  return statCpuMs(`/proc/${pid}/stat`);
+}
+
+/** CPU time each thread of process `pid` has used, ms, by thread id (a thread that ended while read is left out). */
+export function threadCpuMs(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const ms = statCpuMs(`/proc/${pid}/task/${tid}/stat`);
+    if (!Number.isNaN(ms)) out.set(Number(tid), ms);
+  }
+  return out;
 }
 
 /** CPU time all of this machine's cores have spent busy (anything but idle and iowait), ms, from /proc/stat. */
