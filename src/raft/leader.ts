@@ -108,7 +108,6 @@ export function stepLeader(s: RaftState, m: Message): void {
         }
         return;
       }
-      pr.ackedSinceHeartbeat = true;
       const wasPaused = pr.isPaused(flow(s));
       const wasSnapshot = pr.state === 'snapshot';
       if (pr.maybeUpdate(m.index) || wasSnapshot) {
@@ -138,12 +137,15 @@ export function stepLeader(s: RaftState, m: Message): void {
         pr.match = m.lastIndex;
         pr.becomeProbe();
       } else if (pr.state === 'probe') pr.probeSent = false;
-      else if (pr.state === 'replicate' && (m.lastIndex < pr.next - 1 || (!pr.ackedSinceHeartbeat && (pr.inflightFull(flow(s)) || pr.match < pr.next - 1)))) {
-        // Appends we pipelined were lost, or their acknowledgements were (or a late rejection
-        // lowered the match below what was sent, and nothing sent since will raise it): probe again.
+      else if (pr.state === 'replicate' && pr.match < (pr.sentBeforeRound(m.seq) ?? 0)) {
+        // An append sent before this heartbeat is still unacknowledged. The peer answers a
+        // heartbeat only once what it received before it is on disk, and its acknowledgements of
+        // earlier appends go out before that answer: so the append was lost, or its
+        // acknowledgement was (or a late rejection lowered the match below what was sent, and
+        // nothing sent since will raise it): probe again. Appends sent after the heartbeat are
+        // not judged by its answer: they are merely in flight.
         pr.becomeProbe();
       }
-      pr.ackedSinceHeartbeat = false;
       if (s.quiesced && (pr.match < s.raftLog.lastIndex() || pr.state !== 'replicate')) s.wake();
       if (pr.match < s.raftLog.lastIndex()) sendAppend(s, m.from, false);
       if (!pr.isLearner) {
@@ -224,6 +226,7 @@ export function bcastHeartbeat(s: RaftState, seq: number, quiesce: boolean): voi
     const commit = Math.min(pr.match, s.raftLog.committed);
     pr.commitSent = Math.max(pr.commitSent, commit);
     s.send({ type: 'heartbeat', from: s.id, to, term: s.term as Term, commit: commit as LogIndex, seq, quiesce });
+    pr.heartbeatSent(seq);
   }
 }
 
@@ -263,6 +266,7 @@ export function sendReadRound(s: RaftState, seq: number): void {
   const commit = Math.min(pr.match, s.raftLog.committed);
   pr.commitSent = Math.max(pr.commitSent, commit);
   s.send({ type: 'heartbeat', from: s.id, to: pick, term: s.term as Term, commit: commit as LogIndex, seq, quiesce: false });
+  pr.heartbeatSent(seq);
 }
 
 // ---------------------------------------------------------------- proposals, and commit (§5.4.2)

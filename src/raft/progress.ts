@@ -15,6 +15,9 @@ export interface FlowLimits {
   maxInflightBytes: number;
 }
 
+/** Heartbeat rounds per peer whose answers can tell lost appends (older answers are ignored for that). */
+const MAX_ROUNDS_REMEMBERED = 16;
+
 export class Progress {
   match = 0;
   next: number;
@@ -24,8 +27,6 @@ export class Progress {
   pendingSnapshot = 0;
   /** Heard from in the current check-quorum window. */
   recentActive = false;
-  /** An append was acknowledged since the last heartbeat response (else a full pipeline is stuck). */
-  ackedSinceHeartbeat = false;
   /** The peer's applied index as last reported. */
   applied = 0;
   /** Highest heartbeat sequence this peer acknowledged in the current term. */
@@ -35,6 +36,8 @@ export class Progress {
   isLearner: boolean;
   private inflight: { last: number; bytes: number }[] = [];
   private inflightBytes = 0;
+  /** The recent heartbeat rounds sent to this peer, oldest first: each round's seq, and the last index sent before it. */
+  private rounds: { seq: number; sent: number }[] = [];
 
   constructor(next: number, isLearner: boolean) {
     this.next = next;
@@ -114,6 +117,25 @@ export class Progress {
     } else if (this.state === 'probe') {
       this.probeSent = true;
     }
+  }
+
+  /** Records a heartbeat of round `seq` sent now, after appends up to `next - 1`. */
+  heartbeatSent(seq: number): void {
+    this.rounds.push({ seq, sent: this.next - 1 });
+    if (this.rounds.length > MAX_ROUNDS_REMEMBERED) this.rounds.shift();
+  }
+
+  /**
+   * The last index sent in an append before the heartbeat of round `seq`, or undefined for a
+   * round too old to be remembered (or never sent to this peer).
+   */
+  sentBeforeRound(seq: number): number | undefined {
+    for (let k = this.rounds.length - 1; k >= 0; k--) {
+      const r = this.rounds[k] as { seq: number; sent: number };
+      if (r.seq === seq) return r.sent;
+      if (r.seq < seq) return undefined;
+    }
+    return undefined;
   }
 
   /** Frees in-flight slots up to `index` (acknowledged). */

@@ -199,6 +199,69 @@ describe('raft paper §5.3 log replication', () => {
   });
 });
 
+describe('raft §5.3 - lost appends are told from appends in flight', () => {
+  const matchOf = (leader: ReturnType<RaftNet['core']>, peer: string): number => leader.status().progress.find((p) => p.node === peer)?.match ?? -1;
+  /** Entries sent to `to` in appends since `from` in the trace, by index. */
+  const sentTo = (net: RaftNet, to: string, from: number): number[] =>
+    net.trace.slice(from).flatMap((m) => (m.type === 'app' && m.to === to ? m.entries.map((e) => e.index as number) : []));
+
+  it('raft §5.3 - a heartbeat answered before an append arrives does not make the leader send the entry again', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    net.tick('a', 2);
+    net.deliverAll();
+    const a = net.core('a');
+    // A heartbeat goes out; an entry is proposed and sent before its answer comes back.
+    net.tick('a', a.cfg.heartbeatTicks);
+    a.propose([bytes('x')]);
+    net.flushReadies();
+    assert.deepEqual(types(net.queue), ['a->b:heartbeat', 'a->c:heartbeat', 'a->b:app', 'a->c:app']);
+    const before = net.trace.length;
+    net.deliverAll();
+    const index = a.log.lastIndex();
+    assert.deepEqual(sentTo(net, 'b', before), [index], 'the entry went to b once');
+    assert.deepEqual(sentTo(net, 'c', before), [index], 'and to c once');
+    assert.equal(net.core('b').log.lastIndex(), index);
+  });
+
+  it('raft §5.3 - an append lost on the way is sent again after the next heartbeat answer', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    net.tick('a', 2);
+    net.deliverAll();
+    const a = net.core('a');
+    net.dropIf = (m) => m.type === 'app' && m.to === 'b' && m.entries.length > 0;
+    a.propose([bytes('x')]);
+    net.deliverAll();
+    net.dropIf = () => false;
+    const index = a.log.lastIndex();
+    assert.ok(net.core('b').log.lastIndex() < index, 'b missed the entry');
+    assert.equal(a.log.committed, index, 'c made the quorum');
+    net.tick('a', a.cfg.heartbeatTicks);
+    net.deliverAll();
+    assert.equal(net.core('b').log.lastIndex(), index, 'b has the entry after one heartbeat');
+    assert.deepEqual(net.appliedData('b'), ['x']);
+  });
+
+  it('raft §5.3 - an acknowledgement lost on the way: the leader finds the match again after the next heartbeat answer', () => {
+    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
+    net.elect('a');
+    net.tick('a', 2);
+    net.deliverAll();
+    const a = net.core('a');
+    net.dropIf = (m) => m.type === 'appResp' && m.from === 'b';
+    a.propose([bytes('x')]);
+    net.deliverAll();
+    net.dropIf = () => false;
+    const index = a.log.lastIndex();
+    assert.equal(net.core('b').log.lastIndex(), index, 'b has the entry');
+    assert.ok(matchOf(a, 'b') < index, 'the leader does not know');
+    net.tick('a', a.cfg.heartbeatTicks);
+    net.deliverAll();
+    assert.equal(matchOf(a, 'b'), index, 'it knows after one heartbeat');
+  });
+});
+
 describe('raft paper §5.4 safety', () => {
   it('raft §5.4.1 - a voter denies its vote to a candidate whose log is less up-to-date (last term, then length)', () => {
     const net = new RaftNet(['a', 'b', 'c'], { preVote: false, checkQuorum: false });
