@@ -179,6 +179,8 @@ export interface ShardPlan {
   points: number;
   /** The shard's field indexes counted the matches without reading every point. */
   indexed: boolean;
+  /** The shard tried `hnsw-postfilter` first, found too few matches, and planned again (absent otherwise). */
+  fellBack?: true;
 }
 
 export interface GetResult {

@@ -139,6 +139,8 @@ export interface SearchExplainEntry {
   points: number;
   /** The shard counted the matches from its field indexes (postings, declared numeric fields) without reading every point; true without a filter. */
   indexed: boolean;
+  /** Present (true) when the shard first tried `hnsw-postfilter`, found fewer than k matches among its candidates, and planned again: `plan` is the plan it answered with. */
+  fellBack?: true;
 }
 
 /** One shard in a describe reply. */

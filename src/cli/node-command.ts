@@ -165,6 +165,7 @@ export const nodeCommand: Command = {
       leaderChanges: () => factory.leaderChanges(),
       checkpoints: () => factory.checkpointCounts(),
       searchPlans: () => searchPlanCounts(factory.indexHosts),
+      postfilterFallbacks: () => factory.indexHosts.reduce((n, h) => n + h.postfilterFallbacks, 0),
       changeOutbox: () => factory.changeOutboxSizes(),
       changesPublished: () => factory.changesPublished(),
       resources: { sample: () => guard.sample(), minFreeDiskBytes: guard.minFreeDiskBytes, maxMemoryBytes: guard.maxMemoryBytes, pending: () => bound.pending, maxPending: bound.limit, refusedPending: () => bound.refused },

@@ -50,7 +50,7 @@ export function formatSearch(r: SearchReply, withVector: boolean, columns?: numb
 
 /** `--explain`: a line per shard, of the plan its index chose and how many of its points matched. */
 function explainLines(explain: NonNullable<SearchReply['explain']>): string {
-  return explain.map((e) => `\nshard ${e.shard}: ${e.plan}, ${e.matches} of ${e.points} points match${e.indexed ? '' : ' (counted by reading every point)'}`).join('');
+  return explain.map((e) => `\nshard ${e.shard}: ${e.plan}, ${e.matches} of ${e.points} points match${e.indexed ? '' : ' (counted by reading every point)'}${e.fellBack ? ' (after hnsw-postfilter found too few matches)' : ''}`).join('');
 }
 
 /** The replicas the nodes found damaged, each with its node. */

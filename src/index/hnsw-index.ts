@@ -145,6 +145,8 @@ interface Choice {
   indexed: boolean;
   /** Candidates of the `hnsw-postfilter` plan. */
   candidates: number;
+  /** The `hnsw-postfilter` plan was tried first and found fewer than k matches (SearchExplain.fellBack). */
+  fellBack?: true;
 }
 
 function scoredOf(hits: GraphHits): Scored[] {
@@ -262,7 +264,7 @@ export class HnswIndex implements VectorIndex {
     this.lastChoice = undefined;
     const hits = this.search(query);
     const chosen = this.lastChoice ?? this.choose(query);
-    return { hits, explain: { plan: chosen.plan, matches: chosen.matches, points: this.table.visible, indexed: chosen.indexed } };
+    return { hits, explain: { plan: chosen.plan, matches: chosen.matches, points: this.table.visible, indexed: chosen.indexed, ...(chosen.fellBack ? { fellBack: true } : {}) } };
   }
 
   search(query: SearchQuery): Hit[] {
@@ -282,7 +284,7 @@ export class HnswIndex implements VectorIndex {
         // Fewer than k of the candidates matched (the matches lie far from the query, or a guess
         // was too high): list the matches and plan again on their true count, without post-filtering.
         const { labels, indexed } = this.table.selectIndexed(query.filter);
-        Object.assign(chosen, { labels, matches: labels.length, indexed }, this.planFor(query, labels.length, 0));
+        Object.assign(chosen, { labels, matches: labels.length, indexed }, this.planFor(query, labels.length, 0), { fellBack: true });
       }
     }
     this.lastChoice = chosen;

@@ -59,6 +59,8 @@ export class IndexHost {
   readonly searchStats = { searches: 0, messages: 0 };
   /** Searches the worker answered, by the plan its index chose (since the host started). */
   readonly plans: Record<SearchPlan, number> = { exact: 0, hnsw: 0, 'hnsw-filtered': 0, 'hnsw-postfilter': 0 };
+  /** Of those, searches that tried `hnsw-postfilter` first and planned again (SearchExplain.fellBack). */
+  postfilterFallbacks = 0;
 
   private constructor(opts: IndexHostOptions) {
     this.worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { nice: opts.nice ?? DEFAULT_WORKER_NICE } });
@@ -146,6 +148,7 @@ export class IndexHost {
             if ('error' in r) b.reject(this.revive(r.error));
             else {
               this.plans[r.explain.plan]++;
+              if (r.explain.fellBack) this.postfilterFallbacks++;
               b.resolve(r);
             }
           }),

@@ -49,6 +49,11 @@ export interface SearchExplain {
   points: number;
   /** The index's field indexes counted the matches without reading every point (true without a filter). */
   indexed: boolean;
+  /**
+   * Present (true) when the search first tried `hnsw-postfilter`, found fewer than k matches among
+   * its candidates, and planned again on the true count: `plan` is the plan it answered with.
+   */
+  fellBack?: true;
 }
 
 /** The types a metadata field can be declared with at create (PROTOCOL.md, collections.create `indexes`). */

@@ -3,7 +3,9 @@
  * LMDB): describe shows them, an idempotent create compares them, a filtered search with
  * `explain` reports per shard the plan its own index chose — the exact scan at 1% of the points,
  * the filtered graph at 50% — with answers that match a brute force over the matches, and a
- * restart of every node keeps the indexes (a declared range is still counted from its index).
+ * restart of every node keeps the indexes (a declared range is still counted from its index). A
+ * post-filtered search whose candidates hold too few matches says it fell back, and the node
+ * counts it (shoal_search_postfilter_fallbacks_total).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -11,6 +13,7 @@ import type { SearchReply, ShoalClient, UpsertPoint } from '../../src/client/cli
 import { FlatIndex, parseFilter } from '../../src/index/mod.js';
 import { AlreadyExistsError } from '../../src/runtime/errors.js';
 import { TestCluster } from '../helpers/cluster.js';
+import { freePort, parseMetrics } from '../helpers/prom-text.js';
 
 const DIM = 64;
 const N = 8000;
@@ -39,11 +42,13 @@ const queries = Array.from({ length: 10 }, () => vector());
 
 let cluster: TestCluster;
 let client: ShoalClient;
+const ports: Record<string, number> = {};
 const flat = new FlatIndex({ dim: DIM, metric: 'l2' });
 flat.upsert(points.map((p) => ({ id: p.id, vector: Float32Array.from(p.vector), metadata: p.metadata })));
 
 before(async () => {
-  cluster = await TestCluster.start({ nodes: 2 });
+  for (const id of ['n1', 'n2']) ports[id] = await freePort();
+  cluster = await TestCluster.start({ nodes: 2, nodeEnv: Object.fromEntries(Object.entries(ports).map(([id, p]) => [id, { SHOAL_METRICS_PORT: String(p) }])) });
   client = await cluster.client({ timeoutMs: 30_000 });
 });
 
@@ -114,5 +119,37 @@ describe('metadata indexes', () => {
     for (const id of cluster.nodes.keys()) await cluster.startNode(id);
     assert.deepEqual((await client.describeCollection(NAME)).indexes, INDEXES);
     await check('after every node restarted');
+  });
+
+  it('indexes - a post-filtered search whose nearest candidates hold too few matches falls back, says so in explain, and is counted', async () => {
+    // Half of the points match (x > 0); a query far on the other side finds none among its nearest.
+    const far = 'far';
+    await client.createCollection({ name: far, dim: DIM, metric: 'l2', shards: 1, replicas: 1, hnsw: { m: 16, efConstruction: 100, ef: 16 } });
+    const r = rng(5);
+    const pts: UpsertPoint[] = Array.from({ length: 3000 }, (_, i) => {
+      const v = Array.from({ length: DIM }, () => r() * 2 - 1);
+      return { id: `f${i}`, vector: v, metadata: { pos: (v[0] as number) > 0 } };
+    });
+    for (let i = 0; i < pts.length; i += 500) await client.collection(far).upsert(pts.slice(i, i + 500));
+    const fallbacks = async (): Promise<number> => {
+      let n = 0;
+      for (const id of Object.keys(ports)) {
+        const res = await fetch(`http://127.0.0.1:${ports[id]}/metrics`);
+        for (const s of parseMetrics(await res.text()).get('shoal_search_postfilter_fallbacks_total') ?? []) n += s.value;
+      }
+      return n;
+    };
+    const before = await fallbacks();
+    const q = { k: 10, ef: 16, filter: { pos: true }, explain: true, consistency: 'strong' as const, withMetadata: false };
+    const away: number[] = Array.from({ length: DIM }, (_, d) => (d === 0 ? -30 : 0));
+    const fell = await client.collection(far).search(away, q);
+    assert.deepEqual(fell.explain?.map((e) => [e.plan, e.matches, e.fellBack]), [['hnsw-filtered', fell.explain?.[0]?.matches, true]], JSON.stringify(fell.explain));
+    assert.equal(fell.hits.length, 10);
+    const dist = (v: ArrayLike<number>): number => away.reduce((s: number, a, d) => s + ((v[d] as number) - a) ** 2, 0);
+    const want = new Set(pts.filter((p) => p.metadata?.['pos'] === true).sort((a, b) => dist(a.vector) - dist(b.vector)).slice(0, 10).map((p) => p.id));
+    assert.ok(fell.hits.filter((h) => want.has(h.id)).length >= 8, 'the fallback finds the nearest matches');
+    const near = await client.collection(far).search(away.map((x) => -x), q);
+    assert.deepEqual(near.explain?.map((e) => [e.plan, e.fellBack]), [['hnsw-postfilter', undefined]], `a query on the matching side keeps the post-filter plan: ${JSON.stringify(near.explain)}`);
+    assert.equal(await fallbacks(), before + 1, 'the node counted the one fallback');
   });
 });

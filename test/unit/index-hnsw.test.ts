@@ -116,7 +116,7 @@ describe('vector index', () => {
     const q = { vector: [0.1, 0.2, 0.3, 0.4], k: 10, filter: parseFilter({ a: 'x', b: 'y' }) };
     assert.equal(hnsw.plan(q), 'hnsw-postfilter', 'planned from the guess');
     const { hits, explain } = hnsw.searchExplained(q);
-    assert.deepEqual([explain.plan, explain.matches], ['exact', 12]);
+    assert.deepEqual([explain.plan, explain.matches, explain.fellBack], ['exact', 12, true]);
     assertSameHits(hits, flat.search(q), 'the fallback answers exactly');
   });
 
@@ -136,11 +136,13 @@ describe('vector index', () => {
     assert.equal(hnsw.plan(far), 'hnsw-postfilter');
     const { hits, explain } = hnsw.searchExplained(far);
     assert.equal(explain.plan, 'hnsw-filtered', 'it fell back');
+    assert.equal(explain.fellBack, true, 'and explain says so');
     assert.equal(hits.length, 10);
     const truth = new Set(ids(flat.search(far)));
     assert.ok(ids(hits).filter((id) => truth.has(id)).length >= 9, 'the fallback finds the nearest matches');
     // a query on the matching side keeps the post-filter plan
-    assert.equal(hnsw.searchExplained({ ...far, vector: [30, 0, 0, 0] }).explain.plan, 'hnsw-postfilter');
+    const near = hnsw.searchExplained({ ...far, vector: [30, 0, 0, 0] }).explain;
+    assert.deepEqual([near.plan, near.fellBack], ['hnsw-postfilter', undefined]);
   });
 
   it('vector index - ties are broken by id in UTF-8 byte order', () => {

@@ -68,6 +68,8 @@ export interface NodeMetricSources {
   storageBytes?: () => number;
   /** Shard searches the node's index workers answered since the process started, by the plan their index chose. */
   searchPlans?: () => [string, number][];
+  /** Of those, searches whose `hnsw-postfilter` attempt found too few matches and planned again. */
+  postfilterFallbacks?: () => number;
 }
 
 /** Searches by plan, summed over a node's index hosts (IndexHost.plans). */
@@ -125,6 +127,10 @@ export function registerNodeMetrics(m: MetricsRegistry, src: NodeMetricSources):
   if (src.searchPlans) {
     const plans = src.searchPlans;
     m.counterFrom('shoal_search_plans_total', 'Shard searches this node\'s index workers answered since the process started, by the plan the shard\'s index chose (exact, hnsw, hnsw-postfilter, hnsw-filtered).', ['plan'], () => plans().map(([plan, n]) => [{ plan }, n]));
+  }
+  if (src.postfilterFallbacks) {
+    const fallbacks = src.postfilterFallbacks;
+    m.counterFrom('shoal_search_postfilter_fallbacks_total', 'Shard searches that tried the hnsw-postfilter plan, found fewer than k matches among its candidates and planned again (counted in shoal_search_plans_total under the plan they answered with).', [], () => one(fallbacks()));
   }
   m.counterFrom('shoal_shard_checkpoints_total', 'Index checkpoints each shard replica recorded since the process started.', ['group'], byGroup(src.checkpoints));
 

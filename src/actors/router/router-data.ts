@@ -198,7 +198,7 @@ export class DataRouter {
           qis.forEach((qi, j) => {
             (hits[qi] as Hit[][]).push(r.results[j] ?? []);
             const e = r.explain?.[j];
-            if (e) (explains[qi] as SearchExplainEntry[]).push({ shard, plan: e.plan, matches: e.matches, points: e.points, indexed: e.indexed });
+            if (e) (explains[qi] as SearchExplainEntry[]).push({ shard, plan: e.plan, matches: e.matches, points: e.points, indexed: e.indexed, ...(e.fellBack === true ? { fellBack: true as const } : {}) });
           });
         } catch (err) {
           // A bug on a shard (ACTOR_FAILED, INTERNAL) or a request it refuses fails the whole
