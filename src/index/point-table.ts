@@ -255,6 +255,11 @@ export class PointTable {
       return { labels: out, indexed: true };
     }
     const out: number[] = [];
+    if (found?.check) {
+      const check = found.check;
+      for (const label of found.labels) if (hidden[label] !== 1 && check(label)) out.push(label);
+      return { labels: out, indexed: true };
+    }
     if (found) {
       for (const label of found.labels) if (hidden[label] !== 1 && matches(filter, this.meta[label] ?? undefined)) out.push(label);
       return { labels: out, indexed: true };
