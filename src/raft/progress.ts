@@ -119,9 +119,12 @@ export class Progress {
     }
   }
 
-  /** Records a heartbeat of round `seq` sent now, after appends up to `next - 1`. */
+  /**
+   * Records a heartbeat of round `seq` sent now, after appends up to `next - 1` in `replicate`
+   * (in `probe` and `snapshot` nothing is pipelined for its answer to judge: the match stands).
+   */
   heartbeatSent(seq: number): void {
-    this.rounds.push({ seq, sent: this.next - 1 });
+    this.rounds.push({ seq, sent: this.state === 'replicate' ? this.next - 1 : this.match });
     if (this.rounds.length > MAX_ROUNDS_REMEMBERED) this.rounds.shift();
   }
 
