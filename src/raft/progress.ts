@@ -15,7 +15,10 @@ export interface FlowLimits {
   maxInflightBytes: number;
 }
 
-/** Heartbeat rounds per peer whose answers can tell lost appends (older answers are ignored for that). */
+/**
+ * Runs of heartbeat rounds remembered per peer (a run: consecutive rounds sent after the same
+ * last append). An answer to a round older than them is judged by the oldest run.
+ */
 const MAX_ROUNDS_REMEMBERED = 16;
 
 export class Progress {
@@ -36,7 +39,10 @@ export class Progress {
   isLearner: boolean;
   private inflight: { last: number; bytes: number }[] = [];
   private inflightBytes = 0;
-  /** The recent heartbeat rounds sent to this peer, oldest first: each round's seq, and the last index sent before it. */
+  /**
+   * The recent heartbeat rounds sent to this peer, as runs, oldest first: the first round of each
+   * run, and the last index sent before every round of it.
+   */
   private rounds: { seq: number; sent: number }[] = [];
 
   constructor(next: number, isLearner: boolean) {
@@ -124,21 +130,26 @@ export class Progress {
    * (in `probe` and `snapshot` nothing is pipelined for its answer to judge: the match stands).
    */
   heartbeatSent(seq: number): void {
-    this.rounds.push({ seq, sent: this.state === 'replicate' ? this.next - 1 : this.match });
+    const sent = this.state === 'replicate' ? this.next - 1 : this.match;
+    const last = this.rounds[this.rounds.length - 1];
+    if (last && last.sent === sent) return; // the same run: reads confirmed while no write was sent
+    this.rounds.push({ seq, sent });
     if (this.rounds.length > MAX_ROUNDS_REMEMBERED) this.rounds.shift();
   }
 
   /**
-   * The last index sent in an append before the heartbeat of round `seq`, or undefined for a
-   * round too old to be remembered (or never sent to this peer).
+   * The last index sent in an append before the heartbeat of round `seq` (undefined before any
+   * heartbeat). For a round older than those remembered, the oldest remembered run's: in
+   * `replicate` what was sent only grows, so that errs high (at worst one needless probe), and an
+   * answer that comes many rounds late (reads start rounds faster than a slow peer answers) still
+   * tells a lost append.
    */
   sentBeforeRound(seq: number): number | undefined {
     for (let k = this.rounds.length - 1; k >= 0; k--) {
       const r = this.rounds[k] as { seq: number; sent: number };
-      if (r.seq === seq) return r.sent;
-      if (r.seq < seq) return undefined;
+      if (r.seq <= seq) return r.sent;
     }
-    return undefined;
+    return this.rounds[0]?.sent;
   }
 
   /** Frees in-flight slots up to `index` (acknowledged). */

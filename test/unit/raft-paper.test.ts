@@ -243,6 +243,39 @@ describe('raft §5.3 - lost appends are told from appends in flight', () => {
     assert.deepEqual(net.appliedData('b'), ['x']);
   });
 
+  it('raft §5.3 - a lost last append is sent again when the peer answers heartbeats many rounds late (reads start rounds faster than it answers)', () => {
+    const net = new RaftNet(['a', 'b', 'c', 'd', 'e'], NO_STICKY);
+    net.elect('a');
+    net.tick('a', 2);
+    net.deliverAll();
+    const a = net.core('a');
+    net.dropIf = (m) => m.type === 'app' && m.to === 'b' && m.entries.length > 0;
+    a.propose([bytes('x')]);
+    net.deliverAll();
+    const index = a.log.lastIndex();
+    assert.ok(net.core('b').log.lastIndex() < index, 'b missed the last entry');
+    // From now on b's heartbeat answers reach the leader 40 rounds late; a read starts a round at every step.
+    const held: { m: Message; due: number }[] = [];
+    const released = new Set<Message>();
+    let step = 0;
+    net.dropIf = (m) => {
+      if (m.type !== 'heartbeatResp' || m.from !== 'b' || released.has(m)) return false;
+      held.push({ m, due: step + 40 });
+      return true;
+    };
+    for (; step < 200 && net.core('b').log.lastIndex() < index; step++) {
+      a.readIndex(step + 1, false);
+      if (step % a.cfg.heartbeatTicks === 0) a.tick();
+      while (held.length > 0 && (held[0] as { due: number }).due <= step) {
+        const { m } = held.shift() as { m: Message; due: number };
+        released.add(m);
+        net.queue.push(m);
+      }
+      net.deliverAll();
+    }
+    assert.equal(net.core('b').log.lastIndex(), index, `b has the entry (after ${step} steps)`);
+  });
+
   it('raft §5.3 - an acknowledgement lost on the way: the leader finds the match again after the next heartbeat answer', () => {
     const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
     net.elect('a');
