@@ -200,17 +200,21 @@ describe('raft paper §5.3 log replication', () => {
 });
 
 describe('raft §5.3 - lost appends are told from appends in flight', () => {
+  /** A network of `names` where a leads, its first entry committed everywhere. */
+  const started = (names: string[]): { net: RaftNet; a: ReturnType<RaftNet['core']> } => {
+    const net = new RaftNet(names, NO_STICKY);
+    net.elect('a');
+    net.tick('a', 2);
+    net.deliverAll();
+    return { net, a: net.core('a') };
+  };
   const matchOf = (leader: ReturnType<RaftNet['core']>, peer: string): number => leader.status().progress.find((p) => p.node === peer)?.match ?? -1;
   /** Entries sent to `to` in appends since `from` in the trace, by index. */
   const sentTo = (net: RaftNet, to: string, from: number): number[] =>
     net.trace.slice(from).flatMap((m) => (m.type === 'app' && m.to === to ? m.entries.map((e) => e.index as number) : []));
 
   it('raft §5.3 - a heartbeat answered before an append arrives does not make the leader send the entry again', () => {
-    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
-    net.elect('a');
-    net.tick('a', 2);
-    net.deliverAll();
-    const a = net.core('a');
+    const { net, a } = started(['a', 'b', 'c']);
     // A heartbeat goes out; an entry is proposed and sent before its answer comes back.
     net.tick('a', a.cfg.heartbeatTicks);
     a.propose([bytes('x')]);
@@ -225,11 +229,7 @@ describe('raft §5.3 - lost appends are told from appends in flight', () => {
   });
 
   it('raft §5.3 - an append lost on the way is sent again after the next heartbeat answer', () => {
-    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
-    net.elect('a');
-    net.tick('a', 2);
-    net.deliverAll();
-    const a = net.core('a');
+    const { net, a } = started(['a', 'b', 'c']);
     net.dropIf = (m) => m.type === 'app' && m.to === 'b' && m.entries.length > 0;
     a.propose([bytes('x')]);
     net.deliverAll();
@@ -244,11 +244,7 @@ describe('raft §5.3 - lost appends are told from appends in flight', () => {
   });
 
   it('raft §5.3 - a lost last append is sent again when the peer answers heartbeats many rounds late (reads start rounds faster than it answers)', () => {
-    const net = new RaftNet(['a', 'b', 'c', 'd', 'e'], NO_STICKY);
-    net.elect('a');
-    net.tick('a', 2);
-    net.deliverAll();
-    const a = net.core('a');
+    const { net, a } = started(['a', 'b', 'c', 'd', 'e']);
     net.dropIf = (m) => m.type === 'app' && m.to === 'b' && m.entries.length > 0;
     a.propose([bytes('x')]);
     net.deliverAll();
@@ -277,11 +273,7 @@ describe('raft §5.3 - lost appends are told from appends in flight', () => {
   });
 
   it('raft §5.3 - an acknowledgement lost on the way: the leader finds the match again after the next heartbeat answer', () => {
-    const net = new RaftNet(['a', 'b', 'c'], NO_STICKY);
-    net.elect('a');
-    net.tick('a', 2);
-    net.deliverAll();
-    const a = net.core('a');
+    const { net, a } = started(['a', 'b', 'c']);
     net.dropIf = (m) => m.type === 'appResp' && m.from === 'b';
     a.propose([bytes('x')]);
     net.deliverAll();
