@@ -103,7 +103,10 @@ export function stepLeader(s: RaftState, m: Message): void {
         // Fast backtracking (§5.3, end): jump over the whole conflicting term at once.
         const hint = m.hintTerm > 0 ? s.raftLog.findConflictByTerm(m.hintIndex, m.hintTerm).index : m.hintIndex;
         if (pr.maybeDecrTo(m.index, hint)) {
-          if (pr.state === 'replicate') pr.becomeProbe();
+          if (pr.state === 'replicate') {
+            pr.becomeProbe();
+            s.probes++;
+          }
           sendAppend(s, m.from, false);
         }
         return;
@@ -135,6 +138,7 @@ export function stepLeader(s: RaftState, m: Message): void {
       if (m.lastIndex < pr.match) {
         // The follower lost entries it had acknowledged (a corrupt entry dropped at restart).
         pr.match = m.lastIndex;
+        if (pr.state === 'replicate') s.probes++;
         pr.becomeProbe();
       } else if (pr.state === 'probe') pr.probeSent = false;
       else if (pr.state === 'replicate' && pr.match < (pr.sentBeforeRound(m.seq) ?? 0)) {
@@ -145,6 +149,7 @@ export function stepLeader(s: RaftState, m: Message): void {
         // nothing sent since will raise it): probe again. Appends sent after the heartbeat are
         // not judged by its answer: they are merely in flight.
         pr.becomeProbe();
+        s.probes++;
       }
       if (s.quiesced && (pr.match < s.raftLog.lastIndex() || pr.state !== 'replicate')) s.wake();
       if (pr.match < s.raftLog.lastIndex()) sendAppend(s, m.from, false);

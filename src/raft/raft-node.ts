@@ -57,6 +57,12 @@ export interface RaftStatus {
   readRounds: number;
   /** Follower: read-index requests (`readReq`) sent to leaders, since this replica started. */
   readRequests: number;
+  /**
+   * Times this replica, as leader, stopped pipelining appends to a follower and went back to
+   * probing it (a rejected append, one lost or unacknowledged, a follower that lost entries or
+   * could not be reached), since it started. Each resends from the follower's match.
+   */
+  probes: number;
   /** Leader only. */
   progress: PeerStatus[];
 }
@@ -188,6 +194,7 @@ export class RaftNode {
       leases: s.role === 'leader' ? s.leaseHolders.size : followerLease(s) ? 1 : 0,
       readRounds: s.reads.roundsForReads,
       readRequests: s.asks.sent,
+      probes: s.probes,
       progress,
     };
   }
@@ -303,7 +310,10 @@ export class RaftNode {
   reportUnreachable(to: NodeId): void {
     const s = this.#state;
     const pr = s.prs.get(to);
-    if (s.role === 'leader' && pr && pr.state === 'replicate') pr.becomeProbe();
+    if (s.role === 'leader' && pr && pr.state === 'replicate') {
+      pr.becomeProbe();
+      s.probes++;
+    }
   }
 
   /** The host's streaming of a snapshot to `to` ended; on failure, probe again. */

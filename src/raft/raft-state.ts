@@ -108,6 +108,8 @@ export class RaftState {
   readPeerHint: ReadonlySet<string> | undefined;
   /** Follower: reads waiting for a read index from the leader (read-tracker.ts). */
   readonly asks: LeaderAsks;
+  /** Leader: times it stopped pipelining appends to a follower to probe again (RaftStatus.probes), since this replica started. */
+  probes = 0;
 
   // ---------------------------------------------------------------- read leases (leases.ts)
 

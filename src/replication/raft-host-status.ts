@@ -82,6 +82,13 @@ export class HostCounters {
     return out;
   }
 
+  /** Times the leaders of the groups the host holds now stopped pipelining to a follower and probed again (RaftStatus.probes), summed. */
+  probes(): number {
+    let n = 0;
+    for (const g of this.deps.groups.values()) n += g.core.status().probes;
+    return n;
+  }
+
   /** A copy of the snapshot streams' counters (raft-snapshots.ts). */
   snapshotStats(): { sent: number; received: number; failed: number; bytesReceived: number } {
     return { ...this.deps.snapshots.stats };

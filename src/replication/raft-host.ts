@@ -314,6 +314,11 @@ export class RaftHost {
     return this.counters.readCounters();
   }
 
+  /** Times this node's leaders went back to probing a follower (RaftStatus.probes), summed over the groups it hosts now. */
+  probes(): number {
+    return this.counters.probes();
+  }
+
   /** Transport counters (requests sent, messages carried, unreachable reports). */
   transportStats(): TransportStats {
     return this.counters.transportStats();

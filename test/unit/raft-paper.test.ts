@@ -225,6 +225,7 @@ describe('raft §5.3 - lost appends are told from appends in flight', () => {
     const index = a.log.lastIndex();
     assert.deepEqual(sentTo(net, 'b', before), [index], 'the entry went to b once');
     assert.deepEqual(sentTo(net, 'c', before), [index], 'and to c once');
+    assert.equal(a.status().probes, 0, 'the leader never went back to probing');
     assert.equal(net.core('b').log.lastIndex(), index);
   });
 
@@ -240,6 +241,7 @@ describe('raft §5.3 - lost appends are told from appends in flight', () => {
     net.tick('a', a.cfg.heartbeatTicks);
     net.deliverAll();
     assert.equal(net.core('b').log.lastIndex(), index, 'b has the entry after one heartbeat');
+    assert.equal(a.status().probes, 1, 'one probe, counted');
     assert.deepEqual(net.appliedData('b'), ['x']);
   });
 
