@@ -16,8 +16,9 @@ export interface FlowLimits {
 }
 
 /**
- * Runs of heartbeat rounds remembered per peer (a run: consecutive rounds sent after the same
- * last append). An answer to a round older than them is judged by the oldest run.
+ * Runs of heartbeat rounds remembered per peer in `replicate` (a run: consecutive rounds sent
+ * after the same last append). When that many await answers, later rounds join the newest run
+ * until answers free some (Progress.heartbeatSent).
  */
 const MAX_ROUNDS_REMEMBERED = 16;
 
@@ -40,8 +41,8 @@ export class Progress {
   private inflight: { last: number; bytes: number }[] = [];
   private inflightBytes = 0;
   /**
-   * The recent heartbeat rounds sent to this peer, as runs, oldest first: the first round of each
-   * run, and the last index sent before every round of it.
+   * The heartbeat rounds sent to this peer in this spell of `replicate` and not yet answered, as
+   * runs, oldest first: the first round of each run, and the last index sent before its rounds.
    */
   private rounds: { seq: number; sent: number }[] = [];
 
@@ -60,10 +61,12 @@ export class Progress {
     this.state = 'probe';
     this.probeSent = false;
     this.clearInflight();
+    this.rounds = [];
   }
 
   becomeReplicate(): void {
     this.state = 'replicate';
+    this.rounds = [];
     this.next = this.match + 1;
     this.probeSent = false;
     this.clearInflight();
@@ -71,6 +74,7 @@ export class Progress {
 
   becomeSnapshot(index: number): void {
     this.state = 'snapshot';
+    this.rounds = [];
     this.pendingSnapshot = index;
     this.probeSent = false;
     this.clearInflight();
@@ -126,30 +130,32 @@ export class Progress {
   }
 
   /**
-   * Records a heartbeat of round `seq` sent now, after appends up to `next - 1` in `replicate`
-   * (in `probe` and `snapshot` nothing is pipelined for its answer to judge: the match stands).
+   * Records a heartbeat of round `seq` sent now, in `replicate`, after appends up to `next - 1`
+   * (in `probe` and `snapshot` nothing is pipelined for its answer to judge). When
+   * {@link MAX_ROUNDS_REMEMBERED} runs await answers, the round joins the newest run, whose sent
+   * index is at most its own: its answer then errs low (a loss told a little later, by a round
+   * recorded once answers have freed runs), never high (a needless probe).
    */
   heartbeatSent(seq: number): void {
-    const sent = this.state === 'replicate' ? this.next - 1 : this.match;
+    if (this.state !== 'replicate') return;
+    const sent = this.next - 1;
     const last = this.rounds[this.rounds.length - 1];
     if (last && last.sent === sent) return; // the same run: reads confirmed while no write was sent
+    if (this.rounds.length >= MAX_ROUNDS_REMEMBERED) return;
     this.rounds.push({ seq, sent });
-    if (this.rounds.length > MAX_ROUNDS_REMEMBERED) this.rounds.shift();
   }
 
   /**
-   * The last index sent in an append before the heartbeat of round `seq` (undefined before any
-   * heartbeat). For a round older than those remembered, the oldest remembered run's: in
-   * `replicate` what was sent only grows, so that errs high (at worst one needless probe), and an
-   * answer that comes many rounds late (reads start rounds faster than a slow peer answers) still
-   * tells a lost append.
+   * The last index sent in an append before the heartbeat of round `seq` (as
+   * {@link heartbeatSent} recorded it), or undefined for a round not sent in this spell of
+   * `replicate`. Answers come in order: the runs before the one holding `seq` are dropped.
    */
   sentBeforeRound(seq: number): number | undefined {
-    for (let k = this.rounds.length - 1; k >= 0; k--) {
-      const r = this.rounds[k] as { seq: number; sent: number };
-      if (r.seq <= seq) return r.sent;
-    }
-    return this.rounds[0]?.sent;
+    let k = 0;
+    while (k + 1 < this.rounds.length && (this.rounds[k + 1] as { seq: number }).seq <= seq) k++;
+    if (k > 0) this.rounds.splice(0, k);
+    const r = this.rounds[0];
+    return r !== undefined && r.seq <= seq ? r.sent : undefined;
   }
 
   /** Frees in-flight slots up to `index` (acknowledged). */

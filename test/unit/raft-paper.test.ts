@@ -245,6 +245,32 @@ describe('raft §5.3 - lost appends are told from appends in flight', () => {
     assert.deepEqual(net.appliedData('b'), ['x']);
   });
 
+  /**
+   * A slow link: messages `slow` selects leave the network and come back 40 steps late, in order.
+   * Call `at(step)` at each step, before delivering: it sets the clock and requeues those due.
+   */
+  const slowLink = (net: RaftNet, slow: (m: Message) => boolean, lose: (m: Message) => boolean = () => false): { at(step: number): void } => {
+    const held: { m: Message; due: number }[] = [];
+    const back = new Set<Message>();
+    let now = 0;
+    net.dropIf = (m) => {
+      if (lose(m)) return true;
+      if (!slow(m) || back.has(m)) return false;
+      held.push({ m, due: now + 40 });
+      return true;
+    };
+    return {
+      at(step: number): void {
+        now = step;
+        while (held.length > 0 && (held[0] as { due: number }).due <= step) {
+          const { m } = held.shift() as { m: Message; due: number };
+          back.add(m);
+          net.queue.push(m);
+        }
+      },
+    };
+  };
+
   it('raft §5.3 - a lost last append is sent again when the peer answers heartbeats many rounds late (reads start rounds faster than it answers)', () => {
     const { net, a } = started(['a', 'b', 'c', 'd', 'e']);
     net.dropIf = (m) => m.type === 'app' && m.to === 'b' && m.entries.length > 0;
@@ -252,26 +278,57 @@ describe('raft §5.3 - lost appends are told from appends in flight', () => {
     net.deliverAll();
     const index = a.log.lastIndex();
     assert.ok(net.core('b').log.lastIndex() < index, 'b missed the last entry');
-    // From now on b's heartbeat answers reach the leader 40 rounds late; a read starts a round at every step.
-    const held: { m: Message; due: number }[] = [];
-    const released = new Set<Message>();
+    // From now on b's heartbeat answers reach the leader 40 steps late; a read starts a round at every step.
+    const link = slowLink(net, (m) => m.type === 'heartbeatResp' && m.from === 'b');
     let step = 0;
-    net.dropIf = (m) => {
-      if (m.type !== 'heartbeatResp' || m.from !== 'b' || released.has(m)) return false;
-      held.push({ m, due: step + 40 });
-      return true;
-    };
     for (; step < 200 && net.core('b').log.lastIndex() < index; step++) {
       a.readIndex(step + 1, false);
       if (step % a.cfg.heartbeatTicks === 0) a.tick();
-      while (held.length > 0 && (held[0] as { due: number }).due <= step) {
-        const { m } = held.shift() as { m: Message; due: number };
-        released.add(m);
-        net.queue.push(m);
-      }
+      link.at(step);
       net.deliverAll();
     }
     assert.equal(net.core('b').log.lastIndex(), index, `b has the entry (after ${step} steps)`);
+  });
+
+  it('raft §5.3 - a slow follower (everything it sends arrives 40 steps late) under writes and reads is not probed: each entry goes to it once', () => {
+    const { net, a } = started(['a', 'b', 'c', 'd', 'e']);
+    const link = slowLink(net, (m) => m.from === 'b');
+    const before = net.trace.length;
+    for (let step = 0; step < 300; step++) {
+      a.propose([bytes(`w${step}`)]);
+      a.readIndex(step + 1, false);
+      if (step % a.cfg.heartbeatTicks === 0) a.tick();
+      link.at(step);
+      net.deliverAll();
+    }
+    link.at(Infinity);
+    net.deliverAll();
+    const sent = sentTo(net, 'b', before);
+    assert.equal(a.status().probes, 0, 'no probe');
+    assert.equal(sent.length, new Set(sent).size, `no entry sent twice (${sent.length} sent, ${new Set(sent).size} distinct)`);
+    assert.equal(net.core('b').log.lastIndex(), a.log.lastIndex(), 'b caught up');
+  });
+
+  it('raft §5.3 - a slow follower that misses the last write, while reads go on: it is sent again', () => {
+    const { net, a } = started(['a', 'b', 'c', 'd', 'e']);
+    let last = 0;
+    let dropped = false;
+    // The last write's append to b is lost, once.
+    const link = slowLink(net, (m) => m.from === 'b', (m) => !dropped && last > 0 && m.type === 'app' && m.to === 'b' && m.entries.some((e) => e.index === last) && (dropped = true));
+    let step = 0;
+    for (; step < 600; step++) {
+      if (step < 100) {
+        const r = a.propose([bytes(`w${step}`)]);
+        if (step === 99 && r.ok) last = r.index;
+      }
+      a.readIndex(step + 1, false);
+      if (step % a.cfg.heartbeatTicks === 0) a.tick();
+      link.at(step);
+      net.deliverAll();
+      if (step > 100 && net.core('b').log.lastIndex() === last) break;
+    }
+    assert.ok(dropped, 'the last append was dropped');
+    assert.equal(net.core('b').log.lastIndex(), last, `b got the last write again (after ${step} steps)`);
   });
 
   it('raft §5.3 - an acknowledgement lost on the way: the leader finds the match again after the next heartbeat answer', () => {
