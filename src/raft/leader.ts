@@ -134,8 +134,10 @@ export function stepLeader(s: RaftState, m: Message): void {
       if (!pr) return;
       pr.recentActive = true;
       pr.applied = Math.max(pr.applied, m.applied);
+      // A copy of an answer already taken (the simulation's network duplicates) says nothing new.
+      const fresh = m.seq > pr.ackedSeq;
       pr.ackedSeq = Math.max(pr.ackedSeq, m.seq);
-      if (m.lastIndex < pr.match) {
+      if (fresh && m.lastIndex < pr.match) {
         // The follower lost entries it had acknowledged (a corrupt entry dropped at restart).
         pr.match = m.lastIndex;
         if (pr.state === 'replicate') s.probes++;

@@ -331,6 +331,24 @@ describe('raft §5.3 - lost appends are told from appends in flight', () => {
     assert.equal(net.core('b').log.lastIndex(), last, `b got the last write again (after ${step} steps)`);
   });
 
+  it('raft §5.3 - a copy of an old heartbeat answer, delivered again after newer acknowledgements, lowers no match and makes no probe', () => {
+    const { net, a } = started(['a', 'b', 'c']);
+    let saved: Message | undefined;
+    net.dropIf = (m) => {
+      if (m.type === 'heartbeatResp' && m.from === 'b' && !saved) saved = m;
+      return false;
+    };
+    net.tick('a', a.cfg.heartbeatTicks);
+    net.deliverAll();
+    assert.ok(saved, "b answered a heartbeat");
+    for (const w of ['x', 'y', 'z']) net.propose('a', w);
+    const match = matchOf(a, 'b');
+    assert.ok(match > (saved as Extract<Message, { type: 'heartbeatResp' }>).lastIndex, 'b acknowledged more since');
+    a.step(saved as Message);
+    assert.equal(matchOf(a, 'b'), match, 'the match stands');
+    assert.equal(a.status().probes, 0, 'no probe');
+  });
+
   it('raft §5.3 - an acknowledgement lost on the way: the leader finds the match again after the next heartbeat answer', () => {
     const { net, a } = started(['a', 'b', 'c']);
     net.dropIf = (m) => m.type === 'appResp' && m.from === 'b';
