@@ -30,6 +30,8 @@ export interface LifecycleDeps {
   maxPayload: number;
   flow: RaftHostDeps['flow'];
   bugs: RaftHostDeps['bugs'];
+  /** A replica leaves the host (removed, or reset for repair): its counters go to the host's totals. */
+  retired(g: GroupReplica): void;
 }
 
 /** The lifecycle of one host's groups (documented on RaftHost's createGroup, removeGroup, votersOf and resetForRepair). */
@@ -112,6 +114,7 @@ export class GroupLifecycle {
     if (!g) return;
     g.stopped = true;
     g.failAll(new UnavailableError(why));
+    this.deps.retired(g);
     this.groups.delete(groupId);
     this.deps.loop.forget(g);
   }

@@ -25,8 +25,8 @@ export interface StatusDeps {
 }
 
 /**
- * Linearizable reads, summed over the groups a host holds now (each counted since its replica
- * started there).
+ * Linearizable reads since the host started: those of the groups it holds now, and of those it
+ * held before (HostCounters.retire), so that the counts never go down.
  */
 export interface ReadCounters {
   /** Read indexes it gave as leader from its lease. */
@@ -43,8 +43,20 @@ export interface ReadCounters {
 export class HostCounters {
   /** Proposals the write gate refused since the host started, by the `limit` its error names ('other' when it names none). */
   private readonly refusedProposals = new Map<string, number>();
+  /** The counters of the replicas that left the host (removed, or reset for repair). */
+  private readonly retired = { leaseHits: 0, others: 0, rounds: 0, requests: 0, probes: 0 };
 
   constructor(private readonly deps: StatusDeps) {}
+
+  /** Replica `g` leaves the host: its counters stay in the host's totals. */
+  retire(g: GroupReplica): void {
+    const st = g.core.status();
+    this.retired.leaseHits += g.readStats.leaseHits;
+    this.retired.others += g.readStats.others;
+    this.retired.rounds += st.readRounds;
+    this.retired.requests += st.readRequests;
+    this.retired.probes += st.probes;
+  }
 
   /** The turn pipeline's counters (raft-turns.ts), live. */
   get turns(): TurnStats {
@@ -69,9 +81,10 @@ export class HostCounters {
     return [...this.refusedProposals];
   }
 
-  /** The reads of the groups the host holds now, summed. */
+  /** The reads of the groups the host holds and held, summed. */
   readCounters(): ReadCounters {
-    const out = { leaseHits: 0, others: 0, rounds: 0, requests: 0 };
+    const r = this.retired;
+    const out = { leaseHits: r.leaseHits, others: r.others, rounds: r.rounds, requests: r.requests };
     for (const g of this.deps.groups.values()) {
       const st = g.core.status();
       out.leaseHits += g.readStats.leaseHits;
@@ -82,9 +95,9 @@ export class HostCounters {
     return out;
   }
 
-  /** Times the leaders of the groups the host holds now stopped pipelining to a follower and probed again (RaftStatus.probes), summed. */
+  /** Times the leaders of the groups the host holds and held stopped pipelining to a follower and probed again (RaftStatus.probes), summed. */
   probes(): number {
-    let n = 0;
+    let n = this.retired.probes;
     for (const g of this.deps.groups.values()) n += g.core.status().probes;
     return n;
   }

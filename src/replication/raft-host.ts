@@ -92,6 +92,7 @@ export class RaftHost {
     this.lifecycle = new GroupLifecycle({
       nodeId: this.nodeId, opts: o, groups: this.groups, store: this.store, clock: this.clock, log: this.log, loop: this.loop,
       maxPayload: this.transport.maxPayload, flow: deps.flow, bugs: deps.bugs,
+      retired: (g) => this.counters.retire(g),
     });
     this.counters = new HostCounters({
       groups: this.groups, clock: this.clock, liveness: this.liveness, snapshots: this.snapshots, transport: this.transport, turns: this.turns,
@@ -309,12 +310,12 @@ export class RaftHost {
     return [...this.groups.keys()];
   }
 
-  /** Linearizable reads, summed over the groups this node hosts now ({@link ReadCounters}). */
+  /** Linearizable reads, since the host started ({@link ReadCounters}). */
   readCounters(): ReadCounters {
     return this.counters.readCounters();
   }
 
-  /** Times this node's leaders went back to probing a follower (RaftStatus.probes), summed over the groups it hosts now. */
+  /** Times this node's leaders went back to probing a follower (RaftStatus.probes), since the host started. */
   probes(): number {
     return this.counters.probes();
   }

@@ -129,4 +129,20 @@ describe('raft host reads', () => {
     await hosts.stop();
     assert.ok(b);
   });
+
+  it('raft host reads - the host\'s read counters count on after a group leaves it (counters never go down)', async () => {
+    const { hosts, a, b } = await cluster();
+    await hosts.settle(Promise.all(GROUPS.map((g) => a.host.followerReadIndex(g, { mode: 'strong', timeoutMs: 2_000 }))));
+    await hosts.settle(Promise.all(GROUPS.map((g) => b.host.readBarrier(g, { mode: 'strong', timeoutMs: 2_000 }))));
+    const asked = a.host.readCounters();
+    const led = b.host.readCounters();
+    assert.ok(asked.requests > 0 && led.rounds > 0 && led.others > 0, `reads counted: ${JSON.stringify({ asked, led })}`);
+    for (const g of GROUPS.slice(0, 2)) {
+      await hosts.settle(a.host.removeGroup(g));
+      await hosts.settle(b.host.removeGroup(g));
+    }
+    assert.deepEqual(a.host.readCounters(), asked, 'the follower\'s counts stay');
+    assert.deepEqual(b.host.readCounters(), led, 'the leader\'s counts stay');
+    await hosts.stop();
+  });
 });

@@ -115,9 +115,9 @@ export function registerNodeMetrics(m: MetricsRegistry, src: NodeMetricSources):
     const t = raft.transportStats();
     return [[{ kind: 'request' }, t.requests], [{ kind: 'reply' }, t.replies], [{ kind: 'publish' }, t.publishes]];
   });
-  m.counterFrom('shoal_raft_read_rounds_total', 'Heartbeat rounds this node started as leader to confirm read indexes (strong reads, leased reads out of lease), summed over the groups it hosts.', [], () => one(raft.readCounters().rounds));
-  m.counterFrom('shoal_raft_probes_total', 'Times this node, as leader, stopped pipelining appends to a follower and probed it again (a rejected, lost or unacknowledged append, a follower that lost entries or could not be reached), summed over the groups it hosts; each resends from the follower\'s match.', [], () => one(raft.probes()));
-  m.counterFrom('shoal_raft_read_requests_total', 'Read-index requests this node sent as follower to its groups\' leaders, summed over the groups it hosts (each carries every read waiting for one).', [], () => one(raft.readCounters().requests));
+  m.counterFrom('shoal_raft_read_rounds_total', 'Heartbeat rounds this node started as leader to confirm read indexes (strong reads, leased reads out of lease), since the node started, over every group it hosts or hosted.', [], () => one(raft.readCounters().rounds));
+  m.counterFrom('shoal_raft_probes_total', 'Times this node, as leader, stopped pipelining appends to a follower and probed it again (a rejected, lost or unacknowledged append, a follower that lost entries or could not be reached), since the node started, over every group it hosts or hosted; each resends from the follower\'s match.', [], () => one(raft.probes()));
+  m.counterFrom('shoal_raft_read_requests_total', 'Read-index requests this node sent as follower to its groups\' leaders, since the node started, over every group it hosts or hosted (each carries every read waiting for one).', [], () => one(raft.readCounters().requests));
   m.counterFrom('shoal_raft_snapshot_received_bytes_total', 'Snapshot bytes this node received since it started (replicas copied here by moves, followers caught up by snapshot).', [], () => one(raft.snapshotStats().bytesReceived));
 
   // shards
