@@ -444,12 +444,11 @@ export class FieldIndexes {
       if (found.check) tests.push(found.check);
       else byMetadata.push(...own.filters);
     }
-    // Count the candidates only when a bitset might be worth building.
-    let size = -1;
+    const size = sizeOf(found.labels);
     for (let i = 0; i < parts.length; i++) {
       if (i === chosen) continue;
       const part = parts[i] as AndPart;
-      const test = this.membership(part, () => (size >= 0 ? size : (size = sizeOf(found.labels))));
+      const test = this.membership(part, size);
       if (test) tests.push(test);
       else byMetadata.push(...part.filters);
     }
@@ -465,8 +464,8 @@ export class FieldIndexes {
   }
 
   /** A test of membership in `part`'s matches from its index, or undefined when its labels are not exact or too many to gather for `candidates()` candidates. */
-  private membership(part: AndPart, candidates: () => number): ((label: number) => boolean) | undefined {
-    if (part.e.matches > AND_BITSET_MAX_RATIO * candidates()) {
+  private membership(part: AndPart, candidates: number): ((label: number) => boolean) | undefined {
+    if (part.e.matches > AND_BITSET_MAX_RATIO * candidates) {
       // Too many to gather; a posting set still answers at once.
       if (part.filters.length !== 1 || (part.filters[0] as Filter).op !== 'eq') return undefined;
     }
